@@ -1,0 +1,62 @@
+# ackmsg — the one place the project's commands live. See README.md.
+GO        ?= go
+PKGS      ?= ./...
+BIN       ?= bin
+# make test runs the race detector; integration tests build real binaries and run real processes.
+TESTFLAGS ?= -race -count=1 -timeout 8m
+FUZZTIME  ?= 30s
+DURATION  ?= 2m
+
+CMDS := $(notdir $(wildcard cmd/*))
+
+.PHONY: all build test lint bench fuzz deps demo clean install
+
+all: build
+
+## deps: install libzmq (Debian/Ubuntu) when pkg-config cannot find it.
+deps:
+	@if pkg-config --exists libzmq 2>/dev/null; then \
+		echo "libzmq $$(pkg-config --modversion libzmq) found"; \
+	else \
+		echo "installing libzmq3-dev and pkg-config with apt-get"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libzmq3-dev pkg-config; \
+	fi
+
+## build: compile every command into ./bin.
+build: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## install: go install every command.
+install: deps
+	$(GO) install ./cmd/...
+
+## test: the whole suite (unit, vectors, integration with real processes), race detector on.
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+## lint: gofmt, go vet, staticcheck.
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	$$( command -v staticcheck || echo $$($(GO) env GOPATH)/bin/staticcheck ) $(PKGS)
+
+## bench: Go benchmarks for every package.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## fuzz: run every fuzz target for FUZZTIME each.
+fuzz: deps
+	@for pkg in $$($(GO) list $(PKGS)); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf $(BIN)
