@@ -1,0 +1,321 @@
+package zsock
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// Endpoint is one address a Sub connects to, with the name it has in the configuration.
+type Endpoint struct {
+	Name string
+	Addr string
+}
+
+// Inbound is one multipart message and the endpoint it arrived from.
+type Inbound struct {
+	Endpoint Endpoint
+	Frames   [][]byte
+}
+
+// EventKind says what happened to a Sub's connection.
+type EventKind int
+
+// Connection events reported through SubConfig.OnEvent.
+const (
+	Connected    EventKind = iota + 1 // ZMTP handshake completed; subscriptions are on their way
+	Disconnected                      // the connection dropped; libzmq reconnects by itself
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case Connected:
+		return "connected"
+	case Disconnected:
+		return "disconnected"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is a connection change on one endpoint.
+type Event struct {
+	Kind     EventKind
+	Endpoint Endpoint
+}
+
+// SubConfig says what a Sub connects and subscribes to.
+type SubConfig struct {
+	Endpoints []Endpoint
+	// Prefixes are the byte-prefix subscriptions set on every socket; empty means everything.
+	Prefixes []string
+	Options  Options
+	// Buffer is the capacity of the channel returned by C. 0 means 256.
+	Buffer int
+	// OnEvent, if set, is called on the owner goroutine for every connection change. It must
+	// not block.
+	OnEvent func(Event)
+}
+
+// Sub owns one SUB socket per endpoint (so every message carries the endpoint it came from) and a
+// monitor per socket. Messages are delivered on C in arrival order per endpoint; when the reader
+// falls behind, the owner stops reading and libzmq's high-water mark applies.
+type Sub struct {
+	o        *owner
+	out      chan Inbound
+	received atomic.Uint64
+
+	// Owner goroutine only.
+	socks     []*zmq.Socket
+	mons      []*zmq.Socket
+	eps       []Endpoint
+	connected []bool
+	onEvent   func(Event)
+	waiters   []chan struct{} // closed when every endpoint is connected
+}
+
+// NewSub creates and connects the sockets and starts the owner.
+func NewSub(zctx *zmq.Context, cfg SubConfig) (*Sub, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, fmt.Errorf("zsock: no endpoints to subscribe to")
+	}
+	buf := cfg.Buffer
+	if buf <= 0 {
+		buf = 256
+	}
+	s := &Sub{out: make(chan Inbound, buf), onEvent: cfg.OnEvent}
+	ready := make(chan error, 1)
+	go s.run(zctx, cfg, ready)
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// C delivers received messages. It is closed when the Sub is closed.
+func (s *Sub) C() <-chan Inbound { return s.out }
+
+// Received counts the messages read from the sockets.
+func (s *Sub) Received() uint64 { return s.received.Load() }
+
+// WaitConnected returns nil once every endpoint has completed its handshake, or ctx's error.
+// After a handshake the subscription travels to the publisher ahead of anything the
+// subscriber sends, but the publisher applies it asynchronously: a caller that must not lose
+// the first message still needs an acknowledgement or a retransmission.
+func (s *Sub) WaitConnected(ctx context.Context) error {
+	ch := make(chan struct{})
+	if err := s.o.post(func() {
+		if s.allConnected() {
+			close(ch)
+			return
+		}
+		s.waiters = append(s.waiters, ch)
+	}); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		_ = s.o.post(func() {
+			for i, w := range s.waiters {
+				if w == ch {
+					s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
+					break
+				}
+			}
+		})
+		return ctx.Err()
+	case <-s.o.done:
+		return ErrClosed
+	}
+}
+
+// ConnectedEndpoints returns the endpoints whose connection is currently up.
+func (s *Sub) ConnectedEndpoints() []Endpoint {
+	var out []Endpoint
+	_ = s.o.call(func() error {
+		for i, ok := range s.connected {
+			if ok {
+				out = append(out, s.eps[i])
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// Close stops the owner, closes every socket and closes C.
+func (s *Sub) Close() error {
+	s.o.shutdown()
+	return nil
+}
+
+func (s *Sub) allConnected() bool {
+	for _, ok := range s.connected {
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Sub) run(zctx *zmq.Context, cfg SubConfig, ready chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	o, err := newOwner(zctx)
+	if err != nil {
+		ready <- err
+		return
+	}
+	s.o = o
+	defer close(o.done)
+	defer close(s.out)
+	defer o.stop()
+	defer s.closeSockets()
+
+	if err := s.open(zctx, cfg); err != nil {
+		ready <- err
+		return
+	}
+	poller := zmq.NewPoller()
+	poller.Add(o.r, zmq.POLLIN)
+	index := make(map[*zmq.Socket]int, 2*len(s.socks))
+	for i := range s.socks {
+		poller.Add(s.socks[i], zmq.POLLIN)
+		poller.Add(s.mons[i], zmq.POLLIN)
+		index[s.socks[i]] = i
+		index[s.mons[i]] = i
+	}
+	ready <- nil
+
+	for !o.closing() {
+		polled, err := poller.Poll(-1)
+		if err != nil {
+			return
+		}
+		for _, pl := range polled {
+			if pl.Socket == o.r {
+				o.drain()
+				continue
+			}
+			i := index[pl.Socket]
+			if pl.Socket == s.mons[i] {
+				s.readEvents(i)
+			} else if !s.readMessages(i) {
+				return
+			}
+		}
+	}
+}
+
+func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
+	prefixes := cfg.Prefixes
+	if len(prefixes) == 0 {
+		prefixes = []string{""}
+	}
+	for _, ep := range cfg.Endpoints {
+		sock, err := zctx.NewSocket(zmq.SUB)
+		if err != nil {
+			return fmt.Errorf("zsock: new SUB: %w", err)
+		}
+		s.socks = append(s.socks, sock)
+		if err := cfg.Options.apply(sock); err != nil {
+			return err
+		}
+		// Closing a SUB must never wait: there is nothing of ours to flush.
+		if err := sock.SetLinger(0); err != nil {
+			return fmt.Errorf("zsock: linger: %w", err)
+		}
+		for _, p := range prefixes {
+			if err := sock.SetSubscribe(p); err != nil {
+				return fmt.Errorf("zsock: subscribe %q: %w", p, err)
+			}
+		}
+		monAddr := inprocAddr("mon")
+		if err := sock.Monitor(monAddr, zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_DISCONNECTED); err != nil {
+			return fmt.Errorf("zsock: monitor: %w", err)
+		}
+		mon, err := zctx.NewSocket(zmq.PAIR)
+		if err != nil {
+			return fmt.Errorf("zsock: monitor socket: %w", err)
+		}
+		s.mons = append(s.mons, mon)
+		if err := mon.SetLinger(0); err != nil {
+			return fmt.Errorf("zsock: linger: %w", err)
+		}
+		if err := mon.Connect(monAddr); err != nil {
+			return fmt.Errorf("zsock: monitor connect: %w", err)
+		}
+		if err := sock.Connect(ep.Addr); err != nil {
+			return fmt.Errorf("zsock: connect %s (%s): %w", ep.Addr, ep.Name, err)
+		}
+		s.eps = append(s.eps, ep)
+		s.connected = append(s.connected, false)
+	}
+	return nil
+}
+
+func (s *Sub) closeSockets() {
+	for i, sock := range s.socks {
+		if i < len(s.mons) {
+			_ = sock.Monitor("", 0) // stop the monitor before closing its reader
+		}
+		sock.Close()
+	}
+	for _, mon := range s.mons {
+		mon.Close()
+	}
+}
+
+func (s *Sub) readEvents(i int) {
+	for {
+		ev, _, _, err := s.mons[i].RecvEvent(zmq.DONTWAIT)
+		if err != nil {
+			break
+		}
+		var kind EventKind
+		switch {
+		case ev&zmq.EVENT_HANDSHAKE_SUCCEEDED != 0:
+			kind = Connected
+			s.connected[i] = true
+		case ev&zmq.EVENT_DISCONNECTED != 0:
+			kind = Disconnected
+			s.connected[i] = false
+		default:
+			continue
+		}
+		if s.onEvent != nil {
+			s.onEvent(Event{Kind: kind, Endpoint: s.eps[i]})
+		}
+	}
+	if s.allConnected() {
+		for _, w := range s.waiters {
+			close(w)
+		}
+		s.waiters = nil
+	}
+}
+
+// maxBurst bounds how many messages one socket may deliver before the others get a turn.
+const maxBurst = 64
+
+// readMessages forwards what socket i has; false means Close began while blocked on delivery.
+func (s *Sub) readMessages(i int) bool {
+	for n := 0; n < maxBurst; n++ {
+		frames, err := s.socks[i].RecvMessageBytes(zmq.DONTWAIT)
+		if err != nil {
+			return true
+		}
+		s.received.Add(1)
+		select {
+		case s.out <- Inbound{Endpoint: s.eps[i], Frames: frames}:
+		case <-s.o.quit:
+			return false
+		}
+	}
+	return true
+}
