@@ -1,0 +1,316 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is every ackmsg setting. The toml tags are the key names in files (fedmsg's where fedmsg
+// has the setting); each comment gives the default that [DefaultConfig] sets.
+type Config struct {
+	// TopicPrefix is the first part of every full topic. Default "org.fedoraproject".
+	TopicPrefix string `toml:"topic_prefix"`
+	// Environment is the second part of every full topic: "prod", "stg" or "dev". Default "dev".
+	Environment string `toml:"environment"`
+	// Name is the endpoints key a passive publisher binds from (the first free address under it),
+	// and the certnames index when cert_prefix is unset. ackmsg never guesses it. Default "".
+	Name string `toml:"name"`
+	// Active makes a publisher connect to RelayInbound instead of binding under endpoints[Name].
+	// Default false.
+	Active bool `toml:"active"`
+	// CertPrefix, when set, makes the certnames index "<cert_prefix>.<short hostname>" (fedmsg's
+	// shell tools use "shell"). Default "".
+	CertPrefix string `toml:"cert_prefix"`
+
+	// Endpoints maps a service key (conventionally "<service>.<short hostname>") to its
+	// addresses, tcp://host:port or ipc://path; every machine on the bus shares this map.
+	// Subscribers connect to every address of every key except "relay_inbound"; a publisher
+	// named N binds the port of the first free address under N, on all interfaces. Default
+	// {"relay_outbound": ["tcp://127.0.0.1:4001"]}, used only when no file, variable or flag sets
+	// endpoints.
+	Endpoints ListMap `toml:"endpoints"`
+	// RelayInbound is the address the relay binds its SUB socket to and active publishers connect
+	// to. Default "tcp://127.0.0.1:2001".
+	RelayInbound string `toml:"relay_inbound"`
+
+	// SignMessages signs every outgoing message with the certificate found through Certname,
+	// Certnames and SSLDir (see [Config.SigningFiles]). Default false.
+	SignMessages bool `toml:"sign_messages"`
+	// ValidateSignatures drops incoming messages whose signature, certificate chain, CRL or
+	// routing policy check fails. Default false (as fedmsg's tail; its hub required the key).
+	ValidateSignatures bool `toml:"validate_signatures"`
+	// CryptoBackend is the signing backend; only "x509" is supported. Default "x509".
+	CryptoBackend string `toml:"crypto_backend"`
+	// CryptoValidateBackends lists the crypto values accepted on incoming messages; only "x509"
+	// is supported, and an empty list means CryptoBackend. Default ["x509"].
+	CryptoValidateBackends []string `toml:"crypto_validate_backends"`
+	// SSLDir is the directory holding <certname>.crt and <certname>.key, and by default ca.crt.
+	// Default "/etc/pki/fedmsg", fedmsg's, so certificates already deployed for fedmsg work
+	// unchanged.
+	SSLDir string `toml:"ssldir"`
+	// Certname, when set, is the certificate file prefix used to sign, bypassing the certnames
+	// lookup. Default "".
+	Certname string `toml:"certname"`
+	// Certnames maps a certnames index ("<service>.<short hostname>", "shell.<short hostname>")
+	// to a certificate file prefix in SSLDir. Default {}.
+	Certnames StringMap `toml:"certnames"`
+	// CACertLocation is the CA certificate file; only its first certificate is trusted. Empty
+	// means "<ssldir>/ca.crt". Local files only: ackmsg does not fetch URLs. Default "".
+	CACertLocation string `toml:"ca_cert_location"`
+	// CRLLocation is the CRL file checked when validating. Empty means no CRL check. Local files
+	// only: fetch Fedora's CRL with a timer if you need it. Default "".
+	CRLLocation string `toml:"crl_location"`
+	// RoutingPolicy maps a full topic to the certificate CNs allowed to sign it. Default {}.
+	RoutingPolicy ListMap `toml:"routing_policy"`
+	// RoutingNitpicky rejects signed messages whose topic is absent from RoutingPolicy. Default
+	// false.
+	RoutingNitpicky bool `toml:"routing_nitpicky"`
+
+	// IOThreads is the number of ZeroMQ I/O threads of each context. Default 1.
+	IOThreads int `toml:"io_threads"`
+	// HighWaterMark sets ZMQ_SNDHWM and ZMQ_RCVHWM, in messages, on publisher and subscriber
+	// sockets. 0 means unlimited, as in libzmq (fedmsg's 0 meant "leave libzmq's 1000").
+	// Default 10000: bounded, and ten times libzmq's default to absorb bursts (the value of
+	// fedmsg's sample gateway).
+	HighWaterMark int `toml:"high_water_mark"`
+	// ZMQLinger is ZMQ_LINGER in milliseconds for sockets ackmsg closes: how long unsent messages
+	// may delay the close. -1 waits forever (libzmq's default). Default 1000.
+	ZMQLinger int `toml:"zmq_linger"`
+	// ZMQReconnectIvl is ZMQ_RECONNECT_IVL in milliseconds; -1 disables reconnecting. Default 100.
+	ZMQReconnectIvl int `toml:"zmq_reconnect_ivl"`
+	// ZMQReconnectIvlMax is ZMQ_RECONNECT_IVL_MAX in milliseconds: reconnect attempts back off
+	// exponentially up to it; 0 means no backoff. Default 1000 (fedmsg's documented value).
+	ZMQReconnectIvlMax int `toml:"zmq_reconnect_ivl_max"`
+	// ZMQTCPKeepalive is ZMQ_TCP_KEEPALIVE: 1 on, 0 off, -1 the OS default. Default 1. Unlike
+	// fedmsg, the keepalive defaults always apply.
+	ZMQTCPKeepalive int `toml:"zmq_tcp_keepalive"`
+	// ZMQTCPKeepaliveCnt is ZMQ_TCP_KEEPALIVE_CNT, probes before a peer is dead; -1 the OS
+	// default. Default 3.
+	ZMQTCPKeepaliveCnt int `toml:"zmq_tcp_keepalive_cnt"`
+	// ZMQTCPKeepaliveIdle is ZMQ_TCP_KEEPALIVE_IDLE in seconds; -1 the OS default. Default 60.
+	ZMQTCPKeepaliveIdle int `toml:"zmq_tcp_keepalive_idle"`
+	// ZMQTCPKeepaliveIntvl is ZMQ_TCP_KEEPALIVE_INTVL in seconds; -1 the OS default. Default 5.
+	ZMQTCPKeepaliveIntvl int `toml:"zmq_tcp_keepalive_intvl"`
+	// MaxFrameSize is the largest frame, in bytes, a receiver accepts; larger messages are
+	// dropped, logged and counted. 0 means no limit. Default 4 MiB: far above the largest fedmsg
+	// messages (hundreds of KiB), while bounding what one peer can make a receiver allocate.
+	MaxFrameSize int `toml:"max_frame_size"`
+
+	// AckTimeout bounds how long a guaranteed-delivery publish waits for every ACK, in seconds,
+	// when the context has no earlier deadline. gilmsg's key; its 0.25 s default is far too short
+	// once a slow joiner or a reconnect is involved. Default 5.
+	AckTimeout Seconds `toml:"ack_timeout"`
+	// AckMaxInFlight bounds the acked messages a publisher waits on at once; more block the
+	// caller. Default 1024.
+	AckMaxInFlight int `toml:"ack_max_in_flight"`
+	// DedupeWindow is how many recent msg_ids a receiver remembers to re-ACK a retransmitted
+	// message without delivering it twice. Default 10000.
+	DedupeWindow int `toml:"dedupe_window"`
+	// MaxMessageAge drops received messages whose timestamp is older than this many seconds;
+	// 0 disables the check. Default 0.
+	MaxMessageAge Seconds `toml:"max_message_age"`
+	// Recipients maps a topic pattern to the CNs that must ACK every message whose full topic
+	// matches it (see [TopicMatches] for the pattern syntax and [Config.RecipientsFor]). Default
+	// {}.
+	Recipients ListMap `toml:"recipients"`
+
+	// Sources lists the files read, in the order they were merged.
+	Sources []string `toml:"-"`
+	// Ignored lists fedmsg keys that were accepted but have no effect in ackmsg, as
+	// "<file>: <key>", for the caller to log.
+	Ignored []string `toml:"-"`
+
+	// origins maps a key path (as in error messages) to the file, variable or flag that set it.
+	origins map[string]string
+}
+
+// Default values that other packages and help texts may refer to.
+const (
+	DefaultTopicPrefix   = "org.fedoraproject"
+	DefaultEnvironment   = "dev"
+	DefaultRelayInbound  = "tcp://127.0.0.1:2001"
+	DefaultRelayOutbound = "tcp://127.0.0.1:4001"
+	DefaultSSLDir        = "/etc/pki/fedmsg"
+	DefaultHighWaterMark = 10000
+	DefaultMaxFrameSize  = 4 << 20
+	DefaultAckTimeout    = Seconds(5)
+
+	// RelayInboundKey is the endpoints key subscribers skip: it names the relay's inbound side.
+	RelayInboundKey = "relay_inbound"
+	// RelayOutboundKey is the endpoints key the relay publishes from.
+	RelayOutboundKey = "relay_outbound"
+	// BackendX509 is the only supported crypto backend.
+	BackendX509 = "x509"
+)
+
+// DefaultConfig returns the defaults written in the [Config] field comments. Every map is
+// non-nil and every call returns fresh maps and slices.
+func DefaultConfig() Config {
+	return Config{
+		TopicPrefix:            DefaultTopicPrefix,
+		Environment:            DefaultEnvironment,
+		Endpoints:              ListMap{RelayOutboundKey: {DefaultRelayOutbound}},
+		RelayInbound:           DefaultRelayInbound,
+		CryptoBackend:          BackendX509,
+		CryptoValidateBackends: []string{BackendX509},
+		SSLDir:                 DefaultSSLDir,
+		Certnames:              StringMap{},
+		RoutingPolicy:          ListMap{},
+		IOThreads:              1,
+		HighWaterMark:          DefaultHighWaterMark,
+		ZMQLinger:              1000,
+		ZMQReconnectIvl:        100,
+		ZMQReconnectIvlMax:     1000,
+		ZMQTCPKeepalive:        1,
+		ZMQTCPKeepaliveCnt:     3,
+		ZMQTCPKeepaliveIdle:    60,
+		ZMQTCPKeepaliveIntvl:   5,
+		MaxFrameSize:           DefaultMaxFrameSize,
+		AckTimeout:             DefaultAckTimeout,
+		AckMaxInFlight:         1024,
+		DedupeWindow:           10000,
+		Recipients:             ListMap{},
+	}
+}
+
+// Source returns where the key path (for example "name" or `endpoints."bodhi.app01"`) was last
+// set: a file path, a variable such as "$ACKMSG_NAME", or a flag such as "--name"; "" means the
+// default. An element path such as `endpoints."bodhi.app01"[0]` reports its list's source.
+func (c *Config) Source(key string) string {
+	if s, ok := c.origins[key]; ok {
+		return s
+	}
+	if i := strings.LastIndexByte(key, '['); i > 0 && strings.HasSuffix(key, "]") {
+		return c.origins[key[:i]]
+	}
+	return ""
+}
+
+func (c *Config) setOrigin(key, source string) {
+	if c.origins == nil {
+		c.origins = make(map[string]string)
+	}
+	c.origins[key] = source
+}
+
+// Seconds is a duration in seconds, written as a TOML integer or float (5, 0.25).
+type Seconds float64
+
+// Duration returns s as a time.Duration, saturating at the largest one.
+func (s Seconds) Duration() time.Duration {
+	d := float64(s) * float64(time.Second)
+	if d >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	if d <= math.MinInt64 {
+		return math.MinInt64
+	}
+	return time.Duration(d)
+}
+
+// ListMap is a table of string lists: endpoints, routing_policy, recipients. In TOML a value may
+// be a string (a one-element list, as fedmsg accepts for endpoints) or a list of strings, and
+// dotted keys are flattened back into one key ("a.b" whether quoted or not).
+type ListMap map[string][]string
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (m *ListMap) UnmarshalTOML(v any) error {
+	t, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("want a table, got %s", tomlType(v))
+	}
+	out := make(ListMap)
+	err := flatten("", t, func(k string, v any) error {
+		switch v := v.(type) {
+		case string:
+			out[k] = []string{v}
+		case []any:
+			l := make([]string, 0, len(v))
+			for i, e := range v {
+				s, ok := e.(string)
+				if !ok {
+					return fmt.Errorf("%s[%d]: want a string, got %s", quoteKey(k), i, tomlType(e))
+				}
+				l = append(l, s)
+			}
+			out[k] = l
+		default:
+			return fmt.Errorf("%s: want a string or a list of strings, got %s", quoteKey(k), tomlType(v))
+		}
+		return nil
+	})
+	*m = out
+	return err
+}
+
+// StringMap is a table of strings (certnames); dotted keys are flattened as in [ListMap].
+type StringMap map[string]string
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (m *StringMap) UnmarshalTOML(v any) error {
+	t, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("want a table, got %s", tomlType(v))
+	}
+	out := make(StringMap)
+	err := flatten("", t, func(k string, v any) error {
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("%s: want a string, got %s", quoteKey(k), tomlType(v))
+		}
+		out[k] = s
+		return nil
+	})
+	*m = out
+	return err
+}
+
+// flatten calls leaf for every non-table value under t, with the dotted path of its key. Keys are
+// visited in sorted order so that errors are deterministic.
+func flatten(prefix string, t map[string]any, leaf func(string, any) error) error {
+	keys := make([]string, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		full := k
+		if prefix != "" {
+			full = prefix + "." + k
+		}
+		if sub, ok := t[k].(map[string]any); ok {
+			if err := flatten(full, sub, leaf); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := leaf(full, t[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tomlType(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	case nil:
+		return "nothing"
+	default:
+		return "a date/time"
+	}
+}

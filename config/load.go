@@ -1,0 +1,368 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Default search locations and environment variables (see the package documentation).
+const (
+	DefaultSystemDir = "/etc/ackmsg.d"
+	DefaultLocalDir  = "./ackmsg.d"
+
+	// EnvConfig names a file or directory that replaces the default search, unless --config is
+	// given.
+	EnvConfig = "ACKMSG_CONFIG"
+	// EnvName overrides name.
+	EnvName = "ACKMSG_NAME"
+	// EnvCertname overrides certname.
+	EnvCertname = "ACKMSG_CERTNAME"
+)
+
+// LoadOptions says where [Load] looks. The zero value means the defaults.
+type LoadOptions struct {
+	// File is a file, or a directory of *.toml files, that replaces the default search (the
+	// --config flag). Empty means $ACKMSG_CONFIG, and when that is empty too, the default search.
+	File string
+	// Getenv reads the environment. Default os.Getenv.
+	Getenv func(string) string
+	// SystemDir is searched first. Default "/etc/ackmsg.d".
+	SystemDir string
+	// LocalDir is searched second. Default "./ackmsg.d".
+	LocalDir string
+}
+
+// Load builds a Config from the defaults, the files chosen by opts and the environment, in that
+// order (see the package documentation), then validates it.
+//
+// When a file cannot be read or decoded, or holds unknown keys, Load returns a nil Config and an
+// error naming every such file and key. When the files load but [Config.Validate] fails, Load
+// returns the Config together with the validation error, so that --print-config can still show
+// it; any non-nil error must otherwise be treated as fatal.
+func Load(opts LoadOptions) (*Config, error) {
+	c, err := load(opts)
+	if err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+func load(opts LoadOptions) (*Config, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	files, err := opts.files(getenv)
+	if err != nil {
+		return nil, err
+	}
+	c := DefaultConfig()
+	var errs errorList
+	for _, f := range files {
+		errs.add(c.mergeFile(f))
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	if v := getenv(EnvName); v != "" {
+		c.Name = v
+		c.setOrigin("name", "$"+EnvName)
+	}
+	if v := getenv(EnvCertname); v != "" {
+		c.Certname = v
+		c.setOrigin("certname", "$"+EnvCertname)
+	}
+	return &c, nil
+}
+
+// files lists the configuration files to read, in merge order.
+func (o LoadOptions) files(getenv func(string) string) ([]string, error) {
+	explicit, by := o.File, "--config"
+	if explicit == "" {
+		explicit, by = getenv(EnvConfig), "$"+EnvConfig
+	}
+	if explicit != "" {
+		fi, err := os.Stat(explicit)
+		if err != nil {
+			return nil, &FileError{File: explicit, Err: fmt.Errorf("named by %s: %w", by, pathErr(err))}
+		}
+		if !fi.IsDir() {
+			return []string{explicit}, nil
+		}
+		files, err := listTOML(explicit)
+		if err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			return nil, &FileError{File: explicit, Err: fmt.Errorf("%w: no *.toml files in this directory (named by %s)", ErrMissing, by)}
+		}
+		return files, nil
+	}
+	var files []string
+	for _, dir := range []string{orDefault(o.SystemDir, DefaultSystemDir), orDefault(o.LocalDir, DefaultLocalDir)} {
+		fi, err := os.Stat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, &FileError{File: dir, Err: pathErr(err)}
+		}
+		if !fi.IsDir() {
+			return nil, &FileError{File: dir, Err: errors.New("not a directory")}
+		}
+		l, err := listTOML(dir)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, l...)
+	}
+	return files, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// listTOML returns dir's *.toml files sorted by name, skipping names that start with ".".
+func listTOML(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir) // sorted by name
+	if err != nil {
+		return nil, &FileError{File: dir, Err: pathErr(err)}
+	}
+	var files []string
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".toml") || e.IsDir() {
+			continue
+		}
+		files = append(files, filepath.Join(dir, n))
+	}
+	return files, nil
+}
+
+// pathErr drops the path from an *fs.PathError: FileError already names the file.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// field describes one toml-tagged field of Config.
+type field struct {
+	key   string
+	index int
+}
+
+// fields lists Config's keys in declaration order; knownKeys indexes them.
+var fields, knownKeys = func() ([]field, map[string]int) {
+	t := reflect.TypeFor[Config]()
+	var l []field
+	m := make(map[string]int)
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if !f.IsExported() || tag == "" || tag == "-" {
+			continue
+		}
+		l = append(l, field{tag, i})
+		m[tag] = i
+	}
+	return l, m
+}()
+
+// ignoredKeys are fedmsg keys accepted without effect; a key whose first dotted part is in
+// ignoredTables is ignored too.
+var (
+	ignoredKeys = setOf(
+		"post_init_sleep", // ackmsg proves readiness instead of sleeping
+		"timeout",         // unused by fedmsg itself
+		"zmq_enabled",     // ackmsg always uses ZeroMQ
+		"zmq_strict",
+		"topic_prefix_re",
+		"mute",
+		"crl_cache", "crl_cache_expiry", "ca_cert_cache", "ca_cert_cache_expiry", // unused by fedmsg
+		"logging", // ackmsg logs through slog
+		"print_config", "config_filename",
+		"publish_endpoint",
+		"datagrepper_url", "skip_last_message", "status_directory",
+		"irc", "irc_color_lookup", "irc_default_color", "irc_method", "collectd_interval",
+		"explicit_hub_consumers", "zmq_subscribe_endpoints", "zmq_subscribe_method", "zmq_publish_endpoints",
+	)
+	ignoredTables = setOf("moksha", "fedmsg")
+
+	unsupportedKeys = map[string]string{
+		"srv_endpoints":    "DNS SRV endpoint discovery is not implemented; list the addresses under endpoints",
+		"gpg_home":         "the gpg crypto backend is not implemented; use x509",
+		"gpg_keys":         "the gpg crypto backend is not implemented; use x509",
+		"gpg_signing_key":  "the gpg crypto backend is not implemented; use x509",
+		"replay_endpoints": "replay (seq_id and the REQ/REP replay endpoints) is not implemented",
+		"persistent_store": "replay (seq_id and the persistent store) is not implemented",
+	}
+)
+
+func setOf(keys ...string) map[string]bool {
+	m := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
+// mergeFile decodes one file and merges it over c: tables key by key, everything else replaced.
+func (c *Config) mergeFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return &FileError{File: path, Err: pathErr(err)}
+	}
+	text := string(data)
+
+	// Decode twice: into a generic map first, to report syntax errors (which have no meaningful
+	// key) and unknown keys (before the struct decoder matches them case-insensitively), then
+	// into a Config.
+	var raw map[string]any
+	rawMD, err := toml.Decode(text, &raw)
+	if err != nil {
+		return decodeErr(path, err, false)
+	}
+	var errs errorList
+	seen := make(map[string]bool)
+	for _, k := range rawMD.Keys() {
+		top := k[0]
+		if seen[top] {
+			continue
+		}
+		seen[top] = true
+		if _, ok := knownKeys[top]; ok {
+			continue
+		}
+		first, _, _ := strings.Cut(top, ".")
+		if ignoredKeys[top] || ignoredTables[first] || strings.HasPrefix(top, "stomp_") {
+			c.Ignored = append(c.Ignored, path+": "+quoteKey(top))
+			continue
+		}
+		if why, ok := unsupportedKeys[top]; ok {
+			errs.add(&FileError{File: path, Key: quoteKey(top), Err: fmt.Errorf("%w: %s", ErrUnsupported, why)})
+			continue
+		}
+		errs.add(&FileError{File: path, Key: quoteKey(top), Err: unknownKey(top)})
+	}
+	if err := errs.err(); err != nil {
+		return err
+	}
+	var layer Config
+	md, err := toml.Decode(text, &layer)
+	if err != nil {
+		return decodeErr(path, err, true)
+	}
+
+	src := reflect.ValueOf(&layer).Elem()
+	dst := reflect.ValueOf(c).Elem()
+	for _, f := range fields {
+		if !md.IsDefined(f.key) {
+			continue
+		}
+		sv, dv := src.Field(f.index), dst.Field(f.index)
+		if sv.Kind() == reflect.Map {
+			if dv.IsNil() || c.Source(f.key) == "" && f.key == "endpoints" {
+				// The endpoints default is replaced, not merged into.
+				dv.Set(reflect.MakeMap(dv.Type()))
+			}
+			it := sv.MapRange()
+			for it.Next() {
+				dv.SetMapIndex(it.Key(), it.Value())
+				c.setOrigin(subKey(f.key, it.Key().String()), path)
+			}
+		} else {
+			dv.Set(sv)
+		}
+		c.setOrigin(f.key, path)
+	}
+	c.Sources = append(c.Sources, path)
+	return nil
+}
+
+// unknownKey explains an unknown key, suggesting the known key it most likely misspells.
+func unknownKey(k string) error {
+	best, bestD := "", 3
+	for _, f := range fields {
+		if strings.EqualFold(f.key, k) {
+			return fmt.Errorf("%w (keys are case-sensitive: did you mean %s?)", ErrUnknownKey, f.key)
+		}
+		if d := editDistance(k, f.key); d < bestD {
+			best, bestD = f.key, d
+		}
+	}
+	if best != "" {
+		return fmt.Errorf("%w (did you mean %s?)", ErrUnknownKey, best)
+	}
+	return ErrUnknownKey
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// tomlErrRe matches the type errors BurntSushi/toml reports as plain errors.
+var tomlErrRe = regexp.MustCompile(`(?s)^toml: line (\d+) \(last key ("(?:[^"\\]|\\.)*")\): (.*)$`)
+
+// decodeErr turns a toml error into a FileError with the line and, for type errors, the key.
+func decodeErr(path string, err error, withKey bool) error {
+	fe := &FileError{File: path, Err: &tomlError{msg: err.Error(), err: err}}
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		fe.Line = pe.Position.Line
+		fe.Err = &tomlError{msg: pe.Message, err: err}
+		if withKey {
+			fe.Key = pe.LastKey
+		}
+		return fe
+	}
+	if m := tomlErrRe.FindStringSubmatch(err.Error()); m != nil {
+		fe.Line, _ = strconv.Atoi(m[1])
+		if k, uerr := strconv.Unquote(m[2]); uerr == nil && withKey {
+			fe.Key = k
+		}
+		fe.Err = &tomlError{msg: m[3], err: err}
+	}
+	return fe
+}
+
+// tomlError shortens a toml error's text (the FileError around it already gives the position)
+// while keeping the original for errors.As.
+type tomlError struct {
+	msg string
+	err error
+}
+
+func (e *tomlError) Error() string { return e.msg }
+func (e *tomlError) Unwrap() error { return e.err }

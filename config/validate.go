@@ -1,0 +1,222 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Validate reports every problem with c at once, as a *multierror.Error of *[KeyError] (or a single
+// *KeyError), each naming the key and, when known, the file, variable or flag that set it. It does
+// not touch the file system; see [Config.SigningFiles] and [Config.TrustFiles] for that.
+func (c *Config) Validate() error {
+	var errs errorList
+	bad := func(key string, format string, args ...any) {
+		errs.add(&KeyError{Key: key, Source: c.Source(key), Err: fmt.Errorf(format, args...)})
+	}
+	badErr := func(key string, err error) {
+		if err != nil {
+			errs.add(&KeyError{Key: key, Source: c.Source(key), Err: err})
+		}
+	}
+
+	badErr("topic_prefix", checkTopicPart(c.TopicPrefix))
+	badErr("environment", checkTopicPart(c.Environment))
+
+	for _, k := range sortedKeys(c.Endpoints) {
+		key := subKey("endpoints", k)
+		if k == "" {
+			bad(key, "%w: empty endpoints key", ErrInvalid)
+		}
+		for i, a := range c.Endpoints[k] {
+			badErr(fmt.Sprintf("%s[%d]", key, i), checkAddress(a, "subscribers connect to every endpoints address"))
+		}
+	}
+	if c.RelayInbound != "" {
+		badErr("relay_inbound", checkAddress(c.RelayInbound, "active publishers connect to relay_inbound"))
+	} else if c.Active {
+		bad("relay_inbound", "%w: active is true, so publishers connect to relay_inbound, which is empty", ErrMissing)
+	}
+	if c.Name != "" && !c.Active && len(c.Endpoints[c.Name]) == 0 {
+		if _, ok := c.Endpoints[c.Name]; ok {
+			bad("name", "%w: endpoints.%s lists no address to publish from", ErrInvalid, quoteKey(c.Name))
+		} else {
+			bad("name", "%w: %q is not a key of endpoints, so a passive publisher has nothing to bind (keys: %s)",
+				ErrInvalid, c.Name, keyList(c.Endpoints))
+		}
+	}
+
+	if c.CryptoBackend != BackendX509 {
+		bad("crypto_backend", "%w: %q: only %q is implemented", ErrUnsupported, c.CryptoBackend, BackendX509)
+	}
+	for i, b := range c.CryptoValidateBackends {
+		if b != BackendX509 {
+			bad(fmt.Sprintf("crypto_validate_backends[%d]", i), "%w: %q: only %q is implemented", ErrUnsupported, b, BackendX509)
+		}
+	}
+	if c.SSLDir == "" && (c.SignMessages || c.ValidateSignatures) {
+		bad("ssldir", "%w: empty, but sign_messages or validate_signatures is on", ErrMissing)
+	}
+	if c.Certname != "" {
+		badErr("certname", checkCertname(c.Certname))
+	}
+	for _, k := range sortedKeys(c.Certnames) {
+		badErr(subKey("certnames", k), checkCertname(c.Certnames[k]))
+	}
+	badErr("ca_cert_location", checkLocalFile(c.CACertLocation))
+	badErr("crl_location", checkLocalFile(c.CRLLocation))
+	for _, k := range sortedKeys(c.RoutingPolicy) {
+		key := subKey("routing_policy", k)
+		if k == "" {
+			bad(key, "%w: empty topic", ErrInvalid)
+		}
+		for i, cn := range c.RoutingPolicy[k] {
+			if cn == "" {
+				bad(fmt.Sprintf("%s[%d]", key, i), "%w: empty CN", ErrInvalid)
+			}
+		}
+	}
+
+	atLeast := func(key string, v, lo int, meaning string) {
+		if v < lo {
+			bad(key, "%w: %d is below %d (%s)", ErrInvalid, v, lo, meaning)
+		}
+	}
+	osDefault := func(key string, v int) {
+		if v != -1 && v <= 0 {
+			bad(key, "%w: %d: want a positive number, or -1 for the OS default", ErrInvalid, v)
+		}
+	}
+	atLeast("io_threads", c.IOThreads, 1, "ZeroMQ needs an I/O thread for TCP")
+	atLeast("high_water_mark", c.HighWaterMark, 0, "0 means unlimited")
+	atLeast("zmq_linger", c.ZMQLinger, -1, "-1 waits forever")
+	atLeast("zmq_reconnect_ivl", c.ZMQReconnectIvl, -1, "-1 disables reconnecting")
+	atLeast("zmq_reconnect_ivl_max", c.ZMQReconnectIvlMax, 0, "0 means no backoff")
+	if c.ZMQTCPKeepalive < -1 || c.ZMQTCPKeepalive > 1 {
+		bad("zmq_tcp_keepalive", "%w: %d: want 1 (on), 0 (off) or -1 (OS default)", ErrInvalid, c.ZMQTCPKeepalive)
+	}
+	osDefault("zmq_tcp_keepalive_cnt", c.ZMQTCPKeepaliveCnt)
+	osDefault("zmq_tcp_keepalive_idle", c.ZMQTCPKeepaliveIdle)
+	osDefault("zmq_tcp_keepalive_intvl", c.ZMQTCPKeepaliveIntvl)
+	atLeast("max_frame_size", c.MaxFrameSize, 0, "0 means no limit")
+
+	if t := float64(c.AckTimeout); !(t > 0) || math.IsInf(t, 0) {
+		bad("ack_timeout", "%w: %v: want a positive number of seconds", ErrInvalid, t)
+	}
+	atLeast("ack_max_in_flight", c.AckMaxInFlight, 1, "the number of acked messages awaiting ACKs at once")
+	atLeast("dedupe_window", c.DedupeWindow, 1, "the number of msg_ids remembered to avoid double delivery")
+	if a := float64(c.MaxMessageAge); !(a >= 0) || math.IsInf(a, 0) {
+		bad("max_message_age", "%w: %v: want a number of seconds, or 0 for no limit", ErrInvalid, a)
+	}
+	for _, p := range sortedKeys(c.Recipients) {
+		key := subKey("recipients", p)
+		badErr(key, CheckTopicPattern(p))
+		for i, r := range c.Recipients[p] {
+			if r == "" {
+				bad(fmt.Sprintf("%s[%d]", key, i), "%w: empty recipient CN", ErrInvalid)
+			}
+		}
+	}
+	return errs.err()
+}
+
+// checkTopicPart checks topic_prefix and environment.
+func checkTopicPart(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: empty; every full topic starts with topic_prefix.environment", ErrMissing)
+	case strings.ContainsFunc(s, unicode.IsSpace):
+		return fmt.Errorf("%w: %q contains white space", ErrInvalid, s)
+	case strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, ".."):
+		return fmt.Errorf("%w: %q has an empty dotted part", ErrInvalid, s)
+	}
+	return nil
+}
+
+// checkAddress accepts tcp://host:port (port 1-65535, host not "*") and ipc://path. why says who
+// connects to the address, for the "*" message.
+func checkAddress(a, why string) error {
+	if strings.ContainsFunc(a, unicode.IsSpace) {
+		return fmt.Errorf("%w: %q contains white space", ErrInvalid, a)
+	}
+	switch {
+	case strings.HasPrefix(a, "tcp://"):
+		host, port, err := net.SplitHostPort(strings.TrimPrefix(a, "tcp://"))
+		if err != nil {
+			return fmt.Errorf("%w: %q: want tcp://host:port (%v)", ErrInvalid, a, stripAddrErr(err))
+		}
+		if host == "" {
+			return fmt.Errorf("%w: %q: missing host", ErrInvalid, a)
+		}
+		if host == "*" {
+			return fmt.Errorf("%w: %q: %s, and \"*\" cannot be connected to; write the host they should "+
+				"reach (a publisher binds all interfaces on the port anyway)", ErrInvalid, a, why)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%w: %q: port %q is not a number from 1 to 65535", ErrInvalid, a, port)
+		}
+	case strings.HasPrefix(a, "ipc://"):
+		if a == "ipc://" {
+			return fmt.Errorf("%w: %q: missing path", ErrInvalid, a)
+		}
+	default:
+		return fmt.Errorf("%w: %q: want tcp://host:port or ipc://path", ErrInvalid, a)
+	}
+	return nil
+}
+
+func stripAddrErr(err error) error {
+	var ae *net.AddrError
+	if errors.As(err, &ae) {
+		return errors.New(ae.Err)
+	}
+	return err
+}
+
+func checkCertname(n string) error {
+	switch {
+	case n == "":
+		return fmt.Errorf("%w: empty certificate name", ErrInvalid)
+	case n == "." || n == ".." || strings.ContainsAny(n, `/\`):
+		return fmt.Errorf("%w: %q: a certificate name is a file name prefix in ssldir, not a path", ErrInvalid, n)
+	}
+	return nil
+}
+
+func checkLocalFile(loc string) error {
+	if strings.Contains(loc, "://") {
+		return fmt.Errorf("%w: %q: ackmsg reads only local files, never URLs; download the file "+
+			"(for example from a timer) and give its path", ErrUnsupported, loc)
+	}
+	return nil
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// keyList renders at most a few sorted keys of m, for error messages.
+func keyList[M ~map[string]V, V any](m M) string {
+	keys := sortedKeys(m)
+	if len(keys) == 0 {
+		return "none"
+	}
+	const most = 8
+	for i, k := range keys {
+		keys[i] = quoteKey(k)
+	}
+	if len(keys) > most {
+		return strings.Join(keys[:most], ", ") + fmt.Sprintf(", and %d more", len(keys)-most)
+	}
+	return strings.Join(keys, ", ")
+}
