@@ -1,0 +1,132 @@
+package message
+
+import (
+	"testing"
+	"time"
+)
+
+// benchEnvelope is a signed envelope of typical size: a bodhi-like body of about 1 KB, and the
+// 76-column base64 signature and certificate of the interop vectors (2.6 KB of the 3.8 KB frame).
+func benchEnvelope(b *testing.B) (*Message, []byte) {
+	b.Helper()
+	var signed vector
+	for _, v := range loadVectors(b) {
+		if v.Kind == "sign" && v.Name == "ascii-simple" {
+			signed = v
+		}
+	}
+	orig, err := Decode([]byte(signed.WireJSON))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := map[string]any{
+		"agent": "bowlofeggs",
+		"update": map[string]any{
+			"alias":  "FEDORA-2024-1a2b3c4d5e",
+			"title":  "python-requests-2.31.0-1.fc39 python-urllib3-2.0.7-1.fc39",
+			"status": "testing", "request": nil, "severity": "medium", "type": "security",
+			"karma": 3, "stable_karma": 3, "unstable_karma": -3, "autokarma": true,
+			"date_submitted": "2024-01-05 12:34:56",
+			"notes":          "Update to 2.31.0.\n\nFixes CVE-2023-32681 (Proxy-Authorization header leak) — see rhbz#2209469.",
+			"builds": []any{
+				map[string]any{"nvr": "python-requests-2.31.0-1.fc39", "signed": true, "type": "rpm"},
+				map[string]any{"nvr": "python-urllib3-2.0.7-1.fc39", "signed": true, "type": "rpm"},
+			},
+			"bugs":               []any{map[string]any{"bug_id": 2209469, "security": true, "title": "CVE-2023-32681 python-requests: Unintended leak of Proxy-Authorization header"}},
+			"release":            map[string]any{"name": "F39", "long_name": "Fedora 39", "version": "39", "branch": "f39", "dist_tag": "fc39"},
+			"user":               map[string]any{"name": "bowlofeggs", "avatar": "https://seccdn.libravatar.org/avatar/abc?s=24&d=retro", "openid": "bowlofeggs.id.fedoraproject.org"},
+			"test_gating_status": "passed", "content_type": "rpm", "critpath": false, "score": 0.75,
+		},
+	}
+	m, err := Build("org.fedoraproject.prod.bodhi.update.comment", body, 42, "apache", time.Unix(1700000000, 0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []string{FieldCrypto, FieldSignature, FieldCertificate} {
+		v, _ := orig.Get(k)
+		if err := m.Set(k, v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wire, err := m.Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m, wire
+}
+
+func BenchmarkCanonicalEnvelope(b *testing.B) {
+	m, wire := benchEnvelope(b)
+	fields := m.Fields()
+	b.SetBytes(int64(len(wire)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Canonical(fields); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmarshalEnvelope(b *testing.B) {
+	_, wire := benchEnvelope(b)
+	b.SetBytes(int64(len(wire)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Unmarshal(wire); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSignedBytes(b *testing.B) {
+	m, _ := benchEnvelope(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.SignedBytes(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyPath is what a receiver does per frame before the signature check.
+func BenchmarkVerifyPath(b *testing.B) {
+	_, wire := benchEnvelope(b)
+	b.SetBytes(int64(len(wire)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := Decode(wire)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.SignedBytes(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBuildAndSign is what a publisher does per message before signing.
+func BenchmarkBuildAndSign(b *testing.B) {
+	m, _ := benchEnvelope(b)
+	body := m.Body()
+	now := time.Unix(1700000000, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := Build("org.fedoraproject.prod.bodhi.update.comment", body, 42, "apache", now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = m.Set(FieldCrypto, "x509")
+		if _, err := m.SignedBytes(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkFormatFloat(b *testing.B) {
+	buf := make([]byte, 0, 32)
+	vals := []float64{100, 0.1, 1e16, 1.2345678901234567e-300, 3.141592653589793}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		buf = appendFloat(buf[:0], vals[i%len(vals)])
+	}
+}
