@@ -1,0 +1,95 @@
+package certs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Defaults of TrustConfig.
+const (
+	// DefaultCheckInterval is how often the CA and CRL files are stat'ed for changes.
+	DefaultCheckInterval = time.Second
+	// DefaultCacheSize is the number of certificates whose chain verdict is cached.
+	DefaultCacheSize = 1024
+)
+
+// TrustConfig configures an X509Verifier. Start from DefaultTrustConfig; zero numeric fields take
+// their documented defaults in NewVerifier.
+type TrustConfig struct {
+	// CAFile is the PEM file of the CA (fedmsg's ca_cert_location). Only its first certificate is
+	// trusted; text before the PEM block is ignored. Required.
+	CAFile string
+	// CRLFile is the CRL (PEM "X509 CRL" or DER, version 1 or 2). Empty means no revocation check,
+	// like a null crl_location in fedmsg.
+	CRLFile string
+	// RoutingPolicy maps a full topic to the CNs allowed to sign messages on it (fedmsg's
+	// routing_policy). Exact string comparison, no wildcards. Copied by NewVerifier.
+	RoutingPolicy map[string][]string
+	// Nitpicky rejects topics absent from RoutingPolicy (fedmsg's routing_nitpicky). Default false.
+	Nitpicky bool
+	// AllowedCrypto lists the accepted crypto values (fedmsg's crypto_validate_backends).
+	// Default ["x509"]. "gpg" may be listed for config compatibility, but gpg-signed messages
+	// still fail with ErrCrypto: that backend is not implemented.
+	AllowedCrypto []string
+	// AcceptLateMarker retries a failed signature check without the gilmsg_version field, so
+	// messages from Python gilmsg (which adds its marker after signing) verify; Identity.LateMarker
+	// reports it. DefaultTrustConfig sets it to true, which is what consumers want; the zero value
+	// (false) is strict and fits publishers checking ACKs, which carry no marker.
+	AcceptLateMarker bool
+	// Now is the clock for date checks and the reload interval. Default time.Now.
+	Now func() time.Time
+	// CheckInterval is the minimum time between two stat checks of the CA and CRL files.
+	// Default DefaultCheckInterval (1s); negative disables reloading (the files are read once).
+	CheckInterval time.Duration
+	// CacheSize bounds the per-certificate verdict cache; the cache is cleared when full.
+	// Default DefaultCacheSize (1024); negative disables caching (every message is a cold check).
+	CacheSize int
+	// Logger receives trust reload events and errors. Default: discard.
+	Logger *slog.Logger
+}
+
+// DefaultTrustConfig returns the configuration consumers want, with caFile as the CA, no CRL,
+// an empty routing policy, late gilmsg markers accepted, and the default interval and cache size.
+func DefaultTrustConfig(caFile string) TrustConfig {
+	return TrustConfig{
+		CAFile:           caFile,
+		AllowedCrypto:    []string{CryptoX509},
+		AcceptLateMarker: true,
+		Now:              time.Now,
+		CheckInterval:    DefaultCheckInterval,
+		CacheSize:        DefaultCacheSize,
+	}
+}
+
+// Validate reports configuration errors.
+func (c *TrustConfig) Validate() error {
+	if c.CAFile == "" {
+		return errors.New("certs: TrustConfig.CAFile is required")
+	}
+	for _, b := range c.AllowedCrypto {
+		if b != CryptoX509 && b != "gpg" {
+			return fmt.Errorf("certs: TrustConfig.AllowedCrypto: unknown backend %q (want x509 or gpg)", b)
+		}
+	}
+	return nil
+}
+
+func (c *TrustConfig) setDefaults() {
+	if len(c.AllowedCrypto) == 0 {
+		c.AllowedCrypto = []string{CryptoX509}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.CheckInterval == 0 {
+		c.CheckInterval = DefaultCheckInterval
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}

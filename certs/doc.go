@@ -1,0 +1,66 @@
+// Package certs is ackmsg's trust layer: it signs and verifies envelopes exactly as fedmsg's
+// x509 backend does, and it issues the CA, service certificates and CRLs that operators need.
+//
+// # What it guarantees
+//
+// Signing (X509Signer) is byte-compatible with fedmsg 1.1.7: it sets "crypto" to "x509", signs the
+// canonical JSON of every field except "signature" and "certificate" with RSA PKCS#1 v1.5 over
+// SHA-1 (deterministic), and writes both fields as 76-column base64 with a trailing newline; the
+// certificate field is the base64 of the signer's PEM text. Python fedmsg validates what we sign
+// and we reproduce its signatures byte for byte (testdata/vectors).
+//
+// Verification (X509Verifier) accepts a message only if every check below passes, in this order
+// (spec/wire.md §4, reference §3.3). Each failure is a *VerifyError naming the check and the signer,
+// wrapping exactly one sentinel:
+//
+//  1. crypto value allowed (ErrCrypto); absent crypto selects x509 when a certificate is present,
+//     as old fedmsg did;
+//  2. signature and certificate present (ErrUnsigned) and decodable: Python-lenient base64 (every
+//     non-alphabet character dropped, missing padding still an error), then PEM, then X.509
+//     (ErrEncoding);
+//  3. the leaf is issued directly by the first certificate of the CA file: issuer name and issuer
+//     signature, SHA-1 included (ErrUntrusted); no intermediates, no EKU requirement. A CA file
+//     whose first certificate cannot be a CA (CA:FALSE, no keyCertSign) is refused at load time;
+//  4. leaf and CA are valid now (ErrExpired, saying which one);
+//  5. when a CRL file is configured: the CRL is issued and signed by the CA and current
+//     (thisUpdate <= now <= nextUpdate; ErrCRL), and lists neither the leaf nor the CA (ErrRevoked).
+//     Version 1 and version 2 CRLs are both parsed;
+//  6. the RSA PKCS#1 v1.5 SHA-1 signature over the canonical bytes (ErrSignature). If that fails and
+//     the envelope carries "gilmsg_version", the check is retried once without that field when
+//     TrustConfig.AcceptLateMarker is set (gilmsg adds its marker after signing); a success is
+//     reported in Identity.LateMarker. DefaultTrustConfig turns it on; the zero value is strict;
+//  7. the routing policy: if the envelope topic is a policy key the leaf's first CN must be listed,
+//     otherwise pass unless Nitpicky (ErrPolicy).
+//
+// VerifySignedBy(m, X) is fedmsg's validate_signed_by: the same checks with the policy forced to
+// {topic: [X]} and nitpicky, so it passes only when the first CN is exactly X (ErrSigner otherwise).
+// The configured routing policy is ignored there.
+//
+// No input makes Verify panic; everything that arrives from the wire is treated as hostile.
+//
+// # Caching and reloading
+//
+// Chain and CRL results are cached per certificate (keyed by the SHA-256 of the decoded
+// certificate field, i.e. its PEM text) for the
+// current trust generation, so a warm verification costs one RSA signature check plus the
+// canonical encoding. Only certificates whose issuer signature verified against the CA enter the
+// cache, so strangers cannot flush it; when it is full it is cleared (TrustConfig.CacheSize).
+// Date checks are never cached: each verification compares now against the cached window
+// [max(notBefore of leaf and CA, CRL thisUpdate), min(notAfter of leaf and CA, CRL nextUpdate)].
+//
+// The CA and CRL files are stat'ed at most once per TrustConfig.CheckInterval (by whichever
+// verification comes first after the interval) and re-read only when their size, mtime, ctime or
+// inode changed; a content change starts a new trust generation and empties the cache. A failed
+// verification never triggers a reload (fedmsg reloads on every failure, which lets anyone on the
+// bus turn junk messages into file reads or HTTPS fetches). If a changed file cannot be read or
+// parsed, the previous trust material stays in force, the error is logged and kept in Stats, and
+// the file is retried when it changes again: a half-written CRL does not take the bus down.
+// A CRL whose nextUpdate has passed fails every verification with ErrCRL, as OpenSSL does, until a
+// fresh CRL is installed: operators must re-sign the CRL in time (RefreshCRL, `ackmsg-certs crl`).
+//
+// # Issuing
+//
+// InitCA, Issue, Revoke, RefreshCRL and List manage a fedmsg-style ssldir with crypto/x509 only:
+// ca.crt, ca.key, crl.pem and <name>.crt / <name>.key, keys mode 0600, files replaced atomically,
+// nothing overwritten unless forced. The output is accepted by `openssl verify -crl_check`.
+package certs

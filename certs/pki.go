@@ -1,0 +1,635 @@
+package certs
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// File names inside an ssldir, as fedmsg expects them (ca_cert_location, crl_location,
+// <ssldir>/<certname>.crt and .key).
+const (
+	CAFileName    = "ca.crt"
+	CAKeyFileName = "ca.key"
+	CRLFileName   = "crl.pem"
+)
+
+// Defaults of PKIOptions.
+const (
+	DefaultCADays      = 3650 // CA validity: 10 years
+	DefaultServiceDays = 730  // service certificate validity: 2 years
+	DefaultCRLDays     = 365  // CRL nextUpdate: a year, so a forgotten CRL does not break the bus soon
+	DefaultBits        = 2048 // RSA key size
+	DefaultCAName      = "ackmsg CA"
+	// Backdate is subtracted from notBefore and thisUpdate so that hosts whose clocks lag behind
+	// the issuing host accept fresh certificates and CRLs (a CRL "not yet valid" fails every
+	// message on the bus).
+	Backdate = time.Hour
+)
+
+// ErrExists is returned when a file would be overwritten without PKIOptions.Force.
+var ErrExists = errors.New("certs: file exists (use force to overwrite)")
+
+// ErrAlreadyRevoked is returned by Revoke when the certificate is already in the CRL.
+var ErrAlreadyRevoked = errors.New("certs: certificate already revoked")
+
+// PKIOptions tunes InitCA, Issue, Revoke, RefreshCRL and List. Zero fields take the defaults.
+type PKIOptions struct {
+	// Days is the validity of the new certificate. Default DefaultCADays for InitCA,
+	// DefaultServiceDays for Issue. A service certificate never outlives its CA.
+	Days int
+	// Bits is the RSA key size, 1024..16384. Default DefaultBits (2048).
+	Bits int
+	// CRLDays is the time until the CRL's nextUpdate. Default DefaultCRLDays (365). Verifiers
+	// reject every message once it passes: re-sign the CRL (RefreshCRL) well before.
+	CRLDays int
+	// Force allows overwriting existing files (InitCA, Issue).
+	Force bool
+	// CommonName is the CA's CN (InitCA only). Default DefaultCAName.
+	CommonName string
+	// Organization is put in the subject of new certificates when set.
+	Organization string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+
+	// newKey replaces key generation in tests (fixed keys keep -race runs fast).
+	newKey func(bits int) (*rsa.PrivateKey, error)
+}
+
+func (o PKIOptions) generateKey() (*rsa.PrivateKey, error) {
+	if o.newKey != nil {
+		return o.newKey(o.Bits)
+	}
+	return rsa.GenerateKey(rand.Reader, o.Bits)
+}
+
+func (o PKIOptions) withDefaults(days int) (PKIOptions, error) {
+	if o.Days == 0 {
+		o.Days = days
+	}
+	if o.Bits == 0 {
+		o.Bits = DefaultBits
+	}
+	if o.CRLDays == 0 {
+		o.CRLDays = DefaultCRLDays
+	}
+	if o.CommonName == "" {
+		o.CommonName = DefaultCAName
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	switch {
+	case o.Days < 0:
+		return o, fmt.Errorf("certs: validity of %d days", o.Days)
+	case o.CRLDays < 0:
+		return o, fmt.Errorf("certs: CRL validity of %d days", o.CRLDays)
+	case o.Bits < 1024 || o.Bits > 16384:
+		return o, fmt.Errorf("certs: RSA key size %d outside 1024..16384", o.Bits)
+	}
+	return o, nil
+}
+
+func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+// InitCA creates a CA in dir (created if missing): ca.crt, ca.key (mode 0600) and an empty,
+// signed crl.pem. The CA is self-signed, basicConstraints CA:TRUE pathlen 0 (no intermediates),
+// keyUsage keyCertSign|cRLSign, with a subject key identifier.
+func InitCA(dir string, opts PKIOptions) (*x509.Certificate, error) {
+	o, err := opts.withDefaults(DefaultCADays)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	paths := []string{filepath.Join(dir, CAFileName), filepath.Join(dir, CAKeyFileName), filepath.Join(dir, CRLFileName)}
+	if !o.Force {
+		if err := refuseExisting(paths...); err != nil {
+			return nil, err
+		}
+	}
+	key, err := o.generateKey()
+	if err != nil {
+		return nil, fmt.Errorf("certs: generating CA key: %w", err)
+	}
+	now := o.Now()
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	skid, err := subjectKeyID(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               subject(o.CommonName, o.Organization),
+		NotBefore:             now.Add(-Backdate),
+		NotAfter:              now.Add(days(o.Days)),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		MaxPathLenZero:        true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		SubjectKeyId:          skid,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("certs: creating CA certificate: %w", err)
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	crlPEM, err := makeCRL(ca, key, nil, big.NewInt(1), now, o.CRLDays)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, err
+	}
+	// Key first: a CA certificate without its key would be useless.
+	if err := writeFileAtomic(paths[1], keyPEM, 0o600, o.Force); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(paths[0], pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, o.Force); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(paths[2], crlPEM, 0o644, o.Force); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// Issue creates <dir>/<name>.crt and <dir>/<name>.key (mode 0600) for a service: CN = name, a
+// random 128-bit serial, keyUsage digitalSignature|keyEncipherment, EKU clientAuth+serverAuth, and
+// the CA's key identifier as authority key identifier.
+func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
+	o, err := opts.withDefaults(DefaultServiceDays)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	ca, caKey, err := loadCA(dir)
+	if err != nil {
+		return nil, err
+	}
+	crtPath, keyPath := filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if !o.Force {
+		if err := refuseExisting(crtPath, keyPath); err != nil {
+			return nil, err
+		}
+	}
+	now := o.Now()
+	if now.After(ca.NotAfter) {
+		return nil, fmt.Errorf("certs: the CA expired on %s", fmtTime(ca.NotAfter))
+	}
+	key, err := o.generateKey()
+	if err != nil {
+		return nil, fmt.Errorf("certs: generating key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	skid, err := subjectKeyID(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	notAfter := now.Add(days(o.Days))
+	if notAfter.After(ca.NotAfter) {
+		notAfter = ca.NotAfter // OpenSSL would reject the leaf once the CA expires anyway
+	}
+	org := o.Organization
+	if org == "" && len(ca.Subject.Organization) > 0 {
+		org = ca.Subject.Organization[0]
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               subject(name, org),
+		NotBefore:             now.Add(-Backdate),
+		NotAfter:              notAfter,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
+		SubjectKeyId:          skid,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("certs: creating certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(keyPath, keyPEM, 0o600, o.Force); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(crtPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, o.Force); err != nil {
+		return nil, err
+	}
+	return cert, nil
+}
+
+// Revoke adds the serial of <dir>/<name>.crt to the CRL and writes a fresh signed crl.pem
+// (version 2, CRL number incremented, nextUpdate now + CRLDays). Entries already in the CRL are
+// kept, including those of a version 1 CRL. The certificate must have been issued by the CA.
+// ErrAlreadyRevoked (wrapped) is returned, and nothing is written, when it is already listed.
+func Revoke(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
+	o, err := opts.withDefaults(DefaultServiceDays)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	ca, caKey, err := loadCA(dir)
+	if err != nil {
+		return nil, err
+	}
+	crtPath := filepath.Join(dir, name+".crt")
+	data, err := os.ReadFile(crtPath)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	cert, err := firstPEMCertificate(data)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %s: %w", crtPath, err)
+	}
+	if err := issuedBy(cert, ca); err != nil {
+		return nil, fmt.Errorf("certs: %s was not issued by %s: %v", crtPath, filepath.Join(dir, CAFileName), err)
+	}
+	rl, err := loadOwnCRL(dir, ca)
+	if err != nil {
+		return nil, err
+	}
+	var entries []revokedEntry
+	number := big.NewInt(1)
+	if rl != nil {
+		if rl.isRevoked(cert.SerialNumber) {
+			return cert, fmt.Errorf("%w: %s (serial %s)", ErrAlreadyRevoked, name, serialHex(cert.SerialNumber))
+		}
+		entries = rl.entries
+		if rl.number != nil {
+			number.Add(rl.number, big.NewInt(1))
+		}
+	}
+	now := o.Now()
+	entries = append(entries, revokedEntry{serial: cert.SerialNumber, when: now})
+	crlPEM, err := makeCRL(ca, caKey, entries, number, now, o.CRLDays)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, CRLFileName), crlPEM, 0o644, true); err != nil {
+		return nil, err
+	}
+	return cert, nil
+}
+
+// RefreshCRL re-signs crl.pem with the same entries, a new CRL number and nextUpdate now +
+// CRLDays. Run it (from cron, say) well before nextUpdate: an expired CRL fails every message.
+func RefreshCRL(dir string, opts PKIOptions) error {
+	o, err := opts.withDefaults(DefaultServiceDays)
+	if err != nil {
+		return err
+	}
+	ca, caKey, err := loadCA(dir)
+	if err != nil {
+		return err
+	}
+	rl, err := loadOwnCRL(dir, ca)
+	if err != nil {
+		return err
+	}
+	var entries []revokedEntry
+	number := big.NewInt(1)
+	if rl != nil {
+		entries = rl.entries
+		if rl.number != nil {
+			number.Add(rl.number, big.NewInt(1))
+		}
+	}
+	crlPEM, err := makeCRL(ca, caKey, entries, number, o.Now(), o.CRLDays)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, CRLFileName), crlPEM, 0o644, true)
+}
+
+// Certificate status values reported by List.
+const (
+	StatusValid       = "valid"
+	StatusRevoked     = "revoked"
+	StatusExpired     = "expired"
+	StatusNotYetValid = "not-yet-valid"
+	StatusForeign     = "foreign" // not issued by this directory's CA
+)
+
+// CertInfo describes one certificate of an ssldir.
+type CertInfo struct {
+	Name      string // file name without .crt
+	CN        string // first CN
+	Serial    string // uppercase hex
+	NotBefore time.Time
+	NotAfter  time.Time
+	Status    string // one of the Status* constants
+}
+
+// CRLInfo describes the ssldir's crl.pem.
+type CRLInfo struct {
+	Version    int
+	Number     string // decimal, empty when absent
+	ThisUpdate time.Time
+	NextUpdate time.Time // zero when absent
+	Revoked    int
+	// Problem is empty when the CRL is issued by the CA and current, else says why not.
+	Problem string
+}
+
+// Inventory is what List found.
+type Inventory struct {
+	CA    CertInfo
+	CRL   *CRLInfo // nil when crl.pem is absent
+	Certs []CertInfo
+}
+
+// List describes the CA, the CRL and every <name>.crt of dir, sorted by name. The status of a
+// certificate is foreign, revoked, not-yet-valid, expired or valid, checked in that order.
+func List(dir string, opts PKIOptions) (*Inventory, error) {
+	o, err := opts.withDefaults(DefaultServiceDays)
+	if err != nil {
+		return nil, err
+	}
+	now := o.Now()
+	caPath := filepath.Join(dir, CAFileName)
+	data, err := os.ReadFile(caPath)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	ca, err := firstPEMCertificate(data)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %s: %w", caPath, err)
+	}
+	inv := &Inventory{CA: certInfo("ca", ca, now)}
+	var rl *revocationList
+	if data, err := os.ReadFile(filepath.Join(dir, CRLFileName)); err == nil {
+		info := &CRLInfo{}
+		if rl, err = parseCRL(data); err != nil {
+			info.Problem = err.Error()
+		} else {
+			info.Version, info.ThisUpdate, info.NextUpdate, info.Revoked = rl.version, rl.thisUpdate, rl.nextUpdate, len(rl.entries)
+			if rl.number != nil {
+				info.Number = rl.number.String()
+			}
+			if err := rl.checkIssuer(ca); err != nil {
+				info.Problem = err.Error()
+				rl = nil
+			} else if err := rl.checkTime(now); err != nil {
+				info.Problem = err.Error()
+			}
+		}
+		inv.CRL = info
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	if rl != nil && rl.isRevoked(ca.SerialNumber) {
+		inv.CA.Status = StatusRevoked
+	}
+	matches, err := filepath.Glob(filepath.Join(dir, "*.crt"))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range matches {
+		name := strings.TrimSuffix(filepath.Base(p), ".crt")
+		if filepath.Base(p) == CAFileName {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("certs: %w", err)
+		}
+		cert, err := firstPEMCertificate(data)
+		if err != nil {
+			return nil, fmt.Errorf("certs: %s: %w", p, err)
+		}
+		info := certInfo(name, cert, now)
+		switch {
+		case issuedBy(cert, ca) != nil:
+			info.Status = StatusForeign
+		case rl != nil && rl.isRevoked(cert.SerialNumber):
+			info.Status = StatusRevoked
+		}
+		inv.Certs = append(inv.Certs, info)
+	}
+	sort.Slice(inv.Certs, func(i, j int) bool { return inv.Certs[i].Name < inv.Certs[j].Name })
+	return inv, nil
+}
+
+func certInfo(name string, c *x509.Certificate, now time.Time) CertInfo {
+	info := CertInfo{Name: name, CN: firstCN(c), Serial: serialHex(c.SerialNumber),
+		NotBefore: c.NotBefore, NotAfter: c.NotAfter, Status: StatusValid}
+	switch {
+	case now.Before(c.NotBefore):
+		info.Status = StatusNotYetValid
+	case now.After(c.NotAfter):
+		info.Status = StatusExpired
+	}
+	return info
+}
+
+// checkName refuses names that are not plain file names or that collide with the CA's files.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("certs: empty certificate name")
+	case name == "ca":
+		return fmt.Errorf("certs: %q is reserved for the CA", name)
+	case strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "-"):
+		return fmt.Errorf("certs: %q is not usable as a file name", name)
+	}
+	return nil
+}
+
+func subject(cn, org string) pkix.Name {
+	n := pkix.Name{CommonName: cn}
+	if org != "" {
+		n.Organization = []string{org}
+	}
+	return n
+}
+
+// randomSerial returns a positive 128-bit random serial, the size CAs use so serials never collide.
+func randomSerial() (*big.Int, error) {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("certs: random serial: %w", err)
+	}
+	return n.Add(n, new(big.Int).Lsh(big.NewInt(1), 127)), nil // fixed length, never zero
+}
+
+// subjectKeyID is RFC 5280 method 1: SHA-1 of the subjectPublicKey bits.
+func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, err
+	}
+	sum := sha1.Sum(spki.PublicKey.Bytes)
+	return sum[:], nil
+}
+
+func encodeKey(key *rsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// loadCA reads ca.crt and ca.key of dir.
+func loadCA(dir string) (*x509.Certificate, crypto.Signer, error) {
+	caPath, keyPath := filepath.Join(dir, CAFileName), filepath.Join(dir, CAKeyFileName)
+	data, err := os.ReadFile(caPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: %w (run init-ca first?)", err)
+	}
+	ca, err := firstPEMCertificate(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: %s: %w", caPath, err)
+	}
+	data, err = os.ReadFile(keyPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: %w", err)
+	}
+	key, err := parsePrivateKey(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: %s: %w", keyPath, err)
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	if pub, ok := key.Public().(equaler); !ok || !pub.Equal(ca.PublicKey) {
+		return nil, nil, fmt.Errorf("certs: %s does not match %s", keyPath, caPath)
+	}
+	return ca, key, nil
+}
+
+// loadOwnCRL reads dir's crl.pem (nil when absent) and checks that ca issued it, so that Revoke
+// never merges or re-signs entries from somebody else's CRL.
+func loadOwnCRL(dir string, ca *x509.Certificate) (*revocationList, error) {
+	p := filepath.Join(dir, CRLFileName)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	rl, err := parseCRL(data)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %s: %w", p, err)
+	}
+	if err := rl.checkIssuer(ca); err != nil {
+		return nil, fmt.Errorf("certs: %s: %w", p, err)
+	}
+	return rl, nil
+}
+
+// makeCRL signs a version 2 CRL with the given entries.
+func makeCRL(ca *x509.Certificate, key crypto.Signer, entries []revokedEntry, number *big.Int, now time.Time, crlDays int) ([]byte, error) {
+	next := now.Add(days(crlDays))
+	if next.After(ca.NotAfter) {
+		next = ca.NotAfter
+	}
+	tmpl := &x509.RevocationList{
+		Number:     number,
+		ThisUpdate: now.Add(-Backdate),
+		NextUpdate: next,
+	}
+	for _, e := range entries {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: e.serial, RevocationTime: e.when.UTC()})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca, key)
+	if err != nil {
+		return nil, fmt.Errorf("certs: creating CRL: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), nil
+}
+
+func refuseExisting(paths ...string) error {
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%w: %s", ErrExists, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("certs: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file in the same directory and then moves it into
+// place, so readers (a verifier polling crl.pem) never see a half-written file. Without overwrite
+// the final step is a hard link, which fails if path appeared in the meantime.
+func writeFileAtomic(path string, data []byte, perm os.FileMode, overwrite bool) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return fmt.Errorf("certs: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("certs: writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("certs: writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("certs: writing %s: %w", path, err)
+	}
+	if overwrite {
+		if err := os.Rename(tmp, path); err != nil {
+			return fmt.Errorf("certs: %w", err)
+		}
+		return nil
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%w: %s", ErrExists, path)
+		}
+		return fmt.Errorf("certs: %w", err)
+	}
+	return nil
+}
