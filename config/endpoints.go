@@ -60,9 +60,11 @@ func (c *Config) PublishEndpoints(name string) ([]string, error) {
 	return append([]string(nil), addrs...), nil
 }
 
-// BindAddress returns the address a passive publisher binds for the endpoints address addr: the
-// same port on every interface ("tcp://*:port"), as fedmsg does, since the host part names this
-// machine as subscribers reach it. An ipc:// address is returned unchanged.
+// BindAddress returns the address a passive publisher (or the relay) binds for the endpoints
+// address addr. As in fedmsg, the host part names this machine as subscribers reach it, so the
+// same port is bound on every interface ("tcp://*:port") — except for a loopback host
+// (127.0.0.0/8, ::1, localhost), which stays on loopback: a bus configured on 127.0.0.1 must not
+// be exposed to the network. An ipc:// address is returned unchanged.
 func BindAddress(addr string) (string, error) {
 	if err := checkAddress(addr, "subscribers connect to it"); err != nil {
 		return "", err
@@ -70,6 +72,12 @@ func BindAddress(addr string) (string, error) {
 	if !strings.HasPrefix(addr, "tcp://") {
 		return addr, nil
 	}
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(addr, "tcp://"))
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(addr, "tcp://"))
+	if host == "localhost" {
+		return "tcp://127.0.0.1:" + port, nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return addr, nil
+	}
 	return "tcp://*:" + port, nil
 }

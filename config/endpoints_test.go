@@ -58,7 +58,11 @@ func TestPublishEndpoints(t *testing.T) {
 func TestBindAddress(t *testing.T) {
 	for in, want := range map[string]string{
 		"tcp://app01.example.org:3000": "tcp://*:3000",
-		"tcp://[::1]:3000":             "tcp://*:3000",
+		"tcp://10.0.0.5:3000":          "tcp://*:3000",
+		"tcp://127.0.0.1:3000":         "tcp://127.0.0.1:3000",
+		"tcp://127.1.2.3:3000":         "tcp://127.1.2.3:3000",
+		"tcp://localhost:3000":         "tcp://127.0.0.1:3000",
+		"tcp://[::1]:3000":             "tcp://[::1]:3000",
 		"ipc:///run/x.sock":            "ipc:///run/x.sock",
 	} {
 		if got, err := BindAddress(in); err != nil || got != want {

@@ -49,6 +49,9 @@ type Event struct {
 // SubConfig says what a Sub connects and subscribes to.
 type SubConfig struct {
 	Endpoints []Endpoint
+	// Bind makes each socket bind its endpoint's address instead of connecting to it (the relay's
+	// inbound side); peers then connect to it. Connected/Disconnected events report peers.
+	Bind bool
 	// Prefixes are the byte-prefix subscriptions set on every socket; empty means everything.
 	Prefixes []string
 	Options  Options
@@ -72,8 +75,14 @@ type Sub struct {
 	mons      []*zmq.Socket
 	eps       []Endpoint
 	connected []bool
+	tried     []bool // connected once, or a connection attempt failed
 	onEvent   func(Event)
-	waiters   []chan struct{} // closed when every endpoint is connected
+	waiters   []readyWaiter
+}
+
+type readyWaiter struct {
+	ch      chan struct{}
+	settled bool // wait for settled (every endpoint connected or refused) instead of connected
 }
 
 // NewSub creates and connects the sockets and starts the owner.
@@ -104,14 +113,21 @@ func (s *Sub) Received() uint64 { return s.received.Load() }
 // After a handshake the subscription travels to the publisher ahead of anything the
 // subscriber sends, but the publisher applies it asynchronously: a caller that must not lose
 // the first message still needs an acknowledgement or a retransmission.
-func (s *Sub) WaitConnected(ctx context.Context) error {
+func (s *Sub) WaitConnected(ctx context.Context) error { return s.wait(ctx, false) }
+
+// WaitSettled returns nil once every endpoint has either completed a handshake or had a
+// connection attempt fail (nothing listening there yet), or ctx's error. It is how a listener
+// knows it has done what it can before relying on the endpoints that are up.
+func (s *Sub) WaitSettled(ctx context.Context) error { return s.wait(ctx, true) }
+
+func (s *Sub) wait(ctx context.Context, settled bool) error {
 	ch := make(chan struct{})
 	if err := s.o.post(func() {
-		if s.allConnected() {
+		if s.ready(settled) {
 			close(ch)
 			return
 		}
-		s.waiters = append(s.waiters, ch)
+		s.waiters = append(s.waiters, readyWaiter{ch: ch, settled: settled})
 	}); err != nil {
 		return err
 	}
@@ -121,7 +137,7 @@ func (s *Sub) WaitConnected(ctx context.Context) error {
 	case <-ctx.Done():
 		_ = s.o.post(func() {
 			for i, w := range s.waiters {
-				if w == ch {
+				if w.ch == ch {
 					s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
 					break
 				}
@@ -153,9 +169,9 @@ func (s *Sub) Close() error {
 	return nil
 }
 
-func (s *Sub) allConnected() bool {
-	for _, ok := range s.connected {
-		if !ok {
+func (s *Sub) ready(settled bool) bool {
+	for i, ok := range s.connected {
+		if !ok && !(settled && s.tried[i]) {
 			return false
 		}
 	}
@@ -236,7 +252,7 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 			}
 		}
 		monAddr := inprocAddr("mon")
-		if err := sock.Monitor(monAddr, zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_DISCONNECTED); err != nil {
+		if err := sock.Monitor(monAddr, zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_DISCONNECTED|zmq.EVENT_CONNECT_RETRIED); err != nil {
 			return fmt.Errorf("zsock: monitor: %w", err)
 		}
 		mon, err := zctx.NewSocket(zmq.PAIR)
@@ -250,11 +266,16 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 		if err := mon.Connect(monAddr); err != nil {
 			return fmt.Errorf("zsock: monitor connect: %w", err)
 		}
-		if err := sock.Connect(ep.Addr); err != nil {
+		if cfg.Bind {
+			if err := sock.Bind(ep.Addr); err != nil {
+				return fmt.Errorf("zsock: bind %s (%s): %w", ep.Addr, ep.Name, err)
+			}
+		} else if err := sock.Connect(ep.Addr); err != nil {
 			return fmt.Errorf("zsock: connect %s (%s): %w", ep.Addr, ep.Name, err)
 		}
 		s.eps = append(s.eps, ep)
 		s.connected = append(s.connected, false)
+		s.tried = append(s.tried, false)
 	}
 	return nil
 }
@@ -285,19 +306,31 @@ func (s *Sub) readEvents(i int) {
 		case ev&zmq.EVENT_DISCONNECTED != 0:
 			kind = Disconnected
 			s.connected[i] = false
+		case ev&zmq.EVENT_CONNECT_RETRIED != 0:
+			s.tried[i] = true
+			s.wakeWaiters()
+			continue
 		default:
 			continue
 		}
+		s.tried[i] = true
 		if s.onEvent != nil {
 			s.onEvent(Event{Kind: kind, Endpoint: s.eps[i]})
 		}
 	}
-	if s.allConnected() {
-		for _, w := range s.waiters {
-			close(w)
+	s.wakeWaiters()
+}
+
+func (s *Sub) wakeWaiters() {
+	kept := s.waiters[:0]
+	for _, w := range s.waiters {
+		if s.ready(w.settled) {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
 		}
-		s.waiters = nil
 	}
+	s.waiters = kept
 }
 
 // maxBurst bounds how many messages one socket may deliver before the others get a turn.

@@ -239,3 +239,39 @@ func TestCloseWhileReaderIsAbsent(t *testing.T) {
 	pub.Close()
 	zctx.Term()
 }
+
+// An endpoint with nothing listening settles (its connection is refused) without connecting.
+func TestWaitSettledWithDeadEndpoint(t *testing.T) {
+	zctx := newCtx(t)
+	pub, err := NewPub(zctx, PubConfig{Bind: []string{"tcp://127.0.0.1:*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := NewPub(zctx, PubConfig{Bind: []string{"tcp://127.0.0.1:*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr()
+	dead.Close() // now nothing listens there
+	sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "up", Addr: pub.Addr()}, {Name: "down", Addr: deadAddr}},
+		Options: Options{ReconnectIvl: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := within(t, 10*time.Second)
+	if err := sub.WaitSettled(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eps := sub.ConnectedEndpoints()
+	if len(eps) != 1 || eps[0].Name != "up" {
+		t.Fatalf("connected %v, want only up", eps)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := sub.WaitConnected(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitConnected with a dead endpoint = %v", err)
+	}
+	sub.Close()
+	pub.Close()
+	zctx.Term()
+}

@@ -1,0 +1,29 @@
+// Command ackmsg-relay forwards messages from active publishers (ackmsg-logger, scripts), which
+// connect to relay_inbound, to the subscribers of endpoints.relay_outbound.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/internal/relay"
+)
+
+func main() {
+	c := cli.New("ackmsg-relay",
+		"forward messages from relay_inbound to endpoints.relay_outbound",
+		"[flags]", `
+Binds a SUB socket on relay_inbound (default tcp://127.0.0.1:2001) and a PUB socket on the first
+free address of endpoints.relay_outbound (default tcp://127.0.0.1:4001), and forwards every
+two-frame message unchanged, byte for byte, so signatures survive. Messages with another frame
+count, or a frame above max_frame_size, are dropped and logged. Stops cleanly on SIGINT or SIGTERM.`)
+	c.Main(os.Args[1:], func(ctx context.Context, cfg *config.Config) error {
+		r, err := relay.New(cfg, c.Log())
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		return r.Run(ctx)
+	})
+}

@@ -1,0 +1,285 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/internal/testbus"
+	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/publisher"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func within(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// bus starts a passive publisher named "svc.host" and a subscriber on it, both ready.
+func bus(t *testing.T, signWith string, topic string) (*publisher.Publisher, *consumer.Subscriber, *config.Config) {
+	t.Helper()
+	cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
+	cfg.Name = "svc.host"
+	if signWith != "" {
+		testbus.Sign(cfg, signWith)
+	}
+	pub, err := publisher.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	sub, err := consumer.NewSubscriber(cfg, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	ctx := within(t, 10*time.Second)
+	if err := sub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WaitSubscribed(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	return pub, sub, cfg
+}
+
+func TestPublishAndReceive(t *testing.T) {
+	pub, sub, _ := bus(t, "", "")
+	ctx := within(t, 10*time.Second)
+	sent, err := pub.Publish(ctx, "update", map[string]any{"n": 1, "f": 100.0}, publisher.Modname("bodhi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sent.Topic(), "org.example.test.bodhi.update"; got != want {
+		t.Fatalf("topic %q, want %q", got, want)
+	}
+	d, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Topic != sent.Topic() || d.Message.MsgID() != sent.MsgID() || d.EndpointName != "svc.host" {
+		t.Fatalf("delivery %+v", d)
+	}
+	wire, _ := sent.Marshal()
+	if string(d.Raw) != string(wire) {
+		t.Fatalf("raw %s != sent %s", d.Raw, wire)
+	}
+	if !strings.Contains(string(d.Raw), `"f":100.0`) {
+		t.Fatalf("float not kept as a float: %s", d.Raw)
+	}
+	if d.Signer != nil {
+		t.Fatalf("unsigned bus reported a signer")
+	}
+	// The counter goes up by one per message, from 1.
+	second, err := pub.Publish(ctx, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.I() != 1 || second.I() != 2 {
+		t.Fatalf("counters %d, %d", sent.I(), second.I())
+	}
+	if got, want := second.Topic(), "org.example.test.svc.unspecified"; got != want {
+		t.Fatalf("empty topic became %q, want %q", got, want)
+	}
+	if b, ok := second.Body().(map[string]any); !ok || len(b) != 0 {
+		t.Fatalf("nil body became %#v, want {}", second.Body())
+	}
+}
+
+func TestSignedAndValidated(t *testing.T) {
+	pub, sub, _ := bus(t, "pub01", "")
+	ctx := within(t, 10*time.Second)
+	sent, err := pub.Publish(ctx, "log", map[string]any{"log": "café <b> 😀"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := sent.String(message.FieldCrypto); c != "x509" {
+		t.Fatalf("crypto = %q", c)
+	}
+	d, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Signer == nil || d.Signer.CN != "pub01" {
+		t.Fatalf("signer %+v", d.Signer)
+	}
+}
+
+func TestTopicPrefixFilters(t *testing.T) {
+	pub, sub, _ := bus(t, "", "org.example.test.wanted")
+	ctx := within(t, 10*time.Second)
+	if _, err := pub.Publish(ctx, "x", 1, publisher.Modname("other")); err != nil {
+		t.Fatal(err)
+	}
+	want, err := pub.Publish(ctx, "x", 2, publisher.Modname("wanted"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Message.MsgID() != want.MsgID() {
+		t.Fatalf("got %s on %s, want the wanted topic", d.Message.MsgID(), d.Topic)
+	}
+}
+
+// A peer sending every kind of garbage must not stop the subscriber: each frame is dropped and
+// counted by reason, and the next good message still arrives.
+func TestGarbageIsCountedAndSkipped(t *testing.T) {
+	addr := testbus.Addr(t)
+	cfg := testbus.Sign(testbus.Config(map[string][]string{"evil.host": {addr}}), "pub01")
+	cfg.MaxFrameSize = 8192
+	zctx, err := zsock.NewContext(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := zsock.NewPub(zctx, zsock.PubConfig{Bind: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { raw.Close(); zctx.Term() }()
+	sub, err := consumer.NewSubscriber(cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ctx := within(t, 10*time.Second)
+	if err := raw.WaitSubscribed(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	signer, err := certs.LoadSigner(testbus.PKIDir()+"/pub01.crt", testbus.PKIDir()+"/pub01.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(topic string, body any) []byte {
+		m, err := message.Build(topic, body, 1, "u", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := signer.Sign(m); err != nil {
+			t.Fatal(err)
+		}
+		b, err := m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	good := build("org.example.test.a.b", map[string]any{"ok": true})
+	tampered := strings.Replace(string(build("org.example.test.a.b", map[string]any{"v": 1})), `"v":1`, `"v":2`, 1)
+	garbage := []struct {
+		reason string
+		frames [][]byte
+	}{
+		{consumer.DropFrames, [][]byte{[]byte("t")}},
+		{consumer.DropFrames, [][]byte{[]byte("t"), good, []byte("extra")}},
+		{consumer.DropOversize, [][]byte{[]byte("org.example.test.a.b"), []byte(strings.Repeat("x", 20000))}},
+		{consumer.DropUTF8, [][]byte{{0xff, 0xfe}, good}},
+		{consumer.DropEnvelope, [][]byte{[]byte("org.example.test.a.b"), []byte("{not json")}},
+		{consumer.DropEnvelope, [][]byte{[]byte("org.example.test.a.b"), []byte(`{"topic":"org.example.test.a.b"}`)}},
+		{consumer.DropEnvelope, [][]byte{[]byte("org.example.test.a.b"), {0xc3, 0x28}}},
+		{consumer.DropMismatch, [][]byte{[]byte("org.example.test.spoofed"), good}},
+		{consumer.DropSignature, [][]byte{[]byte("org.example.test.a.b"), []byte(tampered)}},
+		{consumer.DropSignature, [][]byte{[]byte("org.example.test.a.b"), []byte(`{"topic":"org.example.test.a.b","msg_id":"x","msg":{}}`)}},
+	}
+	want := map[string]uint64{}
+	for _, g := range garbage {
+		if err := raw.Send(g.frames...); err != nil {
+			t.Fatal(err)
+		}
+		want[g.reason]++
+	}
+	if err := raw.Send([]byte("org.example.test.a.b"), good); err != nil {
+		t.Fatal(err)
+	}
+	d, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatalf("%v (stats %+v)", err, sub.Stats())
+	}
+	if string(d.Raw) != string(good) {
+		t.Fatalf("delivered %s", d.Raw)
+	}
+	st := sub.Stats()
+	for reason, n := range want {
+		if st.Dropped[reason] != n {
+			t.Errorf("dropped[%s] = %d, want %d (all: %v)", reason, st.Dropped[reason], n, st.Dropped)
+		}
+	}
+	if st.Delivered != 1 || st.Received != uint64(len(garbage)+1) {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestActivePublisherWithoutRelayFails(t *testing.T) {
+	cfg := testbus.Config(map[string][]string{"relay_outbound": {testbus.Addr(t)}})
+	cfg.Active = true
+	cfg.RelayInbound = testbus.Addr(t)
+	pub, err := publisher.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = pub.Publish(ctx, "log", "x")
+	if !errors.Is(err, publisher.ErrNoSubscriber) {
+		t.Fatalf("err = %v, want ErrNoSubscriber", err)
+	}
+	if !strings.Contains(err.Error(), cfg.RelayInbound) {
+		t.Fatalf("error does not name the relay: %v", err)
+	}
+}
+
+func TestTailIteratorStopsOnBreakAndCancel(t *testing.T) {
+	pub, _, cfg := bus(t, "", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{})
+	got := make(chan string, 1)
+	go func() {
+		for d, err := range consumer.Tail(ctx, cfg, "", consumer.WithEvents(func(e zsock.Event) {
+			if e.Kind == zsock.Connected {
+				close(ready)
+			}
+		})) {
+			if err != nil {
+				got <- "error: " + err.Error()
+				return
+			}
+			got <- d.Message.MsgID()
+			return // break out of the loop: Tail must close its sockets
+		}
+	}()
+	<-ready
+	wctx := within(t, 10*time.Second)
+	// Two subscribers now (bus's and Tail's); wait until both subscriptions reached the publisher.
+	testbus.Eventually(t, 10*time.Second, "two subscriptions", func() bool {
+		return pub.Subscriptions() >= 2
+	})
+	sent, err := pub.Publish(wctx, "x", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-got:
+		if id != sent.MsgID() {
+			t.Fatalf("got %s want %s", id, sent.MsgID())
+		}
+	case <-wctx.Done():
+		t.Fatal("tail delivered nothing")
+	}
+}

@@ -1,0 +1,235 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/ratelog"
+	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/message"
+)
+
+// ErrClosed is returned by Next after Close.
+var ErrClosed = errors.New("consumer: closed")
+
+// Delivery is one accepted message, as fedmsg's tail_messages yields it.
+type Delivery struct {
+	// EndpointName is the endpoints key the message arrived from; EndpointAddr its address.
+	EndpointName, EndpointAddr string
+	// Topic is frame 1 (equal to Message.Topic()).
+	Topic string
+	// Message is the decoded envelope with every field.
+	Message *message.Message
+	// Signer is who signed it, when signatures were validated; nil otherwise.
+	Signer *certs.Identity
+	// Raw is frame 2 exactly as received.
+	Raw []byte
+}
+
+// Reasons a received message is dropped, as counted in Stats.Dropped.
+const (
+	DropFrames    = "frames"         // not exactly two frames
+	DropOversize  = "oversize"       // a frame above max_frame_size
+	DropUTF8      = "utf8"           // frame 1 is not valid UTF-8
+	DropEnvelope  = "envelope"       // frame 2 is not a JSON envelope with topic and msg_id
+	DropMismatch  = "topic_mismatch" // frame 1 differs from the envelope's topic
+	DropSignature = "signature"      // validation failed (see the log for the check)
+	DropTooOld    = "too_old"        // older than max_message_age
+)
+
+// Stats are a Subscriber's counters.
+type Stats struct {
+	Received  uint64            // messages read from the sockets
+	Delivered uint64            // messages returned by Next
+	Dropped   map[string]uint64 // by reason
+}
+
+// Option configures a Subscriber.
+type Option func(*Subscriber)
+
+// WithLogger sets the logger. Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(s *Subscriber) { s.log = l } }
+
+// WithVerifier validates with v (regardless of validate_signatures).
+func WithVerifier(v certs.Verifier) Option { return func(s *Subscriber) { s.verifier = v } }
+
+// WithEndpoints subscribes to these endpoints instead of the configured ones.
+func WithEndpoints(eps ...config.Endpoint) Option {
+	return func(s *Subscriber) { s.endpoints = eps }
+}
+
+// WithEvents calls fn for every connection change. fn must not block.
+func WithEvents(fn func(zsock.Event)) Option { return func(s *Subscriber) { s.onEvent = fn } }
+
+// WithClock sets the clock for max_message_age. Default time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Subscriber) { s.now = now } }
+
+// Subscriber receives and validates messages. Next is meant for one reading goroutine; Stats and
+// Close may be called from any.
+type Subscriber struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	verifier  certs.Verifier
+	endpoints []config.Endpoint
+	onEvent   func(zsock.Event)
+	now       func() time.Time
+
+	zctx *zmq.Context
+	sub  *zsock.Sub
+
+	delivered atomic.Uint64
+	drops     *ratelog.Limiter
+
+	closeOnce sync.Once
+}
+
+// NewSubscriber connects to the endpoints and subscribes with the topic prefix ("" = all).
+func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscriber, error) {
+	if cfg == nil {
+		return nil, errors.New("consumer: nil config")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Subscriber{cfg: cfg, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	s.log = wiring.Logger(s.log)
+	s.drops = ratelog.New(s.log, dropLogInterval)
+	if s.verifier == nil && cfg.ValidateSignatures {
+		v, err := wiring.Verifier(cfg, true, s.log)
+		if err != nil {
+			return nil, fmt.Errorf("consumer: %w", err)
+		}
+		s.verifier = v
+	}
+	if s.endpoints == nil {
+		s.endpoints = cfg.SubscribeEndpoints()
+	}
+	if len(s.endpoints) == 0 {
+		return nil, errors.New("consumer: no endpoints to subscribe to (endpoints lists only relay_inbound?)")
+	}
+	eps := make([]zsock.Endpoint, len(s.endpoints))
+	for i, e := range s.endpoints {
+		eps[i] = zsock.Endpoint{Name: e.Name, Addr: e.Address}
+	}
+	zctx, err := zsock.NewContext(cfg.IOThreads)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: %w", err)
+	}
+	onEvent := func(e zsock.Event) {
+		s.log.Info("endpoint "+e.Kind.String(), "endpoint", e.Endpoint.Name, "addr", e.Endpoint.Addr)
+		if s.onEvent != nil {
+			s.onEvent(e)
+		}
+	}
+	sub, err := zsock.NewSub(zctx, zsock.SubConfig{
+		Endpoints: eps,
+		Prefixes:  []string{topic},
+		Options:   wiring.SocketOptions(cfg),
+		OnEvent:   onEvent,
+	})
+	if err != nil {
+		zctx.Term()
+		return nil, fmt.Errorf("consumer: %w", err)
+	}
+	s.zctx, s.sub = zctx, sub
+	return s, nil
+}
+
+// Next returns the next valid message. It returns ctx's error when ctx ends first, and
+// ErrClosed after Close.
+func (s *Subscriber) Next(ctx context.Context) (Delivery, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return Delivery{}, ctx.Err()
+		case in, ok := <-s.sub.C():
+			if !ok {
+				return Delivery{}, ErrClosed
+			}
+			d, reason, err := s.accept(in)
+			if err != nil {
+				s.drop(reason, in.Endpoint, err)
+				continue
+			}
+			s.delivered.Add(1)
+			return d, nil
+		}
+	}
+}
+
+func (s *Subscriber) accept(in zsock.Inbound) (Delivery, string, error) {
+	if len(in.Frames) != 2 {
+		return Delivery{}, DropFrames, fmt.Errorf("%d frames, want 2", len(in.Frames))
+	}
+	topic, raw := in.Frames[0], in.Frames[1]
+	if limit := s.cfg.MaxFrameSize; limit > 0 && (len(raw) > limit || len(topic) > limit) {
+		return Delivery{}, DropOversize, fmt.Errorf("frame of %d bytes exceeds max_frame_size %d", max(len(raw), len(topic)), limit)
+	}
+	if !utf8.Valid(topic) {
+		return Delivery{}, DropUTF8, errors.New("topic frame is not valid UTF-8")
+	}
+	m, err := message.Decode(raw)
+	if err != nil {
+		return Delivery{}, DropEnvelope, err
+	}
+	if m.Topic() != string(topic) {
+		return Delivery{}, DropMismatch, fmt.Errorf("frame topic %q, envelope topic %q", topic, m.Topic())
+	}
+	d := Delivery{EndpointName: in.Endpoint.Name, EndpointAddr: in.Endpoint.Addr, Topic: string(topic), Message: m, Raw: raw}
+	if s.verifier != nil {
+		id, err := s.verifier.Verify(m)
+		if err != nil {
+			return Delivery{}, DropSignature, err
+		}
+		d.Signer = id
+	}
+	if age := s.cfg.MaxMessageAge.Duration(); age > 0 {
+		if sent := time.Unix(m.Timestamp(), 0); s.now().Sub(sent) > age {
+			return Delivery{}, DropTooOld, fmt.Errorf("msg %s sent %s, older than max_message_age %s", m.MsgID(), sent.UTC().Format(time.RFC3339), age)
+		}
+	}
+	return d, "", nil
+}
+
+// dropLogInterval bounds logging to one line per reason per interval.
+const dropLogInterval = time.Second
+
+func (s *Subscriber) drop(reason string, ep zsock.Endpoint, err error) {
+	s.drops.Warn(reason, "dropped invalid message", "endpoint", ep.Name, "addr", ep.Addr, "error", err.Error())
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Subscriber) Stats() Stats {
+	return Stats{Received: s.sub.Received(), Delivered: s.delivered.Load(), Dropped: s.drops.Counts()}
+}
+
+// WaitConnected waits until every endpoint has completed its handshake.
+func (s *Subscriber) WaitConnected(ctx context.Context) error { return s.sub.WaitConnected(ctx) }
+
+// Endpoints returns the endpoints the Subscriber connects to.
+func (s *Subscriber) Endpoints() []config.Endpoint {
+	return append([]config.Endpoint(nil), s.endpoints...)
+}
+
+// Close closes the sockets and the zmq context. It is safe to call more than once.
+func (s *Subscriber) Close() error {
+	s.closeOnce.Do(func() {
+		s.sub.Close()
+		s.zctx.Term()
+	})
+	return nil
+}

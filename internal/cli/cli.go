@@ -1,0 +1,153 @@
+// Package cli is what every ackmsg command shares: GNU-style flags, the common configuration
+// flags, logging to stderr, signal handling and the documented exit codes. Commands stay thin:
+// they parse flags here and call the library.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ackmsg/ackmsg/config"
+)
+
+// Exit codes, the same for every command (README "Exit codes").
+const (
+	ExitOK      = 0 // success
+	ExitRuntime = 1 // runtime error: configuration, bind/connect, certificate, missed --count
+	ExitUsage   = 2 // bad usage or bad input
+	ExitTimeout = 3 // a guaranteed-delivery publish timed out waiting for ACKs
+)
+
+// ExitError carries an exit code out of a command's run function.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Usage wraps err as a bad-usage or bad-input error (exit 2).
+func Usage(format string, args ...any) error {
+	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, args...)}
+}
+
+// Runtime wraps err as a runtime error (exit 1).
+func Runtime(err error) error { return &ExitError{Code: ExitRuntime, Err: err} }
+
+// Command is one ackmsg binary.
+type Command struct {
+	Name    string // e.g. "ackmsg-tail"
+	Summary string // one line
+	Usage   string // the synopsis after the name, e.g. "[flags]"
+	Details string // paragraphs after the flags in --help
+	Flags   *pflag.FlagSet
+	Config  *config.Flags
+	Stdout  io.Writer
+	Stderr  io.Writer
+	Stdin   io.Reader
+
+	logLevel string
+	log      *slog.Logger
+}
+
+// New creates a command with the common flags registered.
+func New(name, summary, usage, details string) *Command {
+	c := &Command{Name: name, Summary: summary, Usage: usage, Details: details,
+		Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin}
+	c.Flags = pflag.NewFlagSet(name, pflag.ContinueOnError)
+	c.Flags.SortFlags = false
+	c.Config = config.RegisterFlags(c.Flags)
+	c.Flags.StringVar(&c.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
+	return c
+}
+
+// SetLogLevel changes the default of --log-level.
+func (c *Command) SetLogLevel(level string) {
+	c.logLevel = level
+	c.Flags.Lookup("log-level").DefValue = level
+}
+
+// Main parses args, loads the configuration, runs run, and exits with its code. run receives a
+// context cancelled on SIGINT or SIGTERM.
+func (c *Command) Main(args []string, run func(ctx context.Context, cfg *config.Config) error) {
+	os.Exit(c.Run(args, run))
+}
+
+// Run is Main without the exit, for tests.
+func (c *Command) Run(args []string, run func(ctx context.Context, cfg *config.Config) error) int {
+	c.Flags.SetOutput(io.Discard)
+	c.Flags.Usage = func() {}
+	if err := c.Flags.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			c.PrintHelp(c.Stdout)
+			return ExitOK
+		}
+		fmt.Fprintf(c.Stderr, "%s: %v\nRun '%s --help' for usage.\n", c.Name, err, c.Name)
+		return ExitUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		fmt.Fprintf(c.Stderr, "%s: --log-level %q: want debug, info, warn or error\n", c.Name, c.logLevel)
+		return ExitUsage
+	}
+	c.log = slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level})).With("cmd", c.Name)
+
+	cfg, err := c.Config.Load()
+	if cfg != nil && c.Config.PrintConfig() {
+		if werr := cfg.WriteTOML(c.Stdout); werr != nil {
+			fmt.Fprintf(c.Stderr, "%s: %v\n", c.Name, werr)
+			return ExitRuntime
+		}
+		if err != nil {
+			fmt.Fprintf(c.Stderr, "%s: configuration is not valid:\n%v\n", c.Name, err)
+			return ExitRuntime
+		}
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(c.Stderr, "%s: configuration: %v\n", c.Name, err)
+		return ExitRuntime
+	}
+	for _, ig := range cfg.Ignored {
+		c.log.Info("configuration key has no effect in ackmsg", "key", ig)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		code := ExitRuntime
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			code = ee.Code
+		}
+		fmt.Fprintf(c.Stderr, "%s: %v\n", c.Name, err)
+		return code
+	}
+	return ExitOK
+}
+
+// Log is the command's logger (valid inside run).
+func (c *Command) Log() *slog.Logger { return c.log }
+
+// Args are the positional arguments.
+func (c *Command) Args() []string { return c.Flags.Args() }
+
+// PrintHelp writes the --help text.
+func (c *Command) PrintHelp(w io.Writer) {
+	fmt.Fprintf(w, "%s — %s\n\nUsage: %s %s\n\nFlags:\n%s", c.Name, c.Summary, c.Name, c.Usage, c.Flags.FlagUsages())
+	if c.Details != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Details))
+	}
+	fmt.Fprintf(w, "\nExit codes: 0 ok, 1 runtime error (configuration, bind/connect, certificate), "+
+		"2 bad usage or bad input, 3 ACK timeout.\n")
+}

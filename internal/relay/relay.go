@@ -1,0 +1,132 @@
+// Package relay forwards messages from publishers that connect to relay_inbound (shell tools,
+// scripts: fedmsg's active mode) to subscribers of endpoints.relay_outbound.
+//
+// Frames are forwarded byte for byte: unlike fedmsg's relay, nothing is re-serialized, so
+// signatures and exact encodings survive. A message that is not exactly two frames, or has a frame
+// above max_frame_size, is dropped and counted rather than passed on to every subscriber.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/internal/zsock"
+)
+
+// Relay is a running relay.
+type Relay struct {
+	log      *slog.Logger
+	zctx     *zmq.Context
+	in       *zsock.Sub
+	out      *zsock.Pub
+	maxFrame int
+
+	forwarded atomic.Uint64
+	dropped   atomic.Uint64
+}
+
+// New binds the inbound SUB on relay_inbound and the outbound PUB on the first free address of
+// endpoints.relay_outbound.
+func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
+	log = wiring.Logger(log)
+	outs, err := cfg.PublishEndpoints(config.RelayOutboundKey)
+	if err != nil {
+		return nil, err
+	}
+	var binds []string
+	for _, a := range outs {
+		b, err := config.BindAddress(a)
+		if err != nil {
+			return nil, err
+		}
+		binds = append(binds, b)
+	}
+	inbound, err := config.BindAddress(cfg.RelayInbound)
+	if err != nil {
+		return nil, fmt.Errorf("relay_inbound: %w", err)
+	}
+	zctx, err := zsock.NewContext(cfg.IOThreads)
+	if err != nil {
+		return nil, err
+	}
+	opts := wiring.SocketOptions(cfg)
+	out, err := zsock.NewPub(zctx, zsock.PubConfig{Bind: binds, Options: opts})
+	if err != nil {
+		zctx.Term()
+		return nil, fmt.Errorf("relay_outbound: %w", err)
+	}
+	in, err := zsock.NewSub(zctx, zsock.SubConfig{
+		Endpoints: []zsock.Endpoint{{Name: config.RelayInboundKey, Addr: inbound}},
+		Bind:      true,
+		Options:   opts,
+		OnEvent: func(e zsock.Event) {
+			log.Debug("inbound publisher "+e.Kind.String(), "addr", e.Endpoint.Addr)
+		},
+	})
+	if err != nil {
+		out.Close()
+		zctx.Term()
+		return nil, fmt.Errorf("relay_inbound: %w", err)
+	}
+	log.Info("relay ready", "inbound", inbound, "outbound", out.Addr())
+	return &Relay{log: log, zctx: zctx, in: in, out: out, maxFrame: cfg.MaxFrameSize}, nil
+}
+
+// Run forwards until ctx is done, then closes the sockets.
+func (r *Relay) Run(ctx context.Context) error {
+	defer r.close()
+	for {
+		select {
+		case <-ctx.Done():
+			r.log.Info("relay stopping", "forwarded", r.forwarded.Load(), "dropped", r.dropped.Load())
+			return nil
+		case msg, ok := <-r.in.C():
+			if !ok {
+				return errors.New("relay: inbound socket closed")
+			}
+			if reason := r.check(msg.Frames); reason != "" {
+				r.dropped.Add(1)
+				r.log.Warn("dropped inbound message", "reason", reason)
+				continue
+			}
+			if err := r.out.Send(msg.Frames...); err != nil {
+				return fmt.Errorf("relay: forward: %w", err)
+			}
+			r.forwarded.Add(1)
+		}
+	}
+}
+
+func (r *Relay) check(frames [][]byte) string {
+	if len(frames) != 2 {
+		return fmt.Sprintf("%d frames, want 2", len(frames))
+	}
+	for _, f := range frames {
+		if r.maxFrame > 0 && len(f) > r.maxFrame {
+			return fmt.Sprintf("frame of %d bytes exceeds max_frame_size %d", len(f), r.maxFrame)
+		}
+	}
+	return ""
+}
+
+// Forwarded and Dropped count messages.
+func (r *Relay) Forwarded() uint64 { return r.forwarded.Load() }
+
+// Dropped counts inbound messages that were not forwarded.
+func (r *Relay) Dropped() uint64 { return r.dropped.Load() }
+
+// OutboundAddr is the address the outbound socket bound.
+func (r *Relay) OutboundAddr() string { return r.out.Addr() }
+
+func (r *Relay) close() {
+	r.in.Close()
+	r.out.Close()
+	r.zctx.Term()
+}

@@ -1,0 +1,78 @@
+// Package testbus holds what tests across ackmsg share to stand up a bus on loopback: free
+// ports, configurations, the vector PKI, and a poll-until-true helper. It is imported only by
+// tests.
+package testbus
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/ackmsg/ackmsg/config"
+)
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. The kernel hands out
+// ephemeral ports round-robin, so a port just released is not handed out again soon.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Addr returns a fresh tcp://127.0.0.1:port address.
+func Addr(t testing.TB) string { return fmt.Sprintf("tcp://127.0.0.1:%d", FreePort(t)) }
+
+// RepoRoot is the repository's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// PKIDir is the vector PKI (CA, CRL, pub01, sub01, sub02, revoked01, expired01, untrusted01).
+func PKIDir() string { return filepath.Join(RepoRoot(), "testdata", "vectors", "pki") }
+
+// Config returns a valid configuration with topic prefix org.example, environment test, and
+// the given endpoints; it names no publisher and signs nothing.
+func Config(endpoints map[string][]string) *config.Config {
+	c := config.DefaultConfig()
+	c.TopicPrefix = "org.example"
+	c.Environment = "test"
+	c.Endpoints = config.ListMap(endpoints)
+	c.ZMQLinger = 0
+	return &c
+}
+
+// Sign makes c sign with the vector PKI certificate name and validate against its CA and CRL.
+func Sign(c *config.Config, name string) *config.Config {
+	c.SignMessages = true
+	c.ValidateSignatures = true
+	c.SSLDir = PKIDir()
+	c.Certname = name
+	c.CACertLocation = filepath.Join(PKIDir(), "ca.crt")
+	c.CRLLocation = filepath.Join(PKIDir(), "crl.pem")
+	return c
+}
+
+// Eventually polls cond every few milliseconds until it is true, failing the test after d.
+// It is for conditions with no event to wait on (another process's state); prefer channels.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not a synchronisation
+	}
+}
+
+// Exists reports whether path exists.
+func Exists(path string) bool { _, err := os.Stat(path); return err == nil }

@@ -1,0 +1,109 @@
+// Package wiring turns a config.Config into the parts every bus component needs: socket
+// options, the signer and the verifier. It keeps that translation in one place so the
+// publisher, the consumers, the relay and the ACK overlay cannot drift apart.
+package wiring
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/zsock"
+)
+
+// SocketOptions maps the zmq_* settings onto socket options.
+func SocketOptions(cfg *config.Config) zsock.Options {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	linger := ms(cfg.ZMQLinger)
+	if cfg.ZMQLinger < 0 {
+		linger = -1
+	}
+	var maxMsg int64
+	if cfg.MaxFrameSize > 0 {
+		// The software limit drops and counts oversized frames; libzmq's limit, which drops the
+		// whole connection, is only a backstop far above it.
+		maxMsg = 16 * int64(cfg.MaxFrameSize)
+	}
+	return zsock.Options{
+		HWM:               cfg.HighWaterMark,
+		Linger:            linger,
+		ReconnectIvl:      ms(cfg.ZMQReconnectIvl),
+		ReconnectIvlMax:   ms(cfg.ZMQReconnectIvlMax),
+		TCPKeepalive:      cfg.ZMQTCPKeepalive,
+		TCPKeepaliveCnt:   cfg.ZMQTCPKeepaliveCnt,
+		TCPKeepaliveIdle:  cfg.ZMQTCPKeepaliveIdle,
+		TCPKeepaliveIntvl: cfg.ZMQTCPKeepaliveIntvl,
+		MaxMsgSize:        maxMsg,
+	}
+}
+
+// Signer loads the signing certificate and key that the configuration names.
+func Signer(cfg *config.Config) (*certs.X509Signer, error) {
+	certFile, keyFile, err := cfg.SigningFiles(ShortHostname())
+	if err != nil {
+		return nil, err
+	}
+	s, err := certs.LoadSigner(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading signing certificate: %w", err)
+	}
+	return s, nil
+}
+
+// Verifier builds the verifier for incoming messages from the trust settings. lateMarker
+// accepts Python gilmsg messages whose ACK marker was added after signing.
+func Verifier(cfg *config.Config, lateMarker bool, logger *slog.Logger) (*certs.X509Verifier, error) {
+	ca, crl, err := cfg.TrustFiles()
+	if err != nil {
+		return nil, err
+	}
+	tc := certs.DefaultTrustConfig(ca)
+	tc.CRLFile = crl
+	tc.RoutingPolicy = cfg.RoutingPolicy
+	tc.Nitpicky = cfg.RoutingNitpicky
+	tc.AllowedCrypto = cfg.CryptoValidateBackends
+	tc.AcceptLateMarker = lateMarker
+	tc.Logger = logger
+	return certs.NewVerifier(tc)
+}
+
+var hostOnce = sync.OnceValue(func() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	short, _, _ := strings.Cut(h, ".")
+	return short
+})
+
+// ShortHostname is the host name up to its first dot, as fedmsg uses it in certnames indexes.
+func ShortHostname() string { return hostOnce() }
+
+// Logger returns l, or a logger that discards everything when l is nil.
+func Logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// AckVerifier builds the verifier for ACKs: fedmsg's validate_signed_by semantics, so the
+// routing policy is not applied (the signer is checked against the recipient instead), and no
+// late gilmsg marker is accepted (ACKs carry none).
+func AckVerifier(cfg *config.Config, logger *slog.Logger) (*certs.X509Verifier, error) {
+	ca, crl, err := cfg.TrustFiles()
+	if err != nil {
+		return nil, err
+	}
+	tc := certs.DefaultTrustConfig(ca)
+	tc.CRLFile = crl
+	tc.AllowedCrypto = cfg.CryptoValidateBackends
+	tc.AcceptLateMarker = false
+	tc.Logger = logger
+	return certs.NewVerifier(tc)
+}

@@ -1,0 +1,20 @@
+// Package publisher is the sending side of the base bus: plain fedmsg-compatible publishing.
+//
+// A Publisher owns one ZeroMQ PUB socket (an XPUB on our side, a PUB to every peer). In passive
+// mode (the default) it binds the first free address under endpoints[name]; in active mode it
+// connects to relay_inbound, the path shell tools use. Every message is built as fedmsg builds it
+// (full topic, msg_id, counter, timestamp, username), signed when sign_messages is set, encoded
+// canonically and sent as the two frames [topic, envelope].
+//
+// What it guarantees: Publish returns only after the message was handed to libzmq; the envelope
+// it returns is exactly what went on the wire. In active mode Publish first proves that the relay
+// has subscribed (an XPUB sees the subscription arrive) and fails with ErrNoSubscriber instead of
+// sending into the void. Close flushes what was sent, bounded by zmq_linger.
+//
+// What it does not guarantee: delivery. PUB/SUB drops messages for subscribers that are not
+// connected yet, disconnected, or over their high-water mark, and says nothing. Use package ack
+// when a message must reach named recipients.
+//
+// A Publisher is safe for concurrent use. The package-level Publish uses a default Publisher
+// built lazily from the configuration files, like fedmsg.publish.
+package publisher

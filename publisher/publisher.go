@@ -1,0 +1,307 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/message"
+)
+
+// Errors returned by Publish.
+var (
+	// ErrClosed means the Publisher was closed.
+	ErrClosed = errors.New("publisher: closed")
+	// ErrNoSubscriber means an active publisher found no relay subscribed in time.
+	ErrNoSubscriber = errors.New("publisher: no subscriber")
+)
+
+// DefaultSubscribeWait bounds how long an active Publish waits for the relay's subscription when
+// ctx has no deadline.
+const DefaultSubscribeWait = 5 * time.Second
+
+// Publisher sends messages on the bus. Create it with New; it is safe for concurrent use.
+type Publisher struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	signer  certs.Signer
+	modname string
+	user    string
+	now     func() time.Time
+
+	zctx    *zmq.Context
+	pub     *zsock.Pub
+	counter atomic.Int64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Option configures a Publisher.
+type Option func(*Publisher)
+
+// WithLogger sets the logger. Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(p *Publisher) { p.log = l } }
+
+// WithSigner signs with s instead of the certificate the configuration names, and signs even
+// when sign_messages is off.
+func WithSigner(s certs.Signer) Option { return func(p *Publisher) { p.signer = s } }
+
+// WithModname sets the default modname (the topic part after the environment). Default: the
+// first dot-separated part of the configured name, else the program's name.
+func WithModname(m string) Option { return func(p *Publisher) { p.modname = m } }
+
+// WithClock sets the clock used for timestamps and msg_id years. Default time.Now.
+func WithClock(now func() time.Time) Option { return func(p *Publisher) { p.now = now } }
+
+// New validates cfg, loads the signing certificate when sign_messages is set, and binds (passive)
+// or connects (active) the socket.
+func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
+	if cfg == nil {
+		return nil, errors.New("publisher: nil config")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Publisher{cfg: cfg, now: time.Now, user: message.Username()}
+	for _, o := range opts {
+		o(p)
+	}
+	p.log = wiring.Logger(p.log)
+	if p.modname == "" {
+		p.modname = defaultModname(cfg.Name)
+	}
+	if p.signer == nil && cfg.SignMessages {
+		s, err := wiring.Signer(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("publisher: %w", err)
+		}
+		p.signer = s
+	}
+
+	pc := zsock.PubConfig{Options: wiring.SocketOptions(cfg)}
+	if cfg.Active {
+		pc.Connect = cfg.RelayInbound
+	} else {
+		addrs, err := cfg.PublishEndpoints("")
+		if err != nil {
+			return nil, fmt.Errorf("publisher: %w", err)
+		}
+		for _, a := range addrs {
+			b, err := config.BindAddress(a)
+			if err != nil {
+				return nil, fmt.Errorf("publisher: endpoints[%q]: %w", cfg.Name, err)
+			}
+			pc.Bind = append(pc.Bind, b)
+		}
+	}
+	zctx, err := zsock.NewContext(cfg.IOThreads)
+	if err != nil {
+		return nil, fmt.Errorf("publisher: %w", err)
+	}
+	pub, err := zsock.NewPub(zctx, pc)
+	if err != nil {
+		zctx.Term()
+		if cfg.Active {
+			return nil, fmt.Errorf("publisher: relay_inbound %s: %w", cfg.RelayInbound, err)
+		}
+		return nil, fmt.Errorf("publisher: endpoints[%q]: %w", cfg.Name, err)
+	}
+	p.zctx, p.pub = zctx, pub
+	mode := "passive"
+	if cfg.Active {
+		mode = "active"
+	}
+	signer := ""
+	if p.signer != nil {
+		signer = p.signer.Name()
+	}
+	p.log.Info("publisher ready", "mode", mode, "addr", pub.Addr(), "signer", signer)
+	return p, nil
+}
+
+func defaultModname(name string) string {
+	if first, _, _ := strings.Cut(name, "."); first != "" && name != config.RelayInboundKey {
+		return first
+	}
+	return strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
+}
+
+// PublishOption adjusts one Publish call.
+type PublishOption func(*publishOptions)
+
+type publishOptions struct {
+	modname string
+	fields  map[string]any
+}
+
+// Modname sets the modname of this message, e.g. "bodhi" in org.fedoraproject.prod.bodhi.update.
+func Modname(m string) PublishOption { return func(o *publishOptions) { o.modname = m } }
+
+// Field adds a top-level envelope field before signing, so the signature covers it (the ACK
+// overlay uses it for the gilmsg_version marker). Fields the envelope already has are not
+// replaced.
+func Field(key string, value any) PublishOption {
+	return func(o *publishOptions) {
+		if o.fields == nil {
+			o.fields = make(map[string]any)
+		}
+		o.fields[key] = value
+	}
+}
+
+// FullTopic returns the full topic a message on topic gets with these options:
+// <topic_prefix>.<environment>.<modname>.<topic>, unless modname.topic already starts with the
+// prefix (fedmsg's rule).
+func (p *Publisher) FullTopic(topic string, opts ...PublishOption) string {
+	var po publishOptions
+	for _, o := range opts {
+		o(&po)
+	}
+	return p.fullTopic(topic, po)
+}
+
+func (p *Publisher) fullTopic(topic string, po publishOptions) string {
+	modname := po.modname
+	if modname == "" {
+		modname = p.modname
+	}
+	return message.FullTopic(p.cfg.TopicPrefix, p.cfg.Environment, modname, topic)
+}
+
+// Build makes the signed envelope for topic and body without sending it. topic is the short
+// topic (e.g. "update"); the full topic follows fedmsg's rules.
+func (p *Publisher) Build(topic string, body any, opts ...PublishOption) (*message.Message, error) {
+	var po publishOptions
+	for _, o := range opts {
+		o(&po)
+	}
+	m, err := message.Build(p.fullTopic(topic, po), body, p.counter.Add(1), p.user, p.now())
+	if err != nil {
+		return nil, fmt.Errorf("publisher: %w", err)
+	}
+	for k, v := range po.fields {
+		if m.Has(k) {
+			continue
+		}
+		if err := m.Set(k, v); err != nil {
+			return nil, fmt.Errorf("publisher: field %q: %w", k, err)
+		}
+	}
+	if p.signer != nil {
+		if err := p.signer.Sign(m); err != nil {
+			return nil, fmt.Errorf("publisher: signing: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Publish builds, signs and sends one message and returns the envelope as sent. In active mode
+// it first waits (until ctx's deadline, or DefaultSubscribeWait) for the relay's subscription.
+func (p *Publisher) Publish(ctx context.Context, topic string, body any, opts ...PublishOption) (*message.Message, error) {
+	m, err := p.Build(topic, body, opts...)
+	if err != nil {
+		return nil, err
+	}
+	frame, err := m.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("publisher: encoding: %w", err)
+	}
+	if err := p.SendRaw(ctx, m.Topic(), frame); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// SendRaw sends an already encoded envelope under topic. Sending the same bytes again is how the
+// ACK overlay retransmits without re-signing.
+func (p *Publisher) SendRaw(ctx context.Context, topic string, envelope []byte) error {
+	if p.cfg.Active {
+		if err := p.WaitSubscribed(ctx, topic); err != nil {
+			return err
+		}
+	}
+	return p.Resend(topic, envelope)
+}
+
+// Resend hands an encoded envelope to the socket without waiting for a subscriber, even in active
+// mode: for retransmissions, where waiting would stall the caller and the next attempt follows.
+func (p *Publisher) Resend(topic string, envelope []byte) error {
+	if err := p.pub.Send([]byte(topic), envelope); err != nil {
+		if errors.Is(err, zsock.ErrClosed) {
+			return ErrClosed
+		}
+		return fmt.Errorf("publisher: %w", err)
+	}
+	return nil
+}
+
+// WaitSubscribed waits until some subscriber's subscription covers topic: for an active
+// publisher, that the relay is connected and listening. Without a deadline on ctx it waits at
+// most DefaultSubscribeWait.
+func (p *Publisher) WaitSubscribed(ctx context.Context, topic string) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultSubscribeWait)
+		defer cancel()
+	}
+	err := p.pub.WaitSubscribed(ctx, topic)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, zsock.ErrClosed):
+		return ErrClosed
+	case p.cfg.Active:
+		return fmt.Errorf("%w: relay_inbound %s has not subscribed (is ackmsg-relay running?): %w",
+			ErrNoSubscriber, p.cfg.RelayInbound, err)
+	default:
+		return fmt.Errorf("%w: nobody subscribed to %q at %s: %w", ErrNoSubscriber, topic, p.pub.Addr(), err)
+	}
+}
+
+// Addr is the address the socket bound (passive) or connected to (active).
+func (p *Publisher) Addr() string { return p.pub.Addr() }
+
+// Signer returns the signer, or nil when messages are not signed.
+func (p *Publisher) Signer() certs.Signer { return p.signer }
+
+// Config returns the configuration the Publisher was built from. Do not modify it.
+func (p *Publisher) Config() *config.Config { return p.cfg }
+
+// Sent counts the messages handed to libzmq, retransmissions included.
+func (p *Publisher) Sent() uint64 { return p.pub.Sent() }
+
+// Close closes the socket and terminates the zmq context, which flushes messages already sent
+// for up to zmq_linger. It is safe to call more than once.
+func (p *Publisher) Close() error {
+	p.closeOnce.Do(func() {
+		p.pub.Close()
+		if err := p.zctx.Term(); err != nil {
+			p.closeErr = fmt.Errorf("publisher: close: %w", err)
+		}
+	})
+	return p.closeErr
+}
+
+// Subscriptions counts the live subscriptions the socket has seen (one per subscriber and
+// prefix). It is a diagnostic: subscriptions arrive asynchronously after a subscriber connects.
+func (p *Publisher) Subscriptions() int {
+	n := 0
+	for _, c := range p.pub.Subscriptions() {
+		n += c
+	}
+	return n
+}
