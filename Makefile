@@ -58,5 +58,9 @@ fuzz: deps
 		done; \
 	done
 
+## demo: a local bus (relay + two acking consumers) on built-in defaults; see scripts/demo.sh.
+demo: build
+	@bash scripts/demo.sh
+
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,67 @@
+package ack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Errors of the ACK overlay; test them with errors.Is.
+var (
+	// ErrTimeout means some recipients did not ACK before the deadline. The error is a
+	// *TimeoutError saying who.
+	ErrTimeout = errors.New("ack: timeout")
+	// ErrInFlightFull means ack_max_in_flight messages were already waiting for ACKs and none
+	// finished before the deadline.
+	ErrInFlightFull = errors.New("ack: too many messages in flight")
+	// ErrClosed means the Publisher or Subscriber was closed.
+	ErrClosed = errors.New("ack: closed")
+)
+
+// TimeoutError reports a publish that did not collect every ACK: which recipients are missing,
+// which ACKed, and how long and how often it tried. errors.Is(err, ErrTimeout) holds when the
+// deadline passed; when the caller's context was cancelled instead, errors.Is(err,
+// context.Canceled) holds and ErrTimeout does not.
+type TimeoutError struct {
+	MsgID    string
+	Topic    string
+	Missing  []string // sorted
+	Acked    []string // in the order the ACKs arrived
+	Waited   time.Duration
+	Attempts int // sends of the message, the first included
+	// Cause is the context's error when the caller's context ended the wait; nil when the ACK
+	// timeout did.
+	Cause error
+}
+
+func (e *TimeoutError) Error() string {
+	total := len(e.Missing) + len(e.Acked)
+	var b strings.Builder
+	verb := "did not ACK"
+	if errors.Is(e.Cause, context.Canceled) {
+		verb = "had not ACKed"
+	}
+	fmt.Fprintf(&b, "ack: %d of %d recipients %s msg %s within %s: missing %s", len(e.Missing), total, verb,
+		e.MsgID, e.Waited.Round(time.Millisecond), strings.Join(e.Missing, ", "))
+	if len(e.Acked) > 0 {
+		fmt.Fprintf(&b, " (acked: %s)", strings.Join(e.Acked, ", "))
+	}
+	if errors.Is(e.Cause, context.Canceled) {
+		b.WriteString(" when the context was cancelled")
+	}
+	return b.String()
+}
+
+// Unwrap makes errors.Is see ErrTimeout (for deadlines) and the context's error (when the
+// caller's context ended the wait).
+func (e *TimeoutError) Unwrap() []error {
+	if e.Cause == nil {
+		return []error{ErrTimeout}
+	}
+	if errors.Is(e.Cause, context.DeadlineExceeded) {
+		return []error{ErrTimeout, e.Cause}
+	}
+	return []error{e.Cause}
+}

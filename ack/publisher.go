@@ -1,0 +1,634 @@
+package ack
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/ratelog"
+	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/publisher"
+)
+
+// Marker is the gilmsg_version value put on messages that ask for ACKs. Python gilmsg consumers
+// only test that the field is present.
+const Marker = "0.1.2+ackmsg"
+
+// listenerReadyCap bounds how long the first acked publish waits for the ACK listener to settle
+// (every endpoint connected, or refused because nothing listens there yet). Endpoints that come
+// up later are covered by retransmission.
+const listenerReadyCap = 2 * time.Second
+
+// Publisher publishes messages that named recipients must ACK. Its methods mirror
+// publisher.Publisher; it is safe for concurrent use.
+type Publisher struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	pub      *publisher.Publisher
+	verifier certs.Verifier
+	ackTopic string
+	timeout  time.Duration
+	slots    chan struct{}
+
+	zctx     *zmq.Context
+	listener *zsock.Sub
+	ready    chan struct{} // closed once the listener settled (or gave up waiting)
+
+	mu      sync.Mutex
+	waiters map[string]*waiter
+	queue   waiterHeap
+	est     rtoEstimator
+	closed  bool
+
+	kick     chan struct{}
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	rejects  *ratelog.Limiter
+	closeErr error
+	once     sync.Once
+
+	stats struct {
+		published, succeeded, timedOut, cancelled, plain   atomic.Uint64
+		retransmits, acksCounted, acksDuplicate, acksOther atomic.Uint64
+	}
+}
+
+// Option configures a Publisher.
+type Option func(*publisherOptions)
+
+type publisherOptions struct {
+	log      *slog.Logger
+	signer   certs.Signer
+	verifier certs.Verifier
+	pubOpts  []publisher.Option
+}
+
+// WithLogger sets the logger. Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(o *publisherOptions) { o.log = l } }
+
+// WithSigner signs messages with s instead of the configured certificate.
+func WithSigner(s certs.Signer) Option { return func(o *publisherOptions) { o.signer = s } }
+
+// WithVerifier checks ACK signatures with v instead of a verifier built from the configured CA
+// and CRL. v's Verify must not apply a routing policy to the ACK topic.
+func WithVerifier(v certs.Verifier) Option { return func(o *publisherOptions) { o.verifier = v } }
+
+// WithPublisherOptions passes options to the underlying publisher.Publisher.
+func WithPublisherOptions(opts ...publisher.Option) Option {
+	return func(o *publisherOptions) { o.pubOpts = append(o.pubOpts, opts...) }
+}
+
+// New builds the publisher (passive or active, as package publisher) and starts the ACK
+// listener: one SUB socket per endpoint, subscribed to the ACK topic, and one goroutine that
+// matches ACKs to messages, retransmits and enforces deadlines.
+func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
+	if cfg == nil {
+		return nil, errors.New("ack: nil config")
+	}
+	var o publisherOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	log := wiring.Logger(o.log)
+	verifier := o.verifier
+	if verifier == nil {
+		v, err := wiring.AckVerifier(cfg, log)
+		if err != nil {
+			return nil, fmt.Errorf("ack: ACKs are verified against the CA: %w", err)
+		}
+		verifier = v
+	}
+	pubOpts := append([]publisher.Option{publisher.WithLogger(log)}, o.pubOpts...)
+	if o.signer != nil {
+		pubOpts = append(pubOpts, publisher.WithSigner(o.signer))
+	}
+	pub, err := publisher.New(cfg, pubOpts...)
+	if err != nil {
+		return nil, err
+	}
+	if pub.Signer() == nil {
+		// Unsigned messages are refused by validating consumers, which then never ACK.
+		log.Warn("acked messages are not signed (sign_messages is off): validating recipients will not ACK them")
+	}
+	p := &Publisher{
+		cfg: cfg, log: log, pub: pub, verifier: verifier,
+		ackTopic: message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack"),
+		timeout:  cfg.AckTimeout.Duration(),
+		slots:    make(chan struct{}, max(cfg.AckMaxInFlight, 1)),
+		ready:    make(chan struct{}),
+		waiters:  make(map[string]*waiter),
+		kick:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		rejects:  ratelog.New(log, time.Second),
+	}
+	eps := cfg.SubscribeEndpoints()
+	if len(eps) == 0 {
+		pub.Close()
+		return nil, errors.New("ack: no endpoints to listen for ACKs on")
+	}
+	zeps := make([]zsock.Endpoint, len(eps))
+	for i, e := range eps {
+		zeps[i] = zsock.Endpoint{Name: e.Name, Addr: e.Address}
+	}
+	if p.zctx, err = zsock.NewContext(cfg.IOThreads); err != nil {
+		pub.Close()
+		return nil, fmt.Errorf("ack: %w", err)
+	}
+	p.listener, err = zsock.NewSub(p.zctx, zsock.SubConfig{
+		Endpoints: zeps,
+		Prefixes:  []string{p.ackTopic},
+		Options:   wiring.SocketOptions(cfg),
+		Buffer:    1024,
+		OnEvent: func(e zsock.Event) {
+			log.Debug("ACK listener "+e.Kind.String(), "endpoint", e.Endpoint.Name, "addr", e.Endpoint.Addr)
+		},
+	})
+	if err != nil {
+		p.zctx.Term()
+		pub.Close()
+		return nil, fmt.Errorf("ack: ACK listener: %w", err)
+	}
+	p.wg.Add(2)
+	go p.settle()
+	go p.run()
+	return p, nil
+}
+
+// settle closes p.ready once the listener has done what it can: every endpoint connected, or
+// refused. Nothing is subscribed where nothing listens; retransmission covers what comes up
+// later.
+func (p *Publisher) settle() {
+	defer p.wg.Done()
+	defer close(p.ready)
+	ctx, cancel := context.WithTimeout(context.Background(), listenerReadyCap)
+	defer cancel()
+	go func() { // Close must not wait for the cap
+		select {
+		case <-p.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := p.listener.WaitSettled(ctx); err != nil {
+		p.log.Debug("ACK listener not settled; relying on retransmission", "error", err)
+	}
+}
+
+// Future is the result of PublishAsync.
+type Future struct {
+	w *waiter
+}
+
+// Done is closed when every recipient has ACKed, or the publish failed.
+func (f *Future) Done() <-chan struct{} { return f.w.done }
+
+// Err returns nil once every recipient ACKed, the failure (a *TimeoutError, ErrClosed) once Done
+// is closed, and ErrPending before.
+func (f *Future) Err() error {
+	select {
+	case <-f.w.done:
+		return f.w.err
+	default:
+		return ErrPending
+	}
+}
+
+// Wait waits for Done or ctx and returns Err.
+func (f *Future) Wait(ctx context.Context) error {
+	select {
+	case <-f.w.done:
+		return f.w.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Message is the envelope as sent.
+func (f *Future) Message() *message.Message { return f.w.msg }
+
+// Acked lists the recipients whose ACK counted, in arrival order. Read it after Done.
+func (f *Future) Acked() []string {
+	<-f.w.done
+	return slices.Clone(f.w.acked)
+}
+
+// Attempts is how many times the message was sent, the first included. Read it after Done.
+func (f *Future) Attempts() int {
+	<-f.w.done
+	return f.w.attempts
+}
+
+// ErrPending is returned by Future.Err before the publish finished.
+var ErrPending = errors.New("ack: still waiting for ACKs")
+
+// Publish sends a message and returns once every recipient has ACKed it, or fails with a
+// *TimeoutError naming the missing recipients. Recipients come from To, else from the
+// configuration's recipients for the full topic; with none it is a plain publish. The wait ends
+// at the earlier of ctx's deadline and Within (default ack_timeout); cancelling ctx ends it too.
+func (p *Publisher) Publish(ctx context.Context, topic string, body any, opts ...PublishOption) (*message.Message, error) {
+	f, err := p.PublishAsync(ctx, topic, body, opts...)
+	if err != nil {
+		return nil, err
+	}
+	<-f.Done()
+	return f.Message(), f.Err()
+}
+
+// PublishAsync sends a message and returns a Future without waiting for ACKs, so one goroutine
+// can keep many acked messages in flight (at most ack_max_in_flight; beyond that it waits for a
+// slot until the deadline, then fails with ErrInFlightFull). Each message has the guarantees of
+// Publish. ctx bounds the wait for ACKs as in Publish.
+func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, opts ...PublishOption) (*Future, error) {
+	var po publishOptions
+	for _, o := range opts {
+		o(&po)
+	}
+	full := p.pub.FullTopic(topic, po.pub...)
+	recipients := po.recipients
+	if !po.explicit {
+		recipients = p.cfg.RecipientsFor(full)
+	}
+	recipients = uniq(recipients)
+	if len(recipients) == 0 {
+		p.log.Info("no recipients for this topic: plain publish without ACKs", "topic", full)
+		p.stats.plain.Add(1)
+		m, err := p.pub.Publish(ctx, topic, body, po.pub...)
+		if err != nil {
+			return nil, err
+		}
+		w := &waiter{msg: m, done: make(chan struct{}), index: -1}
+		close(w.done)
+		return &Future{w: w}, nil
+	}
+
+	start := time.Now()
+	timeout := p.timeout
+	if po.within > 0 {
+		timeout = po.within
+	}
+	deadline := start.Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := p.acquire(ctx, deadline); err != nil {
+		return nil, err
+	}
+	release := func() { <-p.slots }
+	if err := p.awaitListener(ctx, deadline); err != nil {
+		release()
+		return nil, err
+	}
+	m, err := p.pub.Build(topic, body, append(po.pub, publisher.Field(message.FieldGilmsgVersion, Marker))...)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	frame, err := m.Marshal()
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("ack: encoding: %w", err)
+	}
+	w := &waiter{msg: m, frame: frame, missing: make(map[string]struct{}, len(recipients)),
+		start: start, deadline: deadline, attempts: 1, done: make(chan struct{})}
+	for _, r := range recipients {
+		w.missing[r] = struct{}{}
+	}
+
+	// Register before send: an ACK can never arrive for a message nobody waits for.
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		release()
+		return nil, ErrClosed
+	}
+	w.rto = p.est.rto()
+	w.next = start.Add(w.rto)
+	p.waiters[m.MsgID()] = w
+	heap.Push(&p.queue, w)
+	p.mu.Unlock()
+	p.nudge()
+	p.stats.published.Add(1)
+
+	sendCtx, cancel := context.WithDeadline(ctx, deadline)
+	err = p.pub.SendRaw(sendCtx, m.Topic(), frame)
+	cancel()
+	if err != nil {
+		p.finish(w, err, nil)
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { p.finish(w, nil, ctx.Err()) })
+	p.mu.Lock()
+	w.sent = time.Now()
+	if w.index >= 0 {
+		w.stopWatch = stop
+	} else {
+		stop() // already finished (all ACKs in, or closed) while we were sending
+	}
+	p.mu.Unlock()
+	return &Future{w: w}, nil
+}
+
+func (p *Publisher) acquire(ctx context.Context, deadline time.Time) error {
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: %d messages already wait for ACKs (ack_max_in_flight)", ErrInFlightFull, cap(p.slots))
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrInFlightFull, ctx.Err())
+	case <-p.quit:
+		return ErrClosed
+	}
+}
+
+func (p *Publisher) awaitListener(ctx context.Context, deadline time.Time) error {
+	select {
+	case <-p.ready:
+		return nil
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-p.ready:
+		return nil
+	case <-t.C:
+		return nil // the deadline will fail the publish; let it be sent and retransmitted meanwhile
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.quit:
+		return ErrClosed
+	}
+}
+
+// finish ends w once: with err (a send failure or ErrClosed), with a *TimeoutError when the
+// deadline passed or cause (the context's error) ended it, or with success when neither is set
+// and nothing is missing.
+func (p *Publisher) finish(w *waiter, err, cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finishLocked(w, err, cause, time.Now())
+}
+
+func (p *Publisher) finishLocked(w *waiter, err, cause error, now time.Time) {
+	if w.index < 0 {
+		return // already finished
+	}
+	heap.Remove(&p.queue, w.index)
+	delete(p.waiters, w.msg.MsgID())
+	switch {
+	case err != nil:
+		w.err = err
+	case len(w.missing) == 0:
+		p.stats.succeeded.Add(1)
+	default:
+		w.err = &TimeoutError{MsgID: w.msg.MsgID(), Topic: w.msg.Topic(), Missing: w.missingList(),
+			Acked: slices.Clone(w.acked), Waited: now.Sub(w.start), Attempts: w.attempts, Cause: cause}
+		if errors.Is(w.err, ErrTimeout) {
+			p.stats.timedOut.Add(1)
+		} else {
+			p.stats.cancelled.Add(1)
+		}
+	}
+	if w.stopWatch != nil {
+		w.stopWatch()
+	}
+	w.frame = nil
+	close(w.done)
+	<-p.slots
+}
+
+func (p *Publisher) nudge() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is the engine: it matches ACKs, retransmits and enforces deadlines.
+func (p *Publisher) run() {
+	defer p.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		var wake time.Time
+		if len(p.queue) > 0 {
+			wake = p.queue[0].wake()
+		}
+		p.mu.Unlock()
+		if wake.IsZero() {
+			timer.Stop()
+		} else {
+			timer.Reset(time.Until(wake))
+		}
+		select {
+		case <-p.quit:
+			return
+		case in, ok := <-p.listener.C():
+			if !ok {
+				return
+			}
+			p.handleAck(in)
+		case now := <-timer.C:
+			p.fire(now)
+		case <-p.kick:
+		}
+	}
+}
+
+// fire retransmits what is due and fails what is past its deadline.
+func (p *Publisher) fire(now time.Time) {
+	type resend struct {
+		topic string
+		frame []byte
+	}
+	var due []resend
+	p.mu.Lock()
+	for len(p.queue) > 0 && !p.queue[0].wake().After(now) {
+		w := p.queue[0]
+		if !w.deadline.After(now) {
+			p.finishLocked(w, nil, nil, now)
+			continue
+		}
+		w.attempts++
+		w.rto = clampRTO(2 * w.rto)
+		w.next = now.Add(w.rto)
+		heap.Fix(&p.queue, 0)
+		due = append(due, resend{w.msg.Topic(), w.frame})
+	}
+	p.mu.Unlock()
+	for _, r := range due {
+		p.stats.retransmits.Add(1)
+		if err := p.pub.Resend(r.topic, r.frame); err != nil {
+			p.log.Warn("retransmission failed", "topic", r.topic, "error", err)
+		}
+	}
+}
+
+// handleAck counts a verified ACK from a recipient that is still missing.
+func (p *Publisher) handleAck(in zsock.Inbound) {
+	reject := func(reason string, err error) {
+		p.rejects.Warn(reason, "ACK not counted", "endpoint", in.Endpoint.Name, "error", err)
+	}
+	if len(in.Frames) != 2 {
+		reject("frames", fmt.Errorf("%d frames", len(in.Frames)))
+		return
+	}
+	if string(in.Frames[0]) != p.ackTopic {
+		reject("topic", fmt.Errorf("topic %q is not %q", in.Frames[0], p.ackTopic))
+		return
+	}
+	if limit := p.cfg.MaxFrameSize; limit > 0 && len(in.Frames[1]) > limit {
+		reject("oversize", fmt.Errorf("%d bytes", len(in.Frames[1])))
+		return
+	}
+	m, err := message.Decode(in.Frames[1])
+	if err != nil {
+		reject("envelope", err)
+		return
+	}
+	if m.Topic() != p.ackTopic {
+		reject("topic", fmt.Errorf("envelope topic %q is not %q", m.Topic(), p.ackTopic))
+		return
+	}
+	body, _ := m.Body().(map[string]any)
+	id, ok := body["ack_msg_id"].(string)
+	if !ok {
+		reject("body", errors.New(`body has no string "ack_msg_id"`))
+		return
+	}
+	p.mu.Lock()
+	w := p.waiters[id]
+	p.mu.Unlock()
+	if w == nil {
+		p.stats.acksOther.Add(1) // another publisher's message, or one already finished
+		return
+	}
+	who, err := p.verifier.Verify(m)
+	if err != nil {
+		reject(rejectReason(err), fmt.Errorf("ACK for %s: %w", id, err))
+		return
+	}
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w.index < 0 {
+		return
+	}
+	if _, missing := w.missing[who.CN]; !missing {
+		if slices.Contains(w.acked, who.CN) {
+			p.stats.acksDuplicate.Add(1)
+		} else {
+			p.rejects.Warn("not_recipient", "ACK not counted: signer is not a recipient", "msg_id", id, "signer", who.CN)
+		}
+		return
+	}
+	delete(w.missing, who.CN)
+	w.acked = append(w.acked, who.CN)
+	p.stats.acksCounted.Add(1)
+	if w.attempts == 1 && !w.sent.IsZero() {
+		p.est.sample(now.Sub(w.sent))
+	}
+	if len(w.missing) == 0 {
+		p.finishLocked(w, nil, nil, now)
+	}
+}
+
+func rejectReason(err error) string {
+	for _, r := range []struct {
+		err  error
+		name string
+	}{
+		{certs.ErrUnsigned, "unsigned"}, {certs.ErrCrypto, "crypto"}, {certs.ErrEncoding, "encoding"},
+		{certs.ErrUntrusted, "untrusted"}, {certs.ErrExpired, "expired"}, {certs.ErrRevoked, "revoked"},
+		{certs.ErrCRL, "crl"}, {certs.ErrSignature, "tampered"}, {certs.ErrPolicy, "policy"},
+		{certs.ErrSigner, "signer"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.name
+		}
+	}
+	return "invalid"
+}
+
+func uniq(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Stats are a Publisher's counters.
+type Stats struct {
+	InFlight      int               // messages waiting for ACKs now
+	Published     uint64            // acked messages sent
+	Plain         uint64            // messages published without recipients
+	Succeeded     uint64            // every recipient ACKed
+	TimedOut      uint64            // deadline passed with recipients missing
+	Cancelled     uint64            // the caller's context ended the wait
+	Retransmits   uint64            // re-sends of the same signed frames
+	AcksCounted   uint64            // ACKs that counted for a missing recipient
+	AcksDuplicate uint64            // a recipient ACKed again (after a retransmission)
+	AcksOther     uint64            // ACKs for messages not waiting here
+	AcksRejected  map[string]uint64 // ACKs that failed a check, by reason
+	RTO           time.Duration     // the current retransmission timeout
+}
+
+// Stats returns a snapshot of the counters.
+func (p *Publisher) Stats() Stats {
+	p.mu.Lock()
+	inflight, rto := len(p.waiters), p.est.rto()
+	p.mu.Unlock()
+	return Stats{
+		InFlight: inflight, Published: p.stats.published.Load(), Plain: p.stats.plain.Load(),
+		Succeeded: p.stats.succeeded.Load(), TimedOut: p.stats.timedOut.Load(), Cancelled: p.stats.cancelled.Load(),
+		Retransmits: p.stats.retransmits.Load(), AcksCounted: p.stats.acksCounted.Load(),
+		AcksDuplicate: p.stats.acksDuplicate.Load(), AcksOther: p.stats.acksOther.Load(),
+		AcksRejected: p.rejects.Counts(), RTO: rto,
+	}
+}
+
+// Publisher returns the underlying base-bus publisher (for plain messages on the same socket).
+func (p *Publisher) Publisher() *publisher.Publisher { return p.pub }
+
+// AckTopic is the topic ACKs are expected on: <topic_prefix>.<environment>.gilmsg.ack.
+func (p *Publisher) AckTopic() string { return p.ackTopic }
+
+// Close fails every message still waiting with ErrClosed, stops the listener and closes the
+// sockets. It is safe to call more than once.
+func (p *Publisher) Close() error {
+	p.once.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		now := time.Now()
+		for len(p.queue) > 0 {
+			p.finishLocked(p.queue[0], ErrClosed, nil, now)
+		}
+		p.mu.Unlock()
+		close(p.quit)
+		p.wg.Wait()
+		p.listener.Close()
+		p.zctx.Term()
+		p.closeErr = p.pub.Close()
+	})
+	return p.closeErr
+}

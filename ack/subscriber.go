@@ -1,0 +1,303 @@
+package ack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/publisher"
+)
+
+// Mode says when a consumer ACKs a message.
+type Mode int
+
+const (
+	// AfterProcessing ACKs once the application reports success (Delivery.Done(nil), or the
+	// body of a Tail loop returning): the publisher learns the message was processed. A failure
+	// sends no ACK, and a retransmission is delivered again.
+	AfterProcessing Mode = iota
+	// OnReceipt ACKs as soon as the message passed validation, before the application sees it:
+	// gilmsg's behaviour. The publisher learns only that it was received.
+	OnReceipt
+)
+
+func (m Mode) String() string {
+	if m == OnReceipt {
+		return "on-receipt"
+	}
+	return "after-processing"
+}
+
+// SubscriberOption configures a Subscriber.
+type SubscriberOption func(*subscriberOptions)
+
+type subscriberOptions struct {
+	mode     Mode
+	log      *slog.Logger
+	consumer []consumer.Option
+	pub      []publisher.Option
+}
+
+// WithMode sets when ACKs are sent. Default AfterProcessing.
+func WithMode(m Mode) SubscriberOption { return func(o *subscriberOptions) { o.mode = m } }
+
+// WithSubscriberLogger sets the logger. Default: discard.
+func WithSubscriberLogger(l *slog.Logger) SubscriberOption {
+	return func(o *subscriberOptions) { o.log = l }
+}
+
+// WithConsumerOptions passes options to the underlying consumer.Subscriber.
+func WithConsumerOptions(opts ...consumer.Option) SubscriberOption {
+	return func(o *subscriberOptions) { o.consumer = append(o.consumer, opts...) }
+}
+
+// WithAckPublisherOptions passes options to the publisher that sends the ACKs.
+func WithAckPublisherOptions(opts ...publisher.Option) SubscriberOption {
+	return func(o *subscriberOptions) { o.pub = append(o.pub, opts...) }
+}
+
+// Subscriber is consumer.Subscriber plus ACKs: it validates every message, ACKs the ones that ask
+// for it (they carry gilmsg_version), re-ACKs retransmissions without delivering them twice, and
+// leaves other messages alone. Next is for one reading goroutine; Delivery.Done may be called
+// from any.
+type Subscriber struct {
+	sub  *consumer.Subscriber
+	pub  *publisher.Publisher
+	log  *slog.Logger
+	mode Mode
+	name string
+
+	mu   sync.Mutex
+	seen *window
+
+	stats struct {
+		acked, reacked, duplicates, failed, ackErrors atomic.Uint64
+	}
+	closeOnce sync.Once
+}
+
+// NewSubscriber subscribes like consumer.NewSubscriber and prepares the ACK publisher: passive
+// (binding endpoints[name], where publishers' ACK listeners connect) unless active is set (ACKs
+// then go through the relay). Signatures are always validated: ACKing what was not verified
+// would let anyone make this consumer vouch for anything. The ACKs are signed with the
+// configured certificate, whose CN is the name publishers list as a recipient.
+func NewSubscriber(cfg *config.Config, topic string, opts ...SubscriberOption) (*Subscriber, error) {
+	if cfg == nil {
+		return nil, errors.New("ack: nil config")
+	}
+	var o subscriberOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	log := wiring.Logger(o.log)
+	c := *cfg
+	c.ValidateSignatures = true
+	if !c.Active && c.Name == "" {
+		return nil, errors.New("ack: an acking consumer publishes its ACKs: set name (an endpoints key to bind) or active (send through the relay)")
+	}
+	if !c.SignMessages {
+		return nil, errors.New("ack: an acking consumer signs its ACKs: set sign_messages and a certificate (certname)")
+	}
+	pub, err := publisher.New(&c, append([]publisher.Option{publisher.WithLogger(log), publisher.WithModname("gilmsg")}, o.pub...)...)
+	if err != nil {
+		return nil, fmt.Errorf("ack: ACK publisher: %w", err)
+	}
+	sub, err := consumer.NewSubscriber(&c, topic, append([]consumer.Option{consumer.WithLogger(log)}, o.consumer...)...)
+	if err != nil {
+		pub.Close()
+		return nil, err
+	}
+	s := &Subscriber{sub: sub, pub: pub, log: log, mode: o.mode, name: pub.Signer().Name(), seen: newWindow(c.DedupeWindow)}
+	log.Info("acking consumer ready", "as", s.name, "mode", s.mode.String(), "acks_from", pub.Addr())
+	return s, nil
+}
+
+// Name is the identity ACKs are signed as (the certificate's CN).
+func (s *Subscriber) Name() string { return s.name }
+
+// Delivery is a message for the application.
+type Delivery struct {
+	consumer.Delivery
+	// Marked reports that the publisher asked for an ACK.
+	Marked bool
+
+	s    *Subscriber
+	once sync.Once
+	done atomic.Bool
+}
+
+// Done reports the outcome of processing. In AfterProcessing mode, nil sends the ACK and a
+// non-nil error sends none (a retransmission will be delivered again). It does nothing for
+// unmarked messages or in OnReceipt mode, and only the first call counts.
+func (d *Delivery) Done(err error) {
+	d.once.Do(func() {
+		d.done.Store(true)
+		if !d.Marked || d.s.mode != AfterProcessing {
+			return
+		}
+		id := d.Message.MsgID()
+		if err != nil {
+			d.s.stats.failed.Add(1)
+			d.s.setState(id, stateFailed)
+			d.s.log.Warn("processing failed: not ACKed", "msg_id", id, "error", err)
+			return
+		}
+		d.s.ack(context.Background(), id)
+	})
+}
+
+// Next returns the next message to process: valid, and for marked messages not delivered before
+// (within the dedupe window). Retransmissions of messages already ACKed are re-ACKed here. In
+// AfterProcessing mode every marked Delivery must be finished with Done: until then its
+// retransmissions are neither delivered nor ACKed.
+func (s *Subscriber) Next(ctx context.Context) (*Delivery, error) {
+	for {
+		d, err := s.sub.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !d.Message.Has(message.FieldGilmsgVersion) {
+			return &Delivery{Delivery: d, s: s}, nil
+		}
+		id := d.Message.MsgID()
+		s.mu.Lock()
+		e := s.seen.get(id)
+		var state seenState
+		var frame []byte
+		if e != nil {
+			state, frame = e.state, e.ack
+		}
+		if e == nil || state == stateFailed {
+			s.seen.put(id, stateProcessing)
+		}
+		s.mu.Unlock()
+
+		switch state {
+		case stateAcked:
+			s.stats.duplicates.Add(1)
+			s.stats.reacked.Add(1)
+			if err := s.pub.Resend(s.pub.FullTopic("ack"), frame); err != nil {
+				s.stats.ackErrors.Add(1)
+				s.log.Warn("re-ACK failed", "msg_id", id, "error", err)
+			}
+			continue
+		case stateProcessing:
+			s.stats.duplicates.Add(1) // still being processed: its ACK will follow
+			continue
+		}
+		del := &Delivery{Delivery: d, Marked: true, s: s}
+		if s.mode == OnReceipt {
+			s.ack(ctx, id)
+		}
+		return del, nil
+	}
+}
+
+func (s *Subscriber) setState(id string, st seenState) {
+	s.mu.Lock()
+	s.seen.put(id, st)
+	s.mu.Unlock()
+}
+
+// ack signs and sends the ACK for id, and remembers its frame for re-ACKs.
+func (s *Subscriber) ack(ctx context.Context, id string) {
+	m, err := s.pub.Build("ack", map[string]any{"ack_msg_id": id})
+	var frame []byte
+	if err == nil {
+		frame, err = m.Marshal()
+	}
+	if err == nil {
+		err = s.pub.SendRaw(ctx, m.Topic(), frame)
+	}
+	if err != nil {
+		// The publisher will retransmit and we will ACK again.
+		s.stats.ackErrors.Add(1)
+		s.setState(id, stateFailed)
+		s.log.Warn("ACK not sent", "msg_id", id, "error", err)
+		return
+	}
+	s.stats.acked.Add(1)
+	s.mu.Lock()
+	e := s.seen.put(id, stateAcked)
+	e.ack = frame
+	s.mu.Unlock()
+	s.log.Debug("ACK sent", "msg_id", id)
+}
+
+// SubscriberStats are a Subscriber's counters.
+type SubscriberStats struct {
+	consumer.Stats
+	Acked      uint64 // ACKs sent
+	Reacked    uint64 // ACKs re-sent for retransmissions
+	Duplicates uint64 // retransmissions not delivered again
+	Failed     uint64 // Done(err) with an error: not ACKed
+	AckErrors  uint64 // ACKs that could not be sent
+	Window     int    // msg_ids remembered
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Subscriber) Stats() SubscriberStats {
+	s.mu.Lock()
+	n := s.seen.len()
+	s.mu.Unlock()
+	return SubscriberStats{Stats: s.sub.Stats(), Acked: s.stats.acked.Load(), Reacked: s.stats.reacked.Load(),
+		Duplicates: s.stats.duplicates.Load(), Failed: s.stats.failed.Load(), AckErrors: s.stats.ackErrors.Load(), Window: n}
+}
+
+// WaitConnected waits until every endpoint has completed its handshake.
+func (s *Subscriber) WaitConnected(ctx context.Context) error { return s.sub.WaitConnected(ctx) }
+
+// AckAddr is where the ACKs are published from (bound, or the relay connected to).
+func (s *Subscriber) AckAddr() string { return s.pub.Addr() }
+
+// Close closes the subscription and the ACK publisher (flushing sent ACKs within zmq_linger).
+func (s *Subscriber) Close() error {
+	s.closeOnce.Do(func() {
+		s.sub.Close()
+		s.pub.Close()
+	})
+	return nil
+}
+
+// Tail is consumer.Tail with ACKs. In AfterProcessing mode a message is ACKed when the loop body
+// returns for it, unless the body called Done with an error first; a body that panics ACKs
+// nothing.
+//
+//	for d, err := range ack.Tail(ctx, cfg, "org.example.prod.orders") {
+//		if err != nil { return err }
+//		if err := handle(d.Message); err != nil {
+//			d.Done(err) // not ACKed: the publisher retransmits and we see it again
+//		}
+//	}
+func Tail(ctx context.Context, cfg *config.Config, topic string, opts ...SubscriberOption) iter.Seq2[*Delivery, error] {
+	return func(yield func(*Delivery, error) bool) {
+		s, err := NewSubscriber(cfg, topic, opts...)
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		defer s.Close()
+		for {
+			d, err := s.Next(ctx)
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, consumer.ErrClosed) {
+					yield(nil, err)
+				}
+				return
+			}
+			more := yield(d, nil)
+			d.Done(nil)
+			if !more {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,175 @@
+// Command ackmsg-logger publishes messages from the shell through the relay, as fedmsg-logger
+// does: each stdin line as {"log": line}, or one --message, or JSON input.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/publisher"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := cli.New("ackmsg-logger",
+		"publish log lines or JSON messages from the shell",
+		"[flags]", `
+Without --message, every line of standard input is stripped of surrounding white space and
+published as {"log": "<line>"} (blank lines too); with --json-input the whole of standard input
+is one JSON document. With --message exactly one message is sent (parsed as JSON with
+--json-input). The full topic is <topic_prefix>.<environment>.<modname>.<topic>.
+
+Messages go through the relay (active mode: connect to relay_inbound) and are signed when
+sign_messages is set, with the certificate found as certnames["<cert-prefix>.<short hostname>"]
+unless certname is set. Before the first message the logger waits until the relay has subscribed,
+so nothing is sent into the void; it fails (exit 1) if the relay does not answer within 5 s. At
+exit it flushes what it sent (bounded by zmq_linger) before closing.
+
+Guaranteed delivery: with --recipients (or recipients configured for the topic), every message is
+published with the ACK marker, and the logger waits until each named recipient has sent an ACK
+signed by its own certificate (CN = the recipient's name), retransmitting meanwhile. If one is
+missing after --ack-timeout, it exits 3 and names the missing recipients on stderr; later lines
+are not sent. With --log-level info it logs who ACKed and how long it took.`)
+	c.Stdout, c.Stderr, c.Stdin = stdout, stderr, stdin
+	c.SetLogLevel("warn")
+	msgText := c.Flags.String("message", "", "send exactly this one message instead of reading standard input")
+	jsonInput := c.Flags.Bool("json-input", false, "parse the message (or all of standard input) as one JSON document")
+	topic := c.Flags.String("topic", "log", "topic suffix")
+	modname := c.Flags.String("modname", "logger", "module name: the topic part after the environment")
+	recipients := c.Flags.StringSlice("recipients", nil, "CNs that must ACK every message: a comma list, or repeat the flag (default: config recipients for the topic)")
+	ackTimeout := c.Flags.String("ack-timeout", "", "how long to wait for the ACKs of each message: seconds (3, 0.5) or a duration (2s) (default: config ack_timeout)")
+	c.Flags.Lookup("cert-prefix").DefValue = "shell"
+
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		if len(c.Args()) > 0 {
+			return cli.Usage("unexpected arguments %q", c.Args())
+		}
+		// fedmsg's --cert-prefix default is "shell" unless the configuration sets cert_prefix.
+		if !c.Flags.Changed("cert-prefix") && cfg.Source("cert_prefix") == "" {
+			cfg.CertPrefix = "shell"
+		}
+		cfg.Active = true
+		cfg.Name = config.RelayInboundKey
+		if *ackTimeout != "" {
+			d, err := cli.ParseSeconds(*ackTimeout)
+			if err != nil || d == 0 {
+				return cli.Usage("--ack-timeout %s: want a positive number of seconds or a duration", *ackTimeout)
+			}
+			cfg.AckTimeout = config.Seconds(d.Seconds())
+		}
+		for _, r := range *recipients {
+			if strings.TrimSpace(r) == "" {
+				return cli.Usage("--recipients: empty name in %q", strings.Join(*recipients, ","))
+			}
+		}
+
+		// A single message is parsed before connecting, so bad input fails with exit 2 and sends
+		// nothing; stdin lines are published as they arrive, so a pipe from tail -f works.
+		var single []any
+		if c.Flags.Changed("message") || *jsonInput {
+			b, err := singleBody(stdin, c.Flags.Changed("message"), *msgText, *jsonInput)
+			if err != nil {
+				return err
+			}
+			single = []any{b}
+		}
+		var send func(body any) error
+		var closer func() error
+		if len(*recipients) > 0 || len(cfg.Recipients) > 0 {
+			ap, err := ack.New(cfg, ack.WithLogger(c.Log()))
+			if err != nil {
+				return cli.Runtime(err)
+			}
+			defer ap.Close()
+			opts := []ack.PublishOption{ack.Modname(*modname)}
+			if len(*recipients) > 0 {
+				opts = append(opts, ack.To(*recipients...))
+			}
+			send = func(body any) error {
+				start := time.Now()
+				f, err := ap.PublishAsync(ctx, *topic, body, opts...)
+				if err == nil {
+					<-f.Done()
+					err = f.Err()
+				}
+				if errors.Is(err, ack.ErrTimeout) {
+					return &cli.ExitError{Code: cli.ExitTimeout, Err: err}
+				}
+				if err != nil {
+					return cli.Runtime(err)
+				}
+				c.Log().Info("all recipients ACKed", "msg_id", f.Message().MsgID(), "topic", f.Message().Topic(),
+					"acked_by", strings.Join(f.Acked(), ","), "took", time.Since(start).Round(10*time.Microsecond),
+					"sends", f.Attempts())
+				return nil
+			}
+			closer = ap.Close
+		} else {
+			pub, err := publisher.New(cfg, publisher.WithLogger(c.Log()))
+			if err != nil {
+				return cli.Runtime(err)
+			}
+			defer pub.Close()
+			send = func(body any) error {
+				m, err := pub.Publish(ctx, *topic, body, publisher.Modname(*modname))
+				if err != nil {
+					return cli.Runtime(err)
+				}
+				c.Log().Info("published", "topic", m.Topic(), "msg_id", m.MsgID())
+				return nil
+			}
+			closer = pub.Close
+		}
+		if single != nil {
+			if err := send(single[0]); err != nil {
+				return err
+			}
+		} else {
+			sc := bufio.NewScanner(stdin)
+			sc.Buffer(make([]byte, 64*1024), 16<<20)
+			for sc.Scan() {
+				if err := send(map[string]any{"log": strings.TrimSpace(sc.Text())}); err != nil {
+					return err
+				}
+			}
+			if err := sc.Err(); err != nil {
+				return cli.Usage("reading standard input: %v", err)
+			}
+		}
+		if err := closer(); err != nil {
+			return cli.Runtime(err)
+		}
+		return nil
+	})
+}
+
+// singleBody returns the one message of --message or --json-input.
+func singleBody(stdin io.Reader, haveMessage bool, text string, jsonInput bool) (any, error) {
+	if !jsonInput {
+		return map[string]any{"log": text}, nil // not stripped, as fedmsg-logger
+	}
+	what, data := "--message", []byte(text)
+	if !haveMessage {
+		var err error
+		if data, err = io.ReadAll(stdin); err != nil {
+			return nil, cli.Runtime(fmt.Errorf("reading standard input: %w", err))
+		}
+		what = "standard input"
+	}
+	v, err := message.Unmarshal(data)
+	if err != nil {
+		return nil, cli.Usage("%s is not valid JSON: %v", what, err)
+	}
+	return v, nil
+}

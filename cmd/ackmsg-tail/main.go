@@ -1,0 +1,182 @@
+// Command ackmsg-tail prints the messages on the bus, for people and for scripts.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/message"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c := cli.New("ackmsg-tail",
+		"print the messages on the bus",
+		"[flags]", `
+Subscribes to every endpoint in the configuration except relay_inbound (including the relay's
+outbound side, where ackmsg-logger's messages arrive) with the --topic prefix, and prints each
+valid message: by default one readable line (time, topic, msg_id, signer or user, body), with
+--json the envelope as one line of canonical JSON (for jq and scripts).
+
+Invalid messages (bad frames, bad JSON, failed signature checks with --validate) are dropped
+and logged on stderr; the tail keeps going. Connection changes are logged at info level.
+
+For scripts: --count N exits 0 after N messages; --timeout D exits when D has passed, with
+status 1 if --count was given and fewer messages arrived.
+
+With --ack the tail is an acking consumer: messages that ask for an ACK (they carry
+gilmsg_version) are ACKed, signed with the configured certificate (--certname), whose CN is the
+name publishers list as a recipient. Signatures are then always validated: nothing unverified is
+ACKed. By default a message is ACKed after it was printed; --ack-on-receipt ACKs before (gilmsg's
+behaviour). Retransmissions are re-ACKed and printed once. ACKs are published from endpoints[name]
+when --name is set, otherwise through the relay.`)
+	c.Stdout, c.Stderr = stdout, stderr
+	topic := c.Flags.String("topic", "", "subscribe to topics starting with this prefix (all by default)")
+	include := c.Flags.String("include", "", "only print messages whose topic matches this regexp")
+	exclude := c.Flags.String("exclude", "_heartbeat", "do not print messages whose topic matches this regexp")
+	validate := c.Flags.Bool("validate", false, "validate signatures (default: config validate_signatures)")
+	noValidate := c.Flags.Bool("no-validate", false, "do not validate signatures")
+	asJSON := c.Flags.Bool("json", false, "print each envelope as one line of JSON")
+	count := c.Flags.Int("count", 0, "exit 0 after this many messages (0: never)")
+	timeoutText := c.Flags.String("timeout", "", "exit after this long: seconds (2.5) or a duration (1m)")
+	doAck := c.Flags.Bool("ack", false, "ACK messages that ask for it, as the configured certificate's CN")
+	ackOnReceipt := c.Flags.Bool("ack-on-receipt", false, "with --ack: ACK before printing instead of after")
+
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		if len(c.Args()) > 0 {
+			return cli.Usage("unexpected arguments %q", c.Args())
+		}
+		if *validate && *noValidate {
+			return cli.Usage("--validate and --no-validate exclude each other")
+		}
+		if *validate {
+			cfg.ValidateSignatures = true
+		}
+		if *noValidate {
+			cfg.ValidateSignatures = false
+		}
+		if *count < 0 {
+			return cli.Usage("--count %d: want 0 or more", *count)
+		}
+		var inc, exc *regexp.Regexp
+		var err error
+		if *include != "" {
+			if inc, err = regexp.Compile(*include); err != nil {
+				return cli.Usage("--include: %v", err)
+			}
+		}
+		if *exclude != "" {
+			if exc, err = regexp.Compile(*exclude); err != nil {
+				return cli.Usage("--exclude: %v", err)
+			}
+		}
+		var timeout time.Duration
+		if *timeoutText != "" {
+			if timeout, err = cli.ParseSeconds(*timeoutText); err != nil {
+				return cli.Usage("--timeout %v", err)
+			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+
+		if *ackOnReceipt && !*doAck {
+			return cli.Usage("--ack-on-receipt needs --ack")
+		}
+		next, closeSub, err := subscribe(ctx, c, cfg, *topic, *doAck, *ackOnReceipt)
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		defer closeSub()
+		printed := 0
+		for *count == 0 || printed < *count {
+			d, done, err := next()
+			if err != nil {
+				if errors.Is(err, context.DeadlineExceeded) && *count > 0 {
+					return cli.Runtime(fmt.Errorf("received %d of %d messages within %s", printed, *count, timeout))
+				}
+				if ctx.Err() != nil {
+					return nil
+				}
+				return cli.Runtime(err)
+			}
+			if (inc != nil && !inc.MatchString(d.Topic)) || (exc != nil && exc.MatchString(d.Topic)) {
+				done(nil)
+				continue
+			}
+			err = print(stdout, d, *asJSON)
+			done(err)
+			if err != nil {
+				return cli.Runtime(err)
+			}
+			printed++
+		}
+		return nil
+	})
+}
+
+// subscribe returns a function yielding the next message and a function reporting it handled
+// (which ACKs it when acking after processing).
+func subscribe(ctx context.Context, c *cli.Command, cfg *config.Config, topic string, doAck, onReceipt bool) (
+	next func() (consumer.Delivery, func(error), error), closeFn func() error, err error) {
+	if !doAck {
+		sub, err := consumer.NewSubscriber(cfg, topic, consumer.WithLogger(c.Log()))
+		if err != nil {
+			return nil, nil, err
+		}
+		return func() (consumer.Delivery, func(error), error) {
+			d, err := sub.Next(ctx)
+			return d, func(error) {}, err
+		}, sub.Close, nil
+	}
+	if cfg.Name == "" {
+		cfg.Active = true // ACKs go through the relay, like the logger's messages
+	}
+	mode := ack.AfterProcessing
+	if onReceipt {
+		mode = ack.OnReceipt
+	}
+	sub, err := ack.NewSubscriber(cfg, topic, ack.WithMode(mode), ack.WithSubscriberLogger(c.Log()))
+	if err != nil {
+		return nil, nil, err
+	}
+	return func() (consumer.Delivery, func(error), error) {
+		d, err := sub.Next(ctx)
+		if err != nil {
+			return consumer.Delivery{}, nil, err
+		}
+		return d.Delivery, d.Done, nil
+	}, sub.Close, nil
+}
+
+func print(w io.Writer, d consumer.Delivery, asJSON bool) error {
+	if asJSON {
+		b, err := d.Message.Marshal()
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	body, err := message.Canonical(d.Message.Body())
+	if err != nil {
+		body = []byte(fmt.Sprintf("<%v>", err))
+	}
+	from := d.Message.Username()
+	if d.Signer != nil {
+		from = d.Signer.CN
+	}
+	when := time.Unix(d.Message.Timestamp(), 0).Format("2006-01-02 15:04:05")
+	_, err = fmt.Fprintf(w, "%s %s %s %s %s\n", when, d.Topic, d.Message.MsgID(), from, body)
+	return err
+}
