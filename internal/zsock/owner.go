@@ -32,31 +32,35 @@ type owner struct {
 // newOwner creates the wake-up pair. It runs on the owner goroutine.
 func newOwner(zctx *zmq.Context) (*owner, error) {
 	addr := inprocAddr("wake")
-	r, err := zctx.NewSocket(zmq.PAIR)
+	r, err := pairEnd(zctx, addr, true)
 	if err != nil {
-		return nil, fmt.Errorf("zsock: wake socket: %w", err)
+		return nil, err
 	}
-	if err := r.SetLinger(0); err == nil {
-		err = r.Bind(addr)
-	}
+	w, err := pairEnd(zctx, addr, false)
 	if err != nil {
 		r.Close()
-		return nil, fmt.Errorf("zsock: wake bind: %w", err)
-	}
-	w, err := zctx.NewSocket(zmq.PAIR)
-	if err != nil {
-		r.Close()
-		return nil, fmt.Errorf("zsock: wake socket: %w", err)
-	}
-	if err := w.SetLinger(0); err == nil {
-		err = w.Connect(addr)
-	}
-	if err != nil {
-		w.Close()
-		r.Close()
-		return nil, fmt.Errorf("zsock: wake connect: %w", err)
+		return nil, err
 	}
 	return &owner{w: w, r: r, quit: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// pairEnd opens one end of an inproc PAIR: bound (the reader) or connected (the writer).
+func pairEnd(zctx *zmq.Context, addr string, bind bool) (*zmq.Socket, error) {
+	s, err := zctx.NewSocket(zmq.PAIR)
+	if err != nil {
+		return nil, fmt.Errorf("zsock: wake socket: %w", err)
+	}
+	err = s.SetLinger(0)
+	if err == nil && bind {
+		err = s.Bind(addr)
+	} else if err == nil {
+		err = s.Connect(addr)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("zsock: wake pair %s: %w", addr, err)
+	}
+	return s, nil
 }
 
 // post queues fn to run on the owner goroutine.
