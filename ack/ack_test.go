@@ -16,6 +16,7 @@ import (
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/testbus"
+	"github.com/ackmsg/ackmsg/publisher"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -400,5 +401,50 @@ func TestRecipientsFromConfig(t *testing.T) {
 	}
 	if _, err := p.Publish(ctx, "order", 2, ack.To("nobody"), ack.Within(300*time.Millisecond)); !errors.Is(err, ack.ErrTimeout) {
 		t.Fatalf("To did not override the configuration: %v", err)
+	}
+}
+
+// A valid ACK, signed by the right recipient, but for another msg_id (a replay of an earlier
+// ACK) never completes the message waiting now.
+func TestAckForAnotherMsgIDDoesNotCount(t *testing.T) {
+	w := newWorld(t, "sub01")
+	c := w.startConsumer("sub01", "sub01", ack.AfterProcessing)
+	p := w.publisher()
+	ctx := within(t, 20*time.Second)
+	first, err := p.Publish(ctx, "order", 1, ack.To("sub01"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.stop()
+
+	// sub01's genuine signature over an ACK for the first message, replayed from sub01's
+	// endpoint while the second message waits.
+	replayer, err := publisher.New(w.config("sub01.host", "sub01"), publisher.WithModname("gilmsg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replayer.Close()
+	f, err := p.PublishAsync(ctx, "order", 2, ack.To("sub01"), ack.Within(1500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replays := 0
+	for {
+		select {
+		case <-f.Done():
+		case <-time.After(50 * time.Millisecond): // replay cadence, not synchronisation
+			if _, err := replayer.Publish(ctx, "ack", map[string]any{"ack_msg_id": first.MsgID()}); err != nil {
+				t.Fatal(err)
+			}
+			replays++
+			continue
+		}
+		break
+	}
+	if !errors.Is(f.Err(), ack.ErrTimeout) {
+		t.Fatalf("err = %v after %d replays, want a timeout", f.Err(), replays)
+	}
+	if p.Stats().AcksOther == 0 {
+		t.Fatalf("the replayed ACKs were not seen: %+v", p.Stats())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/message"
 )
@@ -223,5 +224,56 @@ func TestInvariantNoFalsePositivesUnderKills(t *testing.T) {
 		ok, timeouts, falseNeg, other, kills)
 	if ok == 0 || timeouts == 0 {
 		t.Fatal("the run needs both successes and timeouts to prove anything")
+	}
+}
+
+// ACKs from real consumer processes that must never count: a revoked certificate, a certificate
+// named sub01 but issued by another CA, and the right CA but another CN. Each run must time out
+// (exit 3) naming the recipient it waited for.
+func TestForgedAckProcessesDoNotCount(t *testing.T) {
+	b := NewBus(t, BusOptions{Certs: []string{"sub02", "revoked01"}})
+	if _, err := certs.Revoke(b.PKI, "revoked01", certs.PKIOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	evil := filepath.Join(b.Dir, "evil-pki")
+	if _, err := certs.InitCA(evil, certs.PKIOptions{Bits: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := certs.Issue(evil, "sub01", certs.PKIOptions{Bits: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	relay := b.Start("ackmsg-relay")
+	relay.WaitLog(t, "relay ready")
+
+	cases := []struct {
+		name      string
+		recipient string
+		args      []string
+	}{
+		{"revoked certificate", "revoked01", []string{"--certname", "revoked01"}},
+		{"look-alike CA", "sub01", []string{"--certname", "sub01", "--ssldir", evil}},
+		{"other CN", "sub01", []string{"--certname", "sub02"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rogue := b.Start("ackmsg-tail", append([]string{"--ack", "--json", "--topic", "org.example.test.work"}, c.args...)...)
+			rogue.WaitLog(t, "endpoint connected")
+			_, stderr, code := b.Run(30*time.Second, "", "ackmsg-logger", "--recipients", c.recipient,
+				"--ack-timeout", "1.5", "--modname", "work", "--topic", "x", "--message", "forge me", "--log-level", "debug")
+			if code != 3 {
+				t.Fatalf("exit %d, want 3 (timeout)\n%s", code, stderr)
+			}
+			if !strings.Contains(stderr, "missing "+c.recipient) {
+				t.Fatalf("stderr does not name %s:\n%s", c.recipient, stderr)
+			}
+			// The rogue received the message and did send an ACK: it was refused, not lost.
+			if !strings.Contains(rogue.Stdout.String(), "forge me") {
+				t.Fatalf("the rogue consumer never got the message:\n%s", rogue.Stderr.String())
+			}
+			if !strings.Contains(stderr, "ACK not counted") {
+				t.Fatalf("the refused ACK was not logged:\n%s", stderr)
+			}
+			rogue.Stop(t)
+		})
 	}
 }
