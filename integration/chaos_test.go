@@ -1,0 +1,411 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/faultproxy"
+	"github.com/ackmsg/ackmsg/internal/testbus"
+	"github.com/ackmsg/ackmsg/internal/testhooks"
+)
+
+// chaosDuration is how long TestChaosLedger injects faults: ACKMSG_CHAOS_DURATION (a Go
+// duration; make chaos DURATION=10m sets it), 8 s by default so that make test stays short.
+func chaosDuration(t *testing.T) time.Duration {
+	if s := os.Getenv("ACKMSG_CHAOS_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("ACKMSG_CHAOS_DURATION=%q: %v", s, err)
+		}
+		return d
+	}
+	return 8 * time.Second
+}
+
+// chaosBus is the system under test: a relay, three acking consumer processes (sub01 and sub03
+// publish their ACKs from their own endpoints, sub02 through the relay), an in-process ack
+// publisher whose endpoint the consumers reach through a fault proxy, and an ackmsg-logger
+// process publishing through the relay.
+type chaosBus struct {
+	t       *testing.T
+	b       *Bus
+	proxy   *faultproxy.Proxy
+	pub     *ack.Publisher
+	ledgers map[string]*os.File
+
+	mu      sync.Mutex
+	procs   map[string]*Proc // consumers and "relay"
+	loggers []*Proc
+}
+
+var chaosConsumers = []string{"sub01", "sub02", "sub03"}
+
+func newChaosBus(t *testing.T) *chaosBus {
+	pubAddr := testbus.Addr(t)
+	proxy, err := faultproxy.New("127.0.0.1:0", strings.TrimPrefix(pubAddr, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	b := NewBus(t, BusOptions{
+		Certs: append([]string{"pub"}, chaosConsumers...),
+		Endpoints: map[string]string{
+			"pub.host":   "tcp://" + proxy.Addr(),
+			"sub01.host": testbus.Addr(t),
+			"sub03.host": testbus.Addr(t),
+		},
+	})
+	c := &chaosBus{t: t, b: b, proxy: proxy, ledgers: map[string]*os.File{}, procs: map[string]*Proc{}}
+	c.startRelay(true)
+	for _, n := range chaosConsumers {
+		f, err := os.OpenFile(filepath.Join(b.Dir, n+".jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		c.ledgers[n] = f
+		c.startConsumer(n, true)
+	}
+
+	cfg, err := config.Load(config.LoadOptions{File: b.Config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := config.ListMap{}
+	for k, v := range cfg.Endpoints {
+		eps[k] = v
+	}
+	eps["pub.host"] = []string{pubAddr} // the publisher binds the real address behind the proxy
+	cfg.Endpoints, cfg.Name, cfg.Certname = eps, "pub.host", "pub"
+	if c.pub, err = ack.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.pub.Close() })
+	return c
+}
+
+func (c *chaosBus) startRelay(wait bool) {
+	p := c.b.Start("ackmsg-relay")
+	if wait {
+		p.WaitLog(c.t, "relay ready")
+	}
+	c.mu.Lock()
+	c.procs["relay"] = p
+	c.mu.Unlock()
+}
+
+func (c *chaosBus) startConsumer(name string, wait bool) {
+	args := []string{"--ack", "--json", "--certname", name, "--topic", "org.example.test.work"}
+	if name != "sub02" {
+		args = append(args, "--name", name+".host")
+	}
+	p := c.b.StartTo(c.ledgers[name], "ackmsg-tail", args...)
+	if wait {
+		p.WaitLog(c.t, "endpoint connected")
+	}
+	c.mu.Lock()
+	c.procs[name] = p
+	c.mu.Unlock()
+}
+
+func (c *chaosBus) proc(name string) *Proc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.procs[name]
+}
+
+// runLoggers keeps an ackmsg-logger process publishing a line every 50 ms to sub01 and sub03
+// until ctx ends; a logger that exits (ACK timeout, or killed) is replaced.
+func (c *chaosBus) runLoggers(ctx context.Context) {
+	seq := 0
+	for ctx.Err() == nil {
+		r, w := io.Pipe()
+		p := c.b.StartInput(r, "ackmsg-logger", "--recipients", "sub01,sub03", "--ack-timeout", "2",
+			"--modname", "work", "--topic", "log", "--log-level", "info")
+		c.mu.Lock()
+		c.loggers = append(c.loggers, p)
+		c.mu.Unlock()
+		for ctx.Err() == nil && !p.Exited() {
+			seq++
+			if _, err := fmt.Fprintf(w, "line %d\n", seq); err != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-p.done:
+			case <-time.After(50 * time.Millisecond): // the publishing rate
+			}
+		}
+		w.Close()
+		p.Wait(c.t, 30*time.Second)
+		r.Close()
+	}
+}
+
+var (
+	loggerOK   = regexp.MustCompile(`^time=(\S+) .*msg="all recipients ACKed".* msg_id=(\S+)`)
+	loggerFail = regexp.MustCompile(`recipients did not ACK msg (\S+) within`)
+)
+
+// loggerOutcomes parses what the logger processes said about their publishes.
+func (c *chaosBus) loggerOutcomes() []outcome {
+	var out []outcome
+	for _, p := range c.loggers {
+		for _, line := range Lines(p.Stderr.String()) {
+			if m := loggerOK.FindStringSubmatch(line); m != nil {
+				at, _ := time.Parse(time.RFC3339Nano, m[1])
+				out = append(out, outcome{ID: m[2], To: []string{"sub01", "sub03"}, OK: true, At: at, From: "logger"})
+			} else if m := loggerFail.FindStringSubmatch(line); m != nil {
+				out = append(out, outcome{ID: m[1], To: []string{"sub01", "sub03"}, From: "logger"})
+			}
+		}
+	}
+	return out
+}
+
+// publishLoad runs in-process acked publishes until ctx ends: two goroutines publishing
+// synchronously and one keeping up to 8 PublishAsync calls in flight, over several recipient
+// sets.
+func (c *chaosBus) publishLoad(ctx context.Context, record func(outcome)) {
+	sets := [][]string{{"sub01"}, {"sub02"}, {"sub03"}, {"sub01", "sub03"}, chaosConsumers}
+	var wg sync.WaitGroup
+	one := func(to []string, err error, id string) {
+		var te *ack.TimeoutError
+		if errors.As(err, &te) {
+			id = te.MsgID
+		}
+		if id == "" {
+			return // never sent (closed at the end of the run)
+		}
+		record(outcome{ID: id, To: to, OK: err == nil, At: time.Now(), From: "pub"})
+	}
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 99))
+			for i := 0; ctx.Err() == nil; i++ {
+				to := sets[rng.IntN(len(sets))]
+				m, err := c.pub.Publish(context.Background(), "sync", map[string]any{"g": g, "i": i},
+					ack.Modname("work"), ack.To(to...), ack.Within(2*time.Second))
+				id := ""
+				if m != nil {
+					id = m.MsgID()
+				}
+				one(to, err, id)
+			}
+		}(g)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		rng := rand.New(rand.NewPCG(7, 7))
+		slots := make(chan struct{}, 8)
+		var inflight sync.WaitGroup
+		for i := 0; ctx.Err() == nil; i++ {
+			slots <- struct{}{}
+			to := sets[rng.IntN(len(sets))]
+			f, err := c.pub.PublishAsync(context.Background(), "async", i, ack.Modname("work"), ack.To(to...), ack.Within(2*time.Second))
+			if err != nil {
+				<-slots
+				continue
+			}
+			inflight.Add(1)
+			go func() {
+				defer inflight.Done()
+				<-f.Done()
+				one(to, f.Err(), f.Message().MsgID())
+				<-slots
+			}()
+		}
+		inflight.Wait()
+	}()
+	wg.Wait()
+}
+
+// injectFaults runs the fault schedule until ctx ends and returns what it did. Every fault is
+// healed before it returns.
+func (c *chaosBus) injectFaults(ctx context.Context) []faultRecord {
+	rng := rand.New(rand.NewPCG(42, 42))
+	kinds := []string{"kill -9 consumer", "SIGSTOP consumer", "restart relay", "kill -9 publisher process",
+		"cut connections", "stall connections"}
+	var faults []faultRecord
+	pause := func(d time.Duration) { // the fault schedule, not synchronisation
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
+	for i := 0; ctx.Err() == nil; i++ {
+		pause(time.Duration(500+rng.IntN(700)) * time.Millisecond)
+		if ctx.Err() != nil {
+			break
+		}
+		down := time.Duration(200+rng.IntN(1300)) * time.Millisecond
+		target := chaosConsumers[rng.IntN(len(chaosConsumers))]
+		kind := kinds[i%len(kinds)]
+		rec := faultRecord{Kind: kind, Target: target}
+		switch kind {
+		case "kill -9 consumer":
+			c.proc(target).Kill(c.t)
+			pause(down)
+			c.startConsumer(target, false)
+		case "SIGSTOP consumer":
+			p := c.proc(target)
+			syscall.Kill(p.cmd.Process.Pid, syscall.SIGSTOP)
+			time.Sleep(down) // always resume, even when the run is ending
+			syscall.Kill(p.cmd.Process.Pid, syscall.SIGCONT)
+		case "restart relay":
+			rec.Target = "sub02" // the consumer whose ACKs cross the relay
+			c.proc("relay").Kill(c.t)
+			pause(down)
+			c.startRelay(false)
+		case "kill -9 publisher process":
+			rec.Target = "logger"
+			c.mu.Lock()
+			p := c.loggers[len(c.loggers)-1]
+			c.mu.Unlock()
+			p.cmd.Process.Kill() // runLoggers starts the next one
+		case "cut connections":
+			rec.Target = "pub"
+			c.proxy.Cut()
+		case "stall connections":
+			rec.Target = "pub"
+			c.proxy.Stall(true)
+			time.Sleep(down)
+			c.proxy.Stall(false)
+		}
+		rec.Healed = time.Now()
+		faults = append(faults, rec)
+	}
+	return faults
+}
+
+// TestChaosLedger is the reliability proof: faults on a schedule while acked publishes run, then
+// the ledger check — every nil return must be matched by a recorded delivery at each named
+// recipient. It reports false negatives, duplicates delivered to the application and the time
+// to recover after each kind of fault. make chaos DURATION=10m runs it long.
+func TestChaosLedger(t *testing.T) {
+	dur := chaosDuration(t)
+	c := newChaosBus(t)
+
+	var mu sync.Mutex
+	var outcomes []outcome
+	record := func(o outcome) { mu.Lock(); outcomes = append(outcomes, o); mu.Unlock() }
+
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	var wg sync.WaitGroup
+	var faults []faultRecord
+	wg.Add(3)
+	go func() { defer wg.Done(); c.publishLoad(ctx, record) }()
+	go func() { defer wg.Done(); c.runLoggers(ctx) }()
+	go func() { defer wg.Done(); faults = c.injectFaults(ctx) }()
+	wg.Wait()
+
+	for _, n := range chaosConsumers {
+		c.proc(n).Stop(t)
+	}
+	c.proc("relay").Stop(t)
+	ledgers := map[string]map[string]int{}
+	for _, n := range chaosConsumers {
+		l, err := readLedger(c.ledgers[n].Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ledgers[n] = l
+	}
+	outcomes = append(outcomes, c.loggerOutcomes()...)
+	r := checkLedger(outcomes, ledgers)
+	faults = recoveries(faults, outcomes)
+
+	report := fmt.Sprintf("chaos run: %s, %d faults\n\n"+
+		"| acked publishes | nil (delivered) | failed | false positives | false negatives | deliveries | duplicates delivered |\n"+
+		"|---|---|---|---|---|---|---|\n| %d | %d | %d | %d | %d | %d | %d |\n\n%s",
+		dur, len(faults), r.Publishes, r.OK, r.Failed, len(r.FalsePositives), r.FalseNegatives, r.Deliveries, r.Duplicates,
+		faultTable(faults))
+	t.Log("\n" + report)
+	if path := os.Getenv("ACKMSG_CHAOS_REPORT"); path != "" {
+		if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, fp := range r.FalsePositives {
+		t.Errorf("FALSE POSITIVE: %s", fp)
+	}
+	if r.OK == 0 || len(faults) == 0 {
+		t.Fatalf("the run proves nothing: %d successful publishes, %d faults", r.OK, len(faults))
+	}
+}
+
+// The ledger check must be able to fail: with a planted bug that counts an ACK from the wrong
+// signer, publishes to a recipient that is down return nil, and the check reports them.
+func TestChaosLedgerCatchesPlantedBug(t *testing.T) {
+	b := NewBus(t, BusOptions{Certs: []string{"pub", "sub01", "sub02"}, Endpoints: map[string]string{
+		"pub.host": testbus.Addr(t), "sub01.host": testbus.Addr(t), "sub02.host": testbus.Addr(t)}})
+	ledger, err := os.Create(filepath.Join(b.Dir, "sub01.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ledger.Close()
+	sub01 := b.StartTo(ledger, "ackmsg-tail", "--ack", "--json", "--certname", "sub01", "--name", "sub01.host", "--topic", "org.example.test.work")
+	sub01.WaitLog(t, "endpoint connected")
+	cfg, err := config.Load(config.LoadOptions{File: b.Config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Name, cfg.Certname = "pub.host", "pub"
+	p, err := ack.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	run := func() ledgerReport {
+		var outcomes []outcome
+		for i := 0; i < 3; i++ {
+			m, err := p.Publish(context.Background(), "x", i, ack.Modname("work"), ack.To("sub01", "sub02"), ack.Within(1500*time.Millisecond))
+			o := outcome{To: []string{"sub01", "sub02"}, OK: err == nil, From: "pub"}
+			var te *ack.TimeoutError
+			switch {
+			case m != nil:
+				o.ID = m.MsgID()
+			case errors.As(err, &te):
+				o.ID = te.MsgID
+			default:
+				t.Fatal(err)
+			}
+			outcomes = append(outcomes, o)
+		}
+		l, err := readLedger(ledger.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return checkLedger(outcomes, map[string]map[string]int{"sub01": l, "sub02": {}})
+	}
+
+	// Control: sub02 never runs, so every publish must fail and the check finds nothing.
+	if r := run(); r.OK != 0 || len(r.FalsePositives) != 0 {
+		t.Fatalf("without the bug: %+v", r)
+	}
+	testhooks.AcceptAnySigner.Store(true)
+	defer testhooks.AcceptAnySigner.Store(false)
+	r := run()
+	if len(r.FalsePositives) == 0 {
+		t.Fatalf("the planted bug went unnoticed: %+v", r)
+	}
+	t.Logf("planted bug caught: %d false positives, e.g. %s", len(r.FalsePositives), r.FalsePositives[0])
+}
