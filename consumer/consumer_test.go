@@ -283,3 +283,59 @@ func TestTailIteratorStopsOnBreakAndCancel(t *testing.T) {
 		t.Fatal("tail delivered nothing")
 	}
 }
+
+// A replay of an old signed message (older than max_message_age) is refused even though its
+// signature is valid: the dedupe window cannot remember forever, the age limit can.
+func TestMaxMessageAgeRefusesOldReplays(t *testing.T) {
+	addr := testbus.Addr(t)
+	cfg := testbus.Sign(testbus.Config(map[string][]string{"old.host": {addr}}), "pub01")
+	cfg.MaxMessageAge = 60
+	zctx, err := zsock.NewContext(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := zsock.NewPub(zctx, zsock.PubConfig{Bind: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { raw.Close(); zctx.Term() }()
+	sub, err := consumer.NewSubscriber(cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ctx := within(t, 10*time.Second)
+	if err := raw.WaitSubscribed(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := certs.LoadSigner(testbus.PKIDir()+"/pub01.crt", testbus.PKIDir()+"/pub01.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(age time.Duration) string {
+		m, err := message.Build("org.example.test.a.b", map[string]any{"age": age.String()}, 1, "u", time.Now().Add(-age))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := signer.Sign(m); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := m.Marshal()
+		if err := raw.Send([]byte(m.Topic()), b); err != nil {
+			t.Fatal(err)
+		}
+		return m.MsgID()
+	}
+	send(time.Hour)
+	fresh := send(0)
+	d, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Message.MsgID() != fresh {
+		t.Fatalf("delivered %v, want the fresh message", d.Message.Body())
+	}
+	if n := sub.Stats().Dropped[consumer.DropTooOld]; n != 1 {
+		t.Fatalf("too_old drops %d, want 1", n)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
@@ -138,8 +139,9 @@ are not sent. With --log-level info it logs who ACKed and how long it took.`)
 		} else {
 			sc := bufio.NewScanner(stdin)
 			sc.Buffer(make([]byte, 64*1024), 16<<20)
+			sc.Split(scanPythonLines)
 			for sc.Scan() {
-				if err := send(map[string]any{"log": strings.TrimSpace(sc.Text())}); err != nil {
+				if err := send(map[string]any{"log": pythonStrip(sc.Text())}); err != nil {
 					return err
 				}
 			}
@@ -172,4 +174,36 @@ func singleBody(stdin io.Reader, haveMessage bool, text string, jsonInput bool) 
 		return nil, cli.Usage("%s is not valid JSON: %v", what, err)
 	}
 	return v, nil
+}
+
+// pythonStrip strips what Python's str.strip() strips (fedmsg-logger strips each line with it):
+// Go's unicode.IsSpace plus the separators U+001C to U+001F.
+func pythonStrip(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f) })
+}
+
+// scanPythonLines splits lines as Python's text-mode stdin does (universal newlines): "\n",
+// "\r\n" and a lone "\r" each end a line.
+func scanPythonLines(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	for i, b := range data {
+		switch b {
+		case '\n':
+			return i + 1, data[:i], nil
+		case '\r':
+			if i+1 < len(data) {
+				if data[i+1] == '\n' {
+					return i + 2, data[:i], nil
+				}
+				return i + 1, data[:i], nil
+			}
+			if atEOF {
+				return i + 1, data[:i], nil
+			}
+			return 0, nil, nil // need the next byte to tell \r from \r\n
+		}
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
