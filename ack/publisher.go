@@ -477,6 +477,9 @@ func (p *Publisher) fire(now time.Time) {
 		heap.Fix(&p.queue, 0)
 		due = append(due, resend{w.msg.Topic(), w.frame})
 	}
+	if len(due) > 0 {
+		p.est.backoff() // once per round of expiries, not once per message
+	}
 	p.mu.Unlock()
 	for _, r := range due {
 		p.stats.retransmits.Add(1)

@@ -15,11 +15,17 @@ const (
 type rtoEstimator struct {
 	srtt, rttvar time.Duration
 	sampled      bool
+	// backedOff is the timeout after retransmissions fired (RFC 6298 §5.5): it doubles on each
+	// round of expiries and holds until a fresh sample arrives. Without it, a pipeline in which
+	// no message is ACKed on its first send (Karn's rule then yields no samples) would keep
+	// retransmitting at the minimum timeout while the messages merely wait in a queue.
+	backedOff time.Duration
 }
 
 // sample records one round trip of a message ACKed on its first attempt (Karn's rule: a
 // retransmitted message's ACK cannot be matched to one send).
 func (e *rtoEstimator) sample(rtt time.Duration) {
+	e.backedOff = 0
 	if !e.sampled {
 		e.srtt, e.rttvar, e.sampled = rtt, rtt/2, true
 		return
@@ -33,10 +39,16 @@ func (e *rtoEstimator) sample(rtt time.Duration) {
 }
 
 func (e *rtoEstimator) rto() time.Duration {
-	if !e.sampled {
-		return initialRTO
+	base := initialRTO
+	if e.sampled {
+		base = clampRTO(e.srtt + 4*e.rttvar)
 	}
-	return clampRTO(e.srtt + 4*e.rttvar)
+	return max(base, e.backedOff)
+}
+
+// backoff doubles the timeout after a round of retransmissions.
+func (e *rtoEstimator) backoff() {
+	e.backedOff = clampRTO(2 * e.rto())
 }
 
 func clampRTO(d time.Duration) time.Duration {
