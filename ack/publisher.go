@@ -515,6 +515,7 @@ func (p *Publisher) handleAck(in zsock.Inbound) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if w.index < 0 {
+		p.stats.acksOther.Add(1) // finished while we verified
 		return
 	}
 	if _, missing := w.missing[who.CN]; !missing && testhooks.AcceptAnySigner.Load() && len(w.missing) > 0 {
@@ -600,6 +601,7 @@ type Stats struct {
 	TimedOut      uint64            // deadline passed with recipients missing
 	Cancelled     uint64            // the caller's context ended the wait
 	Retransmits   uint64            // re-sends of the same signed frames
+	AcksReceived  uint64            // frames read by the ACK listener; once processed, each is in exactly one of the next four
 	AcksCounted   uint64            // ACKs that counted for a missing recipient
 	AcksDuplicate uint64            // a recipient ACKed again (after a retransmission)
 	AcksOther     uint64            // ACKs for messages not waiting here
@@ -616,7 +618,7 @@ func (p *Publisher) Stats() Stats {
 		InFlight: inflight, Published: p.stats.published.Load(), Plain: p.stats.plain.Load(),
 		Succeeded: p.stats.succeeded.Load(), TimedOut: p.stats.timedOut.Load(), Cancelled: p.stats.cancelled.Load(),
 		Retransmits: p.stats.retransmits.Load(), AcksCounted: p.stats.acksCounted.Load(),
-		AcksDuplicate: p.stats.acksDuplicate.Load(), AcksOther: p.stats.acksOther.Load(),
+		AcksDuplicate: p.stats.acksDuplicate.Load(), AcksOther: p.stats.acksOther.Load(), AcksReceived: p.listener.Received(),
 		AcksRejected: p.rejects.Counts(), RTO: rto,
 	}
 }

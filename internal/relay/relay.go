@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 )
@@ -29,7 +31,7 @@ type Relay struct {
 	maxFrame int
 
 	forwarded atomic.Uint64
-	dropped   atomic.Uint64
+	drops     *ratelog.Limiter
 }
 
 // New binds the inbound SUB on relay_inbound and the outbound PUB on the first free address of
@@ -76,7 +78,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 		return nil, fmt.Errorf("relay_inbound: %w", err)
 	}
 	log.Info("relay ready", "inbound", inbound, "outbound", out.Addr())
-	return &Relay{log: log, zctx: zctx, in: in, out: out, maxFrame: cfg.MaxFrameSize}, nil
+	return &Relay{log: log, zctx: zctx, in: in, out: out, maxFrame: cfg.MaxFrameSize, drops: ratelog.New(log, time.Second)}, nil
 }
 
 // Run forwards until ctx is done, then closes the sockets.
@@ -85,15 +87,14 @@ func (r *Relay) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			r.log.Info("relay stopping", "forwarded", r.forwarded.Load(), "dropped", r.dropped.Load())
+			r.log.Info("relay stopping", "forwarded", r.forwarded.Load(), "dropped", r.Dropped())
 			return nil
 		case msg, ok := <-r.in.C():
 			if !ok {
 				return errors.New("relay: inbound socket closed")
 			}
-			if reason := r.check(msg.Frames); reason != "" {
-				r.dropped.Add(1)
-				r.log.Warn("dropped inbound message", "reason", reason)
+			if reason, detail := r.check(msg.Frames); reason != "" {
+				r.drops.Warn(reason, "dropped inbound message", "detail", detail)
 				continue
 			}
 			if err := r.out.Send(msg.Frames...); err != nil {
@@ -104,23 +105,30 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-func (r *Relay) check(frames [][]byte) string {
+// check returns why a message must not be forwarded (a counter key and a detail), or "".
+func (r *Relay) check(frames [][]byte) (reason, detail string) {
 	if len(frames) != 2 {
-		return fmt.Sprintf("%d frames, want 2", len(frames))
+		return "frames", fmt.Sprintf("%d frames, want 2", len(frames))
 	}
 	for _, f := range frames {
 		if r.maxFrame > 0 && len(f) > r.maxFrame {
-			return fmt.Sprintf("frame of %d bytes exceeds max_frame_size %d", len(f), r.maxFrame)
+			return "oversize", fmt.Sprintf("frame of %d bytes exceeds max_frame_size %d", len(f), r.maxFrame)
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // Forwarded and Dropped count messages.
 func (r *Relay) Forwarded() uint64 { return r.forwarded.Load() }
 
 // Dropped counts inbound messages that were not forwarded.
-func (r *Relay) Dropped() uint64 { return r.dropped.Load() }
+func (r *Relay) Dropped() uint64 {
+	var n uint64
+	for _, c := range r.drops.Counts() {
+		n += c
+	}
+	return n
+}
 
 // OutboundAddr is the address the outbound socket bound.
 func (r *Relay) OutboundAddr() string { return r.out.Addr() }
