@@ -161,19 +161,27 @@ func (b *Bus) Start(name string, args ...string) *Proc {
 // StartInput is Start with standard input.
 func (b *Bus) StartInput(stdin io.Reader, name string, args ...string) *Proc {
 	b.t.Helper()
-	return b.start(stdin, nil, name, args...)
+	return b.start(stdin, nil, nil, name, args...)
 }
 
 // StartTo is Start with standard output going to w as well (e.g. a file that survives kill -9).
 func (b *Bus) StartTo(w io.Writer, name string, args ...string) *Proc {
 	b.t.Helper()
-	return b.start(nil, w, name, args...)
+	return b.start(nil, w, nil, name, args...)
 }
 
-func (b *Bus) start(stdin io.Reader, stdout io.Writer, name string, args ...string) *Proc {
+// StartIn is Start inside the network namespace ns (ip netns exec, which execs the command, so
+// signals reach it directly).
+func (b *Bus) StartIn(ns string, stdin io.Reader, name string, args ...string) *Proc {
+	b.t.Helper()
+	return b.start(stdin, nil, []string{"ip", "netns", "exec", ns}, name, args...)
+}
+
+func (b *Bus) start(stdin io.Reader, stdout io.Writer, wrap []string, name string, args ...string) *Proc {
 	b.t.Helper()
 	p := &Proc{Name: name, Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(filepath.Join(binDir, name), args...)
+	argv := append(append(append([]string(nil), wrap...), filepath.Join(binDir, name)), args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Dir = b.Dir
 	p.cmd.Env = b.Env()
 	p.cmd.Stdin = stdin
