@@ -63,6 +63,7 @@ type Publisher struct {
 	stats struct {
 		published, succeeded, timedOut, cancelled, plain   atomic.Uint64
 		retransmits, acksCounted, acksDuplicate, acksOther atomic.Uint64
+		acksReceived                                       atomic.Uint64
 	}
 }
 
@@ -495,6 +496,7 @@ func (p *Publisher) fire(now time.Time) {
 
 // handleAck counts a verified ACK from a recipient that is still missing.
 func (p *Publisher) handleAck(in zsock.Inbound) {
+	p.stats.acksReceived.Add(1)
 	reject := func(reason string, err error) {
 		p.rejects.Warn(reason, "ACK not counted", "endpoint", in.Endpoint.Name, "error", err)
 	}
@@ -605,7 +607,7 @@ type Stats struct {
 	TimedOut      uint64            // deadline passed with recipients missing
 	Cancelled     uint64            // the caller's context ended the wait
 	Retransmits   uint64            // re-sends of the same signed frames
-	AcksReceived  uint64            // frames read by the ACK listener; once processed, each is in exactly one of the next four
+	AcksReceived  uint64            // frames the ACK listener handled; each is in exactly one of the next four
 	AcksCounted   uint64            // ACKs that counted for a missing recipient
 	AcksDuplicate uint64            // a recipient ACKed again (after a retransmission)
 	AcksOther     uint64            // ACKs for messages not waiting here
@@ -622,7 +624,7 @@ func (p *Publisher) Stats() Stats {
 		InFlight: inflight, Published: p.stats.published.Load(), Plain: p.stats.plain.Load(),
 		Succeeded: p.stats.succeeded.Load(), TimedOut: p.stats.timedOut.Load(), Cancelled: p.stats.cancelled.Load(),
 		Retransmits: p.stats.retransmits.Load(), AcksCounted: p.stats.acksCounted.Load(),
-		AcksDuplicate: p.stats.acksDuplicate.Load(), AcksOther: p.stats.acksOther.Load(), AcksReceived: p.listener.Received(),
+		AcksDuplicate: p.stats.acksDuplicate.Load(), AcksOther: p.stats.acksOther.Load(), AcksReceived: p.stats.acksReceived.Load(),
 		AcksRejected: p.rejects.Counts(), RTO: rto,
 	}
 }
