@@ -46,7 +46,6 @@ func TestBadInputFloodDuringAckedTraffic(t *testing.T) {
 	})
 	relay := b.Start("ackmsg-relay")
 	relay.WaitLog(t, "relay ready")
-	var ledgers []*os.File
 	var consumers []*Proc
 	for _, n := range []string{"sub01", "sub02"} {
 		f, err := os.Create(filepath.Join(b.Dir, n+".jsonl"))
@@ -54,7 +53,6 @@ func TestBadInputFloodDuringAckedTraffic(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		ledgers = append(ledgers, f)
 		args := []string{"--ack", "--json", "--certname", n, "--topic", "org.example.test"}
 		if n == "sub01" {
 			args = append(args, "--name", "sub01.host")
