@@ -25,8 +25,9 @@
 // # How
 //
 // One long-lived ACK listener per Publisher (a SUB socket per endpoint, subscribed to the ACK
-// topic) starts in New; the first acked publish waits, at most two seconds, until every endpoint
-// is connected or refused. The waiter for a msg_id is registered before the message leaves. Until
+// topic) starts in New; the first acked publish waits until every endpoint is connected or
+// refused, at most two seconds and at most half its deadline (an endpoint behind a partition does
+// neither). The waiter for a msg_id is registered before the message leaves. Until
 // every ACK is in or the deadline passes, the identical signed frames are re-sent with a timeout
 // that adapts to observed ACK round trips (as TCP's) and doubles per retransmission. One goroutine
 // owns ACK matching, retransmission and deadlines: no goroutine, socket or timer per message. At
@@ -37,4 +38,11 @@
 // its certificate's CN, de-duplicates retransmissions by msg_id within dedupe_window (re-sending
 // the same signed ACK, delivering once), and ACKs either on receipt (gilmsg's behaviour) or after
 // the application processed the message (the default).
+//
+// A Hub (NewHub) is consumer.Hub with ACKs: long-lived consumers routed by topic pattern, each
+// with a bounded inbox and its workers, and one ACK per message sent only after every matching
+// consumer's Consume returned nil. A failure sends no ACK, and the retransmission is processed
+// again by the consumers that have not succeeded (at most hub.max_attempts times; then the
+// message is logged as poison and never ACKed); a message already ACKed is re-ACKed, not
+// processed again. Unfinished work at shutdown is never ACKed. Processing is at least once.
 package ack

@@ -117,6 +117,10 @@ type Config struct {
 	// {}.
 	Recipients ListMap `toml:"recipients"`
 
+	// Hub configures ackmsg-hub: its HTTP endpoint, shutdown, poison handling and consumers (see
+	// [HubConfig]). Default: no consumers, no HTTP endpoint, shutdown_timeout 10, max_attempts 5.
+	Hub HubConfig `toml:"hub"`
+
 	// Sources lists the files read, in the order they were merged.
 	Sources []string `toml:"-"`
 	// Ignored lists fedmsg keys that were accepted but have no effect in ackmsg, as
@@ -173,6 +177,7 @@ func DefaultConfig() Config {
 		AckMaxInFlight:         1024,
 		DedupeWindow:           10000,
 		Recipients:             ListMap{},
+		Hub:                    defaultHubConfig(),
 	}
 }
 

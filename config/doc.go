@@ -29,6 +29,10 @@
 // certname), while scalars and arrays replace. Missing default directories are skipped; file
 // names starting with "." are skipped (editor droppings). The endpoints default applies only when
 // no layer sets endpoints at all: the first layer that does replaces it rather than merging into it.
+// The [hub] table merges key by key too, and its [[hub.consumers]] merge by name: a consumer
+// table replaces the earlier one of the same name as a whole, and new names are appended, so each
+// consumer can live in its own drop-in file. Keys a consumer table omits take their defaults
+// (see [HubConsumer]), filled in as the file is read, so --print-config shows them.
 //
 // # What fails, and how it reads
 //

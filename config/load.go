@@ -247,6 +247,9 @@ func (c *Config) mergeFile(path string) error {
 		}
 		seen[top] = true
 		if _, ok := knownKeys[top]; ok {
+			if top == "hub" {
+				errs.add(checkHubKeys(path, raw["hub"]))
+			}
 			continue
 		}
 		first, _, _ := strings.Cut(top, ".")
@@ -273,6 +276,10 @@ func (c *Config) mergeFile(path string) error {
 	dst := reflect.ValueOf(c).Elem()
 	for _, f := range fields {
 		if !md.IsDefined(f.key) {
+			continue
+		}
+		if f.key == "hub" {
+			c.mergeHub(path, raw["hub"], layer.Hub)
 			continue
 		}
 		sv, dv := src.Field(f.index), dst.Field(f.index)

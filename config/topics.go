@@ -39,6 +39,57 @@ func CheckTopicPattern(pattern string) error {
 	return nil
 }
 
+// TopicPattern is a compiled topic pattern (see [TopicMatches] for the syntax), for matching
+// many topics against the same pattern.
+type TopicPattern struct {
+	src  string
+	toks pattern
+}
+
+// ParseTopicPattern compiles pattern, or fails as [CheckTopicPattern] does.
+func ParseTopicPattern(pattern string) (TopicPattern, error) {
+	toks, ok := compilePattern(pattern)
+	if !ok {
+		return TopicPattern{}, CheckTopicPattern(pattern)
+	}
+	return TopicPattern{src: pattern, toks: toks}, nil
+}
+
+// String returns the pattern as written.
+func (p TopicPattern) String() string { return p.src }
+
+// Match reports whether the full topic matches the pattern, as [TopicMatches]. The zero
+// TopicPattern matches nothing.
+func (p TopicPattern) Match(topic string) bool { return p.toks != nil && p.toks.match(topic) }
+
+// Prefix returns a string every matching topic starts with, as long as the pattern allows: the
+// ZeroMQ subscription (a byte prefix) that lets every matching topic through. Others may pass
+// too ("a.#" gives "a", which "ab" also starts with); filter them with Match. A pattern that
+// starts with a wildcard gives "", which subscribes to everything.
+func (p TopicPattern) Prefix() string {
+	var words []string
+	for _, t := range p.toks {
+		switch t.kind {
+		case tokLit:
+			words = append(words, t.text)
+			continue
+		case tokOne: // one more word, whatever it is
+			if len(words) == 0 {
+				return ""
+			}
+			return strings.Join(words, ".") + "."
+		case tokPrefix: // one more word starting with the text
+			if len(words) == 0 {
+				return t.text
+			}
+			return strings.Join(words, ".") + "." + t.text
+		}
+		// tokMany: possibly no more words, so not even the dot.
+		return strings.Join(words, ".")
+	}
+	return strings.Join(words, ".")
+}
+
 // RecipientsFor returns the CNs that must ACK a message on the full topic: the union of the
 // recipients lists of every recipients pattern the topic matches (see [TopicMatches]), sorted and
 // without duplicates; nil when no pattern matches.

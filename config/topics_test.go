@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -174,6 +175,64 @@ func FuzzTopicMatches(f *testing.F) {
 		}
 		if TopicMatches(pattern, topic) != got {
 			t.Fatal("not deterministic")
+		}
+	})
+}
+
+func TestTopicPatternPrefix(t *testing.T) {
+	for _, tc := range []struct{ pattern, prefix string }{
+		{"org.example.dev.#", "org.example.dev"},
+		{"org.example.dev.*", "org.example.dev."},
+		{"org.example.dev.bod*", "org.example.dev.bod"},
+		{"org.example.*.bodhi", "org.example."},
+		{"org.example.dev.bodhi.update", "org.example.dev.bodhi.update"},
+		{"#", ""},
+		{"*", ""},
+		{"*.a", ""},
+		{"bod*", "bod"},
+		{"#.update", ""},
+		{"a.#.b", "a"},
+	} {
+		p, err := ParseTopicPattern(tc.pattern)
+		if err != nil {
+			t.Fatalf("ParseTopicPattern(%q): %v", tc.pattern, err)
+		}
+		if got := p.Prefix(); got != tc.prefix {
+			t.Errorf("Prefix(%q) = %q, want %q", tc.pattern, got, tc.prefix)
+		}
+		if p.String() != tc.pattern {
+			t.Errorf("String() = %q", p.String())
+		}
+	}
+	if _, err := ParseTopicPattern("a..b"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("ParseTopicPattern(a..b) = %v, want ErrInvalid", err)
+	}
+	if (TopicPattern{}).Match("") {
+		t.Error("the zero TopicPattern matched")
+	}
+}
+
+// FuzzTopicPattern checks the compiled pattern against TopicMatches, and that its subscription
+// prefix never filters out a topic the pattern matches (the hub subscribes by Prefix and filters
+// by Match, so a wrong prefix would lose messages silently).
+func FuzzTopicPattern(f *testing.F) {
+	for _, s := range [][2]string{
+		{"a.#", "a"}, {"a.*", "a.b.c"}, {"#.b.#", "a.b.c"}, {"a.b*", "a.bc.d"}, {"*.*", "a"},
+		{"org.example.dev.#", "org.example.dev"}, {"org.example.dev.#", "org.example.devx"},
+		{"a.#.b", "a.b"}, {"bod*", "bod"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, topic string) {
+		p, err := ParseTopicPattern(pattern)
+		if (err == nil) != (CheckTopicPattern(pattern) == nil) {
+			t.Fatalf("ParseTopicPattern and CheckTopicPattern disagree on %q", pattern)
+		}
+		if got, want := p.Match(topic), TopicMatches(pattern, topic); got != want {
+			t.Fatalf("Match(%q, %q) = %v, TopicMatches says %v", pattern, topic, got, want)
+		}
+		if p.Match(topic) && !strings.HasPrefix(topic, p.Prefix()) {
+			t.Fatalf("%q matches %q, which does not start with its prefix %q", pattern, topic, p.Prefix())
 		}
 	})
 }

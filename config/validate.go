@@ -122,6 +122,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateHub(&errs)
 	return errs.err()
 }
 

@@ -30,6 +30,14 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 	full.MaxFrameSize = 123
 	full.AckTimeout, full.AckMaxInFlight, full.DedupeWindow, full.MaxMessageAge = 0.25, 7, 9, 3600
 	full.Recipients = ListMap{"org.x.prod.bodhi.#": {"a", "b"}, "org.x.*": {"c"}}
+	full.Hub.HTTPAddress, full.Hub.ShutdownTimeout, full.Hub.MaxAttempts = "127.0.0.1:9110", 2.5, 3
+	hubExec := DefaultHubConsumer("archive", HubKindExec)
+	hubExec.Topics, hubExec.Command = []string{"org.x.prod.#"}, []string{"sh", "-c", "cat >> 'out.jsonl'"}
+	hubExec.Env, hubExec.Dir, hubExec.Enabled, hubExec.Timeout = StringMap{"A": "1"}, "/srv", false, 0
+	hubFile := DefaultHubConsumer("audit", HubKindFile)
+	hubFile.Topics, hubFile.Path, hubFile.Fsync, hubFile.Workers = []string{"org.x.*"}, "/var/x.jsonl", "never", 3
+	hubFile.Overflow, hubFile.Ack, hubFile.Inbox = "drop", "receipt", 7
+	full.Hub.Consumers = []HubConsumer{hubExec, hubFile, DefaultHubConsumer("orders", HubKindGo)}
 
 	for name, c := range map[string]Config{"defaults": DefaultConfig(), "everything set": full} {
 		t.Run(name, func(t *testing.T) {

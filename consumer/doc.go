@@ -14,4 +14,40 @@
 //
 // What it does not guarantee: delivery. This is PUB/SUB: messages published while a subscriber
 // is disconnected or slow are lost. Package ack adds acknowledgements and retransmission.
+//
+// # Hub
+//
+// A Hub runs long-lived consumers, as fedmsg-hub does: each Consumer declares topic patterns
+// (exact, fedmsg's trailing "*", AMQP-style "*" and "#"; see config.TopicMatches) and gets a
+// bounded inbox and a number of workers (ConsumerConfig). The Hub subscribes once, with the
+// ZeroMQ prefixes that cover every pattern, and routes each valid message to the consumers whose
+// patterns match its topic exactly. Invalid messages never reach a consumer. Optional
+// PreConsumer and PostConsumer hooks run around Consume; a panic is a failure, not a crash.
+//
+// What a Hub reports to its Source (and so what an acking hub, ack.NewHub, ACKs):
+//
+//   - Success only after the work: a message's outcome is nil once every matching consumer has
+//     returned nil from Consume (consumers added with OnReceipt excepted: the outcome does not
+//     wait for them). Never for a message that matched no consumer (ErrNoConsumer), that a
+//     consumer failed, that was dropped from a full inbox, or that shutdown left unfinished.
+//   - Retransmissions are processed again, by the consumers that did not succeed: the Hub
+//     remembers, per msg_id (dedupe_window of them), which consumers processed it, so a
+//     consumer that succeeded is not run twice for one msg_id while the Hub remembers it. A
+//     message every matching consumer processed already is reported as a success again (an
+//     acking hub re-ACKs it) without running anything.
+//   - Poison: after max_attempts deliveries of one msg_id that ended with a failure, the Hub logs
+//     it at error level and stops processing it (ErrPoison, never ACKed).
+//   - Processing is at least once, not exactly once: a consumer can see a msg_id again after
+//     the Hub forgot it (the window is bounded, and a restart forgets everything), or when its
+//     success could not be recorded before a crash. Consumers should be idempotent by msg_id.
+//
+// Back-pressure: a full inbox stops the Hub from reading the bus until a worker takes a
+// message (the default), so memory stays bounded by the inboxes; libzmq's high-water mark then
+// applies upstream, and an acked message lost there is retransmitted by its publisher. A
+// consumer added with DropWhenFull instead skips messages that find its inbox full, counts them
+// (ConsumerStats.Dropped) and withholds their outcome.
+//
+// Shutdown (Run's ctx ends): the Hub stops reading at once, lets queued and in-flight work
+// finish for up to shutdown_timeout, then cancels the rest (Consume's ctx ends; queued messages
+// are not started). Unfinished work is reported as ErrNotProcessed and never ACKed.
 package consumer

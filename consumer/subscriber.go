@@ -72,6 +72,13 @@ func WithEndpoints(eps ...config.Endpoint) Option {
 // WithEvents calls fn for every connection change. fn must not block.
 func WithEvents(fn func(zsock.Event)) Option { return func(s *Subscriber) { s.onEvent = fn } }
 
+// WithPrefixes subscribes with these topic prefixes (ZeroMQ byte prefixes) instead of the one
+// given to NewSubscriber: a message passes when its topic starts with any of them. An empty
+// prefix subscribes to everything.
+func WithPrefixes(prefixes ...string) Option {
+	return func(s *Subscriber) { s.prefixes = append([]string{}, prefixes...) }
+}
+
 // WithClock sets the clock for max_message_age. Default time.Now.
 func WithClock(now func() time.Time) Option { return func(s *Subscriber) { s.now = now } }
 
@@ -84,6 +91,7 @@ type Subscriber struct {
 	endpoints []config.Endpoint
 	onEvent   func(zsock.Event)
 	now       func() time.Time
+	prefixes  []string
 
 	zctx *zmq.Context
 	sub  *zsock.Sub
@@ -135,9 +143,16 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 			s.onEvent(e)
 		}
 	}
+	prefixes := []string{topic}
+	if s.prefixes != nil {
+		prefixes = s.prefixes
+		if len(prefixes) == 0 {
+			prefixes = []string{""}
+		}
+	}
 	sub, err := zsock.NewSub(zctx, zsock.SubConfig{
 		Endpoints: eps,
-		Prefixes:  []string{topic},
+		Prefixes:  prefixes,
 		Options:   wiring.SocketOptions(cfg),
 		OnEvent:   onEvent,
 	})

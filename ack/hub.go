@@ -1,0 +1,114 @@
+package ack
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/message"
+)
+
+// Hub is consumer.Hub with ACKs: it runs the same consumers, and ACKs a message that asks for it
+// only once the consumers processed it. Add consumers with Add, then Run, as with consumer.Hub.
+type Hub struct {
+	*consumer.Hub
+
+	mu   sync.Mutex
+	sub  *Subscriber // set once Run opened the subscription
+	acks atomic.Uint64
+}
+
+// NewHub is consumer.NewHub with ACKs, so an acking hub is an import swap. Messages come from a
+// Subscriber (always validating signatures, in AfterProcessing mode) subscribed with the prefixes
+// that cover every consumer's topics; ACKs are signed as the configured certificate's CN, and
+// published from endpoints[name], or through the relay when active is set (one of the two is
+// required).
+//
+// What an ACK from the hub means: every consumer whose topics match the message (except those
+// added with OnReceipt, which the ACK does not wait for) returned nil from Consume for this
+// msg_id. A failure sends no ACK; the publisher's retransmission is processed again by the
+// consumers that did not succeed yet, at most max_attempts times, after which the message is
+// logged as poison and never ACKed. A retransmission of a message already ACKed is re-ACKed with
+// the same signed frame and not processed again. A message that matches no consumer, was dropped
+// from a full inbox, or was unfinished at shutdown is not ACKed. ACKs on the bus (the
+// <topic_prefix>.<environment>.gilmsg.ack topic, the hub's own included) are overlay traffic:
+// they are counted (AcksSeen) and never given to consumers.
+func NewHub(cfg *config.Config, opts ...consumer.HubOption) (*Hub, error) {
+	if cfg == nil {
+		return nil, errors.New("ack: nil config")
+	}
+	h := &Hub{}
+	open := func(_ context.Context, spec consumer.SourceSpec) (consumer.Source, error) {
+		copts := append(append([]consumer.Option{}, spec.Options...), consumer.WithPrefixes(spec.Prefixes...))
+		s, err := NewSubscriber(cfg, "", WithMode(AfterProcessing), WithSubscriberLogger(spec.Logger),
+			WithConsumerOptions(copts...))
+		if err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		h.sub = s
+		h.mu.Unlock()
+		return hubSource{s: s, ackTopic: message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack"), acks: &h.acks}, nil
+	}
+	ch, err := consumer.NewHub(cfg, append(append([]consumer.HubOption{}, opts...), consumer.WithSource(open))...)
+	if err != nil {
+		return nil, err
+	}
+	h.Hub = ch
+	return h, nil
+}
+
+// hubSource feeds a consumer.Hub from a Subscriber, without the ACK traffic: the hub's outcome
+// is the Delivery's Done.
+type hubSource struct {
+	s        *Subscriber
+	ackTopic string
+	acks     *atomic.Uint64
+}
+
+func (h hubSource) Next(ctx context.Context) (consumer.Incoming, error) {
+	for {
+		d, err := h.s.Next(ctx)
+		if err != nil {
+			return consumer.Incoming{}, err
+		}
+		if d.Topic == h.ackTopic {
+			h.acks.Add(1)
+			continue
+		}
+		return consumer.Incoming{Delivery: d.Delivery, Done: d.Done}, nil
+	}
+}
+
+func (h hubSource) Close() error { return h.s.Close() }
+
+func (h *Hub) subscriber() *Subscriber {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sub
+}
+
+// Name is the identity the ACKs are signed as (the certificate's CN), once Run has subscribed;
+// "" before.
+func (h *Hub) Name() string {
+	if s := h.subscriber(); s != nil {
+		return s.Name()
+	}
+	return ""
+}
+
+// AcksSeen counts the ACK messages the hub's subscription received (its own and other
+// consumers'), which are not given to consumers.
+func (h *Hub) AcksSeen() uint64 { return h.acks.Load() }
+
+// AckStats returns the counters of the acking subscriber: ACKs sent and re-sent, duplicates
+// not delivered again, and the invalid messages dropped by reason. Zero before Run subscribed.
+func (h *Hub) AckStats() SubscriberStats {
+	if s := h.subscriber(); s != nil {
+		return s.Stats()
+	}
+	return SubscriberStats{}
+}
