@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,14 +45,18 @@ type chaosBus struct {
 	b       *Bus
 	proxy   *faultproxy.Proxy
 	pub     *ack.Publisher
-	ledgers map[string]*os.File
+	ledgers map[string]*os.File // the tails' standard output
+
+	hubLedger string // written by the hub's file consumer
 
 	mu      sync.Mutex
 	procs   map[string]*Proc // consumers and "relay"
 	loggers []*Proc
 }
 
-var chaosConsumers = []string{"sub01", "sub02", "sub03"}
+// chaosConsumers are the recipients: three ackmsg-tail --ack processes and an ackmsg-hub whose
+// file consumer is its ledger.
+var chaosConsumers = []string{"sub01", "sub02", "sub03", "hub01"}
 
 func newChaosBus(t *testing.T) *chaosBus {
 	pubAddr := testbus.Addr(t)
@@ -60,23 +65,39 @@ func newChaosBus(t *testing.T) *chaosBus {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
+	dir := t.TempDir()
 	b := NewBus(t, BusOptions{
 		Certs: append([]string{"pub"}, chaosConsumers...),
 		Endpoints: map[string]string{
 			"pub.host":   "tcp://" + proxy.Addr(),
 			"sub01.host": testbus.Addr(t),
 			"sub03.host": testbus.Addr(t),
+			"hub01.host": testbus.Addr(t),
 		},
+		Extra: fmt.Sprintf(`
+[hub]
+shutdown_timeout = 5
+
+[[hub.consumers]]
+name = "ledger"
+kind = "file"
+topics = ["org.example.test.work.#"]
+path = %q
+fsync = "always"
+`, filepath.Join(dir, "hub01.jsonl")),
 	})
-	c := &chaosBus{t: t, b: b, proxy: proxy, ledgers: map[string]*os.File{}, procs: map[string]*Proc{}}
+	c := &chaosBus{t: t, b: b, proxy: proxy, ledgers: map[string]*os.File{}, procs: map[string]*Proc{},
+		hubLedger: filepath.Join(dir, "hub01.jsonl")}
 	c.startRelay(true)
 	for _, n := range chaosConsumers {
-		f, err := os.OpenFile(filepath.Join(b.Dir, n+".jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Fatal(err)
+		if n != "hub01" {
+			f, err := os.OpenFile(filepath.Join(b.Dir, n+".jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { f.Close() })
+			c.ledgers[n] = f
 		}
-		t.Cleanup(func() { f.Close() })
-		c.ledgers[n] = f
 		c.startConsumer(n, true)
 	}
 
@@ -108,11 +129,19 @@ func (c *chaosBus) startRelay(wait bool) {
 }
 
 func (c *chaosBus) startConsumer(name string, wait bool) {
-	args := []string{"--ack", "--json", "--certname", name, "--topic", "org.example.test.work"}
-	if name != "sub02" {
-		args = append(args, "--name", name+".host")
+	var p *Proc
+	if name == "hub01" {
+		p = c.b.Start("ackmsg-hub", "--certname", name, "--name", name+".host")
+		if wait {
+			p.WaitLog(c.t, "hub ready")
+		}
+	} else {
+		args := []string{"--ack", "--json", "--certname", name, "--topic", "org.example.test.work"}
+		if name != "sub02" {
+			args = append(args, "--name", name+".host")
+		}
+		p = c.b.StartTo(c.ledgers[name], "ackmsg-tail", args...)
 	}
-	p := c.b.StartTo(c.ledgers[name], "ackmsg-tail", args...)
 	if wait {
 		p.WaitLog(c.t, "endpoint connected")
 	}
@@ -180,7 +209,7 @@ func (c *chaosBus) loggerOutcomes() []outcome {
 // synchronously and one keeping up to 8 PublishAsync calls in flight, over several recipient
 // sets.
 func (c *chaosBus) publishLoad(ctx context.Context, record func(outcome)) {
-	sets := [][]string{{"sub01"}, {"sub02"}, {"sub03"}, {"sub01", "sub03"}, chaosConsumers}
+	sets := [][]string{{"sub01"}, {"sub02"}, {"sub03"}, {"hub01"}, {"sub01", "sub03"}, {"sub02", "hub01"}, chaosConsumers}
 	var wg sync.WaitGroup
 	one := func(to []string, err error, id string) {
 		var te *ack.TimeoutError
@@ -306,6 +335,7 @@ func TestChaosLedger(t *testing.T) {
 	var outcomes []outcome
 	record := func(o outcome) { mu.Lock(); outcomes = append(outcomes, o); mu.Unlock() }
 
+	before := measure()
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -315,6 +345,8 @@ func TestChaosLedger(t *testing.T) {
 	go func() { defer wg.Done(); c.runLoggers(ctx) }()
 	go func() { defer wg.Done(); faults = c.injectFaults(ctx) }()
 	wg.Wait()
+	after := measure()
+	inflight := c.pub.Stats().InFlight
 
 	for _, n := range chaosConsumers {
 		c.proc(n).Stop(t)
@@ -322,7 +354,11 @@ func TestChaosLedger(t *testing.T) {
 	c.proc("relay").Stop(t)
 	ledgers := map[string]map[string]int{}
 	for _, n := range chaosConsumers {
-		l, err := readLedger(c.ledgers[n].Name())
+		path := c.hubLedger
+		if f := c.ledgers[n]; f != nil {
+			path = f.Name()
+		}
+		l, err := readLedger(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,6 +373,9 @@ func TestChaosLedger(t *testing.T) {
 		"|---|---|---|---|---|---|---|\n| %d | %d | %d | %d | %d | %d | %d |\n\n%s",
 		dur, len(faults), r.Publishes, r.OK, r.Failed, len(r.FalsePositives), r.FalseNegatives, r.Deliveries, r.Duplicates,
 		faultTable(faults))
+	report += fmt.Sprintf("\n| test process (publisher) | goroutines | open files | heap after GC | waiting for ACKs |\n|---|---|---|---|---|\n"+
+		"| at start | %d | %d | %.1f MiB | 0 |\n| at end | %d | %d | %.1f MiB | %d |\n",
+		before.goroutines, before.fds, before.heapMiB, after.goroutines, after.fds, after.heapMiB, inflight)
 	t.Log("\n" + report)
 	if path := os.Getenv("ACKMSG_CHAOS_REPORT"); path != "" {
 		if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
@@ -345,6 +384,10 @@ func TestChaosLedger(t *testing.T) {
 	}
 	for _, fp := range r.FalsePositives {
 		t.Errorf("FALSE POSITIVE: %s", fp)
+	}
+	// Nothing accumulates in the long-lived publisher: what the run started is gone.
+	if after.goroutines > before.goroutines+20 || after.fds > before.fds+20 || inflight != 0 {
+		t.Errorf("resources grew: %+v -> %+v, %d still waiting", before, after, inflight)
 	}
 	if r.OK == 0 || len(faults) == 0 {
 		t.Fatalf("the run proves nothing: %d successful publishes, %d faults", r.OK, len(faults))
@@ -408,4 +451,18 @@ func TestChaosLedgerCatchesPlantedBug(t *testing.T) {
 		t.Fatalf("the planted bug went unnoticed: %+v", r)
 	}
 	t.Logf("planted bug caught: %d false positives, e.g. %s", len(r.FalsePositives), r.FalsePositives[0])
+}
+
+// resources is what the test process holds: goroutines, open file descriptors, live heap.
+type resources struct {
+	goroutines, fds int
+	heapMiB         float64
+}
+
+func measure() resources {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fds, _ := os.ReadDir("/proc/self/fd")
+	return resources{goroutines: runtime.NumGoroutine(), fds: len(fds), heapMiB: float64(ms.HeapAlloc) / (1 << 20)}
 }

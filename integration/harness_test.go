@@ -164,7 +164,8 @@ func (b *Bus) StartInput(stdin io.Reader, name string, args ...string) *Proc {
 	return b.start(stdin, nil, nil, name, args...)
 }
 
-// StartTo is Start with standard output going to w as well (e.g. a file that survives kill -9).
+// StartTo is Start with standard output going to w only (e.g. a file that survives kill -9);
+// Proc.Stdout stays empty.
 func (b *Bus) StartTo(w io.Writer, name string, args ...string) *Proc {
 	b.t.Helper()
 	return b.start(nil, w, nil, name, args...)
@@ -187,7 +188,7 @@ func (b *Bus) start(stdin io.Reader, stdout io.Writer, wrap []string, name strin
 	p.cmd.Stdin = stdin
 	p.cmd.Stdout, p.cmd.Stderr = p.Stdout, p.Stderr
 	if stdout != nil {
-		p.cmd.Stdout = io.MultiWriter(stdout, p.Stdout)
+		p.cmd.Stdout = stdout // not kept in memory too: long runs write a lot
 	}
 	if err := p.cmd.Start(); err != nil {
 		b.t.Fatalf("start %s: %v", name, err)
