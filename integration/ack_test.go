@@ -108,16 +108,7 @@ func TestInvariantNoFalsePositivesUnderKills(t *testing.T) {
 		procs[n] = startAcker(t, b, n, f)
 	}
 
-	cfg, err := config.Load(config.LoadOptions{File: b.Config})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Active, cfg.Name, cfg.Certname = true, config.RelayInboundKey, "pub"
-	p, err := ack.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := b.AckPublisher(config.RelayInboundKey, "pub", nil)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	chaosDone := make(chan struct{})

@@ -101,20 +101,14 @@ fsync = "always"
 		c.startConsumer(n, true)
 	}
 
-	cfg, err := config.Load(config.LoadOptions{File: b.Config})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eps := config.ListMap{}
-	for k, v := range cfg.Endpoints {
-		eps[k] = v
-	}
-	eps["pub.host"] = []string{pubAddr} // the publisher binds the real address behind the proxy
-	cfg.Endpoints, cfg.Name, cfg.Certname = eps, "pub.host", "pub"
-	if c.pub, err = ack.New(cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.pub.Close() })
+	c.pub = b.AckPublisher("pub.host", "pub", func(cfg *config.Config) {
+		eps := config.ListMap{}
+		for k, v := range cfg.Endpoints {
+			eps[k] = v
+		}
+		eps["pub.host"] = []string{pubAddr} // the publisher binds the real address behind the proxy
+		cfg.Endpoints = eps
+	})
 	return c
 }
 
@@ -406,16 +400,7 @@ func TestChaosLedgerCatchesPlantedBug(t *testing.T) {
 	defer ledger.Close()
 	sub01 := b.StartTo(ledger, "ackmsg-tail", "--ack", "--json", "--certname", "sub01", "--name", "sub01.host", "--topic", "org.example.test.work")
 	sub01.WaitLog(t, "endpoint connected")
-	cfg, err := config.Load(config.LoadOptions{File: b.Config})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Name, cfg.Certname = "pub.host", "pub"
-	p, err := ack.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := b.AckPublisher("pub.host", "pub", nil)
 
 	run := func() ledgerReport {
 		var outcomes []outcome

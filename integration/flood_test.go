@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/ack"
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 )
@@ -62,16 +61,7 @@ func TestBadInputFloodDuringAckedTraffic(t *testing.T) {
 		consumers = append(consumers, p)
 	}
 
-	cfg, err := config.Load(config.LoadOptions{File: b.Config})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Name, cfg.Certname = "pub.host", "pub"
-	p, err := ack.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := b.AckPublisher("pub.host", "pub", nil)
 
 	zctx, err := zsock.NewContext(1)
 	if err != nil {

@@ -18,7 +18,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/internal/wiring"
 )
@@ -307,4 +309,25 @@ func endpointLines(eps map[string]string) string {
 		lines = append(lines, fmt.Sprintf("%q = [%q]", k, v))
 	}
 	return strings.Join(sorted(lines), "\n")
+}
+
+// AckPublisher builds an in-process ack.Publisher from the bus's configuration file, publishing
+// from the endpoints key name (config.RelayInboundKey: actively, through the relay) and signing as
+// certname; edit, when not nil, adjusts the configuration first. It is closed when the test ends.
+func (b *Bus) AckPublisher(name, certname string, edit func(*config.Config)) *ack.Publisher {
+	b.t.Helper()
+	cfg, err := config.Load(config.LoadOptions{File: b.Config})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	cfg.Name, cfg.Certname, cfg.Active = name, certname, name == config.RelayInboundKey
+	if edit != nil {
+		edit(cfg)
+	}
+	p, err := ack.New(cfg)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { p.Close() })
+	return p
 }

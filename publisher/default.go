@@ -2,36 +2,17 @@ package publisher
 
 import (
 	"context"
-	"sync"
 
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 )
 
-var (
-	defaultMu  sync.Mutex
-	defaultPub *Publisher
-)
+var std = wiring.Lazy[*Publisher]{New: func(c *config.Config) (*Publisher, error) { return New(c) }}
 
 // Default returns the package's default Publisher, built on first use from the configuration
 // files and ACKMSG_CONFIG (see package config), like fedmsg's module-level publish.
-func Default() (*Publisher, error) {
-	defaultMu.Lock()
-	defer defaultMu.Unlock()
-	if defaultPub != nil {
-		return defaultPub, nil
-	}
-	cfg, err := config.Load(config.LoadOptions{})
-	if err != nil {
-		return nil, err
-	}
-	p, err := New(cfg)
-	if err != nil {
-		return nil, err
-	}
-	defaultPub = p
-	return p, nil
-}
+func Default() (*Publisher, error) { return std.Get() }
 
 // Publish publishes through the default Publisher.
 func Publish(ctx context.Context, topic string, body any, opts ...PublishOption) (*message.Message, error) {
@@ -43,13 +24,4 @@ func Publish(ctx context.Context, topic string, body any, opts ...PublishOption)
 }
 
 // CloseDefault closes the default Publisher, if one was built; a later Publish builds a new one.
-func CloseDefault() error {
-	defaultMu.Lock()
-	defer defaultMu.Unlock()
-	if defaultPub == nil {
-		return nil
-	}
-	err := defaultPub.Close()
-	defaultPub = nil
-	return err
-}
+func CloseDefault() error { return std.Close() }

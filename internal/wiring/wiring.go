@@ -42,7 +42,8 @@ func SocketOptions(cfg *config.Config) zsock.Options {
 	}
 }
 
-// Signer loads the signing certificate and key that the configuration names.
+// Signer loads the signing certificate and key that the configuration names. Their key type
+// picks the crypto value: RSA signs as "x509", Ed25519 as "x509-ed25519" (ackmsg peers only).
 func Signer(cfg *config.Config) (*certs.X509Signer, error) {
 	certFile, keyFile, err := cfg.SigningFiles(ShortHostname())
 	if err != nil {
@@ -106,4 +107,48 @@ func AckVerifier(cfg *config.Config, logger *slog.Logger) (*certs.X509Verifier, 
 	tc.AcceptLateMarker = false
 	tc.Logger = logger
 	return certs.NewVerifier(tc)
+}
+
+// Lazy is a process-wide default built on first use from the configuration files and
+// $ACKMSG_CONFIG, like fedmsg's module-level functions (publisher.Publish, ack.Publish).
+type Lazy[T interface{ Close() error }] struct {
+	// New builds the value from the loaded configuration.
+	New func(*config.Config) (T, error)
+
+	mu    sync.Mutex
+	v     T
+	built bool
+}
+
+// Get returns the value, building it on the first call (and after Close).
+func (l *Lazy[T]) Get() (T, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.built {
+		return l.v, nil
+	}
+	cfg, err := config.Load(config.LoadOptions{})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := l.New(cfg)
+	if err != nil {
+		return v, err
+	}
+	l.v, l.built = v, true
+	return v, nil
+}
+
+// Close closes the value if it was built; a later Get builds a new one.
+func (l *Lazy[T]) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.built {
+		return nil
+	}
+	var zero T
+	err := l.v.Close()
+	l.v, l.built = zero, false
+	return err
 }
