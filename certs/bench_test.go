@@ -22,10 +22,11 @@ func BenchmarkSign(b *testing.B) {
 		b.Fatal(err)
 	}
 	p := newTestPKI(b, PKIOptions{}, "small")
+	p.issue(b, "ed", PKIOptions{KeyType: KeyEd25519})
 	signers := []struct {
 		name string
 		s    *X509Signer
-	}{{"rsa2048-vector", vec}, {"rsa1024", p.signer(b, "small")}}
+	}{{"rsa2048-vector", vec}, {"rsa1024", p.signer(b, "small")}, {"ed25519", p.signer(b, "ed")}}
 	for _, tc := range signers {
 		b.Run(tc.name, func(b *testing.B) {
 			m := benchMessage(b).Clone()
@@ -40,10 +41,24 @@ func BenchmarkSign(b *testing.B) {
 }
 
 // BenchmarkVerifyWarm: the certificate's chain/CRL verdict is cached; the cost is decoding the
-// fields, the canonical JSON and one RSA signature check.
+// fields, the canonical JSON and one signature check: RSA-2048 for the vector, Ed25519 for the
+// same envelope re-signed by an Ed25519 certificate (crypto x509-ed25519).
 func BenchmarkVerifyWarm(b *testing.B) {
-	v := vectorVerifier(b, true, true)
-	m := benchMessage(b)
+	b.Run("rsa2048-vector", func(b *testing.B) {
+		benchVerifyWarm(b, vectorVerifier(b, true, true), benchMessage(b))
+	})
+	b.Run("ed25519", func(b *testing.B) {
+		p := newTestPKI(b, PKIOptions{})
+		p.issue(b, "ed", PKIOptions{KeyType: KeyEd25519})
+		m := benchMessage(b).Clone()
+		if err := p.signer(b, "ed").Sign(m); err != nil {
+			b.Fatal(err)
+		}
+		benchVerifyWarm(b, p.verifier(b, p.config(true)), m)
+	})
+}
+
+func benchVerifyWarm(b *testing.B, v *X509Verifier, m *message.Message) {
 	if _, err := v.Verify(m); err != nil {
 		b.Fatal(err)
 	}

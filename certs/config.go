@@ -29,9 +29,11 @@ type TrustConfig struct {
 	RoutingPolicy map[string][]string
 	// Nitpicky rejects topics absent from RoutingPolicy (fedmsg's routing_nitpicky). Default false.
 	Nitpicky bool
-	// AllowedCrypto lists the accepted crypto values (fedmsg's crypto_validate_backends).
-	// Default ["x509"]. "gpg" may be listed for config compatibility, but gpg-signed messages
-	// still fail with ErrCrypto: that backend is not implemented.
+	// AllowedCrypto lists the accepted crypto values (fedmsg's crypto_validate_backends):
+	// CryptoX509, CryptoEd25519 and "gpg". Default DefaultAllowedCrypto(), i.e. ["x509",
+	// "x509-ed25519"], so a bus mixing RSA and Ed25519 signers works without configuration; list
+	// only "x509" for fedmsg's strictness. "gpg" may be listed for config compatibility, but
+	// gpg-signed messages still fail with ErrCrypto: that backend is not implemented.
 	AllowedCrypto []string
 	// AcceptLateMarker retries a failed signature check without the gilmsg_version field, so
 	// messages from Python gilmsg (which adds its marker after signing) verify; Identity.LateMarker
@@ -50,12 +52,17 @@ type TrustConfig struct {
 	Logger *slog.Logger
 }
 
+// DefaultAllowedCrypto returns the crypto values a verifier accepts by default: x509 and
+// x509-ed25519. Both rest on the same CA, CRL and policy checks; the second only exists between
+// ackmsg peers, and accepting it costs nothing to a bus where nobody signs with Ed25519.
+func DefaultAllowedCrypto() []string { return []string{CryptoX509, CryptoEd25519} }
+
 // DefaultTrustConfig returns the configuration consumers want, with caFile as the CA, no CRL,
 // an empty routing policy, late gilmsg markers accepted, and the default interval and cache size.
 func DefaultTrustConfig(caFile string) TrustConfig {
 	return TrustConfig{
 		CAFile:           caFile,
-		AllowedCrypto:    []string{CryptoX509},
+		AllowedCrypto:    DefaultAllowedCrypto(),
 		AcceptLateMarker: true,
 		Now:              time.Now,
 		CheckInterval:    DefaultCheckInterval,
@@ -69,8 +76,8 @@ func (c *TrustConfig) Validate() error {
 		return errors.New("certs: TrustConfig.CAFile is required")
 	}
 	for _, b := range c.AllowedCrypto {
-		if b != CryptoX509 && b != "gpg" {
-			return fmt.Errorf("certs: TrustConfig.AllowedCrypto: unknown backend %q (want x509 or gpg)", b)
+		if b != CryptoX509 && b != CryptoEd25519 && b != "gpg" {
+			return fmt.Errorf("certs: TrustConfig.AllowedCrypto: unknown backend %q (want %s, %s or gpg)", b, CryptoX509, CryptoEd25519)
 		}
 	}
 	return nil
@@ -78,7 +85,7 @@ func (c *TrustConfig) Validate() error {
 
 func (c *TrustConfig) setDefaults() {
 	if len(c.AllowedCrypto) == 0 {
-		c.AllowedCrypto = []string{CryptoX509}
+		c.AllowedCrypto = DefaultAllowedCrypto()
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -2,6 +2,7 @@ package certs
 
 import (
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -41,6 +42,16 @@ const (
 	Backdate = time.Hour
 )
 
+// Key types of PKIOptions.KeyType.
+const (
+	// KeyRSA makes RSA keys of PKIOptions.Bits: certificates every fedmsg peer can use (crypto x509).
+	KeyRSA = "rsa"
+	// KeyEd25519 makes Ed25519 keys: service certificates sign under crypto x509-ed25519, which
+	// only ackmsg verifies (and Python fedmsg rejects). An Ed25519 CA signs certificates and CRLs
+	// with Ed25519, which fedmsg's OpenSSL check may not accept: prefer an RSA CA on mixed buses.
+	KeyEd25519 = "ed25519"
+)
+
 // ErrExists is returned when a file would be overwritten without PKIOptions.Force.
 var ErrExists = errors.New("certs: file exists (use force to overwrite)")
 
@@ -52,7 +63,9 @@ type PKIOptions struct {
 	// Days is the validity of the new certificate. Default DefaultCADays for InitCA,
 	// DefaultServiceDays for Issue. A service certificate never outlives its CA.
 	Days int
-	// Bits is the RSA key size, 1024..16384. Default DefaultBits (2048).
+	// KeyType is the type of the new key, KeyRSA or KeyEd25519. Default KeyRSA.
+	KeyType string
+	// Bits is the RSA key size, 1024..16384. Default DefaultBits (2048). Ignored for Ed25519.
 	Bits int
 	// CRLDays is the time until the CRL's nextUpdate. Default DefaultCRLDays (365). Verifiers
 	// reject every message once it passes: re-sign the CRL (RefreshCRL) well before.
@@ -70,7 +83,11 @@ type PKIOptions struct {
 	newKey func(bits int) (*rsa.PrivateKey, error)
 }
 
-func (o PKIOptions) generateKey() (*rsa.PrivateKey, error) {
+func (o PKIOptions) generateKey() (crypto.Signer, error) {
+	if o.KeyType == KeyEd25519 {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		return key, err
+	}
 	if o.newKey != nil {
 		return o.newKey(o.Bits)
 	}
@@ -83,6 +100,9 @@ func (o PKIOptions) withDefaults(days int) (PKIOptions, error) {
 	}
 	if o.Bits == 0 {
 		o.Bits = DefaultBits
+	}
+	if o.KeyType == "" {
+		o.KeyType = KeyRSA
 	}
 	if o.CRLDays == 0 {
 		o.CRLDays = DefaultCRLDays
@@ -98,7 +118,9 @@ func (o PKIOptions) withDefaults(days int) (PKIOptions, error) {
 		return o, fmt.Errorf("certs: validity of %d days", o.Days)
 	case o.CRLDays < 0:
 		return o, fmt.Errorf("certs: CRL validity of %d days", o.CRLDays)
-	case o.Bits < 1024 || o.Bits > 16384:
+	case o.KeyType != KeyRSA && o.KeyType != KeyEd25519:
+		return o, fmt.Errorf("certs: key type %q (want %s or %s)", o.KeyType, KeyRSA, KeyEd25519)
+	case o.KeyType == KeyRSA && (o.Bits < 1024 || o.Bits > 16384):
 		return o, fmt.Errorf("certs: RSA key size %d outside 1024..16384", o.Bits)
 	}
 	return o, nil
@@ -132,7 +154,7 @@ func InitCA(dir string, opts PKIOptions) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	skid, err := subjectKeyID(&key.PublicKey)
+	skid, err := subjectKeyID(key.Public())
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +169,7 @@ func InitCA(dir string, opts PKIOptions) (*x509.Certificate, error) {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		SubjectKeyId:          skid,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, fmt.Errorf("certs: creating CA certificate: %w", err)
 	}
@@ -209,13 +231,17 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	skid, err := subjectKeyID(&key.PublicKey)
+	skid, err := subjectKeyID(key.Public())
 	if err != nil {
 		return nil, err
 	}
 	notAfter := now.Add(days(o.Days))
 	if notAfter.After(ca.NotAfter) {
 		notAfter = ca.NotAfter // OpenSSL would reject the leaf once the CA expires anyway
+	}
+	keyUsage := x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	if o.KeyType == KeyEd25519 {
+		keyUsage = x509.KeyUsageDigitalSignature // an Ed25519 key cannot encipher
 	}
 	org := o.Organization
 	if org == "" && len(ca.Subject.Organization) > 0 {
@@ -227,11 +253,11 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 		NotBefore:             now.Add(-Backdate),
 		NotAfter:              notAfter,
 		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		KeyUsage:              keyUsage,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
 		SubjectKeyId:          skid,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {
 		return nil, fmt.Errorf("certs: creating certificate: %w", err)
 	}
@@ -351,6 +377,7 @@ type CertInfo struct {
 	Name      string // file name without .crt
 	CN        string // first CN
 	Serial    string // uppercase hex
+	KeyType   string // "RSA-<bits>", "Ed25519", or the algorithm name for others
 	NotBefore time.Time
 	NotAfter  time.Time
 	Status    string // one of the Status* constants
@@ -447,7 +474,7 @@ func List(dir string, opts PKIOptions) (*Inventory, error) {
 }
 
 func certInfo(name string, c *x509.Certificate, now time.Time) CertInfo {
-	info := CertInfo{Name: name, CN: firstCN(c), Serial: serialHex(c.SerialNumber),
+	info := CertInfo{Name: name, CN: firstCN(c), Serial: serialHex(c.SerialNumber), KeyType: keyTypeName(c),
 		NotBefore: c.NotBefore, NotAfter: c.NotAfter, Status: StatusValid}
 	switch {
 	case now.Before(c.NotBefore):
@@ -456,6 +483,17 @@ func certInfo(name string, c *x509.Certificate, now time.Time) CertInfo {
 		info.Status = StatusExpired
 	}
 	return info
+}
+
+// keyTypeName describes the certificate's public key for List.
+func keyTypeName(c *x509.Certificate) string {
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA-%d", k.N.BitLen())
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return c.PublicKeyAlgorithm.String()
 }
 
 // checkName refuses names that are not plain file names or that collide with the CA's files.
@@ -505,7 +543,7 @@ func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	return sum[:], nil
 }
 
-func encodeKey(key *rsa.PrivateKey) ([]byte, error) {
+func encodeKey(key crypto.Signer) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return nil, err

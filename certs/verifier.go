@@ -2,6 +2,7 @@ package certs
 
 import (
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -37,7 +38,7 @@ type Identity struct {
 	LateMarker bool
 }
 
-// X509Verifier implements Verifier for fedmsg's x509 backend with a CA, an optional CRL, a
+// X509Verifier implements Verifier for fedmsg's x509 backend, and ackmsg's x509-ed25519, with a CA, an optional CRL, a
 // routing policy and a per-certificate verdict cache. It is safe for concurrent use.
 type X509Verifier struct {
 	cfg     TrustConfig
@@ -180,8 +181,8 @@ func (v *X509Verifier) verify(m *message.Message, signedBy string, forced bool) 
 	if !v.allowed[backend] {
 		return nil, wrap(fail(CheckCrypto, ErrCrypto, "crypto %q is not among the allowed %q", backend, v.cfg.AllowedCrypto))
 	}
-	if backend != CryptoX509 {
-		return nil, wrap(fail(CheckCrypto, ErrCrypto, "crypto %q is not supported (only x509)", backend))
+	if backend != CryptoX509 && backend != CryptoEd25519 {
+		return nil, wrap(fail(CheckCrypto, ErrCrypto, "crypto %q is not supported (only %s and %s)", backend, CryptoX509, CryptoEd25519))
 	}
 
 	// 2. Fields present, 3. decodable.
@@ -239,22 +240,37 @@ func (v *X509Verifier) verify(m *message.Message, signedBy string, forced bool) 
 		}
 	}
 
-	// 5. Signature over the canonical bytes.
-	pub, ok := e.cert.PublicKey.(*rsa.PublicKey)
-	if !ok {
-		return nil, wrap(fail(CheckSignature, ErrSignature, "certificate key is %s, x509 messages are RSA-signed", e.cert.PublicKeyAlgorithm))
+	// 5. Signature over the canonical bytes, with the algorithm the crypto value names: the key
+	// type of the certificate must agree, so an Ed25519 certificate can never pass as "x509"
+	// (which fedmsg peers verify as RSA) nor an RSA one as "x509-ed25519".
+	var valid func(data []byte) bool
+	switch backend {
+	case CryptoX509:
+		pub, ok := e.cert.PublicKey.(*rsa.PublicKey)
+		if !ok {
+			return nil, wrap(fail(CheckSignature, ErrSignature, "certificate key is %s, crypto %q messages are RSA-signed", e.cert.PublicKeyAlgorithm, backend))
+		}
+		valid = func(data []byte) bool { return rsaSHA1Valid(pub, data, sig) }
+	default: // CryptoEd25519
+		pub, ok := e.cert.PublicKey.(ed25519.PublicKey)
+		if !ok {
+			return nil, wrap(fail(CheckSignature, ErrSignature, "certificate key is %s, crypto %q messages are Ed25519-signed", e.cert.PublicKeyAlgorithm, backend))
+		}
+		valid = func(data []byte) bool {
+			return len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, data, sig)
+		}
 	}
 	data, err := m.SignedBytes()
 	if err != nil {
 		return nil, wrap(fail(CheckEncoding, ErrEncoding, "canonical JSON of the envelope: %v", err))
 	}
 	late := false
-	if !rsaSHA1Valid(pub, data, sig) {
+	if !valid(data) {
 		if !v.cfg.AcceptLateMarker || !m.Has(message.FieldGilmsgVersion) {
 			return nil, wrap(fail(CheckSignature, ErrSignature, "signature does not match the canonical envelope"))
 		}
 		data, err = m.SignedBytes(message.FieldGilmsgVersion)
-		if err != nil || !rsaSHA1Valid(pub, data, sig) {
+		if err != nil || !valid(data) {
 			return nil, wrap(fail(CheckSignature, ErrSignature, "signature does not match the canonical envelope, with or without gilmsg_version"))
 		}
 		late = true

@@ -42,10 +42,14 @@ type Config struct {
 	// ValidateSignatures drops incoming messages whose signature, certificate chain, CRL or
 	// routing policy check fails. Default false (as fedmsg's tail; its hub required the key).
 	ValidateSignatures bool `toml:"validate_signatures"`
-	// CryptoBackend is the signing backend; only "x509" is supported. Default "x509".
+	// CryptoBackend is the signing backend; only "x509" (X.509 certificates) is supported. The
+	// key type of the signing certificate picks the crypto value written on messages: "x509"
+	// (RSA, what fedmsg verifies) or "x509-ed25519" (Ed25519, ackmsg peers only). Default "x509".
 	CryptoBackend string `toml:"crypto_backend"`
-	// CryptoValidateBackends lists the crypto values accepted on incoming messages; only "x509"
-	// is supported, and an empty list means CryptoBackend. Default ["x509"].
+	// CryptoValidateBackends lists the crypto values accepted on incoming messages and ACKs:
+	// "x509" and "x509-ed25519" are supported. An empty list means both. Default ["x509",
+	// "x509-ed25519"], so a bus mixing RSA and Ed25519 signers works; list only "x509" to
+	// accept what fedmsg accepts and nothing more.
 	CryptoValidateBackends []string `toml:"crypto_validate_backends"`
 	// SSLDir is the directory holding <certname>.crt and <certname>.key, and by default ca.crt.
 	// Default "/etc/pki/fedmsg", fedmsg's, so certificates already deployed for fedmsg work
@@ -146,8 +150,11 @@ const (
 	RelayInboundKey = "relay_inbound"
 	// RelayOutboundKey is the endpoints key the relay publishes from.
 	RelayOutboundKey = "relay_outbound"
-	// BackendX509 is the only supported crypto backend.
+	// BackendX509 is the only supported crypto backend, and the crypto value of RSA signatures.
 	BackendX509 = "x509"
+	// BackendEd25519 is the crypto value of Ed25519 signatures (certs.CryptoEd25519), accepted
+	// in CryptoValidateBackends; signing with it comes from an Ed25519 certificate.
+	BackendEd25519 = "x509-ed25519"
 )
 
 // DefaultConfig returns the defaults written in the [Config] field comments. Every map is
@@ -159,7 +166,7 @@ func DefaultConfig() Config {
 		Endpoints:              ListMap{RelayOutboundKey: {DefaultRelayOutbound}},
 		RelayInbound:           DefaultRelayInbound,
 		CryptoBackend:          BackendX509,
-		CryptoValidateBackends: []string{BackendX509},
+		CryptoValidateBackends: []string{BackendX509, BackendEd25519},
 		SSLDir:                 DefaultSSLDir,
 		Certnames:              StringMap{},
 		RoutingPolicy:          ListMap{},

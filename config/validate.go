@@ -51,12 +51,18 @@ func (c *Config) Validate() error {
 		}
 	}
 
-	if c.CryptoBackend != BackendX509 {
+	switch c.CryptoBackend {
+	case BackendX509:
+	case BackendEd25519:
+		bad("crypto_backend", "%w: %q: keep %q; an Ed25519 signing certificate signs as %q by itself",
+			ErrUnsupported, c.CryptoBackend, BackendX509, BackendEd25519)
+	default:
 		bad("crypto_backend", "%w: %q: only %q is implemented", ErrUnsupported, c.CryptoBackend, BackendX509)
 	}
 	for i, b := range c.CryptoValidateBackends {
-		if b != BackendX509 {
-			bad(fmt.Sprintf("crypto_validate_backends[%d]", i), "%w: %q: only %q is implemented", ErrUnsupported, b, BackendX509)
+		if b != BackendX509 && b != BackendEd25519 {
+			bad(fmt.Sprintf("crypto_validate_backends[%d]", i), "%w: %q: only %q and %q are implemented",
+				ErrUnsupported, b, BackendX509, BackendEd25519)
 		}
 	}
 	if c.SSLDir == "" && (c.SignMessages || c.ValidateSignatures) {

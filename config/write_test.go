@@ -39,7 +39,9 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 	hubFile.Overflow, hubFile.Ack, hubFile.Inbox = "drop", "receipt", 7
 	full.Hub.Consumers = []HubConsumer{hubExec, hubFile, DefaultHubConsumer("orders", HubKindGo)}
 
-	for name, c := range map[string]Config{"defaults": DefaultConfig(), "everything set": full} {
+	edOnly := DefaultConfig()
+	edOnly.CryptoValidateBackends = []string{"x509-ed25519"}
+	for name, c := range map[string]Config{"defaults": DefaultConfig(), "everything set": full, "x509-ed25519 only": edOnly} {
 		t.Run(name, func(t *testing.T) {
 			if err := c.Validate(); err != nil {
 				t.Fatalf("test config invalid: %v", err)

@@ -32,7 +32,9 @@ const (
 )
 
 const rootUsage = `ackmsg-certs manages the X.509 material of an ackmsg / fedmsg bus, and signs or
-verifies single envelopes exactly as fedmsg does (RSA PKCS#1 v1.5 SHA-1, CA + CRL).
+verifies single envelopes exactly as fedmsg does (RSA PKCS#1 v1.5 SHA-1, CA + CRL). Certificates
+with Ed25519 keys (--key-type ed25519) sign under crypto "x509-ed25519" instead: faster, but only
+ackmsg peers accept it (Python fedmsg rejects such messages).
 
 Usage:
   ackmsg-certs <command> [flags]
@@ -166,6 +168,7 @@ func (c *cli) initCA(args []string) int {
 			"(mode 0600) and an empty signed crl.pem. The directory is created if needed.\n", 0)
 	dir := dirFlag(cmd.fs)
 	days := cmd.fs.Int("days", certs.DefaultCADays, "CA validity in days")
+	keyType := keyTypeFlag(cmd.fs, "CA key type: rsa, or ed25519 (certificates and CRLs Ed25519-signed; prefer rsa on buses with fedmsg peers)")
 	bits := cmd.fs.Int("bits", certs.DefaultBits, "RSA key size")
 	crlDays := cmd.fs.Int("crl-days", certs.DefaultCRLDays, "days until the CRL's nextUpdate")
 	cn := cmd.fs.String("cn", certs.DefaultCAName, "CA common name")
@@ -174,7 +177,7 @@ func (c *cli) initCA(args []string) int {
 	if _, code := c.parse(cmd, args); code >= 0 {
 		return code
 	}
-	ca, err := certs.InitCA(*dir, certs.PKIOptions{Days: *days, Bits: *bits, CRLDays: *crlDays,
+	ca, err := certs.InitCA(*dir, certs.PKIOptions{Days: *days, KeyType: *keyType, Bits: *bits, CRLDays: *crlDays,
 		CommonName: *cn, Organization: *org, Force: *force})
 	if err != nil {
 		return c.fail("init-ca", err)
@@ -188,20 +191,23 @@ func (c *cli) issue(args []string) int {
 	cmd := c.newCommand("issue", "issue NAME [flags]",
 		"Issues NAME.crt and NAME.key (mode 0600) in --dir, signed by the CA there: CN = NAME, a random\n"+
 			"128-bit serial, EKU clientAuth+serverAuth. NAME is what fedmsg calls the certname, and the\n"+
-			"CN is the signer name used by routing policies and ACK recipient lists.\n", 1)
+			"CN is the signer name used by routing policies and ACK recipient lists.\n"+
+			"With --key-type ed25519 the service signs under crypto \"x509-ed25519\" (about 40x faster\n"+
+			"to sign than RSA-2048), which ackmsg peers verify and Python fedmsg consumers reject.\n", 1)
 	dir := dirFlag(cmd.fs)
 	days := cmd.fs.Int("days", certs.DefaultServiceDays, "validity in days (never beyond the CA's)")
+	keyType := keyTypeFlag(cmd.fs, "key type: rsa (crypto x509, fedmsg-compatible) or ed25519 (crypto x509-ed25519, ackmsg only)")
 	bits := cmd.fs.Int("bits", certs.DefaultBits, "RSA key size")
 	force := cmd.fs.Bool("force", false, "overwrite an existing NAME.crt / NAME.key")
 	pos, code := c.parse(cmd, args)
 	if code >= 0 {
 		return code
 	}
-	cert, err := certs.Issue(*dir, pos[0], certs.PKIOptions{Days: *days, Bits: *bits, Force: *force})
+	cert, err := certs.Issue(*dir, pos[0], certs.PKIOptions{Days: *days, KeyType: *keyType, Bits: *bits, Force: *force})
 	if err != nil {
 		return c.fail("issue", err)
 	}
-	fmt.Fprintf(c.stdout, "issued %s (serial %s, valid until %s): %s, %s\n", pos[0], hexSerial(cert),
+	fmt.Fprintf(c.stdout, "issued %s (%s, serial %s, valid until %s): %s, %s\n", pos[0], *keyType, hexSerial(cert),
 		cert.NotAfter.UTC().Format(time.RFC3339),
 		filepath.Join(*dir, pos[0]+".crt"), filepath.Join(*dir, pos[0]+".key"))
 	return exitOK
@@ -249,7 +255,7 @@ func (c *cli) crl(args []string) int {
 
 func (c *cli) list(args []string) int {
 	cmd := c.newCommand("list", "list [flags]",
-		"Lists the CA and every NAME.crt of --dir with CN, serial, validity and status (valid, revoked,\n"+
+		"Lists the CA and every NAME.crt of --dir with CN, key type, serial, validity and status (valid, revoked,\n"+
 			"expired, not-yet-valid, or foreign = not issued by this CA), then the CRL's state.\n", 0)
 	dir := dirFlag(cmd.fs)
 	if _, code := c.parse(cmd, args); code >= 0 {
@@ -260,9 +266,9 @@ func (c *cli) list(args []string) int {
 		return c.fail("list", err)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCN\tSERIAL\tNOT BEFORE\tNOT AFTER\tSTATUS")
+	fmt.Fprintln(tw, "NAME\tCN\tKEY\tSERIAL\tNOT BEFORE\tNOT AFTER\tSTATUS")
 	for _, ci := range append([]certs.CertInfo{inv.CA}, inv.Certs...) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ci.Name, ci.CN, ci.Serial,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ci.Name, ci.CN, ci.KeyType, ci.Serial,
 			ci.NotBefore.UTC().Format(time.RFC3339), ci.NotAfter.UTC().Format(time.RFC3339), ci.Status)
 	}
 	if err := tw.Flush(); err != nil {
@@ -289,12 +295,13 @@ func (c *cli) list(args []string) int {
 func (c *cli) sign(args []string) int {
 	cmd := c.newCommand("sign", "sign [flags] < envelope.json",
 		"Reads one envelope (JSON object with string topic and msg_id) on stdin, signs it as fedmsg\n"+
-			"does (crypto=x509, signature, certificate) and prints it as canonical JSON plus a newline.\n"+
+			"does (crypto=x509, signature, certificate; crypto=x509-ed25519 for an Ed25519 key) and\n"+
+			"prints it as canonical JSON plus a newline.\n"+
 			"Give --cert and --key, or --name to use NAME.crt and NAME.key of --dir.\n", -1)
 	dir := dirFlag(cmd.fs)
 	name := cmd.fs.String("name", "", "certificate name in --dir (instead of --cert/--key)")
 	certFile := cmd.fs.String("cert", "", "signer certificate (PEM)")
-	keyFile := cmd.fs.String("key", "", "signer private key (PEM, PKCS#8 or PKCS#1)")
+	keyFile := cmd.fs.String("key", "", "signer private key (PEM: PKCS#8, or PKCS#1 for RSA)")
 	if _, code := c.parse(cmd, args); code >= 0 {
 		return code
 	}
@@ -337,6 +344,7 @@ func (c *cli) verify(args []string) int {
 		"Reads one signed envelope on stdin and verifies it as fedmsg does: crypto value, fields,\n"+
 			"issuer (the first certificate of --ca, no intermediates), dates of leaf and CA, the CRL\n"+
 			"(only with --crl), the signature over the canonical JSON, then the routing policy.\n"+
+			"Both crypto x509 (RSA) and x509-ed25519 (Ed25519) are accepted; --crypto narrows that.\n"+
 			"Prints \"ok <CN>\" on success; on failure prints the failing check on stderr and exits 1.\n"+
 			"With --signer NAME it checks \"signed by NAME\" as fedmsg's validate_signed_by (used for ACKs).\n", -1)
 	dir := dirFlag(cmd.fs)
@@ -347,6 +355,7 @@ func (c *cli) verify(args []string) int {
 	nitpicky := cmd.fs.Bool("nitpicky", false, "reject topics absent from the routing policy")
 	late := cmd.fs.Bool("accept-late-marker", false, "accept gilmsg_version added after signing (Python gilmsg)")
 	at := cmd.fs.String("at", "", "verify as of this RFC 3339 time instead of now")
+	allowed := cmd.fs.StringSlice("crypto", certs.DefaultAllowedCrypto(), "accepted crypto values (crypto_validate_backends)")
 	if _, code := c.parse(cmd, args); code >= 0 {
 		return code
 	}
@@ -358,6 +367,7 @@ func (c *cli) verify(args []string) int {
 	cfg.Nitpicky = *nitpicky
 	cfg.AcceptLateMarker = *late
 	cfg.CheckInterval = -1 // one message: no reloading
+	cfg.AllowedCrypto = *allowed
 	if *at != "" {
 		t, err := time.Parse(time.RFC3339, *at)
 		if err != nil {
@@ -420,6 +430,10 @@ func (c *cli) readEnvelope(cmd string) (*message.Message, int) {
 		return nil, exitUsage
 	}
 	return m, -1
+}
+
+func keyTypeFlag(fs *pflag.FlagSet, usage string) *string {
+	return fs.String("key-type", certs.KeyRSA, usage)
 }
 
 func hexSerial(c *x509.Certificate) string {

@@ -254,6 +254,53 @@ func TestRoundTrip(t *testing.T) {
 	mustRun(1, nil, "list", "--dir", filepath.Join(dir, "missing"))
 }
 
+// TestEd25519 issues an Ed25519 service certificate under an RSA CA, signs with it (crypto
+// x509-ed25519), verifies it, and checks that --crypto x509 (fedmsg's set) rejects it.
+func TestEd25519(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	mustRun := func(want int, stdin []byte, args ...string) (string, string) {
+		t.Helper()
+		code, out, errOut := runCLI(stdin, args...)
+		if code != want {
+			t.Fatalf("%v: exit %d, want %d\nstdout %s\nstderr %s", args, code, want, out, errOut)
+		}
+		return out, errOut
+	}
+	mustRun(0, nil, "init-ca", "--dir", dir, "--bits", "1024")
+	mustRun(0, nil, "issue", "rsapub", "--dir", dir, "--bits", "1024")
+	if out, _ := mustRun(0, nil, "issue", "edpub", "--dir", dir, "--key-type", "ed25519"); !strings.Contains(out, "issued edpub (ed25519,") {
+		t.Errorf("issue output %q", out)
+	}
+	mustRun(2, nil, "issue", "x", "--dir", dir, "--key-type") // flag needs a value
+	if _, errOut := mustRun(1, nil, "issue", "x", "--dir", dir, "--key-type", "dsa"); !strings.Contains(errOut, `key type "dsa"`) {
+		t.Errorf("bad key type: %q", errOut)
+	}
+	list, _ := mustRun(0, nil, "list", "--dir", dir)
+	for _, want := range []string{"KEY", "edpub", "Ed25519", "RSA-1024"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("list lacks %q:\n%s", want, list)
+		}
+	}
+
+	env := []byte(`{"topic":"org.example.dev.app.thing","msg_id":"2030-abc","msg":{"n":1},"i":1,"timestamp":1700000000,"username":"u"}`)
+	signed, _ := mustRun(0, env, "sign", "--dir", dir, "--name", "edpub")
+	if !strings.Contains(signed, `"crypto":"x509-ed25519"`) {
+		t.Fatalf("signed output %s", signed)
+	}
+	crl := filepath.Join(dir, "crl.pem")
+	if out, _ := mustRun(0, []byte(signed), "verify", "--dir", dir, "--crl", crl, "--signer", "edpub"); out != "ok edpub\n" {
+		t.Fatalf("verify: %q", out)
+	}
+	if _, errOut := mustRun(1, []byte(signed), "verify", "--dir", dir, "--crypto", "x509"); !strings.Contains(errOut, "crypto check failed") {
+		t.Fatalf("verify --crypto x509: %q", errOut)
+	}
+	rsaSigned, _ := mustRun(0, env, "sign", "--dir", dir, "--name", "rsapub")
+	mustRun(0, []byte(rsaSigned), "verify", "--dir", dir, "--crl", crl) // same verifier, both algorithms
+	// An Ed25519 certificate with an RSA key file is refused.
+	mustRun(1, env, "sign", "--cert", filepath.Join(dir, "edpub.crt"), "--key", filepath.Join(dir, "rsapub.key"))
+	opensslOK(t, dir, "edpub", true)
+}
+
 func opensslOK(t *testing.T, dir, name string, want bool) {
 	t.Helper()
 	bin, err := exec.LookPath("openssl")
