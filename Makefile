@@ -12,7 +12,7 @@ STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build test lint bench fuzz deps demo chaos clean install
+.PHONY: all build test lint bench bench-quick bench-doc bench-go fuzz deps demo chaos clean install
 
 all: build
 
@@ -49,8 +49,26 @@ lint:
 		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(STATICCHECK) $(PKGS)
 
-## bench: Go benchmarks for every package.
+## bench: ackmsg next to its floors (raw ZeroMQ, crypto), measured in one run (tools/bench, its own
+## module): prints the table and writes $(BIN)/bench-results.json. A few minutes.
+BENCH = cd tools/bench && $(GO) run . -root $(CURDIR)
 bench: deps
+	@mkdir -p $(BIN)
+	$(BENCH) -out $(CURDIR)/$(BIN)/bench-results.json
+
+## bench-quick: the same, few samples (under a minute): a smoke run.
+bench-quick: deps
+	@mkdir -p $(BIN)
+	$(BENCH) -quick -out $(CURDIR)/$(BIN)/bench-results.json
+
+## bench-doc: a full run that rewrites BENCHMARKS.md, docs/bench-results.json and docs/latency.svg.
+bench-doc: deps
+	@mkdir -p docs
+	$(BENCH) -out $(CURDIR)/docs/bench-results.json -md $(CURDIR)/BENCHMARKS.md \
+		-chart $(CURDIR)/docs/latency.svg -notes $(CURDIR)/tools/bench/notes.md
+
+## bench-go: the Go benchmarks of every package (go test -bench).
+bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each.

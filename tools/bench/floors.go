@@ -1,0 +1,414 @@
+package main
+
+// The floors: what ackmsg is compared with, measured in the same run on the same machine.
+//
+//   - raw ZeroMQ: bare pebbe/zmq4 XPUB/SUB sockets, one context (I/O thread) per side as two
+//     processes have, over loopback TCP, each socket used by one locked OS thread;
+//   - zsock: the same round trip through ackmsg's socket owners (internal/zsock), to show what
+//     the owner-goroutine hand-offs cost;
+//   - crypto: the four signature operations of an acked publish, as ackmsg does them (build or
+//     decode the envelope included), one after the other.
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/message"
+)
+
+// cryptoKit signs and verifies as the two ends of an acked publish do.
+type cryptoKit struct {
+	pub, sub          *certs.X509Signer
+	subVerify, pubAck certs.Verifier
+}
+
+func newCryptoKit(pki *pki) (*cryptoKit, error) {
+	pub, err := pki.signer("pub")
+	if err != nil {
+		return nil, err
+	}
+	sub, err := pki.signer("sub01")
+	if err != nil {
+		return nil, err
+	}
+	cfg := pki.config("pub", nil)
+	sv, err := wiring.Verifier(cfg, true, nil)
+	if err != nil {
+		return nil, err
+	}
+	av, err := wiring.AckVerifier(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &cryptoKit{pub: pub, sub: sub, subVerify: sv, pubAck: av}, nil
+}
+
+// chainTimes are the four signature operations of an acked publish to one recipient.
+type chainTimes struct{ pubSign, subVerify, subSign, pubVerify time.Duration }
+
+func (c chainTimes) total() time.Duration { return c.pubSign + c.subVerify + c.subSign + c.pubVerify }
+
+// signMsg builds, marks, signs and encodes an acked message, as the publisher does.
+func (k *cryptoKit) signMsg(i int64) ([]byte, error) {
+	m, err := message.Build(benchTopic, benchBody, i, "bench", time.Now())
+	if err == nil {
+		err = m.Set(message.FieldGilmsgVersion, ack.Marker)
+	}
+	if err == nil {
+		err = k.pub.Sign(m)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m.Marshal()
+}
+
+func (k *cryptoKit) verifyAck(frame []byte) error {
+	am, err := message.Decode(frame)
+	if err == nil {
+		_, err = k.pubAck.Verify(am)
+	}
+	return err
+}
+
+// chain does the CPU work of one acked publish to one recipient in one goroutine and times each
+// step. It returns the message and ACK frames too.
+func (k *cryptoKit) chain(i int64) (chainTimes, []byte, []byte, error) {
+	t0 := time.Now()
+	frame, err := k.signMsg(i)
+	if err != nil {
+		return chainTimes{}, nil, nil, err
+	}
+	t1 := time.Now()
+	rm, err := message.Decode(frame)
+	if err == nil {
+		_, err = k.subVerify.Verify(rm)
+	}
+	if err != nil {
+		return chainTimes{}, nil, nil, err
+	}
+	t2 := time.Now()
+	a, err := message.Build(benchAck, map[string]any{"ack_msg_id": rm.MsgID()}, i, "bench", t2)
+	if err == nil {
+		err = k.sub.Sign(a)
+	}
+	var ackFrame []byte
+	if err == nil {
+		ackFrame, err = a.Marshal()
+	}
+	if err != nil {
+		return chainTimes{}, nil, nil, err
+	}
+	t3 := time.Now()
+	if err := k.verifyAck(ackFrame); err != nil {
+		return chainTimes{}, nil, nil, err
+	}
+	t4 := time.Now()
+	return chainTimes{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3)}, frame, ackFrame, nil
+}
+
+// rawRSA times bare RSA-2048 PKCS#1 v1.5 signatures and verifications over a SHA-256 digest,
+// without envelopes: what the chain steps cost beyond the arithmetic.
+func rawRSA(n int) (sign, verify []time.Duration, err error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	digest := sha256.Sum256([]byte("ackmsg benchmark"))
+	for range n {
+		t0 := time.Now()
+		sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
+		t1 := time.Now()
+		if err == nil {
+			err = rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, digest[:], sig)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		sign, verify = append(sign, t1.Sub(t0)), append(verify, time.Since(t1))
+	}
+	return sign, verify, nil
+}
+
+// openZMQ opens a bare socket with linger 0 and unlimited high-water marks.
+func openZMQ(zctx *zmq.Context, kind zmq.Type, bind, connect, sub string) (*zmq.Socket, error) {
+	s, err := zctx.NewSocket(kind)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []func() error{
+		func() error { return s.SetLinger(0) },
+		func() error { return s.SetSndhwm(0) },
+		func() error { return s.SetRcvhwm(0) },
+		func() error {
+			if kind == zmq.SUB {
+				return s.SetSubscribe(sub)
+			}
+			return nil
+		},
+		func() error {
+			if bind != "" {
+				return s.Bind(bind)
+			}
+			return nil
+		},
+		func() error {
+			if connect != "" {
+				return s.Connect(connect)
+			}
+			return nil
+		},
+	} {
+		if err := f(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// rawRoundTrip is the transport floor on bare zmq4: msg A->B, reply B->A, n times after a warm
+// up. XPUB sockets prove each subscription arrived before the first send.
+func rawRoundTrip(msg, reply [][]byte, n int) ([]time.Duration, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	addrA, addrB := freeAddr(), freeAddr()
+	zA, err := zmq.NewContext()
+	if err != nil {
+		return nil, err
+	}
+	defer zA.Term()
+	zB, err := zmq.NewContext()
+	if err != nil {
+		return nil, err
+	}
+	defer zB.Term()
+	ready, echoErr := make(chan error, 1), make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pub, err := openZMQ(zB, zmq.XPUB, addrB, "", "")
+		if err != nil {
+			ready <- err
+			return
+		}
+		defer pub.Close()
+		sub, err := openZMQ(zB, zmq.SUB, "", addrA, benchTopic)
+		if err != nil {
+			ready <- err
+			return
+		}
+		defer sub.Close()
+		if _, err := pub.RecvBytes(0); err != nil { // A's subscription to the ACK topic
+			ready <- err
+			return
+		}
+		ready <- nil
+		for {
+			frames, err := sub.RecvMessageBytes(0)
+			if err != nil {
+				echoErr <- err
+				return
+			}
+			if len(frames) == 1 { // stop
+				echoErr <- nil
+				return
+			}
+			if _, err := pub.SendMessage(reply); err != nil {
+				echoErr <- err
+				return
+			}
+		}
+	}()
+	pub, err := openZMQ(zA, zmq.XPUB, addrA, "", "")
+	if err != nil {
+		return nil, err
+	}
+	defer pub.Close()
+	sub, err := openZMQ(zA, zmq.SUB, "", addrB, benchAck)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Close()
+	if _, err := pub.RecvBytes(0); err != nil { // B's subscription to the message topic
+		return nil, err
+	}
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	lat := make([]time.Duration, 0, n)
+	for i := range n + n/10 + 10 {
+		t0 := time.Now()
+		if _, err := pub.SendMessage(msg); err != nil {
+			return nil, err
+		}
+		if _, err := sub.RecvMessageBytes(0); err != nil {
+			return nil, err
+		}
+		if i >= n/10+10 { // warm-up
+			lat = append(lat, time.Since(t0))
+		}
+	}
+	if _, err := pub.SendMessage(msg[:1]); err != nil {
+		return nil, err
+	}
+	return lat, <-echoErr
+}
+
+// rawThroughput is one-way PUB->SUB on bare zmq4: n messages of frames sent as fast as the
+// socket takes them, counted until the last arrives (no drops: high-water marks unlimited).
+func rawThroughput(frames [][]byte, n int) (float64, error) {
+	addr := freeAddr()
+	zA, err := zmq.NewContext()
+	if err != nil {
+		return 0, err
+	}
+	defer zA.Term()
+	zB, err := zmq.NewContext()
+	if err != nil {
+		return 0, err
+	}
+	defer zB.Term()
+	type result struct {
+		got int
+		end time.Time
+		err error
+	}
+	done := make(chan result, 1)
+	subReady := make(chan error, 1)
+	pubSock, err := openZMQ(zA, zmq.XPUB, addr, "", "")
+	if err != nil {
+		return 0, err
+	}
+	defer pubSock.Close()
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		sub, err := openZMQ(zB, zmq.SUB, "", addr, benchTopic)
+		if err != nil {
+			subReady <- err
+			return
+		}
+		defer sub.Close()
+		subReady <- nil
+		got := 0
+		for got < n {
+			if _, err := sub.RecvMessageBytes(0); err != nil {
+				done <- result{got, time.Now(), err}
+				return
+			}
+			got++
+		}
+		done <- result{got, time.Now(), nil}
+	}()
+	if err := <-subReady; err != nil {
+		return 0, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if _, err := pubSock.RecvBytes(0); err != nil { // the subscription is in
+		return 0, err
+	}
+	start := time.Now()
+	for range n {
+		if _, err := pubSock.SendMessage(frames); err != nil {
+			return 0, err
+		}
+	}
+	r := <-done
+	if r.err != nil {
+		return 0, r.err
+	}
+	return float64(r.got) / r.end.Sub(start).Seconds(), nil
+}
+
+// zsockRoundTrip is rawRoundTrip through ackmsg's zsock owners with the bus's socket options.
+func zsockRoundTrip(cfg *config.Config, msg, reply [][]byte, n int) ([]time.Duration, error) {
+	opts := wiring.SocketOptions(cfg)
+	addrA, addrB := freeAddr(), freeAddr()
+	zA, err := zsock.NewContext(1)
+	if err != nil {
+		return nil, err
+	}
+	defer zA.Term()
+	zB, err := zsock.NewContext(1)
+	if err != nil {
+		return nil, err
+	}
+	defer zB.Term()
+	pubA, err := zsock.NewPub(zA, zsock.PubConfig{Bind: []string{addrA}, Options: opts})
+	if err != nil {
+		return nil, err
+	}
+	defer pubA.Close()
+	pubB, err := zsock.NewPub(zB, zsock.PubConfig{Bind: []string{addrB}, Options: opts})
+	if err != nil {
+		return nil, err
+	}
+	defer pubB.Close()
+	subA, err := zsock.NewSub(zA, zsock.SubConfig{Endpoints: []zsock.Endpoint{{Name: "b", Addr: addrB}},
+		Prefixes: []string{benchAck}, Options: opts})
+	if err != nil {
+		return nil, err
+	}
+	defer subA.Close()
+	subB, err := zsock.NewSub(zB, zsock.SubConfig{Endpoints: []zsock.Endpoint{{Name: "a", Addr: addrA}},
+		Prefixes: []string{benchTopic}, Options: opts})
+	if err != nil {
+		return nil, err
+	}
+	echoDone := make(chan struct{})
+	go func() {
+		defer close(echoDone)
+		for range subB.C() {
+			if err := pubB.Send(reply...); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		subB.Close() // ends the echo goroutine
+		<-echoDone
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, w := range []func(context.Context) error{subA.WaitConnected, subB.WaitConnected,
+		func(ctx context.Context) error { return pubA.WaitSubscribed(ctx, benchTopic) },
+		func(ctx context.Context) error { return pubB.WaitSubscribed(ctx, benchAck) }} {
+		if err := w(ctx); err != nil {
+			return nil, err
+		}
+	}
+	lat := make([]time.Duration, 0, n)
+	for i := range n + n/10 + 10 {
+		t0 := time.Now()
+		if err := pubA.Send(msg...); err != nil {
+			return nil, err
+		}
+		select {
+		case _, ok := <-subA.C():
+			if !ok {
+				return nil, fmt.Errorf("zsock pair closed")
+			}
+		case <-time.After(10 * time.Second):
+			return nil, fmt.Errorf("zsock round trip lost a message")
+		}
+		if i >= n/10+10 {
+			lat = append(lat, time.Since(t0))
+		}
+	}
+	return lat, nil
+}

@@ -1,0 +1,554 @@
+// Command bench measures ackmsg next to its floors, in one run on one machine (DESIGN.md, "What
+// is measured, always side by side"): the raw ZeroMQ round trip and throughput on bare
+// pebbe/zmq4 sockets over loopback, the crypto costs, then acked publish latency (1, 3, 10
+// recipients in process; 1 and 3 in separate ackmsg-tail --ack processes), PublishAsync
+// throughput, plain publish throughput, memory per in-flight message and a cold CLI publish.
+// Every ackmsg figure is printed next to its floor and the ratio, and checked against the
+// targets of issue 7.
+//
+// It is its own module so that its plotting dependency stays out of ackmsg's go.mod.
+//
+//	make bench                    # full run (a few minutes), prints the table
+//	make bench-doc                # full run, rewrites BENCHMARKS.md and docs/latency.svg
+//	go run . -quick               # smoke run, under a minute
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// sizes are the sample counts of one run.
+type sizes struct {
+	rtt, zsockRTT, thru, chain, rsa             int
+	acked1, acked3, acked10, proc1, proc3, cold int
+	async                                       time.Duration
+	inflight                                    int
+}
+
+var (
+	full  = sizes{5000, 3000, 200000, 300, 300, 2000, 1000, 300, 1000, 500, 40, 8 * time.Second, 256}
+	quick = sizes{500, 300, 20000, 40, 40, 150, 60, 20, 100, 50, 5, time.Second, 256}
+)
+
+// Row is one figure: ackmsg's (or a floor's) value, its floor, their ratio and the target.
+type Row struct {
+	Name   string  `json:"name"`
+	Unit   string  `json:"unit"` // "µs", "ms", "msgs/s", "B"
+	Value  float64 `json:"value"`
+	Floor  float64 `json:"floor,omitempty"`
+	Of     string  `json:"floor_is,omitempty"` // what the floor is
+	Ratio  float64 `json:"ratio,omitempty"`    // value / floor
+	Target string  `json:"target,omitempty"`
+	Met    *bool   `json:"met,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+// Results is what -out writes.
+type Results struct {
+	Started  time.Time            `json:"started"`
+	Seconds  float64              `json:"seconds"`
+	Quick    bool                 `json:"quick"`
+	Machine  map[string]string    `json:"machine"`
+	Rows     []Row                `json:"rows"`
+	Samples  map[string][]float64 `json:"latency_samples_us"` // sorted, for the chart
+	Extra    map[string]float64   `json:"extra,omitempty"`
+	Sections map[int]string       `json:"sections"` // row index -> section heading
+}
+
+func main() {
+	quickFlag := flag.Bool("quick", false, "smoke run: few samples, under a minute")
+	out := flag.String("out", "", "write the results as JSON to this file")
+	md := flag.String("md", "", "write BENCHMARKS.md to this file")
+	chart := flag.String("chart", "", "write the latency CDF chart (SVG) to this file")
+	notes := flag.String("notes", "", "a Markdown file appended to -md (the analysis)")
+	root := flag.String("root", "../..", "the ackmsg repository (its commands are built from it)")
+	from := flag.String("from", "", "measure nothing: render the results of an earlier -out file")
+	flag.Parse()
+	sz := full
+	if *quickFlag {
+		sz = quick
+	}
+	var res *Results
+	var err error
+	if *from != "" {
+		res = &Results{}
+		data, err := os.ReadFile(*from)
+		if err == nil {
+			err = json.Unmarshal(data, res)
+		}
+		check(err)
+	} else {
+		res, err = run(sz, *quickFlag, *root)
+		check(err)
+	}
+	printTable(os.Stdout, res)
+	if *out != "" && *from == "" {
+		data, err := json.MarshalIndent(res, "", "  ")
+		if err == nil {
+			err = os.WriteFile(*out, append(data, '\n'), 0o644)
+		}
+		check(err)
+	}
+	if *chart != "" {
+		check(os.MkdirAll(filepath.Dir(*chart), 0o755))
+		check(writeChart(*chart, res))
+	}
+	if *md != "" {
+		var extra []byte
+		if *notes != "" {
+			extra, err = os.ReadFile(*notes)
+			check(err)
+		}
+		chartRef := ""
+		if *chart != "" {
+			rel, err := filepath.Rel(filepath.Dir(*md), *chart)
+			check(err)
+			chartRef = filepath.ToSlash(rel)
+		}
+		check(os.WriteFile(*md, []byte(markdown(res, chartRef, string(extra))), 0o644))
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// quantile returns the q-quantile (nearest rank) of ds; q 0 is the minimum.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+var quantiles = []struct {
+	name string
+	q    float64
+}{{"min", 0}, {"p50", 0.5}, {"p99", 0.99}}
+
+func run(sz sizes, isQuick bool, root string) (*Results, error) {
+	start := time.Now()
+	res := &Results{Started: start.UTC(), Quick: isQuick, Machine: machine(), Samples: map[string][]float64{},
+		Extra: map[string]float64{}, Sections: map[int]string{}}
+	section := func(s string) { res.Sections[len(res.Rows)] = s }
+	add := func(r Row) *Row {
+		if r.Floor > 0 {
+			r.Ratio = r.Value / r.Floor
+		}
+		res.Rows = append(res.Rows, r)
+		return &res.Rows[len(res.Rows)-1]
+	}
+	target := func(r *Row, text string, ok bool) {
+		r.Target, r.Met = text, &ok
+	}
+	keep := func(name string, ds []time.Duration) {
+		s := make([]float64, len(ds))
+		for i, d := range ds {
+			s[i] = us(d)
+		}
+		slices.Sort(s)
+		res.Samples[name] = s
+	}
+
+	tmp, err := os.MkdirTemp("", "ackmsg-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	step("PKI (RSA-2048, 10 recipients) and commands")
+	k, err := newPKI(filepath.Join(tmp, "pki"), 10)
+	if err != nil {
+		return nil, err
+	}
+	p := &procs{bin: filepath.Join(tmp, "bin"), dir: tmp}
+	if err := buildCommands(root, p.bin); err != nil {
+		return nil, fmt.Errorf("building the commands: %w", err)
+	}
+
+	// ---- floors ----
+	kit, err := newCryptoKit(k)
+	if err != nil {
+		return nil, err
+	}
+	_, msgFrame, ackFrame, err := kit.chain(0)
+	if err != nil {
+		return nil, err
+	}
+	msg, reply := [][]byte{[]byte(benchTopic), msgFrame}, [][]byte{[]byte(benchAck), ackFrame}
+	res.Extra["message_bytes"], res.Extra["ack_bytes"] = float64(len(msgFrame)), float64(len(ackFrame))
+
+	step("raw ZeroMQ round trip (bare zmq4), %d samples", sz.rtt)
+	rtt, err := rawRoundTrip(msg, reply, sz.rtt)
+	if err != nil {
+		return nil, fmt.Errorf("raw round trip: %w", err)
+	}
+	keep("raw zmq4 round trip", rtt)
+	section("Floors: raw ZeroMQ (bare pebbe/zmq4, loopback TCP) and crypto")
+	for _, q := range quantiles {
+		add(Row{Name: "raw zmq4 round trip " + q.name, Unit: "µs", Value: us(quantile(rtt, q.q))})
+	}
+	step("zsock round trip, %d samples", sz.zsockRTT)
+	zrtt, err := zsockRoundTrip(k.config("pub", nil), msg, reply, sz.zsockRTT)
+	if err != nil {
+		return nil, fmt.Errorf("zsock round trip: %w", err)
+	}
+	add(Row{Name: "zsock round trip p50 (ackmsg's socket owners)", Unit: "µs", Value: us(quantile(zrtt, 0.5)),
+		Floor: us(quantile(rtt, 0.5)), Of: "raw zmq4 RTT p50",
+		Note: fmt.Sprintf("owner hand-offs add %.0f µs", us(quantile(zrtt, 0.5)-quantile(rtt, 0.5)))})
+
+	step("raw ZeroMQ one-way throughput, %d messages", sz.thru)
+	rawThru, err := rawThroughput(msg, sz.thru)
+	if err != nil {
+		return nil, fmt.Errorf("raw throughput: %w", err)
+	}
+	add(Row{Name: fmt.Sprintf("raw zmq4 one-way throughput (%d B signed frames)", len(msgFrame)), Unit: "msgs/s", Value: rawThru})
+
+	step("crypto: RSA-2048 and the four signature operations, %d samples", sz.chain)
+	rsaSign, rsaVerify, err := rawRSA(sz.rsa)
+	if err != nil {
+		return nil, err
+	}
+	add(Row{Name: "RSA-2048 sign p50 (bare crypto/rsa)", Unit: "µs", Value: us(quantile(rsaSign, 0.5))})
+	add(Row{Name: "RSA-2048 verify p50 (bare crypto/rsa)", Unit: "µs", Value: us(quantile(rsaVerify, 0.5))})
+	var steps [4][]time.Duration
+	var chain1 []time.Duration
+	for i := range sz.chain {
+		ct, _, _, err := kit.chain(int64(i))
+		if err != nil {
+			return nil, err
+		}
+		for j, d := range []time.Duration{ct.pubSign, ct.subVerify, ct.subSign, ct.pubVerify} {
+			steps[j] = append(steps[j], d)
+		}
+		chain1 = append(chain1, ct.total())
+	}
+	for j, name := range []string{"publisher sign (build, sign, encode)", "recipient verify (decode, verify)",
+		"recipient sign ACK", "publisher verify ACK"} {
+		add(Row{Name: "crypto: " + name + " p50", Unit: "µs", Value: us(quantile(steps[j], 0.5))})
+	}
+	add(Row{Name: "crypto floor, 1 recipient, p50", Unit: "µs", Value: us(quantile(chain1, 0.5)),
+		Note: "the four operations in sequence, measured"})
+	// With n recipients the publisher signs once, the n recipients verify and sign in parallel
+	// on this machine's cores, and the publisher verifies the n ACKs one after the other.
+	cryptoN := func(n int, q float64) time.Duration {
+		if n == 1 {
+			return quantile(chain1, q)
+		}
+		par := time.Duration(min(n, runtime.NumCPU()))
+		return quantile(steps[0], q) + time.Duration(n)*(quantile(steps[1], q)+quantile(steps[2], q))/par +
+			time.Duration(n)*quantile(steps[3], q)
+	}
+	for _, n := range []int{3, 10} {
+		add(Row{Name: fmt.Sprintf("crypto floor, %d recipients, p50", n), Unit: "µs", Value: us(cryptoN(n, 0.5)),
+			Note: fmt.Sprintf("sign + %d×(verify+sign)/%d cores + %d×verify, from the steps", n, runtime.NumCPU(), n)})
+	}
+	floorQ := func(n int, q float64) float64 { return us(quantile(rtt, q) + cryptoN(n, q)) }
+
+	// ---- acked publish, in process ----
+	section("Acked publish latency, recipients in this process (ack.Subscriber goroutines)")
+	latency := map[string][]time.Duration{}
+	for _, c := range []struct{ n, samples int }{{1, sz.acked1}, {3, sz.acked3}, {10, sz.acked10}} {
+		step("acked publish in process, %d recipient(s), %d samples", c.n, c.samples)
+		b, err := newBus(k, c.n)
+		if err != nil {
+			return nil, err
+		}
+		lat, retx, err := ackedLatency(b, c.samples)
+		b.close()
+		if err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("in process, %d recipient(s)", c.n)
+		latency[name] = lat
+		keep("acked "+name, lat)
+		for _, q := range quantiles {
+			r := add(Row{Name: fmt.Sprintf("acked %s %s", name, q.name), Unit: "µs", Value: us(quantile(lat, q.q)),
+				Floor: floorQ(c.n, q.q), Of: fmt.Sprintf("raw RTT %s + crypto(%d) %s", q.name, c.n, q.name)})
+			if q.name == "p99" && retx > 0 {
+				r.Note = fmt.Sprintf("%d retransmissions", retx)
+			}
+			if c.n == 1 && q.name == "p50" {
+				target(r, "≤ 1.2 × floor", r.Ratio <= 1.2)
+			}
+			if c.n == 1 && q.name == "p99" {
+				target(r, "≤ 2 × floor", r.Ratio <= 2)
+			}
+		}
+	}
+
+	// ---- acked publish, separate processes ----
+	section("Acked publish latency, recipients in separate processes (ackmsg-tail --ack, direct)")
+	var proc1p50 float64
+	for _, c := range []struct{ n, samples int }{{1, sz.proc1}, {3, sz.proc3}} {
+		step("acked publish to %d ackmsg-tail process(es), %d samples", c.n, c.samples)
+		lat, retx, err := procAcked(p, k, c.n, c.samples)
+		if err != nil {
+			return nil, err
+		}
+		name := fmt.Sprintf("%d process(es)", c.n)
+		keep("acked "+name, lat)
+		for _, q := range quantiles {
+			r := add(Row{Name: fmt.Sprintf("acked %s %s", name, q.name), Unit: "µs", Value: us(quantile(lat, q.q)),
+				Floor: floorQ(c.n, q.q), Of: fmt.Sprintf("raw RTT %s + crypto(%d) %s", q.name, c.n, q.name)})
+			if q.name == "p99" && retx > 0 {
+				r.Note = fmt.Sprintf("%d retransmissions", retx)
+			}
+		}
+		if c.n == 1 {
+			proc1p50 = us(quantile(lat, 0.5))
+		} else {
+			r := add(Row{Name: "acked 3 processes p50 vs 1 process p50", Unit: "µs", Value: us(quantile(lat, 0.5)),
+				Floor: proc1p50, Of: "acked 1 process p50"})
+			target(r, "≤ 1.5 × 1-recipient p50", r.Ratio <= 1.5)
+		}
+	}
+
+	// ---- throughput ----
+	section("Throughput and memory (1 recipient in process)")
+	pipe := float64(runtime.NumCPU()) / (float64(quantile(chain1, 0.5)) / 1e9)
+	for _, n := range []int{1, 16, 256} {
+		step("PublishAsync, in-flight %d, %s", n, sz.async)
+		b, err := newBus(k, 1)
+		if err != nil {
+			return nil, err
+		}
+		rate, retx, err := asyncThroughput(b, n, sz.async)
+		b.close()
+		if err != nil {
+			return nil, err
+		}
+		r := add(Row{Name: fmt.Sprintf("PublishAsync in-flight %d", n), Unit: "msgs/s", Value: rate, Floor: pipe,
+			Of: fmt.Sprintf("crypto-bound ceiling: %d cores / crypto(1) p50", runtime.NumCPU())})
+		if retx > 0 {
+			r.Note = fmt.Sprintf("%d retransmissions", retx)
+		}
+		if n == 256 {
+			target(r, "≥ 0.85 × ceiling", r.Ratio >= 0.85)
+		}
+	}
+	step("memory per in-flight message (%d to an absent recipient)", sz.inflight)
+	b, err := newBus(k, 1)
+	if err != nil {
+		return nil, err
+	}
+	perMsg, err := inflightMemory(b, sz.inflight)
+	b.close()
+	if err != nil {
+		return nil, err
+	}
+	add(Row{Name: fmt.Sprintf("live heap per in-flight acked message (%d in flight)", sz.inflight), Unit: "B", Value: perMsg,
+		Floor: float64(len(msgFrame)), Of: "the signed frame's size"})
+
+	plainBody := map[string]any{"order": 1234, "items": []any{"widget", "gadget"}, "note": "benchmark"}
+	env, err := plainEnvelope(plainBody)
+	if err != nil {
+		return nil, err
+	}
+	if pad := len(msgFrame) - len(env) - len(`,"pad":""`); pad > 0 { // the same size as a signed frame
+		plainBody["pad"] = strings.Repeat("x", pad)
+		if env, err = plainEnvelope(plainBody); err != nil {
+			return nil, err
+		}
+	}
+	step("plain publish and raw throughput at %d B, %d messages", len(env), sz.thru)
+	rawPlain, err := rawThroughput([][]byte{[]byte(benchTopic), env}, sz.thru)
+	if err != nil {
+		return nil, err
+	}
+	plain, sendRate, err := plainThroughput(plainBody, sz.thru)
+	if err != nil {
+		return nil, err
+	}
+	r := add(Row{Name: fmt.Sprintf("plain unsigned publisher.Publish (%d B)", len(env)), Unit: "msgs/s", Value: plain,
+		Floor: rawPlain, Of: "raw zmq4 one-way, same bytes",
+		Note: fmt.Sprintf("(the Publish loop alone: %.0f msgs/s)", sendRate)})
+	target(r, "≥ 0.8 × raw", r.Ratio >= 0.8)
+
+	// ---- cold CLI ----
+	section("Cold CLI publish (process start to exit, relay and recipient running)")
+	step("cold ackmsg-logger --recipients sub01, %d runs", sz.cold)
+	cold, err := coldCLI(p, k, sz.cold)
+	if err != nil {
+		return nil, err
+	}
+	keep("cold ackmsg-logger", cold)
+	startOnly, err := coldStart(p, sz.cold)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range quantiles {
+		r := add(Row{Name: "cold ackmsg-logger --recipients sub01 --message m " + q.name, Unit: "ms",
+			Value: us(quantile(cold, q.q)) / 1e3, Floor: us(quantile(startOnly, q.q)) / 1e3,
+			Of: "ackmsg-logger --help " + q.name + " (process start, no bus)"})
+		if q.name == "p50" {
+			target(r, "≤ 50 ms", r.Value <= 50)
+		}
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.Machine["load average at end"] = loadavg()
+	return res, nil
+}
+
+// coldStart times `ackmsg-logger --help`: starting the binary and exiting, nothing else.
+func coldStart(p *procs, runs int) ([]time.Duration, error) {
+	var lat []time.Duration
+	for range runs {
+		t0 := time.Now()
+		cmd := exec.Command(filepath.Join(p.bin, "ackmsg-logger"), "--help")
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
+}
+
+func machine() map[string]string {
+	m := map[string]string{
+		"cpus": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version(), "os/arch": runtime.GOOS + "/" + runtime.GOARCH,
+		"load average at start": loadavg(),
+	}
+	major, minor, patch := zmq.Version()
+	m["libzmq"] = fmt.Sprintf("%d.%d.%d", major, minor, patch)
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m["cpu"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m["kernel"] = strings.TrimSpace(string(data))
+	}
+	return m
+}
+
+func fmtValue(v float64, unit string) string {
+	switch {
+	case v == 0:
+		return ""
+	case unit == "msgs/s" || unit == "B":
+		return fmt.Sprintf("%.0f %s", v, unit)
+	case unit == "µs" && v >= 1000:
+		return fmt.Sprintf("%.2f ms", v/1e3)
+	case unit == "ms":
+		return fmt.Sprintf("%.1f ms", v)
+	default:
+		return fmt.Sprintf("%.0f %s", v, unit)
+	}
+}
+
+func verdict(r Row) string {
+	if r.Met == nil {
+		return ""
+	}
+	if *r.Met {
+		return "met (" + r.Target + ")"
+	}
+	return "MISSED (" + r.Target + ")"
+}
+
+func printTable(w io.Writer, res *Results) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tvalue\tfloor\tratio\ttarget\tfloor is")
+	for i, r := range res.Rows {
+		if s, ok := res.Sections[i]; ok {
+			fmt.Fprintf(tw, "-- %s\t\t\t\t\t\n", s)
+		}
+		ratio := ""
+		if r.Ratio != 0 {
+			ratio = fmt.Sprintf("%.2f×", r.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, fmtValue(r.Value, r.Unit), fmtValue(r.Floor, r.Unit), ratio,
+			verdict(r), strings.TrimSpace(r.Of+"  "+r.Note))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "total %.0f s\n", res.Seconds)
+}
+
+func markdown(res *Results, chartRef, notes string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Benchmarks\n\n")
+	fmt.Fprintf(&b, "Generated by `make bench-doc` (tools/bench) on %s in %.0f s%s. Every ackmsg figure stands next to its\n",
+		res.Started.Format("2006-01-02 15:04 MST"), res.Seconds, map[bool]string{true: " (**-quick run**)", false: ""}[res.Quick])
+	fmt.Fprintf(&b, "floor measured in the same run on the same machine; the ratio is value / floor. The machine is shared\n")
+	fmt.Fprintf(&b, "and noisy: compare ratios, not absolute numbers across runs. `make bench` prints the same table.\n\n")
+	keys := make([]string, 0, len(res.Machine))
+	for k := range res.Machine {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	fmt.Fprintf(&b, "Machine:")
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s %s;", k, res.Machine[k])
+	}
+	fmt.Fprintf(&b, " signed message %.0f B, ACK %.0f B (RSA-2048 certificates).\n\n",
+		res.Extra["message_bytes"], res.Extra["ack_bytes"])
+	fmt.Fprintf(&b, "## Targets\n\n| target | figure | value | floor | ratio | verdict |\n|---|---|---:|---:|---:|---|\n")
+	for _, r := range res.Rows {
+		if r.Met == nil {
+			continue
+		}
+		v := "met"
+		if !*r.Met {
+			v = "**missed**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f× | %s |\n", r.Target, r.Name, fmtValue(r.Value, r.Unit),
+			fmtValue(r.Floor, r.Unit), r.Ratio, v)
+	}
+	fmt.Fprintf(&b, "\n## All figures\n\n")
+	for i, r := range res.Rows {
+		if s, ok := res.Sections[i]; ok {
+			fmt.Fprintf(&b, "\n### %s\n\n| figure | value | floor | ratio | floor is / note |\n|---|---:|---:|---:|---|\n", s)
+		}
+		ratio := ""
+		if r.Ratio != 0 {
+			ratio = fmt.Sprintf("%.2f×", r.Ratio)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.Name, fmtValue(r.Value, r.Unit), fmtValue(r.Floor, r.Unit),
+			ratio, strings.TrimSpace(r.Of+" "+r.Note))
+	}
+	if chartRef != "" {
+		fmt.Fprintf(&b, "\n## Latency distribution\n\n![latency CDF](%s)\n\nCumulative distribution of each latency sample (log time axis).\n", chartRef)
+	}
+	if notes != "" {
+		fmt.Fprintf(&b, "\n%s", notes)
+	}
+	return b.String()
+}
+
+// loadavg is the 1, 5 and 15 minute load averages: other work on a shared machine.
+func loadavg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
