@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -155,9 +154,16 @@ func (c *chaosBus) proc(name string) *Proc {
 func (c *chaosBus) runLoggers(ctx context.Context) {
 	seq := 0
 	for ctx.Err() == nil {
-		r, w := io.Pipe()
+		// A real pipe, not io.Pipe: the logger reads it directly, and a write after the logger
+		// died fails (EPIPE) instead of blocking on a copying goroutine that stopped reading.
+		r, w, err := os.Pipe()
+		if err != nil {
+			c.t.Error(err)
+			return
+		}
 		p := c.b.StartInput(r, "ackmsg-logger", "--recipients", "sub01,sub03", "--ack-timeout", "2",
 			"--modname", "work", "--topic", "log", "--log-level", "info")
+		r.Close() // the logger holds its own copy
 		c.mu.Lock()
 		c.loggers = append(c.loggers, p)
 		c.mu.Unlock()
@@ -174,7 +180,6 @@ func (c *chaosBus) runLoggers(ctx context.Context) {
 		}
 		w.Close()
 		p.Wait(c.t, 30*time.Second)
-		r.Close()
 	}
 }
 
