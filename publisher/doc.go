@@ -6,10 +6,13 @@
 // (full topic, msg_id, counter, timestamp, username), signed when sign_messages is set, encoded
 // canonically and sent as the two frames [topic, envelope].
 //
-// What it guarantees: Publish returns only after the message was handed to libzmq; the envelope
-// it returns is exactly what went on the wire. In active mode Publish first proves that the relay
+// What it guarantees: messages from one goroutine go out in the order they were published; the
+// envelope Publish returns is exactly what goes on the wire. Publish returns once the message is
+// queued for the socket's owner goroutine, which sends queued messages in batches (at most 32 MiB
+// wait; beyond that Publish blocks), so publishing does not wait for a goroutine hand-off. In active mode Publish first proves that the relay
 // has subscribed (an XPUB sees the subscription arrive) and fails with ErrNoSubscriber instead of
-// sending into the void. Close flushes what was sent, bounded by zmq_linger.
+// sending into the void. Close sends what is queued, then flushes it to the network, bounded by
+// zmq_linger.
 //
 // What it does not guarantee: delivery. PUB/SUB drops messages for subscribers that are not
 // connected yet, disconnected, or over their high-water mark, and says nothing. Use package ack

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	zmq "github.com/pebbe/zmq4"
@@ -19,7 +20,12 @@ type PubConfig struct {
 	// Bind and Connect must be set.
 	Connect string
 	Options Options
+	// MaxQueueBytes bounds the messages Enqueue may hold before the owner sends them; Enqueue
+	// blocks while the queue is over it. 0 means 32 MiB.
+	MaxQueueBytes int
 }
+
+const defaultMaxQueueBytes = 32 << 20
 
 // Pub owns one XPUB socket. Subscribers see a plain PUB; the X lets Pub see their
 // subscriptions. Send and WaitSubscribed are safe for concurrent use.
@@ -27,6 +33,16 @@ type Pub struct {
 	o    *owner
 	addr string
 	sent atomic.Uint64
+
+	// The send queue: callers append under qmu, the owner drains it in batches.
+	qmu        sync.Mutex
+	qspace     *sync.Cond // signalled when the owner drained the queue, or on close
+	queue      [][][]byte
+	queued     int // bytes in queue
+	maxQueued  int
+	qscheduled bool // a drain is posted and has not run yet
+	qclosed    bool
+	sendErrs   atomic.Uint64
 
 	// Owner goroutine only.
 	sock    *zmq.Socket
@@ -44,7 +60,11 @@ func NewPub(zctx *zmq.Context, cfg PubConfig) (*Pub, error) {
 	if (len(cfg.Bind) == 0) == (cfg.Connect == "") {
 		return nil, errors.New("zsock: PubConfig needs exactly one of Bind and Connect")
 	}
-	p := &Pub{subs: make(map[string]int)}
+	p := &Pub{subs: make(map[string]int), maxQueued: cfg.MaxQueueBytes}
+	if p.maxQueued <= 0 {
+		p.maxQueued = defaultMaxQueueBytes
+	}
+	p.qspace = sync.NewCond(&p.qmu)
 	ready := make(chan error, 1)
 	go p.run(zctx, cfg, ready)
 	if err := <-ready; err != nil {
@@ -74,6 +94,60 @@ func (p *Pub) Send(frames ...[]byte) error {
 		p.sent.Add(1)
 		return nil
 	})
+}
+
+// Enqueue queues one multipart message for the owner to send and returns without waiting for
+// it: the owner sends queued messages in batches, in the order they were queued, and sends what
+// is still queued when the Pub is closed. Enqueue blocks while MaxQueueBytes are already queued
+// (back-pressure), and fails with ErrClosed after Close. Delivery is as for Send; a send error
+// is counted (SendErrors) instead of returned.
+func (p *Pub) Enqueue(frames ...[]byte) error {
+	size := 0
+	for _, f := range frames {
+		size += len(f)
+	}
+	p.qmu.Lock()
+	for p.queued > 0 && p.queued+size > p.maxQueued && !p.qclosed {
+		p.qspace.Wait()
+	}
+	if p.qclosed {
+		p.qmu.Unlock()
+		return ErrClosed
+	}
+	p.queue = append(p.queue, frames)
+	p.queued += size
+	schedule := !p.qscheduled
+	p.qscheduled = true
+	p.qmu.Unlock()
+	if schedule {
+		if err := p.o.post(p.drain); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SendErrors counts queued messages libzmq refused.
+func (p *Pub) SendErrors() uint64 { return p.sendErrs.Load() }
+
+// drain sends everything queued. It runs on the owner.
+func (p *Pub) drain() {
+	p.qmu.Lock()
+	batch := p.queue
+	p.queue, p.queued, p.qscheduled = nil, 0, false
+	p.qspace.Broadcast()
+	p.qmu.Unlock()
+	for _, frames := range batch {
+		parts := make([]interface{}, len(frames))
+		for i, f := range frames {
+			parts[i] = f
+		}
+		if _, err := p.sock.SendMessageDontwait(parts...); err != nil {
+			p.sendErrs.Add(1)
+			continue
+		}
+		p.sent.Add(1)
+	}
 }
 
 // WaitSubscribed returns nil once some connected subscriber's subscription matches topic, or
@@ -113,9 +187,13 @@ func (p *Pub) Subscriptions() map[string]int {
 	return out
 }
 
-// Close stops the owner and closes the socket. Unsent messages are flushed according to the
-// linger option when the context is terminated.
+// Close sends what is queued, stops the owner and closes the socket. Unsent messages are
+// flushed according to the linger option when the context is terminated.
 func (p *Pub) Close() error {
+	p.qmu.Lock()
+	p.qclosed = true
+	p.qspace.Broadcast()
+	p.qmu.Unlock()
 	p.o.shutdown()
 	return nil
 }
@@ -149,6 +227,7 @@ func (p *Pub) run(zctx *zmq.Context, cfg PubConfig, ready chan<- error) {
 	}
 	p.sock = sock
 	defer sock.Close()
+	defer p.drain() // what was queued before Close still goes out
 
 	poller := zmq.NewPoller()
 	poller.Add(o.r, zmq.POLLIN)

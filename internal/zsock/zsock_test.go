@@ -275,3 +275,46 @@ func TestWaitSettledWithDeadEndpoint(t *testing.T) {
 	pub.Close()
 	zctx.Term()
 }
+
+// Enqueued messages go out in order, including those still queued when Close is called, and
+// Enqueue fails after Close.
+func TestEnqueueOrderAndFlushOnClose(t *testing.T) {
+	zctx := newCtx(t)
+	pub, err := NewPub(zctx, PubConfig{Bind: []string{"tcp://127.0.0.1:*"}, Options: Options{Linger: 5 * time.Second}, MaxQueueBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "p", Addr: pub.Addr()}}, Buffer: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := within(t, 20*time.Second)
+	if err := pub.WaitSubscribed(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000 // far more bytes than MaxQueueBytes: Enqueue must block and resume
+	for i := 0; i < n; i++ {
+		if err := pub.Enqueue([]byte("t"), []byte(fmt.Sprintf("%05d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub.Close()
+	if err := pub.Enqueue([]byte("t"), []byte("late")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Enqueue after Close = %v", err)
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case in := <-sub.C():
+			if got, want := string(in.Frames[1]), fmt.Sprintf("%05d", i); got != want {
+				t.Fatalf("message %d is %q: out of order", i, got)
+			}
+		case <-ctx.Done():
+			t.Fatalf("received %d of %d", i, n)
+		}
+	}
+	if pub.Sent() != n || pub.SendErrors() != 0 {
+		t.Fatalf("sent %d, errors %d", pub.Sent(), pub.SendErrors())
+	}
+	sub.Close()
+	zctx.Term()
+}
