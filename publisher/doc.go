@@ -6,11 +6,11 @@
 // (full topic, msg_id, counter, timestamp, username), signed when sign_messages is set, encoded
 // canonically and sent as the two frames [topic, envelope].
 //
-// What it guarantees: messages from one goroutine go out in the order they were published; the
-// envelope Publish returns is exactly what goes on the wire. Publish returns once the message is
-// queued for the socket's owner goroutine, which sends queued messages in batches (at most 32 MiB
-// wait; beyond that Publish blocks), so publishing does not wait for a goroutine hand-off. In active mode Publish first proves that the relay
-// has subscribed (an XPUB sees the subscription arrive) and fails with ErrNoSubscriber instead of
+// What it guarantees: messages from one goroutine go out in the order they were published, and
+// the envelope Publish returns is exactly what goes on the wire. Publish returns once the message
+// is queued for the socket's owner goroutine, which sends the queue in batches; at most 32 MiB
+// wait, and beyond that Publish blocks. In active mode Publish first proves that the relay has
+// subscribed (an XPUB sees the subscription arrive) and fails with ErrNoSubscriber instead of
 // sending into the void. Close sends what is queued, then flushes it to the network, bounded by
 // zmq_linger.
 //
