@@ -555,9 +555,16 @@ func issueSub03(b *testing.B) string {
 // everything, until the benchmark ends.
 func startBenchConsumer(b *testing.B, cfg *config.Config) *ack.Subscriber {
 	b.Helper()
-	s, err := ack.NewSubscriber(cfg, benchTopic)
+	return runAcker(b, cfg, benchTopic)
+}
+
+// runAcker runs an acking consumer on topic that processes everything successfully, until the
+// test or benchmark ends.
+func runAcker(tb testing.TB, cfg *config.Config, topic string, opts ...ack.SubscriberOption) *ack.Subscriber {
+	tb.Helper()
+	s, err := ack.NewSubscriber(cfg, topic, opts...)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -571,7 +578,7 @@ func startBenchConsumer(b *testing.B, cfg *config.Config) *ack.Subscriber {
 			d.Done(nil)
 		}
 	}()
-	b.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
 		<-done
 		s.Close()

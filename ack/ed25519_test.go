@@ -1,7 +1,6 @@
 package ack_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,23 +47,7 @@ func TestEd25519AckedPublish(t *testing.T) {
 		return c
 	}
 	for _, c := range []struct{ key, cert string }{{"edsub", "edsub"}, {"sub01", "sub01"}} {
-		s, err := ack.NewSubscriber(cfg(c.key+".host", c.cert), "", ack.WithMode(ack.OnReceipt))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for {
-				d, err := s.Next(ctx)
-				if err != nil {
-					return
-				}
-				d.Done(nil)
-			}
-		}()
-		t.Cleanup(func() { cancel(); <-done; s.Close() })
+		runAcker(t, cfg(c.key+".host", c.cert), "", ack.WithMode(ack.OnReceipt))
 	}
 	p, err := ack.New(cfg("pub.host", "edpub"))
 	if err != nil {
