@@ -139,44 +139,10 @@ func TestTopicPrefixFilters(t *testing.T) {
 // A peer sending every kind of garbage must not stop the subscriber: each frame is dropped and
 // counted by reason, and the next good message still arrives.
 func TestGarbageIsCountedAndSkipped(t *testing.T) {
-	addr := testbus.Addr(t)
-	cfg := testbus.Sign(testbus.Config(map[string][]string{"evil.host": {addr}}), "pub01")
-	cfg.MaxFrameSize = 8192
-	zctx, err := zsock.NewContext(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := zsock.NewPub(zctx, zsock.PubConfig{Bind: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { raw.Close(); zctx.Term() }()
-	sub, err := consumer.NewSubscriber(cfg, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	raw, sub, signer := rawPeer(t, func(c *config.Config) { c.MaxFrameSize = 8192 })
 	ctx := within(t, 10*time.Second)
-	if err := raw.WaitSubscribed(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
-
-	signer, err := certs.LoadSigner(testbus.PKIDir()+"/pub01.crt", testbus.PKIDir()+"/pub01.key")
-	if err != nil {
-		t.Fatal(err)
-	}
 	build := func(topic string, body any) []byte {
-		m, err := message.Build(topic, body, 1, "u", time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := signer.Sign(m); err != nil {
-			t.Fatal(err)
-		}
-		b, err := m.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, b := signedFrame(t, signer, topic, body, time.Now())
 		return b
 	}
 	good := build("org.example.test.a.b", map[string]any{"ok": true})
@@ -287,40 +253,10 @@ func TestTailIteratorStopsOnBreakAndCancel(t *testing.T) {
 // A replay of an old signed message (older than max_message_age) is refused even though its
 // signature is valid: the dedupe window cannot remember forever, the age limit can.
 func TestMaxMessageAgeRefusesOldReplays(t *testing.T) {
-	addr := testbus.Addr(t)
-	cfg := testbus.Sign(testbus.Config(map[string][]string{"old.host": {addr}}), "pub01")
-	cfg.MaxMessageAge = 60
-	zctx, err := zsock.NewContext(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := zsock.NewPub(zctx, zsock.PubConfig{Bind: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { raw.Close(); zctx.Term() }()
-	sub, err := consumer.NewSubscriber(cfg, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	raw, sub, signer := rawPeer(t, func(c *config.Config) { c.MaxMessageAge = 60 })
 	ctx := within(t, 10*time.Second)
-	if err := raw.WaitSubscribed(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := certs.LoadSigner(testbus.PKIDir()+"/pub01.crt", testbus.PKIDir()+"/pub01.key")
-	if err != nil {
-		t.Fatal(err)
-	}
 	send := func(age time.Duration) string {
-		m, err := message.Build("org.example.test.a.b", map[string]any{"age": age.String()}, 1, "u", time.Now().Add(-age))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := signer.Sign(m); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := m.Marshal()
+		m, b := signedFrame(t, signer, "org.example.test.a.b", map[string]any{"age": age.String()}, time.Now().Add(-age))
 		if err := raw.Send([]byte(m.Topic()), b); err != nil {
 			t.Fatal(err)
 		}
@@ -338,4 +274,53 @@ func TestMaxMessageAgeRefusesOldReplays(t *testing.T) {
 	if n := sub.Stats().Dropped[consumer.DropTooOld]; n != 1 {
 		t.Fatalf("too_old drops %d, want 1", n)
 	}
+}
+
+// rawPeer binds a raw PUB socket on a loopback endpoint and returns it with a validating
+// Subscriber (configured by edit) proven subscribed to it, and pub01's signer from the vector
+// PKI, so a test can send any frames it likes. Everything is closed when the test ends.
+func rawPeer(t *testing.T, edit func(*config.Config)) (*zsock.Pub, *consumer.Subscriber, *certs.X509Signer) {
+	t.Helper()
+	addr := testbus.Addr(t)
+	cfg := testbus.Sign(testbus.Config(map[string][]string{"peer.host": {addr}}), "pub01")
+	edit(cfg)
+	zctx, err := zsock.NewContext(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := zsock.NewPub(zctx, zsock.PubConfig{Bind: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close(); zctx.Term() })
+	sub, err := consumer.NewSubscriber(cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	if err := raw.WaitSubscribed(within(t, 10*time.Second), ""); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := certs.LoadSigner(testbus.PKIDir()+"/pub01.crt", testbus.PKIDir()+"/pub01.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, sub, signer
+}
+
+// signedFrame builds an envelope sent at the given time, signs it and encodes it.
+func signedFrame(t *testing.T, signer certs.Signer, topic string, body any, at time.Time) (*message.Message, []byte) {
+	t.Helper()
+	m, err := message.Build(topic, body, 1, "u", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signer.Sign(m); err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, b
 }
