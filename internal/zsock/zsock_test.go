@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 	"testing"
@@ -247,12 +248,14 @@ func TestWaitSettledWithDeadEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead, err := NewPub(zctx, PubConfig{Bind: []string{"tcp://127.0.0.1:*"}})
+	// A port nothing listens on. Closing a Go listener is synchronous; closing a zmq socket is not
+	// (libzmq unbinds later, on its reaper thread, and a connect may still get through).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadAddr := dead.Addr()
-	dead.Close() // now nothing listens there
+	deadAddr := "tcp://" + l.Addr().String()
+	l.Close()
 	sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "up", Addr: pub.Addr()}, {Name: "down", Addr: deadAddr}},
 		Options: Options{ReconnectIvl: 10 * time.Millisecond}})
 	if err != nil {
