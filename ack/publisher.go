@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -152,7 +153,6 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		Endpoints: zeps,
 		Prefixes:  []string{p.ackTopic},
 		Options:   wiring.SocketOptions(cfg),
-		Buffer:    1024,
 		OnEvent: func(e zsock.Event) {
 			log.Debug("ACK listener "+e.Kind.String(), "endpoint", e.Endpoint.Name, "addr", e.Endpoint.Addr)
 		},
@@ -162,9 +162,13 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		pub.Close()
 		return nil, fmt.Errorf("ack: ACK listener: %w", err)
 	}
-	p.wg.Add(2)
+	listeners := min(runtime.GOMAXPROCS(0), maxListeners)
+	p.wg.Add(2 + listeners)
 	go p.settle()
 	go p.run()
+	for range listeners {
+		go p.listen()
+	}
 	return p, nil
 }
 
@@ -430,7 +434,26 @@ func (p *Publisher) nudge() {
 	}
 }
 
-// run is the engine: it matches ACKs, retransmits and enforces deadlines.
+// maxListeners bounds the goroutines that read and verify ACKs. They take turns reading the
+// listener's sockets and verify in parallel, so ACKs from many recipients use every core.
+const maxListeners = 4
+
+// listen reads ACKs and counts them, until the listener is closed.
+func (p *Publisher) listen() {
+	defer p.wg.Done()
+	for {
+		in, err := p.listener.Recv(context.Background())
+		if err != nil {
+			if !errors.Is(err, zsock.ErrClosed) {
+				p.log.Error("ACK listener stopped", "error", err)
+			}
+			return
+		}
+		p.handleAck(in)
+	}
+}
+
+// run is the engine's clock: it retransmits and enforces deadlines.
 func (p *Publisher) run() {
 	defer p.wg.Done()
 	timer := time.NewTimer(time.Hour)
@@ -450,11 +473,6 @@ func (p *Publisher) run() {
 		select {
 		case <-p.quit:
 			return
-		case in, ok := <-p.listener.C():
-			if !ok {
-				return
-			}
-			p.handleAck(in)
 		case now := <-timer.C:
 			p.fire(now)
 		case <-p.kick:
@@ -647,8 +665,8 @@ func (p *Publisher) Close() error {
 		}
 		p.mu.Unlock()
 		close(p.quit)
+		p.listener.Close() // ends the listen goroutines
 		p.wg.Wait()
-		p.listener.Close()
 		p.zctx.Term()
 		p.closeErr = p.pub.Close()
 	})

@@ -168,21 +168,20 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 // ErrClosed after Close.
 func (s *Subscriber) Next(ctx context.Context) (Delivery, error) {
 	for {
-		select {
-		case <-ctx.Done():
-			return Delivery{}, ctx.Err()
-		case in, ok := <-s.sub.C():
-			if !ok {
+		in, err := s.sub.Recv(ctx)
+		if err != nil {
+			if errors.Is(err, zsock.ErrClosed) {
 				return Delivery{}, ErrClosed
 			}
-			d, reason, err := s.accept(in)
-			if err != nil {
-				s.drop(reason, in.Endpoint, err)
-				continue
-			}
-			s.delivered.Add(1)
-			return d, nil
+			return Delivery{}, err
 		}
+		d, reason, err := s.accept(in)
+		if err != nil {
+			s.drop(reason, in.Endpoint, err)
+			continue
+		}
+		s.delivered.Add(1)
+		return d, nil
 	}
 }
 

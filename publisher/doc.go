@@ -7,12 +7,13 @@
 // canonically and sent as the two frames [topic, envelope].
 //
 // What it guarantees: messages from one goroutine go out in the order they were published, and
-// the envelope Publish returns is exactly what goes on the wire. Publish returns once the message
-// is queued for the socket's owner goroutine, which sends the queue in batches; at most 32 MiB
-// wait, and beyond that Publish blocks. In active mode Publish first proves that the relay has
-// subscribed (an XPUB sees the subscription arrive) and fails with ErrNoSubscriber instead of
-// sending into the void. Close sends what is queued, then flushes it to the network, bounded by
-// zmq_linger.
+// the envelope Publish returns is exactly what goes on the wire. Publish returns once libzmq has
+// taken the message: the calling goroutine hands it to the socket itself (callers take turns on
+// a mutex), with no goroutine hand-off, and libzmq's I/O thread writes it to the network. It
+// never blocks on the network: libzmq queues up to the high-water mark per subscriber. In active
+// mode Publish first proves that the relay has subscribed (an XPUB sees the subscription arrive)
+// and fails with ErrNoSubscriber instead of sending into the void. Close flushes what libzmq
+// still holds to the network, bounded by zmq_linger.
 //
 // What it does not guarantee: delivery. PUB/SUB drops messages for subscribers that are not
 // connected yet, disconnected, or over their high-water mark, and says nothing. Use package ack

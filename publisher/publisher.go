@@ -237,11 +237,11 @@ func (p *Publisher) SendRaw(ctx context.Context, topic string, envelope []byte) 
 	return p.Resend(topic, envelope)
 }
 
-// Resend queues an encoded envelope for the socket without waiting for a subscriber, even in
+// Resend hands an encoded envelope to the socket without waiting for a subscriber, even in
 // active mode: for retransmissions, where waiting would stall the caller and the next attempt
 // follows.
 func (p *Publisher) Resend(topic string, envelope []byte) error {
-	if err := p.pub.Enqueue([]byte(topic), envelope); err != nil {
+	if err := p.pub.Send([]byte(topic), envelope); err != nil {
 		if errors.Is(err, zsock.ErrClosed) {
 			return ErrClosed
 		}
@@ -282,8 +282,7 @@ func (p *Publisher) Signer() certs.Signer { return p.signer }
 // Config returns the configuration the Publisher was built from. Do not modify it.
 func (p *Publisher) Config() *config.Config { return p.cfg }
 
-// Sent counts the messages handed to libzmq, retransmissions included. Messages still queued
-// are not counted yet.
+// Sent counts the messages handed to libzmq, retransmissions included.
 func (p *Publisher) Sent() uint64 { return p.pub.Sent() }
 
 // Close closes the socket and terminates the zmq context, which flushes messages already sent

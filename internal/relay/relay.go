@@ -8,7 +8,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -85,23 +84,22 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 func (r *Relay) Run(ctx context.Context) error {
 	defer r.close()
 	for {
-		select {
-		case <-ctx.Done():
-			r.log.Info("relay stopping", "forwarded", r.forwarded.Load(), "dropped", r.Dropped())
-			return nil
-		case msg, ok := <-r.in.C():
-			if !ok {
-				return errors.New("relay: inbound socket closed")
+		msg, err := r.in.Recv(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				r.log.Info("relay stopping", "forwarded", r.forwarded.Load(), "dropped", r.Dropped())
+				return nil
 			}
-			if reason, detail := r.check(msg.Frames); reason != "" {
-				r.drops.Warn(reason, "dropped inbound message", "detail", detail)
-				continue
-			}
-			if err := r.out.Send(msg.Frames...); err != nil {
-				return fmt.Errorf("relay: forward: %w", err)
-			}
-			r.forwarded.Add(1)
+			return fmt.Errorf("relay: inbound: %w", err)
 		}
+		if reason, detail := r.check(msg.Frames); reason != "" {
+			r.drops.Warn(reason, "dropped inbound message", "detail", detail)
+			continue
+		}
+		if err := r.out.Send(msg.Frames...); err != nil {
+			return fmt.Errorf("relay: forward: %w", err)
+		}
+		r.forwarded.Add(1)
 	}
 }
 

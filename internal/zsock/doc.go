@@ -1,17 +1,23 @@
 // Package zsock owns ackmsg's ZeroMQ sockets.
 //
-// pebbe/zmq4 sockets are not safe for concurrent use, and closing one from another goroutine
-// crashes libzmq. Every socket here is therefore created, used and closed by exactly one owner
-// goroutine. Other goroutines talk to the owner by posting closures to a queue; the owner is woken
-// through an inproc PAIR socket that sits in its poller next to the sockets it serves, so it never
-// polls on a timer and wakes at once for both network traffic and requests.
+// libzmq sockets are not safe for concurrent use, but a socket may move between threads when
+// every hand-over is a full memory barrier. Each socket here is therefore used by one goroutine
+// at a time, under a mutex, and the goroutines that need a socket use it themselves: a send or a
+// receive costs the libzmq call and no goroutine hand-off, which is what keeps a round trip
+// through zsock close to one on bare sockets (see BENCHMARKS.md).
 //
-// Pub owns one PUB-compatible (XPUB) socket. Because it is an XPUB it sees subscriptions arrive,
-// which lets a caller prove that a subscriber is listening before it sends (the cure for ZeroMQ's
-// "slow joiner", without sleeping). Sub owns one SUB socket per endpoint plus a monitor for each,
-// so it knows which endpoints have completed the ZMTP handshake.
+// Pub owns one PUB-compatible (XPUB) socket. Senders call it directly. Because it is an XPUB it
+// sees subscriptions arrive, which lets a caller prove that a subscriber is listening before it
+// sends (the cure for ZeroMQ's "slow joiner", without sleeping); a watcher goroutine reads them
+// when libzmq signals the socket's ZMQ_FD.
 //
-// Close stops the owner, closes its sockets on the owner goroutine and waits for it; nothing is
-// left running. The zmq Context is the caller's: create it with NewContext and Term it after every
-// Pub and Sub made from it is closed.
+// Sub owns one SUB socket per endpoint plus a monitor for each, so it knows which endpoints have
+// completed the ZMTP handshake. Readers call Recv, which blocks in zmq_poll on the caller's
+// goroutine; an inproc PAIR in the same poll set lets a context's end or Close wake it. The
+// monitors are read by an owner goroutine that other goroutines talk to by posting closures,
+// woken through its own inproc PAIR.
+//
+// Close wakes and waits for everything it started and closes the sockets; nothing is left
+// running. The zmq Context is the caller's: create it with NewContext and Term it after every Pub
+// and Sub made from it is closed.
 package zsock

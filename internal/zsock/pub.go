@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
+	"golang.org/x/sys/unix"
 )
 
 // PubConfig says where a Pub sends from.
@@ -20,34 +22,30 @@ type PubConfig struct {
 	// Bind and Connect must be set.
 	Connect string
 	Options Options
-	// MaxQueueBytes bounds the messages Enqueue may hold before the owner sends them; Enqueue
-	// blocks while the queue is over it. 0 means 32 MiB.
-	MaxQueueBytes int
 }
 
-const defaultMaxQueueBytes = 32 << 20
-
 // Pub owns one XPUB socket. Subscribers see a plain PUB; the X lets Pub see their
-// subscriptions. Send and WaitSubscribed are safe for concurrent use.
+// subscriptions. Every method is safe for concurrent use.
+//
+// Senders use the socket directly, one at a time under a mutex, from their own goroutine: a send
+// costs one libzmq call and no goroutine hand-off. Subscriptions are read under the same mutex by
+// whoever needs them (WaitSubscribed, Subscriptions) and by a watcher goroutine that sleeps in
+// poll(2) on the socket's ZMQ_FD, which libzmq signals when commands (such as a new subscriber's
+// pipe) reach the socket. The watcher never touches the socket outside the mutex.
 type Pub struct {
-	o    *owner
-	addr string
-	sent atomic.Uint64
+	addr     string
+	sent     atomic.Uint64
+	sendErrs atomic.Uint64
 
-	// The send queue: callers append under qmu, the owner drains it in batches.
-	qmu        sync.Mutex
-	qspace     *sync.Cond // signalled when the owner drained the queue, or on close
-	queue      [][][]byte
-	queued     int // bytes in queue
-	maxQueued  int
-	qscheduled bool // a drain is posted and has not run yet
-	qclosed    bool
-	sendErrs   atomic.Uint64
-
-	// Owner goroutine only.
+	mu      sync.Mutex // guards everything below, and every use of sock
 	sock    *zmq.Socket
+	closed  bool
 	subs    map[string]int // subscribed prefix -> live subscription count
 	waiters []subWaiter
+
+	fd           int           // the XPUB's ZMQ_FD; polled, never read or written
+	wakeR, wakeW int           // a pipe that wakes the watcher (a new waiter, or Close)
+	done         chan struct{} // closed when the watcher has exited
 }
 
 type subWaiter struct {
@@ -55,21 +53,37 @@ type subWaiter struct {
 	ch    chan struct{}
 }
 
-// NewPub creates the socket, binds or connects it, and starts its owner.
+// Watcher poll intervals: libzmq's ZMQ_FD is edge-triggered and a sender may consume the edge
+// that announced a subscription, so the watcher re-reads on a short interval while somebody
+// waits for a subscription, and on a long one otherwise (to keep libzmq's queue of
+// subscription messages short).
+const (
+	watchWaiting = 2 * time.Millisecond
+	watchIdle    = 500 * time.Millisecond
+)
+
+// NewPub creates the socket, binds or connects it, and starts its watcher.
 func NewPub(zctx *zmq.Context, cfg PubConfig) (*Pub, error) {
 	if (len(cfg.Bind) == 0) == (cfg.Connect == "") {
 		return nil, errors.New("zsock: PubConfig needs exactly one of Bind and Connect")
 	}
-	p := &Pub{subs: make(map[string]int), maxQueued: cfg.MaxQueueBytes}
-	if p.maxQueued <= 0 {
-		p.maxQueued = defaultMaxQueueBytes
-	}
-	p.qspace = sync.NewCond(&p.qmu)
-	ready := make(chan error, 1)
-	go p.run(zctx, cfg, ready)
-	if err := <-ready; err != nil {
+	p := &Pub{subs: make(map[string]int), done: make(chan struct{})}
+	sock, err := p.open(zctx, cfg)
+	if err != nil {
 		return nil, err
 	}
+	fd, err := sock.GetFd()
+	if err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("zsock: ZMQ_FD: %w", err)
+	}
+	var pipe [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("zsock: wake pipe: %w", err)
+	}
+	p.sock, p.fd, p.wakeR, p.wakeW = sock, fd, pipe[0], pipe[1]
+	go p.watch()
 	return p, nil
 }
 
@@ -79,75 +93,32 @@ func (p *Pub) Addr() string { return p.addr }
 // Sent counts the messages handed to libzmq.
 func (p *Pub) Sent() uint64 { return p.sent.Load() }
 
-// Send hands one multipart message to libzmq and returns once it has. Like any PUB socket, the
-// message is dropped for subscribers that are not connected or whose queue is at the
-// high-water mark; use WaitSubscribed to know someone is listening.
-func (p *Pub) Send(frames ...[]byte) error {
-	return p.o.call(func() error {
-		parts := make([]interface{}, len(frames))
-		for i, f := range frames {
-			parts[i] = f
-		}
-		if _, err := p.sock.SendMessageDontwait(parts...); err != nil {
-			return fmt.Errorf("zsock: send on %s: %w", p.addr, err)
-		}
-		p.sent.Add(1)
-		return nil
-	})
-}
-
-// Enqueue queues one multipart message for the owner to send and returns without waiting for
-// it: the owner sends queued messages in batches, in the order they were queued, and sends what
-// is still queued when the Pub is closed. Enqueue blocks while MaxQueueBytes are already queued
-// (back-pressure), and fails with ErrClosed after Close. Delivery is as for Send; a send error
-// is counted (SendErrors) instead of returned.
-func (p *Pub) Enqueue(frames ...[]byte) error {
-	size := 0
-	for _, f := range frames {
-		size += len(f)
-	}
-	p.qmu.Lock()
-	for p.queued > 0 && p.queued+size > p.maxQueued && !p.qclosed {
-		p.qspace.Wait()
-	}
-	if p.qclosed {
-		p.qmu.Unlock()
-		return ErrClosed
-	}
-	p.queue = append(p.queue, frames)
-	p.queued += size
-	schedule := !p.qscheduled
-	p.qscheduled = true
-	p.qmu.Unlock()
-	if schedule {
-		if err := p.o.post(p.drain); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// SendErrors counts queued messages libzmq refused.
+// SendErrors counts messages libzmq refused.
 func (p *Pub) SendErrors() uint64 { return p.sendErrs.Load() }
 
-// drain sends everything queued. It runs on the owner.
-func (p *Pub) drain() {
-	p.qmu.Lock()
-	batch := p.queue
-	p.queue, p.queued, p.qscheduled = nil, 0, false
-	p.qspace.Broadcast()
-	p.qmu.Unlock()
-	for _, frames := range batch {
-		parts := make([]interface{}, len(frames))
-		for i, f := range frames {
-			parts[i] = f
-		}
-		if _, err := p.sock.SendMessageDontwait(parts...); err != nil {
-			p.sendErrs.Add(1)
-			continue
-		}
-		p.sent.Add(1)
+// Send hands one multipart message to libzmq and returns once it has; it never blocks on the
+// network. Like any PUB socket, the message is dropped for subscribers that are not connected or
+// whose queue is at the high-water mark; use WaitSubscribed to know someone is listening. After
+// Close it fails with ErrClosed; a refusal by libzmq is counted (SendErrors) and returned.
+func (p *Pub) Send(frames ...[]byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
 	}
+	for i, f := range frames {
+		flags := zmq.DONTWAIT
+		if i < len(frames)-1 {
+			flags |= zmq.SNDMORE
+		}
+		if _, err := p.sock.SendBytes(f, flags); err != nil {
+			// A PUB never refuses the later frames of a message whose first frame it took.
+			p.sendErrs.Add(1)
+			return fmt.Errorf("zsock: send on %s: %w", p.addr, err)
+		}
+	}
+	p.sent.Add(1)
+	return nil
 }
 
 // WaitSubscribed returns nil once some connected subscriber's subscription matches topic, or
@@ -155,22 +126,28 @@ func (p *Pub) drain() {
 // sent before that is silently dropped for that subscriber.
 func (p *Pub) WaitSubscribed(ctx context.Context, topic string) error {
 	ch := make(chan struct{})
-	if err := p.o.post(func() {
-		if p.subscribedLocked(topic) {
-			close(ch)
-			return
-		}
-		p.waiters = append(p.waiters, subWaiter{topic: topic, ch: ch})
-	}); err != nil {
-		return err
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
 	}
+	p.readSubscriptionsLocked()
+	if p.subscribedLocked(topic) {
+		p.mu.Unlock()
+		return nil
+	}
+	p.waiters = append(p.waiters, subWaiter{topic: topic, ch: ch})
+	p.mu.Unlock()
+	p.wake() // the watcher shortens its interval while someone waits
 	select {
 	case <-ch:
 		return nil
 	case <-ctx.Done():
-		_ = p.o.post(func() { p.waiters = removeWaiter(p.waiters, ch) })
+		p.mu.Lock()
+		p.waiters = removeWaiter(p.waiters, ch)
+		p.mu.Unlock()
 		return ctx.Err()
-	case <-p.o.done:
+	case <-p.done:
 		return ErrClosed
 	}
 }
@@ -178,24 +155,73 @@ func (p *Pub) WaitSubscribed(ctx context.Context, topic string) error {
 // Subscriptions returns the live subscription count per prefix (for diagnostics).
 func (p *Pub) Subscriptions() map[string]int {
 	out := make(map[string]int)
-	_ = p.o.call(func() error {
-		for k, v := range p.subs {
-			out[k] = v
-		}
-		return nil
-	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.readSubscriptionsLocked()
+	}
+	for k, v := range p.subs {
+		out[k] = v
+	}
 	return out
 }
 
-// Close sends what is queued, stops the owner and closes the socket. Unsent messages are
-// flushed according to the linger option when the context is terminated.
+// Close stops the watcher and closes the socket. Messages already sent are flushed according to
+// the linger option when the context is terminated. It is safe to call more than once.
 func (p *Pub) Close() error {
-	p.qmu.Lock()
-	p.qclosed = true
-	p.qspace.Broadcast()
-	p.qmu.Unlock()
-	p.o.shutdown()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.done
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.wake()
+	<-p.done
+	p.mu.Lock()
+	p.sock.Close()
+	p.mu.Unlock()
+	unix.Close(p.wakeR)
+	unix.Close(p.wakeW)
 	return nil
+}
+
+// wake makes the watcher's poll return. A full pipe means a wake-up is already pending.
+func (p *Pub) wake() {
+	_, _ = unix.Write(p.wakeW, []byte{0})
+}
+
+// watch reads subscriptions whenever libzmq signals the socket, until Close.
+func (p *Pub) watch() {
+	defer close(p.done)
+	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}, {Fd: int32(p.wakeR), Events: unix.POLLIN}}
+	buf := make([]byte, 64)
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return
+		}
+		p.readSubscriptionsLocked()
+		interval := watchIdle
+		if len(p.waiters) > 0 {
+			interval = watchWaiting
+		}
+		p.mu.Unlock()
+		fds[0].Revents, fds[1].Revents = 0, 0
+		if _, err := unix.Poll(fds, int(interval/time.Millisecond)); err != nil && !errors.Is(err, syscall.EINTR) {
+			// Only EINVAL or ENOMEM are possible; fall back to the interval alone.
+			time.Sleep(interval)
+		}
+		if fds[1].Revents != 0 {
+			for {
+				if n, err := unix.Read(p.wakeR, buf); n <= 0 || err != nil {
+					break
+				}
+			}
+		}
+	}
 }
 
 func (p *Pub) subscribedLocked(topic string) bool {
@@ -205,49 +231,6 @@ func (p *Pub) subscribedLocked(topic string) bool {
 		}
 	}
 	return false
-}
-
-func (p *Pub) run(zctx *zmq.Context, cfg PubConfig, ready chan<- error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
-	o, err := newOwner(zctx)
-	if err != nil {
-		ready <- err
-		return
-	}
-	p.o = o
-	defer close(o.done)
-	defer o.stop()
-
-	sock, err := p.open(zctx, cfg)
-	if err != nil {
-		ready <- err
-		return
-	}
-	p.sock = sock
-	defer sock.Close()
-	defer p.drain() // what was queued before Close still goes out
-
-	poller := zmq.NewPoller()
-	poller.Add(o.r, zmq.POLLIN)
-	poller.Add(sock, zmq.POLLIN)
-	ready <- nil
-
-	for !o.closing() {
-		polled, err := poller.Poll(-1)
-		if err != nil {
-			return // ETERM: the context is being torn down under us
-		}
-		for _, pl := range polled {
-			switch pl.Socket {
-			case o.r:
-				o.drain()
-			case sock:
-				p.readSubscriptions()
-			}
-		}
-	}
 }
 
 func (p *Pub) open(zctx *zmq.Context, cfg PubConfig) (*zmq.Socket, error) {
@@ -288,8 +271,11 @@ func (p *Pub) open(zctx *zmq.Context, cfg PubConfig) (*zmq.Socket, error) {
 	return nil, fmt.Errorf("zsock: no address could be bound (%s)", strings.Join(errs, "; "))
 }
 
-// readSubscriptions drains subscription messages: a first byte of 1 subscribes, 0 unsubscribes.
-func (p *Pub) readSubscriptions() {
+// readSubscriptionsLocked drains subscription messages (a first byte of 1 subscribes, 0
+// unsubscribes) and releases the waiters they satisfy. The non-blocking reads also make libzmq
+// process the socket's pending commands, which re-arms ZMQ_FD.
+func (p *Pub) readSubscriptionsLocked() {
+	changed := false
 	for {
 		msg, err := p.sock.RecvBytes(zmq.DONTWAIT)
 		if err != nil {
@@ -298,6 +284,7 @@ func (p *Pub) readSubscriptions() {
 		if len(msg) == 0 {
 			continue
 		}
+		changed = true
 		prefix := string(msg[1:])
 		switch msg[0] {
 		case 1:
@@ -307,6 +294,9 @@ func (p *Pub) readSubscriptions() {
 				delete(p.subs, prefix)
 			}
 		}
+	}
+	if !changed || len(p.waiters) == 0 {
+		return
 	}
 	kept := p.waiters[:0]
 	for _, w := range p.waiters {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 
 	zmq "github.com/pebbe/zmq4"
@@ -55,25 +56,42 @@ type SubConfig struct {
 	// Prefixes are the byte-prefix subscriptions set on every socket; empty means everything.
 	Prefixes []string
 	Options  Options
-	// Buffer is the capacity of the channel returned by C. 0 means 256.
-	Buffer int
 	// OnEvent, if set, is called on the owner goroutine for every connection change. It must
 	// not block.
 	OnEvent func(Event)
 }
 
 // Sub owns one SUB socket per endpoint (so every message carries the endpoint it came from) and a
-// monitor per socket. Messages are delivered on C in arrival order per endpoint; when the reader
-// falls behind, the owner stops reading and libzmq's high-water mark applies.
+// monitor per socket.
+//
+// Messages are read by the goroutine that calls Recv, straight from libzmq: it blocks in
+// zmq_poll itself, so a message costs no goroutine hand-off. Recv callers take turns on a mutex,
+// which is also what makes the sockets safe to use from whichever thread the caller runs on. The
+// monitors are served by an owner goroutine, which tracks connection state (WaitConnected,
+// WaitSettled, ConnectedEndpoints, OnEvent) whether or not anyone is reading. While nobody
+// reads, messages wait in libzmq up to the high-water mark.
 type Sub struct {
 	o        *owner
-	out      chan Inbound
+	eps      []Endpoint // fixed after NewSub
 	received atomic.Uint64
+	closed   atomic.Bool
+	once     sync.Once
+
+	// The reader side: the data sockets and the read end of the reader's wake pair, used by one
+	// Recv caller at a time.
+	rmu    sync.Mutex
+	socks  []*zmq.Socket
+	poller *zmq.Poller
+	rwakeR *zmq.Socket
+	cur    int // the socket being read
+	burst  int // messages read from it in a row
+
+	wmu     sync.Mutex
+	rwakeW  *zmq.Socket // the write end: wakes a blocked Recv (ctx ended, or Close)
+	wclosed bool
 
 	// Owner goroutine only.
-	socks     []*zmq.Socket
 	mons      []*zmq.Socket
-	eps       []Endpoint
 	connected []bool
 	tried     []bool // connected once, or a connection attempt failed
 	onEvent   func(Event)
@@ -90,11 +108,7 @@ func NewSub(zctx *zmq.Context, cfg SubConfig) (*Sub, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, fmt.Errorf("zsock: no endpoints to subscribe to")
 	}
-	buf := cfg.Buffer
-	if buf <= 0 {
-		buf = 256
-	}
-	s := &Sub{out: make(chan Inbound, buf), onEvent: cfg.OnEvent}
+	s := &Sub{onEvent: cfg.OnEvent}
 	ready := make(chan error, 1)
 	go s.run(zctx, cfg, ready)
 	if err := <-ready; err != nil {
@@ -103,8 +117,77 @@ func NewSub(zctx *zmq.Context, cfg SubConfig) (*Sub, error) {
 	return s, nil
 }
 
-// C delivers received messages. It is closed when the Sub is closed.
-func (s *Sub) C() <-chan Inbound { return s.out }
+// maxBurst bounds how many messages one socket may deliver in a row while others have some.
+const maxBurst = 64
+
+// Recv returns the next message from any endpoint, waiting until one arrives, ctx ends (ctx's
+// error) or the Sub is closed (ErrClosed). Concurrent callers take turns. Endpoints are served
+// in turn, at most maxBurst messages from one while others have some, and each endpoint's
+// messages come in the order they arrived.
+func (s *Sub) Recv(ctx context.Context) (Inbound, error) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	armed := false
+	for {
+		if s.closed.Load() {
+			return Inbound{}, ErrClosed
+		}
+		if in, ok := s.tryRecv(); ok {
+			return in, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return Inbound{}, err
+		}
+		if !armed && ctx.Done() != nil {
+			armed = true
+			defer context.AfterFunc(ctx, s.wakeReader)()
+		}
+		if _, err := s.poller.Poll(-1); err != nil {
+			if s.closed.Load() {
+				return Inbound{}, ErrClosed
+			}
+			return Inbound{}, fmt.Errorf("zsock: poll: %w", err)
+		}
+		for {
+			if _, err := s.rwakeR.RecvBytes(zmq.DONTWAIT); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// tryRecv reads one message without waiting, starting with the socket that delivered last.
+func (s *Sub) tryRecv() (Inbound, bool) {
+	n := len(s.socks)
+	if s.burst >= maxBurst {
+		s.cur, s.burst = (s.cur+1)%n, 0
+	}
+	for k := range n {
+		i := (s.cur + k) % n
+		frames, err := s.socks[i].RecvMessageBytes(zmq.DONTWAIT)
+		if err != nil {
+			continue
+		}
+		if i != s.cur {
+			s.cur, s.burst = i, 0
+		}
+		s.burst++
+		s.received.Add(1)
+		return Inbound{Endpoint: s.eps[i], Frames: frames}, true
+	}
+	s.burst = 0
+	return Inbound{}, false
+}
+
+// wakeReader makes a blocked Recv return from zmq_poll to look at its context and the closed
+// flag. A wake-up nobody was waiting for only costs the next Recv one extra loop.
+func (s *Sub) wakeReader() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if !s.wclosed {
+		_, _ = s.rwakeW.SendBytes([]byte{0}, zmq.DONTWAIT)
+	}
+}
 
 // Received counts the messages read from the sockets.
 func (s *Sub) Received() uint64 { return s.received.Load() }
@@ -163,10 +246,36 @@ func (s *Sub) ConnectedEndpoints() []Endpoint {
 	return out
 }
 
-// Close stops the owner, closes every socket and closes C.
+// Close makes a blocked Recv return ErrClosed, closes every socket and stops the owner. It is
+// safe to call more than once.
 func (s *Sub) Close() error {
-	s.o.shutdown()
+	s.once.Do(func() {
+		s.closed.Store(true)
+		s.wakeReader()
+		s.rmu.Lock() // a Recv in progress has returned
+		s.closeReader()
+		s.rmu.Unlock()
+		s.wmu.Lock()
+		s.wclosed = true
+		s.rwakeW.Close()
+		s.wmu.Unlock()
+		s.o.shutdown()
+	})
 	return nil
+}
+
+// closeReader stops the monitors and closes the data sockets and the wake pair's read end.
+func (s *Sub) closeReader() {
+	for i, sock := range s.socks {
+		if i < len(s.mons) {
+			_ = sock.Monitor("", 0) // stop the monitor before its reader is closed
+		}
+		sock.Close()
+	}
+	s.socks = nil
+	if s.rwakeR != nil {
+		s.rwakeR.Close()
+	}
 }
 
 func (s *Sub) ready(settled bool) bool {
@@ -189,24 +298,29 @@ func (s *Sub) run(zctx *zmq.Context, cfg SubConfig, ready chan<- error) {
 	}
 	s.o = o
 	defer close(o.done)
-	defer close(s.out)
 	defer o.stop()
-	defer s.closeSockets()
+	defer func() {
+		for _, mon := range s.mons {
+			mon.Close()
+		}
+	}()
 
 	if err := s.open(zctx, cfg); err != nil {
+		s.closeReader()
+		if s.rwakeW != nil {
+			s.rwakeW.Close()
+		}
 		ready <- err
 		return
 	}
 	poller := zmq.NewPoller()
 	poller.Add(o.r, zmq.POLLIN)
-	index := make(map[*zmq.Socket]int, 2*len(s.socks))
-	for i := range s.socks {
-		poller.Add(s.socks[i], zmq.POLLIN)
-		poller.Add(s.mons[i], zmq.POLLIN)
-		index[s.socks[i]] = i
-		index[s.mons[i]] = i
+	index := make(map[*zmq.Socket]int, len(s.mons))
+	for i, mon := range s.mons {
+		poller.Add(mon, zmq.POLLIN)
+		index[mon] = i
 	}
-	ready <- nil
+	ready <- nil // hands the reader side to Recv callers
 
 	for !o.closing() {
 		polled, err := poller.Poll(-1)
@@ -218,12 +332,7 @@ func (s *Sub) run(zctx *zmq.Context, cfg SubConfig, ready chan<- error) {
 				o.drain()
 				continue
 			}
-			i := index[pl.Socket]
-			if pl.Socket == s.mons[i] {
-				s.readEvents(i)
-			} else if !s.readMessages(i) {
-				return
-			}
+			s.readEvents(index[pl.Socket])
 		}
 	}
 }
@@ -233,6 +342,16 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 	if len(prefixes) == 0 {
 		prefixes = []string{""}
 	}
+	addr := inprocAddr("rwake")
+	var err error
+	if s.rwakeR, err = pairEnd(zctx, addr, true); err != nil {
+		return err
+	}
+	if s.rwakeW, err = pairEnd(zctx, addr, false); err != nil {
+		return err
+	}
+	s.poller = zmq.NewPoller()
+	s.poller.Add(s.rwakeR, zmq.POLLIN)
 	for _, ep := range cfg.Endpoints {
 		sock, err := zctx.NewSocket(zmq.SUB)
 		if err != nil {
@@ -273,23 +392,12 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 		} else if err := sock.Connect(ep.Addr); err != nil {
 			return fmt.Errorf("zsock: connect %s (%s): %w", ep.Addr, ep.Name, err)
 		}
+		s.poller.Add(sock, zmq.POLLIN)
 		s.eps = append(s.eps, ep)
 		s.connected = append(s.connected, false)
 		s.tried = append(s.tried, false)
 	}
 	return nil
-}
-
-func (s *Sub) closeSockets() {
-	for i, sock := range s.socks {
-		if i < len(s.mons) {
-			_ = sock.Monitor("", 0) // stop the monitor before closing its reader
-		}
-		sock.Close()
-	}
-	for _, mon := range s.mons {
-		mon.Close()
-	}
 }
 
 func (s *Sub) readEvents(i int) {
@@ -331,24 +439,4 @@ func (s *Sub) wakeWaiters() {
 		}
 	}
 	s.waiters = kept
-}
-
-// maxBurst bounds how many messages one socket may deliver before the others get a turn.
-const maxBurst = 64
-
-// readMessages forwards what socket i has; false means Close began while blocked on delivery.
-func (s *Sub) readMessages(i int) bool {
-	for n := 0; n < maxBurst; n++ {
-		frames, err := s.socks[i].RecvMessageBytes(zmq.DONTWAIT)
-		if err != nil {
-			return true
-		}
-		s.received.Add(1)
-		select {
-		case s.out <- Inbound{Endpoint: s.eps[i], Frames: frames}:
-		case <-s.o.quit:
-			return false
-		}
-	}
-	return true
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -72,16 +73,15 @@ func TestPubSubRoundTrip(t *testing.T) {
 	if err := pub.Send([]byte("org.a.b"), []byte(`{"x":1}`)); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case in := <-sub.C():
-		if len(in.Frames) != 2 || string(in.Frames[0]) != "org.a.b" || !bytes.Equal(in.Frames[1], []byte(`{"x":1}`)) {
-			t.Fatalf("got %q", in.Frames)
-		}
-		if in.Endpoint.Name != "p" || in.Endpoint.Addr != pub.Addr() {
-			t.Fatalf("endpoint %+v", in.Endpoint)
-		}
-	case <-ctx.Done():
-		t.Fatal("no message")
+	in, err := sub.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Frames) != 2 || string(in.Frames[0]) != "org.a.b" || !bytes.Equal(in.Frames[1], []byte(`{"x":1}`)) {
+		t.Fatalf("got %q", in.Frames)
+	}
+	if in.Endpoint.Name != "p" || in.Endpoint.Addr != pub.Addr() {
+		t.Fatalf("endpoint %+v", in.Endpoint)
 	}
 	if got := pub.Sent(); got != 2 {
 		t.Fatalf("Sent = %d, want 2", got)
@@ -91,8 +91,8 @@ func TestPubSubRoundTrip(t *testing.T) {
 	if err := zctx.Term(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := <-sub.C(); ok {
-		t.Fatal("C not closed after Close")
+	if _, err := sub.Recv(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Recv after Close = %v, want ErrClosed", err)
 	}
 	if err := pub.Send([]byte("x")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send after Close = %v, want ErrClosed", err)
@@ -113,9 +113,10 @@ func TestWaitSubscribedTimesOutWithoutSubscriber(t *testing.T) {
 	if n := len(pub.Subscriptions()); n != 0 {
 		t.Fatalf("subscriptions = %d", n)
 	}
-	// The cancelled waiter must be gone: check on the owner goroutine.
-	var waiters int
-	_ = pub.o.call(func() error { waiters = len(pub.waiters); return nil })
+	// The cancelled waiter must be gone.
+	pub.mu.Lock()
+	waiters := len(pub.waiters)
+	pub.mu.Unlock()
 	if waiters != 0 {
 		t.Fatalf("%d stale waiters", waiters)
 	}
@@ -168,12 +169,11 @@ func TestConcurrentSendersAllDelivered(t *testing.T) {
 	}
 	seen := make(map[string]bool)
 	for len(seen) < senders*each {
-		select {
-		case in := <-sub.C():
-			seen[string(in.Frames[1])] = true
-		case <-ctx.Done():
-			t.Fatalf("received %d of %d", len(seen), senders*each)
+		in, err := sub.Recv(ctx)
+		if err != nil {
+			t.Fatalf("received %d of %d: %v", len(seen), senders*each, err)
 		}
+		seen[string(in.Frames[1])] = true
 	}
 	wg.Wait()
 	sub.Close()
@@ -209,34 +209,222 @@ func TestSubReportsConnectAndDisconnect(t *testing.T) {
 	zctx.Term()
 }
 
-func TestCloseWhileReaderIsAbsent(t *testing.T) {
+// Close neither hangs with messages waiting and nobody reading, nor leaves a blocked Recv
+// behind: the reader returns ErrClosed.
+func TestCloseReleasesReaders(t *testing.T) {
+	zctx := newCtx(t)
+	pub, sub := pubSub(t, zctx, nil, nil)
+	ctx := within(t, 10*time.Second)
+	if err := pub.WaitSubscribed(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := pub.Send([]byte("t"), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sub.Recv(ctx); err != nil { // the rest wait in libzmq
+		t.Fatal(err)
+	}
+	idle, idleSub := pubSub(t, zctx, []string{"nothing-is-sent-here"}, nil)
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := idleSub.Recv(context.Background())
+		blocked <- err
+	}()
+	sub.Close() // messages pending, nobody reading
+	idleSub.Close()
+	select {
+	case err := <-blocked:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("blocked Recv returned %v, want ErrClosed", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Close left a Recv blocked")
+	}
+	pub.Close()
+	idle.Close()
+	zctx.Term()
+}
+
+// A Recv blocked when its context ends returns the context's error at once, and the Sub keeps
+// working afterwards.
+func TestRecvHonoursContext(t *testing.T) {
+	zctx := newCtx(t)
+	pub, sub := pubSub(t, zctx, nil, nil)
+	ctx := within(t, 10*time.Second)
+	if err := pub.WaitSubscribed(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := sub.Recv(short)
+		errc <- err
+	}()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Recv after cancel = %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Recv ignored its context")
+	}
+	if err := pub.Send([]byte("t"), []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	in, err := sub.Recv(ctx)
+	if err != nil || string(in.Frames[1]) != "after" {
+		t.Fatalf("Recv after a cancelled one = %q, %v", in.Frames, err)
+	}
+	sub.Close()
+	pub.Close()
+	zctx.Term()
+}
+
+// Several goroutines reading one Sub (as the ACK listener does) get every message exactly once.
+func TestConcurrentReadersShareMessages(t *testing.T) {
+	zctx := newCtx(t)
+	pub, sub := pubSub(t, zctx, nil, nil)
+	ctx := within(t, 20*time.Second)
+	if err := pub.WaitSubscribed(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	const n, readers = 3000, 4
+	var mu sync.Mutex
+	seen := make(map[string]int)
+	var wg sync.WaitGroup
+	for range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				in, err := sub.Recv(ctx)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				seen[string(in.Frames[1])]++
+				done := len(seen) == n
+				mu.Unlock()
+				if done {
+					sub.Close() // releases the other readers
+				}
+			}
+		}()
+	}
+	for i := range n {
+		if err := pub.Send([]byte("t"), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Fatalf("received %d distinct of %d", len(seen), n)
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Fatalf("message %s received %d times", k, c)
+		}
+	}
+	pub.Close()
+	zctx.Term()
+}
+
+// One endpoint with a long backlog does not starve another: the reader switches after maxBurst.
+// The endpoints are inproc, so every message is in the Sub's pipes once Send has returned.
+func TestEndpointsTakeTurns(t *testing.T) {
+	zctx := newCtx(t)
+	ctx := within(t, 20*time.Second)
+	var pubs []*Pub
+	var eps []Endpoint
+	for _, name := range []string{"a", "b"} {
+		p, err := NewPub(zctx, PubConfig{Bind: []string{inprocAddr("turns")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, p)
+		eps = append(eps, Endpoint{Name: name, Addr: p.Addr()})
+	}
+	sub, err := NewSub(zctx, SubConfig{Endpoints: eps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const each = 3 * maxBurst
+	for _, p := range pubs {
+		if err := p.WaitSubscribed(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+		for range each {
+			if err := p.Send([]byte("t"), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var runs []int // lengths of runs from one endpoint
+	last := ""
+	for range 2 * each {
+		in, err := sub.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Endpoint.Name != last {
+			runs = append(runs, 0)
+			last = in.Endpoint.Name
+		}
+		runs[len(runs)-1]++
+	}
+	want := []int{maxBurst, maxBurst, maxBurst, maxBurst, maxBurst, maxBurst}
+	if !slices.Equal(runs, want) {
+		t.Fatalf("runs %v, want %v", runs, want)
+	}
+	sub.Close()
+	for _, p := range pubs {
+		p.Close()
+	}
+	zctx.Term()
+}
+
+// WaitSubscribed notices a subscriber that connects while other goroutines keep sending (their
+// sends may consume the ZMQ_FD edge that announced it).
+func TestWaitSubscribedWhileSending(t *testing.T) {
 	zctx := newCtx(t)
 	pub, err := NewPub(zctx, PubConfig{Bind: []string{"tcp://127.0.0.1:*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "p", Addr: pub.Addr()}}, Buffer: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := within(t, 10*time.Second)
-	if err := pub.WaitSubscribed(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 10; i++ { // more than the buffer: the owner blocks delivering
-		if err := pub.Send([]byte("t"), []byte("x")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for sub.Received() < 2 { // the owner has filled the buffer and is blocked on the second
-		select {
-		case <-ctx.Done():
-			t.Fatal("nothing received")
-		default:
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := pub.Send([]byte("other"), []byte("x")); err != nil {
+				t.Error(err)
+				return
+			}
 			runtime.Gosched()
 		}
+	}()
+	ctx := within(t, 10*time.Second)
+	for i := range 20 {
+		sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "p", Addr: pub.Addr()}}, Prefixes: []string{fmt.Sprintf("topic%d", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.WaitSubscribed(ctx, fmt.Sprintf("topic%d.x", i)); err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+		sub.Close()
 	}
-	sub.Close() // must not hang although nobody reads C
+	close(stop)
+	wg.Wait()
 	pub.Close()
 	zctx.Term()
 }
@@ -279,15 +467,15 @@ func TestWaitSettledWithDeadEndpoint(t *testing.T) {
 	zctx.Term()
 }
 
-// Enqueued messages go out in order, including those still queued when Close is called, and
-// Enqueue fails after Close.
-func TestEnqueueOrderAndFlushOnClose(t *testing.T) {
+// Sent messages arrive in order, including those libzmq still held when the Pub was closed (it
+// flushes them within the linger period), and Send fails after Close.
+func TestSendOrderAndFlushOnClose(t *testing.T) {
 	zctx := newCtx(t)
-	pub, err := NewPub(zctx, PubConfig{Bind: []string{"tcp://127.0.0.1:*"}, Options: Options{Linger: 5 * time.Second}, MaxQueueBytes: 4096})
+	pub, err := NewPub(zctx, PubConfig{Bind: []string{"tcp://127.0.0.1:*"}, Options: Options{Linger: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "p", Addr: pub.Addr()}}, Buffer: 4096})
+	sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "p", Addr: pub.Addr()}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,24 +483,23 @@ func TestEnqueueOrderAndFlushOnClose(t *testing.T) {
 	if err := pub.WaitSubscribed(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	const n = 2000 // far more bytes than MaxQueueBytes: Enqueue must block and resume
+	const n = 2000
 	for i := 0; i < n; i++ {
-		if err := pub.Enqueue([]byte("t"), []byte(fmt.Sprintf("%05d", i))); err != nil {
+		if err := pub.Send([]byte("t"), []byte(fmt.Sprintf("%05d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	pub.Close()
-	if err := pub.Enqueue([]byte("t"), []byte("late")); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Enqueue after Close = %v", err)
+	if err := pub.Send([]byte("t"), []byte("late")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after Close = %v", err)
 	}
 	for i := 0; i < n; i++ {
-		select {
-		case in := <-sub.C():
-			if got, want := string(in.Frames[1]), fmt.Sprintf("%05d", i); got != want {
-				t.Fatalf("message %d is %q: out of order", i, got)
-			}
-		case <-ctx.Done():
-			t.Fatalf("received %d of %d", i, n)
+		in, err := sub.Recv(ctx)
+		if err != nil {
+			t.Fatalf("received %d of %d: %v", i, n, err)
+		}
+		if got, want := string(in.Frames[1]), fmt.Sprintf("%05d", i); got != want {
+			t.Fatalf("message %d is %q: out of order", i, got)
 		}
 	}
 	if pub.Sent() != n || pub.SendErrors() != 0 {

@@ -4,8 +4,8 @@ package main
 //
 //   - raw ZeroMQ: bare pebbe/zmq4 XPUB/SUB sockets, one context (I/O thread) per side as two
 //     processes have, over loopback TCP, each socket used by one locked OS thread;
-//   - zsock: the same round trip through ackmsg's socket owners (internal/zsock), to show what
-//     the owner-goroutine hand-offs cost;
+//   - zsock: the same round trip through ackmsg's sockets (internal/zsock), to show what that
+//     layer adds;
 //   - crypto: the four signature operations of an acked publish, as ackmsg does them (build or
 //     decode the envelope included), one after the other.
 
@@ -335,7 +335,7 @@ func rawThroughput(frames [][]byte, n int) (float64, error) {
 	return float64(r.got) / r.end.Sub(start).Seconds(), nil
 }
 
-// zsockRoundTrip is rawRoundTrip through ackmsg's zsock owners with the bus's socket options.
+// zsockRoundTrip is rawRoundTrip through ackmsg's zsock sockets with the bus's socket options.
 func zsockRoundTrip(cfg *config.Config, msg, reply [][]byte, n int) ([]time.Duration, error) {
 	opts := wiring.SocketOptions(cfg)
 	addrA, addrB := freeAddr(), freeAddr()
@@ -373,7 +373,10 @@ func zsockRoundTrip(cfg *config.Config, msg, reply [][]byte, n int) ([]time.Dura
 	echoDone := make(chan struct{})
 	go func() {
 		defer close(echoDone)
-		for range subB.C() {
+		for {
+			if _, err := subB.Recv(context.Background()); err != nil {
+				return // closed
+			}
 			if err := pubB.Send(reply...); err != nil {
 				return
 			}
@@ -398,13 +401,11 @@ func zsockRoundTrip(cfg *config.Config, msg, reply [][]byte, n int) ([]time.Dura
 		if err := pubA.Send(msg...); err != nil {
 			return nil, err
 		}
-		select {
-		case _, ok := <-subA.C():
-			if !ok {
-				return nil, fmt.Errorf("zsock pair closed")
-			}
-		case <-time.After(10 * time.Second):
-			return nil, fmt.Errorf("zsock round trip lost a message")
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := subA.Recv(rctx)
+		rcancel()
+		if err != nil {
+			return nil, fmt.Errorf("zsock round trip: %w", err)
 		}
 		if i >= n/10+10 {
 			lat = append(lat, time.Since(t0))

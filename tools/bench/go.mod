@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/ackmsg/ackmsg v0.0.0
+	github.com/pebbe/zmq4 v1.4.0
 	gonum.org/v1/plot v0.17.0
 )
 
@@ -18,9 +19,9 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hashicorp/errwrap v1.0.0 // indirect
 	github.com/hashicorp/go-multierror v1.1.1 // indirect
-	github.com/pebbe/zmq4 v1.4.0 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 	golang.org/x/image v0.30.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
 )
 

@@ -216,9 +216,9 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zsock round trip: %w", err)
 	}
-	add(Row{Name: "zsock round trip p50 (ackmsg's socket owners)", Unit: "µs", Value: us(quantile(zrtt, 0.5)),
+	add(Row{Name: "zsock round trip p50 (ackmsg's socket layer)", Unit: "µs", Value: us(quantile(zrtt, 0.5)),
 		Floor: us(quantile(rtt, 0.5)), Of: "raw zmq4 RTT p50",
-		Note: fmt.Sprintf("owner hand-offs add %.0f µs", us(quantile(zrtt, 0.5)-quantile(rtt, 0.5)))})
+		Note: fmt.Sprintf("zsock adds %.0f µs", us(quantile(zrtt, 0.5)-quantile(rtt, 0.5)))})
 
 	step("raw ZeroMQ one-way throughput, %d messages", sz.thru)
 	rawThru, err := rawThroughput(msg, sz.thru)
