@@ -29,15 +29,18 @@
 // refused, at most two seconds and at most half its deadline (an endpoint behind a partition does
 // neither). The waiter for a msg_id is registered before the message leaves. Until
 // every ACK is in or the deadline passes, the identical signed frames are re-sent with a timeout
-// that adapts to observed ACK round trips (as TCP's) and doubles per retransmission. One goroutine
-// owns ACK matching, retransmission and deadlines: no goroutine, socket or timer per message. At
+// that adapts to observed ACK round trips (as TCP's) and doubles per retransmission. A few
+// listener goroutines (at most one per core, four at most) read and verify ACKs in parallel, and
+// one goroutine owns retransmission and deadlines: no goroutine, socket or timer per message. At
 // most ack_max_in_flight messages wait at once. The gilmsg_version marker is added before
 // signing, so validating Python consumers accept our messages (gilmsg adds it after).
 //
 // A Subscriber (and Tail) is the consumer side: it validates every message, ACKs marked ones as
 // its certificate's CN, de-duplicates retransmissions by msg_id within dedupe_window (re-sending
 // the same signed ACK, delivering once), and ACKs either on receipt (gilmsg's behaviour) or after
-// the application processed the message (the default).
+// the application processed the message (the default). ACKs are signed and sent by a pool of
+// workers (one per core, eight at most), so reading the next message does not wait for a
+// signature; Close sends the ACKs already queued before it returns.
 //
 // A Hub (NewHub) is consumer.Hub with ACKs: long-lived consumers routed by topic pattern, each
 // with a bounded inbox and its workers, and one ACK per message sent only after every matching
