@@ -48,13 +48,17 @@ func freeAddr() string {
 	return fmt.Sprintf("tcp://%s", l.Addr())
 }
 
-// pki is a CA with RSA-2048 certificates (the default size) for pub, logger and sub01..subNN.
-type pki struct{ dir string }
+// pki is a CA and certificates for pub, logger and sub01..subNN, all with keys of one type:
+// RSA-2048 (the default size, crypto x509) or Ed25519 (crypto x509-ed25519, ackmsg peers only).
+type pki struct {
+	dir     string
+	keyType string // certs.KeyRSA or certs.KeyEd25519
+}
 
 func subName(i int) string { return fmt.Sprintf("sub%02d", i+1) }
 
-func newPKI(dir string, subs int) (*pki, error) {
-	opts := certs.PKIOptions{Days: 2}
+func newPKI(dir, keyType string, subs int) (*pki, error) {
+	opts := certs.PKIOptions{Days: 2, KeyType: keyType}
 	if _, err := certs.InitCA(dir, opts); err != nil {
 		return nil, err
 	}
@@ -67,7 +71,15 @@ func newPKI(dir string, subs int) (*pki, error) {
 			return nil, err
 		}
 	}
-	return &pki{dir: dir}, nil
+	return &pki{dir: dir, keyType: keyType}, nil
+}
+
+// label names the key type in figures and notes: "RSA-2048" or "Ed25519".
+func (p *pki) label() string {
+	if p.keyType == certs.KeyEd25519 {
+		return "Ed25519"
+	}
+	return "RSA-2048"
 }
 
 func (p *pki) signer(name string) (*certs.X509Signer, error) {

@@ -14,7 +14,7 @@ import (
 // (milliseconds) and saves it as SVG.
 func writeChart(path string, res *Results) error {
 	p := plot.New()
-	p.Title.Text = "ackmsg latency CDF (same run, same machine)"
+	p.Title.Text = "ackmsg latency CDF (same run, same machine; RSA-2048 unless marked Ed25519)"
 	p.X.Label.Text = "latency (ms, log scale)"
 	p.Y.Label.Text = "fraction of samples ≤ x"
 	p.X.Scale = plot.LogScale{}
@@ -24,12 +24,21 @@ func writeChart(path string, res *Results) error {
 	p.Legend.Top = false
 	p.Legend.Left = false
 	p.Legend.XOffs = -vg.Millimeter
-	order := []string{"raw zmq4 round trip", "acked in process, 1 recipient(s)", "acked 1 process(es)",
-		"acked in process, 3 recipient(s)", "acked 3 process(es)", "acked in process, 10 recipient(s)",
-		"cold ackmsg-logger"}
-	palette := []color.RGBA{{0, 0, 0, 255}, {31, 119, 180, 255}, {174, 199, 232, 255}, {255, 127, 14, 255},
-		{255, 187, 120, 255}, {44, 160, 44, 255}, {214, 39, 40, 255}}
-	for i, name := range order {
+	series := []struct {
+		name  string
+		color color.RGBA
+	}{
+		{"raw zmq4 round trip", color.RGBA{0, 0, 0, 255}},
+		{"acked in process, 1 recipient(s)", color.RGBA{31, 119, 180, 255}},
+		{"acked in process, 1 recipient(s), Ed25519", color.RGBA{148, 103, 189, 255}},
+		{"acked 1 process(es)", color.RGBA{174, 199, 232, 255}},
+		{"acked in process, 3 recipient(s)", color.RGBA{255, 127, 14, 255}},
+		{"acked 3 process(es)", color.RGBA{255, 187, 120, 255}},
+		{"acked in process, 10 recipient(s)", color.RGBA{44, 160, 44, 255}},
+		{"cold ackmsg-logger", color.RGBA{214, 39, 40, 255}},
+	}
+	for _, sr := range series {
+		name := sr.name
 		s, ok := res.Samples[name]
 		if !ok || len(s) == 0 {
 			continue
@@ -45,7 +54,7 @@ func writeChart(path string, res *Results) error {
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", name, err)
 		}
-		l.Color = palette[i%len(palette)]
+		l.Color = sr.color
 		l.Width = vg.Points(1.5)
 		p.Add(l)
 		p.Legend.Add(name, l)

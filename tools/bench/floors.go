@@ -7,14 +7,17 @@ package main
 //   - zsock: the same round trip through ackmsg's sockets (internal/zsock), to show what that
 //     layer adds;
 //   - crypto: the four signature operations of an acked publish, as ackmsg does them (build or
-//     decode the envelope included), one after the other.
+//     decode the envelope included), one after the other; once with RSA-2048 certificates and
+//     once with Ed25519 ones, by the same code.
 
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -31,6 +34,7 @@ import (
 
 // cryptoKit signs and verifies as the two ends of an acked publish do.
 type cryptoKit struct {
+	label             string // the key type of the PKI: "RSA-2048" or "Ed25519"
 	pub, sub          *certs.X509Signer
 	subVerify, pubAck certs.Verifier
 }
@@ -53,7 +57,7 @@ func newCryptoKit(pki *pki) (*cryptoKit, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cryptoKit{pub: pub, sub: sub, subVerify: sv, pubAck: av}, nil
+	return &cryptoKit{label: pki.label(), pub: pub, sub: sub, subVerify: sv, pubAck: av}, nil
 }
 
 // chainTimes are the four signature operations of an acked publish to one recipient.
@@ -120,27 +124,88 @@ func (k *cryptoKit) chain(i int64) (chainTimes, []byte, []byte, error) {
 	return chainTimes{t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3)}, frame, ackFrame, nil
 }
 
-// rawRSA times bare RSA-2048 PKCS#1 v1.5 signatures and verifications over a SHA-256 digest,
+// cryptoFloor is the four signature operations of an acked publish to one recipient, measured
+// in sequence many times on one PKI.
+type cryptoFloor struct {
+	steps  [4][]time.Duration // pubSign, subVerify, subSign, pubVerify
+	chain1 []time.Duration    // their sums, sample by sample
+}
+
+// measureCrypto runs kit.chain n times (after the warm-up chain the caller did).
+func measureCrypto(kit *cryptoKit, n int) (*cryptoFloor, error) {
+	f := &cryptoFloor{}
+	for i := range n {
+		ct, _, _, err := kit.chain(int64(i))
+		if err != nil {
+			return nil, err
+		}
+		for j, d := range []time.Duration{ct.pubSign, ct.subVerify, ct.subSign, ct.pubVerify} {
+			f.steps[j] = append(f.steps[j], d)
+		}
+		f.chain1 = append(f.chain1, ct.total())
+	}
+	return f, nil
+}
+
+// quantile is the crypto floor of an acked publish to n recipients at quantile q. With n > 1
+// the publisher signs once, the n recipients verify and sign in parallel on this machine's
+// cores, and the publisher verifies the n ACKs one after the other.
+func (f *cryptoFloor) quantile(n int, q float64) time.Duration {
+	if n == 1 {
+		return quantile(f.chain1, q)
+	}
+	par := time.Duration(min(n, runtime.NumCPU()))
+	return quantile(f.steps[0], q) + time.Duration(n)*(quantile(f.steps[1], q)+quantile(f.steps[2], q))/par +
+		time.Duration(n)*quantile(f.steps[3], q)
+}
+
+// bareInput is what the bare signature rows sign: 32 bytes, a SHA-256 digest.
+var bareInput = sha256.Sum256([]byte("ackmsg benchmark"))
+
+// bareSignatures times n signatures and verifications of bareInput with bare library calls,
 // without envelopes: what the chain steps cost beyond the arithmetic.
+func bareSignatures(n int, sign func(in []byte) ([]byte, error), verify func(in, sig []byte) error) (
+	signs, verifies []time.Duration, err error) {
+	for range n {
+		t0 := time.Now()
+		sig, err := sign(bareInput[:])
+		t1 := time.Now()
+		if err == nil {
+			err = verify(bareInput[:], sig)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		signs, verifies = append(signs, t1.Sub(t0)), append(verifies, time.Since(t1))
+	}
+	return signs, verifies, nil
+}
+
+// rawRSA times bare RSA-2048 PKCS#1 v1.5 signatures and verifications of a SHA-256 digest.
 func rawRSA(n int) (sign, verify []time.Duration, err error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, nil, err
 	}
-	digest := sha256.Sum256([]byte("ackmsg benchmark"))
-	for range n {
-		t0 := time.Now()
-		sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:])
-		t1 := time.Now()
-		if err == nil {
-			err = rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, digest[:], sig)
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		sign, verify = append(sign, t1.Sub(t0)), append(verify, time.Since(t1))
+	return bareSignatures(n,
+		func(in []byte) ([]byte, error) { return rsa.SignPKCS1v15(nil, key, crypto.SHA256, in) },
+		func(in, sig []byte) error { return rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, in, sig) })
+}
+
+// rawEd25519 times bare Ed25519 signatures and verifications of the same 32 bytes.
+func rawEd25519(n int) (sign, verify []time.Duration, err error) {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, err
 	}
-	return sign, verify, nil
+	return bareSignatures(n,
+		func(in []byte) ([]byte, error) { return ed25519.Sign(key, in), nil },
+		func(in, sig []byte) error {
+			if !ed25519.Verify(pub, in, sig) {
+				return errors.New("ed25519: a fresh signature does not verify")
+			}
+			return nil
+		})
 }
 
 // openZMQ opens a bare socket with linger 0 and unlimited high-water marks.

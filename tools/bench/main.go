@@ -3,6 +3,9 @@
 // pebbe/zmq4 sockets over loopback, the crypto costs, then acked publish latency (1, 3, 10
 // recipients in process; 1 and 3 in separate ackmsg-tail --ack processes), PublishAsync
 // throughput, plain publish throughput, memory per in-flight message and a cold CLI publish.
+// These use RSA-2048 certificates (crypto x509, what fedmsg peers verify); the crypto floor,
+// acked publish to 1 recipient in process and PublishAsync in-flight 256 are also measured with
+// Ed25519 certificates (crypto x509-ed25519, ackmsg-only buses), each next to its own floors.
 // Every ackmsg figure is printed next to its floor and the ratio, and checked against the
 // targets of issue 7.
 //
@@ -28,11 +31,13 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/ackmsg/ackmsg/certs"
 )
 
 // sizes are the sample counts of one run.
 type sizes struct {
-	rtt, zsockRTT, thru, chain, rsa             int
+	rtt, zsockRTT, thru, chain, bare            int
 	acked1, acked3, acked10, proc1, proc3, cold int
 	async                                       time.Duration
 	inflight                                    int
@@ -150,6 +155,52 @@ var quantiles = []struct {
 	q    float64
 }{{"min", 0}, {"p50", 0.5}, {"p99", 0.99}}
 
+// keyed is what the figures of one key type rest on: its PKI, the raw round trip of its own
+// message and ACK frames, and its crypto floor.
+type keyed struct {
+	k      *pki
+	rtt    []time.Duration
+	crypto *cryptoFloor
+}
+
+func (f keyed) ed25519() bool { return f.k.keyType == certs.KeyEd25519 }
+
+// suffix tells the Ed25519 figures apart; the RSA-2048 ones keep the names they always had.
+func (f keyed) suffix() string {
+	if f.ed25519() {
+		return ", Ed25519"
+	}
+	return ""
+}
+
+// cryptoName is how the floor notes name the crypto floor.
+func (f keyed) cryptoName() string {
+	if f.ed25519() {
+		return "Ed25519 crypto"
+	}
+	return "crypto"
+}
+
+// floor is the latency floor of an acked publish to n recipients at quantile q: the raw round
+// trip plus the crypto floor, quantile by quantile.
+func (f keyed) floor(n int, q float64) time.Duration {
+	return quantile(f.rtt, q) + f.crypto.quantile(n, q)
+}
+
+// floorIs says what floor(n, q) is, q named.
+func (f keyed) floorIs(n int, q string) string {
+	if f.ed25519() {
+		return fmt.Sprintf("raw RTT (Ed25519 frames) %s + Ed25519 crypto(%d) %s", q, n, q)
+	}
+	return fmt.Sprintf("raw RTT %s + crypto(%d) %s", q, n, q)
+}
+
+// ceiling is the crypto-bound msgs/s of acked publishes to one recipient: publisher and recipient
+// share this machine's cores, and each message costs the four signature operations.
+func (f keyed) ceiling() float64 {
+	return float64(runtime.NumCPU()) / f.crypto.quantile(1, 0.5).Seconds()
+}
+
 func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	start := time.Now()
 	res := &Results{Started: start.UTC(), Quick: isQuick, Machine: machine(), Samples: map[string][]float64{},
@@ -179,8 +230,12 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	step("PKI (RSA-2048, 10 recipients) and commands")
-	k, err := newPKI(filepath.Join(tmp, "pki"), 10)
+	step("PKI (RSA-2048, 10 recipients; Ed25519, 1 recipient) and commands")
+	k, err := newPKI(filepath.Join(tmp, "pki"), certs.KeyRSA, 10)
+	if err != nil {
+		return nil, err
+	}
+	ed, err := newPKI(filepath.Join(tmp, "pki-ed25519"), certs.KeyEd25519, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +255,15 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	}
 	msg, reply := [][]byte{[]byte(benchTopic), msgFrame}, [][]byte{[]byte(benchAck), ackFrame}
 	res.Extra["message_bytes"], res.Extra["ack_bytes"] = float64(len(msgFrame)), float64(len(ackFrame))
+	edKit, err := newCryptoKit(ed)
+	if err != nil {
+		return nil, err
+	}
+	_, edMsgFrame, edAckFrame, err := edKit.chain(0)
+	if err != nil {
+		return nil, err
+	}
+	res.Extra["ed25519_message_bytes"], res.Extra["ed25519_ack_bytes"] = float64(len(edMsgFrame)), float64(len(edAckFrame))
 
 	step("raw ZeroMQ round trip (bare zmq4), %d samples", sz.rtt)
 	rtt, err := rawRoundTrip(msg, reply, sz.rtt)
@@ -210,6 +274,18 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	section("Floors: raw ZeroMQ (bare pebbe/zmq4, loopback TCP) and crypto")
 	for _, q := range quantiles {
 		add(Row{Name: "raw zmq4 round trip " + q.name, Unit: "µs", Value: us(quantile(rtt, q.q))})
+	}
+	// Ed25519 certificates are smaller, so are the frames: their round trip is its own floor.
+	step("raw ZeroMQ round trip with the Ed25519 frames, %d samples", sz.rtt)
+	edRTT, err := rawRoundTrip([][]byte{[]byte(benchTopic), edMsgFrame}, [][]byte{[]byte(benchAck), edAckFrame}, sz.rtt)
+	if err != nil {
+		return nil, fmt.Errorf("raw round trip, Ed25519 frames: %w", err)
+	}
+	for _, q := range quantiles {
+		r := add(Row{Name: "raw zmq4 round trip, Ed25519 frames " + q.name, Unit: "µs", Value: us(quantile(edRTT, q.q))})
+		if q.name == "min" {
+			r.Note = fmt.Sprintf("message %d B, ACK %d B", len(edMsgFrame), len(edAckFrame))
+		}
 	}
 	step("zsock round trip, %d samples", sz.zsockRTT)
 	zrtt, err := zsockRoundTrip(k.config("pub", nil), msg, reply, sz.zsockRTT)
@@ -227,53 +303,52 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	}
 	add(Row{Name: fmt.Sprintf("raw zmq4 one-way throughput (%d B signed frames)", len(msgFrame)), Unit: "msgs/s", Value: rawThru})
 
-	step("crypto: RSA-2048 and the four signature operations, %d samples", sz.chain)
-	rsaSign, rsaVerify, err := rawRSA(sz.rsa)
-	if err != nil {
-		return nil, err
-	}
-	add(Row{Name: "RSA-2048 sign p50 (bare crypto/rsa)", Unit: "µs", Value: us(quantile(rsaSign, 0.5))})
-	add(Row{Name: "RSA-2048 verify p50 (bare crypto/rsa)", Unit: "µs", Value: us(quantile(rsaVerify, 0.5))})
-	var steps [4][]time.Duration
-	var chain1 []time.Duration
-	for i := range sz.chain {
-		ct, _, _, err := kit.chain(int64(i))
+	// The same rows for both key types, the RSA-2048 ones under the names they always had.
+	cryptoRows := func(kit *cryptoKit, bare func(int) ([]time.Duration, []time.Duration, error), bareName,
+		prefix string) (*cryptoFloor, error) {
+		step("crypto: %s and the four signature operations, %d samples", kit.label, sz.chain)
+		signs, verifies, err := bare(sz.bare)
 		if err != nil {
 			return nil, err
 		}
-		for j, d := range []time.Duration{ct.pubSign, ct.subVerify, ct.subSign, ct.pubVerify} {
-			steps[j] = append(steps[j], d)
+		add(Row{Name: kit.label + " sign p50 (bare " + bareName + ")", Unit: "µs", Value: us(quantile(signs, 0.5))})
+		add(Row{Name: kit.label + " verify p50 (bare " + bareName + ")", Unit: "µs", Value: us(quantile(verifies, 0.5))})
+		f, err := measureCrypto(kit, sz.chain)
+		if err != nil {
+			return nil, err
 		}
-		chain1 = append(chain1, ct.total())
-	}
-	for j, name := range []string{"publisher sign (build, sign, encode)", "recipient verify (decode, verify)",
-		"recipient sign ACK", "publisher verify ACK"} {
-		add(Row{Name: "crypto: " + name + " p50", Unit: "µs", Value: us(quantile(steps[j], 0.5))})
-	}
-	add(Row{Name: "crypto floor, 1 recipient, p50", Unit: "µs", Value: us(quantile(chain1, 0.5)),
-		Note: "the four operations in sequence, measured"})
-	// With n recipients the publisher signs once, the n recipients verify and sign in parallel
-	// on this machine's cores, and the publisher verifies the n ACKs one after the other.
-	cryptoN := func(n int, q float64) time.Duration {
-		if n == 1 {
-			return quantile(chain1, q)
+		for j, name := range []string{"publisher sign (build, sign, encode)", "recipient verify (decode, verify)",
+			"recipient sign ACK", "publisher verify ACK"} {
+			add(Row{Name: prefix + ": " + name + " p50", Unit: "µs", Value: us(quantile(f.steps[j], 0.5))})
 		}
-		par := time.Duration(min(n, runtime.NumCPU()))
-		return quantile(steps[0], q) + time.Duration(n)*(quantile(steps[1], q)+quantile(steps[2], q))/par +
-			time.Duration(n)*quantile(steps[3], q)
+		add(Row{Name: prefix + " floor, 1 recipient, p50", Unit: "µs", Value: us(f.quantile(1, 0.5)),
+			Note: "the four operations in sequence, measured"})
+		return f, nil
+	}
+	rsaCrypto, err := cryptoRows(kit, rawRSA, "crypto/rsa", "crypto")
+	if err != nil {
+		return nil, err
 	}
 	for _, n := range []int{3, 10} {
-		add(Row{Name: fmt.Sprintf("crypto floor, %d recipients, p50", n), Unit: "µs", Value: us(cryptoN(n, 0.5)),
+		add(Row{Name: fmt.Sprintf("crypto floor, %d recipients, p50", n), Unit: "µs", Value: us(rsaCrypto.quantile(n, 0.5)),
 			Note: fmt.Sprintf("sign + %d×(verify+sign)/%d cores + %d×verify, from the steps", n, runtime.NumCPU(), n)})
 	}
-	floorQ := func(n int, q float64) float64 { return us(quantile(rtt, q) + cryptoN(n, q)) }
+	edCrypto, err := cryptoRows(edKit, rawEd25519, "crypto/ed25519", "Ed25519 crypto")
+	if err != nil {
+		return nil, err
+	}
+	rsaFig := keyed{k: k, rtt: rtt, crypto: rsaCrypto}
+	edFig := keyed{k: ed, rtt: edRTT, crypto: edCrypto}
 
 	// ---- acked publish, in process ----
 	section("Acked publish latency, recipients in this process (ack.Subscriber goroutines)")
-	latency := map[string][]time.Duration{}
-	for _, c := range []struct{ n, samples int }{{1, sz.acked1}, {3, sz.acked3}, {10, sz.acked10}} {
-		step("acked publish in process, %d recipient(s), %d samples", c.n, c.samples)
-		b, err := newBus(k, c.n)
+	for _, c := range []struct {
+		fig        keyed
+		n, samples int
+	}{{rsaFig, 1, sz.acked1}, {edFig, 1, sz.acked1}, {rsaFig, 3, sz.acked3}, {rsaFig, 10, sz.acked10}} {
+		name := fmt.Sprintf("in process, %d recipient(s)%s", c.n, c.fig.suffix())
+		step("acked publish %s, %d samples", name, c.samples)
+		b, err := newBus(c.fig.k, c.n)
 		if err != nil {
 			return nil, err
 		}
@@ -282,20 +357,18 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 		if err != nil {
 			return nil, err
 		}
-		name := fmt.Sprintf("in process, %d recipient(s)", c.n)
-		latency[name] = lat
 		keep("acked "+name, lat)
 		for _, q := range quantiles {
 			r := add(Row{Name: fmt.Sprintf("acked %s %s", name, q.name), Unit: "µs", Value: us(quantile(lat, q.q)),
-				Floor: floorQ(c.n, q.q), Of: fmt.Sprintf("raw RTT %s + crypto(%d) %s", q.name, c.n, q.name)})
+				Floor: us(c.fig.floor(c.n, q.q)), Of: c.fig.floorIs(c.n, q.name)})
 			if q.name == "p99" && retx > 0 {
 				r.Note = fmt.Sprintf("%d retransmissions", retx)
 			}
 			if c.n == 1 && q.name == "p50" {
-				target(r, "≤ 1.2 × floor", r.Ratio <= 1.2)
+				target(r, "≤ 1.2 × floor, "+c.fig.k.label(), r.Ratio <= 1.2)
 			}
 			if c.n == 1 && q.name == "p99" {
-				target(r, "≤ 2 × floor", r.Ratio <= 2)
+				target(r, "≤ 2 × floor, "+c.fig.k.label(), r.Ratio <= 2)
 			}
 		}
 	}
@@ -313,7 +386,7 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 		keep("acked "+name, lat)
 		for _, q := range quantiles {
 			r := add(Row{Name: fmt.Sprintf("acked %s %s", name, q.name), Unit: "µs", Value: us(quantile(lat, q.q)),
-				Floor: floorQ(c.n, q.q), Of: fmt.Sprintf("raw RTT %s + crypto(%d) %s", q.name, c.n, q.name)})
+				Floor: us(rsaFig.floor(c.n, q.q)), Of: rsaFig.floorIs(c.n, q.name)})
 			if q.name == "p99" && retx > 0 {
 				r.Note = fmt.Sprintf("%d retransmissions", retx)
 			}
@@ -329,24 +402,27 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 
 	// ---- throughput ----
 	section("Throughput and memory (1 recipient in process)")
-	pipe := float64(runtime.NumCPU()) / (float64(quantile(chain1, 0.5)) / 1e9)
-	for _, n := range []int{1, 16, 256} {
-		step("PublishAsync, in-flight %d, %s", n, sz.async)
-		b, err := newBus(k, 1)
+	for _, c := range []struct {
+		fig      keyed
+		inflight int
+	}{{rsaFig, 1}, {rsaFig, 16}, {rsaFig, 256}, {edFig, 256}} {
+		step("PublishAsync, in-flight %d%s, %s", c.inflight, c.fig.suffix(), sz.async)
+		b, err := newBus(c.fig.k, 1)
 		if err != nil {
 			return nil, err
 		}
-		rate, retx, err := asyncThroughput(b, n, sz.async)
+		rate, retx, err := asyncThroughput(b, c.inflight, sz.async)
 		b.close()
 		if err != nil {
 			return nil, err
 		}
-		r := add(Row{Name: fmt.Sprintf("PublishAsync in-flight %d", n), Unit: "msgs/s", Value: rate, Floor: pipe,
-			Of: fmt.Sprintf("crypto-bound ceiling: %d cores / crypto(1) p50", runtime.NumCPU())})
+		r := add(Row{Name: fmt.Sprintf("PublishAsync in-flight %d%s", c.inflight, c.fig.suffix()), Unit: "msgs/s",
+			Value: rate, Floor: c.fig.ceiling(), Of: fmt.Sprintf("crypto-bound ceiling: %d cores / %s(1) p50",
+				runtime.NumCPU(), c.fig.cryptoName())})
 		if retx > 0 {
 			r.Note = fmt.Sprintf("%d retransmissions", retx)
 		}
-		if n == 256 {
+		if !c.fig.ed25519() && c.inflight == 256 { // issue 7's target; the Ed25519 row is a figure only
 			target(r, "≥ 0.85 × ceiling", r.Ratio >= 0.85)
 		}
 	}
@@ -508,8 +584,13 @@ func markdown(res *Results, chartRef, notes string) string {
 	for _, k := range keys {
 		fmt.Fprintf(&b, " %s %s;", k, res.Machine[k])
 	}
-	fmt.Fprintf(&b, " signed message %.0f B, ACK %.0f B (RSA-2048 certificates).\n\n",
+	fmt.Fprintf(&b, " signed message %.0f B, ACK %.0f B (RSA-2048 certificates)",
 		res.Extra["message_bytes"], res.Extra["ack_bytes"])
+	if res.Extra["ed25519_message_bytes"] > 0 {
+		fmt.Fprintf(&b, ", %.0f B and %.0f B (Ed25519 certificates)",
+			res.Extra["ed25519_message_bytes"], res.Extra["ed25519_ack_bytes"])
+	}
+	fmt.Fprintf(&b, ".\n\n")
 	fmt.Fprintf(&b, "## Targets\n\n| target | figure | value | floor | ratio | verdict |\n|---|---|---:|---:|---:|---|\n")
 	for _, r := range res.Rows {
 		if r.Met == nil {
