@@ -247,7 +247,9 @@ func (s *Subscriber) ackWorker() {
 	}
 }
 
-// ack signs and sends the ACK for id, and remembers its frame for re-ACKs.
+// ack signs and sends the ACK for id. The frame is remembered (and the state set to acked)
+// before it is sent, so a retransmission that the publisher sends as soon as it has this ACK is
+// re-ACKed, never mistaken for one still being processed.
 func (s *Subscriber) ack(ctx context.Context, id string) {
 	m, err := s.pub.Build("ack", map[string]any{"ack_msg_id": id})
 	var frame []byte
@@ -255,6 +257,10 @@ func (s *Subscriber) ack(ctx context.Context, id string) {
 		frame, err = m.Marshal()
 	}
 	if err == nil {
+		s.mu.Lock()
+		e := s.seen.put(id, stateAcked)
+		e.ack = frame
+		s.mu.Unlock()
 		err = s.pub.SendRaw(ctx, m.Topic(), frame)
 	}
 	if err != nil {
@@ -265,10 +271,6 @@ func (s *Subscriber) ack(ctx context.Context, id string) {
 		return
 	}
 	s.stats.acked.Add(1)
-	s.mu.Lock()
-	e := s.seen.put(id, stateAcked)
-	e.ack = frame
-	s.mu.Unlock()
 	s.log.Debug("ACK sent", "msg_id", id)
 }
 
