@@ -7,11 +7,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
-	"golang.org/x/sys/unix"
 )
 
 // PubConfig says where a Pub sends from.
@@ -29,9 +27,9 @@ type PubConfig struct {
 //
 // Senders use the socket directly, one at a time under a mutex, from their own goroutine: a send
 // costs one libzmq call and no goroutine hand-off. Subscriptions are read under the same mutex by
-// whoever needs them (WaitSubscribed, Subscriptions) and by a watcher goroutine that sleeps in
-// poll(2) on the socket's ZMQ_FD, which libzmq signals when commands (such as a new subscriber's
-// pipe) reach the socket. The watcher never touches the socket outside the mutex.
+// whoever needs them (WaitSubscribed, Subscriptions) and by a watcher goroutine that waits on Go's
+// poller (fdWait) for the socket's ZMQ_FD, which libzmq signals when commands (such as a new
+// subscriber's pipe) reach the socket. The watcher never touches the socket outside the mutex.
 type Pub struct {
 	addr     string
 	sent     atomic.Uint64
@@ -43,9 +41,8 @@ type Pub struct {
 	subs    map[string]int // subscribed prefix -> live subscription count
 	waiters []subWaiter
 
-	fd           int           // the XPUB's ZMQ_FD; polled, never read or written
-	wakeR, wakeW int           // a pipe that wakes the watcher (a new waiter, or Close)
-	done         chan struct{} // closed when the watcher has exited
+	wait *fdWait       // the watcher's: the XPUB's ZMQ_FD, and wake-ups (a new waiter, or Close)
+	done chan struct{} // closed when the watcher has exited
 }
 
 type subWaiter struct {
@@ -77,12 +74,12 @@ func NewPub(zctx *zmq.Context, cfg PubConfig) (*Pub, error) {
 		sock.Close()
 		return nil, fmt.Errorf("zsock: ZMQ_FD: %w", err)
 	}
-	var pipe [2]int
-	if err := unix.Pipe2(pipe[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+	w, err := newFDWait(fd)
+	if err != nil {
 		sock.Close()
-		return nil, fmt.Errorf("zsock: wake pipe: %w", err)
+		return nil, err
 	}
-	p.sock, p.fd, p.wakeR, p.wakeW = sock, fd, pipe[0], pipe[1]
+	p.sock, p.wait = sock, w
 	go p.watch()
 	return p, nil
 }
@@ -137,8 +134,8 @@ func (p *Pub) WaitSubscribed(ctx context.Context, topic string) error {
 		return nil
 	}
 	p.waiters = append(p.waiters, subWaiter{topic: topic, ch: ch})
+	p.wait.Wake() // the watcher shortens its interval while someone waits
 	p.mu.Unlock()
-	p.wake() // the watcher shortens its interval while someone waits
 	select {
 	case <-ch:
 		return nil
@@ -176,27 +173,19 @@ func (p *Pub) Close() error {
 		return nil
 	}
 	p.closed = true
+	p.wait.Wake()
 	p.mu.Unlock()
-	p.wake()
 	<-p.done
 	p.mu.Lock()
 	p.sock.Close()
+	p.wait.Close() // under mu: WaitSubscribed wakes the watcher only while not closed
 	p.mu.Unlock()
-	unix.Close(p.wakeR)
-	unix.Close(p.wakeW)
 	return nil
-}
-
-// wake makes the watcher's poll return. A full pipe means a wake-up is already pending.
-func (p *Pub) wake() {
-	_, _ = unix.Write(p.wakeW, []byte{0})
 }
 
 // watch reads subscriptions whenever libzmq signals the socket, until Close.
 func (p *Pub) watch() {
 	defer close(p.done)
-	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}, {Fd: int32(p.wakeR), Events: unix.POLLIN}}
-	buf := make([]byte, 64)
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -209,17 +198,9 @@ func (p *Pub) watch() {
 			interval = watchWaiting
 		}
 		p.mu.Unlock()
-		fds[0].Revents, fds[1].Revents = 0, 0
-		if _, err := unix.Poll(fds, int(interval/time.Millisecond)); err != nil && !errors.Is(err, syscall.EINTR) {
-			// Only EINVAL or ENOMEM are possible; fall back to the interval alone.
+		if err := p.wait.Wait(interval); err != nil && !errors.Is(err, errWaitTimeout) {
+			// Not expected from epoll; the interval still bounds how stale subscriptions get.
 			time.Sleep(interval)
-		}
-		if fds[1].Revents != 0 {
-			for {
-				if n, err := unix.Read(p.wakeR, buf); n <= 0 || err != nil {
-					break
-				}
-			}
 		}
 	}
 }

@@ -64,8 +64,9 @@ type SubConfig struct {
 // Sub owns one SUB socket per endpoint (so every message carries the endpoint it came from) and a
 // monitor per socket.
 //
-// Messages are read by the goroutine that calls Recv, straight from libzmq: it blocks in
-// zmq_poll itself, so a message costs no goroutine hand-off. Recv callers take turns on a mutex,
+// Messages are read by the goroutine that calls Recv, straight from libzmq, and it waits for them
+// itself on Go's poller (fdWait), so a message costs no goroutine hand-off and a waiting reader
+// holds no thread. Recv callers take turns on a mutex,
 // which is also what makes the sockets safe to use from whichever thread the caller runs on. The
 // monitors are served by an owner goroutine, which tracks connection state (WaitConnected,
 // WaitSettled, ConnectedEndpoints, OnEvent) whether or not anyone is reading. While nobody
@@ -77,17 +78,14 @@ type Sub struct {
 	closed   atomic.Bool
 	once     sync.Once
 
-	// The reader side: the data sockets and the read end of the reader's wake pair, used by one
-	// Recv caller at a time.
-	rmu    sync.Mutex
-	socks  []*zmq.Socket
-	poller *zmq.Poller
-	rwakeR *zmq.Socket
-	cur    int // the socket being read
-	burst  int // messages read from it in a row
+	// The reader side: the data sockets, used by one Recv caller at a time.
+	rmu   sync.Mutex
+	socks []*zmq.Socket
+	cur   int // the socket being read
+	burst int // messages read from it in a row
 
-	wmu     sync.Mutex
-	rwakeW  *zmq.Socket // the write end: wakes a blocked Recv (ctx ended, or Close)
+	wmu     sync.Mutex // guards rwait.Wake against rwait.Close
+	rwait   *fdWait    // the data sockets' ZMQ_FDs; Wake ends a Recv's wait (ctx ended, or Close)
 	wclosed bool
 
 	// Owner goroutine only.
@@ -142,16 +140,12 @@ func (s *Sub) Recv(ctx context.Context) (Inbound, error) {
 			armed = true
 			defer context.AfterFunc(ctx, s.wakeReader)()
 		}
-		if _, err := s.poller.Poll(-1); err != nil {
+		// tryRecv found every socket empty (EAGAIN), so each one's ZMQ_FD will signal again.
+		if err := s.rwait.Wait(0); err != nil {
 			if s.closed.Load() {
 				return Inbound{}, ErrClosed
 			}
-			return Inbound{}, fmt.Errorf("zsock: poll: %w", err)
-		}
-		for {
-			if _, err := s.rwakeR.RecvBytes(zmq.DONTWAIT); err != nil {
-				break
-			}
+			return Inbound{}, err
 		}
 	}
 }
@@ -179,13 +173,13 @@ func (s *Sub) tryRecv() (Inbound, bool) {
 	return Inbound{}, false
 }
 
-// wakeReader makes a blocked Recv return from zmq_poll to look at its context and the closed
-// flag. A wake-up nobody was waiting for only costs the next Recv one extra loop.
+// wakeReader makes a waiting Recv look at its context and the closed flag. A wake-up nobody was
+// waiting for only costs the next Recv one extra loop.
 func (s *Sub) wakeReader() {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if !s.wclosed {
-		_, _ = s.rwakeW.SendBytes([]byte{0}, zmq.DONTWAIT)
+	if !s.wclosed && s.rwait != nil {
+		s.rwait.Wake()
 	}
 }
 
@@ -257,14 +251,14 @@ func (s *Sub) Close() error {
 		s.rmu.Unlock()
 		s.wmu.Lock()
 		s.wclosed = true
-		s.rwakeW.Close()
+		s.rwait.Close()
 		s.wmu.Unlock()
 		s.o.shutdown()
 	})
 	return nil
 }
 
-// closeReader stops the monitors and closes the data sockets and the wake pair's read end.
+// closeReader stops the monitors and closes the data sockets.
 func (s *Sub) closeReader() {
 	for i, sock := range s.socks {
 		if i < len(s.mons) {
@@ -273,9 +267,6 @@ func (s *Sub) closeReader() {
 		sock.Close()
 	}
 	s.socks = nil
-	if s.rwakeR != nil {
-		s.rwakeR.Close()
-	}
 }
 
 func (s *Sub) ready(settled bool) bool {
@@ -307,9 +298,6 @@ func (s *Sub) run(zctx *zmq.Context, cfg SubConfig, ready chan<- error) {
 
 	if err := s.open(zctx, cfg); err != nil {
 		s.closeReader()
-		if s.rwakeW != nil {
-			s.rwakeW.Close()
-		}
 		ready <- err
 		return
 	}
@@ -342,16 +330,7 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 	if len(prefixes) == 0 {
 		prefixes = []string{""}
 	}
-	addr := inprocAddr("rwake")
-	var err error
-	if s.rwakeR, err = pairEnd(zctx, addr, true); err != nil {
-		return err
-	}
-	if s.rwakeW, err = pairEnd(zctx, addr, false); err != nil {
-		return err
-	}
-	s.poller = zmq.NewPoller()
-	s.poller.Add(s.rwakeR, zmq.POLLIN)
+	var fds []int
 	for _, ep := range cfg.Endpoints {
 		sock, err := zctx.NewSocket(zmq.SUB)
 		if err != nil {
@@ -392,11 +371,20 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 		} else if err := sock.Connect(ep.Addr); err != nil {
 			return fmt.Errorf("zsock: connect %s (%s): %w", ep.Addr, ep.Name, err)
 		}
-		s.poller.Add(sock, zmq.POLLIN)
+		fd, err := sock.GetFd()
+		if err != nil {
+			return fmt.Errorf("zsock: ZMQ_FD: %w", err)
+		}
+		fds = append(fds, fd)
 		s.eps = append(s.eps, ep)
 		s.connected = append(s.connected, false)
 		s.tried = append(s.tried, false)
 	}
+	w, err := newFDWait(fds...)
+	if err != nil {
+		return err
+	}
+	s.rwait = w
 	return nil
 }
 
