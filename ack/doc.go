@@ -29,10 +29,11 @@
 // refused, at most two seconds and at most half its deadline (an endpoint behind a partition does
 // neither). The waiter for a msg_id is registered before the message leaves. Until
 // every ACK is in or the deadline passes, the identical signed frames are re-sent with a timeout
-// that adapts to observed ACK round trips (as TCP's) and doubles per retransmission. A few
-// listener goroutines (at most one per core, four at most) read and verify ACKs in parallel, and
-// one goroutine owns retransmission and deadlines: no goroutine, socket or timer per message. At
-// most ack_max_in_flight messages wait at once. The gilmsg_version marker is added before
+// that adapts to observed ACK round trips (as TCP's) and doubles per retransmission. One listener
+// goroutine reads and verifies ACKs; when several are already waiting (many recipients answering
+// at once) it hands the others to verify goroutines (one per further core, three at most), so
+// their checks run in parallel. One goroutine owns retransmission and deadlines: no goroutine,
+// socket or timer per message. At most ack_max_in_flight messages wait at once. The gilmsg_version marker is added before
 // signing, so validating Python consumers accept our messages (gilmsg adds it after).
 //
 // A Subscriber (and Tail) is the consumer side: it validates every message, ACKs marked ones as

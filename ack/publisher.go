@@ -53,6 +53,7 @@ type Publisher struct {
 	queue   waiterHeap
 	est     rtoEstimator
 	closed  bool
+	armed   time.Time // when the clock's timer fires; zero while it is stopped
 
 	kick     chan struct{}
 	quit     chan struct{}
@@ -162,13 +163,10 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		pub.Close()
 		return nil, fmt.Errorf("ack: ACK listener: %w", err)
 	}
-	listeners := min(runtime.GOMAXPROCS(0), maxListeners)
-	p.wg.Add(2 + listeners)
+	p.wg.Add(3)
 	go p.settle()
 	go p.run()
-	for range listeners {
-		go p.listen()
-	}
+	go p.listen(min(runtime.GOMAXPROCS(0), maxVerifiers) - 1)
 	return p, nil
 }
 
@@ -327,8 +325,13 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 	w.next = start.Add(w.rto)
 	p.waiters[m.MsgID()] = w
 	heap.Push(&p.queue, w)
+	// The clock needs a nudge only if this message is due before the time it is armed for; a
+	// timer armed for a message that has finished since just fires early and re-arms.
+	nudge := p.armed.IsZero() || w.wake().Before(p.armed)
 	p.mu.Unlock()
-	p.nudge()
+	if nudge {
+		p.nudge()
+	}
 	p.stats.published.Add(1)
 
 	sendCtx, cancel := context.WithDeadline(ctx, deadline)
@@ -434,13 +437,30 @@ func (p *Publisher) nudge() {
 	}
 }
 
-// maxListeners bounds the goroutines that read and verify ACKs. They take turns reading the
-// listener's sockets and verify in parallel, so ACKs from many recipients use every core.
-const maxListeners = 4
+// maxVerifiers bounds the goroutines that verify ACKs.
+const maxVerifiers = 4
 
-// listen reads ACKs and counts them, until the listener is closed.
-func (p *Publisher) listen() {
+// listen reads ACKs and counts them, until the listener is closed. One ACK at a time is verified
+// right here, with no hand-off; when several are already waiting (many recipients answering at
+// once) the others go to the verify goroutines, so their checks use every core.
+func (p *Publisher) listen(verifiers int) {
 	defer p.wg.Done()
+	var work chan zsock.Inbound
+	if verifiers > 0 {
+		work = make(chan zsock.Inbound, 64)
+		var vwg sync.WaitGroup
+		vwg.Add(verifiers)
+		for range verifiers {
+			go func() {
+				defer vwg.Done()
+				for in := range work {
+					p.handleAck(in)
+				}
+			}()
+		}
+		defer vwg.Wait()
+		defer close(work)
+	}
 	for {
 		in, err := p.listener.Recv(context.Background())
 		if err != nil {
@@ -448,6 +468,13 @@ func (p *Publisher) listen() {
 				p.log.Error("ACK listener stopped", "error", err)
 			}
 			return
+		}
+		for work != nil {
+			more, ok := p.listener.TryRecv()
+			if !ok {
+				break
+			}
+			work <- more
 		}
 		p.handleAck(in)
 	}
@@ -464,6 +491,7 @@ func (p *Publisher) run() {
 		if len(p.queue) > 0 {
 			wake = p.queue[0].wake()
 		}
+		p.armed = wake
 		p.mu.Unlock()
 		if wake.IsZero() {
 			timer.Stop()

@@ -150,6 +150,19 @@ func (s *Sub) Recv(ctx context.Context) (Inbound, error) {
 	}
 }
 
+// TryRecv returns a message that has already arrived, without waiting; false when there is none,
+// when another goroutine is reading, or after Close.
+func (s *Sub) TryRecv() (Inbound, bool) {
+	if !s.rmu.TryLock() {
+		return Inbound{}, false
+	}
+	defer s.rmu.Unlock()
+	if s.closed.Load() {
+		return Inbound{}, false
+	}
+	return s.tryRecv()
+}
+
 // tryRecv reads one message without waiting, starting with the socket that delivered last.
 func (s *Sub) tryRecv() (Inbound, bool) {
 	n := len(s.socks)

@@ -271,6 +271,9 @@ func TestRecvHonoursContext(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("Recv ignored its context")
 	}
+	if in, ok := sub.TryRecv(); ok {
+		t.Fatalf("TryRecv with nothing sent = %q", in.Frames)
+	}
 	if err := pub.Send([]byte("t"), []byte("after")); err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +281,32 @@ func TestRecvHonoursContext(t *testing.T) {
 	if err != nil || string(in.Frames[1]) != "after" {
 		t.Fatalf("Recv after a cancelled one = %q, %v", in.Frames, err)
 	}
+	// TryRecv takes what has arrived, in order, without waiting for it.
+	for _, body := range []string{"b", "c"} {
+		if err := pub.Send([]byte("t"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if in, err := sub.Recv(ctx); err != nil || string(in.Frames[1]) != "b" {
+		t.Fatalf("Recv = %q, %v", in.Frames, err)
+	}
+	for {
+		in, ok := sub.TryRecv()
+		if ok {
+			if string(in.Frames[1]) != "c" {
+				t.Fatalf("TryRecv = %q", in.Frames)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("TryRecv never returned c")
+		}
+		runtime.Gosched() // c may still be on its way through the I/O thread
+	}
 	sub.Close()
+	if _, ok := sub.TryRecv(); ok {
+		t.Fatal("TryRecv after Close returned a message")
+	}
 	pub.Close()
 	zctx.Term()
 }
