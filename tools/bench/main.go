@@ -331,7 +331,7 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	}
 	for _, n := range []int{3, 10} {
 		add(Row{Name: fmt.Sprintf("crypto floor, %d recipients, p50", n), Unit: "µs", Value: us(rsaCrypto.quantile(n, 0.5)),
-			Note: fmt.Sprintf("sign + %d×(verify+sign)/%d cores + %d×verify, from the steps", n, runtime.NumCPU(), n)})
+			Note: fmt.Sprintf("sign + %d×(verify+sign+verify ACK)/%d cores, from the steps", n, runtime.NumCPU())})
 	}
 	edCrypto, err := cryptoRows(edKit, rawEd25519, "crypto/ed25519", "Ed25519 crypto")
 	if err != nil {
