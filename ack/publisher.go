@@ -322,7 +322,8 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 		return nil, ErrClosed
 	}
 	w.rto = p.est.rto()
-	w.next = start.Add(w.rto)
+	w.queued = p.est.queueDelay(len(p.waiters))
+	w.next = start.Add(w.rto + w.queued)
 	p.waiters[m.MsgID()] = w
 	heap.Push(&p.queue, w)
 	// The clock needs a nudge only if this message is due before the time it is armed for; a
@@ -413,6 +414,7 @@ func (p *Publisher) finishLocked(w *waiter, err, cause error, now time.Time) {
 		w.err = err
 	case len(w.missing) == 0:
 		p.stats.succeeded.Add(1)
+		p.est.completed(now, len(p.waiters) > 0)
 	default:
 		w.err = &TimeoutError{MsgID: w.msg.MsgID(), Topic: w.msg.Topic(), Missing: w.missingList(),
 			Acked: slices.Clone(w.acked), Waited: now.Sub(w.start), Attempts: w.attempts, Cause: cause}
@@ -585,7 +587,7 @@ func (p *Publisher) handleAck(in zsock.Inbound) {
 	w.acked = append(w.acked, who.CN)
 	p.stats.acksCounted.Add(1)
 	if w.attempts == 1 && !w.sent.IsZero() {
-		p.est.sample(now.Sub(w.sent))
+		p.est.sample(max(now.Sub(w.sent)-w.queued, 0)) // the round trip, not the queueing
 	}
 	if len(w.missing) == 0 {
 		p.finishLocked(w, nil, nil, now)

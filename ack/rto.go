@@ -20,7 +20,43 @@ type rtoEstimator struct {
 	// no message is ACKed on its first send (Karn's rule then yields no samples) would keep
 	// retransmitting at the minimum timeout while the messages merely wait in a queue.
 	backedOff time.Duration
+	// svc is the smoothed time between two messages' completions while others still wait: how
+	// long a message queues behind each one sent before it (the recipients' pace). A message's
+	// first timeout adds svc for each message in flight ahead of it, so a deep pipeline does not
+	// retransmit what is merely queued (TCP times only its oldest segment for the same reason).
+	svc      time.Duration
+	lastDone time.Time
 }
+
+// completed records that a message finished with every ACK in at now, busy telling whether
+// others were still waiting (only then is the interval a measure of the recipients' pace).
+func (e *rtoEstimator) completed(now time.Time, busy bool) {
+	if busy && !e.lastDone.IsZero() {
+		d := now.Sub(e.lastDone)
+		if e.svc == 0 {
+			e.svc = d
+		} else {
+			e.svc = (7*e.svc + d) / 8
+		}
+	}
+	e.lastDone = now
+}
+
+// queueDelay is the queueing allowance of a message sent with ahead messages in flight: twice
+// what it can expect to queue, since the pace varies and the error grows with the queue (the
+// round-trip part of the timeout has its own margin, 4 × rttvar). Until a pace is known (a
+// pipeline filling up), each message ahead counts as one round trip.
+func (e *rtoEstimator) queueDelay(ahead int) time.Duration {
+	per := e.svc
+	if per == 0 {
+		per = e.srtt
+	}
+	return min(2*time.Duration(ahead)*per, maxQueueDelay)
+}
+
+// maxQueueDelay bounds the queueing allowance, so a lost message in a deep pipeline is still
+// retransmitted within seconds.
+const maxQueueDelay = 5 * time.Second
 
 // sample records one round trip of a message ACKed on its first attempt (Karn's rule: a
 // retransmitted message's ACK cannot be matched to one send).

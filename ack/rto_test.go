@@ -38,3 +38,33 @@ func TestRTOAdaptsAndBacksOff(t *testing.T) {
 		t.Fatalf("after 100 ms samples %s", got)
 	}
 }
+
+// The queueing allowance follows the pace at which messages complete while others wait, and
+// ignores completions with nothing else in flight.
+func TestQueueDelayFollowsThePace(t *testing.T) {
+	var e rtoEstimator
+	if d := e.queueDelay(100); d != 0 {
+		t.Fatalf("before any sample %s", d)
+	}
+	e.sample(3 * time.Millisecond)
+	if d := e.queueDelay(100); d != 600*time.Millisecond {
+		t.Fatalf("before any completion, 100 ahead at one 3 ms round trip each, doubled: %s", d)
+	}
+	t0 := time.Now()
+	for i := range 50 {
+		e.completed(t0.Add(time.Duration(i)*2*time.Millisecond), true)
+	}
+	if d := e.queueDelay(10); d != 40*time.Millisecond {
+		t.Fatalf("10 ahead at 2 ms each, doubled: %s", d)
+	}
+	if d := e.queueDelay(0); d != 0 {
+		t.Fatalf("nothing ahead: %s", d)
+	}
+	if d := e.queueDelay(1 << 20); d != maxQueueDelay {
+		t.Fatalf("not capped: %s", d)
+	}
+	e.completed(t0.Add(time.Hour), false) // idle: an hour between completions is not a pace
+	if d := e.queueDelay(10); d != 40*time.Millisecond {
+		t.Fatalf("an idle completion changed the pace: %s", d)
+	}
+}

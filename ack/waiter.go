@@ -20,6 +20,7 @@ type waiter struct {
 	deadline time.Time
 	next     time.Time // next retransmission
 	rto      time.Duration
+	queued   time.Duration // the queueing allowance of the first timeout
 	attempts int
 	index    int // position in the heap; -1 once finished
 
