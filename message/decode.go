@@ -285,23 +285,16 @@ func (d *decoder) number() (any, error) {
 func (d *decoder) string() (string, error) {
 	s := d.s
 	start := d.pos + 1
-	i := start
-	for i < len(s) {
-		c := s[i]
-		if c == '"' {
-			d.pos = i + 1
-			return s[start:i], nil
-		}
-		if c == '\\' {
-			break
-		}
-		if c < 0x20 {
-			return "", d.errorf(i, "invalid control character")
-		}
-		i++
-	}
+	i := start + literalRun(s, start)
 	if i >= len(s) {
 		return "", d.errorf(start-1, "unterminated string")
+	}
+	switch c := s[i]; {
+	case c == '"':
+		d.pos = i + 1
+		return s[start:i], nil
+	case c < 0x20:
+		return "", d.errorf(i, "invalid control character")
 	}
 	// Escapes only shorten the text, so the span up to the closing quote bounds the result, and
 	// one allocation of that size holds it.
@@ -317,9 +310,7 @@ func (d *decoder) string() (string, error) {
 	b.WriteString(s[start:i])
 	for {
 		run := i
-		for i < len(s) && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20 {
-			i++
-		}
+		i += literalRun(s, i)
 		b.WriteString(s[run:i])
 		if i >= len(s) {
 			return "", d.errorf(start-1, "unterminated string")

@@ -222,12 +222,12 @@ func appendString(dst []byte, s string) ([]byte, bool) {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		i += plainRun(s, i)
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != 0x7f {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '"', '\\':
@@ -315,6 +315,9 @@ func repairWTF8(s string) string {
 
 // validWTF8 reports whether s is UTF-8 in which surrogate code points may also appear.
 func validWTF8(s string) bool {
+	if utf8.ValidString(s) {
+		return true
+	}
 	for i := 0; i < len(s); {
 		if s[i] < utf8.RuneSelf {
 			i++
