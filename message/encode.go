@@ -29,7 +29,8 @@ func AppendCanonical(dst []byte, v any) ([]byte, error) {
 }
 
 // encoder holds the output and one stack of object keys shared by every nesting level, so an
-// encoding allocates for keys only while that stack grows.
+// encoding allocates for keys only while that stack grows. Objects of up to smallObject keys (an
+// envelope, most bodies) sort their keys in an array on the goroutine's stack instead.
 type encoder struct {
 	buf   []byte
 	keys  []string
@@ -131,17 +132,27 @@ func (e *encoder) object(m map[string]any, signed bool, omit []string) error {
 	if err := e.enter(); err != nil {
 		return err
 	}
-	if e.keys == nil {
-		e.keys = make([]string, 0, max(64, 2*len(m)))
-	}
 	base := len(e.keys)
-	for k := range m {
-		if !signed || !signedOut(k, omit) {
-			e.keys = append(e.keys, k)
+	var small [smallObject]string
+	keys := small[:0]
+	if len(m) <= len(small) {
+		for k := range m {
+			if !signed || !signedOut(k, omit) {
+				keys = append(keys, k)
+			}
 		}
+	} else {
+		if e.keys == nil {
+			e.keys = make([]string, 0, max(64, 2*len(m)))
+		}
+		for k := range m {
+			if !signed || !signedOut(k, omit) {
+				e.keys = append(e.keys, k)
+			}
+		}
+		// Later nested objects push above base, and a reallocation leaves this slice intact.
+		keys = e.keys[base:]
 	}
-	// Later nested objects push above base, and a reallocation leaves this slice intact.
-	keys := e.keys[base:]
 	// Byte order of UTF-8 and WTF-8 is code-point order, which is Python's str order.
 	slices.Sort(keys)
 	start := len(e.buf)
