@@ -1,9 +1,11 @@
 package message
 
 import (
+	"bytes"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -15,7 +17,14 @@ import (
 // array or object. Anything else fails with an error wrapping ErrEncode; Normalize converts
 // other Go values first.
 func Canonical(v any) ([]byte, error) {
-	return AppendCanonical(make([]byte, 0, sizeHint(v, 0)), v)
+	sp := getScratch()
+	defer putScratch(sp)
+	out, err := AppendCanonical(*sp, v)
+	*sp = out
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(out), nil
 }
 
 // AppendCanonical appends the canonical JSON for v to dst, as Canonical does. On error it returns
@@ -346,34 +355,27 @@ func validWTF8(s string) bool {
 	return true
 }
 
-// sizeHint guesses the encoded size of v from its string lengths, so that one allocation usually
-// holds the output. Escapes such as the \n of fedmsg's wrapped base64 are allowed for by a margin.
-func sizeHint(v any, depth int) int {
-	switch x := v.(type) {
-	case string:
-		return len(x) + len(x)/16 + 2
-	case Int:
-		return len(x)
-	case map[string]any:
-		if depth > 2 {
-			return 32 * len(x)
-		}
-		n := 2
-		for k, el := range x {
-			n += len(k) + 4 + sizeHint(el, depth+1)
-		}
-		return n
-	case []any:
-		if depth > 2 {
-			return 16 * len(x)
-		}
-		n := 2
-		for _, el := range x {
-			n += 1 + sizeHint(el, depth+1)
-		}
-		return n
+// scratch holds output buffers between encodings. Each encoding writes into a buffer that is
+// already large enough (and in cache), then copies the result into an allocation of its exact
+// size, which the runtime need not zero first; guessing the size beforehand instead cost a walk
+// of the value, a zeroed and usually oversized buffer, or a reallocation.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxScratch is the largest buffer kept for reuse: a rare huge message does not stay pinned.
+const maxScratch = 64 << 10
+
+// getScratch returns an empty buffer from scratch; putScratch gives it back, with whatever
+// capacity it grew to. Nothing that escapes the encoding may point into it.
+func getScratch() *[]byte {
+	sp := scratch.Get().(*[]byte)
+	*sp = (*sp)[:0]
+	return sp
+}
+
+func putScratch(sp *[]byte) {
+	if cap(*sp) <= maxScratch {
+		scratch.Put(sp)
 	}
-	return 24
 }
 
 func truncate(s string) string {

@@ -1,6 +1,7 @@
 package message
 
 import (
+	"bytes"
 	"math"
 	"os"
 	"os/user"
@@ -257,28 +258,26 @@ func (m *Message) Clone() *Message { return &Message{fields: m.Fields()} }
 
 // Marshal returns the canonical JSON of every field: frame 2 exactly as fedmsg would send it.
 func (m *Message) Marshal() ([]byte, error) {
-	e := encoder{buf: make([]byte, 0, sizeHint(m.fields, 0))}
-	if err := e.object(m.fields, false, nil); err != nil {
-		return nil, err
-	}
-	return e.buf, nil
+	return m.encode(false, nil)
 }
 
 // SignedBytes returns the canonical JSON of every field except signature, certificate and the
 // keys in omit: the bytes an x509 signature covers (spec/wire.md §4). omit serves gilmsg's
 // late marker: its messages verify only without gilmsg_version.
 func (m *Message) SignedBytes(omit ...string) ([]byte, error) {
-	hint := sizeHint(m.fields, 0)
-	for _, k := range [...]string{FieldSignature, FieldCertificate} {
-		if s, ok := m.fields[k].(string); ok {
-			hint -= len(s)
-		}
-	}
-	e := encoder{buf: make([]byte, 0, max(hint, 64))}
-	if err := e.object(m.fields, true, omit); err != nil {
+	return m.encode(true, omit)
+}
+
+func (m *Message) encode(signed bool, omit []string) ([]byte, error) {
+	sp := getScratch()
+	defer putScratch(sp)
+	e := encoder{buf: *sp}
+	err := e.object(m.fields, signed, omit)
+	*sp = e.buf
+	if err != nil {
 		return nil, err
 	}
-	return e.buf, nil
+	return bytes.Clone(e.buf), nil
 }
 
 // signedOut reports whether SignedBytes leaves the field key out.
