@@ -2,6 +2,7 @@ package message
 
 import (
 	"bytes"
+	"crypto/rand"
 	"math"
 	"os"
 	"os/user"
@@ -11,8 +12,6 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/google/uuid"
 )
 
 // Envelope field names (spec/wire.md §2).
@@ -50,7 +49,25 @@ func FullTopic(prefix, environment, modname, topic string) string {
 // NewMsgID returns a fresh msg_id: the year of now in local time, '-', and a random UUID (version
 // 4, lowercase), as fedmsg makes them.
 func NewMsgID(now time.Time) string {
-	return strconv.Itoa(now.Local().Year()) + "-" + uuid.NewString()
+	var buf [48]byte
+	return string(appendMsgID(buf[:0], now))
+}
+
+// appendMsgID appends a fresh msg_id (see NewMsgID) to dst.
+func appendMsgID(dst []byte, now time.Time) []byte {
+	var u [16]byte
+	rand.Read(u[:])         // never fails: it crashes the program when the OS cannot supply randomness
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // variant RFC 4122
+	dst = strconv.AppendInt(dst, int64(now.Local().Year()), 10)
+	dst = append(dst, '-')
+	for i, b := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[b>>4], hexDigits[b&0xf])
+	}
+	return dst
 }
 
 // currentUsername is computed once per process: the user of a process does not change, and the
@@ -104,12 +121,21 @@ func Build(fullTopic string, body any, i int64, username string, now time.Time) 
 	if now.IsZero() {
 		now = time.Now()
 	}
+	// msg_id, timestamp and i share one allocation: they are written into one string, and each
+	// field is a piece of it.
+	var buf [96]byte
+	t := appendMsgID(buf[:0], now)
+	idEnd := len(t)
+	t = strconv.AppendInt(t, now.Unix(), 10)
+	tsEnd := len(t)
+	t = strconv.AppendInt(t, i, 10)
+	text := string(t)
 	return &Message{fields: map[string]any{
 		FieldTopic:     fullTopic,
 		FieldMsg:       b,
-		FieldTimestamp: IntOf(now.Unix()),
-		FieldMsgID:     NewMsgID(now),
-		FieldI:         IntOf(i),
+		FieldTimestamp: Int(text[idEnd:tsEnd]),
+		FieldMsgID:     text[:idEnd],
+		FieldI:         Int(text[tsEnd:]),
 		FieldUsername:  repairWTF8(username),
 	}}, nil
 }

@@ -2,8 +2,10 @@ package message
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +48,39 @@ func TestNewMsgID(t *testing.T) {
 	}
 	if NewMsgID(instant) == id {
 		t.Error("two msg_ids are equal")
+	}
+	seen := map[string]bool{}
+	for range 10000 {
+		id := NewMsgID(instant)
+		if !msgIDPattern.MatchString(id) || seen[id] {
+			t.Fatalf("NewMsgID = %q (seen before: %v)", id, seen[id])
+		}
+		seen[id] = true
+	}
+}
+
+// Build writes msg_id, timestamp and i into one string; each field must still be exactly its own
+// value.
+func TestBuildNumbers(t *testing.T) {
+	for _, tt := range []struct {
+		i   int64
+		now time.Time
+	}{
+		{1, time.Unix(1700000000, 0)},
+		{-7, time.Unix(-86400*365, 0)},
+		{math.MaxInt64, time.Unix(0, 1)},
+		{math.MinInt64, time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
+	} {
+		m, err := Build("a.b", nil, tt.i, "u", tt.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, _ := m.Get(FieldTimestamp)
+		i, _ := m.Get(FieldI)
+		if ts != IntOf(tt.now.Unix()) || i != IntOf(tt.i) || !msgIDPattern.MatchString(m.MsgID()) ||
+			!strings.HasPrefix(m.MsgID(), strconv.Itoa(tt.now.Local().Year())+"-") {
+			t.Errorf("Build(i=%d, now=%v): timestamp %#v, i %#v, msg_id %q", tt.i, tt.now, ts, i, m.MsgID())
+		}
 	}
 }
 
