@@ -142,8 +142,10 @@ func normalizeMap(m map[string]any, depth int) (map[string]any, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if out == nil && (changed || !validWTF8(k)) {
-			// First change: copy what was already visited unchanged, then continue into the copy.
+		keyOK := validWTF8(k)
+		if out == nil && (changed || !keyOK) {
+			// First change: copy every entry with a valid key, then continue into the copy,
+			// replacing only what changes.
 			out = make(map[string]any, len(m))
 			for k2, el2 := range m {
 				if validWTF8(k2) {
@@ -151,10 +153,14 @@ func normalizeMap(m map[string]any, depth int) (map[string]any, bool, error) {
 				}
 			}
 		}
-		if out != nil {
+		switch {
+		case out == nil:
+		case !keyOK:
 			if err := putRepaired(out, k, n); err != nil {
 				return nil, false, err
 			}
+		case changed:
+			out[k] = n
 		}
 	}
 	if out == nil {
