@@ -36,14 +36,26 @@ func FullTopic(prefix, environment, modname, topic string) string {
 	if topic == "" {
 		topic = "unspecified"
 	}
-	t := topic
-	if modname != "" {
-		t = modname + "." + topic
+	// Each result is built by one concatenation: one allocation.
+	if modname == "" {
+		if strings.HasPrefix(topic, prefix) {
+			return topic
+		}
+		return prefix + "." + environment + "." + topic
 	}
-	if strings.HasPrefix(t, prefix) {
-		return t
+	if joinedHasPrefix(modname, topic, prefix) {
+		return modname + "." + topic
 	}
-	return prefix + "." + environment + "." + t
+	return prefix + "." + environment + "." + modname + "." + topic
+}
+
+// joinedHasPrefix reports whether modname + "." + topic starts with prefix, without building it.
+func joinedHasPrefix(modname, topic, prefix string) bool {
+	if len(prefix) <= len(modname) {
+		return modname[:len(prefix)] == prefix
+	}
+	rest := prefix[len(modname):]
+	return prefix[:len(modname)] == modname && rest[0] == '.' && strings.HasPrefix(topic, rest[1:])
 }
 
 // NewMsgID returns a fresh msg_id: the year of now in local time, '-', and a random UUID (version

@@ -32,6 +32,29 @@ func TestFullTopic(t *testing.T) {
 			t.Errorf("FullTopic(%q, %q, %q, %q) = %q, want %q", tt.prefix, tt.env, tt.mod, tt.topic, got, tt.want)
 		}
 	}
+	// Every combination of short parts, against the rule as fedmsg states it.
+	parts := []string{"", "a", "a.", "a.b", "a.bc", "ab", "b", ".", "a.b.c"}
+	for _, prefix := range parts {
+		for _, mod := range parts {
+			for _, topic := range parts {
+				tp := topic
+				if tp == "" {
+					tp = "unspecified"
+				}
+				joined := tp
+				if mod != "" {
+					joined = mod + "." + tp
+				}
+				want := joined
+				if !strings.HasPrefix(joined, prefix) {
+					want = prefix + ".e." + joined
+				}
+				if got := FullTopic(prefix, "e", mod, topic); got != want {
+					t.Errorf("FullTopic(%q, \"e\", %q, %q) = %q, want %q", prefix, mod, topic, got, want)
+				}
+			}
+		}
+	}
 }
 
 var msgIDPattern = regexp.MustCompile(`^[0-9]{4}-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
