@@ -100,6 +100,10 @@ var currentUsername = sync.OnceValue(func() string {
 // current user's login name, else $USER, else $LOGNAME, else "unknown".
 func Username() string { return currentUsername() }
 
+// usernameField is Username() as the username field's value: almost every envelope a process
+// builds carries it, and converting it to an interface value each time cost an allocation.
+var usernameField = sync.OnceValue(func() any { return repairWTF8(Username()) })
+
 // Message is one envelope. Its fields are kept in the value model, in one map, which is the only
 // record of the message: accessors read it, Marshal and SignedBytes encode it. A Message is safe for
 // concurrent reads; changing it needs the caller's own locking.
@@ -127,8 +131,11 @@ func Build(fullTopic string, body any, i int64, username string, now time.Time) 
 	if IsFalsy(b) {
 		b = map[string]any{}
 	}
-	if username == "" {
-		username = Username()
+	var user any
+	if username == "" || username == Username() {
+		user = usernameField()
+	} else {
+		user = repairWTF8(username)
 	}
 	if now.IsZero() {
 		now = time.Now()
@@ -148,7 +155,7 @@ func Build(fullTopic string, body any, i int64, username string, now time.Time) 
 		FieldTimestamp: Int(text[idEnd:tsEnd]),
 		FieldMsgID:     text[:idEnd],
 		FieldI:         Int(text[tsEnd:]),
-		FieldUsername:  repairWTF8(username),
+		FieldUsername:  user,
 	}}, nil
 }
 

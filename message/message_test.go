@@ -176,6 +176,16 @@ func TestBuildDefaultsAndErrors(t *testing.T) {
 	if m.Username() != Username() || m.Timestamp() < 1_700_000_000 {
 		t.Errorf("defaults not applied: %#v", m.Fields())
 	}
+	for _, tt := range []struct{ in, want string }{
+		{Username(), Username()},
+		{"bob", "bob"},
+		{"b\xffb", "b\ufffdb"},
+	} {
+		m, err := Build("t", nil, 1, tt.in, time.Unix(1, 0))
+		if err != nil || m.Username() != tt.want {
+			t.Errorf("Build(username %q): username %q, %v; want %q", tt.in, m.Username(), err, tt.want)
+		}
+	}
 	for _, topic := range []string{"", "a\xffb", "\xed\xa0\x80"} {
 		if _, err := Build(topic, nil, 1, "u", time.Unix(1, 0)); !errors.Is(err, ErrEnvelope) {
 			t.Errorf("Build(topic %q): err = %v, want ErrEnvelope", topic, err)
