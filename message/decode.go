@@ -333,15 +333,8 @@ func (d *decoder) string() (string, error) {
 	}
 	// Escapes only shorten the text, so the span up to the closing quote bounds the result, and
 	// one allocation of that size holds it.
-	end := i
-	for end < len(s) && s[end] != '"' {
-		if s[end] == '\\' {
-			end++
-		}
-		end++
-	}
 	var b strings.Builder
-	b.Grow(min(end, len(s)) - start)
+	b.Grow(closingQuote(s, start, i) - start)
 	b.WriteString(s[start:i])
 	for {
 		run := i
@@ -397,6 +390,27 @@ func (d *decoder) string() (string, error) {
 			return "", d.errorf(i, "invalid \\escape")
 		}
 		i += 2
+	}
+}
+
+// closingQuote returns the index of the quote that ends the string whose text starts at start,
+// or len(s) when there is none; s[start:i] holds no backslash. A quote ends the string unless an
+// odd number of backslashes precede it.
+func closingQuote(s string, start, i int) int {
+	for {
+		j := strings.IndexByte(s[i:], '"')
+		if j < 0 {
+			return len(s)
+		}
+		i += j
+		k := i
+		for k > start && s[k-1] == '\\' {
+			k--
+		}
+		if (i-k)%2 == 0 {
+			return i
+		}
+		i++
 	}
 }
 

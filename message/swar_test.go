@@ -71,3 +71,33 @@ func TestRunsMatchByteLoops(t *testing.T) {
 		check(string(b))
 	}
 }
+
+// closingQuote must find the quote the escape-by-escape walk finds.
+func TestClosingQuote(t *testing.T) {
+	walk := func(s string, i int) int {
+		for i < len(s) && s[i] != '"' {
+			if s[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		return min(i, len(s))
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte{'a', '"', '\\', '\\', 'n'}
+	for range 200000 {
+		b := make([]byte, rng.IntN(12))
+		for j := range b {
+			b[j] = alphabet[rng.IntN(len(alphabet))]
+		}
+		s := string(b)
+		start := rng.IntN(len(s) + 1)
+		i := start
+		for i < len(s) && s[i] != '\\' && rng.IntN(3) > 0 {
+			i++
+		}
+		if got, want := closingQuote(s, start, i), walk(s, i); got != want {
+			t.Fatalf("closingQuote(%q, %d, %d) = %d, want %d", s, start, i, got, want)
+		}
+	}
+}
