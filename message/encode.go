@@ -37,13 +37,13 @@ func AppendCanonical(dst []byte, v any) ([]byte, error) {
 	return e.buf, nil
 }
 
-// encoder holds the output and one stack of object keys shared by every nesting level, so an
-// encoding allocates for keys only while that stack grows. Objects of up to smallObject keys (an
-// envelope, most bodies) sort their keys in an array on the goroutine's stack instead.
+// encoder holds the output and one stack of object members shared by every nesting level, so an
+// encoding allocates for members only while that stack grows. Objects of up to smallObject
+// members (an envelope, most bodies) sort theirs in an array on the goroutine's stack instead.
 type encoder struct {
-	buf   []byte
-	keys  []string
-	depth int
+	buf     []byte
+	members []member
+	depth   int
 }
 
 func (e *encoder) value(v any) error {
@@ -141,51 +141,60 @@ func (e *encoder) object(m map[string]any, signed bool, omit []string) error {
 	if err := e.enter(); err != nil {
 		return err
 	}
-	base := len(e.keys)
-	var small [smallObject]string
-	keys := small[:0]
+	// The members are sorted with their values, so that no key is looked up again.
+	base := len(e.members)
+	var small [smallObject]member
+	members := small[:0]
 	if len(m) <= len(small) {
-		for k := range m {
+		for k, v := range m {
 			if !signed || !signedOut(k, omit) {
-				keys = append(keys, k)
+				members = append(members, member{k, v})
 			}
 		}
 	} else {
-		if e.keys == nil {
-			e.keys = make([]string, 0, max(64, 2*len(m)))
+		if e.members == nil {
+			e.members = make([]member, 0, len(m)+smallObject)
 		}
-		for k := range m {
+		for k, v := range m {
 			if !signed || !signedOut(k, omit) {
-				e.keys = append(e.keys, k)
+				e.members = append(e.members, member{k, v})
 			}
 		}
 		// Later nested objects push above base, and a reallocation leaves this slice intact.
-		keys = e.keys[base:]
+		members = e.members[base:]
 	}
 	// Byte order of UTF-8 and WTF-8 is code-point order, which is Python's str order.
-	slices.Sort(keys)
+	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
 	start := len(e.buf)
 	e.buf = append(e.buf, '{')
-	for i, k := range keys {
+	for i, kv := range members {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
 		var bad bool
-		if e.buf, bad = appendString(e.buf, k); bad {
+		if e.buf, bad = appendString(e.buf, kv.key); bad {
 			e.buf = e.buf[:start]
-			e.keys = e.keys[:base]
+			e.popMembers(base)
 			e.depth--
 			return e.objectRepaired(m, signed, omit)
 		}
 		e.buf = append(e.buf, ':')
-		if err := e.value(m[k]); err != nil {
+		if err := e.value(kv.value); err != nil {
 			return err
 		}
 	}
 	e.buf = append(e.buf, '}')
-	e.keys = e.keys[:base]
+	e.popMembers(base)
 	e.depth--
 	return nil
+}
+
+// popMembers drops the shared stack's members from base up, letting go of their values.
+func (e *encoder) popMembers(base int) {
+	if len(e.members) > base {
+		clear(e.members[base:])
+		e.members = e.members[:base]
+	}
 }
 
 // objectRepaired writes an object some of whose keys hold bytes that are neither UTF-8 nor WTF-8
