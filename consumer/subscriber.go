@@ -203,7 +203,8 @@ func (s *Subscriber) accept(in zsock.Inbound) (Delivery, string, error) {
 	if m.Topic() != string(topic) {
 		return Delivery{}, DropMismatch, fmt.Errorf("frame topic %q, envelope topic %q", topic, m.Topic())
 	}
-	d := Delivery{EndpointName: in.Endpoint.Name, EndpointAddr: in.Endpoint.Addr, Topic: string(topic), Message: m, Raw: raw}
+	// The envelope's topic is the frame's, already a string: no copy of frame 1 is needed.
+	d := Delivery{EndpointName: in.Endpoint.Name, EndpointAddr: in.Endpoint.Addr, Topic: m.Topic(), Message: m, Raw: raw}
 	if s.verifier != nil {
 		id, err := s.verifier.Verify(m)
 		if err != nil {

@@ -1,6 +1,9 @@
 package message
 
 import (
+	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -130,3 +133,123 @@ func BenchmarkFormatFloat(b *testing.B) {
 		buf = appendFloat(buf[:0], vals[i%len(vals)])
 	}
 }
+
+// plainEnvelopeSize is the frame size make bench uses for plain publishing: that of a signed
+// message, so that the raw ZeroMQ floor and the plain publish carry the same bytes.
+const plainEnvelopeSize = 2233
+
+// plainBody is make bench's plain-publish body (tools/bench), padded so that its unsigned envelope
+// is plainEnvelopeSize bytes.
+func plainBody(b *testing.B, topic string, now time.Time) map[string]any {
+	b.Helper()
+	body := map[string]any{"order": 1234, "items": []any{"widget", "gadget"}, "note": "benchmark"}
+	m, err := Build(topic, body, 1, "apache", now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wire, err := m.Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	body["pad"] = strings.Repeat("x", plainEnvelopeSize-len(wire)-len(`,"pad":""`))
+	return body
+}
+
+// BenchmarkPlainEnvelope is a plain publisher's per-message work (Build, then Marshal) next to
+// floors measured in the same run: encoding/json.Marshal of an equivalent envelope (which is not
+// canonical) and a copy of the frame's bytes. Compare the ratios, not the absolute numbers.
+func BenchmarkPlainEnvelope(b *testing.B) {
+	const topic = "org.example.test.bench.order"
+	now := time.Unix(1700000000, 0)
+	body := plainBody(b, topic, now)
+	m, err := Build(topic, body, 1, "apache", now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wire, err := m.Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(wire) != plainEnvelopeSize {
+		b.Fatalf("envelope of %d bytes, want %d", len(wire), plainEnvelopeSize)
+	}
+	b.Run("Build+Marshal", func(b *testing.B) {
+		b.SetBytes(int64(len(wire)))
+		b.ReportAllocs()
+		for i := int64(1); b.Loop(); i++ {
+			m, err := Build(topic, body, i, "apache", now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.Marshal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json.Marshal", func(b *testing.B) {
+		b.SetBytes(int64(len(wire)))
+		b.ReportAllocs()
+		for i := int64(1); b.Loop(); i++ {
+			env := map[string]any{"topic": topic, "msg": body, "timestamp": now.Unix(),
+				"msg_id": NewMsgID(now), "i": i, "username": "apache"}
+			if _, err := json.Marshal(env); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("copy", func(b *testing.B) {
+		b.SetBytes(int64(len(wire)))
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = bytes.Clone(wire)
+		}
+	})
+}
+
+// BenchmarkPlainDecode is a non-validating receiver's per-message work (Decode of the plain
+// envelope) next to encoding/json.Unmarshal of the same bytes into a map (which is less exact)
+// and a copy of the bytes, measured in the same run.
+func BenchmarkPlainDecode(b *testing.B) {
+	const topic = "org.example.test.bench.order"
+	now := time.Unix(1700000000, 0)
+	m, err := Build(topic, plainBody(b, topic, now), 1, "apache", now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wire, err := m.Marshal()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Decode", func(b *testing.B) {
+		b.SetBytes(int64(len(wire)))
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := Decode(wire)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if m.Topic() != topic {
+				b.Fatal("wrong topic")
+			}
+		}
+	})
+	b.Run("json.Unmarshal", func(b *testing.B) {
+		b.SetBytes(int64(len(wire)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var v map[string]any
+			if err := json.Unmarshal(wire, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("copy", func(b *testing.B) {
+		b.SetBytes(int64(len(wire)))
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = bytes.Clone(wire)
+		}
+	})
+}
+
+var sink []byte

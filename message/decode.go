@@ -40,8 +40,9 @@ type decoder struct {
 	s     string
 	pos   int
 	depth int
-	// Scratch space shared by every nesting level: array elements and object members wait here
-	// until their container is complete and its exact size known.
+	// Scratch space shared by every nesting level: the elements and members of containers too
+	// big for their stack arrays wait here until the container is complete and its exact size
+	// known.
 	elems   []any
 	members []member
 }
@@ -127,10 +128,10 @@ func (d *decoder) object() (any, error) {
 		d.depth--
 		return map[string]any{}, nil
 	}
-	if d.members == nil {
-		d.members = make([]member, 0, 32)
-	}
-	base := len(d.members)
+	// Members wait in an array on the stack; past smallObject of them, in the shared scratch.
+	var small [smallObject]member
+	members := small[:0]
+	base, spilled := len(d.members), false
 	for {
 		if d.pos >= len(d.s) || d.s[d.pos] != '"' {
 			return nil, d.errorf(d.pos, "expecting property name enclosed in double quotes")
@@ -149,7 +150,16 @@ func (d *decoder) object() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.members = append(d.members, member{k, v})
+		switch {
+		case spilled:
+			d.members = append(d.members, member{k, v})
+		case len(members) == len(small):
+			// Nested containers have popped what they pushed, so ours start at base.
+			d.members = append(append(d.members, members...), member{k, v})
+			spilled = true
+		default:
+			members = append(members, member{k, v})
+		}
 		d.skipSpace()
 		if d.pos < len(d.s) && d.s[d.pos] == '}' {
 			d.pos++
@@ -161,12 +171,17 @@ func (d *decoder) object() (any, error) {
 		d.pos++
 		d.skipSpace()
 	}
-	m := make(map[string]any, len(d.members)-base)
-	for _, kv := range d.members[base:] {
+	if spilled {
+		members = d.members[base:]
+	}
+	m := make(map[string]any, len(members))
+	for _, kv := range members {
 		m[kv.key] = kv.value // the last of repeated keys wins, as in Python
 	}
-	clear(d.members[base:])
-	d.members = d.members[:base]
+	if spilled {
+		clear(d.members[base:])
+		d.members = d.members[:base]
+	}
 	d.depth--
 	return m, nil
 }
@@ -182,16 +197,24 @@ func (d *decoder) array() (any, error) {
 		d.depth--
 		return []any{}, nil
 	}
-	if d.elems == nil {
-		d.elems = make([]any, 0, 16)
-	}
-	base := len(d.elems)
+	// As for object members: an array on the stack, then the shared scratch.
+	var small [smallArray]any
+	elems := small[:0]
+	base, spilled := len(d.elems), false
 	for {
 		v, err := d.value()
 		if err != nil {
 			return nil, err
 		}
-		d.elems = append(d.elems, v)
+		switch {
+		case spilled:
+			d.elems = append(d.elems, v)
+		case len(elems) == len(small):
+			d.elems = append(append(d.elems, elems...), v)
+			spilled = true
+		default:
+			elems = append(elems, v)
+		}
 		d.skipSpace()
 		if d.pos < len(d.s) && d.s[d.pos] == ']' {
 			d.pos++
@@ -203,13 +226,25 @@ func (d *decoder) array() (any, error) {
 		d.pos++
 		d.skipSpace()
 	}
-	a := make([]any, len(d.elems)-base)
-	copy(a, d.elems[base:])
-	clear(d.elems[base:])
-	d.elems = d.elems[:base]
+	if spilled {
+		elems = d.elems[base:]
+	}
+	a := make([]any, len(elems))
+	copy(a, elems)
+	if spilled {
+		clear(d.elems[base:])
+		d.elems = d.elems[:base]
+	}
 	d.depth--
 	return a, nil
 }
+
+// The most members and elements a container may have for the decoder to hold them (and for the
+// encoder to sort an object's keys) in an array on the goroutine's stack.
+const (
+	smallObject = 16
+	smallArray  = 16
+)
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
@@ -285,41 +320,25 @@ func (d *decoder) number() (any, error) {
 func (d *decoder) string() (string, error) {
 	s := d.s
 	start := d.pos + 1
-	i := start
-	for i < len(s) {
-		c := s[i]
-		if c == '"' {
-			d.pos = i + 1
-			return s[start:i], nil
-		}
-		if c == '\\' {
-			break
-		}
-		if c < 0x20 {
-			return "", d.errorf(i, "invalid control character")
-		}
-		i++
-	}
+	i := start + literalRun(s, start)
 	if i >= len(s) {
 		return "", d.errorf(start-1, "unterminated string")
 	}
+	switch c := s[i]; {
+	case c == '"':
+		d.pos = i + 1
+		return s[start:i], nil
+	case c < 0x20:
+		return "", d.errorf(i, "invalid control character")
+	}
 	// Escapes only shorten the text, so the span up to the closing quote bounds the result, and
 	// one allocation of that size holds it.
-	end := i
-	for end < len(s) && s[end] != '"' {
-		if s[end] == '\\' {
-			end++
-		}
-		end++
-	}
 	var b strings.Builder
-	b.Grow(min(end, len(s)) - start)
+	b.Grow(closingQuote(s, start, i) - start)
 	b.WriteString(s[start:i])
 	for {
 		run := i
-		for i < len(s) && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20 {
-			i++
-		}
+		i += literalRun(s, i)
 		b.WriteString(s[run:i])
 		if i >= len(s) {
 			return "", d.errorf(start-1, "unterminated string")
@@ -371,6 +390,27 @@ func (d *decoder) string() (string, error) {
 			return "", d.errorf(i, "invalid \\escape")
 		}
 		i += 2
+	}
+}
+
+// closingQuote returns the index of the quote that ends the string whose text starts at start,
+// or len(s) when there is none; s[start:i] holds no backslash. A quote ends the string unless an
+// odd number of backslashes precede it.
+func closingQuote(s string, start, i int) int {
+	for {
+		j := strings.IndexByte(s[i:], '"')
+		if j < 0 {
+			return len(s)
+		}
+		i += j
+		k := i
+		for k > start && s[k-1] == '\\' {
+			k--
+		}
+		if (i-k)%2 == 0 {
+			return i
+		}
+		i++
 	}
 }
 

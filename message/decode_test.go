@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -224,5 +225,67 @@ func TestDecodeErrorMessage(t *testing.T) {
 	_, err := Unmarshal([]byte(`[1,]`))
 	if got, want := err.Error(), "message: invalid JSON: expecting value at byte 3"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// Containers of every width around the decoder's stack arrays (smallObject, smallArray), nested
+// inside one another at every position, with repeated keys on both sides of the spill: each
+// decodes to the value it spells, the last of repeated keys winning.
+func TestUnmarshalWideContainers(t *testing.T) {
+	// build returns the JSON text of a container of n members or elements (member i is "k<i>"
+	// with the value i, and a key repeated every 7 members, whose last value wins), with a
+	// container of width inner at position at, and the value it must decode to.
+	var build func(obj bool, n, at, inner, depth int) (string, any)
+	build = func(obj bool, n, at, inner, depth int) (string, any) {
+		var sb strings.Builder
+		m, a := map[string]any{}, []any{}
+		open, close := "[", "]"
+		if obj {
+			open, close = "{", "}"
+		}
+		sb.WriteString(open)
+		for i := range n {
+			if i > 0 {
+				sb.WriteString(",")
+			}
+			var text string
+			var v any = Int(strconv.Itoa(i))
+			text = strconv.Itoa(i)
+			if i == at && depth > 0 {
+				text, v = build(!obj, inner, inner/2, n, depth-1)
+			}
+			if obj {
+				k := "k" + strconv.Itoa(i)
+				if i%7 == 6 {
+					k = "dup"
+				}
+				sb.WriteString(`"` + k + `":`)
+				m[k] = v
+			} else {
+				a = append(a, v)
+			}
+			sb.WriteString(text)
+		}
+		sb.WriteString(close)
+		if obj {
+			return sb.String(), m
+		}
+		return sb.String(), a
+	}
+	for _, obj := range []bool{true, false} {
+		for n := 0; n <= 2*max(smallObject, smallArray)+3; n++ {
+			for _, at := range []int{0, n / 2, n - 1, smallObject - 1, smallObject, smallArray} {
+				for _, inner := range []int{1, smallObject, smallObject + 1, smallArray + 2} {
+					text, want := build(obj, n, at, inner, 2)
+					got, err := Unmarshal([]byte(text))
+					if err != nil {
+						t.Fatalf("Unmarshal(%s): %v", text, err)
+					}
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("Unmarshal(%s) = %#v, want %#v", text, got, want)
+					}
+				}
+			}
+		}
 	}
 }

@@ -1,9 +1,11 @@
 package message
 
 import (
+	"bytes"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -15,7 +17,14 @@ import (
 // array or object. Anything else fails with an error wrapping ErrEncode; Normalize converts
 // other Go values first.
 func Canonical(v any) ([]byte, error) {
-	return AppendCanonical(make([]byte, 0, sizeHint(v, 0)), v)
+	sp := getScratch()
+	defer putScratch(sp)
+	out, err := AppendCanonical(*sp, v)
+	*sp = out
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(out), nil
 }
 
 // AppendCanonical appends the canonical JSON for v to dst, as Canonical does. On error it returns
@@ -28,12 +37,13 @@ func AppendCanonical(dst []byte, v any) ([]byte, error) {
 	return e.buf, nil
 }
 
-// encoder holds the output and one stack of object keys shared by every nesting level, so an
-// encoding allocates for keys only while that stack grows.
+// encoder holds the output and one stack of object members shared by every nesting level, so an
+// encoding allocates for members only while that stack grows. Objects of up to smallObject
+// members (an envelope, most bodies) sort theirs in an array on the goroutine's stack instead.
 type encoder struct {
-	buf   []byte
-	keys  []string
-	depth int
+	buf     []byte
+	members []member
+	depth   int
 }
 
 func (e *encoder) value(v any) error {
@@ -131,41 +141,60 @@ func (e *encoder) object(m map[string]any, signed bool, omit []string) error {
 	if err := e.enter(); err != nil {
 		return err
 	}
-	if e.keys == nil {
-		e.keys = make([]string, 0, max(64, 2*len(m)))
-	}
-	base := len(e.keys)
-	for k := range m {
-		if !signed || !signedOut(k, omit) {
-			e.keys = append(e.keys, k)
+	// The members are sorted with their values, so that no key is looked up again.
+	base := len(e.members)
+	var small [smallObject]member
+	members := small[:0]
+	if len(m) <= len(small) {
+		for k, v := range m {
+			if !signed || !signedOut(k, omit) {
+				members = append(members, member{k, v})
+			}
 		}
+	} else {
+		if e.members == nil {
+			e.members = make([]member, 0, len(m)+smallObject)
+		}
+		for k, v := range m {
+			if !signed || !signedOut(k, omit) {
+				e.members = append(e.members, member{k, v})
+			}
+		}
+		// Later nested objects push above base, and a reallocation leaves this slice intact.
+		members = e.members[base:]
 	}
-	// Later nested objects push above base, and a reallocation leaves this slice intact.
-	keys := e.keys[base:]
 	// Byte order of UTF-8 and WTF-8 is code-point order, which is Python's str order.
-	slices.Sort(keys)
+	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
 	start := len(e.buf)
 	e.buf = append(e.buf, '{')
-	for i, k := range keys {
+	for i, kv := range members {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
 		var bad bool
-		if e.buf, bad = appendString(e.buf, k); bad {
+		if e.buf, bad = appendString(e.buf, kv.key); bad {
 			e.buf = e.buf[:start]
-			e.keys = e.keys[:base]
+			e.popMembers(base)
 			e.depth--
 			return e.objectRepaired(m, signed, omit)
 		}
 		e.buf = append(e.buf, ':')
-		if err := e.value(m[k]); err != nil {
+		if err := e.value(kv.value); err != nil {
 			return err
 		}
 	}
 	e.buf = append(e.buf, '}')
-	e.keys = e.keys[:base]
+	e.popMembers(base)
 	e.depth--
 	return nil
+}
+
+// popMembers drops the shared stack's members from base up, letting go of their values.
+func (e *encoder) popMembers(base int) {
+	if len(e.members) > base {
+		clear(e.members[base:])
+		e.members = e.members[:base]
+	}
 }
 
 // objectRepaired writes an object some of whose keys hold bytes that are neither UTF-8 nor WTF-8
@@ -222,12 +251,12 @@ func appendString(dst []byte, s string) ([]byte, bool) {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		i += plainRun(s, i)
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != 0x7f {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '"', '\\':
@@ -315,6 +344,9 @@ func repairWTF8(s string) string {
 
 // validWTF8 reports whether s is UTF-8 in which surrogate code points may also appear.
 func validWTF8(s string) bool {
+	if utf8.ValidString(s) {
+		return true
+	}
 	for i := 0; i < len(s); {
 		if s[i] < utf8.RuneSelf {
 			i++
@@ -332,34 +364,27 @@ func validWTF8(s string) bool {
 	return true
 }
 
-// sizeHint guesses the encoded size of v from its string lengths, so that one allocation usually
-// holds the output. Escapes such as the \n of fedmsg's wrapped base64 are allowed for by a margin.
-func sizeHint(v any, depth int) int {
-	switch x := v.(type) {
-	case string:
-		return len(x) + len(x)/16 + 2
-	case Int:
-		return len(x)
-	case map[string]any:
-		if depth > 2 {
-			return 32 * len(x)
-		}
-		n := 2
-		for k, el := range x {
-			n += len(k) + 4 + sizeHint(el, depth+1)
-		}
-		return n
-	case []any:
-		if depth > 2 {
-			return 16 * len(x)
-		}
-		n := 2
-		for _, el := range x {
-			n += 1 + sizeHint(el, depth+1)
-		}
-		return n
+// scratch holds output buffers between encodings. Each encoding writes into a buffer that is
+// already large enough (and in cache), then copies the result into an allocation of its exact
+// size, which the runtime need not zero first; guessing the size beforehand instead cost a walk
+// of the value, a zeroed and usually oversized buffer, or a reallocation.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxScratch is the largest buffer kept for reuse: a rare huge message does not stay pinned.
+const maxScratch = 64 << 10
+
+// getScratch returns an empty buffer from scratch; putScratch gives it back, with whatever
+// capacity it grew to. Nothing that escapes the encoding may point into it.
+func getScratch() *[]byte {
+	sp := scratch.Get().(*[]byte)
+	*sp = (*sp)[:0]
+	return sp
+}
+
+func putScratch(sp *[]byte) {
+	if cap(*sp) <= maxScratch {
+		scratch.Put(sp)
 	}
-	return 24
 }
 
 func truncate(s string) string {

@@ -3,7 +3,9 @@ package message
 import (
 	"errors"
 	"math"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -214,6 +216,51 @@ func TestAppendCanonicalAppends(t *testing.T) {
 	if err != nil || string(got) != `x={"a":"b"}` {
 		t.Errorf("got %q, %v", got, err)
 	}
+}
+
+// The encoders write into reused scratch buffers: what they return must be the caller's own, never
+// changed by a later encoding, also when encodings run at the same time and fail halfway.
+func TestEncodingsReturnTheirOwnBytes(t *testing.T) {
+	encode := func(n int) (string, []byte) {
+		big := strings.Repeat("x", n*97%5000)
+		v := map[string]any{"n": Int(strconv.Itoa(n)), "big": big}
+		want := `{"big":"` + big + `","n":` + strconv.Itoa(n) + `}`
+		var got []byte
+		var err error
+		switch n % 3 {
+		case 0:
+			got, err = Canonical(v)
+		case 1:
+			got, err = (&Message{fields: v}).Marshal()
+		default:
+			got, err = (&Message{fields: v}).SignedBytes()
+		}
+		if err != nil {
+			t.Error(err)
+		}
+		// A failing encoding in between leaves a half-written buffer behind.
+		if _, err := Canonical(map[string]any{"a": big, "b": func() {}}); err == nil {
+			t.Error("encoding a func did not fail")
+		}
+		return want, got
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			var kept [][]byte
+			var wants []string
+			for n := g; n < 400; n += 4 {
+				want, got := encode(n)
+				kept, wants = append(kept, got), append(wants, want)
+			}
+			for i := range kept {
+				if string(kept[i]) != wants[i] {
+					t.Errorf("output changed after later encodings: %.60q, want %.60q", kept[i], wants[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // TestCanonicalEveryBMPCodePoint checks the escape of every code point below U+10000 against an

@@ -1,6 +1,8 @@
 package message
 
 import (
+	"bytes"
+	"crypto/rand"
 	"math"
 	"os"
 	"os/user"
@@ -10,8 +12,6 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/google/uuid"
 )
 
 // Envelope field names (spec/wire.md §2).
@@ -36,20 +36,50 @@ func FullTopic(prefix, environment, modname, topic string) string {
 	if topic == "" {
 		topic = "unspecified"
 	}
-	t := topic
-	if modname != "" {
-		t = modname + "." + topic
+	// Each result is built by one concatenation: one allocation.
+	if modname == "" {
+		if strings.HasPrefix(topic, prefix) {
+			return topic
+		}
+		return prefix + "." + environment + "." + topic
 	}
-	if strings.HasPrefix(t, prefix) {
-		return t
+	if joinedHasPrefix(modname, topic, prefix) {
+		return modname + "." + topic
 	}
-	return prefix + "." + environment + "." + t
+	return prefix + "." + environment + "." + modname + "." + topic
+}
+
+// joinedHasPrefix reports whether modname + "." + topic starts with prefix, without building it.
+func joinedHasPrefix(modname, topic, prefix string) bool {
+	if len(prefix) <= len(modname) {
+		return modname[:len(prefix)] == prefix
+	}
+	rest := prefix[len(modname):]
+	return prefix[:len(modname)] == modname && rest[0] == '.' && strings.HasPrefix(topic, rest[1:])
 }
 
 // NewMsgID returns a fresh msg_id: the year of now in local time, '-', and a random UUID (version
 // 4, lowercase), as fedmsg makes them.
 func NewMsgID(now time.Time) string {
-	return strconv.Itoa(now.Local().Year()) + "-" + uuid.NewString()
+	var buf [48]byte
+	return string(appendMsgID(buf[:0], now))
+}
+
+// appendMsgID appends a fresh msg_id (see NewMsgID) to dst.
+func appendMsgID(dst []byte, now time.Time) []byte {
+	var u [16]byte
+	rand.Read(u[:])         // never fails: it crashes the program when the OS cannot supply randomness
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // variant RFC 4122
+	dst = strconv.AppendInt(dst, int64(now.Local().Year()), 10)
+	dst = append(dst, '-')
+	for i, b := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[b>>4], hexDigits[b&0xf])
+	}
+	return dst
 }
 
 // currentUsername is computed once per process: the user of a process does not change, and the
@@ -69,6 +99,10 @@ var currentUsername = sync.OnceValue(func() string {
 // Username returns the OS user name of this process (for the envelope's username field): the
 // current user's login name, else $USER, else $LOGNAME, else "unknown".
 func Username() string { return currentUsername() }
+
+// usernameField is Username() as the username field's value: almost every envelope a process
+// builds carries it, and converting it to an interface value each time cost an allocation.
+var usernameField = sync.OnceValue(func() any { return repairWTF8(Username()) })
 
 // Message is one envelope. Its fields are kept in the value model, in one map, which is the only
 // record of the message: accessors read it, Marshal and SignedBytes encode it. A Message is safe for
@@ -97,19 +131,31 @@ func Build(fullTopic string, body any, i int64, username string, now time.Time) 
 	if IsFalsy(b) {
 		b = map[string]any{}
 	}
-	if username == "" {
-		username = Username()
+	var user any
+	if username == "" || username == Username() {
+		user = usernameField()
+	} else {
+		user = repairWTF8(username)
 	}
 	if now.IsZero() {
 		now = time.Now()
 	}
+	// msg_id, timestamp and i share one allocation: they are written into one string, and each
+	// field is a piece of it.
+	var buf [96]byte
+	t := appendMsgID(buf[:0], now)
+	idEnd := len(t)
+	t = strconv.AppendInt(t, now.Unix(), 10)
+	tsEnd := len(t)
+	t = strconv.AppendInt(t, i, 10)
+	text := string(t)
 	return &Message{fields: map[string]any{
 		FieldTopic:     fullTopic,
 		FieldMsg:       b,
-		FieldTimestamp: IntOf(now.Unix()),
-		FieldMsgID:     NewMsgID(now),
-		FieldI:         IntOf(i),
-		FieldUsername:  repairWTF8(username),
+		FieldTimestamp: Int(text[idEnd:tsEnd]),
+		FieldMsgID:     text[:idEnd],
+		FieldI:         Int(text[tsEnd:]),
+		FieldUsername:  user,
 	}}, nil
 }
 
@@ -257,28 +303,26 @@ func (m *Message) Clone() *Message { return &Message{fields: m.Fields()} }
 
 // Marshal returns the canonical JSON of every field: frame 2 exactly as fedmsg would send it.
 func (m *Message) Marshal() ([]byte, error) {
-	e := encoder{buf: make([]byte, 0, sizeHint(m.fields, 0))}
-	if err := e.object(m.fields, false, nil); err != nil {
-		return nil, err
-	}
-	return e.buf, nil
+	return m.encode(false, nil)
 }
 
 // SignedBytes returns the canonical JSON of every field except signature, certificate and the
 // keys in omit: the bytes an x509 signature covers (spec/wire.md §4). omit serves gilmsg's
 // late marker: its messages verify only without gilmsg_version.
 func (m *Message) SignedBytes(omit ...string) ([]byte, error) {
-	hint := sizeHint(m.fields, 0)
-	for _, k := range [...]string{FieldSignature, FieldCertificate} {
-		if s, ok := m.fields[k].(string); ok {
-			hint -= len(s)
-		}
-	}
-	e := encoder{buf: make([]byte, 0, max(hint, 64))}
-	if err := e.object(m.fields, true, omit); err != nil {
+	return m.encode(true, omit)
+}
+
+func (m *Message) encode(signed bool, omit []string) ([]byte, error) {
+	sp := getScratch()
+	defer putScratch(sp)
+	e := encoder{buf: *sp}
+	err := e.object(m.fields, signed, omit)
+	*sp = e.buf
+	if err != nil {
 		return nil, err
 	}
-	return e.buf, nil
+	return bytes.Clone(e.buf), nil
 }
 
 // signedOut reports whether SignedBytes leaves the field key out.

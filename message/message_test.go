@@ -2,8 +2,10 @@ package message
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,29 @@ func TestFullTopic(t *testing.T) {
 			t.Errorf("FullTopic(%q, %q, %q, %q) = %q, want %q", tt.prefix, tt.env, tt.mod, tt.topic, got, tt.want)
 		}
 	}
+	// Every combination of short parts, against the rule as fedmsg states it.
+	parts := []string{"", "a", "a.", "a.b", "a.bc", "ab", "b", ".", "a.b.c"}
+	for _, prefix := range parts {
+		for _, mod := range parts {
+			for _, topic := range parts {
+				tp := topic
+				if tp == "" {
+					tp = "unspecified"
+				}
+				joined := tp
+				if mod != "" {
+					joined = mod + "." + tp
+				}
+				want := joined
+				if !strings.HasPrefix(joined, prefix) {
+					want = prefix + ".e." + joined
+				}
+				if got := FullTopic(prefix, "e", mod, topic); got != want {
+					t.Errorf("FullTopic(%q, \"e\", %q, %q) = %q, want %q", prefix, mod, topic, got, want)
+				}
+			}
+		}
+	}
 }
 
 var msgIDPattern = regexp.MustCompile(`^[0-9]{4}-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -46,6 +71,39 @@ func TestNewMsgID(t *testing.T) {
 	}
 	if NewMsgID(instant) == id {
 		t.Error("two msg_ids are equal")
+	}
+	seen := map[string]bool{}
+	for range 10000 {
+		id := NewMsgID(instant)
+		if !msgIDPattern.MatchString(id) || seen[id] {
+			t.Fatalf("NewMsgID = %q (seen before: %v)", id, seen[id])
+		}
+		seen[id] = true
+	}
+}
+
+// Build writes msg_id, timestamp and i into one string; each field must still be exactly its own
+// value.
+func TestBuildNumbers(t *testing.T) {
+	for _, tt := range []struct {
+		i   int64
+		now time.Time
+	}{
+		{1, time.Unix(1700000000, 0)},
+		{-7, time.Unix(-86400*365, 0)},
+		{math.MaxInt64, time.Unix(0, 1)},
+		{math.MinInt64, time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
+	} {
+		m, err := Build("a.b", nil, tt.i, "u", tt.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, _ := m.Get(FieldTimestamp)
+		i, _ := m.Get(FieldI)
+		if ts != IntOf(tt.now.Unix()) || i != IntOf(tt.i) || !msgIDPattern.MatchString(m.MsgID()) ||
+			!strings.HasPrefix(m.MsgID(), strconv.Itoa(tt.now.Local().Year())+"-") {
+			t.Errorf("Build(i=%d, now=%v): timestamp %#v, i %#v, msg_id %q", tt.i, tt.now, ts, i, m.MsgID())
+		}
 	}
 }
 
@@ -117,6 +175,16 @@ func TestBuildDefaultsAndErrors(t *testing.T) {
 	}
 	if m.Username() != Username() || m.Timestamp() < 1_700_000_000 {
 		t.Errorf("defaults not applied: %#v", m.Fields())
+	}
+	for _, tt := range []struct{ in, want string }{
+		{Username(), Username()},
+		{"bob", "bob"},
+		{"b\xffb", "b\ufffdb"},
+	} {
+		m, err := Build("t", nil, 1, tt.in, time.Unix(1, 0))
+		if err != nil || m.Username() != tt.want {
+			t.Errorf("Build(username %q): username %q, %v; want %q", tt.in, m.Username(), err, tt.want)
+		}
 	}
 	for _, topic := range []string{"", "a\xffb", "\xed\xa0\x80"} {
 		if _, err := Build(topic, nil, 1, "u", time.Unix(1, 0)); !errors.Is(err, ErrEnvelope) {

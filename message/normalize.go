@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"math/big"
 	"reflect"
 	"strconv"
@@ -142,19 +143,23 @@ func normalizeMap(m map[string]any, depth int) (map[string]any, bool, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if out == nil && (changed || !validWTF8(k)) {
-			// First change: copy what was already visited unchanged, then continue into the copy.
-			out = make(map[string]any, len(m))
-			for k2, el2 := range m {
-				if validWTF8(k2) {
-					out[k2] = el2
-				}
-			}
+		keyOK := validWTF8(k)
+		if out == nil && (changed || !keyOK) {
+			// First change: copy the map (the runtime copies its table as it is, without
+			// inserting entry by entry), then continue into the copy, replacing what changes.
+			out = maps.Clone(m)
 		}
-		if out != nil {
+		switch {
+		case out == nil:
+		case !keyOK:
+			// No valid key equals an invalid one: the copy's other invalid keys, removed when
+			// they are visited, cannot clash with this key's repaired form.
+			delete(out, k)
 			if err := putRepaired(out, k, n); err != nil {
 				return nil, false, err
 			}
+		case changed:
+			out[k] = n
 		}
 	}
 	if out == nil {

@@ -204,3 +204,34 @@ func TestIntMethods(t *testing.T) {
 		t.Errorf("MarshalJSON: %s %v", out, err)
 	}
 }
+
+// Maps mixing valid and invalid keys with values that change and values that do not: whatever
+// order the map is visited in, the copy holds every entry once, repaired and converted.
+func TestNormalizeMapMixes(t *testing.T) {
+	keys := []string{"a", "b", "c\xff", "d", "e\xfe", "f"}
+	vals := []any{"x", 1, Int("2"), "bad\xff", []any{3}, true}
+	for mask := range 1 << len(keys) {
+		in, want := map[string]any{}, map[string]any{}
+		for i, k := range keys {
+			if mask&(1<<i) == 0 {
+				continue
+			}
+			v := vals[(i+mask)%len(vals)]
+			in[k] = v
+			n, err := Normalize(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[repairWTF8(k)] = n
+		}
+		for range 20 { // map iteration order varies from run to run
+			got, err := Normalize(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("Normalize(%#v) = %#v, want %#v", in, got, want)
+			}
+		}
+	}
+}

@@ -2,9 +2,14 @@ package publisher_test
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/publisher"
@@ -12,10 +17,14 @@ import (
 
 // BenchmarkPlainPublish: unsigned publisher.Publish to one subscriber, counted at the receiver.
 func BenchmarkPlainPublish(b *testing.B) {
-	cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(b)}})
-	cfg.Name = "svc.host"
-	cfg.HighWaterMark = 0
-	pub, err := publisher.New(cfg)
+	plainPublish(b, map[string]any{"pad": string(make([]byte, 1500))})
+}
+
+// plainPublish publishes body b.N times, unsigned, to a non-validating consumer.Subscriber and
+// reports the rate at which the subscriber received them.
+func plainPublish(b *testing.B, body any) {
+	cfg := plainConfig(b)
+	pub, err := publisher.New(cfg, publisher.WithModname("bench"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -30,7 +39,6 @@ func BenchmarkPlainPublish(b *testing.B) {
 	if err := pub.WaitSubscribed(ctx, ""); err != nil {
 		b.Fatal(err)
 	}
-	body := map[string]any{"pad": string(make([]byte, 1500))}
 	done := make(chan int)
 	go func() {
 		n := 0
@@ -42,9 +50,10 @@ func BenchmarkPlainPublish(b *testing.B) {
 		}
 		done <- n
 	}()
+	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := pub.Publish(ctx, "x", body); err != nil {
+		if _, err := pub.Publish(ctx, "order", body); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -53,3 +62,172 @@ func BenchmarkPlainPublish(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+func plainConfig(b *testing.B) *config.Config {
+	cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(b)}})
+	cfg.Name = "svc.host"
+	cfg.HighWaterMark = 0
+	return cfg
+}
+
+// plainEnvelopeSize is the frame size of make bench's plain-publish row (that of a signed frame).
+const plainEnvelopeSize = 2233
+
+// plainBody is make bench's plain-publish body (tools/bench), padded so that the unsigned envelope
+// a Publisher with modname "bench" makes for the topic "order" is plainEnvelopeSize bytes. It
+// returns that envelope too.
+func plainBody(b *testing.B) (map[string]any, []byte) {
+	b.Helper()
+	cfg := plainConfig(b)
+	pub, err := publisher.New(cfg, publisher.WithModname("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	body := map[string]any{"order": 1234, "items": []any{"widget", "gadget"}, "note": "benchmark"}
+	envelope := func() []byte {
+		m, err := pub.Build("order", body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		frame, err := m.Marshal()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return frame
+	}
+	body["pad"] = strings.Repeat("x", plainEnvelopeSize-len(envelope())-len(`,"pad":""`))
+	return body, envelope()
+}
+
+// BenchmarkPlainThroughput is the plain-publish row of make bench as a go benchmark: Publish is
+// unsigned publisher.Publish of the 2233-byte envelope to a non-validating consumer.Subscriber,
+// raw sends the same bytes on bare zmq4 sockets (the floor), in the same run. Compare the msgs/s
+// of the two: the target is Publish ≥ 0.8 × raw.
+func BenchmarkPlainThroughput(b *testing.B) {
+	body, frame := plainBody(b)
+	b.Run("raw", func(b *testing.B) { rawThroughput(b, frame) })
+	b.Run("Publish", func(b *testing.B) { plainPublish(b, body) })
+}
+
+// rawThroughput sends [topic, frame] b.N times from a bare zmq4 XPUB to a SUB in another context,
+// each socket used by one locked OS thread, as make bench's raw floor does.
+func rawThroughput(b *testing.B, frame []byte) {
+	addr := testbus.Addr(b)
+	zA, err := zmq.NewContext()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer zA.Term()
+	zB, err := zmq.NewContext()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer zB.Term()
+	open := func(zctx *zmq.Context, kind zmq.Type) *zmq.Socket {
+		s, err := zctx.NewSocket(kind)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, err := range []error{s.SetLinger(0), s.SetSndhwm(0), s.SetRcvhwm(0)} {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		return s
+	}
+	pub := open(zA, zmq.XPUB)
+	defer pub.Close()
+	if err := pub.Bind(addr); err != nil {
+		b.Fatal(err)
+	}
+	ready := make(chan error, 1)
+	done := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		sub := open(zB, zmq.SUB)
+		defer sub.Close()
+		if err := sub.SetSubscribe(""); err != nil {
+			ready <- err
+			return
+		}
+		if err := sub.Connect(addr); err != nil {
+			ready <- err
+			return
+		}
+		ready <- nil
+		n := 0
+		for n < b.N {
+			if _, err := sub.RecvMessageBytes(0); err != nil {
+				break
+			}
+			n++
+		}
+		done <- n
+	}()
+	if err := <-ready; err != nil {
+		b.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if _, err := pub.RecvBytes(0); err != nil { // the subscription is in
+		b.Fatal(err)
+	}
+	topic := []byte("org.example.test.bench.order")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := pub.SendMessage(topic, frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := <-done; n != b.N {
+		b.Fatalf("received %d of %d", n, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkPublishLoop is the publishing side alone, for make bench's 2233-byte envelope: Build
+// (the envelope and its body in the value model) plus Marshal (its canonical JSON), then the
+// whole Publish to a socket nobody subscribes to (libzmq drops each message as it is sent), next
+// to a copy of the frame's bytes, in the same run.
+func BenchmarkPublishLoop(b *testing.B) {
+	body, frame := plainBody(b)
+	pub, err := publisher.New(plainConfig(b), publisher.WithModname("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	ctx := context.Background()
+	b.Run("copy", func(b *testing.B) {
+		b.SetBytes(int64(len(frame)))
+		b.ReportAllocs()
+		for b.Loop() {
+			sink = append([]byte(nil), frame...)
+		}
+	})
+	b.Run("Build+Marshal", func(b *testing.B) {
+		b.SetBytes(int64(len(frame)))
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := pub.Build("order", body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if sink, err = m.Marshal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Publish", func(b *testing.B) {
+		b.SetBytes(int64(len(frame)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := pub.Publish(ctx, "order", body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+var sink []byte

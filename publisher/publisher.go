@@ -167,11 +167,20 @@ func Field(key string, value any) PublishOption {
 // <topic_prefix>.<environment>.<modname>.<topic>, unless modname.topic already starts with the
 // prefix (fedmsg's rule).
 func (p *Publisher) FullTopic(topic string, opts ...PublishOption) string {
-	var po publishOptions
-	for _, o := range opts {
-		o(&po)
+	return p.fullTopic(topic, collect(opts))
+}
+
+// collect applies opts. The options are func values, so what they are given escapes to the heap:
+// without options, nothing is allocated.
+func collect(opts []PublishOption) publishOptions {
+	if len(opts) == 0 {
+		return publishOptions{}
 	}
-	return p.fullTopic(topic, po)
+	po := new(publishOptions)
+	for _, o := range opts {
+		o(po)
+	}
+	return *po
 }
 
 func (p *Publisher) fullTopic(topic string, po publishOptions) string {
@@ -185,10 +194,7 @@ func (p *Publisher) fullTopic(topic string, po publishOptions) string {
 // Build makes the signed envelope for topic and body without sending it. topic is the short
 // topic (e.g. "update"); the full topic follows fedmsg's rules.
 func (p *Publisher) Build(topic string, body any, opts ...PublishOption) (*message.Message, error) {
-	var po publishOptions
-	for _, o := range opts {
-		o(&po)
-	}
+	po := collect(opts)
 	m, err := message.Build(p.fullTopic(topic, po), body, p.counter.Add(1), p.user, p.now())
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
