@@ -148,9 +148,9 @@ type Delivery struct {
 	done atomic.Bool
 }
 
-// Done reports the outcome of processing. In AfterProcessing mode, nil sends the ACK (a worker
-// signs and sends it; Done waits only when ackQueue ACKs are already waiting) and a non-nil
-// error sends none (a retransmission will be delivered again). It does nothing for
+// Done reports the outcome of processing. In AfterProcessing mode, nil sends the ACK (signed
+// right away when nothing else is waiting to be read, else by a worker; Done waits only when
+// ackQueue ACKs are already queued) and a non-nil error sends none (a retransmission will be delivered again). It does nothing for
 // unmarked messages or in OnReceipt mode, and only the first call counts.
 func (d *Delivery) Done(err error) {
 	d.once.Do(func() {
@@ -227,7 +227,10 @@ const (
 	maxAckWorkers = 8
 )
 
-// queueAck hands id to the workers. After Close it only records the ACK as not sent.
+// queueAck sends the ACK for id. When no message is waiting to be read and no ACK is queued,
+// it signs and sends right here: nothing else needs the time, and the ACK leaves without a
+// hand-off. Otherwise the workers sign it, and the caller goes on to the next message. After
+// Close it only records the ACK as not sent.
 func (s *Subscriber) queueAck(id string) {
 	s.jmu.RLock()
 	defer s.jmu.RUnlock()
@@ -235,6 +238,10 @@ func (s *Subscriber) queueAck(id string) {
 		s.stats.ackErrors.Add(1)
 		s.setState(id, stateFailed)
 		s.log.Warn("ACK not sent: subscriber closed", "msg_id", id)
+		return
+	}
+	if len(s.jobs) == 0 && !s.sub.Pending() {
+		s.ack(context.Background(), id)
 		return
 	}
 	s.jobs <- id

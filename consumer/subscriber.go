@@ -185,6 +185,10 @@ func (s *Subscriber) Next(ctx context.Context) (Delivery, error) {
 	}
 }
 
+// Pending reports whether a message has arrived that Next would return without waiting (it may
+// still turn out invalid and be dropped). It is false while another goroutine waits in Next.
+func (s *Subscriber) Pending() bool { return s.sub.Pending() }
+
 func (s *Subscriber) accept(in zsock.Inbound) (Delivery, string, error) {
 	if len(in.Frames) != 2 {
 		return Delivery{}, DropFrames, fmt.Errorf("%d frames, want 2", len(in.Frames))

@@ -163,6 +163,24 @@ func (s *Sub) TryRecv() (Inbound, bool) {
 	return s.tryRecv()
 }
 
+// Pending reports whether a message has arrived that no reader is about to take: false while
+// another goroutine is in Recv (it takes what arrives), and after Close.
+func (s *Sub) Pending() bool {
+	if !s.rmu.TryLock() {
+		return false
+	}
+	defer s.rmu.Unlock()
+	if s.closed.Load() {
+		return false
+	}
+	for _, sock := range s.socks {
+		if ev, err := sock.GetEvents(); err == nil && ev&zmq.POLLIN != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // tryRecv reads one message without waiting, starting with the socket that delivered last.
 func (s *Sub) tryRecv() (Inbound, bool) {
 	n := len(s.socks)

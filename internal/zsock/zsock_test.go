@@ -274,6 +274,9 @@ func TestRecvHonoursContext(t *testing.T) {
 	if in, ok := sub.TryRecv(); ok {
 		t.Fatalf("TryRecv with nothing sent = %q", in.Frames)
 	}
+	if sub.Pending() {
+		t.Fatal("Pending with nothing sent")
+	}
 	if err := pub.Send([]byte("t"), []byte("after")); err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +293,12 @@ func TestRecvHonoursContext(t *testing.T) {
 	if in, err := sub.Recv(ctx); err != nil || string(in.Frames[1]) != "b" {
 		t.Fatalf("Recv = %q, %v", in.Frames, err)
 	}
+	for !sub.Pending() { // c may still be on its way through the I/O thread
+		if ctx.Err() != nil {
+			t.Fatal("Pending never reported c")
+		}
+		runtime.Gosched()
+	}
 	for {
 		in, ok := sub.TryRecv()
 		if ok {
@@ -302,6 +311,9 @@ func TestRecvHonoursContext(t *testing.T) {
 			t.Fatal("TryRecv never returned c")
 		}
 		runtime.Gosched() // c may still be on its way through the I/O thread
+	}
+	if sub.Pending() {
+		t.Fatal("Pending after the last message was taken")
 	}
 	sub.Close()
 	if _, ok := sub.TryRecv(); ok {
