@@ -184,18 +184,30 @@ func (b *bus) close() {
 	}
 }
 
-// ackedLatency is n acked publishes one at a time, each timed until every ACK is in.
-func ackedLatency(b *bus, n int) ([]time.Duration, uint64, error) {
+// ackedLatency is n acked publishes one at a time, each timed until every ACK is in. With a kit,
+// one crypto chain (the four signature operations) is measured after each publish, so the figure
+// and its crypto floor see the same machine: on a shared machine the speed of the CPU drifts
+// within a run, and a floor measured minutes earlier would drift with it.
+func ackedLatency(b *bus, n int, kit *cryptoKit) ([]time.Duration, *cryptoFloor, uint64, error) {
 	before := b.pub.Stats().Retransmits
 	lat := make([]time.Duration, 0, n)
-	for range n {
+	var f *cryptoFloor
+	if kit != nil {
+		f = &cryptoFloor{}
+	}
+	for i := range n {
 		t0 := time.Now()
 		if err := b.publish(); err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 		lat = append(lat, time.Since(t0))
+		if f != nil {
+			if err := f.add(kit, int64(i)); err != nil {
+				return nil, nil, 0, err
+			}
+		}
 	}
-	return lat, b.pub.Stats().Retransmits - before, nil
+	return lat, f, b.pub.Stats().Retransmits - before, nil
 }
 
 // asyncThroughput keeps up to inflight acked messages outstanding for d (waiting for the oldest
@@ -486,7 +498,8 @@ func procAcked(p *procs, k *pki, n, samples int) ([]time.Duration, uint64, error
 			return nil, 0, err
 		}
 	}
-	return ackedLatency(b, samples)
+	lat, _, retx, err := ackedLatency(b, samples, nil)
+	return lat, retx, err
 }
 
 // coldCLI times `ackmsg-logger --recipients sub01 --message m` from process start to exit, runs
