@@ -254,9 +254,9 @@ func (s *Subscriber) ackWorker() {
 	}
 }
 
-// ack signs and sends the ACK for id. The frame is remembered (and the state set to acked)
-// before it is sent, so a retransmission that the publisher sends as soon as it has this ACK is
-// re-ACKed, never mistaken for one still being processed.
+// ack signs and sends the ACK for id. The frame is remembered, the state set to acked and the
+// ACK counted before it is sent, so a retransmission that the publisher sends as soon as it has
+// this ACK is re-ACKed, never mistaken for one still being processed; a failed send undoes them.
 func (s *Subscriber) ack(ctx context.Context, id string) {
 	m, err := s.pub.Build("ack", map[string]any{"ack_msg_id": id})
 	var frame []byte
@@ -268,7 +268,10 @@ func (s *Subscriber) ack(ctx context.Context, id string) {
 		e := s.seen.put(id, stateAcked)
 		e.ack = frame
 		s.mu.Unlock()
-		err = s.pub.SendRaw(ctx, m.Topic(), frame)
+		s.stats.acked.Add(1) // before the send too: whoever sees the ACK sees it counted
+		if err = s.pub.SendRaw(ctx, m.Topic(), frame); err != nil {
+			s.stats.acked.Add(^uint64(0))
+		}
 	}
 	if err != nil {
 		// The publisher will retransmit and we will ACK again.
@@ -277,7 +280,6 @@ func (s *Subscriber) ack(ctx context.Context, id string) {
 		s.log.Warn("ACK not sent", "msg_id", id, "error", err)
 		return
 	}
-	s.stats.acked.Add(1)
 	s.log.Debug("ACK sent", "msg_id", id)
 }
 
