@@ -79,10 +79,11 @@ type Sub struct {
 	once     sync.Once
 
 	// The reader side: the data sockets, used by one Recv caller at a time.
-	rmu   sync.Mutex
-	socks []*zmq.Socket
-	cur   int // the socket being read
-	burst int // messages read from it in a row
+	rmu        sync.Mutex
+	socks      []*zmq.Socket
+	cur        int  // the socket being read
+	burst      int  // messages read from it in a row
+	terminated bool // a socket reported ETERM: nothing will ever arrive
 
 	wmu     sync.Mutex // guards rwait.Wake against rwait.Close
 	rwait   *fdWait    // the data sockets' ZMQ_FDs; Wake ends a Recv's wait (ctx ended, or Close)
@@ -132,6 +133,9 @@ func (s *Sub) Recv(ctx context.Context) (Inbound, error) {
 		}
 		if in, ok := s.tryRecv(); ok {
 			return in, nil
+		}
+		if s.terminated {
+			return Inbound{}, ErrClosed // the context was terminated under an open Sub
 		}
 		if err := ctx.Err(); err != nil {
 			return Inbound{}, err
@@ -191,6 +195,9 @@ func (s *Sub) tryRecv() (Inbound, bool) {
 		i := (s.cur + k) % n
 		frames, err := s.socks[i].RecvMessageBytes(zmq.DONTWAIT)
 		if err != nil {
+			if zmq.AsErrno(err) == zmq.ETERM {
+				s.terminated = true
+			}
 			continue
 		}
 		if i != s.cur {

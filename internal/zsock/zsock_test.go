@@ -548,3 +548,35 @@ func TestSendOrderAndFlushOnClose(t *testing.T) {
 	sub.Close()
 	zctx.Term()
 }
+
+// Terminating the context under an open Sub ends a waiting Recv with ErrClosed instead of
+// leaving it waiting for a message that cannot come.
+func TestRecvEndsWhenContextTerminates(t *testing.T) {
+	zctx := newCtx(t)
+	sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "p", Addr: "tcp://127.0.0.1:1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := sub.Recv(context.Background())
+		errc <- err
+	}()
+	termed := make(chan error, 1)
+	go func() { termed <- zctx.Term() }() // returns once the Sub is closed
+	ctx := within(t, 10*time.Second)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Recv = %v, want ErrClosed", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Recv kept waiting after the context was terminated")
+	}
+	sub.Close()
+	select {
+	case <-termed:
+	case <-ctx.Done():
+		t.Fatal("Term did not return after Close")
+	}
+}
