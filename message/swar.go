@@ -35,14 +35,11 @@ func literalOK(x uint64) uint64 {
 }
 
 // plainOK has the top bit set in each byte of x that Python's ensure_ascii encoder copies
-// unchanged: bytes from 0x20 to 0x7E except '"' and '\\'.
+// unchanged: bytes from 0x20 to 0x7E except '"' and '\\', i.e. what literalOK allows except the
+// bytes from 0x80 up and 0x7F.
 func plainOK(x uint64) uint64 {
-	y := x &^ msbs
-	atLeast20 := y + lsbs*(0x80-0x20)
-	notQuote := (y ^ lsbs*'"') + lsbs*0x7f
-	notBackslash := (y ^ lsbs*'\\') + lsbs*0x7f
-	highOr7f := x | (y + lsbs) // top bit set where x >= 0x80 or y == 0x7f
-	return atLeast20 & notQuote & notBackslash &^ highOr7f & msbs
+	highOr7f := x | (x&^msbs + lsbs) // top bit set where x >= 0x80 or its low seven bits are 0x7f
+	return literalOK(x) &^ highOr7f
 }
 
 // plainRun returns the length of the longest prefix of s[i:] that Python's ensure_ascii encoder
