@@ -2,12 +2,9 @@ package publisher_test
 
 import (
 	"context"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
@@ -113,78 +110,7 @@ func BenchmarkPlainThroughput(b *testing.B) {
 // rawThroughput sends [topic, frame] b.N times from a bare zmq4 XPUB to a SUB in another context,
 // each socket used by one locked OS thread, as make bench's raw floor does.
 func rawThroughput(b *testing.B, frame []byte) {
-	addr := testbus.Addr(b)
-	zA, err := zmq.NewContext()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer zA.Term()
-	zB, err := zmq.NewContext()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer zB.Term()
-	open := func(zctx *zmq.Context, kind zmq.Type) *zmq.Socket {
-		s, err := zctx.NewSocket(kind)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, err := range []error{s.SetLinger(0), s.SetSndhwm(0), s.SetRcvhwm(0)} {
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		return s
-	}
-	pub := open(zA, zmq.XPUB)
-	defer pub.Close()
-	if err := pub.Bind(addr); err != nil {
-		b.Fatal(err)
-	}
-	ready := make(chan error, 1)
-	done := make(chan int, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		sub := open(zB, zmq.SUB)
-		defer sub.Close()
-		if err := sub.SetSubscribe(""); err != nil {
-			ready <- err
-			return
-		}
-		if err := sub.Connect(addr); err != nil {
-			ready <- err
-			return
-		}
-		ready <- nil
-		n := 0
-		for n < b.N {
-			if _, err := sub.RecvMessageBytes(0); err != nil {
-				break
-			}
-			n++
-		}
-		done <- n
-	}()
-	if err := <-ready; err != nil {
-		b.Fatal(err)
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if _, err := pub.RecvBytes(0); err != nil { // the subscription is in
-		b.Fatal(err)
-	}
-	topic := []byte("org.example.test.bench.order")
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := pub.SendMessage(topic, frame); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if n := <-done; n != b.N {
-		b.Fatalf("received %d of %d", n, b.N)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	testbus.SendAndCount(b, "org.example.test.bench.order", frame, testbus.RawReceive(b))
 }
 
 // BenchmarkPublishLoop is the publishing side alone, for make bench's 2233-byte envelope: Build
