@@ -38,8 +38,23 @@ With --ack the tail is an acking consumer: messages that ask for an ACK (they ca
 gilmsg_version) are ACKed, signed with the configured certificate (--certname), whose CN is the
 name publishers list as a recipient. Signatures are then always validated: nothing unverified is
 ACKed. By default a message is ACKed after it was printed; --ack-on-receipt ACKs before (gilmsg's
-behaviour). Retransmissions are re-ACKed and printed once. ACKs are published from endpoints[name]
-when --name is set, otherwise through the relay.`)
+behaviour). ACKs are published from endpoints[name] when --name is set, otherwise through the
+relay.
+
+With or without --ack, a message that asks for an ACK and is retransmitted (same msg_id) is
+printed once, and ACKs themselves (topics ending in .gilmsg.ack) are overlay traffic, not printed
+unless --show-acks is given; neither counts towards --count.
+
+fedmsg-tail's formatters: --pretty prints each envelope as indented JSON without the certificate
+and signature and with the timestamp as a date; --really-pretty does the same in colour when
+standard output is a terminal (NO_COLOR turns colour off); --terse prints one short line (topic,
+sender, body cut to 100 characters; ackmsg has no fedmsg.meta, so no natural-language text);
+--query a.b,c prints the values at those dotted paths of the envelope, joined with ", ". They
+exclude each other and --json. --users and --packages keep only messages naming one of the
+given users or packages: the envelope's username or signer, or a string value in the body under a
+key such as user, username, agent, owner (users) or package, packages, name under package,
+component (packages), at any depth. This is a heuristic in place of fedmsg.meta's per-service
+processors, and says so.`)
 	c.Stdout, c.Stderr = stdout, stderr
 	topic := c.Flags.String("topic", "", "subscribe to topics starting with this prefix (all by default)")
 	include := c.Flags.String("include", "", "only print messages whose topic matches this regexp")
@@ -51,6 +66,13 @@ when --name is set, otherwise through the relay.`)
 	timeoutText := c.Flags.String("timeout", "", "exit after this long: seconds (2.5) or a duration (1m)")
 	doAck := c.Flags.Bool("ack", false, "ACK messages that ask for it, as the configured certificate's CN")
 	ackOnReceipt := c.Flags.Bool("ack-on-receipt", false, "with --ack: ACK before printing instead of after")
+	showAcks := c.Flags.Bool("show-acks", false, "print ACKs too (topics ending in .gilmsg.ack)")
+	pretty := c.Flags.Bool("pretty", false, "print each envelope as indented JSON, without certificate and signature")
+	reallyPretty := c.Flags.Bool("really-pretty", false, "like --pretty, in colour when standard output is a terminal")
+	terse := c.Flags.Bool("terse", false, "print one short line per message")
+	query := c.Flags.String("query", "", "print the values at these comma-separated dotted paths (msg.user, topic)")
+	users := c.Flags.String("users", "", "only messages naming one of these comma-separated users")
+	packages := c.Flags.String("packages", "", "only messages naming one of these comma-separated packages")
 
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
 		if len(c.Args()) > 0 {
@@ -93,6 +115,12 @@ when --name is set, otherwise through the relay.`)
 		if *ackOnReceipt && !*doAck {
 			return cli.Usage("--ack-on-receipt needs --ack")
 		}
+		f, err := newFormatter(*asJSON, *pretty, *reallyPretty, *terse, *query, isTerminal(stdout))
+		if err != nil {
+			return cli.Usage("%v", err)
+		}
+		keep := newFilter(*users, *packages)
+		seen := newRecent(cfg.DedupeWindow)
 		next, closeSub, err := subscribe(ctx, c, cfg, *topic, *doAck, *ackOnReceipt)
 		if err != nil {
 			return cli.Runtime(err)
@@ -110,11 +138,18 @@ when --name is set, otherwise through the relay.`)
 				}
 				return cli.Runtime(err)
 			}
-			if (inc != nil && !inc.MatchString(d.Topic)) || (exc != nil && exc.MatchString(d.Topic)) {
+			skip := (inc != nil && !inc.MatchString(d.Topic)) || (exc != nil && exc.MatchString(d.Topic)) ||
+				(!*showAcks && isAck(d)) || !keep(d)
+			if !skip && d.Message.Has(message.FieldGilmsgVersion) {
+				// A retransmission: the acking subscriber already hides those it delivered, a
+				// plain one does not.
+				skip = !seen.add(d.Message.MsgID())
+			}
+			if skip {
 				done(nil)
 				continue
 			}
-			err = print(stdout, d, *asJSON)
+			err = f(stdout, d)
 			done(err)
 			if err != nil {
 				return cli.Runtime(err)
@@ -157,26 +192,4 @@ func subscribe(ctx context.Context, c *cli.Command, cfg *config.Config, topic st
 		}
 		return d.Delivery, d.Done, nil
 	}, sub.Close, nil
-}
-
-func print(w io.Writer, d consumer.Delivery, asJSON bool) error {
-	if asJSON {
-		b, err := d.Message.Marshal()
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "%s\n", b)
-		return err
-	}
-	body, err := message.Canonical(d.Message.Body())
-	if err != nil {
-		body = []byte(fmt.Sprintf("<%v>", err))
-	}
-	from := d.Message.Username()
-	if d.Signer != nil {
-		from = d.Signer.CN
-	}
-	when := time.Unix(d.Message.Timestamp(), 0).Format("2006-01-02 15:04:05")
-	_, err = fmt.Fprintf(w, "%s %s %s %s %s\n", when, d.Topic, d.Message.MsgID(), from, body)
-	return err
 }
