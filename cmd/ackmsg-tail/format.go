@@ -330,4 +330,3 @@ func (r *recent) add(id string) bool {
 	r.ids[id] = true
 	return true
 }
-
