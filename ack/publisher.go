@@ -277,10 +277,28 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 		return &Future{w: w}, nil
 	}
 
+	return p.launch(ctx, recipients, po.within, nil, func() (*message.Message, []byte, error) {
+		m, err := p.pub.Build(topic, body, append(po.pub, publisher.Field(message.FieldGilmsgVersion, Marker))...)
+		if err != nil {
+			return nil, nil, err
+		}
+		frame, err := m.Marshal()
+		if err != nil {
+			return nil, nil, fmt.Errorf("ack: encoding: %w", err)
+		}
+		return m, frame, nil
+	})
+}
+
+// launch sends the message build makes (called once a slot is taken and the listener is ready,
+// so the envelope's timestamp is the send time) and returns the Future waiting for recipients.
+// onAck, when set, is called with each recipient whose ACK counted, outside the lock.
+func (p *Publisher) launch(ctx context.Context, recipients []string, within time.Duration, onAck func(string),
+	build func() (*message.Message, []byte, error)) (*Future, error) {
 	start := time.Now()
 	timeout := p.timeout
-	if po.within > 0 {
-		timeout = po.within
+	if within > 0 {
+		timeout = within
 	}
 	deadline := start.Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -298,18 +316,13 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 		release()
 		return nil, err
 	}
-	m, err := p.pub.Build(topic, body, append(po.pub, publisher.Field(message.FieldGilmsgVersion, Marker))...)
+	m, frame, err := build()
 	if err != nil {
 		release()
 		return nil, err
 	}
-	frame, err := m.Marshal()
-	if err != nil {
-		release()
-		return nil, fmt.Errorf("ack: encoding: %w", err)
-	}
 	w := &waiter{msg: m, frame: frame, missing: make(map[string]struct{}, len(recipients)),
-		start: start, deadline: deadline, attempts: 1, done: make(chan struct{})}
+		start: start, deadline: deadline, attempts: 1, done: make(chan struct{}), onAck: onAck}
 	for _, r := range recipients {
 		w.missing[r] = struct{}{}
 	}
@@ -324,6 +337,11 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 	w.rto = p.est.rto()
 	w.queued = p.est.queueDelay(len(p.waiters))
 	w.next = start.Add(w.rto + w.queued)
+	if _, dup := p.waiters[m.MsgID()]; dup {
+		p.mu.Unlock()
+		release()
+		return nil, fmt.Errorf("ack: msg_id %s is already waiting for ACKs", m.MsgID())
+	}
 	p.waiters[m.MsgID()] = w
 	heap.Push(&p.queue, w)
 	// The clock needs a nudge only if this message is due before the time it is armed for; a
@@ -565,12 +583,20 @@ func (p *Publisher) handleAck(in zsock.Inbound) {
 		reject(rejectReason(err), fmt.Errorf("ACK for %s: %w", id, err))
 		return
 	}
+	if cn, ok := p.count(w, who); ok && w.onAck != nil {
+		w.onAck(cn)
+	}
+}
+
+// count records who's verified ACK for w and reports whether it counted (who was missing).
+func (p *Publisher) count(w *waiter, who *certs.Identity) (string, bool) {
+	id := w.msg.MsgID()
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if w.index < 0 {
 		p.stats.acksOther.Add(1) // finished while we verified
-		return
+		return "", false
 	}
 	if _, missing := w.missing[who.CN]; !missing && testhooks.AcceptAnySigner.Load() && len(w.missing) > 0 {
 		who = &certs.Identity{CN: w.missingList()[0]} // the planted bug (tests only)
@@ -581,7 +607,7 @@ func (p *Publisher) handleAck(in zsock.Inbound) {
 		} else {
 			p.rejects.Warn("not_recipient", "ACK not counted: signer is not a recipient", "msg_id", id, "signer", who.CN)
 		}
-		return
+		return "", false
 	}
 	delete(w.missing, who.CN)
 	w.acked = append(w.acked, who.CN)
@@ -592,6 +618,7 @@ func (p *Publisher) handleAck(in zsock.Inbound) {
 	if len(w.missing) == 0 {
 		p.finishLocked(w, nil, nil, now)
 	}
+	return who.CN, true
 }
 
 // parseAck checks the shape of an ACK, without its signature: two frames, frame 1 and the

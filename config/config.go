@@ -124,6 +124,10 @@ type Config struct {
 	// Hub configures ackmsg-hub: its HTTP endpoint, shutdown, poison handling and consumers (see
 	// [HubConfig]). Default: no consumers, no HTTP endpoint, shutdown_timeout 10, max_attempts 5.
 	Hub HubConfig `toml:"hub"`
+	// Outbox configures the durable outbox: its store, expiry, attempts and deliverer (see
+	// [OutboxConfig]). Default: no store, expiry 86400, attempt_timeout 30, retry_max 30,
+	// claim_lease 90, max_in_flight 256.
+	Outbox OutboxConfig `toml:"outbox"`
 
 	// Sources lists the files read, in the order they were merged.
 	Sources []string `toml:"-"`
@@ -185,6 +189,7 @@ func DefaultConfig() Config {
 		DedupeWindow:           10000,
 		Recipients:             ListMap{},
 		Hub:                    defaultHubConfig(),
+		Outbox:                 defaultOutboxConfig(),
 	}
 }
 

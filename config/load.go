@@ -247,8 +247,11 @@ func (c *Config) mergeFile(path string) error {
 		}
 		seen[top] = true
 		if _, ok := knownKeys[top]; ok {
-			if top == "hub" {
+			switch top {
+			case "hub":
 				errs.add(checkHubKeys(path, raw["hub"]))
+			case "outbox":
+				errs.add(checkOutboxKeys(path, raw["outbox"]))
 			}
 			continue
 		}
@@ -280,6 +283,10 @@ func (c *Config) mergeFile(path string) error {
 		}
 		if f.key == "hub" {
 			c.mergeHub(path, raw["hub"], layer.Hub)
+			continue
+		}
+		if f.key == "outbox" {
+			c.mergeOutbox(path, raw["outbox"], layer.Outbox)
 			continue
 		}
 		sv, dv := src.Field(f.index), dst.Field(f.index)

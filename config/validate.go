@@ -129,6 +129,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateHub(&errs)
+	c.validateOutbox(&errs)
 	return errs.err()
 }
 
