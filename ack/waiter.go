@@ -26,7 +26,7 @@ type waiter struct {
 
 	done      chan struct{}
 	err       error
-	stopWatch func() bool // stops the context watch
+	stopWatch func() bool  // stops the context watch
 	onAck     func(string) // set at creation, then only read
 }
 
