@@ -1,0 +1,791 @@
+// Package boltstore is the outbox's embedded store: one local file (go.etcd.io/bbolt: ACID,
+// copy-on-write B+tree, fsync on every commit), for one process at a time.
+//
+// Guarantees: a nil error from a write means the change is fsync'd. Concurrent writes are
+// group-committed: whatever arrives while one transaction is being written goes into the next,
+// so N publishers share fsyncs instead of paying one each. A change that fails (disk full,
+// read-only, I/O error) returns an error and is not reported as stored.
+//
+// How it fails: a file held by another process is reported as locked (after Options.LockTimeout)
+// rather than waited on forever; a file that is not a store, is truncated or corrupt is reported
+// with its path, never a panic; a store of a newer schema is refused.
+//
+// Claims (which deliverer holds a message, until when) live in memory: the file lock means one
+// process uses the store, and a restart rightly frees every claim of the process that died.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterr "go.etcd.io/bbolt/errors"
+
+	"github.com/ackmsg/ackmsg/outbox"
+)
+
+// SchemaVersion is the layout of the file this package writes.
+const SchemaVersion = 1
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketRecords = []byte("records") // seq (8 bytes, big endian) -> record JSON
+	bucketIDs     = []byte("ids")     // msg_id -> seq
+	keyVersion    = []byte("schema_version")
+	keyDelivered  = []byte("delivered")
+)
+
+// Options configure Open.
+type Options struct {
+	// LockTimeout bounds the wait for the file lock another process holds. Default 1 s.
+	LockTimeout time.Duration
+	// ReadOnly opens the file for reading only (ackmsg-outbox list and stats while a deliverer
+	// runs cannot: the lock is exclusive; this is for a stopped deliverer's file).
+	ReadOnly bool
+}
+
+// Store is the embedded outbox store. Create it with Open.
+type Store struct {
+	path string
+	db   *bolt.DB
+
+	ops     chan *op
+	stop    chan struct{}
+	stopped chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	claims map[string]claim // msg_id -> live or expired claim
+
+	changed chan struct{}
+}
+
+type claim struct {
+	owner string
+	until time.Time
+}
+
+type op struct {
+	fn   func(tx *bolt.Tx) error
+	done chan error
+}
+
+var _ outbox.Store = (*Store)(nil)
+
+// ErrLocked is returned by Open when another process holds the file.
+var ErrLocked = errors.New("boltstore: the store file is locked by another process")
+
+// ErrCorrupt is returned by Open for a file that is not a readable store.
+var ErrCorrupt = errors.New("boltstore: the store file is corrupt or not an outbox store")
+
+// Open opens (creating it, and its directory, when missing) the store file at path.
+func Open(path string, opts Options) (s *Store, err error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = time.Second
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("boltstore: %w", err)
+		}
+	}
+	defer func() {
+		// bbolt trusts its file; a damaged one can make it panic instead of failing.
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
+		}
+	}()
+	if err := preflight(path); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly})
+	switch {
+	case errors.Is(err, bolterr.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, opts.LockTimeout)
+	case errors.Is(err, bolterr.ErrInvalid), errors.Is(err, bolterr.ErrChecksum), errors.Is(err, bolterr.ErrVersionMismatch),
+		errors.Is(err, bolterr.ErrInvalidMapping):
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	case err != nil:
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	s = &Store{path: path, db: db, ops: make(chan *op, 1024), stop: make(chan struct{}), stopped: make(chan struct{}),
+		claims: make(map[string]claim), changed: make(chan struct{}, 1)}
+	if err := s.init(opts.ReadOnly); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.commit()
+	return s, nil
+}
+
+// preflight refuses a file shorter than its own metadata says: bbolt maps the file and would
+// die of SIGBUS reading past its end, which no recover can catch.
+func preflight(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("boltstore: %s: %w", path, err)
+	}
+	if fi.Size() == 0 {
+		return nil // bbolt initialises an empty file
+	}
+	// Page 0 starts with a 16-byte page header and the meta: magic, version, page size, flags
+	// (4 bytes each), the root bucket (16), the freelist page (8), then the high-water page id.
+	var b [64]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return fmt.Errorf("%w: %s: %d bytes, shorter than a store header", ErrCorrupt, path, fi.Size())
+	}
+	const magic = 0xED0CDAED
+	if binary.NativeEndian.Uint32(b[16:]) != magic {
+		return fmt.Errorf("%w: %s: not a bbolt file", ErrCorrupt, path)
+	}
+	pageSize := int64(binary.NativeEndian.Uint32(b[24:]))
+	hw := int64(binary.NativeEndian.Uint64(b[56:]))
+	if pageSize <= 0 || hw <= 0 || hw > fi.Size() {
+		return fmt.Errorf("%w: %s: damaged header (page size %d, %d pages)", ErrCorrupt, path, pageSize, hw)
+	}
+	metas := []int64{hw}
+	var b1 [64]byte
+	if _, err := f.ReadAt(b1[:], pageSize); err == nil && binary.NativeEndian.Uint32(b1[16:]) == magic {
+		metas = append(metas, int64(binary.NativeEndian.Uint64(b1[56:])))
+	}
+	for _, n := range metas {
+		if need := n * pageSize; need > fi.Size() {
+			return fmt.Errorf("%w: %s: truncated: %d bytes, its header says %d", ErrCorrupt, path, fi.Size(), need)
+		}
+	}
+	return nil
+}
+
+func (s *Store) init(readOnly bool) (err error) {
+	check := func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if m == nil || tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketIDs) == nil {
+			return fmt.Errorf("%w: %s: missing the outbox buckets", ErrCorrupt, s.path)
+		}
+		v := m.Get(keyVersion)
+		if len(v) != 8 {
+			return fmt.Errorf("%w: %s: no schema version", ErrCorrupt, s.path)
+		}
+		if n := binary.BigEndian.Uint64(v); n != SchemaVersion {
+			return fmt.Errorf("boltstore: %s has schema version %d; this program reads version %d", s.path, n, SchemaVersion)
+		}
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
+		}
+	}()
+	if readOnly {
+		return s.db.View(check)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil && tx.Bucket(bucketRecords) == nil && tx.Bucket(bucketIDs) == nil {
+			// A new file.
+			m, err := tx.CreateBucket(bucketMeta)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(bucketRecords); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(bucketIDs); err != nil {
+				return err
+			}
+			if err := m.Put(keyVersion, u64(SchemaVersion)); err != nil {
+				return err
+			}
+			return m.Put(keyDelivered, u64(0))
+		}
+		return check(tx)
+	})
+	if err != nil && !errors.Is(err, ErrCorrupt) && !isSchemaErr(err) {
+		return fmt.Errorf("boltstore: %s: %w", s.path, err)
+	}
+	return err
+}
+
+func isSchemaErr(err error) bool { return err != nil && bytes.Contains([]byte(err.Error()), []byte("schema version")) }
+
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+// commit is the group committer: it runs every queued write in one transaction (one fsync). A
+// write that fails with a hard error fails the transaction; then each write is run alone so one
+// bad write cannot fail the others.
+func (s *Store) commit() {
+	defer close(s.stopped)
+	for {
+		var batch []*op
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+		case <-s.stop:
+			return
+		}
+	more:
+		for len(batch) < 1000 {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		results := make([]error, len(batch))
+		err := s.update(func(tx *bolt.Tx) error {
+			for i, o := range batch {
+				if results[i] = o.fn(tx); results[i] != nil && !soft(results[i]) {
+					return results[i]
+				}
+			}
+			return nil
+		})
+		if err != nil && len(batch) > 1 {
+			for i, o := range batch {
+				results[i] = nil
+				if e := s.update(func(tx *bolt.Tx) error { results[i] = o.fn(tx); return hard(results[i]) }); e != nil {
+					results[i] = e
+				}
+			}
+		} else if err != nil {
+			results[0] = err
+		}
+		for i, o := range batch {
+			o.done <- results[i]
+		}
+	}
+}
+
+// soft errors are answers (nothing was written), not failures of the transaction.
+func soft(err error) bool {
+	return errors.Is(err, outbox.ErrDuplicate) || errors.Is(err, outbox.ErrNotFound) || errors.Is(err, outbox.ErrNotClaimed)
+}
+
+func hard(err error) error {
+	if err != nil && !soft(err) {
+		return err
+	}
+	return nil
+}
+
+func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
+		}
+	}()
+	if err := s.db.Update(fn); err != nil {
+		if soft(err) {
+			return err
+		}
+		return fmt.Errorf("boltstore: %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
+		}
+	}()
+	return s.db.View(fn)
+}
+
+// write queues fn for the committer and waits until it is durable (or failed).
+func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return outbox.ErrClosed
+	}
+	o := &op{fn: fn, done: make(chan error, 1)}
+	// Sent under the lock, so Close cannot stop the committer between the check and the send.
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+	s.mu.Unlock()
+	// Once queued the write happens; waiting for it is not optional, or a caller could report a
+	// failure for a message that was in fact stored.
+	return <-o.done
+}
+
+func (s *Store) notify() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// stored is a Record as kept in the file (claims are not).
+type stored struct {
+	Seq         uint64    `json:"seq"`
+	MsgID       string    `json:"msg_id"`
+	Topic       string    `json:"topic"`
+	Envelope    []byte    `json:"envelope"`
+	Recipients  []string  `json:"recipients"`
+	Acked       []string  `json:"acked,omitempty"`
+	Enqueued    time.Time `json:"enqueued"`
+	Expires     time.Time `json:"expires"`
+	Attempts    int       `json:"attempts,omitempty"`
+	NextAttempt time.Time `json:"next_attempt"`
+	LastError   string    `json:"last_error,omitempty"`
+	State       int       `json:"state"`
+	DeadReason  string    `json:"dead_reason,omitempty"`
+}
+
+func toStored(r *outbox.Record) stored {
+	return stored{Seq: r.Seq, MsgID: r.MsgID, Topic: r.Topic, Envelope: r.Envelope, Recipients: r.Recipients, Acked: r.Acked,
+		Enqueued: r.Enqueued, Expires: r.Expires, Attempts: r.Attempts, NextAttempt: r.NextAttempt, LastError: r.LastError,
+		State: int(r.State), DeadReason: r.DeadReason}
+}
+
+func (st *stored) record() *outbox.Record {
+	return &outbox.Record{Seq: st.Seq, MsgID: st.MsgID, Topic: st.Topic, Envelope: st.Envelope, Recipients: st.Recipients,
+		Acked: st.Acked, Enqueued: st.Enqueued, Expires: st.Expires, Attempts: st.Attempts, NextAttempt: st.NextAttempt,
+		LastError: st.LastError, State: outbox.State(st.State), DeadReason: st.DeadReason}
+}
+
+func decode(path string, k, v []byte) (*stored, error) {
+	var st stored
+	if err := json.Unmarshal(v, &st); err != nil {
+		return nil, fmt.Errorf("%w: %s: record %x: %v", ErrCorrupt, path, k, err)
+	}
+	return &st, nil
+}
+
+func (s *Store) get(tx *bolt.Tx, msgID string) (*stored, []byte, error) {
+	seq := tx.Bucket(bucketIDs).Get([]byte(msgID))
+	if seq == nil {
+		return nil, nil, outbox.ErrNotFound
+	}
+	v := tx.Bucket(bucketRecords).Get(seq)
+	if v == nil {
+		return nil, nil, fmt.Errorf("%w: %s: msg_id %s points at a missing record", ErrCorrupt, s.path, msgID)
+	}
+	st, err := decode(s.path, seq, v)
+	return st, slices.Clone(seq), err
+}
+
+func (s *Store) put(tx *bolt.Tx, key []byte, st *stored) error {
+	v, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketRecords).Put(key, v)
+}
+
+// Enqueue implements outbox.Store.
+func (s *Store) Enqueue(ctx context.Context, recs ...*outbox.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	seen := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		if r.MsgID == "" {
+			return errors.New("boltstore: a record without msg_id")
+		}
+		if seen[r.MsgID] {
+			return fmt.Errorf("%w: %s twice in one enqueue", outbox.ErrDuplicate, r.MsgID)
+		}
+		seen[r.MsgID] = true
+	}
+	var seqs []uint64
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		ids := tx.Bucket(bucketIDs)
+		for _, r := range recs {
+			if ids.Get([]byte(r.MsgID)) != nil {
+				return fmt.Errorf("%w: %s", outbox.ErrDuplicate, r.MsgID)
+			}
+		}
+		recB := tx.Bucket(bucketRecords)
+		seqs = seqs[:0]
+		for _, r := range recs {
+			seq, err := recB.NextSequence()
+			if err != nil {
+				return err
+			}
+			st := toStored(r)
+			st.Seq, st.State = seq, int(outbox.Pending)
+			if err := s.put(tx, u64(seq), &st); err != nil {
+				return err
+			}
+			if err := ids.Put([]byte(r.MsgID), u64(seq)); err != nil {
+				return err
+			}
+			seqs = append(seqs, seq)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, r := range recs {
+		r.Seq = seqs[i]
+	}
+	s.notify()
+	return nil
+}
+
+// Claim implements outbox.Store.
+func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease time.Duration, n int) ([]*outbox.Record, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	if n <= 0 {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*outbox.Record
+	blocked := map[string]bool{}
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
+			st, err := decode(s.path, k, v)
+			if err != nil {
+				return err
+			}
+			if st.State != int(outbox.Pending) || blocked[st.Topic] {
+				continue
+			}
+			if cl, ok := s.claims[st.MsgID]; ok && cl.until.After(now) {
+				if cl.owner != owner {
+					blocked[st.Topic] = true // one deliverer per topic at a time, in order
+				}
+				continue
+			}
+			if st.NextAttempt.After(now) {
+				continue
+			}
+			out = append(out, st.record())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range out {
+		s.claims[r.MsgID] = claim{owner: owner, until: now.Add(lease)}
+	}
+	return out, nil
+}
+
+// MarkAcked implements outbox.Store.
+func (s *Store) MarkAcked(ctx context.Context, msgID string, recipients ...string) (bool, error) {
+	var done bool
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		done = false
+		st, key, err := s.get(tx, msgID)
+		if err != nil {
+			return err
+		}
+		changed := false
+		for _, r := range recipients {
+			if slices.Contains(st.Recipients, r) && !slices.Contains(st.Acked, r) {
+				st.Acked = append(st.Acked, r)
+				changed = true
+			}
+		}
+		slices.Sort(st.Acked)
+		if len(st.Acked) == len(st.Recipients) {
+			done = true
+			if err := tx.Bucket(bucketRecords).Delete(key); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketIDs).Delete([]byte(msgID)); err != nil {
+				return err
+			}
+			m := tx.Bucket(bucketMeta)
+			var n uint64
+			if v := m.Get(keyDelivered); len(v) == 8 {
+				n = binary.BigEndian.Uint64(v)
+			}
+			return m.Put(keyDelivered, u64(n+1))
+		}
+		if !changed {
+			return nil
+		}
+		return s.put(tx, key, st)
+	})
+	if err != nil {
+		return false, err
+	}
+	if done {
+		s.mu.Lock()
+		delete(s.claims, msgID)
+		s.mu.Unlock()
+	}
+	return done, nil
+}
+
+// Release implements outbox.Store.
+func (s *Store) Release(ctx context.Context, owner, msgID string, next time.Time, lastErr string) error {
+	s.mu.Lock()
+	cl, ok := s.claims[msgID]
+	s.mu.Unlock()
+	// A claim that ran out but that nobody took over is still this owner's: one process uses
+	// the file, and no one else is delivering the message.
+	if !ok || cl.owner != owner {
+		return outbox.ErrNotClaimed
+	}
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		st, key, err := s.get(tx, msgID)
+		if err != nil {
+			return err
+		}
+		st.Attempts++
+		st.NextAttempt = next
+		if lastErr != "" {
+			st.LastError = lastErr
+		}
+		return s.put(tx, key, st)
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if c, ok := s.claims[msgID]; ok && c.owner == owner {
+		delete(s.claims, msgID)
+	}
+	s.mu.Unlock()
+	s.notify()
+	return nil
+}
+
+// Kill implements outbox.Store.
+func (s *Store) Kill(ctx context.Context, msgID, reason string) error {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		st, key, err := s.get(tx, msgID)
+		if err != nil {
+			return err
+		}
+		st.State, st.DeadReason = int(outbox.Dead), reason
+		return s.put(tx, key, st)
+	})
+	if err == nil {
+		s.mu.Lock()
+		delete(s.claims, msgID)
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// Retry implements outbox.Store.
+func (s *Store) Retry(ctx context.Context, expires time.Time, msgIDs ...string) (int, error) {
+	var n int
+	now := time.Now()
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		n = 0
+		revive := func(key []byte, st *stored) error {
+			st.State, st.DeadReason, st.NextAttempt, st.Expires = int(outbox.Pending), "", now, expires
+			n++
+			return s.put(tx, key, st)
+		}
+		if len(msgIDs) == 0 {
+			c := tx.Bucket(bucketRecords).Cursor()
+			var dead []*stored
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				st, err := decode(s.path, k, v)
+				if err != nil {
+					return err
+				}
+				if st.State == int(outbox.Dead) {
+					dead = append(dead, st)
+				}
+			}
+			for _, st := range dead {
+				if err := revive(u64(st.Seq), st); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		for _, id := range msgIDs {
+			st, key, err := s.get(tx, id)
+			if errors.Is(err, outbox.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := revive(key, st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		s.notify()
+	}
+	return n, nil
+}
+
+// Drop implements outbox.Store.
+func (s *Store) Drop(ctx context.Context, msgID string) error {
+	err := s.write(ctx, func(tx *bolt.Tx) error {
+		_, key, err := s.get(tx, msgID)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketRecords).Delete(key); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketIDs).Delete([]byte(msgID))
+	})
+	if err == nil {
+		s.mu.Lock()
+		delete(s.claims, msgID)
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// Get implements outbox.Store.
+func (s *Store) Get(ctx context.Context, msgID string) (*outbox.Record, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	var r *outbox.Record
+	err := s.view(func(tx *bolt.Tx) error {
+		st, _, err := s.get(tx, msgID)
+		if err != nil {
+			return err
+		}
+		r = st.record()
+		return nil
+	})
+	return r, err
+}
+
+// List implements outbox.Store.
+func (s *Store) List(ctx context.Context, f outbox.Filter) ([]*outbox.Record, error) {
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	var out []*outbox.Record
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if f.Limit > 0 && len(out) >= f.Limit {
+				break
+			}
+			st, err := decode(s.path, k, v)
+			if err != nil {
+				return err
+			}
+			if (len(f.States) > 0 && !slices.Contains(f.States, outbox.State(st.State))) || (f.Topic != "" && st.Topic != f.Topic) {
+				continue
+			}
+			out = append(out, st.record())
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Stats implements outbox.Store.
+func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
+	if err := s.live(); err != nil {
+		return outbox.Stats{}, err
+	}
+	st := outbox.Stats{MissingByRecipient: map[string]int{}}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyDelivered); len(v) == 8 {
+			st.Delivered = binary.BigEndian.Uint64(v)
+		}
+		c := tx.Bucket(bucketRecords).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			r, err := decode(s.path, k, v)
+			if err != nil {
+				return err
+			}
+			if r.State == int(outbox.Dead) {
+				st.Dead++
+				continue
+			}
+			st.Pending++
+			if cl, ok := s.claims[r.MsgID]; ok && cl.until.After(now) {
+				st.InFlight++
+			}
+			if st.OldestPending.IsZero() || r.Enqueued.Before(st.OldestPending) {
+				st.OldestPending = r.Enqueued
+			}
+			for _, m := range r.record().Missing() {
+				st.MissingByRecipient[m]++
+			}
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Changed implements outbox.Store.
+func (s *Store) Changed() <-chan struct{} { return s.changed }
+
+// Path is the store's file.
+func (s *Store) Path() string { return s.path }
+
+func (s *Store) live() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return outbox.ErrClosed
+	}
+	return nil
+}
+
+// Close waits for the writes already queued, stops the committer and closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.stopped
+	// Writes still queued (the committer saw stop first) are run here, in order.
+	for drained := false; !drained; {
+		select {
+		case o := <-s.ops:
+			o.done <- s.update(o.fn)
+		default:
+			drained = true
+		}
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
+	}
+	return nil
+}
