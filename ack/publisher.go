@@ -73,10 +73,11 @@ type Publisher struct {
 type Option func(*publisherOptions)
 
 type publisherOptions struct {
-	log      *slog.Logger
-	signer   certs.Signer
-	verifier certs.Verifier
-	pubOpts  []publisher.Option
+	log         *slog.Logger
+	signer      certs.Signer
+	verifier    certs.Verifier
+	pubOpts     []publisher.Option
+	deliverOnly bool
 }
 
 // WithLogger sets the logger. Default: discard.
@@ -88,6 +89,11 @@ func WithSigner(s certs.Signer) Option { return func(o *publisherOptions) { o.si
 // WithVerifier checks ACK signatures with v instead of a verifier built from the configured CA
 // and CRL. v's Verify must not apply a routing policy to the ACK topic.
 func WithVerifier(v certs.Verifier) Option { return func(o *publisherOptions) { o.verifier = v } }
+
+// DeliverOnly declares a publisher that only sends frames signed elsewhere (Deliver, for a
+// store's deliverer): it needs no certificate of its own, and without one it does not warn that
+// its messages would be unsigned.
+func DeliverOnly() Option { return func(o *publisherOptions) { o.deliverOnly = true } }
 
 // WithPublisherOptions passes options to the underlying publisher.Publisher.
 func WithPublisherOptions(opts ...publisher.Option) Option {
@@ -122,7 +128,7 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	if pub.Signer() == nil {
+	if pub.Signer() == nil && !o.deliverOnly {
 		// Unsigned messages are refused by validating consumers, which then never ACK.
 		log.Warn("acked messages are not signed (sign_messages is off): validating recipients will not ACK them")
 	}

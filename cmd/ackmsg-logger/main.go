@@ -16,7 +16,9 @@ import (
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/internal/outboxctl"
 	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/outbox"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
@@ -41,7 +43,13 @@ Guaranteed delivery: with --recipients (or recipients configured for the topic),
 published with the ACK marker, and the logger waits until each named recipient has sent an ACK
 signed by its own certificate (CN = the recipient's name), retransmitting meanwhile. If one is
 missing after --ack-timeout, it exits 3 and names the missing recipients on stderr; later lines
-are not sent. With --log-level info it logs who ACKed and how long it took.`)
+are not sent. With --log-level info it logs who ACKed and how long it took.
+
+Durable hand-off: with --outbox the messages (which need recipients, given or configured) are
+built, signed and stored in the outbox ([outbox] store in the configuration), and the logger
+exits 0 as soon as they are durably stored, printing each msg_id; ackmsg-outbox serve delivers
+them, with the same signed-ACK rule, across restarts, until they expire into the dead letters.
+It exits 1 when a message could not be stored (nothing is reported stored that is not).`)
 	c.Stdout, c.Stderr, c.Stdin = stdout, stderr, stdin
 	c.SetLogLevel("warn")
 	msgText := c.Flags.String("message", "", "send exactly this one message instead of reading standard input")
@@ -50,6 +58,7 @@ are not sent. With --log-level info it logs who ACKed and how long it took.`)
 	modname := c.Flags.String("modname", "logger", "module name: the topic part after the environment")
 	recipients := c.Flags.StringSlice("recipients", nil, "CNs that must ACK every message: a comma list, or repeat the flag (default: config recipients for the topic)")
 	ackTimeout := c.Flags.String("ack-timeout", "", "how long to wait for the ACKs of each message: seconds (3, 0.5) or a duration (2s) (default: config ack_timeout)")
+	toOutbox := c.Flags.Bool("outbox", false, "store the messages in the outbox and exit once they are durable (ackmsg-outbox serve delivers them)")
 	c.Flags.Lookup("cert-prefix").DefValue = "shell"
 
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
@@ -87,7 +96,40 @@ are not sent. With --log-level info it logs who ACKed and how long it took.`)
 		}
 		var send func(body any) error
 		var closer func() error
-		if len(*recipients) > 0 || len(cfg.Recipients) > 0 {
+		if *toOutbox {
+			if len(*recipients) == 0 && len(cfg.Recipients) == 0 {
+				return cli.Usage("--outbox needs --recipients (or recipients in the configuration): the outbox delivers to named recipients")
+			}
+			if c.Flags.Changed("ack-timeout") {
+				return cli.Usage("--ack-timeout has no effect with --outbox: a stored message is tried until outbox.expiry")
+			}
+			store, err := outboxctl.Open(ctx, &cfg.Outbox)
+			if err != nil {
+				return cli.Runtime(err)
+			}
+			ob, err := outbox.New(cfg, store, outbox.WithLogger(c.Log()), outbox.WithBuilderOptions(publisher.WithModname(*modname)))
+			if err != nil {
+				store.Close()
+				return cli.Runtime(err)
+			}
+			defer ob.Close()
+			opts := []ack.PublishOption{ack.Modname(*modname)}
+			if len(*recipients) > 0 {
+				opts = append(opts, ack.To(*recipients...))
+			}
+			send = func(body any) error {
+				id, err := ob.Publish(ctx, *topic, body, opts...)
+				if errors.Is(err, ack.ErrNoRecipients) {
+					return cli.Usage("%v", err)
+				}
+				if err != nil {
+					return cli.Runtime(err)
+				}
+				fmt.Fprintln(stdout, id)
+				return nil
+			}
+			closer = ob.Close
+		} else if len(*recipients) > 0 || len(cfg.Recipients) > 0 {
 			ap, err := ack.New(cfg, ack.WithLogger(c.Log()))
 			if err != nil {
 				return cli.Runtime(err)

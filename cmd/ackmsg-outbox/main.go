@@ -1,0 +1,328 @@
+// Command ackmsg-outbox is the outbox's queue manager: serve delivers what is stored, list, stats,
+// retry, drop and flush show and steer the queue (as mailq and postqueue do for mail).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/internal/outboxctl"
+	"github.com/ackmsg/ackmsg/outbox"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const details = `
+Commands:
+  serve              deliver the stored messages (the deliverer daemon); stops on SIGTERM
+  list               pending and dead messages: msg_id, topic, age, attempts, acked, missing,
+                     state, last error (--json: one record per line; --dead, --pending)
+  stats              counts: pending, in flight, dead, delivered, oldest pending, missing per
+                     recipient (--json)
+  retry MSGID...     make these messages due now with a fresh expiry (dead ones come back)
+  retry --all-dead   the same for every dead message
+  drop MSGID...      remove messages for good
+  flush              make every pending and dead message due now
+
+The store is [outbox] store in the configuration (a file). While serve runs it owns the file and
+the other commands (and ackmsg-logger --outbox) talk to it over the socket <store>.sock; when no
+deliverer runs they open the file themselves.
+
+serve sends each stored message through the relay (as ackmsg-logger does) with the same signed
+frames every time, before and after restarts, retransmitting until every recipient's signed ACK
+is in. Each ACK is recorded as it arrives: after a restart only the recipients still missing are
+waited for. An attempt lasts outbox.attempt_timeout (30 s); the pause between attempts doubles
+from 1 s up to outbox.retry_max (30 s). A message not delivered by its expiry (outbox.expiry,
+24 h, or outbox.expiry_for per topic pattern) moves to the dead letters, where list shows it
+until retry or drop. Messages of one topic are first sent in the order they were stored; when
+a recipient is down, its missed messages are retransmitted in that order too, but may interleave
+with newer ones. outbox.http_address (or --http-address) serves /live, /ready and /metrics.`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	sub := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	c := cli.New("ackmsg-outbox "+sub, "the durable outbox's queue manager", "serve|list|stats|retry|drop|flush [flags]", details)
+	c.Stdout, c.Stderr = stdout, stderr
+	switch sub {
+	case "serve":
+		httpAddr := c.Flags.String("http-address", "", "serve /live, /ready and /metrics on this host:port (config outbox.http_address)")
+		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+			if c.Flags.Changed("http-address") {
+				cfg.Outbox.HTTPAddress = *httpAddr
+			}
+			return serve(ctx, c, cfg)
+		})
+	case "list":
+		asJSON := c.Flags.Bool("json", false, "one JSON record per line")
+		dead := c.Flags.Bool("dead", false, "only dead messages")
+		pending := c.Flags.Bool("pending", false, "only pending messages")
+		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+			var f outbox.Filter
+			if *dead {
+				f.States = append(f.States, outbox.Dead)
+			}
+			if *pending {
+				f.States = append(f.States, outbox.Pending)
+			}
+			return withStore(ctx, c, cfg, func(s outbox.Store) error {
+				recs, err := s.List(ctx, f)
+				if err != nil {
+					return cli.Runtime(err)
+				}
+				return list(stdout, recs, *asJSON)
+			})
+		})
+	case "stats":
+		asJSON := c.Flags.Bool("json", false, "print JSON")
+		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+			return withStore(ctx, c, cfg, func(s outbox.Store) error {
+				st, err := s.Stats(ctx)
+				if err != nil {
+					return cli.Runtime(err)
+				}
+				if *asJSON {
+					return json.NewEncoder(stdout).Encode(st)
+				}
+				oldest := "-"
+				if !st.OldestPending.IsZero() {
+					oldest = fmt.Sprintf("%s (%s ago)", st.OldestPending.Format(time.RFC3339), time.Since(st.OldestPending).Round(time.Second))
+				}
+				fmt.Fprintf(stdout, "pending %d\nin_flight %d\ndead %d\ndelivered %d\noldest_pending %s\n", st.Pending, st.InFlight, st.Dead, st.Delivered, oldest)
+				for _, r := range sortedKeys(st.MissingByRecipient) {
+					fmt.Fprintf(stdout, "missing %s %d\n", r, st.MissingByRecipient[r])
+				}
+				return nil
+			})
+		})
+	case "retry", "flush":
+		allDead := new(bool)
+		if sub == "retry" {
+			allDead = c.Flags.Bool("all-dead", false, "retry every dead message")
+		}
+		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+			ids := c.Args()
+			switch {
+			case sub == "flush" && len(ids) > 0:
+				return cli.Usage("flush takes no msg_ids")
+			case sub == "retry" && *allDead == (len(ids) > 0):
+				return cli.Usage("retry: give msg_ids or --all-dead (one of the two)")
+			}
+			return withStore(ctx, c, cfg, func(s outbox.Store) error {
+				if sub == "flush" {
+					recs, err := s.List(ctx, outbox.Filter{})
+					if err != nil {
+						return cli.Runtime(err)
+					}
+					if len(recs) == 0 {
+						fmt.Fprintln(stdout, "0 messages due now")
+						return nil
+					}
+					for _, r := range recs {
+						ids = append(ids, r.MsgID)
+					}
+				}
+				n, err := s.Retry(ctx, time.Now().Add(cfg.Outbox.Expiry.Duration()), ids...)
+				if err != nil {
+					return cli.Runtime(err)
+				}
+				fmt.Fprintf(stdout, "%d messages due now\n", n)
+				if len(ids) > 0 && n < len(ids) {
+					return cli.Runtime(fmt.Errorf("%d of the %d msg_ids are not in the outbox", len(ids)-n, len(ids)))
+				}
+				return nil
+			})
+		})
+	case "drop":
+		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+			if len(c.Args()) == 0 {
+				return cli.Usage("drop: give the msg_ids to remove")
+			}
+			return withStore(ctx, c, cfg, func(s outbox.Store) error {
+				var missing []string
+				for _, id := range c.Args() {
+					err := s.Drop(ctx, id)
+					switch {
+					case errors.Is(err, outbox.ErrNotFound):
+						missing = append(missing, id)
+					case err != nil:
+						return cli.Runtime(err)
+					default:
+						fmt.Fprintf(stdout, "dropped %s\n", id)
+					}
+				}
+				if len(missing) > 0 {
+					return cli.Runtime(fmt.Errorf("not in the outbox: %s", strings.Join(missing, ", ")))
+				}
+				return nil
+			})
+		})
+	case "", "help":
+		if sub == "" && len(args) > 0 && (args[0] == "--help" || args[0] == "-h") || sub == "help" {
+			c.PrintHelp(stdout)
+			return cli.ExitOK
+		}
+	}
+	fmt.Fprintf(stderr, "ackmsg-outbox: want a command: serve, list, stats, retry, drop or flush (got %q)\nRun 'ackmsg-outbox --help' for usage.\n", sub)
+	return cli.ExitUsage
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func withStore(ctx context.Context, c *cli.Command, cfg *config.Config, fn func(outbox.Store) error) error {
+	if len(c.Args()) > 0 && c.Name != "ackmsg-outbox retry" && c.Name != "ackmsg-outbox drop" {
+		return cli.Usage("unexpected arguments %q", c.Args())
+	}
+	s, err := outboxctl.Open(ctx, &cfg.Outbox)
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+func list(w io.Writer, recs []*outbox.Record, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, r := range recs {
+			if err := enc.Encode(map[string]any{
+				"msg_id": r.MsgID, "topic": r.Topic, "state": r.State.String(), "enqueued": r.Enqueued, "expires": r.Expires,
+				"attempts": r.Attempts, "recipients": r.Recipients, "acked": nonNil(r.Acked), "missing": nonNil(r.Missing()),
+				"next_attempt": r.NextAttempt, "last_error": r.LastError, "dead_reason": r.DeadReason,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(recs) == 0 {
+		fmt.Fprintln(w, "outbox is empty")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MSG_ID\tTOPIC\tAGE\tATTEMPTS\tACKED\tMISSING\tSTATE\tLAST ERROR")
+	for _, r := range recs {
+		why := r.LastError
+		if r.State == outbox.Dead {
+			why = r.DeadReason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.MsgID, r.Topic, time.Since(r.Enqueued).Round(time.Second),
+			r.Attempts, dash(r.Acked), dash(r.Missing()), r.State, why)
+	}
+	return tw.Flush()
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func dash(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ",")
+}
+
+func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
+	if len(c.Args()) > 0 {
+		return cli.Usage("unexpected arguments %q", c.Args())
+	}
+	log := c.Log()
+	store, err := outboxctl.OpenLocal(&cfg.Outbox)
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	defer store.Close()
+
+	// The deliverer sends frames signed when they were stored; it needs the CA to verify ACKs,
+	// and no certificate of its own.
+	pcfg := *cfg
+	pcfg.Active, pcfg.Name, pcfg.SignMessages = true, config.RelayInboundKey, false
+	pcfg.AckMaxInFlight = max(pcfg.AckMaxInFlight, cfg.Outbox.MaxInFlight)
+	pub, err := ack.New(&pcfg, ack.WithLogger(log.With("part", "publisher")), ack.DeliverOnly())
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	defer pub.Close()
+
+	m := outbox.NewMetrics(store)
+	d := outbox.NewDeliverer(store, pub, cfg.Outbox, outbox.WithDelivererLogger(log), outbox.WithDelivererMetrics(m))
+
+	ctlCtx, stopCtl := context.WithCancel(ctx)
+	defer stopCtl()
+	ctlErr := make(chan error, 1)
+	ctlReady := make(chan struct{})
+	go func() { ctlErr <- outboxctl.Serve(ctlCtx, cfg.Outbox.Store, store, func() { close(ctlReady) }) }()
+	select {
+	case <-ctlReady:
+	case err := <-ctlErr:
+		return cli.Runtime(err)
+	}
+
+	if addr := cfg.Outbox.HTTPAddress; addr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/live", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
+			if ctx.Err() != nil {
+				http.Error(w, "stopping", http.StatusServiceUnavailable)
+				return
+			}
+			if _, err := store.Stats(r.Context()); err != nil {
+				http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ready")
+		})
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return cli.Runtime(fmt.Errorf("outbox.http_address: %w", err))
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("http endpoint ready", "addr", ln.Addr().String())
+	}
+
+	log.Info("outbox serving", "store", cfg.Outbox.Store, "socket", outboxctl.SocketPath(cfg.Outbox.Store))
+	runErr := d.Run(ctx)
+	stopCtl()
+	if err := <-ctlErr; err != nil {
+		log.Warn("outbox socket", "error", err)
+	}
+	if runErr != nil {
+		return cli.Runtime(runErr)
+	}
+	log.Info("outbox stopped")
+	return nil
+}

@@ -1,0 +1,220 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type listed struct {
+	MsgID      string   `json:"msg_id"`
+	State      string   `json:"state"`
+	Acked      []string `json:"acked"`
+	Missing    []string `json:"missing"`
+	Attempts   int      `json:"attempts"`
+	DeadReason string   `json:"dead_reason"`
+}
+
+func outboxBus(t *testing.T, certs []string, outbox string) *Bus {
+	return NewBus(t, BusOptions{Certs: certs, Extra: "[outbox]\nstore = \"" + filepath.Join(t.TempDir(), "outbox.db") + "\"\n" + outbox})
+}
+
+// outboxList runs ackmsg-outbox list --json.
+func outboxList(t *testing.T, b *Bus) []listed {
+	t.Helper()
+	out, stderr, code := b.Run(20*time.Second, "", "ackmsg-outbox", "list", "--json")
+	if code != 0 {
+		t.Fatalf("ackmsg-outbox list: exit %d\n%s", code, stderr)
+	}
+	var recs []listed
+	for _, l := range Lines(out) {
+		var r listed
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("list line %q: %v", l, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// waitList polls the outbox until ok holds (20 s at most).
+func waitList(t *testing.T, b *Bus, what string, ok func([]listed) bool) []listed {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		recs := outboxList(t, b)
+		if ok(recs) {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox never reached %s: %+v", what, recs)
+		}
+		time.Sleep(50 * time.Millisecond) // polling another process's state
+	}
+}
+
+func startServe(t *testing.T, b *Bus) *Proc {
+	t.Helper()
+	p := b.Start("ackmsg-outbox", "serve", "--log-level", "debug")
+	p.WaitLog(t, "deliverer running")
+	return p
+}
+
+func outboxPublish(t *testing.T, b *Bus, recipients, text string) string {
+	t.Helper()
+	start := time.Now()
+	out, stderr, code := b.Run(20*time.Second, "", "ackmsg-logger", "--outbox", "--recipients", recipients,
+		"--modname", "work", "--topic", "x", "--message", text)
+	if code != 0 {
+		t.Fatalf("logger --outbox: exit %d\n%s", code, stderr)
+	}
+	t.Logf("logger --outbox stored %q in %s", text, time.Since(start).Round(time.Millisecond))
+	return strings.TrimSpace(out)
+}
+
+// The issue's acceptance: with sub01 down the logger exits 0 at once; list shows it missing
+// sub01; the deliverer is killed with -9 and restarted; sub01 starts and gets m once; the
+// outbox is empty.
+func TestOutboxRecipientDownKill9(t *testing.T) {
+	b := outboxBus(t, []string{"sub01"}, "")
+	b.Start("ackmsg-relay").WaitLog(t, "relay ready")
+
+	id := outboxPublish(t, b, "sub01", "m")
+	recs := outboxList(t, b)
+	if len(recs) != 1 || recs[0].MsgID != id || strings.Join(recs[0].Missing, ",") != "sub01" || recs[0].State != "pending" {
+		t.Fatalf("list after enqueue: %+v", recs)
+	}
+
+	serve := startServe(t, b)
+	// The deliverer is trying (sub01 is down); kill it mid-attempt.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, _, _ := b.Run(20*time.Second, "", "ackmsg-outbox", "stats")
+		if strings.Contains(st, "in_flight 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deliverer never claimed the message:\n%s", st)
+		}
+		time.Sleep(50 * time.Millisecond) // polling another process's state
+	}
+	serve.Kill(t)
+	serve = startServe(t, b)
+
+	out, err := os.Create(filepath.Join(t.TempDir(), "sub01.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	startAcker(t, b, "sub01", out, "--topic", "org.example.test.work")
+	waitList(t, b, "empty (m delivered)", func(r []listed) bool { return len(r) == 0 })
+
+	// Exactly once: a second message, delivered after m, is the only other line sub01 printed.
+	outboxPublish(t, b, "sub01", "end")
+	waitList(t, b, "empty (end delivered)", func(r []listed) bool { return len(r) == 0 })
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(out.Name())
+		lines := Lines(string(data))
+		if len(lines) >= 2 && strings.Contains(lines[len(lines)-1], `"log":"end"`) {
+			if len(lines) != 2 || !strings.Contains(lines[0], `"log":"m"`) || !strings.Contains(lines[0], id) {
+				t.Fatalf("sub01 printed:\n%s", data)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sub01 printed:\n%s", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := serve.Stop(t); code != 0 {
+		t.Fatalf("serve exit %d\n%s", code, serve.Stderr.String())
+	}
+}
+
+// A deliverer killed after one of two recipients ACKed waits, after its restart, only for the
+// other: the message is delivered with the first recipient gone.
+func TestOutboxPartialProgressSurvivesKill(t *testing.T) {
+	b := outboxBus(t, []string{"sub01", "sub02"}, "")
+	b.Start("ackmsg-relay").WaitLog(t, "relay ready")
+	sub01 := startAcker(t, b, "sub01", nil)
+	serve := startServe(t, b)
+	id := outboxPublish(t, b, "sub01,sub02", "half")
+	waitList(t, b, "sub01's ACK recorded", func(r []listed) bool {
+		return len(r) == 1 && strings.Join(r[0].Acked, ",") == "sub01" && strings.Join(r[0].Missing, ",") == "sub02"
+	})
+	serve.Kill(t)
+	sub01.Stop(t)
+
+	serve = startServe(t, b)
+	startAcker(t, b, "sub02", nil)
+	waitList(t, b, "empty", func(r []listed) bool { return len(r) == 0 })
+	if l := serve.Stderr.String(); !strings.Contains(l, "msg=delivered") || !strings.Contains(l, "msg_id="+id) {
+		t.Fatalf("the restarted deliverer did not deliver %s:\n%s", id, serve.Stderr.String())
+	}
+}
+
+// A message that expires goes to the dead letters with a reason; retry delivers it once the
+// recipient is back.
+func TestOutboxExpiryDeadLetterRetry(t *testing.T) {
+	b := outboxBus(t, []string{"sub01"}, "expiry = 1.5\nattempt_timeout = 0.5\nclaim_lease = 5\nretry_max = 0.5\n")
+	b.Start("ackmsg-relay").WaitLog(t, "relay ready")
+	serve := startServe(t, b)
+	id := outboxPublish(t, b, "sub01", "late")
+	recs := waitList(t, b, "dead", func(r []listed) bool { return len(r) == 1 && r[0].State == "dead" })
+	if !strings.Contains(recs[0].DeadReason, "expired") || !strings.Contains(recs[0].DeadReason, "sub01 missing") {
+		t.Fatalf("dead reason %q", recs[0].DeadReason)
+	}
+	text, _, _ := b.Run(20*time.Second, "", "ackmsg-outbox", "list")
+	if !strings.Contains(text, id) || !strings.Contains(text, "dead") {
+		t.Fatalf("list:\n%s", text)
+	}
+	if _, _, code := b.Run(20*time.Second, "", "ackmsg-outbox", "retry", "no-such-id"); code != 1 {
+		t.Fatalf("retry of an unknown msg_id: exit %d, want 1", code)
+	}
+
+	startAcker(t, b, "sub01", nil)
+	if out, stderr, code := b.Run(20*time.Second, "", "ackmsg-outbox", "retry", "--all-dead"); code != 0 || !strings.Contains(out, "1 messages due now") {
+		t.Fatalf("retry --all-dead: exit %d\n%s%s", code, out, stderr)
+	}
+	waitList(t, b, "empty", func(r []listed) bool { return len(r) == 0 })
+	st, _, _ := b.Run(20*time.Second, "", "ackmsg-outbox", "stats")
+	if !strings.Contains(st, "delivered 1\n") || !strings.Contains(st, "dead 0\n") {
+		t.Fatalf("stats:\n%s", st)
+	}
+	serve.Stop(t)
+}
+
+// Clear errors: no store configured, no recipients, a corrupt store file.
+func TestOutboxCLIErrors(t *testing.T) {
+	b := NewBus(t, BusOptions{})
+	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-logger", "--outbox", "--recipients", "x", "--message", "m"); code != 1 ||
+		!strings.Contains(stderr, "no outbox store configured") {
+		t.Fatalf("no store: exit %d\n%s", code, stderr)
+	}
+	store := filepath.Join(t.TempDir(), "outbox.db")
+	if err := os.WriteFile(store, []byte(strings.Repeat("garbage ", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b = NewBus(t, BusOptions{Extra: fmt.Sprintf("[outbox]\nstore = %q\n", store)})
+	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-logger", "--outbox", "--message", "m"); code != 2 ||
+		!strings.Contains(stderr, "--outbox needs --recipients") {
+		t.Fatalf("no recipients: exit %d\n%s", code, stderr)
+	}
+	for _, args := range [][]string{
+		{"ackmsg-logger", "--outbox", "--recipients", "x", "--message", "m"},
+		{"ackmsg-outbox", "list"},
+		{"ackmsg-outbox", "serve"},
+	} {
+		if _, stderr, code := b.Run(20*time.Second, "", args[0], args[1:]...); code != 1 || !strings.Contains(stderr, "corrupt") || !strings.Contains(stderr, store) {
+			t.Fatalf("%v on a corrupt store: exit %d\n%s", args, code, stderr)
+		}
+	}
+	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-outbox", "frobnicate"); code != 2 || !strings.Contains(stderr, "want a command") {
+		t.Fatalf("unknown command: exit %d\n%s", code, stderr)
+	}
+}
