@@ -248,4 +248,3 @@ func (o *Outbox) Close() error {
 	o.mu.Unlock()
 	return o.store.Close()
 }
-

@@ -221,7 +221,9 @@ func (s *Store) init(readOnly bool) (err error) {
 	return err
 }
 
-func isSchemaErr(err error) bool { return err != nil && bytes.Contains([]byte(err.Error()), []byte("schema version")) }
+func isSchemaErr(err error) bool {
+	return err != nil && bytes.Contains([]byte(err.Error()), []byte("schema version"))
+}
 
 func u64(n uint64) []byte {
 	b := make([]byte, 8)
