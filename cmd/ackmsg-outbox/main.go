@@ -40,6 +40,8 @@ Commands:
   retry --all-dead   the same for every dead message
   drop MSGID...      remove messages for good
   flush              make every pending and dead message due now
+  wait [MSGID...]    wait until these messages (or, without msg_ids, all pending ones) are
+                     delivered: exit 0 when they are, 1 when one is dead, 3 after --timeout
 
 The store is [outbox] store in the configuration (a file). While serve runs it owns the file and
 the other commands (and ackmsg-logger --outbox) talk to it over the socket <store>.sock; when no
@@ -175,13 +177,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return nil
 			})
 		})
+	case "wait":
+		timeoutText := c.Flags.String("timeout", "30", "give up after this long: seconds (2.5) or a duration (1m)")
+		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+			timeout, err := cli.ParseSeconds(*timeoutText)
+			if err != nil || timeout <= 0 {
+				return cli.Usage("--timeout %s: want a positive number of seconds or a duration", *timeoutText)
+			}
+			ids := c.Args()
+			return withStore(ctx, c, cfg, func(s outbox.Store) error { return wait(ctx, s, ids, timeout) })
+		})
 	case "", "help":
 		if sub == "" && len(args) > 0 && (args[0] == "--help" || args[0] == "-h") || sub == "help" {
 			c.PrintHelp(stdout)
 			return cli.ExitOK
 		}
 	}
-	fmt.Fprintf(stderr, "ackmsg-outbox: want a command: serve, list, stats, retry, drop or flush (got %q)\nRun 'ackmsg-outbox --help' for usage.\n", sub)
+	fmt.Fprintf(stderr, "ackmsg-outbox: want a command: serve, list, stats, retry, drop, flush or wait (got %q)\nRun 'ackmsg-outbox --help' for usage.\n", sub)
 	return cli.ExitUsage
 }
 
@@ -195,7 +207,7 @@ func sortedKeys(m map[string]int) []string {
 }
 
 func withStore(ctx context.Context, c *cli.Command, cfg *config.Config, fn func(outbox.Store) error) error {
-	if len(c.Args()) > 0 && c.Name != "ackmsg-outbox retry" && c.Name != "ackmsg-outbox drop" {
+	if len(c.Args()) > 0 && c.Name != "ackmsg-outbox retry" && c.Name != "ackmsg-outbox drop" && c.Name != "ackmsg-outbox wait" {
 		return cli.Usage("unexpected arguments %q", c.Args())
 	}
 	s, err := outboxctl.Open(ctx, &cfg.Outbox)
@@ -325,4 +337,53 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	}
 	log.Info("outbox stopped")
 	return nil
+}
+
+// waitPoll is how often wait looks at the store: it watches another process's work.
+const waitPoll = 50 * time.Millisecond
+
+func wait(ctx context.Context, s outbox.Store, ids []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	want := map[string]bool{}
+	if len(ids) == 0 {
+		recs, err := s.List(ctx, outbox.Filter{States: []outbox.State{outbox.Pending}})
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		for _, r := range recs {
+			want[r.MsgID] = true
+		}
+	}
+	for _, id := range ids {
+		want[id] = true
+	}
+	for {
+		for id := range want {
+			r, err := s.Get(ctx, id)
+			switch {
+			case errors.Is(err, outbox.ErrNotFound):
+				delete(want, id) // delivered (or dropped)
+			case err != nil:
+				return cli.Runtime(err)
+			case r.State == outbox.Dead:
+				return cli.Runtime(fmt.Errorf("%s is dead: %s", id, r.DeadReason))
+			}
+		}
+		if len(want) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			left := make([]string, 0, len(want))
+			for id := range want {
+				left = append(left, id)
+			}
+			slices.Sort(left)
+			return &cli.ExitError{Code: cli.ExitTimeout, Err: fmt.Errorf("not delivered within %s: %s", timeout, strings.Join(left, ", "))}
+		}
+		select {
+		case <-ctx.Done():
+			return cli.Runtime(ctx.Err())
+		case <-time.After(waitPoll):
+		}
+	}
 }
