@@ -19,7 +19,10 @@
 // not apply to a constructor makes it fail with an error naming the option. The few names with
 // no mirror are listed, with the reason, in the package's API test (api_test.go): raw sends
 // (SendRaw, Resend) that would bypass the ACKs, the custom hub Source, and consumer.Stats (a
-// Subscriber's Stats embeds it). What the swap needs beyond the code is configuration:
+// Subscriber's Stats embeds it). One difference is in behaviour, not in types: a Delivery
+// from Subscriber.Next is ACKed (in the default AfterProcessing mode) when the program calls
+// its Done, which a loop written for consumer.Subscriber.Next does not; Tail ACKs by itself when
+// the loop body returns. What the swap needs beyond the code is configuration:
 // recipients for the topics (or ack.To), and for the tailing side a name or active, and a
 // certificate to sign ACKs with.
 //

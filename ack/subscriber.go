@@ -154,7 +154,10 @@ func (d *Delivery) Done(err error) {
 // Next returns the next message to process: valid, and for marked messages not delivered before
 // (within the dedupe window). Retransmissions of messages already ACKed are re-ACKed here. In
 // AfterProcessing mode every marked Delivery must be finished with Done: until then its
-// retransmissions are neither delivered nor ACKed.
+// retransmissions are neither delivered nor ACKed. This is the one change a loop over
+// consumer.Subscriber.Next needs when moved here: call d.Done(nil) once the message is
+// processed (or use Tail, which does it when the loop body returns, or WithMode(OnReceipt)).
+// Without it the loop runs but ACKs nothing, and the publisher reports the missing ACKs.
 func (s *Subscriber) Next(ctx context.Context) (*Delivery, error) {
 	for {
 		d, err := s.sub.Next(ctx)
