@@ -137,6 +137,8 @@ type (
 	HubStats = consumer.HubStats
 	// Info is consumer.Info.
 	Info = consumer.Info
+	// ConsumerError is consumer.ConsumerError: one consumer's failure of a message.
+	ConsumerError = consumer.ConsumerError
 )
 
 // The Hub's outcomes, as consumer's (the same values).

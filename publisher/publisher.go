@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
@@ -347,17 +348,22 @@ func (p *Publisher) Sent() uint64 {
 }
 
 // Close closes the socket and terminates the zmq context, which flushes messages already sent
-// for up to zmq_linger. It is safe to call more than once.
+// for up to zmq_linger. It is safe to call more than once. The context is terminated even when
+// the socket fails to close; when both fail, the error is a *multierror.Error with both.
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
 		if p.pub == nil {
 			p.logClosed.Store(true)
 			return
 		}
-		p.pub.Close()
-		if err := p.zctx.Term(); err != nil {
-			p.closeErr = fmt.Errorf("publisher: close: %w", err)
+		var errs *multierror.Error
+		if err := p.pub.Close(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("publisher: closing the socket: %w", err))
 		}
+		if err := p.zctx.Term(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("publisher: close: %w", err))
+		}
+		p.closeErr = errs.ErrorOrNil()
 	})
 	return p.closeErr
 }
