@@ -5,8 +5,44 @@
 // configured for the topic). Publish returns nil only when each of them has sent an ACK for that
 // msg_id signed by its own certificate (its CN is the recipient's name), and otherwise fails with
 // a *TimeoutError naming the missing recipients, those that ACKed, the msg_id, the time waited
-// and the number of sends. The API mirrors package publisher, so switching a program to
-// guaranteed delivery is an import swap plus recipients.
+// and the number of sends.
+//
+// # The import swap
+//
+// The API mirrors packages publisher and consumer: a program written against them compiles
+// with ack in their place (the import path and the package qualifier changed, nothing else),
+// and then publishes with ACKs and ACKs what it tails. Every function, option and method a
+// publishing or tailing program uses has a namesake here with a compatible signature (Publish,
+// New, Field, Modname, WithModname, WithLogger, Tail, NewSubscriber, WithEndpoints, WaitSubscribed,
+// ErrClosed, ...; the Hub's types are consumer's own). There is one Option type for New,
+// NewSubscriber and Tail, so the options of both base packages map onto it; an option that does
+// not apply to a constructor makes it fail with an error naming the option. The few names with
+// no mirror are listed, with the reason, in the package's API test (api_test.go): raw sends
+// (SendRaw, Resend) that would bypass the ACKs, the custom hub Source, and consumer.Stats (a
+// Subscriber's Stats embeds it). One difference is in behaviour, not in types: a Delivery
+// from Subscriber.Next is ACKed (in the default AfterProcessing mode) when the program calls
+// its Done, which a loop written for consumer.Subscriber.Next does not; Tail ACKs by itself when
+// the loop body returns. What the swap needs beyond the code is configuration:
+// recipients for the topics (or ack.To), and for the tailing side a name or active, and a
+// certificate to sign ACKs with.
+//
+// An acked publish that ends up with no recipients (none given with To, none configured for its
+// topic) is sent as a plain publish, with a warning logged once per topic and counted in
+// Stats.NoRecipients; with ack_require_recipients = true it fails with ErrNoRecipients instead.
+//
+// # Development mode and the log sink
+//
+// With mode = "development" an acked publish does not wait for ACKs: the message is sent (marked,
+// so recipients that are up ACK it as usual), a WARN line with mode=development, the msg_id and
+// the recipients it did not wait for is logged for every such publish, and Publish returns nil.
+// The safety rule: development mode is never the default, it is refused by config validation
+// with environment "prod", New warns loudly at startup, and each acked publish says in its own
+// log line that it was not confirmed, so it cannot pass unnoticed in a log. Stats.NotAwaited
+// counts these publishes. In this mode New opens no ACK listener and needs no CA.
+//
+// With sink = "log" (package publisher) nothing is sent at all: each message is written to the
+// logger, and acked publishes succeed as in development mode. This is for the tests of an
+// application that publishes with ACKs: it runs unchanged, with no bus and no recipients.
 //
 // # The guarantee and the failure model
 //

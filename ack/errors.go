@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/publisher"
 )
 
 // Errors of the ACK overlay; test them with errors.Is.
@@ -16,9 +19,33 @@ var (
 	// ErrInFlightFull means ack_max_in_flight messages were already waiting for ACKs and none
 	// finished before the deadline.
 	ErrInFlightFull = errors.New("ack: too many messages in flight")
-	// ErrClosed means the Publisher or Subscriber was closed.
+	// ErrClosed means the Publisher or Subscriber was closed. An error that is
+	// publisher.ErrClosed or consumer.ErrClosed underneath is returned as ErrClosed too (both
+	// errors.Is checks hold).
 	ErrClosed = errors.New("ack: closed")
+	// ErrNoRecipients means an acked publish had no recipients (none given with To, none
+	// configured for its topic) while ack_require_recipients is set; Prepare and Deliver, which
+	// exist only for recipients, always return it then.
+	ErrNoRecipients = errors.New("ack: no recipients")
+	// ErrNoSubscriber is publisher.ErrNoSubscriber: an active publisher found no relay
+	// subscribed in time.
+	ErrNoSubscriber = publisher.ErrNoSubscriber
 )
+
+// DefaultSubscribeWait is publisher.DefaultSubscribeWait: how long a publish waits for a
+// subscription when ctx has no deadline.
+const DefaultSubscribeWait = publisher.DefaultSubscribeWait
+
+// closedErr makes a base package's ErrClosed an ErrClosed of this package as well.
+func closedErr(err error) error {
+	if err == nil || errors.Is(err, ErrClosed) {
+		return err
+	}
+	if errors.Is(err, publisher.ErrClosed) || errors.Is(err, consumer.ErrClosed) {
+		return fmt.Errorf("%w (%w)", ErrClosed, err)
+	}
+	return err
+}
 
 // TimeoutError reports a publish that did not collect every ACK: which recipients are missing,
 // which ACKed, and how long and how often it tried. errors.Is(err, ErrTimeout) holds when the

@@ -205,3 +205,28 @@ func ExampleTail() {
 	// org.example.test.shop.order map[id:42] ACK requested: true
 	// publish: <nil>
 }
+
+// An application's own tests need no bus and no recipients: with sink = "log" nothing is sent,
+// each message is written to the logger (topic, msg_id, body), and acked publishes succeed
+// without waiting. mode = "development" is the same on a real bus: messages are sent, and acked
+// publishes do not wait for their recipients.
+func ExampleNew_logSink() {
+	cfg := config.DefaultConfig()
+	cfg.TopicPrefix, cfg.Environment = "org.example", "test"
+	cfg.Sink = config.SinkLog
+	cfg.Recipients = config.ListMap{"org.example.test.shop.#": {"billing"}}
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	p, err := ack.New(&cfg, ack.WithModname("shop")) // ack.WithLogger(...) to see each message
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close()
+	m, err := p.Publish(context.Background(), "order.new", map[string]any{"id": 7})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(m.Topic(), m.Has("gilmsg_version"), p.Stats().NotAwaited)
+	// Output: org.example.test.shop.order.new true 1
+}

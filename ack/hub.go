@@ -3,8 +3,13 @@ package ack
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
@@ -36,7 +41,7 @@ type Hub struct {
 // from a full inbox, or was unfinished at shutdown is not ACKed. ACKs on the bus (the
 // <topic_prefix>.<environment>.gilmsg.ack topic, the hub's own included) are overlay traffic:
 // they are counted (AcksSeen) and never given to consumers.
-func NewHub(cfg *config.Config, opts ...consumer.HubOption) (*Hub, error) {
+func NewHub(cfg *config.Config, opts ...HubOption) (*Hub, error) {
 	if cfg == nil {
 		return nil, errors.New("ack: nil config")
 	}
@@ -111,4 +116,87 @@ func (h *Hub) AckStats() SubscriberStats {
 		return s.Stats()
 	}
 	return SubscriberStats{}
+}
+
+// The consumer Hub's types, so that a hub program written against package consumer compiles
+// with ack in its place. They are consumer's own types, not copies.
+type (
+	// Consumer is consumer.Consumer.
+	Consumer = consumer.Consumer
+	// PreConsumer is consumer.PreConsumer.
+	PreConsumer = consumer.PreConsumer
+	// PostConsumer is consumer.PostConsumer.
+	PostConsumer = consumer.PostConsumer
+	// ConsumerConfig is consumer.ConsumerConfig.
+	ConsumerConfig = consumer.ConsumerConfig
+	// ConsumerStats is consumer.ConsumerStats.
+	ConsumerStats = consumer.ConsumerStats
+	// HubOption is consumer.HubOption; NewHub takes them.
+	HubOption = consumer.HubOption
+	// HubStats is consumer.HubStats.
+	HubStats = consumer.HubStats
+	// Info is consumer.Info.
+	Info = consumer.Info
+	// ConsumerError is consumer.ConsumerError: one consumer's failure of a message.
+	ConsumerError = consumer.ConsumerError
+)
+
+// The Hub's outcomes, as consumer's (the same values).
+var (
+	// ErrNoConsumer is consumer.ErrNoConsumer: no consumer's topics match; not ACKed.
+	ErrNoConsumer = consumer.ErrNoConsumer
+	// ErrPoison is consumer.ErrPoison: failed max_attempts times; never ACKed.
+	ErrPoison = consumer.ErrPoison
+	// ErrNotProcessed is consumer.ErrNotProcessed: dropped or unfinished; not ACKed.
+	ErrNotProcessed = consumer.ErrNotProcessed
+)
+
+// Func is consumer.Func: a Consumer of these topic patterns made of a function.
+func Func(fn func(ctx context.Context, m *message.Message) error, topics ...string) Consumer {
+	return consumer.Func(fn, topics...)
+}
+
+// DefaultConsumerConfig is consumer.DefaultConsumerConfig.
+func DefaultConsumerConfig(name string) ConsumerConfig { return consumer.DefaultConsumerConfig(name) }
+
+// ConsumerConfigFrom is consumer.ConsumerConfigFrom.
+func ConsumerConfigFrom(hc config.HubConsumer) ConsumerConfig { return consumer.ConsumerConfigFrom(hc) }
+
+// InfoFrom is consumer.InfoFrom: the consumer name, attempt and delivery of a Consume call.
+func InfoFrom(ctx context.Context) (Info, bool) { return consumer.InfoFrom(ctx) }
+
+// ContextWithInfo is consumer.ContextWithInfo.
+func ContextWithInfo(ctx context.Context, info Info) context.Context {
+	return consumer.ContextWithInfo(ctx, info)
+}
+
+// WithHubLogger is consumer.WithHubLogger.
+func WithHubLogger(l *slog.Logger) HubOption { return consumer.WithHubLogger(l) }
+
+// WithObserver is consumer.WithObserver.
+func WithObserver(fn func(consumer string, took time.Duration, err error)) HubOption {
+	return consumer.WithObserver(fn)
+}
+
+// WithSubscriberOptions is consumer.WithSubscriberOptions with this package's options: those
+// that configure a subscription (WithLogger, WithVerifier, WithClock, WithEndpoints, WithEvents,
+// WithPrefixes, WithConsumerOptions) apply to the hub's subscription. It panics, naming them,
+// when given options that do not (WithMode: a hub always ACKs after processing, see
+// ConsumerConfig.OnReceipt; WithSigner and WithAckPublisherOptions: a hub's ACKs use the
+// configured certificate; the Publisher options): a programming error, found at startup.
+func WithSubscriberOptions(opts ...Option) HubOption {
+	o := collectOptions(opts)
+	bad := slices.Clone(o.publisherOnly)
+	for _, n := range o.subscriberOnly {
+		if n == "WithMode" || n == "WithAckPublisherOptions" {
+			bad = append(bad, n)
+		}
+	}
+	if o.signer != nil {
+		bad = append(bad, "WithSigner")
+	}
+	if len(bad) > 0 {
+		panic(fmt.Sprintf("ack.WithSubscriberOptions: %s do not configure a hub's subscription", strings.Join(bad, ", ")))
+	}
+	return consumer.WithSubscriberOptions(o.consumerOptions()...)
 }

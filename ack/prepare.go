@@ -2,7 +2,6 @@ package ack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -24,10 +23,6 @@ type Prepared struct {
 	// Within is what Within asked for (0 when not given).
 	Within time.Duration
 }
-
-// ErrNoRecipients is returned by Prepare when neither To nor the configuration names a
-// recipient for the topic: a message nobody must ACK has nothing to wait for.
-var ErrNoRecipients = errors.New("ack: no recipients for this message")
 
 // Prepare builds and signs a message as Publish would (recipients from To, else the configured
 // ones for its full topic; the modname and fields of the options), without sending it.
@@ -67,6 +62,10 @@ func (p *Publisher) Deliver(ctx context.Context, msgID, topic string, frame []by
 	recipients = uniq(recipients)
 	if len(recipients) == 0 {
 		return nil, fmt.Errorf("%w (%s)", ErrNoRecipients, msgID)
+	}
+	if p.dev {
+		return nil, fmt.Errorf("ack: %s: a stored message is delivered only with its ACKs, and mode = %q (or sink = %q) awaits none",
+			msgID, p.cfg.Mode, p.cfg.Sink)
 	}
 	m, err := message.Decode(frame)
 	if err != nil {

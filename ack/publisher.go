@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
@@ -40,6 +41,7 @@ type Publisher struct {
 	log      *slog.Logger
 	pub      *publisher.Publisher
 	verifier certs.Verifier
+	dev      bool // development mode or log sink: ACKs are not awaited
 	ackTopic string
 	timeout  time.Duration
 	slots    chan struct{}
@@ -60,80 +62,64 @@ type Publisher struct {
 	wg       sync.WaitGroup
 	rejects  *ratelog.Limiter
 	closeErr error
+
+	wmu      sync.Mutex
+	warned   map[string]struct{} // topics already warned about having no recipients
+	unwarned *ratelog.Limiter    // for topics beyond maxWarnedTopics
 	once     sync.Once
 
 	stats struct {
 		published, succeeded, timedOut, cancelled, plain   atomic.Uint64
+		noRecipients, notAwaited                           atomic.Uint64
 		retransmits, acksCounted, acksDuplicate, acksOther atomic.Uint64
 		acksReceived                                       atomic.Uint64
 	}
 }
 
-// Option configures a Publisher.
-type Option func(*publisherOptions)
-
-type publisherOptions struct {
-	log         *slog.Logger
-	signer      certs.Signer
-	verifier    certs.Verifier
-	pubOpts     []publisher.Option
-	deliverOnly bool
-}
-
-// WithLogger sets the logger. Default: discard.
-func WithLogger(l *slog.Logger) Option { return func(o *publisherOptions) { o.log = l } }
-
-// WithSigner signs messages with s instead of the configured certificate.
-func WithSigner(s certs.Signer) Option { return func(o *publisherOptions) { o.signer = s } }
-
-// WithVerifier checks ACK signatures with v instead of a verifier built from the configured CA
-// and CRL. v's Verify must not apply a routing policy to the ACK topic.
-func WithVerifier(v certs.Verifier) Option { return func(o *publisherOptions) { o.verifier = v } }
-
-// DeliverOnly declares a publisher that only sends frames signed elsewhere (Deliver, for a
-// store's deliverer): it needs no certificate of its own, and without one it does not warn that
-// its messages would be unsigned.
-func DeliverOnly() Option { return func(o *publisherOptions) { o.deliverOnly = true } }
-
-// WithPublisherOptions passes options to the underlying publisher.Publisher.
-func WithPublisherOptions(opts ...publisher.Option) Option {
-	return func(o *publisherOptions) { o.pubOpts = append(o.pubOpts, opts...) }
-}
-
 // New builds the publisher (passive or active, as package publisher) and starts the ACK
 // listener: one SUB socket per endpoint, subscribed to the ACK topic, and one goroutine that
 // matches ACKs to messages, retransmits and enforces deadlines.
+//
+// In development mode (mode = "development") and on the log sink (sink = "log") no ACK is
+// awaited, so New opens no ACK listener and needs no CA; it logs a warning that says so.
 func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 	if cfg == nil {
 		return nil, errors.New("ack: nil config")
 	}
-	var o publisherOptions
-	for _, opt := range opts {
-		opt(&o)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := collectOptions(opts)
+	if len(o.subscriberOnly) > 0 {
+		return nil, misplaced(o.subscriberOnly, "Publisher", "Subscriber")
 	}
 	log := wiring.Logger(o.log)
+	dev := cfg.Development()
 	verifier := o.verifier
-	if verifier == nil {
+	if verifier == nil && !dev {
 		v, err := wiring.AckVerifier(cfg, log)
 		if err != nil {
 			return nil, fmt.Errorf("ack: ACKs are verified against the CA: %w", err)
 		}
 		verifier = v
 	}
-	pubOpts := append([]publisher.Option{publisher.WithLogger(log)}, o.pubOpts...)
+	pubOpts := []publisher.Option{publisher.WithLogger(log)}
+	if o.clock != nil {
+		pubOpts = append(pubOpts, publisher.WithClock(o.clock))
+	}
 	if o.signer != nil {
 		pubOpts = append(pubOpts, publisher.WithSigner(o.signer))
 	}
-	pub, err := publisher.New(cfg, pubOpts...)
+	pub, err := publisher.New(cfg, append(pubOpts, o.pubOpts...)...)
 	if err != nil {
 		return nil, err
 	}
-	if pub.Signer() == nil && !o.deliverOnly {
+	if pub.Signer() == nil && !dev && !o.deliverOnly {
 		// Unsigned messages are refused by validating consumers, which then never ACK.
 		log.Warn("acked messages are not signed (sign_messages is off): validating recipients will not ACK them")
 	}
 	p := &Publisher{
-		cfg: cfg, log: log, pub: pub, verifier: verifier,
+		cfg: cfg, log: log, pub: pub, verifier: verifier, dev: dev,
 		ackTopic: message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack"),
 		timeout:  cfg.AckTimeout.Duration(),
 		slots:    make(chan struct{}, max(cfg.AckMaxInFlight, 1)),
@@ -142,8 +128,21 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		kick:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
 		rejects:  ratelog.New(log, time.Second),
+		warned:   make(map[string]struct{}),
+		unwarned: ratelog.New(log, time.Minute),
+	}
+	if dev {
+		// Loud on purpose: this must never be how a production publisher runs unnoticed.
+		log.Warn("ACKS ARE NOT AWAITED: acked publishes are sent and succeed without any ACK; "+
+			"every one is logged with the recipients it did not wait for. Not for production.",
+			"mode", cfg.Mode, "sink", cfg.Sink)
+		close(p.ready)
+		return p, nil
 	}
 	eps := cfg.SubscribeEndpoints()
+	if o.hasEps {
+		eps = o.endpoints
+	}
 	if len(eps) == 0 {
 		pub.Close()
 		return nil, errors.New("ack: no endpoints to listen for ACKs on")
@@ -162,6 +161,9 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		Options:   wiring.SocketOptions(cfg),
 		OnEvent: func(e zsock.Event) {
 			log.Debug("ACK listener "+e.Kind.String(), "endpoint", e.Endpoint.Name, "addr", e.Endpoint.Addr)
+			if o.events != nil {
+				o.events(e)
+			}
 		},
 	})
 	if err != nil {
@@ -245,8 +247,12 @@ var ErrPending = errors.New("ack: still waiting for ACKs")
 
 // Publish sends a message and returns once every recipient has ACKed it, or fails with a
 // *TimeoutError naming the missing recipients. Recipients come from To, else from the
-// configuration's recipients for the full topic; with none it is a plain publish. The wait ends
-// at the earlier of ctx's deadline and Within (default ack_timeout); cancelling ctx ends it too.
+// configuration's recipients for the full topic. With none, the message goes out as a plain
+// publish, with a warning once per topic (counted in Stats.NoRecipients), or Publish fails with
+// ErrNoRecipients when ack_require_recipients is set. The wait ends at the earlier of ctx's
+// deadline and Within (default ack_timeout); cancelling ctx ends it too. In development mode
+// and on the log sink the message is sent and Publish returns nil at once (see the package
+// documentation).
 func (p *Publisher) Publish(ctx context.Context, topic string, body any, opts ...PublishOption) (*message.Message, error) {
 	f, err := p.PublishAsync(ctx, topic, body, opts...)
 	if err != nil {
@@ -254,6 +260,37 @@ func (p *Publisher) Publish(ctx context.Context, topic string, body any, opts ..
 	}
 	<-f.Done()
 	return f.Message(), f.Err()
+}
+
+// maxWarnedTopics bounds the topics remembered for the once-per-topic warning about missing
+// recipients; beyond it the warning is rate-limited instead.
+const maxWarnedTopics = 1024
+
+// warnNoRecipients warns once per topic that an acked publish had no recipients.
+func (p *Publisher) warnNoRecipients(topic string) {
+	p.wmu.Lock()
+	_, seen := p.warned[topic]
+	full := len(p.warned) >= maxWarnedTopics
+	if !seen && !full {
+		p.warned[topic] = struct{}{}
+	}
+	p.wmu.Unlock()
+	const msg = "acked publish without recipients (none given with ack.To, none configured in recipients): " +
+		"sent as a plain publish, nobody ACKs it; set ack_require_recipients = true to make this an error"
+	switch {
+	case seen:
+	case full:
+		p.unwarned.Warn("no_recipients", msg, "topic", topic)
+	default:
+		p.log.Warn(msg+" (logged once for this topic)", "topic", topic)
+	}
+}
+
+// finished is a Future that is already done, with no ACK to wait for.
+func finished(m *message.Message) *Future {
+	w := &waiter{msg: m, done: make(chan struct{}), index: -1, attempts: 1}
+	close(w.done)
+	return &Future{w: w}
 }
 
 // PublishAsync sends a message and returns a Future without waiting for ACKs, so one goroutine
@@ -266,21 +303,32 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 		o(&po)
 	}
 	full := p.pub.FullTopic(topic, po.pub...)
-	recipients := po.recipients
-	if !po.explicit {
-		recipients = p.cfg.RecipientsFor(full)
-	}
-	recipients = uniq(recipients)
+	recipients := p.recipients(full, po)
 	if len(recipients) == 0 {
-		p.log.Info("no recipients for this topic: plain publish without ACKs", "topic", full)
+		if p.cfg.AckRequireRecipients {
+			return nil, fmt.Errorf("%w for %s: none given with ack.To and none configured in recipients, "+
+				"and ack_require_recipients is set", ErrNoRecipients, full)
+		}
+		if !po.explicit {
+			p.stats.noRecipients.Add(1)
+			p.warnNoRecipients(full)
+		}
 		p.stats.plain.Add(1)
 		m, err := p.pub.Publish(ctx, topic, body, po.pub...)
 		if err != nil {
-			return nil, err
+			return nil, closedErr(err)
 		}
-		w := &waiter{msg: m, done: make(chan struct{}), index: -1}
-		close(w.done)
-		return &Future{w: w}, nil
+		return finished(m), nil
+	}
+	if p.dev {
+		m, err := p.pub.Publish(ctx, topic, body, append(po.pub, publisher.Field(message.FieldGilmsgVersion, Marker))...)
+		if err != nil {
+			return nil, closedErr(err)
+		}
+		p.stats.notAwaited.Add(1)
+		p.log.Warn("acked publish sent without waiting for ACKs", "mode", p.cfg.Mode, "sink", p.cfg.Sink,
+			"topic", m.Topic(), "msg_id", m.MsgID(), "recipients", recipients)
+		return finished(m), nil
 	}
 
 	return p.launch(ctx, recipients, po.within, nil, func() (*message.Message, []byte, error) {
@@ -363,6 +411,7 @@ func (p *Publisher) launch(ctx context.Context, recipients []string, within time
 	err = p.pub.SendRaw(sendCtx, m.Topic(), frame)
 	cancel()
 	if err != nil {
+		err = closedErr(err)
 		p.finish(w, err, nil)
 		return nil, err
 	}
@@ -684,6 +733,8 @@ type Stats struct {
 	InFlight      int               // messages waiting for ACKs now
 	Published     uint64            // acked messages sent
 	Plain         uint64            // messages published without recipients
+	NoRecipients  uint64            // of Plain, those that had none given and none configured (not To() with no names)
+	NotAwaited    uint64            // acked messages sent without waiting for ACKs (development mode, log sink)
 	Succeeded     uint64            // every recipient ACKed
 	TimedOut      uint64            // deadline passed with recipients missing
 	Cancelled     uint64            // the caller's context ended the wait
@@ -703,6 +754,7 @@ func (p *Publisher) Stats() Stats {
 	p.mu.Unlock()
 	return Stats{
 		InFlight: inflight, Published: p.stats.published.Load(), Plain: p.stats.plain.Load(),
+		NoRecipients: p.stats.noRecipients.Load(), NotAwaited: p.stats.notAwaited.Load(),
 		Succeeded: p.stats.succeeded.Load(), TimedOut: p.stats.timedOut.Load(), Cancelled: p.stats.cancelled.Load(),
 		Retransmits: p.stats.retransmits.Load(), AcksCounted: p.stats.acksCounted.Load(),
 		AcksDuplicate: p.stats.acksDuplicate.Load(), AcksOther: p.stats.acksOther.Load(), AcksReceived: p.stats.acksReceived.Load(),
@@ -717,7 +769,8 @@ func (p *Publisher) Publisher() *publisher.Publisher { return p.pub }
 func (p *Publisher) AckTopic() string { return p.ackTopic }
 
 // Close fails every message still waiting with ErrClosed, stops the listener and closes the
-// sockets. It is safe to call more than once.
+// sockets. It is safe to call more than once. When several parts fail to close, the error is a
+// *multierror.Error naming each; the others are closed all the same.
 func (p *Publisher) Close() error {
 	p.once.Do(func() {
 		p.mu.Lock()
@@ -728,10 +781,79 @@ func (p *Publisher) Close() error {
 		}
 		p.mu.Unlock()
 		close(p.quit)
-		p.listener.Close() // ends the listen goroutines
+		var errs *multierror.Error
+		if p.listener != nil {
+			if err := p.listener.Close(); err != nil { // ends the listen goroutines
+				errs = multierror.Append(errs, fmt.Errorf("ack: closing the ACK listener: %w", err))
+			}
+		}
 		p.wg.Wait()
-		p.zctx.Term()
-		p.closeErr = p.pub.Close()
+		if p.zctx != nil {
+			if err := p.zctx.Term(); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("ack: terminating the ACK listener's context: %w", err))
+			}
+		}
+		if err := p.pub.Close(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		p.closeErr = errs.ErrorOrNil()
 	})
 	return p.closeErr
 }
+
+// recipients resolves who must ACK a message on the full topic: To's names, else the configured
+// ones; sorted, without repeats.
+func (p *Publisher) recipients(full string, po publishOptions) []string {
+	if po.explicit {
+		return uniq(po.recipients)
+	}
+	return uniq(p.cfg.RecipientsFor(full))
+}
+
+// Build makes the envelope Publish would send for topic and body, signed, without sending it:
+// with the gilmsg_version marker when the message has recipients (as publisher.Publisher.Build,
+// plus the marker). Sending it through Publisher().SendRaw would not wait for ACKs.
+func (p *Publisher) Build(topic string, body any, opts ...PublishOption) (*message.Message, error) {
+	var po publishOptions
+	for _, o := range opts {
+		o(&po)
+	}
+	if len(p.recipients(p.pub.FullTopic(topic, po.pub...), po)) > 0 {
+		po.pub = append(po.pub, publisher.Field(message.FieldGilmsgVersion, Marker))
+	}
+	return p.pub.Build(topic, body, po.pub...)
+}
+
+// FullTopic returns the full topic a message on topic gets with these options, as
+// publisher.Publisher.FullTopic.
+func (p *Publisher) FullTopic(topic string, opts ...PublishOption) string {
+	var po publishOptions
+	for _, o := range opts {
+		o(&po)
+	}
+	return p.pub.FullTopic(topic, po.pub...)
+}
+
+// WaitSubscribed waits until some subscriber's subscription covers topic, as
+// publisher.Publisher.WaitSubscribed: a recipient that subscribed before the first publish gets
+// it at once rather than from a retransmission. Without a deadline on ctx it waits at most
+// DefaultSubscribeWait.
+func (p *Publisher) WaitSubscribed(ctx context.Context, topic string) error {
+	return closedErr(p.pub.WaitSubscribed(ctx, topic))
+}
+
+// Addr is the address the publisher's socket bound (passive) or connected to (active).
+func (p *Publisher) Addr() string { return p.pub.Addr() }
+
+// Signer returns the signer of the messages, or nil when they are not signed.
+func (p *Publisher) Signer() certs.Signer { return p.pub.Signer() }
+
+// Config returns the configuration the Publisher was built from. Do not modify it.
+func (p *Publisher) Config() *config.Config { return p.cfg }
+
+// Sent counts the messages handed to the socket: plain and acked ones, retransmissions included.
+func (p *Publisher) Sent() uint64 { return p.pub.Sent() }
+
+// Subscriptions counts the live subscriptions the publisher's socket has seen, as
+// publisher.Publisher.Subscriptions.
+func (p *Publisher) Subscriptions() int { return p.pub.Subscriptions() }

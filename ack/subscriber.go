@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hashicorp/go-multierror"
+
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/wiring"
@@ -37,34 +39,6 @@ func (m Mode) String() string {
 	return "after-processing"
 }
 
-// SubscriberOption configures a Subscriber.
-type SubscriberOption func(*subscriberOptions)
-
-type subscriberOptions struct {
-	mode     Mode
-	log      *slog.Logger
-	consumer []consumer.Option
-	pub      []publisher.Option
-}
-
-// WithMode sets when ACKs are sent. Default AfterProcessing.
-func WithMode(m Mode) SubscriberOption { return func(o *subscriberOptions) { o.mode = m } }
-
-// WithSubscriberLogger sets the logger. Default: discard.
-func WithSubscriberLogger(l *slog.Logger) SubscriberOption {
-	return func(o *subscriberOptions) { o.log = l }
-}
-
-// WithConsumerOptions passes options to the underlying consumer.Subscriber.
-func WithConsumerOptions(opts ...consumer.Option) SubscriberOption {
-	return func(o *subscriberOptions) { o.consumer = append(o.consumer, opts...) }
-}
-
-// WithAckPublisherOptions passes options to the publisher that sends the ACKs.
-func WithAckPublisherOptions(opts ...publisher.Option) SubscriberOption {
-	return func(o *subscriberOptions) { o.pub = append(o.pub, opts...) }
-}
-
 // Subscriber is consumer.Subscriber plus ACKs: it validates every message, ACKs the ones that ask
 // for it (they carry gilmsg_version), re-ACKs retransmissions without delivering them twice, and
 // leaves other messages alone. Next is for one reading goroutine; Delivery.Done may be called
@@ -90,6 +64,7 @@ type Subscriber struct {
 		acked, reacked, duplicates, failed, ackErrors atomic.Uint64
 	}
 	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewSubscriber subscribes like consumer.NewSubscriber and prepares the ACK publisher: passive
@@ -97,28 +72,35 @@ type Subscriber struct {
 // then go through the relay). Signatures are always validated: ACKing what was not verified
 // would let anyone make this consumer vouch for anything. The ACKs are signed with the
 // configured certificate, whose CN is the name publishers list as a recipient.
-func NewSubscriber(cfg *config.Config, topic string, opts ...SubscriberOption) (*Subscriber, error) {
+func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscriber, error) {
 	if cfg == nil {
 		return nil, errors.New("ack: nil config")
 	}
-	var o subscriberOptions
-	for _, opt := range opts {
-		opt(&o)
+	o := collectOptions(opts)
+	if len(o.publisherOnly) > 0 {
+		return nil, misplaced(o.publisherOnly, "Subscriber", "Publisher")
 	}
 	log := wiring.Logger(o.log)
 	c := *cfg
 	c.ValidateSignatures = true
-	if !c.Active && c.Name == "" {
+	if !c.Active && c.Name == "" && c.Sink != config.SinkLog {
 		return nil, errors.New("ack: an acking consumer publishes its ACKs: set name (an endpoints key to bind) or active (send through the relay)")
 	}
-	if !c.SignMessages {
+	if !c.SignMessages && o.signer == nil {
 		return nil, errors.New("ack: an acking consumer signs its ACKs: set sign_messages and a certificate (certname)")
 	}
-	pub, err := publisher.New(&c, append([]publisher.Option{publisher.WithLogger(log), publisher.WithModname("gilmsg")}, o.pub...)...)
+	pubOpts := []publisher.Option{publisher.WithLogger(log), publisher.WithModname("gilmsg")}
+	if o.signer != nil {
+		pubOpts = append(pubOpts, publisher.WithSigner(o.signer))
+	}
+	if o.clock != nil {
+		pubOpts = append(pubOpts, publisher.WithClock(o.clock))
+	}
+	pub, err := publisher.New(&c, append(pubOpts, o.ackOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("ack: ACK publisher: %w", err)
 	}
-	sub, err := consumer.NewSubscriber(&c, topic, append([]consumer.Option{consumer.WithLogger(log)}, o.consumer...)...)
+	sub, err := consumer.NewSubscriber(&c, topic, append([]consumer.Option{consumer.WithLogger(log)}, o.consumerOptions()...)...)
 	if err != nil {
 		pub.Close()
 		return nil, err
@@ -172,12 +154,15 @@ func (d *Delivery) Done(err error) {
 // Next returns the next message to process: valid, and for marked messages not delivered before
 // (within the dedupe window). Retransmissions of messages already ACKed are re-ACKed here. In
 // AfterProcessing mode every marked Delivery must be finished with Done: until then its
-// retransmissions are neither delivered nor ACKed.
+// retransmissions are neither delivered nor ACKed. This is the one change a loop over
+// consumer.Subscriber.Next needs when moved here: call d.Done(nil) once the message is
+// processed (or use Tail, which does it when the loop body returns, or WithMode(OnReceipt)).
+// Without it the loop runs but ACKs nothing, and the publisher reports the missing ACKs.
 func (s *Subscriber) Next(ctx context.Context) (*Delivery, error) {
 	for {
 		d, err := s.sub.Next(ctx)
 		if err != nil {
-			return nil, err
+			return nil, closedErr(err)
 		}
 		if !d.Message.Has(message.FieldGilmsgVersion) {
 			return &Delivery{Delivery: d, s: s}, nil
@@ -306,22 +291,36 @@ func (s *Subscriber) Stats() SubscriberStats {
 // WaitConnected waits until every endpoint has completed its handshake.
 func (s *Subscriber) WaitConnected(ctx context.Context) error { return s.sub.WaitConnected(ctx) }
 
+// Pending reports whether a message has arrived that Next would return without waiting, as
+// consumer.Subscriber.Pending.
+func (s *Subscriber) Pending() bool { return s.sub.Pending() }
+
+// Endpoints returns the endpoints the Subscriber connects to.
+func (s *Subscriber) Endpoints() []config.Endpoint { return s.sub.Endpoints() }
+
 // AckAddr is where the ACKs are published from (bound, or the relay connected to).
 func (s *Subscriber) AckAddr() string { return s.pub.Addr() }
 
 // Close closes the subscription, sends the ACKs already queued, and closes the ACK publisher
-// (flushing sent ACKs within zmq_linger).
+// (flushing sent ACKs within zmq_linger). It is safe to call more than once. When both the
+// subscription and the ACK publisher fail to close, the error is a *multierror.Error with both.
 func (s *Subscriber) Close() error {
 	s.closeOnce.Do(func() {
-		s.sub.Close()
+		var errs *multierror.Error
+		if err := s.sub.Close(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
 		s.jmu.Lock()
 		s.jclosed = true
 		close(s.jobs)
 		s.jmu.Unlock()
 		s.workers.Wait()
-		s.pub.Close()
+		if err := s.pub.Close(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("ack: ACK publisher: %w", err))
+		}
+		s.closeErr = errs.ErrorOrNil()
 	})
-	return nil
+	return s.closeErr
 }
 
 // Tail is consumer.Tail with ACKs. In AfterProcessing mode a message is ACKed when the loop body
@@ -334,7 +333,10 @@ func (s *Subscriber) Close() error {
 //			d.Done(err) // not ACKed: the publisher retransmits and we see it again
 //		}
 //	}
-func Tail(ctx context.Context, cfg *config.Config, topic string, opts ...SubscriberOption) iter.Seq2[*Delivery, error] {
+//
+// Options are this package's (WithLogger, WithEndpoints, WithMode, ...); consumer options go in
+// through WithConsumerOptions.
+func Tail(ctx context.Context, cfg *config.Config, topic string, opts ...Option) iter.Seq2[*Delivery, error] {
 	return func(yield func(*Delivery, error) bool) {
 		s, err := NewSubscriber(cfg, topic, opts...)
 		if err != nil {
@@ -345,7 +347,7 @@ func Tail(ctx context.Context, cfg *config.Config, topic string, opts ...Subscri
 		for {
 			d, err := s.Next(ctx)
 			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, consumer.ErrClosed) {
+				if ctx.Err() == nil && !errors.Is(err, ErrClosed) {
 					yield(nil, err)
 				}
 				return
@@ -358,3 +360,14 @@ func Tail(ctx context.Context, cfg *config.Config, topic string, opts ...Subscri
 		}
 	}
 }
+
+// Reasons a received message is dropped, as counted in SubscriberStats.Dropped (consumer's).
+const (
+	DropFrames    = consumer.DropFrames    // not exactly two frames
+	DropOversize  = consumer.DropOversize  // a frame above max_frame_size
+	DropUTF8      = consumer.DropUTF8      // frame 1 is not valid UTF-8
+	DropEnvelope  = consumer.DropEnvelope  // frame 2 is not a JSON envelope with topic and msg_id
+	DropMismatch  = consumer.DropMismatch  // frame 1 differs from the envelope's topic
+	DropSignature = consumer.DropSignature // validation failed (see the log for the check)
+	DropTooOld    = consumer.DropTooOld    // older than max_message_age
+)

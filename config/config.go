@@ -120,6 +120,23 @@ type Config struct {
 	// matches it (see [TopicMatches] for the pattern syntax and [Config.RecipientsFor]). Default
 	// {}.
 	Recipients ListMap `toml:"recipients"`
+	// AckRequireRecipients makes an acked publish that ends up with no recipients (none given
+	// with ack.To, none configured in recipients for its topic) fail with ack.ErrNoRecipients.
+	// When false, such a publish goes out as a plain, unacknowledged message, with a warning
+	// logged once per topic and counted in the publisher's Stats.NoRecipients. Default false.
+	AckRequireRecipients bool `toml:"ack_require_recipients"`
+
+	// Mode is "production" or "development". In development mode an acked publish does not wait
+	// for its recipients: the message is sent, its recipients are logged at WARN level with
+	// mode=development, and Publish returns nil without any ACK; a publisher built in this mode
+	// warns at startup. Development mode is refused with environment "prod". Default
+	// "production".
+	Mode string `toml:"mode"`
+	// Sink is where publishers put messages: "zmq" (the bus) or "log" (no socket is opened; each
+	// message is written to the publisher's logger with its topic, msg_id and body, and acked
+	// publishes succeed at once, as in development mode). For tests of applications that
+	// publish. Default "zmq".
+	Sink string `toml:"sink"`
 
 	// Hub configures ackmsg-hub: its HTTP endpoint, shutdown, poison handling and consumers (see
 	// [HubConfig]). Default: no consumers, no HTTP endpoint, shutdown_timeout 10, max_attempts 5.
@@ -149,6 +166,13 @@ const (
 	DefaultHighWaterMark = 10000
 	DefaultMaxFrameSize  = 4 << 20
 	DefaultAckTimeout    = Seconds(5)
+
+	// ModeProduction and ModeDevelopment are the values of mode.
+	ModeProduction  = "production"
+	ModeDevelopment = "development"
+	// SinkZMQ and SinkLog are the values of sink.
+	SinkZMQ = "zmq"
+	SinkLog = "log"
 
 	// RelayInboundKey is the endpoints key subscribers skip: it names the relay's inbound side.
 	RelayInboundKey = "relay_inbound"
@@ -188,6 +212,8 @@ func DefaultConfig() Config {
 		AckMaxInFlight:         1024,
 		DedupeWindow:           10000,
 		Recipients:             ListMap{},
+		Mode:                   ModeProduction,
+		Sink:                   SinkZMQ,
 		Hub:                    defaultHubConfig(),
 		Outbox:                 defaultOutboxConfig(),
 	}
@@ -205,6 +231,10 @@ func (c *Config) Source(key string) string {
 	}
 	return ""
 }
+
+// Development reports whether acked publishes skip waiting for ACKs: mode is "development", or
+// sink is "log" (nothing is sent, so nothing can be acknowledged).
+func (c *Config) Development() bool { return c.Mode == ModeDevelopment || c.Sink == SinkLog }
 
 func (c *Config) setOrigin(key, source string) {
 	if c.origins == nil {

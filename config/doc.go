@@ -57,6 +57,15 @@
 // Errors from files are *[FileError], errors from Validate are *[KeyError]; several at once come
 // wrapped in a *multierror.Error (github.com/hashicorp/go-multierror).
 //
+// # Development mode and the log sink
+//
+// mode = "development" is for a laptop without the recipients an application's acked messages
+// name: an acked publish is sent, logged at WARN level with mode=development and the recipients
+// it did not wait for, and succeeds without ACKs. It is never the default, a publisher built in
+// this mode warns at startup, and it is refused with environment "prod". sink = "log" opens no
+// socket at all: every message a publisher would send is written to its logger instead (topic,
+// msg_id, body), for tests of an application that publishes. See packages ack and publisher.
+//
 // # Differences from fedmsg, on purpose
 //
 //   - high_water_mark means what libzmq says (0 = unlimited), and the default is a bounded 10000;

@@ -296,6 +296,9 @@ func TestValueForms(t *testing.T) {
 	writeFiles(t, sys, map[string]string{"10.toml": `
 ack_timeout = 3          # an integer is accepted for seconds
 max_message_age = 0.5
+ack_require_recipients = true
+mode = "development"
+sink = "log"
 [endpoints]
 bare = "tcp://h:1"
 list = ["tcp://h:2", "ipc:///run/ackmsg/x.sock"]
@@ -304,6 +307,12 @@ empty = []
 	c := mustLoad(t, opts)
 	if c.AckTimeout != 3 || c.MaxMessageAge != 0.5 {
 		t.Errorf("ack_timeout, max_message_age = %v, %v; want 3, 0.5", c.AckTimeout, c.MaxMessageAge)
+	}
+	if !c.AckRequireRecipients || c.Mode != ModeDevelopment || c.Sink != SinkLog || !c.Development() {
+		t.Errorf("ack_require_recipients, mode, sink = %v, %q, %q; want true, development, log", c.AckRequireRecipients, c.Mode, c.Sink)
+	}
+	if d := DefaultConfig(); d.AckRequireRecipients || d.Mode != ModeProduction || d.Sink != SinkZMQ || d.Development() {
+		t.Errorf("defaults: ack_require_recipients, mode, sink = %v, %q, %q", d.AckRequireRecipients, d.Mode, d.Sink)
 	}
 	want := ListMap{"bare": {"tcp://h:1"}, "list": {"tcp://h:2", "ipc:///run/ackmsg/x.sock"}, "empty": {}}
 	if !reflect.DeepEqual(c.Endpoints, want) {

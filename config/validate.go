@@ -128,6 +128,19 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	switch c.Mode {
+	case ModeProduction:
+	case ModeDevelopment:
+		if c.Environment == "prod" {
+			bad("mode", "%w: %q with environment \"prod\": acked publishes would succeed without ACKs on the "+
+				"production bus; use environment \"dev\" or \"stg\" for development", ErrInvalid, c.Mode)
+		}
+	default:
+		bad("mode", "%w: %q: want %q or %q", ErrInvalid, c.Mode, ModeProduction, ModeDevelopment)
+	}
+	if c.Sink != SinkZMQ && c.Sink != SinkLog {
+		bad("sink", "%w: %q: want %q (send on the bus) or %q (write messages to the log)", ErrInvalid, c.Sink, SinkZMQ, SinkLog)
+	}
 	c.validateHub(&errs)
 	c.validateOutbox(&errs)
 	return errs.err()

@@ -103,6 +103,21 @@ func TestValidate(t *testing.T) {
 		{"ack_timeout NaN and Inf", func(c *Config) {
 			c.AckTimeout, c.MaxMessageAge = Seconds(math.NaN()), Seconds(math.Inf(1))
 		}, []string{"ack_timeout:", "max_message_age:"}},
+		{"mode and sink values", func(c *Config) {
+			c.Mode, c.Sink = "dev", "stdout"
+		}, []string{`mode: invalid value: "dev": want "production" or "development"`, `sink: invalid value: "stdout": want "zmq"`}},
+		{"empty mode and sink", func(c *Config) {
+			c.Mode, c.Sink = "", ""
+		}, []string{`mode: invalid value: ""`, `sink: invalid value: ""`}},
+		{"development mode, log sink, require recipients", func(c *Config) {
+			c.Mode, c.Sink, c.AckRequireRecipients = ModeDevelopment, SinkLog, true
+		}, nil},
+		{"development mode refused on prod", func(c *Config) {
+			c.Mode, c.Environment = ModeDevelopment, "prod"
+		}, []string{`mode: invalid value: "development" with environment "prod"`}},
+		{"log sink allowed on prod", func(c *Config) {
+			c.Sink, c.Environment = SinkLog, "prod"
+		}, nil},
 		{"recipients", func(c *Config) {
 			c.Recipients["a.b*.c"] = []string{"x"}
 			c.Recipients["a.#"] = []string{"ok", ""}

@@ -30,6 +30,7 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 	full.MaxFrameSize = 123
 	full.AckTimeout, full.AckMaxInFlight, full.DedupeWindow, full.MaxMessageAge = 0.25, 7, 9, 3600
 	full.Recipients = ListMap{"org.x.prod.bodhi.#": {"a", "b"}, "org.x.*": {"c"}}
+	full.AckRequireRecipients, full.Sink = true, SinkLog
 	full.Hub.HTTPAddress, full.Hub.ShutdownTimeout, full.Hub.MaxAttempts = "127.0.0.1:9110", 2.5, 3
 	hubExec := DefaultHubConsumer("archive", HubKindExec)
 	hubExec.Topics, hubExec.Command = []string{"org.x.prod.#"}, []string{"sh", "-c", "cat >> 'out.jsonl'"}
@@ -41,7 +42,9 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 
 	edOnly := DefaultConfig()
 	edOnly.CryptoValidateBackends = []string{"x509-ed25519"}
-	for name, c := range map[string]Config{"defaults": DefaultConfig(), "everything set": full, "x509-ed25519 only": edOnly} {
+	dev := DefaultConfig()
+	dev.Mode = ModeDevelopment // not with full: development is refused on environment "prod"
+	for name, c := range map[string]Config{"defaults": DefaultConfig(), "everything set": full, "x509-ed25519 only": edOnly, "development": dev} {
 		t.Run(name, func(t *testing.T) {
 			if err := c.Validate(); err != nil {
 				t.Fatalf("test config invalid: %v", err)

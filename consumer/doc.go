@@ -35,6 +35,9 @@
 //     consumer that succeeded is not run twice for one msg_id while the Hub remembers it. A
 //     message every matching consumer processed already is reported as a success again (an
 //     acking hub re-ACKs it) without running anything.
+//   - A failure is reported with every failing consumer's *ConsumerError (a *multierror.Error
+//     when several failed the same message), and its text names the consumers that succeeded:
+//     "consumer: 2 of 3 consumers failed msg M (done: audit): consumer a: ...; consumer b: ...".
 //   - Poison: after max_attempts deliveries of one msg_id that ended with a failure, the Hub logs
 //     it at error level and stops processing it (ErrPoison, never ACKed).
 //   - Processing is at least once, not exactly once: a consumer can see a msg_id again after

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
+
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/wiring"
@@ -492,8 +494,43 @@ type job struct {
 	pending atomic.Int32
 
 	mu         sync.Mutex
-	errs       []error // failures of consumers the outcome waits for
-	incomplete bool    // a consumer the outcome waits for never ran (dropped, shutdown)
+	errs       *multierror.Error // failures of consumers the outcome waits for, as *ConsumerError
+	succeeded  []string          // consumers the outcome waits for that processed it
+	awaited    int               // consumers the outcome waits for
+	incomplete bool              // a consumer the outcome waits for never ran (dropped, shutdown)
+}
+
+// ConsumerError is one consumer's failure to process a message. When several consumers fail
+// one message, a Source's Done gets a *multierror.Error of them, whose text also names the
+// consumers that succeeded.
+type ConsumerError struct {
+	Consumer string
+	Attempt  int // deliveries of this msg_id to this consumer, this one included
+	Err      error
+}
+
+func (e *ConsumerError) Error() string { return fmt.Sprintf("consumer %s: %v", e.Consumer, e.Err) }
+
+func (e *ConsumerError) Unwrap() error { return e.Err }
+
+// consumersFailed formats the failures of one message's consumers with the partial success:
+// "consumer: 2 of 3 consumers failed msg M (done: c): consumer a: ...; consumer b: ...". A single
+// consumer's failure, with no other consumer waited for, reads as that failure alone.
+func consumersFailed(id string, awaited int, succeeded []string) multierror.ErrorFormatFunc {
+	return func(es []error) string {
+		parts := make([]string, len(es))
+		for i, e := range es {
+			parts[i] = e.Error()
+		}
+		if len(es) == 1 && awaited <= 1 {
+			return parts[0]
+		}
+		done := ""
+		if len(succeeded) > 0 {
+			done = " (done: " + strings.Join(succeeded, ", ") + ")"
+		}
+		return fmt.Sprintf("consumer: %d of %d consumers failed msg %s%s: %s", len(es), awaited, id, done, strings.Join(parts, "; "))
+	}
 }
 
 // task is one consumer's share of a job.
@@ -552,6 +589,11 @@ func (h *Hub) route(ctx context.Context, in Incoming) {
 		// Each consumer may keep and annotate its own copy, while the source still reads the
 		// original.
 		msgs[i] = in.Message.Clone()
+	}
+	for _, c := range todo {
+		if !c.cfg.OnReceipt {
+			j.awaited++
+		}
 	}
 	for i, c := range todo {
 		if !c.cfg.OnReceipt {
@@ -690,12 +732,22 @@ func (h *Hub) report(c *hubConsumer, t *task, err error, ran bool) {
 	if c.cfg.OnReceipt {
 		return
 	}
+	attempt := 0
+	if err != nil {
+		h.mu.Lock()
+		if p := h.window.peek(j.id); p != nil {
+			attempt = int(p.runs[c.index])
+		}
+		h.mu.Unlock()
+	}
 	j.mu.Lock()
 	switch {
 	case !ran:
 		j.incomplete = true
 	case err != nil:
-		j.errs = append(j.errs, fmt.Errorf("consumer %s: %w", c.cfg.Name, err))
+		j.errs = multierror.Append(j.errs, &ConsumerError{Consumer: c.cfg.Name, Attempt: attempt, Err: err})
+	default:
+		j.succeeded = append(j.succeeded, c.cfg.Name)
 	}
 	j.mu.Unlock()
 	h.release(j)
@@ -708,11 +760,14 @@ func (h *Hub) release(j *job) {
 	}
 	j.mu.Lock()
 	errs, incomplete := j.errs, j.incomplete
+	if errs != nil {
+		errs.ErrorFormat = consumersFailed(j.id, j.awaited, slices.Clone(j.succeeded))
+	}
 	j.mu.Unlock()
 	var err error
 	switch {
-	case len(errs) > 0:
-		err = errors.Join(errs...)
+	case errs != nil:
+		err = errs
 		h.mu.Lock()
 		poisoned, failures := false, 0
 		if p := h.window.peek(j.id); p != nil {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
+
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
@@ -330,6 +332,48 @@ func TestHubOutcomeWaitsForEveryConsumer(t *testing.T) {
 	close(slow.gate)
 	if err := outcome(t, out); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Several consumers failing one message: the outcome has each failure, as a *ConsumerError in a
+// *multierror.Error, and says which consumers succeeded; an OnReceipt consumer is not counted.
+func TestHubAggregatesConsumerFailures(t *testing.T) {
+	a, b, ok, receipt := newRecorder("a.#"), newRecorder("a.#"), newRecorder("a.#"), newRecorder("a.#")
+	h := startHub(t, hubConfig(), func(h *consumer.Hub) {
+		add(t, h, "alpha", a)
+		add(t, h, "beta", b)
+		add(t, h, "steady", ok)
+		add(t, h, "receipt", receipt, func(cc *consumer.ConsumerConfig) { cc.OnReceipt = true })
+	})
+	m := msg(t, "a.b")
+	a.fails[m.MsgID()], b.fails[m.MsgID()] = 1, 1
+	err := outcome(t, h.src.send(m))
+	var me *multierror.Error
+	if !errors.As(err, &me) || len(me.Errors) != 2 {
+		t.Fatalf("outcome %#v, want a multierror of 2", err)
+	}
+	failed := map[string]int{}
+	for _, e := range me.Errors {
+		var ce *consumer.ConsumerError
+		if !errors.As(e, &ce) || ce.Err.Error() != "planned failure" {
+			t.Fatalf("failure %#v, want a *ConsumerError", e)
+		}
+		failed[ce.Consumer] = ce.Attempt
+	}
+	if len(failed) != 2 || failed["alpha"] != 1 || failed["beta"] != 1 {
+		t.Fatalf("failed consumers and attempts %v, want alpha and beta, attempt 1", failed)
+	}
+	want := "consumer: 2 of 3 consumers failed msg " + m.MsgID() + " (done: steady): consumer "
+	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "consumer alpha: planned failure") ||
+		!strings.Contains(err.Error(), "consumer beta: planned failure") {
+		t.Fatalf("outcome text %q, want it to start %q and name both failures", err, want)
+	}
+	// The retransmission runs the two that failed, on their second attempt, and succeeds.
+	if err := outcome(t, h.src.send(m)); err != nil {
+		t.Fatal(err)
+	}
+	if a.count(m.MsgID()) != 2 || b.count(m.MsgID()) != 2 || ok.count(m.MsgID()) != 1 {
+		t.Fatalf("runs: alpha %d beta %d steady %d", a.count(m.MsgID()), b.count(m.MsgID()), ok.count(m.MsgID()))
 	}
 }
 

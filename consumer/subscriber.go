@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hashicorp/go-multierror"
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
@@ -100,6 +101,7 @@ type Subscriber struct {
 	drops     *ratelog.Limiter
 
 	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewSubscriber connects to the endpoints and subscribes with the topic prefix ("" = all).
@@ -244,11 +246,19 @@ func (s *Subscriber) Endpoints() []config.Endpoint {
 	return append([]config.Endpoint(nil), s.endpoints...)
 }
 
-// Close closes the sockets and the zmq context. It is safe to call more than once.
+// Close closes the sockets and the zmq context. It is safe to call more than once. The context
+// is terminated even when the sockets fail to close; when both fail, the error is a
+// *multierror.Error with both.
 func (s *Subscriber) Close() error {
 	s.closeOnce.Do(func() {
-		s.sub.Close()
-		s.zctx.Term()
+		var errs *multierror.Error
+		if err := s.sub.Close(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("consumer: closing the sockets: %w", err))
+		}
+		if err := s.zctx.Term(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("consumer: terminating the context: %w", err))
+		}
+		s.closeErr = errs.ErrorOrNil()
 	})
-	return nil
+	return s.closeErr
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // benchEnvelope is a signed envelope of typical size: a bodhi-like body of about 1 KB, and the
@@ -252,4 +254,29 @@ func BenchmarkPlainDecode(b *testing.B) {
 	})
 }
 
-var sink []byte
+var (
+	sink       []byte
+	sinkString string
+)
+
+// BenchmarkNewMsgID is the cost of a msg_id alone: a version-4 UUID from google/uuid and its
+// formatting, with crypto/rand read for each (the default) and with uuid's random pool, which a
+// program may enable (uuid.EnableRandPool: process-wide, so the library leaves it to the
+// program).
+func BenchmarkNewMsgID(b *testing.B) {
+	now := time.Unix(1700000000, 0)
+	b.Run("crypto/rand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkString = NewMsgID(now)
+		}
+	})
+	b.Run("rand-pool", func(b *testing.B) {
+		uuid.EnableRandPool()
+		defer uuid.DisableRandPool()
+		b.ReportAllocs()
+		for b.Loop() {
+			sinkString = NewMsgID(now)
+		}
+	})
+}

@@ -2,7 +2,6 @@ package message
 
 import (
 	"bytes"
-	"crypto/rand"
 	"math"
 	"os"
 	"os/user"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Envelope field names (spec/wire.md §2).
@@ -65,12 +66,14 @@ func NewMsgID(now time.Time) string {
 	return string(appendMsgID(buf[:0], now))
 }
 
-// appendMsgID appends a fresh msg_id (see NewMsgID) to dst.
+// appendMsgID appends a fresh msg_id (see NewMsgID) to dst. The UUID comes from
+// github.com/google/uuid (crypto/rand underneath, or uuid's random pool when the program enabled
+// it with uuid.EnableRandPool); its text is written here, straight into dst, to save the
+// allocation of UUID.String.
 func appendMsgID(dst []byte, now time.Time) []byte {
-	var u [16]byte
-	rand.Read(u[:])         // never fails: it crashes the program when the OS cannot supply randomness
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // variant RFC 4122
+	// NewRandom fails only when crypto/rand does, which since Go 1.24 crashes the program
+	// instead; Must keeps that: no msg_id is ever made of anything but fresh randomness.
+	u := uuid.Must(uuid.NewRandom())
 	dst = strconv.AppendInt(dst, int64(now.Local().Year()), 10)
 	dst = append(dst, '-')
 	for i, b := range u {

@@ -19,6 +19,14 @@
 // connected yet, disconnected, or over their high-water mark, and says nothing. Use package ack
 // when a message must reach named recipients.
 //
+// # The log sink
+//
+// With sink = "log" a Publisher opens no socket at all: each message is built, signed and encoded
+// as usual, then written to the Publisher's logger at INFO level with its topic, msg_id and body
+// as canonical JSON, and not sent. WaitSubscribed returns nil at once, Addr is "log" and Sent
+// counts the messages logged. It is meant for the tests of an application that publishes: the
+// application's code is unchanged and needs no bus. New warns at startup when the sink is "log".
+//
 // A Publisher is safe for concurrent use. The package-level Publish uses a default Publisher
 // built lazily from the configuration files, like fedmsg.publish.
 package publisher

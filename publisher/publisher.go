@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
@@ -43,8 +44,12 @@ type Publisher struct {
 	now     func() time.Time
 
 	zctx    *zmq.Context
-	pub     *zsock.Pub
+	pub     *zsock.Pub // nil on the log sink
 	counter atomic.Int64
+
+	// The log sink (sink = "log") writes messages to log instead of a socket.
+	logged    atomic.Uint64
+	logClosed atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -90,6 +95,16 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 			return nil, fmt.Errorf("publisher: %w", err)
 		}
 		p.signer = s
+	}
+
+	if cfg.Sink == config.SinkLog {
+		signer := ""
+		if p.signer != nil {
+			signer = p.signer.Name()
+		}
+		p.log.Warn(`publisher ready with sink = "log": no socket is opened, messages are written to this log and not sent`,
+			"sink", cfg.Sink, "signer", signer)
+		return p, nil
 	}
 
 	pc := zsock.PubConfig{Options: wiring.SocketOptions(cfg)}
@@ -247,6 +262,9 @@ func (p *Publisher) SendRaw(ctx context.Context, topic string, envelope []byte) 
 // active mode: for retransmissions, where waiting would stall the caller and the next attempt
 // follows.
 func (p *Publisher) Resend(topic string, envelope []byte) error {
+	if p.pub == nil {
+		return p.logSend(topic, envelope)
+	}
 	if err := p.pub.Send([]byte(topic), envelope); err != nil {
 		if errors.Is(err, zsock.ErrClosed) {
 			return ErrClosed
@@ -256,10 +274,36 @@ func (p *Publisher) Resend(topic string, envelope []byte) error {
 	return nil
 }
 
+// logSend is Resend on the log sink: one INFO line with the topic, the msg_id and the body as
+// canonical JSON, and the envelope's size.
+func (p *Publisher) logSend(topic string, envelope []byte) error {
+	if p.logClosed.Load() {
+		return ErrClosed
+	}
+	p.logged.Add(1)
+	m, err := message.Decode(envelope)
+	if err != nil {
+		p.log.Info("would send (sink = \"log\")", "topic", topic, "envelope", string(envelope))
+		return nil
+	}
+	body, err := message.Canonical(m.Body())
+	if err != nil {
+		body = []byte(fmt.Sprintf("%v", m.Body()))
+	}
+	p.log.Info("would send (sink = \"log\")", "topic", topic, "msg_id", m.MsgID(), "body", string(body), "bytes", len(envelope))
+	return nil
+}
+
 // WaitSubscribed waits until some subscriber's subscription covers topic: for an active
 // publisher, that the relay is connected and listening. Without a deadline on ctx it waits at
-// most DefaultSubscribeWait.
+// most DefaultSubscribeWait. On the log sink it returns nil at once: the log takes every topic.
 func (p *Publisher) WaitSubscribed(ctx context.Context, topic string) error {
+	if p.pub == nil {
+		if p.logClosed.Load() {
+			return ErrClosed
+		}
+		return nil
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultSubscribeWait)
@@ -279,8 +323,14 @@ func (p *Publisher) WaitSubscribed(ctx context.Context, topic string) error {
 	}
 }
 
-// Addr is the address the socket bound (passive) or connected to (active).
-func (p *Publisher) Addr() string { return p.pub.Addr() }
+// Addr is the address the socket bound (passive) or connected to (active); "log" on the log
+// sink.
+func (p *Publisher) Addr() string {
+	if p.pub == nil {
+		return config.SinkLog
+	}
+	return p.pub.Addr()
+}
 
 // Signer returns the signer, or nil when messages are not signed.
 func (p *Publisher) Signer() certs.Signer { return p.signer }
@@ -288,17 +338,32 @@ func (p *Publisher) Signer() certs.Signer { return p.signer }
 // Config returns the configuration the Publisher was built from. Do not modify it.
 func (p *Publisher) Config() *config.Config { return p.cfg }
 
-// Sent counts the messages handed to libzmq, retransmissions included.
-func (p *Publisher) Sent() uint64 { return p.pub.Sent() }
+// Sent counts the messages handed to libzmq (or written to the log sink), retransmissions
+// included.
+func (p *Publisher) Sent() uint64 {
+	if p.pub == nil {
+		return p.logged.Load()
+	}
+	return p.pub.Sent()
+}
 
 // Close closes the socket and terminates the zmq context, which flushes messages already sent
-// for up to zmq_linger. It is safe to call more than once.
+// for up to zmq_linger. It is safe to call more than once. The context is terminated even when
+// the socket fails to close; when both fail, the error is a *multierror.Error with both.
 func (p *Publisher) Close() error {
 	p.closeOnce.Do(func() {
-		p.pub.Close()
-		if err := p.zctx.Term(); err != nil {
-			p.closeErr = fmt.Errorf("publisher: close: %w", err)
+		if p.pub == nil {
+			p.logClosed.Store(true)
+			return
 		}
+		var errs *multierror.Error
+		if err := p.pub.Close(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("publisher: closing the socket: %w", err))
+		}
+		if err := p.zctx.Term(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("publisher: close: %w", err))
+		}
+		p.closeErr = errs.ErrorOrNil()
 	})
 	return p.closeErr
 }
@@ -306,6 +371,9 @@ func (p *Publisher) Close() error {
 // Subscriptions counts the live subscriptions the socket has seen (one per subscriber and
 // prefix). It is a diagnostic: subscriptions arrive asynchronously after a subscriber connects.
 func (p *Publisher) Subscriptions() int {
+	if p.pub == nil {
+		return 0
+	}
 	n := 0
 	for _, c := range p.pub.Subscriptions() {
 		n += c

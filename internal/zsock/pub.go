@@ -236,10 +236,12 @@ func (p *Pub) open(zctx *zmq.Context, cfg PubConfig) (*zmq.Socket, error) {
 		p.addr = cfg.Connect
 		return sock, nil
 	}
-	var errs []string
+	// The candidates are tried in turn (fedmsg's passive mode); only when none binds is it an
+	// error, with every candidate's reason.
+	errs := endpointErrors{what: "no address could be bound", total: len(cfg.Bind)}
 	for _, addr := range cfg.Bind {
 		if err := sock.Bind(addr); err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", addr, err))
+			errs.add(&EndpointError{Op: "bind", Addr: addr, Err: err})
 			continue
 		}
 		p.addr = addr
@@ -249,7 +251,7 @@ func (p *Pub) open(zctx *zmq.Context, cfg PubConfig) (*zmq.Socket, error) {
 		return sock, nil
 	}
 	sock.Close()
-	return nil, fmt.Errorf("zsock: no address could be bound (%s)", strings.Join(errs, "; "))
+	return nil, errs.err()
 }
 
 // readSubscriptionsLocked drains subscription messages (a first byte of 1 subscribes, 0

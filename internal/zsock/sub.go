@@ -1,6 +1,7 @@
 package zsock
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
@@ -369,6 +370,8 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 		prefixes = []string{""}
 	}
 	var fds []int
+	failed := endpointErrors{what: "endpoints could not be attached", total: len(cfg.Endpoints)}
+	var attached []string
 	for _, ep := range cfg.Endpoints {
 		sock, err := zctx.NewSocket(zmq.SUB)
 		if err != nil {
@@ -402,13 +405,16 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 		if err := mon.Connect(monAddr); err != nil {
 			return fmt.Errorf("zsock: monitor connect: %w", err)
 		}
+		op, attach := "connect", sock.Connect
 		if cfg.Bind {
-			if err := sock.Bind(ep.Addr); err != nil {
-				return fmt.Errorf("zsock: bind %s (%s): %w", ep.Addr, ep.Name, err)
-			}
-		} else if err := sock.Connect(ep.Addr); err != nil {
-			return fmt.Errorf("zsock: connect %s (%s): %w", ep.Addr, ep.Name, err)
+			op, attach = "bind", sock.Bind
 		}
+		if err := attach(ep.Addr); err != nil {
+			// Independent of the other endpoints: try them all, and report every failure.
+			failed.add(&EndpointError{Op: op, Name: ep.Name, Addr: ep.Addr, Err: err})
+			continue
+		}
+		attached = append(attached, cmp.Or(ep.Name, ep.Addr))
 		fd, err := sock.GetFd()
 		if err != nil {
 			return fmt.Errorf("zsock: ZMQ_FD: %w", err)
@@ -417,6 +423,10 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 		s.eps = append(s.eps, ep)
 		s.connected = append(s.connected, false)
 		s.tried = append(s.tried, false)
+	}
+	if failed.m != nil {
+		failed.ok = attached
+		return failed.err()
 	}
 	w, err := newFDWait(fds...)
 	if err != nil {

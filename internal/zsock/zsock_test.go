@@ -8,10 +8,13 @@ import (
 	"net"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	zmq "github.com/pebbe/zmq4"
 	"go.uber.org/goleak"
 )
@@ -578,5 +581,79 @@ func TestRecvEndsWhenContextTerminates(t *testing.T) {
 	case <-termed:
 	case <-ctx.Done():
 		t.Fatal("Term did not return after Close")
+	}
+}
+
+// takenAddr returns a loopback address another listener holds for the rest of the test.
+func takenAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return "tcp://" + l.Addr().String()
+}
+
+// When no bind candidate works, the error has every candidate's own failure, each wrapping
+// libzmq's errno.
+func TestBindFailuresAreAggregated(t *testing.T) {
+	zctx := newCtx(t)
+	defer zctx.Term()
+	a, b := takenAddr(t), takenAddr(t)
+	_, err := NewPub(zctx, PubConfig{Bind: []string{a, b}})
+	var me *multierror.Error
+	if !errors.As(err, &me) || len(me.Errors) != 2 {
+		t.Fatalf("err = %#v, want a multierror of 2", err)
+	}
+	for i, addr := range []string{a, b} {
+		var ee *EndpointError
+		if !errors.As(me.Errors[i], &ee) || ee.Op != "bind" || ee.Addr != addr || !errors.Is(ee, syscall.EADDRINUSE) {
+			t.Errorf("failure %d = %#v, want EADDRINUSE binding %s", i, me.Errors[i], addr)
+		}
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Error("errors.Is(err, EADDRINUSE) = false")
+	}
+	want := fmt.Sprintf("zsock: no address could be bound: 2 of 2 endpoints failed; bind %s: ", a)
+	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "; bind "+b+": ") {
+		t.Errorf("error text %q", err)
+	}
+}
+
+// A binding Sub (the relay's inbound side) tries every endpoint and reports each that failed,
+// and which worked; it fails as a whole and leaves nothing bound.
+func TestSubBindFailuresAreAggregated(t *testing.T) {
+	zctx := newCtx(t)
+	defer zctx.Term()
+	a, b := takenAddr(t), takenAddr(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := "tcp://" + l.Addr().String()
+	l.Close()
+	_, err = NewSub(zctx, SubConfig{Bind: true, Endpoints: []Endpoint{{Name: "a", Addr: a}, {Name: "free", Addr: free}, {Name: "b", Addr: b}}})
+	var me *multierror.Error
+	if !errors.As(err, &me) || len(me.Errors) != 2 || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("err = %v, want two EADDRINUSE failures", err)
+	}
+	want := fmt.Sprintf("zsock: endpoints could not be attached: 2 of 3 endpoints failed (free worked); bind %s (a): ", a)
+	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "; bind "+b+" (b): ") {
+		t.Errorf("error text %q", err)
+	}
+	// The endpoint that worked was released with the others (libzmq unbinds a closed socket
+	// asynchronously, in its reaper thread: poll with a deadline).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sub, err := NewSub(zctx, SubConfig{Bind: true, Endpoints: []Endpoint{{Name: "free", Addr: free}}})
+		if err == nil {
+			sub.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the endpoint that worked is still bound: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a synchronisation
 	}
 }
