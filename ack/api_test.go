@@ -47,6 +47,15 @@ var noMirror = map[string]string{
 	// A Subscriber's Stats() returns SubscriberStats, which embeds consumer.Stats: reading
 	// s.Stats().Received or .Dropped compiles unchanged. Only naming the type differs, because
 	// ack.Stats is the Publisher's counters.
+	// The socket-less Builder is for stores that send later: ack.Prepare takes one and adds the
+	// ACK marker and recipients. A publishing program has no use for it, so ack needs no twin.
+	"publisher.NewBuilder":        "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
+	"publisher.Builder":           "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
+	"publisher.Builder.Build":     "only for Builder",
+	"publisher.Builder.Config":    "only for Builder",
+	"publisher.Builder.FullTopic": "only for Builder",
+	"publisher.Builder.Signer":    "only for Builder",
+
 	"consumer.Stats": "ack.Stats is the Publisher's counters; Subscriber.Stats returns SubscriberStats, which embeds consumer.Stats",
 
 	// An acking hub reads from its acking Subscriber; ack.NewHub overrides any other source, so a
