@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"text/tabwriter"
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
@@ -249,9 +250,13 @@ func runMain(name string, args []string, stdout, stderr io.Writer, opts ...Optio
 	c := cli.New(name, "run consumers that ACK what they processed", "[flags]", helpText)
 	c.Stdout, c.Stderr = stdout, stderr
 	httpAddr := c.Flags.String("http-address", "", "serve /live, /ready and /metrics on this host:port (config hub.http_address; default off)")
+	list := c.Flags.Bool("list-consumers", false, "print the consumers the configuration declares and the Go consumers compiled in, then exit")
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
 		if len(c.Args()) > 0 {
 			return cli.Usage("unexpected arguments %q", c.Args())
+		}
+		if *list {
+			return listConsumers(c.Stdout, cfg, opts)
 		}
 		if c.Flags.Changed("http-address") {
 			cfg.Hub.HTTPAddress = *httpAddr
@@ -308,3 +313,38 @@ SIGTERM or SIGINT: the hub stops reading, lets queued and running work finish fo
 shutdown_timeout, then kills what is left; it never ACKs unfinished work. Exit status 0 after a
 clean shutdown; 1 when it cannot start (configuration, certificate, bind, a consumer that
 cannot be built) or the subscription fails; 2 for bad usage.`
+
+// listConsumers is --list-consumers (fedmsg-hub's consumer listing): one line per configured
+// consumer, with what it runs on which topics, and the Go consumers this binary has.
+func listConsumers(w io.Writer, cfg *config.Config, opts []Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tKIND\tENABLED\tTOPICS\tWORKERS\tACK\tRUNS\tFROM")
+	for i, hc := range cfg.Hub.Consumers {
+		runs := ""
+		switch hc.Kind {
+		case config.HubKindExec:
+			runs = strings.Join(hc.Command, " ")
+		case config.HubKindFile:
+			runs = hc.Path + " (fsync " + hc.Fsync + ")"
+		case config.HubKindGo:
+			if _, ok := o.goConsumers[hc.Name]; ok {
+				runs = "compiled in"
+			} else {
+				runs = "NOT in this binary"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%d\t%s\t%s\t%s\n", hc.Name, hc.Kind, hc.Enabled, strings.Join(hc.Topics, ","),
+			hc.Workers, hc.Ack, runs, cfg.Source(fmt.Sprintf("hub.consumers[%d]", i)))
+	}
+	for _, name := range o.order {
+		if !slices.ContainsFunc(cfg.Hub.Consumers, func(hc config.HubConsumer) bool { return hc.Name == name }) {
+			fmt.Fprintf(tw, "%s\tgo\tfalse\t%s\t-\t-\tcompiled in, not enabled (add a [[hub.consumers]] table with kind = \"go\")\t-\n",
+				name, strings.Join(o.goConsumers[name].Topics(), ","))
+		}
+	}
+	return tw.Flush()
+}

@@ -311,3 +311,43 @@ func TestRunUnsignedConsumesWithoutAcks(t *testing.T) {
 		t.Fatalf("metrics:\n%s", metrics)
 	}
 }
+
+func TestListConsumers(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "hub.toml")
+	if err := os.WriteFile(conf, []byte(`
+[[hub.consumers]]
+name = "archive"
+kind = "exec"
+topics = ["org.example.dev.#"]
+command = ["sh", "-c", "cat >> out.jsonl"]
+
+[[hub.consumers]]
+name = "audit"
+kind = "file"
+topics = ["org.example.dev.audit.*"]
+path = "audit.jsonl"
+
+[[hub.consumers]]
+name = "counter"
+kind = "go"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	extra := consumer.Func(func(context.Context, *message.Message) error { return nil }, "org.example.#")
+	if code := runMain("ackmsg-hub", []string{"--config", conf, "--list-consumers"}, &out, &errOut,
+		WithConsumer("spare", extra)); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{
+		"archive  exec", "sh -c cat >> out.jsonl", conf,
+		"audit    file", "audit.jsonl (fsync always)",
+		"counter  go", "NOT in this binary",
+		"spare    go", "compiled in, not enabled",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("listing lacks %q:\n%s", want, out.String())
+		}
+	}
+}
