@@ -475,6 +475,31 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 		Note: fmt.Sprintf("(the Publish loop alone: %.0f msgs/s)", sendRate)})
 	target(r, "≥ 0.8 × raw", r.Ratio >= 0.8)
 
+	// ---- outbox ----
+	section("Outbox: durable enqueue (embedded bbolt store) next to this disk's fsync")
+	odir, err := os.MkdirTemp("", "ackmsg-bench-outbox")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(odir)
+	nEnq := max(sz.acked1/4, 50)
+	step("fsync floor and outbox enqueue, %d records of %d B", nEnq, len(msgFrame))
+	floorLat, err := fsyncFloor(odir, len(msgFrame), nEnq)
+	if err != nil {
+		return nil, err
+	}
+	enqLat, enqThru, err := boltEnqueue(odir, msgFrame, nEnq, 16)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range quantiles {
+		add(Row{Name: "outbox enqueue (boltstore, one writer) " + q.name, Unit: "µs", Value: us(quantile(enqLat, q.q)),
+			Floor: us(quantile(floorLat, q.q)), Of: "write + fsync of the same bytes " + q.name})
+	}
+	floorRate := 1 / quantile(floorLat, 0.5).Seconds()
+	add(Row{Name: "outbox enqueue throughput, 16 concurrent writers (group commit)", Unit: "msgs/s", Value: enqThru,
+		Floor: floorRate, Of: "fsyncs/s at the fsync p50 (one message per fsync)"})
+
 	// ---- cold CLI ----
 	section("Cold CLI publish (process start to exit, relay and recipient running)")
 	step("cold ackmsg-logger --recipients sub01, %d runs", sz.cold)
