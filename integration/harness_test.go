@@ -21,6 +21,7 @@ import (
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/internal/wiring"
 )
@@ -48,6 +49,7 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	code := m.Run()
+	pgtest.Stop()
 	os.RemoveAll(dir)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

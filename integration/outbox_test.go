@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ackmsg/ackmsg/internal/pgtest"
 )
 
 type listed struct {
@@ -217,4 +219,73 @@ func TestOutboxCLIErrors(t *testing.T) {
 	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-outbox", "frobnicate"); code != 2 || !strings.Contains(stderr, "want a command") {
 		t.Fatalf("unknown command: exit %d\n%s", code, stderr)
 	}
+}
+
+// PostgreSQL: two deliverers serve one outbox; one is killed with -9 mid-stream. Every message
+// is delivered, the recipient prints each once, and the outbox ends empty.
+func TestOutboxPostgresTwoDeliverersOneKilled(t *testing.T) {
+	dsn := pgtest.Start(t)
+	b := NewBus(t, BusOptions{Certs: []string{"sub01"},
+		Extra: fmt.Sprintf("[outbox]\nstore = %q\nclaim_lease = 4\nattempt_timeout = 2\nretry_max = 1\n", dsn)})
+	b.Start("ackmsg-relay").WaitLog(t, "relay ready")
+	d1 := startServe(t, b)
+
+	const n = 40
+	var input strings.Builder
+	for i := range n {
+		fmt.Fprintf(&input, "m%02d\n", i)
+	}
+	stdout, stderr, code := b.Run(60*time.Second, input.String(), "ackmsg-logger", "--outbox", "--recipients", "sub01",
+		"--modname", "work", "--topic", "x")
+	if code != 0 || len(Lines(stdout)) != n {
+		t.Fatalf("logger --outbox: exit %d, %d msg_ids\n%s", code, len(Lines(stdout)), stderr)
+	}
+	// sub01 is down: d1 claims everything and keeps trying. Kill it holding its claims.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, _, _ := b.Run(20*time.Second, "", "ackmsg-outbox", "stats")
+		if strings.Contains(st, fmt.Sprintf("in_flight %d\n", n)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("d1 never claimed all %d:\n%s", n, st)
+		}
+		time.Sleep(50 * time.Millisecond) // polling another process's state
+	}
+	d2 := startServe(t, b)
+	d1.Kill(t)
+	out, err := os.Create(filepath.Join(t.TempDir(), "sub01.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	startAcker(t, b, "sub01", out)
+	waitList(t, b, "empty", func(r []listed) bool { return len(r) == 0 })
+	if !strings.Contains(d2.Stderr.String(), "msg=delivered") {
+		t.Fatalf("d2 delivered nothing: the dead deliverer's claims were not taken over\n%s", d2.Stderr.String())
+	}
+
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		data, _ := os.ReadFile(out.Name())
+		lines := Lines(string(data))
+		if len(lines) >= n {
+			seen := map[string]int{}
+			for _, l := range lines {
+				seen[l[strings.Index(l, `"log":"`):][:10]]++
+			}
+			if len(lines) != n || len(seen) != n {
+				t.Fatalf("sub01 printed %d lines, %d distinct messages:\n%s", len(lines), len(seen), data)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sub01 printed %d of %d", len(lines), n)
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process's output
+	}
+	if st, _, _ := b.Run(20*time.Second, "", "ackmsg-outbox", "stats"); !strings.Contains(st, fmt.Sprintf("delivered %d\n", n)) {
+		t.Fatalf("stats:\n%s", st)
+	}
+	d2.Stop(t)
 }

@@ -43,9 +43,12 @@ Commands:
   wait [MSGID...]    wait until these messages (or, without msg_ids, all pending ones) are
                      delivered: exit 0 when they are, 1 when one is dead, 3 after --timeout
 
-The store is [outbox] store in the configuration (a file). While serve runs it owns the file and
-the other commands (and ackmsg-logger --outbox) talk to it over the socket <store>.sock; when no
-deliverer runs they open the file themselves.
+The store is [outbox] store in the configuration: a file, or a postgres:// URL. While serve runs
+it owns a file store and the other commands (and ackmsg-logger --outbox) talk to it over the
+socket <store>.sock; when no deliverer runs they open the file themselves. A PostgreSQL store is
+opened by every command, and several serve processes (on several machines) may share it: each
+message is claimed by one at a time, and a dead deliverer's claims are taken over after
+outbox.claim_lease.
 
 serve sends each stored message through the relay (as ackmsg-logger does) with the same signed
 frames every time, before and after restarts, retransmitting until every recipient's signed ACK
@@ -268,7 +271,7 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 		return cli.Usage("unexpected arguments %q", c.Args())
 	}
 	log := c.Log()
-	store, err := outboxctl.OpenLocal(&cfg.Outbox)
+	store, err := outboxctl.OpenLocal(ctx, &cfg.Outbox)
 	if err != nil {
 		return cli.Runtime(err)
 	}
@@ -291,12 +294,16 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	ctlCtx, stopCtl := context.WithCancel(ctx)
 	defer stopCtl()
 	ctlErr := make(chan error, 1)
-	ctlReady := make(chan struct{})
-	go func() { ctlErr <- outboxctl.Serve(ctlCtx, cfg.Outbox.Store, store, func() { close(ctlReady) }) }()
-	select {
-	case <-ctlReady:
-	case err := <-ctlErr:
-		return cli.Runtime(err)
+	if cfg.Outbox.IsPostgres() {
+		close(ctlErr) // every process opens PostgreSQL itself: no socket
+	} else {
+		ctlReady := make(chan struct{})
+		go func() { ctlErr <- outboxctl.Serve(ctlCtx, cfg.Outbox.Store, store, func() { close(ctlReady) }) }()
+		select {
+		case <-ctlReady:
+		case err := <-ctlErr:
+			return cli.Runtime(err)
+		}
 	}
 
 	if addr := cfg.Outbox.HTTPAddress; addr != "" {
@@ -326,7 +333,11 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 		log.Info("http endpoint ready", "addr", ln.Addr().String())
 	}
 
-	log.Info("outbox serving", "store", cfg.Outbox.Store, "socket", outboxctl.SocketPath(cfg.Outbox.Store))
+	if cfg.Outbox.IsPostgres() {
+		log.Info("outbox serving", "store", "postgresql")
+	} else {
+		log.Info("outbox serving", "store", cfg.Outbox.Store, "socket", outboxctl.SocketPath(cfg.Outbox.Store))
+	}
 	runErr := d.Run(ctx)
 	stopCtl()
 	if err := <-ctlErr; err != nil {

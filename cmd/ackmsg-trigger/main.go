@@ -208,7 +208,7 @@ func commandLine(command string, shell bool, args []string) ([]string, error) {
 	case command != "" && len(args) > 0:
 		return nil, errors.New("give the command with --command or after --, not both")
 	case command == "" && len(args) == 0:
-		return nil, errors.New("no command: give --command 'CMD ARG...' or -- CMD ARG...")
+		return nil, errors.New("no command: give --command 'CMD ARG' or -- CMD ARG")
 	case shell && command == "":
 		return nil, errors.New("--shell needs --command")
 	case shell:

@@ -2,7 +2,8 @@
 // ...) use an embedded outbox store while ackmsg-outbox serve holds it: the file store admits one
 // process, so the deliverer answers on a unix socket next to the file (the queue manager owns
 // the queue, as an MTA's does), and when no deliverer runs the commands open the file
-// themselves. A PostgreSQL store needs none of this: every process opens it.
+// themselves. A PostgreSQL store needs none of this: every process opens it, and several
+// deliverers may serve it.
 package outboxctl
 
 import (
@@ -22,19 +23,20 @@ import (
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/outbox"
 	"github.com/ackmsg/ackmsg/outbox/boltstore"
+	"github.com/ackmsg/ackmsg/outbox/pgstore"
 )
 
 // SocketPath is where the deliverer of the store file at path answers.
 func SocketPath(path string) string { return path + ".sock" }
 
-// Open returns the configured store: over the deliverer's socket when one serves the file,
-// else the file itself (or PostgreSQL). The caller closes it.
+// Open returns the configured store: PostgreSQL when store is a postgres:// URL; else over the
+// deliverer's socket when one serves the file, else the file itself. The caller closes it.
 func Open(ctx context.Context, cfg *config.OutboxConfig) (outbox.Store, error) {
 	if cfg.Store == "" {
-		return nil, errors.New("no outbox store configured: set store in the [outbox] table of the configuration (a file path)")
+		return nil, errNoStore
 	}
 	if cfg.IsPostgres() {
-		return nil, errors.New("outbox store " + redact(cfg.Store) + ": PostgreSQL stores are opened with package outbox/pgstore; this build's commands serve the file store")
+		return openPostgres(ctx, cfg.Store)
 	}
 	for try := 0; ; try++ {
 		if r, err := Dial(ctx, cfg.Store); err == nil {
@@ -48,13 +50,24 @@ func Open(ctx context.Context, cfg *config.OutboxConfig) (outbox.Store, error) {
 	}
 }
 
-// OpenLocal opens the store file for a deliverer.
-func OpenLocal(cfg *config.OutboxConfig) (outbox.Store, error) {
+var errNoStore = errors.New("no outbox store configured: set store in the [outbox] table of the configuration (a file path, or a postgres:// URL)")
+
+func openPostgres(ctx context.Context, dsn string) (outbox.Store, error) {
+	s, err := pgstore.Open(ctx, dsn, pgstore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("outbox store %s: %w", redact(dsn), err)
+	}
+	return s, nil
+}
+
+// OpenLocal opens the store for a deliverer: the file itself (which it then serves on the
+// socket), or PostgreSQL.
+func OpenLocal(ctx context.Context, cfg *config.OutboxConfig) (outbox.Store, error) {
 	if cfg.Store == "" {
-		return nil, errors.New("no outbox store configured: set store in the [outbox] table of the configuration (a file path)")
+		return nil, errNoStore
 	}
 	if cfg.IsPostgres() {
-		return nil, errors.New("outbox store " + redact(cfg.Store) + ": PostgreSQL stores are opened with package outbox/pgstore; this build's commands serve the file store")
+		return openPostgres(ctx, cfg.Store)
 	}
 	return boltstore.Open(cfg.Store, boltstore.Options{})
 }

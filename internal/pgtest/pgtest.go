@@ -1,0 +1,215 @@
+// Package pgtest starts a throwaway PostgreSQL server for tests: initdb in a temporary
+// directory, postgres on a free loopback port, fsync on, one server per test binary and a fresh
+// database per test. PostgreSQL refuses to run as root; as root the server runs as the system
+// user ackmsg-pgtest, created when missing. Without PostgreSQL the tests skip, saying why,
+// except under CI=true, where they fail: CI must not skip them.
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// User is the system user the server runs as when the tests run as root.
+const User = "ackmsg-pgtest"
+
+type server struct {
+	dir    string
+	port   int
+	proc   *os.Process
+	exited chan error
+	err    error
+}
+
+var (
+	once sync.Once
+	srv  server
+	dbs  atomic.Int64
+)
+
+// BinDir finds PostgreSQL's server binaries (Debian keeps them off PATH).
+func BinDir() (string, error) {
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		d := string(out[:len(out)-1])
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("PostgreSQL server binaries (initdb, postgres) not found: install the Debian package postgresql")
+}
+
+// Main runs the tests and then stops the server, if one was started. Call it from TestMain.
+func Main(m *testing.M) int {
+	code := m.Run()
+	Stop()
+	return code
+}
+
+// Stop stops the shared server and removes its directory.
+func Stop() {
+	if srv.proc == nil {
+		return
+	}
+	srv.proc.Signal(syscall.SIGINT) // fast shutdown
+	select {
+	case <-srv.exited:
+	case <-time.After(20 * time.Second):
+		srv.proc.Kill()
+		<-srv.exited
+	}
+	os.RemoveAll(srv.dir)
+	srv.proc = nil
+}
+
+// Start returns the DSN of a fresh, empty database on the shared server, starting the server on
+// first use.
+func Start(t testing.TB) string {
+	t.Helper()
+	once.Do(func() { srv.err = start() })
+	if srv.err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL: %v (CI must run these tests)", srv.err)
+		}
+		t.Skipf("PostgreSQL not available: %v", srv.err)
+	}
+	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbs.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	return dsn(name)
+}
+
+func dsn(db string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", dbUser(), srv.port, db)
+}
+
+func dbUser() string {
+	if os.Geteuid() == 0 {
+		return User
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "postgres"
+}
+
+func start() error {
+	bin, err := BinDir()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "ackmsg-pgtest")
+	if err != nil {
+		return err
+	}
+	srv.dir = dir
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		if _, err := user.Lookup(User); err != nil {
+			if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", User).CombinedOutput(); err != nil {
+				return fmt.Errorf("creating the user %s to run PostgreSQL as (it refuses root): %v: %s", User, err, out)
+			}
+		}
+		u, err := user.Lookup(User)
+		if err != nil {
+			return err
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return err
+		}
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", dbUser(), "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.Dir = dir
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fmt.Errorf("initdb: %v: %s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	srv.port = port
+	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories="+dir, "-c", "fsync=on", "-c", "max_connections=100")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Dir = dir
+	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
+	if err != nil {
+		return err
+	}
+	if cred != nil {
+		os.Chown(logf.Name(), int(cred.Uid), int(cred.Gid))
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	srv.proc, srv.exited = cmd.Process, make(chan error, 1)
+	go func() { srv.exited <- cmd.Wait(); close(srv.exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(ctx, dsn("postgres"))
+		cancel()
+		if err == nil {
+			conn.Close(context.Background())
+			return nil
+		}
+		select {
+		case werr := <-srv.exited:
+			log, _ := os.ReadFile(logf.Name())
+			srv.proc = nil
+			return fmt.Errorf("postgres exited (%v): %s", werr, log)
+		case <-time.After(50 * time.Millisecond): // polling for readiness: connect until it answers
+		}
+		if time.Now().After(deadline) {
+			Stop()
+			return fmt.Errorf("postgres did not accept connections within 30 s")
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
