@@ -25,6 +25,8 @@
 // recipient that never ACKs makes the message dead at its expiry, reported by ackmsg-outbox list
 // and the ackmsg_outbox_dead metric.
 //
-// Stores implement Store: outbox/boltstore is the embedded single-file store. docs/outbox.md
-// has the operator's view (ackmsg-outbox, configuration, metrics).
+// Stores implement Store: outbox/boltstore is the embedded single-file store, outbox/pgstore
+// the PostgreSQL one (a TxStore: EnqueueTx joins the application's transaction, and several
+// deliverers may share it). docs/outbox.md has the operator's view (ackmsg-outbox,
+// configuration, metrics).
 package outbox
