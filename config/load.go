@@ -225,7 +225,7 @@ var (
 		"zmq_enabled":             "ackmsg always uses ZeroMQ",
 		"zmq_strict":              "a moksha subscription option; ackmsg matches topics with its own patterns (hub consumers' topics)",
 		"topic_prefix_re":         "derived from topic_prefix by fedmsg; ackmsg needs no regular expression",
-		"mute":                    "no counterpart: an ackmsg publisher is either configured or not started",
+		"mute":                    "ackmsg has no muted publisher: a program that should not publish does not start one",
 		"crl_cache":               "ackmsg reads crl_location from a local file and caches nothing",
 		"crl_cache_expiry":        "ackmsg reads crl_location from a local file and caches nothing",
 		"ca_cert_cache":           "ackmsg reads ca_cert_location from a local file and caches nothing",
@@ -233,15 +233,15 @@ var (
 		"logging":                 "Python logging configuration; ackmsg commands log to stderr (--log-level)",
 		"print_config":            "a command-line switch; use --print-config",
 		"config_filename":         "a command-line switch; use --config (or --config-filename)",
-		"publish_endpoint":        "no counterpart: a publisher binds from endpoints[name]",
-		"datagrepper_url":         "no counterpart: ackmsg-hub does not fetch a backlog from datagrepper",
-		"skip_last_message":       "no counterpart: ackmsg-hub does not fetch a backlog from datagrepper",
-		"status_directory":        "no counterpart: ackmsg-hub does not fetch a backlog from datagrepper",
-		"irc":                     "no counterpart: ackmsg has no IRC bot (fedmsg-irc)",
-		"irc_color_lookup":        "no counterpart: ackmsg has no IRC bot (fedmsg-irc)",
-		"irc_default_color":       "no counterpart: ackmsg has no IRC bot (fedmsg-irc)",
-		"irc_method":              "no counterpart: ackmsg has no IRC bot (fedmsg-irc)",
-		"collectd_interval":       "no counterpart: ackmsg-hub serves Prometheus /metrics instead of feeding collectd",
+		"publish_endpoint":        "a publisher binds the first free address of endpoints[name]",
+		"datagrepper_url":         "ackmsg-hub does not fetch a backlog from datagrepper (acked publishes are retransmitted instead)",
+		"skip_last_message":       "ackmsg-hub does not fetch a backlog from datagrepper (acked publishes are retransmitted instead)",
+		"status_directory":        "ackmsg-hub does not fetch a backlog from datagrepper (acked publishes are retransmitted instead)",
+		"irc":                     "ackmsg has no IRC bot (fedmsg-irc)",
+		"irc_color_lookup":        "ackmsg has no IRC bot (fedmsg-irc)",
+		"irc_default_color":       "ackmsg has no IRC bot (fedmsg-irc)",
+		"irc_method":              "ackmsg has no IRC bot (fedmsg-irc)",
+		"collectd_interval":       "ackmsg-hub serves Prometheus /metrics instead of feeding collectd",
 		"explicit_hub_consumers":  "moksha hub option; ackmsg-hub runs the [[hub.consumers]] that are enabled",
 		"zmq_subscribe_endpoints": "moksha hub option; subscribers connect to every endpoints address",
 		"zmq_subscribe_method":    "moksha hub option; subscribers connect to every endpoints address",
@@ -249,7 +249,7 @@ var (
 	}
 	ignoredTables = map[string]string{
 		"moksha": "a moksha hub setting; ackmsg-hub is configured in [hub]",
-		"fedmsg": "a setting of a fedmsg-hub consumer or of fedmsg-gateway; ackmsg has neither (ackmsg-hub consumers are [[hub.consumers]] tables)",
+		"fedmsg": "a setting of fedmsg's own hub consumers (fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, and ackmsg has no gateway or IRC bot",
 	}
 	stompReason = "STOMP is not used: ackmsg always uses ZeroMQ"
 
