@@ -665,3 +665,35 @@ func TestImportThenCheck(t *testing.T) {
 	}
 	wantContains(t, "stdout", stdout, `ssldir = "../../testdata/vectors/pki"  # flag --ssldir`)
 }
+
+// Several arguments merge in the order given, as fedmsg merges /etc/fedmsg.d, ~/.fedmsg.d and
+// ./fedmsg.d: dicts entry by entry, everything else replaced.
+func TestImportSeveralPaths(t *testing.T) {
+	needPython(t)
+	sys := writeFiles(t, map[string]string{
+		"a.py": "config = dict(environment='stg', endpoints={'a.h': 'tcp://127.0.0.1:1', 'b.h': 'tcp://127.0.0.1:2'})\n",
+	})
+	local := writeFiles(t, map[string]string{
+		"z.py": "config = dict(environment='prod', endpoints={'b.h': ['tcp://127.0.0.1:3']})\n",
+	})
+	one := filepath.Join(t.TempDir(), "fedmsg-config.py")
+	if err := os.WriteFile(one, []byte("config = dict(topic_prefix='org.example')\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI("import", sys, local, one)
+	if code != 0 || len(notCarried(stderr)) != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	c := loadTOML(t, stdout)
+	want := config.ListMap{"a.h": {"tcp://127.0.0.1:1"}, "b.h": {"tcp://127.0.0.1:3"}}
+	if !equalJSON(c.Endpoints, want) || c.Environment != "prod" || c.TopicPrefix != "org.example" {
+		t.Errorf("endpoints %v, environment %q, topic_prefix %q", c.Endpoints, c.Environment, c.TopicPrefix)
+	}
+	a, z := filepath.Join(sys, "a.py"), filepath.Join(local, "z.py")
+	wantContains(t, "output", stdout,
+		`environment = "prod"  # `+z+` (over `+a+`)`+"\n",
+		`"a.h" = ["tcp://127.0.0.1:1"]  # `+a+"\n",
+		`"b.h" = ["tcp://127.0.0.1:3"]  # `+z+"\n",
+		`topic_prefix = "org.example"  # `+one+"\n",
+		"#   "+a+"\n#   "+z+"\n#   "+one+"\n")
+}
