@@ -68,7 +68,7 @@ type importCmd struct {
 func newImportCmd() *importCmd {
 	c := &importCmd{fs: pflag.NewFlagSet(importName, pflag.ContinueOnError)}
 	c.fs.SortFlags = false
-	c.fs.StringVarP(&c.out, "out", "o", "", "write the TOML to FILE (replaced atomically) instead of standard output")
+	c.fs.StringVarP(&c.out, "out", "o", "", "write the TOML to FILE (replaced atomically; its directory is created) instead of standard output")
 	c.fs.StringVar(&c.python, "python", "python3", "the Python interpreter that evaluates the files (a name is looked up in $PATH)")
 	c.fs.StringVar(&c.timeout, "timeout", "30", "how long the evaluation may take: seconds (30) or a duration (1m)")
 	c.fs.SetOutput(io.Discard)
@@ -157,6 +157,9 @@ func (c *importCmd) run(ctx context.Context, paths []string, timeout time.Durati
 	dir := os.TempDir()
 	if c.out != "" {
 		dir = filepath.Dir(c.out)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
 	}
 	tmp, err := os.CreateTemp(dir, ".ackmsg-config-import-*.toml")
 	if err != nil {

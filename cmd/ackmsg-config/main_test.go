@@ -631,7 +631,7 @@ func TestImportThenCheck(t *testing.T) {
 	needPython(t)
 	t.Setenv(config.EnvName, "")
 	t.Setenv(config.EnvCertname, "")
-	dir := t.TempDir()
+	dir := filepath.Join(t.TempDir(), "ackmsg.d") // created by --out
 	out := filepath.Join(dir, "fedmsg.toml")
 	code, stdout, stderr := runCLI("import", "testdata/fedmsg.d", "--out", out)
 	if code != 0 || stdout != "" {
