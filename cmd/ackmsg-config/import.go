@@ -194,8 +194,12 @@ func (c *importCmd) run(ctx context.Context, paths []string, timeout time.Durati
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "%s: %d fedmsg file(s), %d key(s) carried, %d not carried (listed above)%s\n",
-		importName, len(ev.Files), len(cv.carried), len(cv.dropped), wroteTo(c.out))
+	listed := ""
+	if len(cv.dropped) > 0 {
+		listed = " (listed above)"
+	}
+	fmt.Fprintf(stderr, "%s: %d fedmsg file(s), %d key(s) carried, %d not carried%s%s\n",
+		importName, len(ev.Files), len(cv.carried), len(cv.dropped), listed, wroteTo(c.out))
 	return nil
 }
 

@@ -697,3 +697,25 @@ func TestImportSeveralPaths(t *testing.T) {
 		`topic_prefix = "org.example"  # `+one+"\n",
 		"#   "+a+"\n#   "+z+"\n#   "+one+"\n")
 }
+
+// ackmsg's own keys written in a fedmsg.d file (tables included) are carried too.
+func TestImportAckmsgTables(t *testing.T) {
+	needPython(t)
+	dir := writeFiles(t, map[string]string{"a.py": `config = dict(
+    hub={'http_address': '127.0.0.1:9110', 'consumers': [
+        {'name': 'a', 'kind': 'file', 'topics': ['org.fedoraproject.prod.#'], 'path': '/tmp/a', 'workers': 4}]},
+    outbox={'expiry': 60, 'expiry_for': {'org.x.#': 5}},
+    recipients={'org.fedoraproject.prod.#': ['archiver']},
+)
+`})
+	code, stdout, stderr := runCLI("import", dir)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	wantContains(t, "stderr", stderr, "1 fedmsg file(s), 3 key(s) carried, 0 not carried\n")
+	c := loadTOML(t, stdout)
+	if c.Hub.HTTPAddress != "127.0.0.1:9110" || len(c.Hub.Consumers) != 1 || c.Hub.Consumers[0].Workers != 4 || c.Hub.Consumers[0].Inbox != config.DefaultHubInbox ||
+		c.Outbox.Expiry != 60 || c.Outbox.ExpiryFor["org.x.#"] != 5 || !slices.Equal(c.Recipients["org.fedoraproject.prod.#"], []string{"archiver"}) {
+		t.Errorf("hub %+v, outbox %+v, recipients %v", c.Hub, c.Outbox, c.Recipients)
+	}
+}
