@@ -19,9 +19,10 @@
 //  1. [DefaultConfig].
 //  2. Every *.toml file in /etc/ackmsg.d, sorted by name.
 //  3. Every *.toml file in ./ackmsg.d (relative to the working directory), sorted by name.
-//  4. Instead of 2 and 3: the --config flag, or else the ACKMSG_CONFIG environment variable. Either
-//     names a file, or a directory whose *.toml files are read sorted by name. The default search
-//     is then skipped entirely, as fedmsg's --config-filename does.
+//  4. Instead of 2 and 3: the --config flag (also spelled --config-filename, fedmsg's name), or else
+//     the ACKMSG_CONFIG environment variable. Either names a file, or a directory whose *.toml files
+//     are read sorted by name. The default search is then skipped entirely, as fedmsg's
+//     --config-filename does.
 //  5. The environment: ACKMSG_NAME sets name, ACKMSG_CERTNAME sets certname.
 //  6. Command-line flags registered by [RegisterFlags], but only those given on the command line.
 //
@@ -42,8 +43,11 @@
 // key looks like a typo of a known one. Keys that fedmsg defines but that ackmsg has no use for
 // (post_init_sleep, timeout, zmq_enabled, crl_cache, moksha.*, ...) are accepted and listed in
 // [Config.Ignored] for the caller to log; keys for fedmsg features ackmsg does not implement
-// (srv_endpoints, gpg_*, replay_endpoints, ...) are errors that say so. An explicit --config or
-// ACKMSG_CONFIG that does not exist, or a directory without *.toml files, is an error.
+// (srv_endpoints, gpg_*, replay_endpoints, ...) are errors that say so; [ClassifyKey] tells which
+// is which, with the reason. An explicit --config or ACKMSG_CONFIG that does not exist, or a
+// directory without *.toml files, is an error. When it names a fedmsg configuration instead (a
+// fedmsg.d directory of *.py files, or a .py file) the error is [ErrFedmsgConfig] and gives the
+// ackmsg-config import command that converts it to TOML.
 //
 // [Config.Validate] reports every problem at once, each naming the key and, when known, the file
 // or flag that set it. It checks that endpoints are tcp://host:port or ipc://path (and not

@@ -18,6 +18,9 @@ var (
 	ErrInvalid = errors.New("invalid value")
 	// ErrMissing: a required value, or a file a setting points to, is missing.
 	ErrMissing = errors.New("missing")
+	// ErrFedmsgConfig: --config or ACKMSG_CONFIG names a fedmsg configuration (Python files),
+	// which ackmsg does not read; ackmsg-config import converts it to TOML.
+	ErrFedmsgConfig = errors.New("a fedmsg configuration (Python), not TOML")
 )
 
 // FileError is a problem with one configuration file: it cannot be read, is not valid TOML, has a

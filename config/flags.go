@@ -11,7 +11,8 @@ import (
 // Flags are the command-line flags common to every ackmsg command. Only flags given on the command
 // line override the configuration.
 type Flags struct {
-	// Options are the load options [Flags.Load] starts from; --config replaces Options.File.
+	// Options are the load options [Flags.Load] starts from; --config (or --config-filename)
+	// replaces Options.File.
 	// Tests set them to redirect the search; commands leave them zero.
 	Options LoadOptions
 
@@ -31,7 +32,8 @@ type Flags struct {
 	endpoints   []string
 }
 
-// RegisterFlags registers the common flags on fs: --config, --print-config, --topic-prefix,
+// RegisterFlags registers the common flags on fs: --config (and --config-filename, fedmsg's name
+// for it), --print-config, --topic-prefix,
 // --environment, --name, --endpoint (repeatable NAME=ADDRESS), --relay-inbound, --ssldir,
 // --certname, --cert-prefix, --high-water-mark, --linger and --io-threads.
 func RegisterFlags(fs *pflag.FlagSet) *Flags {
@@ -39,6 +41,7 @@ func RegisterFlags(fs *pflag.FlagSet) *Flags {
 	d := DefaultConfig()
 	fs.StringVar(&f.file, "config", "", "read this TOML file, or this directory's *.toml files, instead of "+
 		DefaultSystemDir+" and "+DefaultLocalDir+" (default $"+EnvConfig+")")
+	fs.StringVar(&f.file, "config-filename", "", "the same as --config (fedmsg's name for it)")
 	fs.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration as TOML and exit")
 	fs.StringVar(&f.topicPrefix, "topic-prefix", "", fmt.Sprintf("first part of every topic (config topic_prefix, default %q)", d.TopicPrefix))
 	fs.StringVar(&f.environment, "environment", "", fmt.Sprintf("second part of every topic: prod, stg or dev (config environment, default %q)", d.Environment))
@@ -63,10 +66,19 @@ func (f *Flags) PrintConfig() bool { return f.printConfig }
 // could not be loaded or a flag is malformed.
 func (f *Flags) Load() (*Config, error) {
 	opts := f.Options
-	if f.fs.Changed("config") {
-		opts.File = f.file
+	flag := ""
+	switch cfg, alias := f.fs.Changed("config"), f.fs.Changed("config-filename"); {
+	case cfg && alias:
+		return nil, &KeyError{Key: "--config-filename", Err: fmt.Errorf("%w: it is another name for --config; give one of them", ErrInvalid)}
+	case cfg:
+		flag = "--config"
+	case alias:
+		flag = "--config-filename"
+	}
+	if flag != "" {
+		opts.File, opts.fileFlag = f.file, flag
 		if opts.File == "" {
-			return nil, &KeyError{Key: "--config", Err: fmt.Errorf("%w: empty file name", ErrInvalid)}
+			return nil, &KeyError{Key: flag, Err: fmt.Errorf("%w: empty file name", ErrInvalid)}
 		}
 	}
 	c, err := load(opts)

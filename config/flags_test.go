@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,4 +144,33 @@ func TestFlagsHelpMentionsKeys(t *testing.T) {
 			t.Errorf("help lacks %q:\n%s", s, b.String())
 		}
 	}
+}
+
+func TestFlagsConfigFilename(t *testing.T) {
+	opts, sys, _ := testOptions(t)
+	writeFiles(t, sys, map[string]string{"10.toml": `environment = "prod"`})
+	dir := writeFiles(t, filepath.Join(t.TempDir(), "cfg"), map[string]string{"only.toml": `environment = "stg"`})
+
+	t.Run("alias of --config", func(t *testing.T) {
+		for _, args := range [][]string{{"--config-filename", dir}, {"--config-filename=" + filepath.Join(dir, "only.toml")}} {
+			c, err := newFlags(t, opts, args...).Load()
+			if err != nil {
+				t.Fatalf("%q: %v", args, err)
+			}
+			if c.Environment != "stg" || !slices.Equal(c.Sources, []string{filepath.Join(dir, "only.toml")}) {
+				t.Errorf("%q: environment %q, sources %q; want stg from only.toml, the search replaced", args, c.Environment, c.Sources)
+			}
+		}
+	})
+	t.Run("errors name the flag given", func(t *testing.T) {
+		missing := filepath.Join(dir, "nope")
+		_, err := newFlags(t, opts, "--config-filename", missing).Load()
+		wantErr(t, err, missing, "named by --config-filename", "no such file")
+		_, err = newFlags(t, opts, "--config-filename=").Load()
+		wantErr(t, err, "--config-filename: invalid value: empty file name")
+	})
+	t.Run("both is an error", func(t *testing.T) {
+		_, err := newFlags(t, opts, "--config", dir, "--config-filename", dir).Load()
+		wantErr(t, err, "--config-filename: invalid value: it is another name for --config; give one of them")
+	})
 }

@@ -39,6 +39,9 @@ type LoadOptions struct {
 	SystemDir string
 	// LocalDir is searched second. Default "./ackmsg.d".
 	LocalDir string
+
+	// fileFlag is the flag that set File, for messages ("--config" or "--config-filename").
+	fileFlag string
 }
 
 // Load builds a Config from the defaults, the files chosen by opts and the environment, in that
@@ -86,7 +89,7 @@ func load(opts LoadOptions) (*Config, error) {
 
 // files lists the configuration files to read, in merge order.
 func (o LoadOptions) files(getenv func(string) string) ([]string, error) {
-	explicit, by := o.File, "--config"
+	explicit, by := o.File, orDefault(o.fileFlag, "--config")
 	if explicit == "" {
 		explicit, by = getenv(EnvConfig), "$"+EnvConfig
 	}
@@ -96,6 +99,10 @@ func (o LoadOptions) files(getenv func(string) string) ([]string, error) {
 			return nil, &FileError{File: explicit, Err: fmt.Errorf("named by %s: %w", by, pathErr(err))}
 		}
 		if !fi.IsDir() {
+			if strings.HasSuffix(explicit, ".py") {
+				return nil, &FileError{File: explicit, Err: fmt.Errorf("%w (named by %s); convert it once with "+
+					"\"ackmsg-config import %s --out FILE.toml\" and name FILE.toml instead", ErrFedmsgConfig, by, shellQuote(explicit))}
+			}
 			return []string{explicit}, nil
 		}
 		files, err := listTOML(explicit)
@@ -103,6 +110,11 @@ func (o LoadOptions) files(getenv func(string) string) ([]string, error) {
 			return nil, err
 		}
 		if len(files) == 0 {
+			if py := countPython(explicit); py > 0 {
+				return nil, &FileError{File: explicit, Err: fmt.Errorf("%w: no *.toml files in this directory (named by %s), "+
+					"but %d *.py files; convert them once with \"ackmsg-config import %s --out DIR/fedmsg.toml\" "+
+					"and name DIR instead", ErrFedmsgConfig, by, py, shellQuote(explicit))}
+			}
 			return nil, &FileError{File: explicit, Err: fmt.Errorf("%w: no *.toml files in this directory (named by %s)", ErrMissing, by)}
 		}
 		return files, nil
@@ -152,6 +164,26 @@ func listTOML(dir string) ([]string, error) {
 	return files, nil
 }
 
+// countPython counts the *.py files of dir, as fedmsg reads them from a fedmsg.d directory.
+func countPython(dir string) int {
+	entries, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".py") && !e.IsDir() {
+			n++
+		}
+	}
+	return n
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but safe characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/:@%+=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // pathErr drops the path from an *fs.PathError: FileError already names the file.
 func pathErr(err error) error {
 	var pe *fs.PathError
@@ -184,25 +216,42 @@ var fields, knownKeys = func() ([]field, map[string]int) {
 	return l, m
 }()
 
-// ignoredKeys are fedmsg keys accepted without effect; a key whose first dotted part is in
-// ignoredTables is ignored too.
+// ignoredKeys are fedmsg keys accepted without effect, with the reason; a key whose first dotted
+// part is in ignoredTables, or that starts with "stomp_", is ignored too.
 var (
-	ignoredKeys = setOf(
-		"post_init_sleep", // ackmsg proves readiness instead of sleeping
-		"timeout",         // unused by fedmsg itself
-		"zmq_enabled",     // ackmsg always uses ZeroMQ
-		"zmq_strict",
-		"topic_prefix_re",
-		"mute",
-		"crl_cache", "crl_cache_expiry", "ca_cert_cache", "ca_cert_cache_expiry", // unused by fedmsg
-		"logging", // ackmsg logs through slog
-		"print_config", "config_filename",
-		"publish_endpoint",
-		"datagrepper_url", "skip_last_message", "status_directory",
-		"irc", "irc_color_lookup", "irc_default_color", "irc_method", "collectd_interval",
-		"explicit_hub_consumers", "zmq_subscribe_endpoints", "zmq_subscribe_method", "zmq_publish_endpoints",
-	)
-	ignoredTables = setOf("moksha", "fedmsg")
+	ignoredKeys = map[string]string{
+		"post_init_sleep":         "ackmsg proves that subscribers are connected instead of sleeping",
+		"timeout":                 "unused by fedmsg itself; ackmsg bounds waits with ack_timeout and per-call deadlines",
+		"zmq_enabled":             "ackmsg always uses ZeroMQ",
+		"zmq_strict":              "a moksha subscription option; ackmsg matches topics with its own patterns (hub consumers' topics)",
+		"topic_prefix_re":         "derived from topic_prefix by fedmsg; ackmsg needs no regular expression",
+		"mute":                    "ackmsg has no muted publisher: a program that should not publish does not start one",
+		"crl_cache":               "ackmsg reads crl_location from a local file and caches nothing",
+		"crl_cache_expiry":        "ackmsg reads crl_location from a local file and caches nothing",
+		"ca_cert_cache":           "ackmsg reads ca_cert_location from a local file and caches nothing",
+		"ca_cert_cache_expiry":    "ackmsg reads ca_cert_location from a local file and caches nothing",
+		"logging":                 "Python logging configuration; ackmsg commands log to stderr (--log-level)",
+		"print_config":            "a command-line switch; use --print-config",
+		"config_filename":         "a command-line switch; use --config (or --config-filename)",
+		"publish_endpoint":        "a publisher binds the first free address of endpoints[name]",
+		"datagrepper_url":         "ackmsg-hub does not fetch a backlog from datagrepper (acked publishes are retransmitted instead)",
+		"skip_last_message":       "ackmsg-hub does not fetch a backlog from datagrepper (acked publishes are retransmitted instead)",
+		"status_directory":        "ackmsg-hub does not fetch a backlog from datagrepper (acked publishes are retransmitted instead)",
+		"irc":                     "ackmsg has no IRC bot (fedmsg-irc)",
+		"irc_color_lookup":        "ackmsg has no IRC bot (fedmsg-irc)",
+		"irc_default_color":       "ackmsg has no IRC bot (fedmsg-irc)",
+		"irc_method":              "ackmsg has no IRC bot (fedmsg-irc)",
+		"collectd_interval":       "ackmsg-hub serves Prometheus /metrics instead of feeding collectd",
+		"explicit_hub_consumers":  "moksha hub option; ackmsg-hub runs the [[hub.consumers]] that are enabled",
+		"zmq_subscribe_endpoints": "moksha hub option; subscribers connect to every endpoints address",
+		"zmq_subscribe_method":    "moksha hub option; subscribers connect to every endpoints address",
+		"zmq_publish_endpoints":   "moksha hub option; a publisher binds from endpoints[name]",
+	}
+	ignoredTables = map[string]string{
+		"moksha": "a moksha hub setting; ackmsg-hub is configured in [hub]",
+		"fedmsg": "a setting of fedmsg's own hub consumers (fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, and ackmsg has no gateway or IRC bot",
+	}
+	stompReason = "STOMP is not used: ackmsg always uses ZeroMQ"
 
 	unsupportedKeys = map[string]string{
 		"srv_endpoints":    "DNS SRV endpoint discovery is not implemented; list the addresses under endpoints",
@@ -214,12 +263,42 @@ var (
 	}
 )
 
-func setOf(keys ...string) map[string]bool {
-	m := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		m[k] = true
+// KeyClass says what the loader does with a top-level key of a file; see [ClassifyKey].
+type KeyClass int
+
+// The classes of top-level keys.
+const (
+	// KeyUnknown: neither ackmsg nor fedmsg defines the key; loading fails.
+	KeyUnknown KeyClass = iota
+	// KeyKnown: an ackmsg setting (a toml key of [Config]).
+	KeyKnown
+	// KeyIgnored: a fedmsg key accepted without effect and listed in [Config.Ignored].
+	KeyIgnored
+	// KeyUnsupported: a fedmsg feature ackmsg does not implement; loading fails, saying so.
+	KeyUnsupported
+)
+
+// ClassifyKey says what the loader does with the top-level key (as written in a file, "a.b" for a
+// quoted dotted key) and, for ignored and unsupported keys, why. Converters such as ackmsg-config
+// import use it to decide which fedmsg keys they can carry.
+func ClassifyKey(key string) (KeyClass, string) {
+	if _, ok := knownKeys[key]; ok {
+		return KeyKnown, ""
 	}
-	return m
+	if why, ok := ignoredKeys[key]; ok {
+		return KeyIgnored, why
+	}
+	first, _, _ := strings.Cut(key, ".")
+	if why, ok := ignoredTables[first]; ok {
+		return KeyIgnored, why
+	}
+	if strings.HasPrefix(key, "stomp_") {
+		return KeyIgnored, stompReason
+	}
+	if why, ok := unsupportedKeys[key]; ok {
+		return KeyUnsupported, why
+	}
+	return KeyUnknown, ""
 }
 
 // mergeFile decodes one file and merges it over c: tables key by key, everything else replaced.
@@ -255,12 +334,11 @@ func (c *Config) mergeFile(path string) error {
 			}
 			continue
 		}
-		first, _, _ := strings.Cut(top, ".")
-		if ignoredKeys[top] || ignoredTables[first] || strings.HasPrefix(top, "stomp_") {
+		switch class, why := ClassifyKey(top); class {
+		case KeyIgnored:
 			c.Ignored = append(c.Ignored, path+": "+quoteKey(top))
 			continue
-		}
-		if why, ok := unsupportedKeys[top]; ok {
+		case KeyUnsupported:
 			errs.add(&FileError{File: path, Key: quoteKey(top), Err: fmt.Errorf("%w: %s", ErrUnsupported, why)})
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -497,5 +498,78 @@ func TestLoadReturnsConfigWithValidationError(t *testing.T) {
 	wantErr(t, err, "config: high_water_mark: invalid value: -1 is below 0", "(set in "+filepath.Join(sys, "10.toml")+")")
 	if c == nil || c.HighWaterMark != -1 {
 		t.Errorf("Load did not return the config along with the validation error: %v", c)
+	}
+}
+
+func TestFedmsgConfigNamed(t *testing.T) {
+	opts, _, _ := testOptions(t)
+	fedmsgD := writeFiles(t, filepath.Join(t.TempDir(), "fedmsg.d"), map[string]string{
+		"base.py":  "config = dict(environment='dev')\n",
+		"relay.py": "config = dict(relay_inbound='tcp://127.0.0.1:2003')\n",
+		"README":   "not python",
+	})
+	for _, tc := range []struct {
+		name, path string
+		want       []string
+	}{
+		{"directory", fedmsgD, []string{fedmsgD, "no *.toml files in this directory (named by $ACKMSG_CONFIG), but 2 *.py files",
+			`"ackmsg-config import ` + fedmsgD + ` --out DIR/fedmsg.toml"`}},
+		{"file", filepath.Join(fedmsgD, "base.py"), []string{filepath.Join(fedmsgD, "base.py") + ": a fedmsg configuration (Python), not TOML (named by $ACKMSG_CONFIG)",
+			`"ackmsg-config import ` + filepath.Join(fedmsgD, "base.py") + ` --out FILE.toml"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := opts
+			o.Getenv = env(map[string]string{EnvConfig: tc.path})
+			c, err := Load(o)
+			wantErr(t, err, tc.want...)
+			if c != nil || !errors.Is(err, ErrFedmsgConfig) {
+				t.Errorf("got config %v, errors.Is(ErrFedmsgConfig) %v", c, errors.Is(err, ErrFedmsgConfig))
+			}
+		})
+	}
+	t.Run("a quoted path", func(t *testing.T) {
+		odd := writeFiles(t, filepath.Join(t.TempDir(), "it's here"), map[string]string{"a.py": "config = {}\n"})
+		o := opts
+		o.File = odd
+		_, err := Load(o)
+		wantErr(t, err, `ackmsg-config import '`+strings.ReplaceAll(odd, "'", `'\''`)+`' --out`)
+	})
+	t.Run("a directory without *.py keeps the plain error", func(t *testing.T) {
+		o := opts
+		o.File = t.TempDir()
+		_, err := Load(o)
+		wantErr(t, err, "no *.toml files in this directory (named by --config)")
+		if errors.Is(err, ErrFedmsgConfig) {
+			t.Error("errors.Is(ErrFedmsgConfig) on an empty directory")
+		}
+	})
+}
+
+func TestClassifyKey(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		want KeyClass
+		why  string
+	}{
+		{"endpoints", KeyKnown, ""},
+		{"hub", KeyKnown, ""},
+		{"post_init_sleep", KeyIgnored, "proves"},
+		{"fedmsg.consumers.gateway.port", KeyIgnored, "fedmsg-gateway"},
+		{"moksha.blocking_mode", KeyIgnored, "moksha"},
+		{"stomp_uri", KeyIgnored, "STOMP"},
+		{"replay_endpoints", KeyUnsupported, "replay"},
+		{"datanommer.enabled", KeyUnknown, ""},
+		{"Endpoints", KeyUnknown, ""},
+	} {
+		class, why := ClassifyKey(tc.key)
+		if class != tc.want || !strings.Contains(why, tc.why) || (tc.why == "") != (why == "") {
+			t.Errorf("ClassifyKey(%q) = %v, %q; want %v and a reason containing %q", tc.key, class, why, tc.want, tc.why)
+		}
+	}
+	// Every ignored key has a reason, so converters never report a key without one.
+	for k, why := range ignoredKeys {
+		if why == "" {
+			t.Errorf("ignored key %q has no reason", k)
+		}
 	}
 }

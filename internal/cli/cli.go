@@ -85,23 +85,9 @@ func (c *Command) Main(args []string, run func(ctx context.Context, cfg *config.
 
 // Run is Main without the exit, for tests.
 func (c *Command) Run(args []string, run func(ctx context.Context, cfg *config.Config) error) int {
-	c.Flags.SetOutput(io.Discard)
-	c.Flags.Usage = func() {}
-	if err := c.Flags.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			c.PrintHelp(c.Stdout)
-			return ExitOK
-		}
-		fmt.Fprintf(c.Stderr, "%s: %v\nRun '%s --help' for usage.\n", c.Name, err, c.Name)
-		return ExitUsage
+	if code, ok := c.Parse(args); !ok {
+		return code
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		fmt.Fprintf(c.Stderr, "%s: --log-level %q: want debug, info, warn or error\n", c.Name, c.logLevel)
-		return ExitUsage
-	}
-	c.log = slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level})).With("cmd", c.Name)
-
 	cfg, err := c.Config.Load()
 	if cfg != nil && c.Config.PrintConfig() {
 		if werr := cfg.WriteTOML(c.Stdout); werr != nil {
@@ -136,7 +122,30 @@ func (c *Command) Run(args []string, run func(ctx context.Context, cfg *config.C
 	return ExitOK
 }
 
-// Log is the command's logger (valid inside run).
+// Parse parses args and sets up the logger, the first half of [Command.Run], for commands that
+// load the configuration themselves. When it returns ok false the command must exit with code:
+// ExitOK after --help, ExitUsage after a bad flag (both already printed).
+func (c *Command) Parse(args []string) (code int, ok bool) {
+	c.Flags.SetOutput(io.Discard)
+	c.Flags.Usage = func() {}
+	if err := c.Flags.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			c.PrintHelp(c.Stdout)
+			return ExitOK, false
+		}
+		fmt.Fprintf(c.Stderr, "%s: %v\nRun '%s --help' for usage.\n", c.Name, err, c.Name)
+		return ExitUsage, false
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		fmt.Fprintf(c.Stderr, "%s: --log-level %q: want debug, info, warn or error\n", c.Name, c.logLevel)
+		return ExitUsage, false
+	}
+	c.log = slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level})).With("cmd", c.Name)
+	return ExitOK, true
+}
+
+// Log is the command's logger (valid inside run, or after Parse).
 func (c *Command) Log() *slog.Logger { return c.log }
 
 // Args are the positional arguments.

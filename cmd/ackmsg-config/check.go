@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/internal/wiring"
+)
+
+const checkDetails = `
+Loads the configuration exactly as every ackmsg command does: the defaults, then the *.toml files
+of /etc/ackmsg.d and ./ackmsg.d (or only --config / $ACKMSG_CONFIG), then $ACKMSG_NAME and
+$ACKMSG_CERTNAME, then the flags given here. It prints every effective key, one per line, as
+
+  key = value  # where it came from
+
+where the origin is "default", "file PATH", "environment $VAR" or "flag --name"; table entries
+are printed one per line (endpoints."bodhi.app01" = [...]), hub consumers one per line
+(hub.consumers[0] = {...}). The output is for reading, not a configuration file: use
+--print-config for that. Comments at the top list the files read and the fedmsg keys they hold
+that have no effect in ackmsg.
+
+When the configuration is valid, the files it names are checked as the commands would: with
+sign_messages, the signing certificate and key found for this host must load; with
+validate_signatures, the CA certificate (and the CRL, when crl_location is set) must load.
+
+A configuration that cannot be loaded or is not valid exits 1 with every problem listed on
+standard error, each naming the key and the file, variable or flag that set it; the values are
+still printed when the files could be read.`
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	c := cli.New("ackmsg-config check", "validate the configuration and show where each value comes from", "[flags]", checkDetails)
+	c.Stdout, c.Stderr = stdout, stderr
+	if code, ok := c.Parse(args); !ok {
+		return code
+	}
+	if len(c.Args()) > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected arguments %q\nRun '%s --help' for usage.\n", c.Name, c.Args(), c.Name)
+		return cli.ExitUsage
+	}
+	cfg, err := c.Config.Load()
+	if cfg == nil {
+		fmt.Fprintf(stderr, "%s: configuration cannot be loaded:\n%v\n", c.Name, err)
+		return cli.ExitRuntime
+	}
+	if c.Config.PrintConfig() {
+		if werr := cfg.WriteTOML(stdout); werr != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", c.Name, werr)
+			return cli.ExitRuntime
+		}
+	} else {
+		printEffective(stdout, cfg)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: configuration is not valid:\n%v\n", c.Name, err)
+		return cli.ExitRuntime
+	}
+	if problems := checkFiles(cfg, c.Log()); len(problems) > 0 {
+		fmt.Fprintf(stderr, "%s: configuration is valid, but %d file(s) it names fail:\n  %s\n", c.Name, len(problems), strings.Join(problems, "\n  "))
+		return cli.ExitRuntime
+	}
+	return cli.ExitOK
+}
+
+// checkFiles loads the certificates, keys, CA and CRL the configuration names, as a publisher and
+// a subscriber would at start.
+func checkFiles(cfg *config.Config, log *slog.Logger) []string {
+	var problems []string
+	if cfg.SignMessages {
+		if _, err := wiring.Signer(cfg); err != nil {
+			problems = append(problems, "sign_messages: "+err.Error())
+		}
+	}
+	if cfg.ValidateSignatures {
+		if _, err := wiring.Verifier(cfg, false, log); err != nil {
+			problems = append(problems, "validate_signatures: "+err.Error())
+		}
+	}
+	return problems
+}
+
+// printEffective prints every key of cfg with its value and origin.
+func printEffective(w io.Writer, cfg *config.Config) {
+	if len(cfg.Sources) == 0 {
+		fmt.Fprintln(w, "# files read: none, defaults only")
+	} else {
+		fmt.Fprintln(w, "# files read, in order:")
+		for _, s := range cfg.Sources {
+			fmt.Fprintf(w, "#   %s\n", s)
+		}
+	}
+	for _, ig := range cfg.Ignored {
+		fmt.Fprintf(w, "# fedmsg key without effect in ackmsg: %s\n", ig)
+	}
+	effective(cfg, func(key, value, source string) {
+		fmt.Fprintf(w, "%s = %s  # %s\n", key, value, sourceLabel(source))
+	})
+}
+
+// effective calls emit for every key path of cfg, in declaration order.
+func effective(cfg *config.Config, emit func(key, value, source string)) {
+	src := func(key, parent string) string {
+		if s := cfg.Source(key); s != "" {
+			return s
+		}
+		return cfg.Source(parent)
+	}
+	var walk func(prefix string, v reflect.Value)
+	walk = func(prefix string, v reflect.Value) {
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if !f.IsExported() || tag == "" || tag == "-" {
+				continue
+			}
+			key, fv := prefix+tag, v.Field(i)
+			switch {
+			case fv.Kind() == reflect.Struct:
+				walk(key+".", fv)
+			case fv.Kind() == reflect.Map && fv.Len() > 0:
+				names := make([]string, 0, fv.Len())
+				for _, k := range fv.MapKeys() {
+					names = append(names, k.String())
+				}
+				slices.Sort(names)
+				for _, n := range names {
+					sub := key + "." + sourceKey(n)
+					emit(key+"."+tomlKey(n), inline(fv.MapIndex(reflect.ValueOf(n).Convert(fv.Type().Key()))), src(sub, key))
+				}
+			case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct && fv.Len() > 0:
+				for j := range fv.Len() {
+					sub := fmt.Sprintf("%s[%d]", key, j)
+					emit(sub, inline(fv.Index(j)), src(sub, key))
+				}
+			default:
+				emit(key, inline(fv), cfg.Source(key))
+			}
+		}
+	}
+	walk("", reflect.ValueOf(cfg).Elem())
+}
+
+// sourceKey renders a table key as the config package records its origin (config.subKey).
+func sourceKey(k string) string {
+	if k != "" && strings.Trim(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == "" {
+		return k
+	}
+	return fmt.Sprintf("%q", k)
+}
+
+// sourceLabel says in words where a value came from.
+func sourceLabel(s string) string {
+	switch {
+	case s == "":
+		return "default"
+	case strings.HasPrefix(s, "$"):
+		return "environment " + s
+	case strings.HasPrefix(s, "--"):
+		return "flag " + s
+	}
+	return "file " + s
+}
