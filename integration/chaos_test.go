@@ -83,7 +83,7 @@ kind = "file"
 topics = ["org.example.test.work.#"]
 path = %q
 fsync = "always"
-`, filepath.Join(dir, "hub01.jsonl")),
+%s`, filepath.Join(dir, "hub01.jsonl"), chaosOutboxConfig(filepath.Join(dir, "outbox.db"))),
 	})
 	c := &chaosBus{t: t, b: b, proxy: proxy, ledgers: map[string]*os.File{}, procs: map[string]*Proc{},
 		hubLedger: filepath.Join(dir, "hub01.jsonl")}
@@ -99,6 +99,7 @@ fsync = "always"
 		}
 		c.startConsumer(n, true)
 	}
+	c.startOutbox(true)
 
 	c.pub = b.AckPublisher("pub.host", "pub", func(cfg *config.Config) {
 		eps := config.ListMap{}
@@ -268,8 +269,8 @@ func (c *chaosBus) publishLoad(ctx context.Context, record func(outcome)) {
 // healed before it returns.
 func (c *chaosBus) injectFaults(ctx context.Context) []faultRecord {
 	rng := rand.New(rand.NewPCG(42, 42))
-	kinds := []string{"kill -9 consumer", "SIGSTOP consumer", "restart relay", "kill -9 publisher process",
-		"cut connections", "stall connections"}
+	kinds := []string{"kill -9 consumer", "kill -9 deliverer", "SIGSTOP consumer", "restart relay",
+		"kill -9 publisher process", "cut connections", "stall connections"}
 	var faults []faultRecord
 	pause := func(d time.Duration) { // the fault schedule, not synchronisation
 		select {
@@ -296,6 +297,12 @@ func (c *chaosBus) injectFaults(ctx context.Context) []faultRecord {
 			syscall.Kill(p.cmd.Process.Pid, syscall.SIGSTOP)
 			time.Sleep(down) // always resume, even when the run is ending
 			syscall.Kill(p.cmd.Process.Pid, syscall.SIGCONT)
+		case "kill -9 deliverer":
+			rec.Target = "outbox"
+			c.proc("outbox").Kill(c.t)
+			pause(down)
+			c.startOutbox(false)
+			rec.after = c.proc("outbox")
 		case "restart relay":
 			rec.Target = "sub02" // the consumer whose ACKs cross the relay
 			c.proc("relay").Kill(c.t)
@@ -339,7 +346,9 @@ func TestChaosLedger(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	var faults []faultRecord
-	wg.Add(3)
+	load := &outboxLoad{}
+	wg.Add(4)
+	go func() { defer wg.Done(); c.runOutbox(ctx, load) }()
 	go func() { defer wg.Done(); c.publishLoad(ctx, record) }()
 	go func() { defer wg.Done(); c.runLoggers(ctx) }()
 	go func() { defer wg.Done(); faults = c.injectFaults(ctx) }()
@@ -347,6 +356,12 @@ func TestChaosLedger(t *testing.T) {
 	after := measure()
 	inflight := c.pub.Stats().InFlight
 
+	// Every fault is healed: the outbox must now deliver what it holds, while the consumers run.
+	final, err := c.drainOutbox(60 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.proc("outbox").Stop(t)
 	for _, n := range chaosConsumers {
 		c.proc(n).Stop(t)
 	}
@@ -366,6 +381,14 @@ func TestChaosLedger(t *testing.T) {
 	outcomes = append(outcomes, c.loggerOutcomes()...)
 	r := checkLedger(outcomes, ledgers)
 	faults = recoveries(faults, outcomes)
+	deliverKills := 0
+	for i, f := range faults {
+		if f.Kind == "kill -9 deliverer" {
+			deliverKills++
+			faults[i].Recovery = firstDelivery(f.after, f.Healed)
+		}
+	}
+	or := checkOutbox(load, final, ledgers)
 
 	report := fmt.Sprintf("chaos run: %s, %d faults\n\n"+
 		"| acked publishes | nil (delivered) | failed | false positives | false negatives | deliveries | duplicates delivered |\n"+
@@ -375,6 +398,7 @@ func TestChaosLedger(t *testing.T) {
 	report += fmt.Sprintf("\n| test process (publisher) | goroutines | open files | heap after GC | waiting for ACKs |\n|---|---|---|---|---|\n"+
 		"| at start | %d | %d | %.1f MiB | 0 |\n| at end | %d | %d | %.1f MiB | %d |\n",
 		before.goroutines, before.fds, before.heapMiB, after.goroutines, after.fds, after.heapMiB, inflight)
+	report += or.table(deliverKills)
 	t.Log("\n" + report)
 	if path := os.Getenv("ACKMSG_CHAOS_REPORT"); path != "" {
 		if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
@@ -383,6 +407,18 @@ func TestChaosLedger(t *testing.T) {
 	}
 	for _, fp := range r.FalsePositives {
 		t.Errorf("FALSE POSITIVE: %s", fp)
+	}
+	for _, fp := range or.FalseDelivered {
+		t.Errorf("FALSE DELIVERED (outbox): %s", fp)
+	}
+	for _, s := range or.Inconsistent {
+		t.Errorf("outbox record inconsistent: %s", s)
+	}
+	if or.Pending > 0 {
+		t.Errorf("outbox: %d stored messages still pending 60 s after every fault was healed", or.Pending)
+	}
+	if or.Stored == 0 || or.Delivered == 0 {
+		t.Errorf("the outbox part proves nothing: %d stored, %d delivered; enqueue failures: %v", or.Stored, or.Delivered, load.failures)
 	}
 	// Nothing accumulates in the long-lived publisher: what the run started is gone.
 	if after.goroutines > before.goroutines+20 || after.fds > before.fds+20 || inflight != 0 {

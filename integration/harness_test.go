@@ -38,6 +38,9 @@ func TestMain(m *testing.M) {
 	args := []string{"build", "-o", dir + string(os.PathSeparator)}
 	if raceEnabled {
 		args = append(args, "-race")
+		// The race runtime sleeps a second before every exit (atexit_sleep_ms) so that late
+		// reports can print; the tests run hundreds of short-lived commands, each would wait.
+		os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	}
 	cmd := exec.Command("go", append(args, "./cmd/...")...)
 	cmd.Dir = testbus.RepoRoot()

@@ -87,6 +87,7 @@ type faultRecord struct {
 	Target   string
 	Healed   time.Time
 	Recovery time.Duration // -1 when no successful publish involving the target followed
+	after    *Proc         // the process the fault's heal started, when that is what recovers
 }
 
 // recoveries fills Recovery: the time from the heal to the first successful publish that
