@@ -188,6 +188,13 @@ func TestOutboxExpiryDeadLetterRetry(t *testing.T) {
 	if !strings.Contains(st, "delivered 1\n") || !strings.Contains(st, "dead 0\n") {
 		t.Fatalf("stats:\n%s", st)
 	}
+	// wait knows a delivered message from one it never stored.
+	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-outbox", "wait", id); code != 0 {
+		t.Fatalf("wait for the delivered %s: exit %d\n%s", id, code, stderr)
+	}
+	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-outbox", "wait", "no-such-id"); code != 1 || !strings.Contains(stderr, "not in the outbox") {
+		t.Fatalf("wait for an unknown msg_id: exit %d, want 1\n%s", code, stderr)
+	}
 	serve.Stop(t)
 }
 

@@ -7,7 +7,10 @@ import (
 )
 
 // State is where a stored message is in its life. A delivered message (every recipient ACKed)
-// leaves the store: a store holds only pending and dead messages.
+// leaves the store: a store holds only pending and dead messages, and remembers the msg_ids of
+// the last FinishedKept messages that left it (Delivered or Dropped), so that a question about
+// one ("was it delivered?", ackmsg-outbox wait) is answered instead of mistaken for an unknown
+// msg_id.
 type State int
 
 const (
@@ -16,7 +19,18 @@ const (
 	// Dead messages expired (or were given up on) before every recipient ACKed. They are kept
 	// and reported until an operator retries or drops them; never removed silently.
 	Dead
+	// Delivered messages left the store because every recipient's verified ACK was counted.
+	// Only Get reports this state (a record with MsgID, State and Finished set, nothing else),
+	// for the messages the store still remembers.
+	Delivered
+	// Dropped messages were removed by an operator (Drop) before every recipient ACKed. Only
+	// Get reports it, as for Delivered.
+	Dropped
 )
+
+// FinishedKept is how many finished (delivered or dropped) msg_ids a store remembers; older
+// ones are forgotten, and Get returns ErrNotFound for them.
+const FinishedKept = 100_000
 
 func (s State) String() string {
 	switch s {
@@ -24,6 +38,10 @@ func (s State) String() string {
 		return "pending"
 	case Dead:
 		return "dead"
+	case Delivered:
+		return "delivered"
+	case Dropped:
+		return "dropped"
 	}
 	return "unknown"
 }
@@ -59,6 +77,8 @@ type Record struct {
 	// State is Pending or Dead; DeadReason says why a Dead message died.
 	State      State
 	DeadReason string
+	// Finished is when a Delivered or Dropped message left the store.
+	Finished time.Time
 }
 
 // Missing returns the recipients that have not ACKed yet.
@@ -130,7 +150,8 @@ type Store interface {
 	Retry(ctx context.Context, expires time.Time, msgIDs ...string) (int, error)
 	// Drop removes a message for good (an operator's decision). ErrNotFound if it is not stored.
 	Drop(ctx context.Context, msgID string) error
-	// Get returns one record, or ErrNotFound.
+	// Get returns one record; for a message that left the store and is still remembered (see
+	// FinishedKept), a record with State Delivered or Dropped; else ErrNotFound.
 	Get(ctx context.Context, msgID string) (*Record, error)
 	// List returns records in Seq order.
 	List(ctx context.Context, f Filter) ([]*Record, error)

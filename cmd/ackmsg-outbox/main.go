@@ -41,7 +41,9 @@ Commands:
   drop MSGID...      remove messages for good
   flush              make every pending and dead message due now
   wait [MSGID...]    wait until these messages (or, without msg_ids, all pending ones) are
-                     delivered: exit 0 when they are, 1 when one is dead, 3 after --timeout
+                     delivered: exit 0 when they are, 1 when one is dead, dropped or not in
+                     the outbox (never stored here, or delivered before the last 100000
+                     the store remembers), 3 after --timeout
 
 The store is [outbox] store in the configuration: a file, or a postgres:// URL. While serve runs
 it owns a file store and the other commands (and ackmsg-logger --outbox) talk to it over the
@@ -373,9 +375,13 @@ func wait(ctx context.Context, s outbox.Store, ids []string, timeout time.Durati
 			r, err := s.Get(ctx, id)
 			switch {
 			case errors.Is(err, outbox.ErrNotFound):
-				delete(want, id) // delivered (or dropped)
+				return cli.Runtime(fmt.Errorf("%s is not in the outbox: never stored here, or delivered longer ago than the store remembers (the last %d)", id, outbox.FinishedKept))
 			case err != nil:
 				return cli.Runtime(err)
+			case r.State == outbox.Delivered:
+				delete(want, id)
+			case r.State == outbox.Dropped:
+				return cli.Runtime(fmt.Errorf("%s was dropped (ackmsg-outbox drop) at %s before every recipient ACKed", id, r.Finished.Format(time.RFC3339)))
 			case r.State == outbox.Dead:
 				return cli.Runtime(fmt.Errorf("%s is dead: %s", id, r.DeadReason))
 			}

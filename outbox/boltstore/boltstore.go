@@ -40,8 +40,11 @@ var (
 	bucketMeta    = []byte("meta")
 	bucketRecords = []byte("records") // seq (8 bytes, big endian) -> record JSON
 	bucketIDs     = []byte("ids")     // msg_id -> seq
-	keyVersion    = []byte("schema_version")
-	keyDelivered  = []byte("delivered")
+	// The msg_ids of the last outbox.FinishedKept messages that left the store.
+	bucketFinished = []byte("finished")       // msg_id -> finished JSON
+	bucketFinOrder = []byte("finished_order") // sequence (8 bytes, big endian) -> msg_id
+	keyVersion     = []byte("schema_version")
+	keyDelivered   = []byte("delivered")
 )
 
 // Options configure Open.
@@ -211,9 +214,19 @@ func (s *Store) init(readOnly bool) (err error) {
 			if err := m.Put(keyVersion, u64(SchemaVersion)); err != nil {
 				return err
 			}
-			return m.Put(keyDelivered, u64(0))
+			if err := m.Put(keyDelivered, u64(0)); err != nil {
+				return err
+			}
+		} else if err := check(tx); err != nil {
+			return err
 		}
-		return check(tx)
+		// Added within schema version 1: a file written before has none yet.
+		for _, b := range [][]byte{bucketFinished, bucketFinOrder} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil && !errors.Is(err, ErrCorrupt) && !isSchemaErr(err) {
 		return fmt.Errorf("boltstore: %s: %w", s.path, err)
@@ -526,7 +539,10 @@ func (s *Store) MarkAcked(ctx context.Context, msgID string, recipients ...strin
 			if v := m.Get(keyDelivered); len(v) == 8 {
 				n = binary.BigEndian.Uint64(v)
 			}
-			return m.Put(keyDelivered, u64(n+1))
+			if err := m.Put(keyDelivered, u64(n+1)); err != nil {
+				return err
+			}
+			return s.remember(tx, msgID, outbox.Delivered)
 		}
 		if !changed {
 			return nil
@@ -659,7 +675,10 @@ func (s *Store) Drop(ctx context.Context, msgID string) error {
 		if err := tx.Bucket(bucketRecords).Delete(key); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketIDs).Delete([]byte(msgID))
+		if err := tx.Bucket(bucketIDs).Delete([]byte(msgID)); err != nil {
+			return err
+		}
+		return s.remember(tx, msgID, outbox.Dropped)
 	})
 	if err == nil {
 		s.mu.Lock()
@@ -677,6 +696,18 @@ func (s *Store) Get(ctx context.Context, msgID string) (*outbox.Record, error) {
 	var r *outbox.Record
 	err := s.view(func(tx *bolt.Tx) error {
 		st, _, err := s.get(tx, msgID)
+		if errors.Is(err, outbox.ErrNotFound) {
+			if b := tx.Bucket(bucketFinished); b != nil {
+				if v := b.Get([]byte(msgID)); v != nil {
+					var f finished
+					if err := json.Unmarshal(v, &f); err != nil {
+						return fmt.Errorf("%w: %s: finished record %q: %v", ErrCorrupt, s.path, msgID, err)
+					}
+					r = &outbox.Record{MsgID: msgID, State: f.State, Finished: f.At}
+					return nil
+				}
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -684,6 +715,44 @@ func (s *Store) Get(ctx context.Context, msgID string) (*outbox.Record, error) {
 		return nil
 	})
 	return r, err
+}
+
+// finishedKept is outbox.FinishedKept; tests lower it.
+var finishedKept uint64 = outbox.FinishedKept
+
+// finished is what the store remembers of a message that left it.
+type finished struct {
+	State outbox.State `json:"state"`
+	At    time.Time    `json:"at"`
+}
+
+// remember records that msgID left the store, forgetting the oldest beyond outbox.FinishedKept.
+func (s *Store) remember(tx *bolt.Tx, msgID string, state outbox.State) error {
+	v, err := json.Marshal(finished{State: state, At: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	fin, order := tx.Bucket(bucketFinished), tx.Bucket(bucketFinOrder)
+	n, err := order.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := fin.Put([]byte(msgID), v); err != nil {
+		return err
+	}
+	if err := order.Put(u64(n), []byte(msgID)); err != nil {
+		return err
+	}
+	if n <= finishedKept {
+		return nil
+	}
+	old := u64(n - finishedKept)
+	if id := order.Get(old); id != nil {
+		if err := fin.Delete(id); err != nil {
+			return err
+		}
+	}
+	return order.Delete(old)
 }
 
 // List implements outbox.Store.

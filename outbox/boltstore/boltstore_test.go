@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ackmsg/ackmsg/outbox"
+	"github.com/ackmsg/ackmsg/outbox/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -112,8 +113,8 @@ func TestLifecycle(t *testing.T) {
 	if done, err := s.MarkAcked(ctx, "a", "x"); !done || err != nil {
 		t.Fatalf("completing MarkAcked = %v %v", done, err)
 	}
-	if _, err := s.Get(ctx, "a"); !errors.Is(err, outbox.ErrNotFound) {
-		t.Fatalf("delivered record kept: %v", err)
+	if r, err := s.Get(ctx, "a"); err != nil || r.State != outbox.Delivered {
+		t.Fatalf("a delivered record: %+v, %v", r, err)
 	}
 	if _, err := s.MarkAcked(ctx, "a", "x"); !errors.Is(err, outbox.ErrNotFound) {
 		t.Fatalf("MarkAcked of a delivered record: %v", err)
@@ -177,6 +178,17 @@ func TestLifecycle(t *testing.T) {
 	if r, _ := s2.Get(ctx, "e"); r.Seq <= 3 {
 		t.Fatalf("seq restarted: %d", r.Seq)
 	}
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) outbox.Store { s, _ := open(t); return s })
+}
+
+func TestForgetsOldFinished(t *testing.T) {
+	defer func(n uint64) { finishedKept = n }(finishedKept)
+	finishedKept = 3
+	s, _ := open(t)
+	storetest.Forgetting(t, s, 3)
 }
 
 func TestTopicOrderAcrossOwners(t *testing.T) {

@@ -99,7 +99,14 @@ CREATE TABLE IF NOT EXISTS `+t+` (
 );
 CREATE INDEX IF NOT EXISTS `+pgx.Identifier{s.channel + "_due"}.Sanitize()+` ON `+t+` (state, next_attempt);
 CREATE TABLE IF NOT EXISTS `+pgx.Identifier{s.channel + "_counters"}.Sanitize()+` (id integer PRIMARY KEY, delivered bigint NOT NULL);
-INSERT INTO `+pgx.Identifier{s.channel + "_counters"}.Sanitize()+` VALUES (1, 0) ON CONFLICT DO NOTHING;`)
+INSERT INTO `+pgx.Identifier{s.channel + "_counters"}.Sanitize()+` VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS `+s.finished()+` (
+	seq      bigserial PRIMARY KEY,
+	msg_id   text NOT NULL,
+	state    smallint NOT NULL,
+	finished timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS `+pgx.Identifier{s.channel + "_finished_id"}.Sanitize()+` ON `+s.finished()+` (msg_id);`)
 	if err != nil {
 		return fmt.Errorf("pgstore: creating the outbox table %s: %w", t, err)
 	}
@@ -107,6 +114,27 @@ INSERT INTO `+pgx.Identifier{s.channel + "_counters"}.Sanitize()+` VALUES (1, 0)
 }
 
 func (s *Store) counters() string { return pgx.Identifier{s.channel + "_counters"}.Sanitize() }
+
+// finished is the table of the msg_ids that left the outbox (the last outbox.FinishedKept).
+func (s *Store) finished() string { return pgx.Identifier{s.channel + "_finished"}.Sanitize() }
+
+// remember records, in tx, that msgID left the outbox; every pruneEvery-th time it forgets
+// what is beyond outbox.FinishedKept.
+func (s *Store) remember(ctx context.Context, tx pgx.Tx, msgID string, state outbox.State) error {
+	var seq int64
+	if err := tx.QueryRow(ctx, `INSERT INTO `+s.finished()+` (msg_id, state) VALUES ($1, $2) RETURNING seq`, msgID, int16(state)).Scan(&seq); err != nil {
+		return err
+	}
+	if seq%pruneEvery == 0 {
+		_, err := tx.Exec(ctx, `DELETE FROM `+s.finished()+` WHERE seq <= $1`, seq-finishedKept)
+		return err
+	}
+	return nil
+}
+
+// finishedKept is outbox.FinishedKept, and the finished table is pruned every pruneEvery
+// finishes; tests lower both.
+var finishedKept, pruneEvery int64 = outbox.FinishedKept, 1000
 
 // listen feeds Changed from LISTEN on a dedicated connection, reconnecting when it is lost.
 func (s *Store) listen(ctx context.Context) {
@@ -302,8 +330,10 @@ func (s *Store) MarkAcked(ctx context.Context, msgID string, recipients ...strin
 			if _, err := tx.Exec(ctx, `DELETE FROM `+s.table+` WHERE msg_id = $1`, msgID); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `UPDATE `+s.counters()+` SET delivered = delivered + 1 WHERE id = 1`)
-			return err
+			if _, err := tx.Exec(ctx, `UPDATE `+s.counters()+` SET delivered = delivered + 1 WHERE id = 1`); err != nil {
+				return err
+			}
+			return s.remember(ctx, tx, msgID, outbox.Delivered)
 		}
 		if !changed {
 			return nil
@@ -395,14 +425,20 @@ func (s *Store) Drop(ctx context.Context, msgID string) error {
 	if err := s.live(); err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM `+s.table+` WHERE msg_id = $1`, msgID)
-	if err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM `+s.table+` WHERE msg_id = $1`, msgID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return outbox.ErrNotFound
+		}
+		return s.remember(ctx, tx, msgID, outbox.Dropped)
+	})
+	if err != nil && !errors.Is(err, outbox.ErrNotFound) {
 		return fmt.Errorf("pgstore: drop %s: %w", msgID, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return outbox.ErrNotFound
-	}
-	return nil
+	return err
 }
 
 // Get implements outbox.Store.
@@ -418,10 +454,19 @@ func (s *Store) Get(ctx context.Context, msgID string) (*outbox.Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(recs) == 0 {
+	if len(recs) > 0 {
+		return recs[0], nil
+	}
+	var state int16
+	var at time.Time
+	err = s.pool.QueryRow(ctx, `SELECT state, finished FROM `+s.finished()+` WHERE msg_id = $1 ORDER BY seq DESC LIMIT 1`, msgID).Scan(&state, &at)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, outbox.ErrNotFound
 	}
-	return recs[0], nil
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	return &outbox.Record{MsgID: msgID, State: outbox.State(state), Finished: at.UTC()}, nil
 }
 
 // List implements outbox.Store.

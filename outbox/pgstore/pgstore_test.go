@@ -14,6 +14,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/outbox"
+	"github.com/ackmsg/ackmsg/outbox/storetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -60,6 +61,16 @@ func drain(s *Store) {
 			return
 		}
 	}
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) outbox.Store { return open(t, pgtest.Start(t)) })
+}
+
+func TestForgetsOldFinished(t *testing.T) {
+	defer func(k, e int64) { finishedKept, pruneEvery = k, e }(finishedKept, pruneEvery)
+	finishedKept, pruneEvery = 3, 1
+	storetest.Forgetting(t, open(t, pgtest.Start(t)), 3)
 }
 
 func TestLifecycle(t *testing.T) {
