@@ -343,6 +343,48 @@ func TestFullDisk(t *testing.T) {
 	}
 }
 
+// TestReadOnlyDisk: on a read-only file system Open fails with a clear error (the store cannot
+// take a message), while a read-only open still lists what is stored.
+func TestReadOnlyDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs and remount it read-only")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount tmpfs: %v %s", err, out)
+	}
+	defer exec.Command("umount", dir).Run()
+	path := filepath.Join(dir, "outbox.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Enqueue(ctx, rec("kept", "t", "x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
+		t.Fatalf("remount read-only: %v %s", err, out)
+	}
+	if s, err := Open(path, Options{}); err == nil {
+		s.Close()
+		t.Fatal("Open for writing on a read-only file system succeeded")
+	} else if !strings.Contains(err.Error(), "read-only file system") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Open on a read-only file system: %v (want the path and the reason)", err)
+	}
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only open on a read-only file system: %v", err)
+	}
+	defer ro.Close()
+	if r, err := ro.Get(ctx, "kept"); err != nil || r.State != outbox.Pending {
+		t.Fatalf("Get = %+v, %v", r, err)
+	}
+}
+
 // TestKill9 enqueues from a child process killed with SIGKILL mid-stream: every record the
 // child was told is stored is there after a reopen, intact.
 func TestKill9(t *testing.T) {
