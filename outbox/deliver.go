@@ -34,6 +34,7 @@ type Deliverer struct {
 	metrics *Metrics
 	owner   string
 	now     func() time.Time
+	onDone  func(*Record)
 
 	// Per-recipient progress, persisted in order by one goroutine. An ACK may be counted just
 	// after its attempt finished (ack.Deliver says so): after Run, notes are dropped, as the
@@ -53,6 +54,10 @@ func WithDelivererLogger(l *slog.Logger) DelivererOption { return func(d *Delive
 
 // WithDelivererMetrics records delivery figures in m.
 func WithDelivererMetrics(m *Metrics) DelivererOption { return func(d *Deliverer) { d.metrics = m } }
+
+// WithOnDelivered calls f (from the deliverer's goroutines: keep it short) after each message is
+// delivered, that is once every recipient's ACK is persisted and the record left the store.
+func WithOnDelivered(f func(*Record)) DelivererOption { return func(d *Deliverer) { d.onDone = f } }
 
 // WithOwner sets the name this deliverer claims messages as (unique per deliverer). Default:
 // hostname, pid and a random suffix.
@@ -287,6 +292,9 @@ func (d *Deliverer) delivered(r *Record) {
 	}
 	d.log.Info("delivered", "msg_id", r.MsgID, "topic", r.Topic, "recipients", strings.Join(r.Recipients, ","),
 		"after", d.now().Sub(r.Enqueued).Round(time.Millisecond))
+	if d.onDone != nil {
+		d.onDone(r)
+	}
 }
 
 func (d *Deliverer) note(msgID, who string) {

@@ -90,25 +90,40 @@ func Stop() {
 // first use.
 func Start(t testing.TB) string {
 	t.Helper()
+	d, err := NewDatabase()
+	if errors.Is(err, errUnavailable) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL: %v (CI must run these tests)", err)
+		}
+		t.Skipf("PostgreSQL not available: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+var errUnavailable = errors.New("no PostgreSQL server")
+
+// NewDatabase is Start for programs that are not tests (the benchmarks): the DSN of a fresh
+// database on the shared server, started on first use; call Stop when done.
+func NewDatabase() (string, error) {
 	once.Do(func() { srv.err = start() })
 	if srv.err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL: %v (CI must run these tests)", srv.err)
-		}
-		t.Skipf("PostgreSQL not available: %v", srv.err)
+		return "", fmt.Errorf("%w: %v", errUnavailable, srv.err)
 	}
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbs.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn("postgres"))
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	return dsn(name)
+	return dsn(name), nil
 }
 
 func dsn(db string) string {

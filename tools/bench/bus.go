@@ -108,6 +108,7 @@ func (p *pki) config(cert string, endpoints map[string][]string) *config.Config 
 // endpoint, consumers subscribed to the benchmark topic only.
 type bus struct {
 	pub     *ack.Publisher
+	cfg     *config.Config // the publisher's
 	names   []string
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -151,7 +152,7 @@ func newBus(p *pki, n int) (*bus, error) {
 		b.close()
 		return nil, err
 	}
-	b.pub = pub
+	b.pub, b.cfg = pub, cfg
 	return b, b.warm()
 }
 

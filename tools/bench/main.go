@@ -342,6 +342,7 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	edFig := keyed{k: ed, kit: edKit, rtt: edRTT, crypto: edCrypto}
 
 	// ---- acked publish, in process ----
+	var acked1RSA []time.Duration // the floor of the outbox's end-to-end figure
 	section("Acked publish latency, recipients in this process (ack.Subscriber goroutines)")
 	for _, c := range []struct {
 		fig        keyed
@@ -365,6 +366,9 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 			return nil, err
 		}
 		keep("acked "+name, lat)
+		if c.n == 1 && !c.fig.ed25519() {
+			acked1RSA = lat
+		}
 		fig, of := c.fig, ""
 		if interleaved != nil {
 			fig.crypto, of = lower(c.fig.crypto, interleaved), " (the lower of crypto measured alone and between these publishes)"
@@ -476,7 +480,7 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	target(r, "≥ 0.8 × raw", r.Ratio >= 0.8)
 
 	// ---- outbox ----
-	section("Outbox: durable enqueue (embedded bbolt store) next to this disk's fsync")
+	section("Outbox: durable enqueue (bbolt file, PostgreSQL) next to this disk's fsync, and end to end")
 	odir, err := os.MkdirTemp("", "ackmsg-bench-outbox")
 	if err != nil {
 		return nil, err
@@ -499,6 +503,36 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	floorRate := 1 / quantile(floorLat, 0.5).Seconds()
 	add(Row{Name: "outbox enqueue throughput, 16 concurrent writers (group commit)", Unit: "msgs/s", Value: enqThru,
 		Floor: floorRate, Of: "fsyncs/s at the fsync p50 (one message per fsync)"})
+
+	step("outbox enqueue into PostgreSQL (pgstore), %d records", nEnq)
+	if pgLat, pgThru, pgFloor, err := pgEnqueue(msgFrame, nEnq, 16); err != nil {
+		add(Row{Name: "outbox enqueue (pgstore)", Unit: "µs", Note: "skipped: " + err.Error()})
+	} else {
+		for _, q := range quantiles {
+			add(Row{Name: "outbox enqueue (pgstore, one writer) " + q.name, Unit: "µs", Value: us(quantile(pgLat, q.q)),
+				Floor: us(quantile(pgFloor, q.q)), Of: "one-row INSERT + COMMIT on the same server " + q.name})
+		}
+		add(Row{Name: "outbox enqueue throughput (pgstore), 16 concurrent writers", Unit: "msgs/s", Value: pgThru,
+			Floor: 1 / quantile(pgFloor, 0.5).Seconds(), Of: "commits/s at the one-row INSERT + COMMIT p50"})
+	}
+
+	nE2E := max(sz.acked1/2, 50)
+	step("outbox end to end (enqueue, deliver, every ACK persisted), %d messages", nE2E)
+	ob, err := newBus(k, 1)
+	if err != nil {
+		return nil, err
+	}
+	e2e, err := outboxEndToEnd(ob, odir, nE2E)
+	ob.close()
+	if err != nil {
+		return nil, err
+	}
+	keep("outbox end to end", e2e)
+	for _, q := range quantiles {
+		add(Row{Name: "outbox Publish → delivered (boltstore, 1 recipient) " + q.name, Unit: "µs", Value: us(quantile(e2e, q.q)),
+			Floor: us(quantile(acked1RSA, q.q)), Of: "ack.Publish to one recipient in process (above) " + q.name,
+			Note: "enqueue fsync + deliverer wake-up + acked send + ACK fsync"})
+	}
 
 	// ---- cold CLI ----
 	section("Cold CLI publish (process start to exit, relay and recipient running)")
