@@ -216,3 +216,12 @@ func Modname(m string) PublishOption {
 func Field(key string, value any) PublishOption {
 	return func(o *publishOptions) { o.pub = append(o.pub, publisher.Field(key, value)) }
 }
+
+// WithoutReplay turns a Subscriber's gap detection and catch-up off (consumer.WithoutReplay).
+// Subscriber only.
+func WithoutReplay() Option {
+	return func(o *options) {
+		o.consumer = append(o.consumer, consumer.WithoutReplay())
+		o.subscriberOnly = append(o.subscriberOnly, "WithoutReplay")
+	}
+}
