@@ -195,3 +195,10 @@ func TestHistoryOrder(t *testing.T) {
 		t.Fatalf("abandoned seq_id 17 recorded: %v", err)
 	}
 }
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

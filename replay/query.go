@@ -40,7 +40,9 @@ type QueryError struct{ Text string }
 
 func (e *QueryError) Error() string { return e.Text }
 
-func queryErr(format string, args ...any) error { return &QueryError{Text: fmt.Sprintf(format, args...)} }
+func queryErr(format string, args ...any) error {
+	return &QueryError{Text: fmt.Sprintf(format, args...)}
+}
 
 // ErrNoMatch is the reply to a query that matches nothing (fedmsg's text).
 var ErrNoMatch = &QueryError{Text: "There was no match for the given query"}

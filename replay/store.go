@@ -80,4 +80,3 @@ type StoreStats struct {
 
 // ErrClosed is returned by a closed store.
 var ErrClosed = errors.New("replay: store closed")
-
