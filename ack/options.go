@@ -225,3 +225,12 @@ func WithoutReplay() Option {
 		o.subscriberOnly = append(o.subscriberOnly, "WithoutReplay")
 	}
 }
+
+// WithReplayFromStart makes a Subscriber catch up on the whole retained history of publishers its
+// state file does not know yet (consumer.WithReplayFromStart). Subscriber only.
+func WithReplayFromStart() Option {
+	return func(o *options) {
+		o.consumer = append(o.consumer, consumer.WithReplayFromStart())
+		o.subscriberOnly = append(o.subscriberOnly, "WithReplayFromStart")
+	}
+}

@@ -46,7 +46,7 @@ func (s *Subscriber) openReplay(prefixes []string) error {
 		return fmt.Errorf("consumer: %w", err)
 	}
 	t, err := replay.NewTracker(replay.TrackerConfig{Endpoints: watched, Client: c, StatePath: s.cfg.ReplayState,
-		PageSize: s.cfg.ReplayMaxMessages, Logger: s.log})
+		PageSize: s.cfg.ReplayMaxMessages, Logger: s.log, FromStart: s.fromStart})
 	if err != nil {
 		c.Close()
 		return fmt.Errorf("consumer: %w", err)

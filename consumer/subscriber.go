@@ -91,6 +91,12 @@ func WithPrefixes(prefixes ...string) Option {
 // publishers this Subscriber hears.
 func WithoutReplay() Option { return func(s *Subscriber) { s.noReplay = true } }
 
+// WithReplayFromStart makes a Subscriber catch up, at its first Next, on the whole retained
+// history of every publisher with a replay endpoint that its state file (replay_state) does not
+// know yet, instead of starting with the first live message: the first run of a durable
+// consumer that wants everything.
+func WithReplayFromStart() Option { return func(s *Subscriber) { s.fromStart = true } }
+
 // WithClock sets the clock for max_message_age. Default time.Now.
 func WithClock(now func() time.Time) Option { return func(s *Subscriber) { s.now = now } }
 
@@ -105,6 +111,7 @@ type Subscriber struct {
 	now       func() time.Time
 	prefixes  []string
 	noReplay  bool
+	fromStart bool
 
 	// Gap detection and catch-up (nil without replay endpoints): see replay.go.
 	tracker *replay.Tracker

@@ -69,6 +69,8 @@ type Tracker struct {
 	log       *slog.Logger
 	state     *stateFile
 
+	fromStart bool
+
 	mu   sync.Mutex
 	last map[string]int64 // highest seq_id delivered, per name
 
@@ -86,6 +88,9 @@ type TrackerConfig struct {
 	PageSize int
 	// StatePath, when set, is the state file: read now, written by Commit and Close.
 	StatePath string
+	// FromStart makes Resume list every watched name the state does not know with seq_id 0,
+	// so a new consumer first fetches each publisher's whole retained history.
+	FromStart bool
 	// Logger; default discard.
 	Logger *slog.Logger
 }
@@ -106,6 +111,7 @@ func NewTracker(c TrackerConfig) (*Tracker, error) {
 		}
 		t.state, t.last = st, last
 	}
+	t.fromStart = c.FromStart
 	return t, nil
 }
 
@@ -116,7 +122,8 @@ func (t *Tracker) Watched(name string) bool {
 }
 
 // Resume lists the names the state file knows, with their last seq_id, that have a replay
-// endpoint: what a consumer should catch up on at start.
+// endpoint (and with FromStart every other watched name, at 0): what a consumer should catch
+// up on at start.
 func (t *Tracker) Resume() map[string]int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -124,6 +131,13 @@ func (t *Tracker) Resume() map[string]int64 {
 	for n, s := range t.last {
 		if t.Watched(n) {
 			out[n] = s
+		}
+	}
+	if t.fromStart {
+		for n := range t.endpoints {
+			if _, ok := out[n]; !ok {
+				out[n] = 0
+			}
 		}
 	}
 	return out
