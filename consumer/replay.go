@@ -116,7 +116,10 @@ func (s *Subscriber) sequence(ctx context.Context, d Delivery) bool {
 		return d.Message.Has(message.FieldGilmsgVersion)
 	case replay.Gap:
 		last, _ := s.tracker.Last(name)
+		before := len(s.pending)
 		s.fill(ctx, name, last+1, seq-1)
+		s.log.Info("replay: gap in seq_ids filled from the replay endpoint", "name", name,
+			"gap", seq-1-last, "from_seq_id", last+1, "to_seq_id", seq-1, "fetched", len(s.pending)-before)
 		s.pending = append(s.pending, pendingDelivery{d: d, name: name, seq: seq})
 		return false
 	default:

@@ -230,4 +230,3 @@ func TestReplayRespectsPrefix(t *testing.T) {
 		t.Fatalf("delivered %v, want [1 3 4]", got)
 	}
 }
-
