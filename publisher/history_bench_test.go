@@ -62,4 +62,3 @@ func BenchmarkPublishHistory(b *testing.B) {
 		})
 	}
 }
-
