@@ -18,6 +18,10 @@ Modes:
   gil-tail          gilmsg.tail_messages (an ACKing consumer), printing each message
   gil-pub           gilmsg.publish(..., recipients=[...]) and report whether it was ACKed
   relay             a fedmsg-relay stand-in: re-serialises frame 2 with json.dumps defaults
+  replay-tail       fedmsg.tail_messages with replay_endpoints (fedmsg's own gap handling),
+                    printing each message with its seq_id and fedmsg.crypto.validate(); after the
+                    message whose body is {"log": --stop-body}, fedmsg.replay.get_replay() of
+                    that seq_id and the next, validating each envelope of the reply
 """
 
 import argparse
@@ -262,6 +266,30 @@ def cmd_tail(args):
     return 0
 
 
+def cmd_replay_tail(args):
+    """fedmsg's replay client against an ackmsg replay endpoint."""
+    install_shims()
+    import fedmsg
+    import fedmsg.crypto
+    import fedmsg.replay
+
+    cfg = fedmsg_config()
+    emit("starting", replay_endpoints=cfg.get("replay_endpoints", {}))
+    for name, ep, topic, msg in fedmsg.tail_messages(topic=args.topic, name="relay_inbound",
+                                                     mute=True, validate_signatures=True):
+        body = msg.get("msg")
+        emit("received", endpoint=name, topic=topic, seq_id=msg.get("seq_id"), msg_id=msg.get("msg_id"),
+             body=body, validate=fedmsg.crypto.validate(msg, **cfg))
+        if isinstance(body, dict) and body.get("log") == args.stop_body:
+            seq = msg["seq_id"]
+            for m in fedmsg.replay.get_replay(name, {"seq_ids": [seq, seq + 1]}, cfg):
+                emit("replayed", seq_id=m.get("seq_id"), msg_id=m.get("msg_id"), body=m.get("msg"),
+                     validate=fedmsg.crypto.validate(m, **cfg))
+            break
+    emit("done")
+    return 0
+
+
 def cmd_gil_tail(args):
     """gilmsg.tail_messages: ACKs every message carrying gilmsg_version, then yields it."""
     install_shims()
@@ -371,9 +399,13 @@ def main():
     s.add_argument("--modname", default="pygilmsg")
     s.add_argument("--topic", default="work")
     sp.add_parser("relay")
+    s = sp.add_parser("replay-tail")
+    s.add_argument("--topic", default="")
+    s.add_argument("--stop-body", required=True)
     args = p.parse_args()
     return {"check": cmd_check, "vectors": cmd_vectors, "pub": cmd_pub, "tail": cmd_tail,
-            "gil-tail": cmd_gil_tail, "gil-pub": cmd_gil_pub, "relay": cmd_relay}[args.mode](args)
+            "gil-tail": cmd_gil_tail, "gil-pub": cmd_gil_pub, "relay": cmd_relay,
+            "replay-tail": cmd_replay_tail}[args.mode](args)
 
 
 if __name__ == "__main__":
