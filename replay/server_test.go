@@ -204,3 +204,33 @@ func TestStateFile(t *testing.T) {
 		t.Fatalf("garbage: %v", err)
 	}
 }
+
+// rangeless answers like fedmsg's SqlStore: every seq_id_range query fails.
+type rangeless struct{ Store }
+
+func (r rangeless) Query(name string, q Query, lim Limits) ([]Record, error) {
+	if q.SeqRange != nil {
+		return nil, &QueryError{Text: `Something went wrong when processing the field "seq_id_range"`}
+	}
+	return r.Store.Query(name, q, lim)
+}
+
+func TestTrackerFallsBackToSeqIDs(t *testing.T) {
+	_, c, st := serve(t, 25, Limits{})
+	srv, err := NewServer(ServerConfig{Store: rangeless{st}, Name: "svc", Bind: freeAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tr, err := NewTracker(TrackerConfig{Endpoints: map[string]string{"svc": srv.Addr()}, Client: c, PageSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, to int64 }{{3, 7}, {2, MaxSeq}, {20, 40}} {
+		got, err := tr.Fetch(context.Background(), "svc", tc.from, tc.to)
+		want := min(tc.to, 25) - tc.from + 1
+		if err != nil || int64(len(got)) != want || got[0].Seq != tc.from {
+			t.Fatalf("Fetch(%d, %d) = %d records, %v; want %d from %d", tc.from, tc.to, len(got), err, want, tc.from)
+		}
+	}
+}

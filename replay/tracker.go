@@ -255,21 +255,31 @@ func (t *Tracker) fetch(ctx context.Context, addr string, from, to int64, into m
 			return err
 		}
 		return t.fetch(ctx, addr, mid+1, to, into, depth+1)
-	case errors.As(err, &re) && to-from < int64(t.limit):
+	case errors.As(err, &re):
 		// An endpoint that cannot answer seq_id_range (fedmsg's SqlStore always fails it):
-		// list the seq_ids instead.
-		ids := make([]int64, 0, to-from+1)
-		for n := from; n <= to; n++ {
-			ids = append(ids, n)
-		}
-		t.queries.Add(1)
-		frames, err = t.client.Fetch(ctx, addr, Query{SeqIDs: ids})
-		if errors.As(err, &re) && re.NoMatch() {
-			return nil
-		}
-		if err != nil {
-			t.queryErrs.Add(1)
-			return err
+		// list the seq_ids instead, a page at a time; an open-ended range ends at the first
+		// page with nothing in it.
+		for lo := from; lo <= to; {
+			hi := min(to, lo+int64(t.limit)-1)
+			ids := make([]int64, 0, hi-lo+1)
+			for n := lo; n <= hi; n++ {
+				ids = append(ids, n)
+			}
+			t.queries.Add(1)
+			page, err := t.client.Fetch(ctx, addr, Query{SeqIDs: ids})
+			if errors.As(err, &re) && re.NoMatch() {
+				if to == MaxSeq {
+					break
+				}
+			} else if err != nil {
+				t.queryErrs.Add(1)
+				return err
+			}
+			frames = append(frames, page...)
+			if hi == to {
+				break
+			}
+			lo = hi + 1
 		}
 	default:
 		t.queryErrs.Add(1)
