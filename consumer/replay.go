@@ -65,6 +65,7 @@ func (s *Subscriber) commitState() {
 }
 
 func (s *Subscriber) popPending() (Delivery, bool) {
+	defer func() { s.queued.Store(int64(len(s.pending))) }()
 	for len(s.pending) > 0 {
 		p := s.pending[0]
 		s.pending[0] = pendingDelivery{}
@@ -121,6 +122,7 @@ func (s *Subscriber) sequence(ctx context.Context, d Delivery) bool {
 		s.log.Info("replay: gap in seq_ids filled from the replay endpoint", "name", name,
 			"gap", seq-1-last, "from_seq_id", last+1, "to_seq_id", seq-1, "fetched", len(s.pending)-before)
 		s.pending = append(s.pending, pendingDelivery{d: d, name: name, seq: seq})
+		s.queued.Store(int64(len(s.pending)))
 		return false
 	default:
 		s.tracker.Delivered(name, seq, false)
@@ -159,6 +161,7 @@ func (s *Subscriber) fill(ctx context.Context, name string, from, to int64) {
 	if !open && next <= to {
 		s.tracker.GiveUp(name, next, to, why)
 	}
+	s.queued.Store(int64(len(s.pending)))
 }
 
 // wants reports whether topic passes the subscription's prefixes.

@@ -117,6 +117,7 @@ type Subscriber struct {
 	tracker *replay.Tracker
 	rclient *replay.Client
 	pending []pendingDelivery
+	queued  atomic.Int64 // len(pending), for Pending on other goroutines
 	resumed bool
 
 	zctx *zmq.Context
@@ -230,7 +231,7 @@ func (s *Subscriber) Next(ctx context.Context) (Delivery, error) {
 
 // Pending reports whether a message has arrived that Next would return without waiting (it may
 // still turn out invalid and be dropped). It is false while another goroutine waits in Next.
-func (s *Subscriber) Pending() bool { return s.sub.Pending() }
+func (s *Subscriber) Pending() bool { return s.queued.Load() > 0 || s.sub.Pending() }
 
 func (s *Subscriber) accept(in zsock.Inbound) (Delivery, string, error) {
 	if len(in.Frames) != 2 {
