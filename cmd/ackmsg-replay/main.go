@@ -133,7 +133,7 @@ Exit codes: 0 messages found (and printed or sent), 1 no match, endpoint or file
 	})
 }
 
-var errNoMatch = errors.New("no message matches the query")
+var errNoMatch = errors.New("no match: no message in the history matches the query")
 
 // buildQuery turns the selection flags into one query; ranged is the --seq range, when given
 // (split by the client when the endpoint finds it too wide).
