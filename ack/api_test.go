@@ -56,6 +56,11 @@ var noMirror = map[string]string{
 	"publisher.Builder.FullTopic": "only for Builder",
 	"publisher.Builder.Signer":    "only for Builder",
 
+	// The numbering engine: Sequence sends outside the ACK engine (acked messages are numbered
+	// by Publish itself); History is the engine's state, reachable as Publisher().History().
+	"publisher.Publisher.Sequence": "numbers and sends outside the ACK engine (acked publishes are numbered by Publish)",
+	"publisher.Publisher.History":  "the numbering engine (use Publisher().History())",
+
 	"consumer.Stats": "ack.Stats is the Publisher's counters; Subscriber.Stats returns SubscriberStats, which embeds consumer.Stats",
 
 	// An acking hub reads from its acking Subscriber; ack.NewHub overrides any other source, so a

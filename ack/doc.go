@@ -86,4 +86,9 @@
 // again by the consumers that have not succeeded (at most hub.max_attempts times; then the
 // message is logged as poison and never ACKed); a message already ACKed is re-ACKed, not
 // processed again. Unfinished work at shutdown is never ACKed. Processing is at least once.
+//
+// History and catch-up apply here as in the base packages (docs/replay.md): with
+// persistent_store, acked messages are numbered and recorded like plain ones (a retransmission
+// is the same signed frame, the same seq_id); ACKs are never numbered. Subscribers, Tails and
+// Hubs fill gaps from replay endpoints and ACK the replayed messages that ask for it.
 package ack

@@ -216,3 +216,21 @@ func Modname(m string) PublishOption {
 func Field(key string, value any) PublishOption {
 	return func(o *publishOptions) { o.pub = append(o.pub, publisher.Field(key, value)) }
 }
+
+// WithoutReplay turns a Subscriber's gap detection and catch-up off (consumer.WithoutReplay).
+// Subscriber only.
+func WithoutReplay() Option {
+	return func(o *options) {
+		o.consumer = append(o.consumer, consumer.WithoutReplay())
+		o.subscriberOnly = append(o.subscriberOnly, "WithoutReplay")
+	}
+}
+
+// WithReplayFromStart makes a Subscriber catch up on the whole retained history of publishers its
+// state file does not know yet (consumer.WithReplayFromStart). Subscriber only.
+func WithReplayFromStart() Option {
+	return func(o *options) {
+		o.consumer = append(o.consumer, consumer.WithReplayFromStart())
+		o.subscriberOnly = append(o.subscriberOnly, "WithReplayFromStart")
+	}
+}

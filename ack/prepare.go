@@ -77,7 +77,7 @@ func (p *Publisher) Deliver(ctx context.Context, msgID, topic string, frame []by
 	if !m.Has(message.FieldGilmsgVersion) {
 		return nil, fmt.Errorf("ack: stored envelope of %s has no %s marker: consumers would not ACK it", msgID, message.FieldGilmsgVersion)
 	}
-	return p.launch(ctx, recipients, within, onAck, func() (*message.Message, []byte, error) {
+	return p.launch(ctx, recipients, within, onAck, false, func(...publisher.PublishOption) (*message.Message, []byte, error) {
 		return m, frame, nil
 	})
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
+	"github.com/ackmsg/ackmsg/replay"
 )
 
 // Marker is the gilmsg_version value put on messages that ask for ACKs. Python gilmsg consumers
@@ -331,8 +332,8 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 		return finished(m), nil
 	}
 
-	return p.launch(ctx, recipients, po.within, nil, func() (*message.Message, []byte, error) {
-		m, err := p.pub.Build(topic, body, append(po.pub, publisher.Field(message.FieldGilmsgVersion, Marker))...)
+	return p.launch(ctx, recipients, po.within, nil, true, func(extra ...publisher.PublishOption) (*message.Message, []byte, error) {
+		m, err := p.pub.Build(topic, body, slices.Concat(po.pub, []publisher.PublishOption{publisher.Field(message.FieldGilmsgVersion, Marker)}, extra)...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -347,8 +348,12 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 // launch sends the message build makes (called once a slot is taken and the listener is ready,
 // so the envelope's timestamp is the send time) and returns the Future waiting for recipients.
 // onAck, when set, is called with each recipient whose ACK counted, outside the lock.
-func (p *Publisher) launch(ctx context.Context, recipients []string, within time.Duration, onAck func(string),
-	build func() (*message.Message, []byte, error)) (*Future, error) {
+//
+// With number set, build is given the seq_id option when the publisher keeps a history (persistent_store): the
+// message is then numbered, recorded and sent in seq_id order. The outbox's stored frames are
+// launched without number: they are sent as stored.
+func (p *Publisher) launch(ctx context.Context, recipients []string, within time.Duration, onAck func(string), number bool,
+	build func(extra ...publisher.PublishOption) (*message.Message, []byte, error)) (*Future, error) {
 	start := time.Now()
 	timeout := p.timeout
 	if within > 0 {
@@ -370,11 +375,44 @@ func (p *Publisher) launch(ctx context.Context, recipients []string, within time
 		release()
 		return nil, err
 	}
-	m, frame, err := build()
+	var fut *Future
+	send := func(m *message.Message, frame []byte) error {
+		var err error
+		fut, err = p.registerAndSend(ctx, m, frame, recipients, start, deadline, onAck, release)
+		return err
+	}
+	if !number || !p.pub.Numbered() {
+		m, frame, err := build()
+		if err != nil {
+			release()
+			return nil, err
+		}
+		if err := send(m, frame); err != nil {
+			return nil, err
+		}
+		return fut, nil
+	}
+	sent := false
+	_, err := p.pub.Sequence(func(extra publisher.PublishOption) (*message.Message, []byte, error) {
+		return build(extra)
+	}, func(m *message.Message, frame []byte) error {
+		sent = true
+		return send(m, frame)
+	})
 	if err != nil {
-		release()
+		if !sent {
+			release() // registerAndSend releases on its own failures
+		}
 		return nil, err
 	}
+	return fut, nil
+}
+
+// registerAndSend registers the waiter of an acked message, then sends it (register before
+// send); on failure the slot is released.
+func (p *Publisher) registerAndSend(ctx context.Context, m *message.Message, frame []byte, recipients []string,
+	start, deadline time.Time, onAck func(string), release func()) (*Future, error) {
+	var err error
 	w := &waiter{msg: m, frame: frame, missing: make(map[string]struct{}, len(recipients)),
 		start: start, deadline: deadline, attempts: 1, done: make(chan struct{}), onAck: onAck}
 	for _, r := range recipients {
@@ -764,6 +802,16 @@ func (p *Publisher) Stats() Stats {
 
 // Publisher returns the underlying base-bus publisher (for plain messages on the same socket).
 func (p *Publisher) Publisher() *publisher.Publisher { return p.pub }
+
+// Numbered reports whether messages get a seq_id and are recorded (persistent_store): plain and
+// acked ones alike.
+func (p *Publisher) Numbered() bool { return p.pub.Numbered() }
+
+// ReplayAddr is the address of the replay endpoint this Publisher serves, "" when none.
+func (p *Publisher) ReplayAddr() string { return p.pub.ReplayAddr() }
+
+// ReplayStats are the counters of the replay endpoint (zero when there is none).
+func (p *Publisher) ReplayStats() replay.ServerStats { return p.pub.ReplayStats() }
 
 // AckTopic is the topic ACKs are expected on: <topic_prefix>.<environment>.gilmsg.ack.
 func (p *Publisher) AckTopic() string { return p.ackTopic }

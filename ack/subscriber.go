@@ -96,7 +96,10 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	if o.clock != nil {
 		pubOpts = append(pubOpts, publisher.WithClock(o.clock))
 	}
-	pub, err := publisher.New(&c, append(pubOpts, o.ackOpts...)...)
+	// ACKs are control traffic: never numbered, never in a history.
+	pc := c
+	pc.PersistentStore = ""
+	pub, err := publisher.New(&pc, append(pubOpts, o.ackOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("ack: ACK publisher: %w", err)
 	}

@@ -138,6 +138,43 @@ type Config struct {
 	// publish. Default "zmq".
 	Sink string `toml:"sink"`
 
+	// PersistentStore is the history file of a publisher (one bbolt file, created with its
+	// directory when missing; fedmsg's key, whose value there is a Python object). With it, every
+	// message a Publisher sends carries a seq_id (per publisher name, +1 per message, continued
+	// after a restart) inside the signed envelope, and is recorded, durably before it is sent,
+	// for the replay endpoint. ACKs are never numbered. Default "": no history, no seq_id.
+	PersistentStore string `toml:"persistent_store"`
+	// HistoryMaxAge drops recorded messages older than this many seconds (by their timestamp);
+	// 0 means no age limit. Default 604800 (7 days).
+	HistoryMaxAge Seconds `toml:"history_max_age"`
+	// HistoryMaxMessages keeps at most this many recorded messages per publisher name, dropping
+	// the oldest; 0 means no count limit. Default 100000.
+	HistoryMaxMessages int `toml:"history_max_messages"`
+	// HistoryMaxBytes keeps at most this many bytes of recorded envelopes per publisher name,
+	// dropping the oldest; 0 means no size limit. Default 268435456 (256 MiB).
+	HistoryMaxBytes int `toml:"history_max_bytes"`
+	// HistoryFsync makes recording a message durable on disk (fsync) before it is sent. Off, a
+	// record survives a crash of the process but not of the machine (see docs/replay.md). Commits
+	// of concurrent publishes share one fsync either way. Default true.
+	HistoryFsync bool `toml:"history_fsync"`
+	// ReplayEndpoints maps a publisher name to the address of its replay endpoint, a ZeroMQ REP
+	// socket speaking fedmsg's replay protocol (fedmsg's key). The publisher named N with a
+	// persistent_store binds the port of replay_endpoints[N]; consumers that see a gap in the
+	// seq_ids of messages arriving under endpoints key N query it. Default {}.
+	ReplayEndpoints StringMap `toml:"replay_endpoints"`
+	// ReplayMaxMessages bounds the messages one replay reply carries; a query matching more gets
+	// an error reply saying so (a consumer then asks for narrower ranges). Default 1000.
+	ReplayMaxMessages int `toml:"replay_max_messages"`
+	// ReplayMaxBytes bounds the bytes of one replay reply, in the same way. Default 16777216
+	// (16 MiB).
+	ReplayMaxBytes int `toml:"replay_max_bytes"`
+	// ReplayTimeout bounds one replay query of a consumer (connect, request, reply), in seconds;
+	// a query that times out makes its gap unrecoverable, reported as such. Default 5.
+	ReplayTimeout Seconds `toml:"replay_timeout"`
+	// ReplayState is the consumer state file: the last seq_id delivered per publisher name,
+	// written as the consumer goes and read at start, so a restarted consumer first asks the
+	// replay endpoints for what it missed. ackmsg-tail's --state. Default "": no state kept.
+	ReplayState string `toml:"replay_state"`
 	// Hub configures ackmsg-hub: its HTTP endpoint, shutdown, poison handling and consumers (see
 	// [HubConfig]). Default: no consumers, no HTTP endpoint, shutdown_timeout 10, max_attempts 5.
 	Hub HubConfig `toml:"hub"`
@@ -166,6 +203,13 @@ const (
 	DefaultHighWaterMark = 10000
 	DefaultMaxFrameSize  = 4 << 20
 	DefaultAckTimeout    = Seconds(5)
+	// Defaults of the history (persistent_store) and replay keys.
+	DefaultHistoryMaxAge      = Seconds(7 * 24 * 3600)
+	DefaultHistoryMaxMessages = 100000
+	DefaultHistoryMaxBytes    = 256 << 20
+	DefaultReplayMaxMessages  = 1000
+	DefaultReplayMaxBytes     = 16 << 20
+	DefaultReplayTimeout      = Seconds(5)
 
 	// ModeProduction and ModeDevelopment are the values of mode.
 	ModeProduction  = "production"
@@ -214,6 +258,14 @@ func DefaultConfig() Config {
 		Recipients:             ListMap{},
 		Mode:                   ModeProduction,
 		Sink:                   SinkZMQ,
+		HistoryMaxAge:          DefaultHistoryMaxAge,
+		HistoryMaxMessages:     DefaultHistoryMaxMessages,
+		HistoryMaxBytes:        DefaultHistoryMaxBytes,
+		HistoryFsync:           true,
+		ReplayEndpoints:        StringMap{},
+		ReplayMaxMessages:      DefaultReplayMaxMessages,
+		ReplayMaxBytes:         DefaultReplayMaxBytes,
+		ReplayTimeout:          DefaultReplayTimeout,
 		Hub:                    defaultHubConfig(),
 		Outbox:                 defaultOutboxConfig(),
 	}

@@ -43,7 +43,7 @@
 // key looks like a typo of a known one. Keys that fedmsg defines but that ackmsg has no use for
 // (post_init_sleep, timeout, zmq_enabled, crl_cache, moksha.*, ...) are accepted and listed in
 // [Config.Ignored] for the caller to log; keys for fedmsg features ackmsg does not implement
-// (srv_endpoints, gpg_*, replay_endpoints, ...) are errors that say so; [ClassifyKey] tells which
+// (srv_endpoints, gpg_*) are errors that say so; [ClassifyKey] tells which
 // is which, with the reason. An explicit --config or ACKMSG_CONFIG that does not exist, or a
 // directory without *.toml files, is an error. When it names a fedmsg configuration instead (a
 // fedmsg.d directory of *.py files, or a .py file) the error is [ErrFedmsgConfig] and gives the

@@ -254,12 +254,10 @@ var (
 	stompReason = "STOMP is not used: ackmsg always uses ZeroMQ"
 
 	unsupportedKeys = map[string]string{
-		"srv_endpoints":    "DNS SRV endpoint discovery is not implemented; list the addresses under endpoints",
-		"gpg_home":         "the gpg crypto backend is not implemented; use x509",
-		"gpg_keys":         "the gpg crypto backend is not implemented; use x509",
-		"gpg_signing_key":  "the gpg crypto backend is not implemented; use x509",
-		"replay_endpoints": "replay (seq_id and the REQ/REP replay endpoints) is not implemented",
-		"persistent_store": "replay (seq_id and the persistent store) is not implemented",
+		"srv_endpoints":   "DNS SRV endpoint discovery is not implemented; list the addresses under endpoints",
+		"gpg_home":        "the gpg crypto backend is not implemented; use x509",
+		"gpg_keys":        "the gpg crypto backend is not implemented; use x509",
+		"gpg_signing_key": "the gpg crypto backend is not implemented; use x509",
 	}
 )
 

@@ -557,7 +557,8 @@ func TestClassifyKey(t *testing.T) {
 		{"fedmsg.consumers.gateway.port", KeyIgnored, "fedmsg-gateway"},
 		{"moksha.blocking_mode", KeyIgnored, "moksha"},
 		{"stomp_uri", KeyIgnored, "STOMP"},
-		{"replay_endpoints", KeyUnsupported, "replay"},
+		{"replay_endpoints", KeyKnown, ""},
+		{"srv_endpoints", KeyUnsupported, "SRV"},
 		{"datanommer.enabled", KeyUnknown, ""},
 		{"Endpoints", KeyUnknown, ""},
 	} {

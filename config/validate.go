@@ -128,6 +128,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	c.validateReplay(&errs)
 	switch c.Mode {
 	case ModeProduction:
 	case ModeDevelopment:

@@ -15,6 +15,22 @@
 // What it does not guarantee: delivery. This is PUB/SUB: messages published while a subscriber
 // is disconnected or slow are lost. Package ack adds acknowledgements and retransmission.
 //
+// # Catch-up (gaps and replay)
+//
+// Messages from a publisher that keeps a history (persistent_store) carry a seq_id. For each
+// endpoints key that replay_endpoints also lists, a Subscriber follows the seq_ids: a gap makes
+// it fetch the missing messages from that replay endpoint (fedmsg's protocol, bounded by
+// replay_timeout), validate each like a live one (frames, signature, max_message_age, topic
+// prefixes) and deliver them in order before the message that revealed the gap
+// (Delivery.Replayed); a seq_id already delivered is dropped (except ACK-marked messages, whose
+// de-duplication and re-ACK belong to package ack). What cannot be recovered is logged at error
+// level with the size of the gap and counted (Stats.Replay); nothing is skipped silently. With
+// replay_state set, the last seq_id per publisher is kept in that file (written at most every
+// 200 ms and at Close, counting a message once the next Next was called) and the first Next
+// fetches what was published since: exactly once across a clean stop, at least once across a
+// crash. WithoutReplay turns it off; WithReplayFromStart starts unknown publishers at their
+// oldest retained message. See docs/replay.md.
+//
 // # Hub
 //
 // A Hub runs long-lived consumers, as fedmsg-hub does: each Consumer declares topic patterns

@@ -19,6 +19,7 @@ import (
 	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/replay"
 )
 
 // ErrClosed is returned by Next after Close.
@@ -34,8 +35,12 @@ type Delivery struct {
 	Message *message.Message
 	// Signer is who signed it, when signatures were validated; nil otherwise.
 	Signer *certs.Identity
-	// Raw is frame 2 exactly as received.
+	// Raw is frame 2 exactly as received (for a replayed message, the frame of the reply).
 	Raw []byte
+	// Replayed is set when the message came from a replay endpoint, fetched to fill a gap in
+	// its publisher's seq_ids, rather than live from the bus; EndpointAddr is then the replay
+	// endpoint's address.
+	Replayed bool
 }
 
 // Reasons a received message is dropped, as counted in Stats.Dropped.
@@ -54,6 +59,8 @@ type Stats struct {
 	Received  uint64            // messages read from the sockets
 	Delivered uint64            // messages returned by Next
 	Dropped   map[string]uint64 // by reason
+	// Replay counts gap detection and catch-up (zero when no replay_endpoints apply).
+	Replay replay.TrackerStats
 }
 
 // Option configures a Subscriber.
@@ -80,6 +87,16 @@ func WithPrefixes(prefixes ...string) Option {
 	return func(s *Subscriber) { s.prefixes = append([]string{}, prefixes...) }
 }
 
+// WithoutReplay turns gap detection and catch-up off, even when replay_endpoints lists the
+// publishers this Subscriber hears.
+func WithoutReplay() Option { return func(s *Subscriber) { s.noReplay = true } }
+
+// WithReplayFromStart makes a Subscriber catch up, at its first Next, on the whole retained
+// history of every publisher with a replay endpoint that its state file (replay_state) does not
+// know yet, instead of starting with the first live message: the first run of a durable
+// consumer that wants everything.
+func WithReplayFromStart() Option { return func(s *Subscriber) { s.fromStart = true } }
+
 // WithClock sets the clock for max_message_age. Default time.Now.
 func WithClock(now func() time.Time) Option { return func(s *Subscriber) { s.now = now } }
 
@@ -93,6 +110,15 @@ type Subscriber struct {
 	onEvent   func(zsock.Event)
 	now       func() time.Time
 	prefixes  []string
+	noReplay  bool
+	fromStart bool
+
+	// Gap detection and catch-up (nil without replay endpoints): see replay.go.
+	tracker *replay.Tracker
+	rclient *replay.Client
+	pending []pendingDelivery
+	queued  atomic.Int64 // len(pending), for Pending on other goroutines
+	resumed bool
 
 	zctx *zmq.Context
 	sub  *zsock.Sub
@@ -163,13 +189,26 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
 	s.zctx, s.sub = zctx, sub
+	if err := s.openReplay(prefixes); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
 // Next returns the next valid message. It returns ctx's error when ctx ends first, and
 // ErrClosed after Close.
 func (s *Subscriber) Next(ctx context.Context) (Delivery, error) {
+	s.commitState()
 	for {
+		if d, ok := s.popPending(); ok {
+			return d, nil
+		}
+		if s.tracker != nil && !s.resumed {
+			s.resumed = true
+			s.resume(ctx)
+			continue
+		}
 		in, err := s.sub.Recv(ctx)
 		if err != nil {
 			if errors.Is(err, zsock.ErrClosed) {
@@ -182,6 +221,9 @@ func (s *Subscriber) Next(ctx context.Context) (Delivery, error) {
 			s.drop(reason, in.Endpoint, err)
 			continue
 		}
+		if s.tracker != nil && !s.sequence(ctx, d) {
+			continue
+		}
 		s.delivered.Add(1)
 		return d, nil
 	}
@@ -189,7 +231,7 @@ func (s *Subscriber) Next(ctx context.Context) (Delivery, error) {
 
 // Pending reports whether a message has arrived that Next would return without waiting (it may
 // still turn out invalid and be dropped). It is false while another goroutine waits in Next.
-func (s *Subscriber) Pending() bool { return s.sub.Pending() }
+func (s *Subscriber) Pending() bool { return s.queued.Load() > 0 || s.sub.Pending() }
 
 func (s *Subscriber) accept(in zsock.Inbound) (Delivery, string, error) {
 	if len(in.Frames) != 2 {
@@ -235,7 +277,11 @@ func (s *Subscriber) drop(reason string, ep zsock.Endpoint, err error) {
 
 // Stats returns a snapshot of the counters.
 func (s *Subscriber) Stats() Stats {
-	return Stats{Received: s.sub.Received(), Delivered: s.delivered.Load(), Dropped: s.drops.Counts()}
+	st := Stats{Received: s.sub.Received(), Delivered: s.delivered.Load(), Dropped: s.drops.Counts()}
+	if s.tracker != nil {
+		st.Replay = s.tracker.Stats()
+	}
+	return st
 }
 
 // WaitConnected waits until every endpoint has completed its handshake.
@@ -252,11 +298,21 @@ func (s *Subscriber) Endpoints() []config.Endpoint {
 func (s *Subscriber) Close() error {
 	s.closeOnce.Do(func() {
 		var errs *multierror.Error
+		if s.tracker != nil {
+			if err := s.tracker.Close(); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("consumer: %w", err))
+			}
+		}
 		if err := s.sub.Close(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("consumer: closing the sockets: %w", err))
 		}
 		if err := s.zctx.Term(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("consumer: terminating the context: %w", err))
+		}
+		if s.rclient != nil {
+			if err := s.rclient.Close(); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("consumer: replay client: %w", err))
+			}
 		}
 		s.closeErr = errs.ErrorOrNil()
 	})

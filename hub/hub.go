@@ -105,14 +105,15 @@ func Run(ctx context.Context, cfg *config.Config, opts ...Option) error {
 		if acker != nil {
 			st := acker.AckStats()
 			return busStats{Dropped: st.Dropped, Acked: st.Acked, Reacked: st.Reacked, Duplicates: st.Duplicates,
-				AckErrors: st.AckErrors, AcksSeen: acker.AcksSeen(), acking: true}
+				AckErrors: st.AckErrors, AcksSeen: acker.AcksSeen(), acking: true, Replay: st.Replay}
 		}
 		plain.Lock()
 		defer plain.Unlock()
 		if plain.s == nil {
 			return busStats{}
 		}
-		return busStats{Dropped: plain.s.Stats().Dropped, AcksSeen: plainAcks.Load()}
+		st := plain.s.Stats()
+		return busStats{Dropped: st.Dropped, AcksSeen: plainAcks.Load(), Replay: st.Replay}
 	}, func() bool { return h.Ready() })
 	hubOpts := []consumer.HubOption{consumer.WithHubLogger(log), consumer.WithObserver(m.observe)}
 	if cfg.SignMessages {
@@ -308,6 +309,13 @@ An exec command gets the envelope as one line of JSON on standard input and ACKM
 ACKMSG_MSG_ID, ACKMSG_SIGNER, ACKMSG_CONSUMER and ACKMSG_ATTEMPT in its environment; exit
 status 0 means processed. Configuration files merge consumers by name, so each can live in its
 own file in /etc/ackmsg.d. --print-config shows every consumer key with its default.
+
+Catch-up (docs/replay.md): messages from publishers listed in replay_endpoints carry seq_ids;
+the hub fetches the ones it missed from their replay endpoints and processes them in order, and
+with replay_state = "FILE" it remembers the last seq_id read per publisher, so a restarted hub
+first fetches what was published while it was down. Messages that cannot be recovered are
+logged with their number; /metrics counts ackmsg_hub_replay_gaps_total, _recovered_total,
+_unrecoverable_total, _queries_total and _query_errors_total.
 
 SIGTERM or SIGINT: the hub stops reading, lets queued and running work finish for up to
 shutdown_timeout, then kills what is left; it never ACKs unfinished work. Exit status 0 after a

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/replay"
 )
 
 // busStats is what the hub's subscription counted: valid messages, invalid ones by reason, and
@@ -22,6 +23,7 @@ type busStats struct {
 	Dropped                                         map[string]uint64
 	Acked, Reacked, Duplicates, AckErrors, AcksSeen uint64
 	acking                                          bool
+	Replay                                          replay.TrackerStats
 }
 
 // metrics exposes a hub's counters to Prometheus. Counters are read from the hub's Stats at
@@ -46,6 +48,11 @@ var (
 	descReacked    = desc("acks_resent_total", "ACKs re-sent for retransmissions of messages already processed.")
 	descAckErrors  = desc("ack_errors_total", "ACKs that could not be sent (the publisher retransmits, and the hub ACKs again).")
 	descAcksSeen   = desc("acks_seen_total", "ACK messages received from the bus (this hub's and others'): overlay traffic, never given to consumers.")
+	descGaps       = desc("replay_gaps_total", "Gaps seen in publishers' seq_ids (messages missed live), including catch-ups after a restart that found messages.")
+	descRecovered  = desc("replay_recovered_total", "Messages fetched from replay endpoints and delivered.")
+	descUnrecov    = desc("replay_unrecoverable_total", "Missed messages given up on (beyond retention, endpoint down, invalid): each logged with its gap.")
+	descRQueries   = desc("replay_queries_total", "Replay queries sent.")
+	descRQErrors   = desc("replay_query_errors_total", "Replay queries that failed (timeout, transport, unexpected error reply).")
 	descReady      = desc("ready", "1 when the hub is subscribed, its consumers are running and it is not shutting down.")
 
 	descCReceived  = desc("consumer_received_total", "Messages put in the consumer's inbox.", "consumer")
@@ -88,7 +95,7 @@ func (m *metrics) observe(name string, took time.Duration, err error) {
 }
 
 var allDescs = []*prometheus.Desc{descReceived, descInvalid, descUnmatched, descDuplicates, descCompleted,
-	descIncomplete, descPoison, descAcked, descReacked, descAckErrors, descAcksSeen, descReady, descCReceived, descCProcessed,
+	descIncomplete, descPoison, descAcked, descReacked, descAckErrors, descAcksSeen, descGaps, descRecovered, descUnrecov, descRQueries, descRQErrors, descReady, descCReceived, descCProcessed,
 	descCFailed, descCDropped, descCAbandoned, descCFull, descCDepth, descCCap, descCWorkers, descCBusy}
 
 // Describe implements prometheus.Collector.
@@ -122,6 +129,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(descAckErrors, bs.AckErrors)
 	}
 	counter(descAcksSeen, bs.AcksSeen)
+	counter(descGaps, bs.Replay.Gaps)
+	counter(descRecovered, bs.Replay.Recovered)
+	counter(descUnrecov, bs.Replay.Unrecoverable)
+	counter(descRQueries, bs.Replay.Queries)
+	counter(descRQErrors, bs.Replay.QueryErrors)
 	ready := 0.0
 	if m.ready() {
 		ready = 1

@@ -19,6 +19,17 @@
 // connected yet, disconnected, or over their high-water mark, and says nothing. Use package ack
 // when a message must reach named recipients.
 //
+// # History (persistent_store)
+//
+// With persistent_store, a passive publisher with a name numbers its messages: each gets the
+// next seq_id of that name (continued after a restart), signed with the rest of the envelope,
+// and is recorded in the history file, fsync'd unless history_fsync is off, before it is sent;
+// messages leave in seq_id order even when several goroutines publish. Retention (history_max_*)
+// is enforced as messages are recorded. When replay_endpoints names the publisher, it serves the
+// history there (fedmsg's replay protocol) until Close. A message that could not be recorded is
+// not sent, and Publish returns the error. An active publisher ignores persistent_store, with a
+// warning. See docs/replay.md and package replay.
+//
 // # The log sink
 //
 // With sink = "log" a Publisher opens no socket at all: each message is built, signed and encoded

@@ -20,6 +20,7 @@ import (
 	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/replay"
 )
 
 // Errors returned by Publish.
@@ -46,6 +47,12 @@ type Publisher struct {
 	zctx    *zmq.Context
 	pub     *zsock.Pub // nil on the log sink
 	counter atomic.Int64
+
+	// With persistent_store: the numbering and history (see history.go), and the replay
+	// endpoint serving it when replay_endpoints names this publisher.
+	hist      *replay.History
+	histStore *replay.BoltStore
+	replaySrv *replay.Server
 
 	// The log sink (sink = "log") writes messages to log instead of a socket.
 	logged    atomic.Uint64
@@ -136,6 +143,10 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		return nil, fmt.Errorf("publisher: endpoints[%q]: %w", cfg.Name, err)
 	}
 	p.zctx, p.pub = zctx, pub
+	if err := p.openHistory(); err != nil {
+		p.Close()
+		return nil, err
+	}
 	mode := "passive"
 	if cfg.Active {
 		mode = "active"
@@ -233,6 +244,19 @@ func (p *Publisher) Build(topic string, body any, opts ...PublishOption) (*messa
 // Publish builds, signs and sends one message and returns the envelope as sent. In active mode
 // it first waits (until ctx's deadline, or DefaultSubscribeWait) for the relay's subscription.
 func (p *Publisher) Publish(ctx context.Context, topic string, body any, opts ...PublishOption) (*message.Message, error) {
+	if p.hist != nil {
+		return p.Sequence(func(extra PublishOption) (*message.Message, []byte, error) {
+			m, err := p.Build(topic, body, append(opts[:len(opts):len(opts)], extra)...)
+			if err != nil {
+				return nil, nil, err
+			}
+			frame, err := m.Marshal()
+			if err != nil {
+				return nil, nil, fmt.Errorf("publisher: encoding: %w", err)
+			}
+			return m, frame, nil
+		}, func(m *message.Message, frame []byte) error { return p.SendRaw(ctx, m.Topic(), frame) })
+	}
 	m, err := p.Build(topic, body, opts...)
 	if err != nil {
 		return nil, err
@@ -357,6 +381,16 @@ func (p *Publisher) Close() error {
 			return
 		}
 		var errs *multierror.Error
+		if p.replaySrv != nil {
+			if err := p.replaySrv.Close(); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("publisher: closing the replay endpoint: %w", err))
+			}
+		}
+		if p.histStore != nil {
+			if err := p.histStore.Close(); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("publisher: closing the history: %w", err))
+			}
+		}
 		if err := p.pub.Close(); err != nil {
 			errs = multierror.Append(errs, fmt.Errorf("publisher: closing the socket: %w", err))
 		}

@@ -308,8 +308,7 @@ func TestImportRejected(t *testing.T) {
 		`config: endpoints."unittest.`+host+`"[0]: invalid value: "tcp://*:`,
 		`"*" cannot be connected to`, "(from "+file+")",
 		notCarriedPrefix+"gpg_keys ("+file+"): not supported by ackmsg: the gpg crypto backend is not implemented; use x509\n",
-		notCarriedPrefix+"replay_endpoints ("+file+"): not supported by ackmsg: replay",
-		notCarriedPrefix+"persistent_store ("+file+"): not supported by ackmsg: replay")
+		notCarriedPrefix+"persistent_store ("+file+"): None (unset in fedmsg): nothing to carry")
 	if strings.Contains(stderr, "the converted TOML") || strings.Contains(stderr, ".ackmsg-config-import-") {
 		t.Errorf("the error names the temporary file:\n%s", stderr)
 	}
@@ -384,7 +383,7 @@ config = dict(
 	f10 := filepath.Join(dir, "10.py")
 	wantLines(t, "keys not carried", notCarried(stderr), []string{
 		"crl_location (" + f10 + "): None (unset in fedmsg): nothing to carry, ackmsg's default applies",
-		"persistent_store (" + f10 + "): not supported by ackmsg: replay (seq_id and the persistent store) is not implemented",
+		"persistent_store (" + f10 + "): holds a Python object, which TOML cannot represent: nothing carried, ackmsg's default applies",
 		"ssldir (" + f10 + "): holds a Python PosixPath, which TOML cannot represent: nothing carried, ackmsg's default applies",
 	})
 	wantContains(t, "stderr", stderr, "ackmsg-config import: python: evaluating on "+host+"\n")

@@ -49,7 +49,13 @@ Durable hand-off: with --outbox the messages (which need recipients, given or co
 built, signed and stored in the outbox ([outbox] store in the configuration), and the logger
 exits 0 as soon as they are durably stored, printing each msg_id; ackmsg-outbox serve delivers
 them, with the same signed-ACK rule, across restarts, until they expire into the dead letters.
-It exits 1 when a message could not be stored (nothing is reported stored that is not).`)
+It exits 1 when a message could not be stored (nothing is reported stored that is not).
+
+--passive (with --name) binds endpoints[name] instead of going through the relay, as a service
+publishes: subscribers connect to it, and nothing waits for them. With persistent_store in the
+configuration it numbers its messages (seq_id, signed), records each one before sending it, and
+serves replay_endpoints[name] for as long as it runs, so consumers that missed a message fetch it
+(docs/replay.md). Fed from a pipe or a FIFO, it is a long-running publisher for shell scripts.`)
 	c.Stdout, c.Stderr, c.Stdin = stdout, stderr, stdin
 	c.SetLogLevel("warn")
 	msgText := c.Flags.String("message", "", "send exactly this one message instead of reading standard input")
@@ -58,6 +64,7 @@ It exits 1 when a message could not be stored (nothing is reported stored that i
 	modname := c.Flags.String("modname", "logger", "module name: the topic part after the environment")
 	recipients := c.Flags.StringSlice("recipients", nil, "CNs that must ACK every message: a comma list, or repeat the flag (default: config recipients for the topic)")
 	ackTimeout := c.Flags.String("ack-timeout", "", "how long to wait for the ACKs of each message: seconds (3, 0.5) or a duration (2s) (default: config ack_timeout)")
+	passive := c.Flags.Bool("passive", false, "bind endpoints[--name] instead of connecting to the relay (numbers messages and serves replay with persistent_store)")
 	toOutbox := c.Flags.Bool("outbox", false, "store the messages in the outbox and exit once they are durable (ackmsg-outbox serve delivers them)")
 	c.Flags.Lookup("cert-prefix").DefValue = "shell"
 
@@ -69,8 +76,18 @@ It exits 1 when a message could not be stored (nothing is reported stored that i
 		if !c.Flags.Changed("cert-prefix") && cfg.Source("cert_prefix") == "" {
 			cfg.CertPrefix = "shell"
 		}
-		cfg.Active = true
-		cfg.Name = config.RelayInboundKey
+		if *passive {
+			if cfg.Name == "" || cfg.Name == config.RelayInboundKey {
+				return cli.Usage("--passive needs --name (an endpoints key to bind)")
+			}
+			if *toOutbox {
+				return cli.Usage("--passive and --outbox exclude each other: ackmsg-outbox serve sends what the outbox holds")
+			}
+			cfg.Active = false
+		} else {
+			cfg.Active = true
+			cfg.Name = config.RelayInboundKey
+		}
 		if *ackTimeout != "" {
 			d, err := cli.ParseSeconds(*ackTimeout)
 			if err != nil || d == 0 {

@@ -54,7 +54,20 @@ exclude each other and --json. --users and --packages keep only messages naming 
 given users or packages: the envelope's username or signer, or a string value in the body under a
 key such as user, username, agent, owner (users) or package, packages, name under package,
 component (packages), at any depth. This is a heuristic in place of fedmsg.meta's per-service
-processors, and says so.`)
+processors, and says so.
+
+Catching up (docs/replay.md): messages from a publisher that numbers them (persistent_store)
+carry a seq_id, and replay_endpoints names its replay endpoint. The tail follows the seq_ids of
+each such publisher (by the endpoints key they arrive under); on a gap it asks the replay
+endpoint for the missing messages, validates them like live ones and prints them in order,
+before the message that revealed the gap. With --state FILE (config replay_state) the last
+seq_id printed per publisher is kept in FILE, so a tail started again first prints what it
+missed while it was down, then continues live. --from-start makes a publisher FILE does not
+know yet start at the beginning of its retained history instead of at the next live message.
+What cannot be recovered (beyond the publisher's retention, endpoint down for replay_timeout)
+is logged on stderr at error level with the number of messages missed; nothing is skipped
+silently. On SIGTERM or after --count the state is written last: a restarted tail prints every
+message once. After a kill -9 it may print again what it printed in the last 200 ms.`)
 	c.Stdout, c.Stderr = stdout, stderr
 	topic := c.Flags.String("topic", "", "subscribe to topics starting with this prefix (all by default)")
 	include := c.Flags.String("include", "", "only print messages whose topic matches this regexp")
@@ -73,6 +86,8 @@ processors, and says so.`)
 	query := c.Flags.String("query", "", "print the values at these comma-separated dotted paths (msg.user, topic)")
 	users := c.Flags.String("users", "", "only messages naming one of these comma-separated users")
 	packages := c.Flags.String("packages", "", "only messages naming one of these comma-separated packages")
+	state := c.Flags.String("state", "", "keep the last seq_id printed per publisher in this file and catch up from it at start (config replay_state)")
+	fromStart := c.Flags.Bool("from-start", false, "with --state: a publisher the file does not know starts at its oldest retained message")
 
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
 		if len(c.Args()) > 0 {
@@ -112,6 +127,12 @@ processors, and says so.`)
 			defer cancel()
 		}
 
+		if *state != "" {
+			cfg.ReplayState = *state
+		}
+		if *fromStart && cfg.ReplayState == "" {
+			return cli.Usage("--from-start needs --state (or config replay_state)")
+		}
 		if *ackOnReceipt && !*doAck {
 			return cli.Usage("--ack-on-receipt needs --ack")
 		}
@@ -121,7 +142,7 @@ processors, and says so.`)
 		}
 		keep := newFilter(*users, *packages)
 		seen := newRecent(cfg.DedupeWindow)
-		next, closeSub, err := subscribe(ctx, c, cfg, *topic, *doAck, *ackOnReceipt)
+		next, closeSub, err := subscribe(ctx, c, cfg, *topic, *doAck, *ackOnReceipt, *fromStart)
 		if err != nil {
 			return cli.Runtime(err)
 		}
@@ -162,10 +183,14 @@ processors, and says so.`)
 
 // subscribe returns a function yielding the next message and a function reporting it handled
 // (which ACKs it when acking after processing).
-func subscribe(ctx context.Context, c *cli.Command, cfg *config.Config, topic string, doAck, onReceipt bool) (
+func subscribe(ctx context.Context, c *cli.Command, cfg *config.Config, topic string, doAck, onReceipt, fromStart bool) (
 	next func() (consumer.Delivery, func(error), error), closeFn func() error, err error) {
 	if !doAck {
-		sub, err := consumer.NewSubscriber(cfg, topic, consumer.WithLogger(c.Log()))
+		opts := []consumer.Option{consumer.WithLogger(c.Log())}
+		if fromStart {
+			opts = append(opts, consumer.WithReplayFromStart())
+		}
+		sub, err := consumer.NewSubscriber(cfg, topic, opts...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -181,7 +206,11 @@ func subscribe(ctx context.Context, c *cli.Command, cfg *config.Config, topic st
 	if onReceipt {
 		mode = ack.OnReceipt
 	}
-	sub, err := ack.NewSubscriber(cfg, topic, ack.WithMode(mode), ack.WithSubscriberLogger(c.Log()))
+	opts := []ack.Option{ack.WithMode(mode), ack.WithSubscriberLogger(c.Log())}
+	if fromStart {
+		opts = append(opts, ack.WithReplayFromStart())
+	}
+	sub, err := ack.NewSubscriber(cfg, topic, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,6 +18,12 @@ Modes:
   gil-tail          gilmsg.tail_messages (an ACKing consumer), printing each message
   gil-pub           gilmsg.publish(..., recipients=[...]) and report whether it was ACKed
   relay             a fedmsg-relay stand-in: re-serialises frame 2 with json.dumps defaults
+  replay-tail       fedmsg.tail_messages with replay_endpoints (fedmsg's own gap handling),
+                    printing each message with its seq_id and fedmsg.crypto.validate(); after the
+                    message whose body is {"log": --stop-body}, fedmsg.replay.get_replay() of
+                    that seq_id and the next, validating each envelope of the reply
+  replay-pub        fedmsg.publish with a persistent_store (SqlStore's semantics, in memory) and
+                    fedmsg's ReplayContext serving it; stdin lines "pub TEXT" publish {"log": TEXT}
 """
 
 import argparse
@@ -262,6 +268,94 @@ def cmd_tail(args):
     return 0
 
 
+def cmd_replay_tail(args):
+    """fedmsg's replay client against an ackmsg replay endpoint."""
+    install_shims()
+    import fedmsg
+    import fedmsg.crypto
+    import fedmsg.replay
+
+    cfg = fedmsg_config()
+    emit("starting", replay_endpoints=cfg.get("replay_endpoints", {}))
+    for name, ep, topic, msg in fedmsg.tail_messages(topic=args.topic, name="relay_inbound",
+                                                     mute=True, validate_signatures=True):
+        body = msg.get("msg")
+        emit("received", endpoint=name, topic=topic, seq_id=msg.get("seq_id"), msg_id=msg.get("msg_id"),
+             body=body, validate=fedmsg.crypto.validate(msg, **cfg))
+        if isinstance(body, dict) and body.get("log") == args.stop_body:
+            seq = msg["seq_id"]
+            for m in fedmsg.replay.get_replay(name, {"seq_ids": [seq, seq + 1]}, cfg):
+                emit("replayed", seq_id=m.get("seq_id"), msg_id=m.get("msg_id"), body=m.get("msg"),
+                     validate=fedmsg.crypto.validate(m, **cfg))
+            break
+    emit("done")
+    return 0
+
+
+class MemoryStore(object):
+    """fedmsg.replay.sqlstore.SqlStore's behaviour without SQLAlchemy: add() numbers the (already
+    signed) envelope, get() OR-s the predicates, raises ValueError with SqlStore's texts, and
+    fails every seq_id_range query as SqlStore does (its column-name typo)."""
+
+    def __init__(self):
+        self.msgs = []
+        self.lock = threading.Lock()
+
+    def add(self, msg):
+        with self.lock:
+            msg["seq_id"] = len(self.msgs) + 1
+            self.msgs.append(json.dumps(msg))
+        return msg
+
+    def get(self, query):
+        preds = []
+        for key, value in query.items():
+            if key == "seq_ids":
+                preds.append(lambda m, v=value: m["seq_id"] in v)
+            elif key == "seq_id":
+                preds.append(lambda m, v=value: m["seq_id"] == v)
+            elif key == "msg_ids":
+                preds.append(lambda m, v=value: m["msg_id"] in v)
+            elif key == "msg_id":
+                preds.append(lambda m, v=value: m["msg_id"] == v)
+            elif key == "time":
+                preds.append(lambda m, v=value: v[0] <= m["timestamp"] <= v[1])
+            elif key == "seq_id_range":
+                raise ValueError('Something went wrong when processing the field "seq_id_range"')
+            else:
+                raise ValueError('Unsupported field: "key"')
+        with self.lock:
+            ret = [json.loads(m) for m in self.msgs if any(p(json.loads(m)) for p in preds)]
+        if not ret:
+            raise ValueError("There was no match for the given query")
+        return ret
+
+
+def cmd_replay_pub(args):
+    """A fedmsg publisher with a persistent store and its ReplayContext."""
+    install_shims()
+    import fedmsg
+    import fedmsg.replay
+
+    cfg = fedmsg_config()
+    cfg["name"] = args.name
+    cfg["persistent_store"] = MemoryStore()
+    fedmsg.init(**copy.copy(cfg))
+    ctx = fedmsg.replay.ReplayContext(**copy.copy(cfg))
+    threading.Thread(target=ctx.listen, daemon=True).start()
+    emit("ready")
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        if not line.startswith("pub "):
+            continue
+        sent = {}
+        fedmsg.publish(topic="work", msg={"log": line[4:]}, modname=args.modname,
+                       pre_fire_hook=lambda m: sent.update(m))
+        emit("published", seq_id=sent.get("seq_id"), msg_id=sent.get("msg_id"))
+    emit("done")
+    os._exit(0)  # the ReplayContext thread never ends
+
+
 def cmd_gil_tail(args):
     """gilmsg.tail_messages: ACKs every message carrying gilmsg_version, then yields it."""
     install_shims()
@@ -371,9 +465,16 @@ def main():
     s.add_argument("--modname", default="pygilmsg")
     s.add_argument("--topic", default="work")
     sp.add_parser("relay")
+    s = sp.add_parser("replay-tail")
+    s.add_argument("--topic", default="")
+    s.add_argument("--stop-body", required=True)
+    s = sp.add_parser("replay-pub")
+    s.add_argument("--name", required=True)
+    s.add_argument("--modname", default="pyapp")
     args = p.parse_args()
     return {"check": cmd_check, "vectors": cmd_vectors, "pub": cmd_pub, "tail": cmd_tail,
-            "gil-tail": cmd_gil_tail, "gil-pub": cmd_gil_pub, "relay": cmd_relay}[args.mode](args)
+            "gil-tail": cmd_gil_tail, "gil-pub": cmd_gil_pub, "relay": cmd_relay,
+            "replay-tail": cmd_replay_tail, "replay-pub": cmd_replay_pub}[args.mode](args)
 
 
 if __name__ == "__main__":

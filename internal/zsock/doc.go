@@ -17,6 +17,9 @@
 // monitors are read by an owner goroutine that other goroutines talk to by posting closures,
 // woken through its own inproc PAIR.
 //
+// Rep serves a REP socket from a goroutine of its own (the replay endpoint); Request opens,
+// uses and closes a REQ socket on the calling goroutine, with a timeout.
+//
 // Close wakes and waits for everything it started and closes the sockets; nothing is left
 // running. The zmq Context is the caller's: create it with NewContext and Term it after every Pub
 // and Sub made from it is closed.

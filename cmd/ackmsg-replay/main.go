@@ -1,0 +1,287 @@
+// Command ackmsg-replay prints or re-publishes the messages a publisher's history holds
+// (fedmsg-dg-replay's job), from its replay endpoint or from its persistent_store file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/publisher"
+	"github.com/ackmsg/ackmsg/replay"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c := cli.New("ackmsg-replay",
+		"print or re-publish messages from a publisher's history",
+		"[flags] (--seq N|A-B | --msg-id ID... | --since T [--until T] | --query JSON | --stats)", `
+Asks the replay endpoint of the publisher --name (replay_endpoints[name], or --replay-endpoint) with
+fedmsg's replay protocol, or reads its history file directly with --store FILE (the publisher's
+persistent_store; the file is locked while the publisher runs: ask its endpoint then), and prints
+each message found as one line of canonical JSON: the signed envelope exactly as it was sent.
+
+Which messages: --seq N or --seq A-B (seq_ids, inclusive), --msg-id ID (repeatable), --since T
+and --until T (envelope timestamps; T is Unix seconds or RFC 3339), or --query with a fedmsg
+query object ({"seq_id_range": [1, 5]}, ...). Several selections are OR-ed, as fedmsg does.
+An endpoint answers at most replay_max_messages messages (replay_max_bytes bytes) per query;
+ackmsg-replay asks for narrower seq_id ranges by itself when --seq is too wide.
+
+--wait D repeats a query that matched nothing until D has passed (for scripts that wait for a
+message to be recorded). --stats prints what --store holds (messages, bytes, first and last
+seq_id) instead.
+
+--publish re-publishes the messages through the relay (relay_inbound) instead of printing them:
+the identical signed frames, so consumers validate them as the originals; ackmsg consumers that
+saw them already drop them by seq_id only when they arrive under the publisher's own endpoint.
+It prints the msg_id of each message sent.
+
+Exit codes: 0 messages found (and printed or sent), 1 no match, endpoint or file unavailable,
+2 bad usage.`)
+	c.Stdout, c.Stderr = stdout, stderr
+	c.SetLogLevel("warn")
+	storePath := c.Flags.String("store", "", "read this history file (a persistent_store) instead of asking the replay endpoint")
+	endpoint := c.Flags.String("replay-endpoint", "", "the replay endpoint address to ask (default replay_endpoints[--name])")
+	seq := c.Flags.String("seq", "", "seq_id N or range A-B (inclusive)")
+	msgIDs := c.Flags.StringArray("msg-id", nil, "a msg_id; repeat for several")
+	since := c.Flags.String("since", "", "messages with a timestamp from T (Unix seconds or RFC 3339)")
+	until := c.Flags.String("until", "", "messages with a timestamp up to T (default now)")
+	rawQuery := c.Flags.String("query", "", "a fedmsg replay query as JSON")
+	waitText := c.Flags.String("wait", "", "repeat a query without a match until this long has passed: seconds or a duration")
+	doPublish := c.Flags.Bool("publish", false, "re-publish the messages through the relay instead of printing them")
+	stats := c.Flags.Bool("stats", false, "with --store: print what the history holds")
+
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		if len(c.Args()) > 0 {
+			return cli.Usage("unexpected arguments %q", c.Args())
+		}
+		name := cfg.Name
+		if name == "" {
+			return cli.Usage("--name is needed: the publisher whose history to read")
+		}
+		if *stats {
+			if *storePath == "" {
+				return cli.Usage("--stats needs --store")
+			}
+			return printStats(stdout, *storePath, name)
+		}
+		q, ranged, err := buildQuery(*seq, *msgIDs, *since, *until, *rawQuery)
+		if err != nil {
+			return err
+		}
+		var wait time.Duration
+		if *waitText != "" {
+			if wait, err = cli.ParseSeconds(*waitText); err != nil {
+				return cli.Usage("--wait %v", err)
+			}
+		}
+		var fetch func() ([][]byte, error)
+		if *storePath != "" {
+			if *endpoint != "" {
+				return cli.Usage("--store and --replay-endpoint exclude each other")
+			}
+			fetch = func() ([][]byte, error) { return fromStore(*storePath, name, q) }
+		} else {
+			addr := *endpoint
+			if addr == "" {
+				var ok bool
+				if addr, ok = cfg.ReplayEndpoint(name); !ok {
+					return cli.Usage("no replay endpoint for %q: set replay_endpoints or give --replay-endpoint or --store", name)
+				}
+			}
+			client, err := replay.NewClient(wiring.SocketOptions(cfg), cfg.ReplayTimeout.Duration())
+			if err != nil {
+				return cli.Runtime(err)
+			}
+			defer client.Close()
+			fetch = func() ([][]byte, error) { return fromEndpoint(ctx, client, addr, q, ranged) }
+		}
+		deadline := time.Now().Add(wait)
+		var frames [][]byte
+		for {
+			frames, err = fetch()
+			if !errors.Is(err, errNoMatch) || !time.Now().Before(deadline) || ctx.Err() != nil {
+				break
+			}
+			select { // polling another process's state with a deadline
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		if *doPublish {
+			return republish(ctx, cfg, c, stdout, frames)
+		}
+		for _, f := range frames {
+			if _, err := fmt.Fprintf(stdout, "%s\n", f); err != nil {
+				return cli.Runtime(err)
+			}
+		}
+		return nil
+	})
+}
+
+var errNoMatch = errors.New("no match: no message in the history matches the query")
+
+// buildQuery turns the selection flags into one query; ranged is the --seq range, when given
+// (split by the client when the endpoint finds it too wide).
+func buildQuery(seq string, msgIDs []string, since, until, raw string) (replay.Query, *[2]int64, error) {
+	var q replay.Query
+	if raw != "" {
+		var err error
+		if q, err = replay.ParseQuery([]byte(raw)); err != nil {
+			return q, nil, cli.Usage("--query: %v", err)
+		}
+	}
+	var ranged *[2]int64
+	if seq != "" {
+		a, b, isRange := strings.Cut(seq, "-")
+		lo, err1 := strconv.ParseInt(a, 10, 64)
+		hi := lo
+		var err2 error
+		if isRange {
+			hi, err2 = strconv.ParseInt(b, 10, 64)
+		}
+		if err1 != nil || err2 != nil || lo < 1 || hi < lo {
+			return q, nil, cli.Usage("--seq %q: want N or A-B with 1 <= A <= B", seq)
+		}
+		ranged = &[2]int64{lo, hi}
+		q.SeqRange = ranged
+	}
+	if len(msgIDs) > 0 {
+		q.MsgIDs = append(q.MsgIDs, msgIDs...)
+	}
+	if since != "" {
+		t0, err := parseTime(since)
+		if err != nil {
+			return q, nil, cli.Usage("--since: %v", err)
+		}
+		t1 := float64(time.Now().Unix())
+		if until != "" {
+			if t1, err = parseTime(until); err != nil {
+				return q, nil, cli.Usage("--until: %v", err)
+			}
+		}
+		q.Time = &[2]float64{t0, t1}
+	} else if until != "" {
+		return q, nil, cli.Usage("--until needs --since")
+	}
+	if _, err := q.Encode(); err != nil {
+		return q, nil, cli.Usage("say which messages: --seq, --msg-id, --since, --query (or --stats)")
+	}
+	return q, ranged, nil
+}
+
+func parseTime(s string) (float64, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return f, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want Unix seconds or RFC 3339 (2024-05-01T12:00:00Z)", s)
+	}
+	return float64(t.Unix()), nil
+}
+
+func fromStore(path, name string, q replay.Query) ([][]byte, error) {
+	st, err := replay.OpenBolt(path, replay.BoltOptions{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+	if errors.Is(err, replay.ErrLocked) {
+		return nil, fmt.Errorf("%w: ask its replay endpoint instead (--replay-endpoint, or replay_endpoints)", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	recs, err := st.Query(name, q, replay.Limits{})
+	if errors.Is(err, replay.ErrNoMatch) {
+		return nil, errNoMatch
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(recs))
+	for i, r := range recs {
+		out[i] = r.Envelope
+	}
+	return out, nil
+}
+
+func fromEndpoint(ctx context.Context, client *replay.Client, addr string, q replay.Query, ranged *[2]int64) ([][]byte, error) {
+	frames, err := client.Fetch(ctx, addr, q)
+	var re *replay.ReplyError
+	if errors.As(err, &re) && re.NoMatch() {
+		return nil, errNoMatch
+	}
+	if errors.As(err, &re) && re.TooMany() && ranged != nil && q.MsgIDs == nil && q.Time == nil {
+		// Only a --seq range: fetch it in pieces, as a consumer fills a gap.
+		tr, terr := replay.NewTracker(replay.TrackerConfig{Endpoints: map[string]string{"x": addr}, Client: client})
+		if terr != nil {
+			return nil, terr
+		}
+		recs, err := tr.Fetch(ctx, "x", ranged[0], ranged[1])
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) == 0 {
+			return nil, errNoMatch
+		}
+		out := make([][]byte, len(recs))
+		for i, r := range recs {
+			out[i] = r.Raw
+		}
+		return out, nil
+	}
+	return frames, err
+}
+
+func printStats(w io.Writer, path, name string) error {
+	st, err := replay.OpenBolt(path, replay.BoltOptions{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	defer st.Close()
+	s, err := st.Stats(name)
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	fmt.Fprintf(w, "name %s\nmessages %d\nbytes %d\nfirst_seq_id %d\nlast_seq_id %d\nlast_seq_id_ever %d\nevicted %d\n",
+		name, s.Messages, s.Bytes, s.First, s.Last, s.LastSeq, s.Evicted)
+	return nil
+}
+
+// republish sends the frames unchanged through the relay.
+func republish(ctx context.Context, cfg *config.Config, c *cli.Command, w io.Writer, frames [][]byte) error {
+	pc := *cfg
+	pc.Active, pc.Name, pc.PersistentStore, pc.SignMessages = true, config.RelayInboundKey, "", false
+	pub, err := publisher.New(&pc, publisher.WithLogger(c.Log()))
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	defer pub.Close()
+	for _, f := range frames {
+		m, err := message.Decode(f)
+		if err != nil {
+			return cli.Runtime(fmt.Errorf("a replayed frame is not an envelope: %w", err))
+		}
+		if err := pub.SendRaw(ctx, m.Topic(), f); err != nil {
+			return cli.Runtime(err)
+		}
+		fmt.Fprintln(w, m.MsgID())
+	}
+	if err := pub.Close(); err != nil {
+		return cli.Runtime(err)
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/replay"
+)
+
+// stateInterval bounds how often Next rewrites the state file while messages flow; Close
+// always writes it. A crash (not a Close) may therefore deliver again what was delivered in
+// the last interval: a duplicate, never a loss.
+const stateInterval = 200 * time.Millisecond
+
+type pendingDelivery struct {
+	d    Delivery
+	name string
+	seq  int64
+	// skip: a replayed message outside this Subscriber's topic prefixes: it advances the
+	// sequence without being delivered.
+	skip bool
+}
+
+// openReplay sets up gap detection when replay_endpoints names a publisher this Subscriber
+// hears (an endpoints key it connects to), or when a state file is configured.
+func (s *Subscriber) openReplay(prefixes []string) error {
+	if s.noReplay || len(s.cfg.ReplayEndpoints) == 0 {
+		return nil
+	}
+	watched := map[string]string{}
+	for _, e := range s.endpoints {
+		if a, ok := s.cfg.ReplayEndpoint(e.Name); ok {
+			watched[e.Name] = a
+		}
+	}
+	if len(watched) == 0 {
+		return nil
+	}
+	c, err := replay.NewClient(wiring.SocketOptions(s.cfg), s.cfg.ReplayTimeout.Duration())
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	t, err := replay.NewTracker(replay.TrackerConfig{Endpoints: watched, Client: c, StatePath: s.cfg.ReplayState,
+		PageSize: s.cfg.ReplayMaxMessages, Logger: s.log, FromStart: s.fromStart})
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("consumer: %w", err)
+	}
+	s.tracker, s.rclient, s.prefixes = t, c, prefixes
+	return nil
+}
+
+func (s *Subscriber) commitState() {
+	if s.tracker == nil {
+		return
+	}
+	if err := s.tracker.Commit(stateInterval); err != nil {
+		s.drops.Warn("state", "cannot write the replay state file", "error", err.Error())
+	}
+}
+
+func (s *Subscriber) popPending() (Delivery, bool) {
+	defer func() { s.queued.Store(int64(len(s.pending))) }()
+	for len(s.pending) > 0 {
+		p := s.pending[0]
+		s.pending[0] = pendingDelivery{}
+		s.pending = s.pending[1:]
+		s.tracker.Delivered(p.name, p.seq, p.d.Replayed && !p.skip)
+		if p.skip {
+			continue
+		}
+		s.delivered.Add(1)
+		return p.d, true
+	}
+	return Delivery{}, false
+}
+
+// resume catches up, at the first Next, on every publisher the state file knows: everything
+// after the last seq_id delivered before the restart.
+func (s *Subscriber) resume(ctx context.Context) {
+	todo := s.tracker.Resume()
+	if len(todo) == 0 {
+		return
+	}
+	// Ask once the subscription is (probably) in place, so that what is published after the
+	// reply arrives live; anything that falls between is a gap the next live message reveals.
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.ReplayTimeout.Duration())
+	_ = s.sub.WaitSettled(wctx)
+	cancel()
+	for name, last := range todo {
+		before := len(s.pending)
+		s.fill(ctx, name, last+1, replay.MaxSeq)
+		if len(s.pending) > before {
+			s.tracker.CountGap()
+		}
+		s.log.Info("replay: caught up after restart", "name", name, "after_seq_id", last, "fetched", len(s.pending)-before)
+	}
+}
+
+// sequence applies gap detection to a live message; false means drop it.
+func (s *Subscriber) sequence(ctx context.Context, d Delivery) bool {
+	seq, ok := replay.SeqID(d.Message)
+	if !ok {
+		return true
+	}
+	name := d.EndpointName
+	switch s.tracker.Check(name, seq) {
+	case replay.Untracked:
+		return true
+	case replay.Duplicate:
+		// Acked messages go on: the ACK layer re-ACKs a retransmission it already delivered.
+		return d.Message.Has(message.FieldGilmsgVersion)
+	case replay.Gap:
+		last, _ := s.tracker.Last(name)
+		before := len(s.pending)
+		s.fill(ctx, name, last+1, seq-1)
+		s.log.Info("replay: gap in seq_ids filled from the replay endpoint", "name", name,
+			"gap", seq-1-last, "from_seq_id", last+1, "to_seq_id", seq-1, "fetched", len(s.pending)-before)
+		s.pending = append(s.pending, pendingDelivery{d: d, name: name, seq: seq})
+		s.queued.Store(int64(len(s.pending)))
+		return false
+	default:
+		s.tracker.Delivered(name, seq, false)
+		return true
+	}
+}
+
+// fill fetches seq_ids from..to of name and queues them, validated like live messages, in
+// order. What cannot be fetched is given up on (counted, logged with its size), except at the
+// open end of a catch-up (to == replay.MaxSeq), where a missing tail is simply not published
+// yet.
+func (s *Subscriber) fill(ctx context.Context, name string, from, to int64) {
+	recs, err := s.tracker.Fetch(ctx, name, from, to)
+	open := to == replay.MaxSeq
+	why := "not in the publisher's history (beyond its retention?)"
+	if err != nil {
+		why = err.Error()
+		s.drops.Warn("replay", "replay query failed", "endpoint", name, "error", why)
+	}
+	next := from
+	for _, r := range recs {
+		if r.Seq > next {
+			s.tracker.GiveUp(name, next, r.Seq-1, "not in the publisher's history (beyond its retention?)")
+		}
+		next = r.Seq + 1
+		in := zsock.Inbound{Frames: [][]byte{[]byte(r.Msg.Topic()), r.Raw}, Endpoint: zsock.Endpoint{Name: name, Addr: s.tracker.Addr(name)}}
+		d, reason, err := s.accept(in)
+		if err != nil {
+			s.drop(reason, in.Endpoint, fmt.Errorf("replayed seq_id %d: %w", r.Seq, err))
+			s.tracker.GiveUp(name, r.Seq, r.Seq, "the replayed message is invalid: "+err.Error())
+			continue
+		}
+		d.Replayed = true
+		s.pending = append(s.pending, pendingDelivery{d: d, name: name, seq: r.Seq, skip: !s.wants(d.Topic)})
+	}
+	if !open && next <= to {
+		s.tracker.GiveUp(name, next, to, why)
+	}
+	s.queued.Store(int64(len(s.pending)))
+}
+
+// wants reports whether topic passes the subscription's prefixes.
+func (s *Subscriber) wants(topic string) bool {
+	if len(s.prefixes) == 0 {
+		return true
+	}
+	for _, p := range s.prefixes {
+		if strings.HasPrefix(topic, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,64 @@
+package publisher_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/ackmsg/ackmsg/internal/testbus"
+	"github.com/ackmsg/ackmsg/publisher"
+)
+
+// BenchmarkPublishHistory: unsigned Publish (no subscriber: the cost is building, recording
+// and handing to libzmq) without a history, with one fsync'd (history_fsync, the default) and
+// with one not fsync'd, from 1 and from 8 goroutines (concurrent publishes share fsyncs).
+func BenchmarkPublishHistory(b *testing.B) {
+	for _, tc := range []struct {
+		name         string
+		store, fsync bool
+		goroutines   int
+	}{
+		{"none/1", false, false, 1}, {"fsync/1", true, true, 1}, {"nosync/1", true, false, 1},
+		{"none/8", false, false, 8}, {"fsync/8", true, true, 8}, {"nosync/8", true, false, 8},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(b)}})
+			cfg.Name = "svc.host"
+			if tc.store {
+				cfg.PersistentStore = filepath.Join(b.TempDir(), "h.db")
+				cfg.HistoryFsync = tc.fsync
+			}
+			pub, err := publisher.New(cfg, publisher.WithModname("bench"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pub.Close()
+			body := map[string]any{"pad": string(make([]byte, 500))}
+			ctx := context.Background()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := b.N/tc.goroutines + 1
+			for range tc.goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range per {
+						if _, err := pub.Publish(ctx, "t", body); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(per*tc.goroutines)/b.Elapsed().Seconds(), "msg/s")
+			if tc.store {
+				if last, _ := pub.History().Store().LastSeq("svc.host"); last != int64(per*tc.goroutines) {
+					b.Fatalf("last seq_id %d, want %d", last, per*tc.goroutines)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,608 @@
+package replay
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterr "go.etcd.io/bbolt/errors"
+)
+
+// BoltSchemaVersion is the layout of the history file BoltStore writes.
+const BoltSchemaVersion = 1
+
+// Layout: bucket "meta" holds the schema version; bucket "names" holds one bucket per
+// publisher name, itself holding:
+//
+//	"seq"   seq (8 bytes, big endian, offset) -> timestamp (8) | len(msg_id) (2) | msg_id | envelope
+//	"ids"   msg_id -> seq
+//	"time"  timestamp (8, offset) | seq (8) -> nothing
+//	"stat"  "last", "count", "bytes", "evicted" -> 8 bytes each
+var (
+	bucketMeta  = []byte("meta")
+	bucketNames = []byte("names")
+	bucketSeq   = []byte("seq")
+	bucketIDs   = []byte("ids")
+	bucketTime  = []byte("time")
+	bucketStat  = []byte("stat")
+	keyVersion  = []byte("schema_version")
+	keyLast     = []byte("last")
+	keyCount    = []byte("count")
+	keyBytes    = []byte("bytes")
+	keyEvicted  = []byte("evicted")
+)
+
+// BoltOptions configure OpenBolt.
+type BoltOptions struct {
+	// Retention bounds each publisher's history.
+	Retention Retention
+	// NoSync skips the fsync of each commit: a record then survives a crash of the process
+	// (it is in the kernel's page cache when Append returns) but not of the machine, which may
+	// also lose the last seq_ids handed out, so that they are handed out again.
+	NoSync bool
+	// LockTimeout bounds the wait for the file lock another process holds. Default 1 s.
+	LockTimeout time.Duration
+	// ReadOnly opens the file for reading only (ackmsg-replay on a stopped publisher's file).
+	ReadOnly bool
+	// Now is the clock for max_age. Default time.Now.
+	Now func() time.Time
+}
+
+// ErrLocked is returned by OpenBolt when another process holds the file.
+var ErrLocked = errors.New("replay: the history file is locked by another process (one publisher per persistent_store file)")
+
+// ErrCorrupt is returned by OpenBolt for a file that is not a readable history.
+var ErrCorrupt = errors.New("replay: the history file is corrupt or not a history store")
+
+// BoltStore is the embedded history: one bbolt file (ACID, fsync on every commit unless NoSync),
+// for one process at a time. Appends that arrive while a commit is being written are committed
+// together, so concurrent publishers share fsyncs. Create it with OpenBolt.
+type BoltStore struct {
+	path string
+	db   *bolt.DB
+	opts BoltOptions
+
+	ops     chan *boltOp
+	stop    chan struct{}
+	stopped chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+}
+
+type boltOp struct {
+	name string
+	rec  Record
+	done chan error
+}
+
+var _ Store = (*BoltStore)(nil)
+
+// OpenBolt opens (creating it, and its directory, when missing) the history file at path.
+func OpenBolt(path string, opts BoltOptions) (s *BoltStore, err error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+	}
+	defer func() {
+		// bbolt trusts its file; a damaged one can make it panic instead of failing.
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
+		}
+	}()
+	if err := preflight(path); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync})
+	switch {
+	case errors.Is(err, bolterr.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, opts.LockTimeout)
+	case errors.Is(err, bolterr.ErrInvalid), errors.Is(err, bolterr.ErrChecksum), errors.Is(err, bolterr.ErrVersionMismatch),
+		errors.Is(err, bolterr.ErrInvalidMapping):
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	case err != nil:
+		return nil, fmt.Errorf("replay: open %s: %w", path, err)
+	}
+	s = &BoltStore{path: path, db: db, opts: opts, ops: make(chan *boltOp, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if opts.ReadOnly {
+		close(s.stopped)
+	} else {
+		go s.commit()
+	}
+	return s, nil
+}
+
+// preflight refuses a file shorter than its own metadata says: bbolt maps the file and would
+// die of SIGBUS reading past its end, which no recover can catch. (The same check as the
+// outbox's store.)
+func preflight(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("replay: open %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("replay: %s: %w", path, err)
+	}
+	if fi.Size() == 0 {
+		return nil
+	}
+	var b [64]byte
+	if _, err := f.ReadAt(b[:], 0); err != nil {
+		return fmt.Errorf("%w: %s: %d bytes, shorter than a store header", ErrCorrupt, path, fi.Size())
+	}
+	const magic = 0xED0CDAED
+	if binary.NativeEndian.Uint32(b[16:]) != magic {
+		return fmt.Errorf("%w: %s: not a bbolt file", ErrCorrupt, path)
+	}
+	pageSize := int64(binary.NativeEndian.Uint32(b[24:]))
+	hw := int64(binary.NativeEndian.Uint64(b[56:]))
+	if pageSize <= 0 || hw <= 0 || hw > fi.Size() {
+		return fmt.Errorf("%w: %s: damaged header (page size %d, %d pages)", ErrCorrupt, path, pageSize, hw)
+	}
+	metas := []int64{hw}
+	var b1 [64]byte
+	if _, err := f.ReadAt(b1[:], pageSize); err == nil && binary.NativeEndian.Uint32(b1[16:]) == magic {
+		metas = append(metas, int64(binary.NativeEndian.Uint64(b1[56:])))
+	}
+	for _, n := range metas {
+		if need := n * pageSize; need > fi.Size() {
+			return fmt.Errorf("%w: %s: truncated: %d bytes, its header says %d", ErrCorrupt, path, fi.Size(), need)
+		}
+	}
+	return nil
+}
+
+func (s *BoltStore) init() (err error) {
+	check := func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if m == nil || tx.Bucket(bucketNames) == nil {
+			return fmt.Errorf("%w: %s: missing the history buckets", ErrCorrupt, s.path)
+		}
+		v := m.Get(keyVersion)
+		if len(v) != 8 {
+			return fmt.Errorf("%w: %s: no schema version", ErrCorrupt, s.path)
+		}
+		if n := binary.BigEndian.Uint64(v); n != BoltSchemaVersion {
+			return fmt.Errorf("replay: %s has schema version %d; this program reads version %d", s.path, n, BoltSchemaVersion)
+		}
+		return nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
+		}
+	}()
+	if s.opts.ReadOnly {
+		return s.db.View(check)
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil && tx.Bucket(bucketNames) == nil {
+			m, err := tx.CreateBucket(bucketMeta)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(bucketNames); err != nil {
+				return err
+			}
+			return m.Put(keyVersion, u64(BoltSchemaVersion))
+		}
+		return check(tx)
+	})
+}
+
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+// seqKey maps an int64 to 8 bytes that sort as the numbers do.
+func seqKey(n int64) []byte { return u64(uint64(n) ^ 1<<63) }
+
+func keySeq(k []byte) int64 { return int64(binary.BigEndian.Uint64(k) ^ 1<<63) }
+
+func getU64(b *bolt.Bucket, k []byte) uint64 {
+	if v := b.Get(k); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// commit is the group committer: every append queued while one transaction is written goes
+// into the next, in one transaction and one fsync. When the transaction fails, each append is
+// retried alone, so one bad append cannot fail the others.
+func (s *BoltStore) commit() {
+	defer close(s.stopped)
+	for {
+		var batch []*boltOp
+		stopping := false
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+		case <-s.stop:
+			// Close sets closed before stop, so nothing more is queued: answer what is.
+			stopping = true
+			for len(s.ops) > 0 {
+				batch = append(batch, <-s.ops)
+			}
+			if len(batch) == 0 {
+				return
+			}
+		}
+	more:
+		for len(batch) < 1000 {
+			select {
+			case o := <-s.ops:
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		err := s.update(func(tx *bolt.Tx) error {
+			for _, o := range batch {
+				if err := s.put(tx, o.name, o.rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil || len(batch) == 1 {
+			for _, o := range batch {
+				o.done <- err
+			}
+			if stopping {
+				return
+			}
+			continue
+		}
+		for _, o := range batch {
+			o.done <- s.update(func(tx *bolt.Tx) error { return s.put(tx, o.name, o.rec) })
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+func (s *BoltStore) update(fn func(tx *bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
+		}
+	}()
+	return s.db.Update(fn)
+}
+
+func (s *BoltStore) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
+		}
+	}()
+	return s.db.View(fn)
+}
+
+// Append records r under name, durably (fsync'd unless NoSync) when it returns nil.
+func (s *BoltStore) Append(name string, r Record) error {
+	if s.opts.ReadOnly {
+		return fmt.Errorf("replay: %s is open read-only", s.path)
+	}
+	if len(r.MsgID) > 0xffff {
+		return fmt.Errorf("replay: msg_id of %d bytes", len(r.MsgID))
+	}
+	o := &boltOp{name: name, rec: r, done: make(chan error, 1)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.ops <- o
+	s.mu.Unlock()
+	return <-o.done
+}
+
+func (s *BoltStore) put(tx *bolt.Tx, name string, r Record) error {
+	nb, err := tx.Bucket(bucketNames).CreateBucketIfNotExists([]byte(name))
+	if err != nil {
+		return err
+	}
+	var b [4]*bolt.Bucket
+	for i, n := range [][]byte{bucketSeq, bucketIDs, bucketTime, bucketStat} {
+		if b[i], err = nb.CreateBucketIfNotExists(n); err != nil {
+			return err
+		}
+	}
+	seqB, idB, timeB, statB := b[0], b[1], b[2], b[3]
+	// Concurrent publishes commit in any order; a seq_id is recorded once.
+	if seqB.Get(seqKey(r.Seq)) != nil {
+		return fmt.Errorf("replay: seq_id %d of %q is already recorded", r.Seq, name)
+	}
+	last := max(int64(getU64(statB, keyLast)), r.Seq)
+	val := make([]byte, 10+len(r.MsgID)+len(r.Envelope))
+	copy(val, seqKey(r.Timestamp))
+	binary.BigEndian.PutUint16(val[8:], uint16(len(r.MsgID)))
+	copy(val[10:], r.MsgID)
+	copy(val[10+len(r.MsgID):], r.Envelope)
+	if err := seqB.Put(seqKey(r.Seq), val); err != nil {
+		return err
+	}
+	if r.MsgID != "" {
+		if err := idB.Put([]byte(r.MsgID), seqKey(r.Seq)); err != nil {
+			return err
+		}
+	}
+	if err := timeB.Put(append(seqKey(r.Timestamp), seqKey(r.Seq)...), nil); err != nil {
+		return err
+	}
+	count := getU64(statB, keyCount) + 1
+	size := getU64(statB, keyBytes) + uint64(len(r.Envelope))
+	evicted := getU64(statB, keyEvicted)
+	// Retention: drop the oldest records while a bound is exceeded (never the one just added).
+	ret := s.opts.Retention
+	var oldest int64 = -1 << 63
+	if ret.MaxAge > 0 {
+		oldest = s.opts.Now().Add(-ret.MaxAge).Unix()
+	}
+	c := seqB.Cursor()
+	for k, v := c.First(); k != nil && keySeq(k) != r.Seq; k, v = c.First() {
+		rec := decodeRecord(k, v)
+		over := ret.MaxMessages > 0 && count > uint64(ret.MaxMessages) ||
+			ret.MaxBytes > 0 && size > uint64(ret.MaxBytes) || rec.Timestamp < oldest
+		if !over {
+			break
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		if rec.MsgID != "" {
+			if cur := idB.Get([]byte(rec.MsgID)); bytes.Equal(cur, k) {
+				if err := idB.Delete([]byte(rec.MsgID)); err != nil {
+					return err
+				}
+			}
+		}
+		if err := timeB.Delete(append(seqKey(rec.Timestamp), k...)); err != nil {
+			return err
+		}
+		count--
+		size -= uint64(len(rec.Envelope))
+		evicted++
+	}
+	for k, v := range map[string]uint64{string(keyLast): uint64(last), string(keyCount): count, string(keyBytes): size, string(keyEvicted): evicted} {
+		if err := statB.Put([]byte(k), u64(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeRecord(k, v []byte) Record {
+	r := Record{Seq: keySeq(k)}
+	if len(v) < 10 {
+		return r
+	}
+	r.Timestamp = keySeq(v[:8])
+	n := int(binary.BigEndian.Uint16(v[8:]))
+	if len(v) < 10+n {
+		return r
+	}
+	r.MsgID = string(v[10 : 10+n])
+	r.Envelope = v[10+n:]
+	return r
+}
+
+// LastSeq is the highest seq_id ever appended under name.
+func (s *BoltStore) LastSeq(name string) (int64, error) {
+	var last int64
+	err := s.view(func(tx *bolt.Tx) error {
+		if st := s.stat(tx, name); st != nil {
+			last = int64(getU64(st, keyLast))
+		}
+		return nil
+	})
+	return last, err
+}
+
+func (s *BoltStore) sub(tx *bolt.Tx, name string, bucket []byte) *bolt.Bucket {
+	nb := tx.Bucket(bucketNames).Bucket([]byte(name))
+	if nb == nil {
+		return nil
+	}
+	return nb.Bucket(bucket)
+}
+
+func (s *BoltStore) stat(tx *bolt.Tx, name string) *bolt.Bucket { return s.sub(tx, name, bucketStat) }
+
+// Names lists the publisher names the file holds a history for.
+func (s *BoltStore) Names() ([]string, error) {
+	var names []string
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketNames).ForEachBucket(func(k []byte) error {
+			names = append(names, string(k))
+			return nil
+		})
+	})
+	return names, err
+}
+
+// Stats describes name's history.
+func (s *BoltStore) Stats(name string) (StoreStats, error) {
+	var st StoreStats
+	err := s.view(func(tx *bolt.Tx) error {
+		sb := s.stat(tx, name)
+		if sb == nil {
+			return nil
+		}
+		st.LastSeq = int64(getU64(sb, keyLast))
+		st.Messages = int(getU64(sb, keyCount))
+		st.Bytes = int(getU64(sb, keyBytes))
+		st.Evicted = getU64(sb, keyEvicted)
+		c := s.sub(tx, name, bucketSeq).Cursor()
+		if k, _ := c.First(); k != nil {
+			st.First = keySeq(k)
+		}
+		if k, _ := c.Last(); k != nil {
+			st.Last = keySeq(k)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// Query returns the retained records matching q, by seq_id.
+func (s *BoltStore) Query(name string, q Query, lim Limits) ([]Record, error) {
+	var out []Record
+	err := s.view(func(tx *bolt.Tx) error {
+		seqB := s.sub(tx, name, bucketSeq)
+		if seqB == nil {
+			return ErrNoMatch
+		}
+		idB, timeB := s.sub(tx, name, bucketIDs), s.sub(tx, name, bucketTime)
+		found := map[int64][]byte{} // seq -> value
+		size := 0
+		add := func(k, v []byte) error {
+			seq := keySeq(k)
+			if _, ok := found[seq]; ok {
+				return nil
+			}
+			r := decodeRecord(k, v)
+			found[seq] = v
+			size += len(r.Envelope)
+			if lim.MaxMessages > 0 && len(found) > lim.MaxMessages {
+				return &TooManyError{Limit: lim.MaxMessages}
+			}
+			if lim.MaxBytes > 0 && size > lim.MaxBytes {
+				return &TooManyError{Limit: lim.MaxBytes, Bytes: true}
+			}
+			return nil
+		}
+		one := func(seq int64) error {
+			k := seqKey(seq)
+			if v := seqB.Get(k); v != nil {
+				return add(k, v)
+			}
+			return nil
+		}
+		for _, n := range q.SeqIDs {
+			if err := one(n); err != nil {
+				return err
+			}
+		}
+		if q.SeqID != nil {
+			if err := one(*q.SeqID); err != nil {
+				return err
+			}
+		}
+		if q.SeqRange != nil && q.SeqRange[0] <= q.SeqRange[1] {
+			c := seqB.Cursor()
+			for k, v := c.Seek(seqKey(q.SeqRange[0])); k != nil && keySeq(k) <= q.SeqRange[1]; k, v = c.Next() {
+				if err := add(k, v); err != nil {
+					return err
+				}
+			}
+		}
+		ids := q.MsgIDs
+		if q.MsgID != nil {
+			ids = append(ids[:len(ids):len(ids)], *q.MsgID)
+		}
+		for _, id := range ids {
+			if k := idB.Get([]byte(id)); k != nil {
+				if err := one(keySeq(k)); err != nil {
+					return err
+				}
+			}
+		}
+		if q.Time != nil && q.Time[0] <= q.Time[1] {
+			lo := clampSeconds(q.Time[0], true)
+			hi := clampSeconds(q.Time[1], false)
+			c := timeB.Cursor()
+			for k, _ := c.Seek(seqKey(lo)); k != nil && keySeq(k[:8]) <= hi; k, _ = c.Next() {
+				if err := one(keySeq(k[8:])); err != nil {
+					return err
+				}
+			}
+		}
+		if len(found) == 0 {
+			return ErrNoMatch
+		}
+		seqs := make([]int64, 0, len(found))
+		for n := range found {
+			seqs = append(seqs, n)
+		}
+		sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+		out = make([]Record, len(seqs))
+		for i, n := range seqs {
+			r := decodeRecord(seqKey(n), found[n])
+			r.Envelope = bytes.Clone(r.Envelope) // bbolt's memory is valid only inside the tx
+			out[i] = r
+		}
+		return nil
+	})
+	return out, err
+}
+
+// clampSeconds turns a query bound into whole seconds: envelope timestamps are integers, so
+// [t0, t1] covers ceil(t0)..floor(t1).
+func clampSeconds(t float64, lower bool) int64 {
+	const lim = float64(1 << 62)
+	switch {
+	case t >= lim:
+		return 1 << 62
+	case t <= -lim:
+		return -1 << 62
+	case lower:
+		n := int64(t)
+		if float64(n) < t {
+			n++
+		}
+		return n
+	default:
+		n := int64(t)
+		if float64(n) > t {
+			n--
+		}
+		return n
+	}
+}
+
+// Close stops the committer and closes the file. Appends after Close fail with ErrClosed.
+func (s *BoltStore) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	if !s.opts.ReadOnly {
+		close(s.stop)
+	}
+	<-s.stopped
+	return s.db.Close()
+}
+
+// Path is the file's path.
+func (s *BoltStore) Path() string { return s.path }

@@ -1,0 +1,204 @@
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func rec(seq int64, ts int64) Record {
+	return Record{Seq: seq, MsgID: fmt.Sprintf("m%d", seq), Timestamp: ts, Envelope: []byte(fmt.Sprintf(`{"seq_id":%d}`, seq))}
+}
+
+func openT(t *testing.T, path string, o BoltOptions) *BoltStore {
+	t.Helper()
+	s, err := OpenBolt(path, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func seqs(rs []Record) []int64 {
+	out := make([]int64, len(rs))
+	for i, r := range rs {
+		out[i] = r.Seq
+	}
+	return out
+}
+
+func TestBoltAppendQueryReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "history.db")
+	s := openT(t, path, BoltOptions{})
+	for n := int64(1); n <= 5; n++ {
+		if err := s.Append("a", rec(n, 100+n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Append("b", rec(1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append("a", rec(5, 200)); err == nil {
+		t.Fatal("appending seq_id 5 again succeeded")
+	}
+	got, err := s.Query("a", Query{SeqRange: &[2]int64{2, 4}, MsgID: ptr("m5")}, Limits{})
+	if err != nil || !equal(seqs(got), []int64{2, 3, 4, 5}) {
+		t.Fatalf("query = %v, %v", seqs(got), err)
+	}
+	if string(got[0].Envelope) != `{"seq_id":2}` || got[0].MsgID != "m2" || got[0].Timestamp != 102 {
+		t.Fatalf("record = %+v", got[0])
+	}
+	if _, err := s.Query("a", Query{SeqID: ptr[int64](9)}, Limits{}); err != ErrNoMatch {
+		t.Fatalf("no match: %v", err)
+	}
+	if _, err := s.Query("zzz", Query{SeqID: ptr[int64](1)}, Limits{}); err != ErrNoMatch {
+		t.Fatalf("unknown name: %v", err)
+	}
+	var tm *TooManyError
+	if _, err := s.Query("a", Range(1, 5), Limits{MaxMessages: 4}); !errors.As(err, &tm) || tm.Bytes {
+		t.Fatalf("too many: %v", err)
+	}
+	if _, err := s.Query("a", Range(1, 5), Limits{MaxBytes: 20}); !errors.As(err, &tm) || !tm.Bytes {
+		t.Fatalf("too large: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append("a", rec(6, 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	s2 := openT(t, path, BoltOptions{})
+	if last, err := s2.LastSeq("a"); err != nil || last != 5 {
+		t.Fatalf("LastSeq after reopen = %d, %v", last, err)
+	}
+	h, err := NewHistory(s2, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := h.Publish(func(seq int64) (Record, error) { return rec(seq, 1), nil }, func() error { return nil })
+	if err != nil || seq != 6 {
+		t.Fatalf("history continues at %d, %v; want 6", seq, err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestBoltRetention(t *testing.T) {
+	now := time.Unix(10000, 0)
+	s := openT(t, filepath.Join(t.TempDir(), "h.db"), BoltOptions{
+		Retention: Retention{MaxMessages: 5, MaxBytes: 12 * 4, MaxAge: 100 * time.Second},
+		Now:       func() time.Time { return now },
+	})
+	// 8 records of 12 bytes: the count bound keeps 5, the byte bound 4.
+	for n := int64(1); n <= 8; n++ {
+		if err := s.Append("a", rec(n, 9950)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := s.Stats("a")
+	if st.Messages != 4 || st.First != 5 || st.Last != 8 || st.LastSeq != 8 || st.Evicted != 4 || st.Bytes != 48 {
+		t.Fatalf("stats = %+v", st)
+	}
+	if _, err := s.Query("a", Query{MsgID: ptr("m2")}, Limits{}); err != ErrNoMatch {
+		t.Fatalf("evicted msg_id still found: %v", err)
+	}
+	// Age: the clock moves on; the next append drops everything older than 100 s.
+	now = now.Add(200 * time.Second)
+	if err := s.Append("a", rec(9, now.Unix())); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Query("a", Range(1, 100), Limits{})
+	if err != nil || !equal(seqs(got), []int64{9}) {
+		t.Fatalf("after max_age: %v, %v", seqs(got), err)
+	}
+	if got, err := s.Query("a", Query{Time: &[2]float64{0, 1e18}}, Limits{}); err != nil || !equal(seqs(got), []int64{9}) {
+		t.Fatalf("time index after eviction: %v, %v", seqs(got), err)
+	}
+}
+
+func TestBoltLockedAndCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "h.db")
+	openT(t, path, BoltOptions{})
+	if _, err := OpenBolt(path, BoltOptions{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v; want ErrLocked", err)
+	}
+	bad := filepath.Join(dir, "bad.db")
+	os.WriteFile(bad, []byte("this is not a bbolt file, not at all, no: it is just some text that is long enough"), 0o600)
+	if _, err := OpenBolt(bad, BoltOptions{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("garbage: %v; want ErrCorrupt", err)
+	}
+	// A truncated real file.
+	good := filepath.Join(dir, "good.db")
+	s, err := OpenBolt(good, BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := int64(1); n <= 50; n++ {
+		s.Append("a", Record{Seq: n, Envelope: make([]byte, 1000)})
+	}
+	s.Close()
+	data, _ := os.ReadFile(good)
+	os.WriteFile(good, data[:len(data)/3], 0o600)
+	if _, err := OpenBolt(good, BoltOptions{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("truncated: %v; want ErrCorrupt", err)
+	}
+}
+
+// Concurrent publishers are numbered without holes and sent in seq_id order.
+func TestHistoryOrder(t *testing.T) {
+	s := openT(t, filepath.Join(t.TempDir(), "h.db"), BoltOptions{NoSync: true})
+	h, err := NewHistory(s, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []int64
+	done := make(chan error)
+	const workers, each = 8, 50
+	for range workers {
+		go func() {
+			for range each {
+				var mine int64
+				_, err := h.Publish(func(seq int64) (Record, error) {
+					mine = seq
+					if seq == 17 {
+						return Record{}, errors.New("build failed")
+					}
+					return rec(seq, 1), nil
+				}, func() error { sent = append(sent, mine); return nil }) // under the history's lock
+				if err != nil && mine != 17 {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range workers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sent) != workers*each-1 {
+		t.Fatalf("sent %d, want %d", len(sent), workers*each-1)
+	}
+	for i := 1; i < len(sent); i++ {
+		if sent[i] <= sent[i-1] {
+			t.Fatalf("sent out of order at %d: %v", i, sent[i-1:i+1])
+		}
+	}
+	if _, err := s.Query("a", Query{SeqID: ptr[int64](17)}, Limits{}); err != ErrNoMatch {
+		t.Fatalf("abandoned seq_id 17 recorded: %v", err)
+	}
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
