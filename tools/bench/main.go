@@ -343,6 +343,8 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 
 	// ---- acked publish, in process ----
 	var acked1RSA []time.Duration // the floor of the outbox's end-to-end figure
+	var acked1Ed []time.Duration  // compared with JetStream's end to end
+	var asyncEd float64           // compared with JetStream's async publish
 	section("Acked publish latency, recipients in this process (ack.Subscriber goroutines)")
 	for _, c := range []struct {
 		fig        keyed
@@ -368,6 +370,9 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 		keep("acked "+name, lat)
 		if c.n == 1 && !c.fig.ed25519() {
 			acked1RSA = lat
+		}
+		if c.n == 1 && c.fig.ed25519() {
+			acked1Ed = lat
 		}
 		fig, of := c.fig, ""
 		if interleaved != nil {
@@ -430,6 +435,9 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 		b.close()
 		if err != nil {
 			return nil, err
+		}
+		if c.fig.ed25519() {
+			asyncEd = rate
 		}
 		r := add(Row{Name: fmt.Sprintf("PublishAsync in-flight %d%s", c.inflight, c.fig.suffix()), Unit: "msgs/s",
 			Value: rate, Floor: c.fig.ceiling(), Of: fmt.Sprintf("crypto-bound ceiling: %d cores / %s(1) p50",
@@ -533,6 +541,42 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 			Floor: us(quantile(acked1RSA, q.q)), Of: "ack.Publish to one recipient in process (above) " + q.name,
 			Note: "enqueue fsync + deliverer wake-up + acked send + ACK fsync"})
 	}
+
+	// ---- peers ----
+	section("Peers: NATS JetStream (embedded nats-server, file storage), same machine, same run, same payload")
+	js := map[bool]*jsFigures{}
+	for _, always := range []bool{false, true} {
+		mode := map[bool]string{false: "default sync", true: "sync_interval always"}[always]
+		step("NATS JetStream, %s: sync publish %d, async %s, end to end %d", mode, sz.acked1, sz.async, sz.acked1/2)
+		f, err := natsJetStream(msgFrame, always, sz.acked1, sz.async, sz.inflight)
+		if err != nil {
+			return nil, fmt.Errorf("NATS JetStream (%s): %w", mode, err)
+		}
+		js[always] = f
+		keep("JetStream end to end, "+mode, f.e2e)
+		for _, q := range quantiles {
+			add(Row{Name: fmt.Sprintf("JetStream publish, wait for the stored ack (%s) %s", mode, q.name), Unit: "µs",
+				Value: us(quantile(f.sync, q.q)), Note: "promise: the server stored it; nothing about a consumer"})
+		}
+		add(Row{Name: fmt.Sprintf("JetStream async publish (%s)", mode), Unit: "msgs/s", Value: f.async,
+			Note: fmt.Sprintf("up to %d acks outstanding", sz.inflight)})
+		for _, q := range quantiles {
+			add(Row{Name: fmt.Sprintf("JetStream end to end through a durable consumer (%s) %s", mode, q.name), Unit: "µs",
+				Value: us(quantile(f.e2e, q.q)), Note: "publish, consumer receives, double-acks, replies to the publisher"})
+		}
+	}
+	always := js[true]
+	r = add(Row{Name: "ackmsg acked publish Ed25519 p50 vs JetStream end to end p50", Unit: "µs", Value: us(quantile(acked1Ed, 0.5)),
+		Floor: us(quantile(always.e2e, 0.5)), Of: "JetStream end to end (sync_interval always) p50"})
+	target(r, "≤ 1 × JetStream end to end", r.Ratio <= 1)
+	add(Row{Name: "ackmsg acked publish Ed25519 p50 vs JetStream end to end p50, default sync", Unit: "µs", Value: us(quantile(acked1Ed, 0.5)),
+		Floor: us(quantile(js[false].e2e, 0.5)), Of: "JetStream end to end (default sync: nothing fsync'd on the way) p50",
+		Note: "ackmsg fsyncs nothing either, but signs and verifies twice"})
+	r = add(Row{Name: "ackmsg PublishAsync Ed25519 vs JetStream async publish", Unit: "msgs/s", Value: asyncEd,
+		Floor: always.async, Of: "JetStream async publish (sync_interval always)"})
+	target(r, "≥ 1 × JetStream async (sync always)", r.Ratio >= 1)
+	add(Row{Name: "ackmsg outbox enqueue (boltstore) p50 vs JetStream stored ack p50", Unit: "µs", Value: us(quantile(enqLat, 0.5)),
+		Floor: us(quantile(always.sync, 0.5)), Of: "JetStream publish (sync_interval always) p50: both fsync'd, neither says anything of a consumer"})
 
 	// ---- cold CLI ----
 	section("Cold CLI publish (process start to exit, relay and recipient running)")
