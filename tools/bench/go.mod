@@ -8,6 +8,7 @@ require (
 	github.com/nats-io/nats-server/v2 v2.15.3
 	github.com/nats-io/nats.go v1.56.0
 	github.com/pebbe/zmq4 v1.4.0
+	github.com/rabbitmq/amqp091-go v1.17.0
 	gonum.org/v1/plot v0.17.0
 )
 
