@@ -33,6 +33,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/internal/rmqtest"
 )
 
 // sizes are the sample counts of one run.
@@ -565,6 +566,32 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 				Value: us(quantile(f.e2e, q.q)), Note: "publish, consumer receives, double-acks, replies to the publisher"})
 		}
 	}
+	section("Peers: RabbitMQ (Debian rabbitmq-server, a throwaway node), same machine, same run, same payload")
+	var rmq *rmqFigures
+	if url, err := rmqtest.Start(); err != nil {
+		step("RabbitMQ skipped: %v", err)
+		add(Row{Name: "RabbitMQ", Note: "skipped: " + err.Error()})
+	} else {
+		step("RabbitMQ: confirm %d, streaming confirms %s, end to end %d", sz.acked1, sz.async, sz.acked1/2)
+		rmq, err = rabbitMQ(url, msgFrame, sz.acked1, sz.async, sz.inflight)
+		rmqtest.Stop()
+		if err != nil {
+			return nil, fmt.Errorf("RabbitMQ: %w", err)
+		}
+		keep("RabbitMQ end to end", rmq.e2e)
+		for _, q := range quantiles {
+			add(Row{Name: "RabbitMQ publish, wait for the confirm (persistent, durable queue) " + q.name, Unit: "µs",
+				Value: us(quantile(rmq.confirm, q.q)), Note: "promise: the broker has it on disk; nothing about a consumer"})
+		}
+		add(Row{Name: "RabbitMQ streaming confirms", Unit: "msgs/s", Value: rmq.stream,
+			Note: fmt.Sprintf("up to %d confirms outstanding", sz.inflight)})
+		for _, q := range quantiles {
+			add(Row{Name: "RabbitMQ end to end through a consumer (manual ack, reply) " + q.name, Unit: "µs",
+				Value: us(quantile(rmq.e2e, q.q)), Note: "publish, confirm, consumer receives, acks, replies to the publisher"})
+		}
+	}
+
+	section("ackmsg next to the peers (ratio = ackmsg / peer)")
 	always := js[true]
 	r = add(Row{Name: "ackmsg acked publish Ed25519 p50 vs JetStream end to end p50", Unit: "µs", Value: us(quantile(acked1Ed, 0.5)),
 		Floor: us(quantile(always.e2e, 0.5)), Of: "JetStream end to end (sync_interval always) p50"})
@@ -577,6 +604,14 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	target(r, "≥ 1 × JetStream async (sync always)", r.Ratio >= 1)
 	add(Row{Name: "ackmsg outbox enqueue (boltstore) p50 vs JetStream stored ack p50", Unit: "µs", Value: us(quantile(enqLat, 0.5)),
 		Floor: us(quantile(always.sync, 0.5)), Of: "JetStream publish (sync_interval always) p50: both fsync'd, neither says anything of a consumer"})
+	if rmq != nil {
+		add(Row{Name: "ackmsg acked publish Ed25519 p50 vs RabbitMQ end to end p50", Unit: "µs", Value: us(quantile(acked1Ed, 0.5)),
+			Floor: us(quantile(rmq.e2e, 0.5)), Of: "RabbitMQ end to end p50"})
+		add(Row{Name: "ackmsg PublishAsync Ed25519 vs RabbitMQ streaming confirms", Unit: "msgs/s", Value: asyncEd,
+			Floor: rmq.stream, Of: "RabbitMQ streaming confirms"})
+		add(Row{Name: "ackmsg outbox enqueue (boltstore) p50 vs RabbitMQ confirm p50", Unit: "µs", Value: us(quantile(enqLat, 0.5)),
+			Floor: us(quantile(rmq.confirm, 0.5)), Of: "RabbitMQ publish-and-confirm p50: both on disk, neither says anything of a consumer"})
+	}
 
 	// ---- cold CLI ----
 	section("Cold CLI publish (process start to exit, relay and recipient running)")
