@@ -53,7 +53,7 @@ func natsJetStream(payload []byte, syncAlways bool, n int, d time.Duration, infl
 		return nil, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(inflight))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(inflight+1))
 	if err != nil {
 		return nil, err
 	}
@@ -77,17 +77,38 @@ func natsJetStream(payload []byte, syncAlways bool, n int, d time.Duration, infl
 	}
 
 	// Async publish: up to inflight outstanding, counted until every ack is in.
+	// The window is kept here (wait for the oldest ack when inflight are outstanding), as
+	// ackmsg's PublishAsync figure does, rather than by the client's stall timeout.
+	acked := func(f jetstream.PubAckFuture) error {
+		select {
+		case <-f.Ok():
+			return nil
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return fmt.Errorf("JetStream async ack: %w", ctx.Err())
+		}
+	}
+	window := make([]jetstream.PubAckFuture, 0, inflight)
 	start, sent := time.Now(), 0
 	for time.Since(start) < d {
-		if _, err := js.PublishAsync("bench.async", payload); err != nil {
+		if len(window) == inflight {
+			if err := acked(window[0]); err != nil {
+				return nil, err
+			}
+			window = window[1:]
+		}
+		fut, err := js.PublishAsync("bench.async", payload)
+		if err != nil {
 			return nil, err
 		}
+		window = append(window, fut)
 		sent++
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-ctx.Done():
-		return nil, fmt.Errorf("JetStream async acks did not complete")
+	for _, fut := range window {
+		if err := acked(fut); err != nil {
+			return nil, err
+		}
 	}
 	f.async = float64(sent) / time.Since(start).Seconds()
 
