@@ -41,6 +41,7 @@ type options struct {
 	deliverOnly bool
 	pubOpts     []publisher.Option // the Publisher's underlying publisher
 	ackOpts     []publisher.Option // a Subscriber's ACK publisher
+	ackPub      *publisher.Publisher
 	consumer    []consumer.Option  // a Subscriber's underlying consumer
 
 	// Options that apply to one side only record their names here.
@@ -182,6 +183,17 @@ func WithAckPublisherOptions(opts ...publisher.Option) Option {
 	}
 }
 
+// WithAckPublisher makes a Subscriber send its ACKs through p, a publisher the caller opened
+// and closes after the Subscriber (the ACKs are signed by p's signer, on the gilmsg ACK topic).
+// It is for a process that both publishes and acks while bound on one endpoint (name), such
+// as ackmsg-bridge: two publishers cannot bind one address. Subscriber only.
+func WithAckPublisher(p *publisher.Publisher) Option {
+	return func(o *options) {
+		o.ackPub = p
+		o.subscriberOnly = append(o.subscriberOnly, "WithAckPublisher")
+	}
+}
+
 // PublishOption adjusts one Publish call.
 type PublishOption func(*publishOptions)
 
@@ -209,6 +221,13 @@ func Within(d time.Duration) PublishOption { return func(o *publishOptions) { o.
 // Modname sets the message's modname, as publisher.Modname.
 func Modname(m string) PublishOption {
 	return func(o *publishOptions) { o.pub = append(o.pub, publisher.Modname(m)) }
+}
+
+// MsgID gives the message this msg_id instead of a fresh one, as publisher.MsgID: a message
+// published again under the same msg_id (after a failure, by a bridge) is de-duplicated by
+// recipients that got it before.
+func MsgID(id string) PublishOption {
+	return func(o *publishOptions) { o.pub = append(o.pub, publisher.MsgID(id)) }
 }
 
 // Field adds a top-level envelope field before signing, as publisher.Field. The gilmsg_version

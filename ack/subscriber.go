@@ -46,6 +46,7 @@ func (m Mode) String() string {
 type Subscriber struct {
 	sub  *consumer.Subscriber
 	pub  *publisher.Publisher
+	own  bool // pub was opened here (else WithAckPublisher's, closed by its owner)
 	log  *slog.Logger
 	mode Mode
 	name string
@@ -99,16 +100,21 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	// ACKs are control traffic: never numbered, never in a history.
 	pc := c
 	pc.PersistentStore = ""
-	pub, err := publisher.New(&pc, append(pubOpts, o.ackOpts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("ack: ACK publisher: %w", err)
+	pub, own := o.ackPub, o.ackPub == nil
+	if own {
+		var err error
+		if pub, err = publisher.New(&pc, append(pubOpts, o.ackOpts...)...); err != nil {
+			return nil, fmt.Errorf("ack: ACK publisher: %w", err)
+		}
 	}
 	sub, err := consumer.NewSubscriber(&c, topic, append([]consumer.Option{consumer.WithLogger(log)}, o.consumerOptions()...)...)
 	if err != nil {
-		pub.Close()
+		if own {
+			pub.Close()
+		}
 		return nil, err
 	}
-	s := &Subscriber{sub: sub, pub: pub, log: log, mode: o.mode, name: pub.Signer().Name(), seen: newWindow(c.DedupeWindow),
+	s := &Subscriber{sub: sub, pub: pub, own: own, log: log, mode: o.mode, name: pub.Signer().Name(), seen: newWindow(c.DedupeWindow),
 		jobs: make(chan string, ackQueue)}
 	n := min(runtime.GOMAXPROCS(0), maxAckWorkers)
 	s.workers.Add(n)
@@ -187,7 +193,7 @@ func (s *Subscriber) Next(ctx context.Context) (*Delivery, error) {
 		case stateAcked:
 			s.stats.duplicates.Add(1)
 			s.stats.reacked.Add(1)
-			if err := s.pub.Resend(s.pub.FullTopic("ack"), frame); err != nil {
+			if err := s.pub.Resend(s.pub.FullTopic("ack", ackModname), frame); err != nil {
 				s.stats.ackErrors.Add(1)
 				s.log.Warn("re-ACK failed", "msg_id", id, "error", err)
 			}
@@ -246,7 +252,7 @@ func (s *Subscriber) ackWorker() {
 // ACK counted before it is sent, so a retransmission that the publisher sends as soon as it has
 // this ACK is re-ACKed, never mistaken for one still being processed; a failed send undoes them.
 func (s *Subscriber) ack(ctx context.Context, id string) {
-	m, err := s.pub.Build("ack", map[string]any{"ack_msg_id": id})
+	m, err := s.pub.Build("ack", map[string]any{"ack_msg_id": id}, ackModname)
 	var frame []byte
 	if err == nil {
 		frame, err = m.Marshal()
@@ -270,6 +276,9 @@ func (s *Subscriber) ack(ctx context.Context, id string) {
 	}
 	s.log.Debug("ACK sent", "msg_id", id)
 }
+
+// ackModname puts ACKs on the gilmsg ACK topic whichever publisher sends them.
+var ackModname = publisher.Modname("gilmsg")
 
 // SubscriberStats are a Subscriber's counters.
 type SubscriberStats struct {
@@ -318,8 +327,10 @@ func (s *Subscriber) Close() error {
 		close(s.jobs)
 		s.jmu.Unlock()
 		s.workers.Wait()
-		if err := s.pub.Close(); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("ack: ACK publisher: %w", err))
+		if s.own {
+			if err := s.pub.Close(); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("ack: ACK publisher: %w", err))
+			}
 		}
 		s.closeErr = errs.ErrorOrNil()
 	})

@@ -182,6 +182,10 @@ type Config struct {
 	// [OutboxConfig]). Default: no store, expiry 86400, attempt_timeout 30, retry_max 30,
 	// claim_lease 90, max_in_flight 256.
 	Outbox OutboxConfig `toml:"outbox"`
+	// Bridge configures ackmsg-bridge, the guaranteed bridge to an AMQP broker (see
+	// [BridgeConfig]). Default: url amqp://guest:guest@127.0.0.1:5672/, exchange amq.topic, both
+	// directions off.
+	Bridge BridgeConfig `toml:"bridge"`
 
 	// Sources lists the files read, in the order they were merged.
 	Sources []string `toml:"-"`
@@ -268,6 +272,7 @@ func DefaultConfig() Config {
 		ReplayTimeout:          DefaultReplayTimeout,
 		Hub:                    defaultHubConfig(),
 		Outbox:                 defaultOutboxConfig(),
+		Bridge:                 defaultBridgeConfig(),
 	}
 }
 

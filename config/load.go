@@ -329,6 +329,8 @@ func (c *Config) mergeFile(path string) error {
 				errs.add(checkHubKeys(path, raw["hub"]))
 			case "outbox":
 				errs.add(checkOutboxKeys(path, raw["outbox"]))
+			case "bridge":
+				errs.add(checkBridgeKeys(path, raw["bridge"]))
 			}
 			continue
 		}
@@ -363,6 +365,10 @@ func (c *Config) mergeFile(path string) error {
 		}
 		if f.key == "outbox" {
 			c.mergeOutbox(path, raw["outbox"], layer.Outbox)
+			continue
+		}
+		if f.key == "bridge" {
+			c.mergeBridge(path, raw["bridge"], layer.Bridge)
 			continue
 		}
 		sv, dv := src.Field(f.index), dst.Field(f.index)

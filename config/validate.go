@@ -144,6 +144,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateHub(&errs)
 	c.validateOutbox(&errs)
+	c.validateBridge(&errs)
 	return errs.err()
 }
 

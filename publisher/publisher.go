@@ -171,11 +171,18 @@ type PublishOption func(*publishOptions)
 
 type publishOptions struct {
 	modname string
+	msgID   string
 	fields  map[string]any
 }
 
 // Modname sets the modname of this message, e.g. "bodhi" in org.fedoraproject.prod.bodhi.update.
 func Modname(m string) PublishOption { return func(o *publishOptions) { o.modname = m } }
+
+// MsgID gives the message this msg_id instead of a fresh "<year>-<uuid4>". It is for a message
+// that stands for one that already has an identity elsewhere (ackmsg-bridge uses the AMQP
+// message_id), so that sending it again is recognised as the same message by consumers'
+// de-duplication. Two different messages must never share a msg_id.
+func MsgID(id string) PublishOption { return func(o *publishOptions) { o.msgID = id } }
 
 // Field adds a top-level envelope field before signing, so the signature covers it (the ACK
 // overlay uses it for the gilmsg_version marker). Fields the envelope already has are not
@@ -224,6 +231,11 @@ func (p *Publisher) Build(topic string, body any, opts ...PublishOption) (*messa
 	m, err := message.Build(p.fullTopic(topic, po), body, p.counter.Add(1), p.user, p.now())
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
+	}
+	if po.msgID != "" {
+		if err := m.Set(message.FieldMsgID, po.msgID); err != nil {
+			return nil, fmt.Errorf("publisher: msg_id: %w", err)
+		}
 	}
 	for k, v := range po.fields {
 		if m.Has(k) {

@@ -1,0 +1,271 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/ratelog"
+	"github.com/ackmsg/ackmsg/message"
+)
+
+// Header names the bridge sets on the messages it publishes to the broker.
+const (
+	// HeaderBridge is the name of the bridge that published the message: a bridge does not
+	// bring back to the bus what it sent itself.
+	HeaderBridge = "ackmsg_bridge"
+	// HeaderSigner is the CN of the certificate that signed the envelope (validated by the
+	// bridge; a consumer that needs proof verifies the envelope itself).
+	HeaderSigner = "ackmsg_signer"
+)
+
+// Modname is the modname of broker messages whose routing key does not start with topic_prefix:
+// they go on the bus as <topic_prefix>.<environment>.amqp.<routing key>.
+const Modname = "amqp"
+
+// Errors a bus message is left unACKed with (the publisher's retransmission tries again).
+var (
+	ErrUnroutable   = errors.New("bridge: the broker returned the message as unroutable: no queue is bound for its routing key")
+	ErrNacked       = errors.New("bridge: the broker nacked the message")
+	ErrNotForwarded = errors.New("bridge: topic not in bridge.topics: not forwarded, not ACKed")
+)
+
+// Option configures a Bridge.
+type Option func(*Bridge)
+
+// WithLogger sets the logger. Default: discard.
+func WithLogger(l *slog.Logger) Option { return func(b *Bridge) { b.log = l } }
+
+// WithSubscriberOptions passes options to the bus subscriber of the bus → AMQP direction (for
+// example ack.WithEndpoints).
+func WithSubscriberOptions(opts ...ack.Option) Option {
+	return func(b *Bridge) { b.subOpts = append(b.subOpts, opts...) }
+}
+
+// WithPublisherOptions passes options to the bus publisher of the AMQP → bus direction.
+func WithPublisherOptions(opts ...ack.Option) Option {
+	return func(b *Bridge) { b.pubOpts = append(b.pubOpts, opts...) }
+}
+
+// Bridge moves messages between the bus and the broker (see the package documentation).
+type Bridge struct {
+	cfg  *config.Config
+	bc   config.BridgeConfig
+	log  *slog.Logger
+	warn *ratelog.Limiter
+	name string // the ackmsg_bridge header value
+	cn   string // the bridge's certificate CN
+
+	subOpts, pubOpts []ack.Option
+	sub              *ack.Subscriber // bus → AMQP; nil when off
+	pub              *ack.Publisher  // AMQP → bus; nil when off
+	patterns         []config.TopicPattern
+	ackTopic         string
+
+	toUp, fromUp atomic.Bool
+	stats        counters
+	metrics      *Metrics
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New prepares a bridge for cfg.Bridge: the bus subscriber when Topics is set, the bus
+// publisher when Queue is set (at least one of them must be). It does not contact the broker:
+// Run does, and keeps trying until it answers. Without name (an endpoints key to bind), the
+// bridge sends its ACKs and messages through the relay (active).
+func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
+	if cfg == nil {
+		return nil, errors.New("bridge: nil config")
+	}
+	c := *cfg
+	b := &Bridge{cfg: &c, bc: c.Bridge}
+	for _, o := range opts {
+		o(b)
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.warn = ratelog.New(b.log, 10*time.Second)
+	if len(b.bc.Topics) == 0 && b.bc.Queue == "" {
+		return nil, errors.New("bridge: nothing to bridge: set bridge.topics (bus → AMQP) and/or bridge.queue (AMQP → bus)")
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if !c.SignMessages {
+		return nil, errors.New("bridge: the bridge signs its ACKs and messages: set sign_messages and its certificate (certname)")
+	}
+	if c.Name == "" {
+		c.Active = true
+	}
+	b.ackTopic = message.FullTopic(c.TopicPrefix, c.Environment, "gilmsg", "ack")
+	b.metrics = newMetrics(b)
+
+	if b.bc.Queue != "" {
+		popts := append([]ack.Option{ack.WithLogger(b.log.With("part", "publisher")), ack.WithModname(Modname)}, b.pubOpts...)
+		pub, err := ack.New(&c, popts...)
+		if err != nil {
+			return nil, fmt.Errorf("bridge: bus publisher: %w", err)
+		}
+		b.pub = pub
+		b.cn = pub.Signer().Name()
+	}
+	if len(b.bc.Topics) > 0 {
+		var prefixes []string
+		all := false
+		for _, p := range b.bc.Topics {
+			tp, err := config.ParseTopicPattern(p)
+			if err != nil {
+				b.Close()
+				return nil, fmt.Errorf("bridge: bridge.topics: %w", err)
+			}
+			b.patterns = append(b.patterns, tp)
+			if tp.Prefix() == "" {
+				all = true
+			}
+			prefixes = append(prefixes, tp.Prefix())
+		}
+		if all {
+			prefixes = []string{""}
+		}
+		sopts := []ack.Option{ack.WithMode(ack.AfterProcessing), ack.WithLogger(b.log.With("part", "subscriber")), ack.WithPrefixes(prefixes...)}
+		if b.pub != nil && c.Name != "" {
+			// Both directions bind the one endpoint: the ACKs go out through the publisher.
+			sopts = append(sopts, ack.WithAckPublisher(b.pub.Publisher()))
+		}
+		sub, err := ack.NewSubscriber(&c, "", append(sopts, b.subOpts...)...)
+		if err != nil {
+			b.Close()
+			return nil, fmt.Errorf("bridge: bus subscriber: %w", err)
+		}
+		b.sub = sub
+		b.cn = sub.Name()
+	}
+	b.name = b.bc.Name
+	if b.name == "" {
+		b.name = b.cn
+	}
+	return b, nil
+}
+
+// Name is the bridge's name: the ackmsg_bridge header it sets and recognises.
+func (b *Bridge) Name() string { return b.name }
+
+// Subscriber is the bus subscriber of the bus → AMQP direction (nil when it is off).
+func (b *Bridge) Subscriber() *ack.Subscriber { return b.sub }
+
+// Publisher is the bus publisher of the AMQP → bus direction (nil when it is off).
+func (b *Bridge) Publisher() *ack.Publisher { return b.pub }
+
+// Metrics are the bridge's Prometheus figures (register them on a prometheus.Registerer).
+func (b *Bridge) Metrics() *Metrics { return b.metrics }
+
+// Ready reports whether every configured direction is connected to the broker and set up.
+func (b *Bridge) Ready() bool {
+	return (b.sub == nil || b.toUp.Load()) && (b.pub == nil || b.fromUp.Load())
+}
+
+// Run bridges until ctx ends, reconnecting to the broker whenever the connection is lost. On
+// the way out it waits (a few seconds at most) for the broker's confirms of what it published
+// and for the bus publishes in progress, so that they are ACKed; what is left is not: the
+// publishers retransmit, the broker redelivers. Run does not close the Bridge.
+func (b *Bridge) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if b.sub != nil {
+		wg.Go(func() { b.runToAMQP(ctx) })
+	}
+	if b.pub != nil {
+		wg.Go(func() { b.runFromAMQP(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// Close closes the bus subscriber and publisher. Call it after Run returned.
+func (b *Bridge) Close() error {
+	b.closeOnce.Do(func() {
+		var errs []error
+		if b.sub != nil {
+			errs = append(errs, b.sub.Close())
+		}
+		if b.pub != nil {
+			errs = append(errs, b.pub.Close())
+		}
+		b.closeErr = errors.Join(errs...)
+	})
+	return b.closeErr
+}
+
+// drainTimeout bounds the wait for confirms and bus publishes in progress when Run stops.
+const drainTimeout = 5 * time.Second
+
+// dial connects to the broker, naming the connection after the bridge and the direction.
+func (b *Bridge) dial(direction string) (*amqp.Connection, error) {
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName("ackmsg-bridge " + b.name + " " + direction)
+	conn, err := amqp.DialConfig(b.bc.URL, amqp.Config{
+		Heartbeat:  10 * time.Second,
+		Properties: props,
+		Dial: func(network, addr string) (net.Conn, error) {
+			return net.DialTimeout(network, addr, 10*time.Second)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge: connecting to %s: %w", redact(b.bc.URL), err)
+	}
+	return conn, nil
+}
+
+// backoff is the pause between reconnection attempts: 0.1 s doubling up to max.
+type backoff struct {
+	next, max time.Duration
+}
+
+func newBackoff(max time.Duration) *backoff { return &backoff{next: 100 * time.Millisecond, max: max} }
+
+func (bo *backoff) reset() { bo.next = 100 * time.Millisecond }
+
+// wait pauses, and reports false when ctx ended first.
+func (bo *backoff) wait(ctx context.Context) bool {
+	t := time.NewTimer(bo.next)
+	defer t.Stop()
+	bo.next = min(2*bo.next, bo.max)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// retryPause is the pause before the n-th failed attempt of a broker message is requeued.
+func retryPause(n int, max time.Duration) time.Duration {
+	d := 100 * time.Millisecond
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+// redact hides the password in an AMQP URL.
+func redact(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if at := strings.LastIndex(u, "@"); at > i {
+			if colon := strings.Index(u[i+3:at], ":"); colon >= 0 {
+				return u[:i+3+colon+1] + "xxxxx" + u[at:]
+			}
+		}
+	}
+	return u
+}

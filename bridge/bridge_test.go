@@ -1,0 +1,429 @@
+package bridge_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/goleak"
+
+	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/bridge"
+	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/rmqtest"
+	"github.com/ackmsg/ackmsg/internal/testbus"
+	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/message"
+)
+
+func TestMain(m *testing.M) {
+	code := rmqtest.Main(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			os.Stderr.WriteString("goroutines leaked: " + err.Error() + "\n")
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+var (
+	pkiOnce sync.Once
+	pkiDir  string
+	pkiErr  error
+)
+
+// pki is the vector PKI plus a certificate for "bridge", in a directory shared by the tests.
+func pki(t *testing.T) string {
+	t.Helper()
+	pkiOnce.Do(func() {
+		pkiDir, pkiErr = os.MkdirTemp("", "bridge-pki-")
+		if pkiErr != nil {
+			return
+		}
+		src := testbus.PKIDir()
+		entries, err := os.ReadDir(src)
+		if err != nil {
+			pkiErr = err
+			return
+		}
+		for _, e := range entries {
+			data, err := os.ReadFile(filepath.Join(src, e.Name()))
+			if err != nil {
+				pkiErr = err
+				return
+			}
+			if err := os.WriteFile(filepath.Join(pkiDir, e.Name()), data, 0o600); err != nil {
+				pkiErr = err
+				return
+			}
+		}
+		_, pkiErr = certs.Issue(pkiDir, "bridge", certs.PKIOptions{KeyType: certs.KeyEd25519})
+	})
+	if pkiErr != nil {
+		t.Fatal(pkiErr)
+	}
+	return pkiDir
+}
+
+// world is a bus on loopback (a publisher, the bridge, consumer sub01) and the shared broker.
+type world struct {
+	t   *testing.T
+	eps map[string][]string
+	url string
+	ex  string // the bridge's exchange
+	pub *ack.Publisher
+}
+
+func newWorld(t *testing.T) *world {
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	w := &world{t: t, url: rmqtest.URL(t), ex: rmqtest.Name("ex"), eps: map[string][]string{}}
+	for _, k := range []string{"pub.host", "bridge.host", "sub01.host"} {
+		w.eps[k] = []string{testbus.Addr(t)}
+	}
+	return w
+}
+
+func (w *world) config(name, cert string) *config.Config {
+	c := testbus.Sign(testbus.Config(w.eps), cert)
+	dir := pki(w.t)
+	c.SSLDir, c.CACertLocation, c.CRLLocation = dir, filepath.Join(dir, "ca.crt"), filepath.Join(dir, "crl.pem")
+	c.Name = name
+	return c
+}
+
+func testLog(t *testing.T, part string) *slog.Logger {
+	if os.Getenv("BRIDGE_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("part", part, "test", t.Name())
+}
+
+func (w *world) publisher() *ack.Publisher {
+	w.t.Helper()
+	p, err := ack.New(w.config("pub.host", "pub01"), ack.WithLogger(testLog(w.t, "pub")))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { p.Close() })
+	w.pub = p
+	return p
+}
+
+// running is a bridge whose Run goroutine the test can stop.
+type running struct {
+	*bridge.Bridge
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (r *running) stop() {
+	r.cancel()
+	<-r.done
+	r.Close()
+}
+
+func (w *world) bridge(edit func(*config.BridgeConfig)) *running {
+	w.t.Helper()
+	c := w.config("bridge.host", "bridge")
+	c.Bridge.URL, c.Bridge.Exchange = w.url, w.ex
+	c.Bridge.ReconnectMax = 0.5
+	edit(&c.Bridge)
+	b, err := bridge.New(c, bridge.WithLogger(testLog(w.t, "bridge")))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Bridge: b, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		b.Run(ctx)
+	}()
+	w.t.Cleanup(r.stop)
+	testbus.Eventually(w.t, 20*time.Second, "bridge ready", b.Ready)
+	if b.Subscriber() != nil && w.pub != nil {
+		// The publisher is made first: its first message reaches the bridge at once.
+		if err := w.pub.WaitSubscribed(ctxFor(w.t, 10*time.Second), "org.example.test.probe"); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// amqpChannel is a separate client of the broker, as an AMQP-side consumer would be.
+func (w *world) amqpChannel() *amqp.Channel {
+	w.t.Helper()
+	conn, err := amqp.Dial(w.url)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return ch
+}
+
+// queue declares a durable queue bound to the bridge's exchange with key.
+func (w *world) queue(ch *amqp.Channel, key string) string {
+	w.t.Helper()
+	if err := ch.ExchangeDeclare(w.ex, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		w.t.Fatal(err)
+	}
+	q := rmqtest.Name("q")
+	if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := ch.QueueBind(q, key, w.ex, false, nil); err != nil {
+		w.t.Fatal(err)
+	}
+	return q
+}
+
+// drain takes every message in q (basic.get, acked).
+func drain(t *testing.T, ch *amqp.Channel, q string) []amqp.Delivery {
+	t.Helper()
+	var out []amqp.Delivery
+	for {
+		d, ok, err := ch.Get(q, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return out
+		}
+		out = append(out, d)
+	}
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// An acked publish to recipient bridge returns nil only once the message is in a durable queue:
+// a separate consumer finds it there, the envelope intact and verifiable, with
+// fedora-messaging's headers.
+func TestAckedPublishMeansQueued(t *testing.T) {
+	w := newWorld(t)
+	ch := w.amqpChannel()
+	q := w.queue(ch, "org.example.#")
+	p := w.publisher()
+	b := w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"org.example.#"} })
+	ctx := ctxFor(t, 60*time.Second)
+
+	for i := range 20 {
+		m, err := p.Publish(ctx, "bridge.test", map[string]any{"i": i}, ack.To("bridge"), ack.Within(10*time.Second))
+		if err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		// The ACK is in: the message must be in the queue now, not later.
+		d, ok, err := ch.Get(q, true)
+		if err != nil || !ok {
+			t.Fatalf("publish %d returned nil but the queue is empty (%v)", i, err)
+		}
+		if d.MessageId != m.MsgID() || d.RoutingKey != m.Topic() {
+			t.Fatalf("message_id %q routing key %q, want %q %q", d.MessageId, d.RoutingKey, m.MsgID(), m.Topic())
+		}
+		want, _ := m.Marshal()
+		if string(d.Body) != string(want) {
+			t.Fatalf("body is not the signed envelope:\n%s\nwant\n%s", d.Body, want)
+		}
+		if d.DeliveryMode != amqp.Persistent || d.ContentType != "application/json" || d.Headers["fedora_messaging_schema"] != "base.message" ||
+			d.Headers[bridge.HeaderBridge] != "bridge" || d.Headers[bridge.HeaderSigner] != "pub01" || d.Headers["sent-at"] == nil {
+			t.Fatalf("properties: mode %d type %q headers %v", d.DeliveryMode, d.ContentType, d.Headers)
+		}
+		// Whoever reads the queue can check who signed it.
+		got, err := message.Decode(d.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := verifier(t)
+		id, err := v.Verify(got)
+		if err != nil || id.CN != "pub01" {
+			t.Fatalf("verifying the queued envelope: %v %v", id, err)
+		}
+	}
+	if st := b.Stats(); st.Confirmed != 20 || st.Returned != 0 {
+		t.Fatalf("stats %+v: want 20 confirmed", st)
+	}
+}
+
+func verifier(t *testing.T) certs.Verifier {
+	dir := pki(t)
+	c := config.DefaultConfig()
+	c.ValidateSignatures = true
+	c.SSLDir, c.CACertLocation, c.CRLLocation = dir, filepath.Join(dir, "ca.crt"), filepath.Join(dir, "crl.pem")
+	v, err := wiring.Verifier(&c, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// With no queue bound for the topic the broker returns the message: the bridge does not ACK,
+// and the publish times out naming bridge.
+func TestUnroutableTimesOutNamingBridge(t *testing.T) {
+	w := newWorld(t)
+	ch := w.amqpChannel()
+	q := w.queue(ch, "other.#")
+	p := w.publisher()
+	b := w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"org.example.#"} })
+	_, err := p.Publish(ctxFor(t, 30*time.Second), "nowhere", map[string]any{}, ack.To("bridge"), ack.Within(1500*time.Millisecond))
+	var te *ack.TimeoutError
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), "bridge") {
+		t.Fatalf("want a timeout naming bridge, got %v", err)
+	}
+	if st := b.Stats(); st.Returned == 0 || st.Confirmed != 0 {
+		t.Fatalf("stats %+v: want returned, none confirmed", st)
+	}
+	if got := drain(t, ch, q); len(got) != 0 {
+		t.Fatalf("%d messages in an unbound queue", len(got))
+	}
+}
+
+// RabbitMQ stopped and restarted while the publisher streams: every message whose publish
+// returned nil is in the queue afterwards.
+func TestBrokerRestartLosesNoAckedMessage(t *testing.T) {
+	w := newWorld(t)
+	ch := w.amqpChannel()
+	q := w.queue(ch, "#")
+	p := w.publisher()
+	b := w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"#"} })
+	ctx := ctxFor(t, 120*time.Second)
+
+	var (
+		mu    sync.Mutex
+		acked []string
+		fails int
+	)
+	const n = 300
+	done := make(chan struct{})
+	half := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for i := range n {
+			if i == n/3 {
+				close(half)
+			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				m, err := p.Publish(ctx, "stream", map[string]any{"i": i}, ack.To("bridge"), ack.Within(40*time.Second))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					fails++
+					return
+				}
+				acked = append(acked, m.MsgID())
+			})
+		}
+		wg.Wait()
+	}()
+	<-half
+	rmqtest.Restart(t)
+	<-done
+
+	conn, err := amqp.Dial(w.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch2, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := map[string]int{}
+	for _, d := range drain(t, ch2, q) {
+		in[d.MessageId]++
+	}
+	missing := 0
+	for _, id := range acked {
+		if in[id] == 0 {
+			missing++
+		}
+	}
+	t.Logf("acked %d, failed %d, in queue %d distinct, reconnects %d", len(acked), fails, len(in), b.Stats().ToReconnects)
+	if missing > 0 {
+		t.Fatalf("%d messages ACKed by the bridge are not in the queue", missing)
+	}
+	if len(acked) < n/2 {
+		t.Fatalf("only %d of %d publishes succeeded across the restart", len(acked), n)
+	}
+	if b.Stats().ToReconnects == 0 {
+		t.Fatal("the bridge never saw the broker go away: the test proved nothing")
+	}
+}
+
+// Three competing consumers on one queue each get a share, and together every message once.
+func TestCompetingConsumersShare(t *testing.T) {
+	w := newWorld(t)
+	ch := w.amqpChannel()
+	q := w.queue(ch, "#")
+	p := w.publisher()
+	w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"#"} })
+	ctx := ctxFor(t, 60*time.Second)
+
+	var mu sync.Mutex
+	got := map[string]int{}
+	per := make([]int, 3)
+	for i := range 3 {
+		c := w.amqpChannel()
+		if err := c.Qos(1, 0, false); err != nil {
+			t.Fatal(err)
+		}
+		ds, err := c.Consume(q, "", false, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for d := range ds {
+				mu.Lock()
+				got[d.MessageId]++
+				per[i]++
+				mu.Unlock()
+				d.Ack(false)
+			}
+		}()
+	}
+	const n = 90
+	var ids []string
+	for i := range n {
+		m, err := p.Publish(ctx, "work", map[string]any{"i": i}, ack.To("bridge"), ack.Within(10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.MsgID())
+	}
+	testbus.Eventually(t, 20*time.Second, "all consumed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == n
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if got[id] != 1 {
+			t.Fatalf("%s consumed %d times", id, got[id])
+		}
+	}
+	for i, k := range per {
+		if k == 0 {
+			t.Fatalf("consumer %d got nothing: %v", i, per)
+		}
+	}
+	t.Logf("shares %v", per)
+}

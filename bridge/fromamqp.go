@@ -1,0 +1,279 @@
+package bridge
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/message"
+)
+
+// errPoison marks a broker message that can never be published: its body is not a JSON object.
+var errPoison = errors.New("bridge: body is not a JSON object")
+
+// msgIDNamespace derives msg_ids from AMQP message_ids and bodies (uuid version 5).
+var msgIDNamespace = uuid.MustParse("6f1e1c2a-4b7d-5d2e-9a53-0c8f3b1d7e42")
+
+// fedmsgID is the form of a fedmsg msg_id, kept as it is when it is the AMQP message_id.
+var fedmsgID = regexp.MustCompile(`^[0-9]{4}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// maxAttemptsKept bounds the failure counts remembered for broker messages.
+const maxAttemptsKept = 100000
+
+// runFromAMQP runs the AMQP → bus direction until ctx ends.
+func (b *Bridge) runFromAMQP(ctx context.Context) {
+	attempts := &attemptCounts{n: make(map[string]int)}
+	bo := newBackoff(b.bc.ReconnectMax.Duration())
+	for ctx.Err() == nil {
+		conn, err := b.dial("from-amqp")
+		if err != nil {
+			b.stats.fromConnectErrors.Add(1)
+			b.warn.Warn("from-connect", "broker unreachable (AMQP → bus): retrying", "error", err)
+			if !bo.wait(ctx) {
+				return
+			}
+			continue
+		}
+		started := time.Now()
+		err = b.fromAMQPSession(ctx, conn, attempts)
+		b.fromUp.Store(false)
+		conn.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		b.stats.fromReconnects.Add(1)
+		b.log.Warn("broker connection lost (AMQP → bus): reconnecting", "error", err)
+		if time.Since(started) > time.Minute {
+			bo.reset()
+		}
+		if !bo.wait(ctx) {
+			return
+		}
+	}
+}
+
+// attemptCounts counts the failed attempts of broker messages by key, for max_attempts. The
+// counts live in memory: after a restart of the bridge a message gets max_attempts again.
+type attemptCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (a *attemptCounts) fail(key string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.n) >= maxAttemptsKept {
+		clear(a.n)
+	}
+	a.n[key]++
+	return a.n[key]
+}
+
+func (a *attemptCounts) forget(key string) {
+	a.mu.Lock()
+	delete(a.n, key)
+	a.mu.Unlock()
+}
+
+// declareQueue declares the queue (durable, dead-lettering to dead_letter_exchange), its
+// bindings and the dead-letter exchange with its queue.
+func (b *Bridge) declareQueue(ch *amqp.Channel) error {
+	var args amqp.Table
+	if dlx := b.bc.DeadLetterExchange; dlx != "" {
+		if err := declareExchange(ch, dlx); err != nil {
+			return err
+		}
+		dead := b.bc.Queue + ".dead"
+		if _, err := ch.QueueDeclare(dead, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declaring dead-letter queue %q: %w", dead, err)
+		}
+		if err := ch.QueueBind(dead, "#", dlx, false, nil); err != nil {
+			return fmt.Errorf("binding dead-letter queue %q to %q: %w", dead, dlx, err)
+		}
+		args = amqp.Table{"x-dead-letter-exchange": dlx}
+	}
+	if _, err := ch.QueueDeclare(b.bc.Queue, true, false, false, false, args); err != nil {
+		return fmt.Errorf("declaring queue %q (an existing queue must be durable, with the same x-dead-letter-exchange): %w", b.bc.Queue, err)
+	}
+	if len(b.bc.QueueBindings) > 0 {
+		if err := declareExchange(ch, b.bc.Exchange); err != nil {
+			return err
+		}
+	}
+	for _, key := range b.bc.QueueBindings {
+		if err := ch.QueueBind(b.bc.Queue, key, b.bc.Exchange, false, nil); err != nil {
+			return fmt.Errorf("binding queue %q to %q with %q: %w", b.bc.Queue, b.bc.Exchange, key, err)
+		}
+	}
+	return nil
+}
+
+// fromAMQPSession consumes on one connection until it fails or ctx ends.
+func (b *Bridge) fromAMQPSession(ctx context.Context, conn *amqp.Connection, attempts *attemptCounts) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if err := b.declareQueue(ch); err != nil {
+		return err
+	}
+	if err := ch.Qos(b.bc.Prefetch, 0, false); err != nil {
+		return fmt.Errorf("basic.qos: %w", err)
+	}
+	tag := "ackmsg-bridge-" + uuid.NewString()
+	deliveries, err := ch.Consume(b.bc.Queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("consuming %q: %w", b.bc.Queue, err)
+	}
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+
+	// The bus publishes of this session run (and wait for ACKs) on their own goroutines; they
+	// end within publish_timeout, or when stop is closed at shutdown.
+	// When the channel is lost they are cancelled (their acks could not be sent: the broker
+	// redelivers) before the session returns.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	pctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+
+	b.fromUp.Store(true)
+	b.log.Info("bridging AMQP → bus", "queue", b.bc.Queue, "prefetch", b.bc.Prefetch, "recipients", b.bc.Recipients)
+	for {
+		select {
+		case <-ctx.Done():
+			// No more deliveries; give those in progress a little time to finish.
+			_ = ch.Cancel(tag, false)
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			t := time.NewTimer(drainTimeout)
+			defer t.Stop()
+			select {
+			case <-done:
+			case <-t.C:
+				stop() // their messages are requeued by the broker when the channel closes
+			}
+			return nil
+		case d, ok := <-deliveries:
+			if !ok {
+				return errors.New("delivery channel closed")
+			}
+			b.fromDelivery(pctx, &wg, d, attempts)
+		case e, ok := <-closed:
+			if !ok || e == nil {
+				return errors.New("channel closed")
+			}
+			return e
+		}
+	}
+}
+
+// fromDelivery publishes one broker message on the bus and settles it once that is done.
+func (b *Bridge) fromDelivery(ctx context.Context, wg *sync.WaitGroup, d amqp.Delivery, attempts *attemptCounts) {
+	b.stats.fromReceived.Add(1)
+	if h, _ := d.Headers[HeaderBridge].(string); h == b.name {
+		b.stats.fromLooped.Add(1)
+		b.settle(d.Ack(false), "ack")
+		return
+	}
+	key := d.MessageId
+	if key == "" {
+		sum := sha256.Sum256(d.Body)
+		key = fmt.Sprintf("sha256:%x", sum)
+	}
+	start := time.Now()
+	body, err := message.Unmarshal(d.Body)
+	if _, ok := body.(map[string]any); err == nil && !ok {
+		err = errPoison
+	} else if err != nil {
+		err = fmt.Errorf("%w: %v", errPoison, err)
+	}
+	if err != nil {
+		wg.Go(func() { b.failed(ctx, d, key, attempts, err, true) })
+		return
+	}
+	modname, topic := Modname, d.RoutingKey
+	if first, rest, ok := strings.Cut(d.RoutingKey, "."); ok && strings.HasPrefix(d.RoutingKey, b.cfg.TopicPrefix+".") {
+		modname, topic = first, rest // FullTopic keeps modname.topic whole: it starts with the prefix
+	}
+	opts := []ack.PublishOption{ack.Modname(modname), ack.MsgID(b.msgID(d)), ack.Within(b.bc.PublishTimeout.Duration())}
+	if len(b.bc.Recipients) > 0 {
+		opts = append(opts, ack.To(b.bc.Recipients...))
+	}
+	f, err := b.pub.PublishAsync(ctx, topic, body, opts...)
+	wg.Go(func() {
+		if err == nil {
+			err = f.Wait(ctx)
+		}
+		if err != nil {
+			b.failed(ctx, d, key, attempts, err, false)
+			return
+		}
+		attempts.forget(key)
+		b.stats.fromPublished.Add(1)
+		b.metrics.publishSeconds.Observe(time.Since(start).Seconds())
+		b.settle(d.Ack(false), "ack")
+	})
+}
+
+// failed settles a broker message that could not be published on the bus: dead-lettered once
+// it failed max_attempts times (at once when poison) and a dead-letter exchange is configured,
+// else requeued after a pause.
+func (b *Bridge) failed(ctx context.Context, d amqp.Delivery, key string, attempts *attemptCounts, err error, poison bool) {
+	n := attempts.fail(key)
+	b.stats.fromFailed.Add(1)
+	if b.bc.DeadLetterExchange != "" && (poison || n >= b.bc.MaxAttempts) {
+		attempts.forget(key)
+		b.stats.fromDead.Add(1)
+		b.log.Warn("broker message dead-lettered", "queue", b.bc.Queue, "message_id", d.MessageId, "routing_key", d.RoutingKey,
+			"attempts", n, "dead_letter_exchange", b.bc.DeadLetterExchange, "error", err)
+		b.settle(d.Nack(false, false), "nack")
+		return
+	}
+	b.warn.Warn("from-failed", "broker message not published on the bus: requeued", "queue", b.bc.Queue, "message_id", d.MessageId,
+		"routing_key", d.RoutingKey, "attempts", n, "error", err)
+	t := time.NewTimer(retryPause(n, b.bc.ReconnectMax.Duration()))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	b.stats.fromRequeued.Add(1)
+	b.settle(d.Nack(false, true), "nack")
+}
+
+// settle reports an ack or nack the broker could not be told (the channel is gone: the broker
+// requeues the message itself).
+func (b *Bridge) settle(err error, what string) {
+	if err != nil {
+		b.stats.fromSettleErrors.Add(1)
+		b.warn.Warn("settle", "basic."+what+" not sent (the broker requeues the message)", "error", err)
+	}
+}
+
+// msgID is the bus msg_id of a broker message: its message_id when that is a fedmsg msg_id,
+// else "<year>-<uuid5 of the message_id, or of the body without one>", the same every time the
+// broker delivers it.
+func (b *Bridge) msgID(d amqp.Delivery) string {
+	if fedmsgID.MatchString(d.MessageId) {
+		return d.MessageId
+	}
+	year := d.Timestamp.Year()
+	if d.Timestamp.IsZero() {
+		year = time.Now().Year()
+	}
+	src := []byte("message_id:" + d.MessageId)
+	if d.MessageId == "" {
+		src = append([]byte("body:"), d.Body...)
+	}
+	return fmt.Sprintf("%d-%s", year, uuid.NewSHA1(msgIDNamespace, src))
+}

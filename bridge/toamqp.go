@@ -1,0 +1,316 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ackmsg/ackmsg/ack"
+)
+
+// outgoing is a bus message on its way to the broker.
+type outgoing struct {
+	d        *ack.Delivery
+	pub      amqp.Publishing
+	topic    string
+	msgID    string
+	start    time.Time
+	returned bool
+}
+
+// event is what the broker said about a publish: a basic.return or a confirm.
+type event struct {
+	ret   bool
+	msgID string // of a return
+	why   string // of a return: reply code and text
+	tag   uint64 // of a confirm
+	ack   bool   // of a confirm
+}
+
+// runToAMQP runs the bus → AMQP direction until ctx ends.
+func (b *Bridge) runToAMQP(ctx context.Context) {
+	in := make(chan *ack.Delivery)
+	rctx, stopReader := context.WithCancel(ctx)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		b.readBus(rctx, in)
+	}()
+	defer func() {
+		stopReader()
+		<-readerDone
+	}()
+
+	var carry []*outgoing // published and not confirmed when the connection was lost
+	bo := newBackoff(b.bc.ReconnectMax.Duration())
+	for ctx.Err() == nil {
+		conn, err := b.dial("to-amqp")
+		if err != nil {
+			b.stats.toConnectErrors.Add(1)
+			b.warn.Warn("to-connect", "broker unreachable (bus → AMQP): retrying", "error", err)
+			if !bo.wait(ctx) {
+				return
+			}
+			continue
+		}
+		started := time.Now()
+		carry, err = b.toAMQPSession(ctx, conn, in, carry)
+		b.toUp.Store(false)
+		conn.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		b.stats.toReconnects.Add(1)
+		b.log.Warn("broker connection lost (bus → AMQP): reconnecting", "error", err, "unconfirmed", len(carry))
+		if time.Since(started) > time.Minute {
+			bo.reset()
+		}
+		if !bo.wait(ctx) {
+			return
+		}
+	}
+}
+
+// readBus hands the bus messages to forward to the session, and finishes the others.
+func (b *Bridge) readBus(ctx context.Context, in chan<- *ack.Delivery) {
+	for {
+		d, err := b.sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		b.stats.busReceived.Add(1)
+		switch {
+		case d.Topic == b.ackTopic:
+			b.stats.skippedAck.Add(1)
+			d.Done(nil) // control traffic, never forwarded (and never marked)
+			continue
+		case d.Signer != nil && d.Signer.CN == b.cn:
+			b.stats.skippedOwn.Add(1)
+			d.Done(nil) // came from the broker through this bridge: not sent back
+			continue
+		case !b.forwards(d.Topic):
+			b.stats.skippedTopic.Add(1)
+			d.Done(ErrNotForwarded)
+			continue
+		}
+		select {
+		case in <- d:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (b *Bridge) forwards(topic string) bool {
+	for _, p := range b.patterns {
+		if p.Match(topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// publishing makes the broker message for a bus message: the signed envelope as body, the
+// topic as routing key, fedora-messaging's headers.
+func (b *Bridge) publishing(d *ack.Delivery) *outgoing {
+	m := d.Message
+	ts := time.Unix(m.Timestamp(), 0).UTC()
+	if m.Timestamp() == 0 {
+		ts = time.Now().UTC()
+	}
+	signer := ""
+	if d.Signer != nil {
+		signer = d.Signer.CN
+	}
+	return &outgoing{d: d, topic: d.Topic, msgID: m.MsgID(), start: time.Now(), pub: amqp.Publishing{
+		ContentType:     "application/json",
+		ContentEncoding: "utf-8",
+		DeliveryMode:    amqp.Persistent,
+		MessageId:       m.MsgID(),
+		Timestamp:       ts,
+		Headers: amqp.Table{
+			"fedora_messaging_schema":   "base.message",
+			"fedora_messaging_severity": int32(20),
+			"sent-at":                   ts.Format("2006-01-02T15:04:05+00:00"),
+			HeaderBridge:                b.name,
+			HeaderSigner:                signer,
+		},
+		Body: d.Raw,
+	}}
+}
+
+// toAMQPSession publishes on one connection until it fails or ctx ends. It returns the
+// messages published and not confirmed, to publish again on the next connection.
+func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-chan *ack.Delivery, carry []*outgoing) ([]*outgoing, error) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return carry, err
+	}
+	defer ch.Close()
+	if err := declareExchange(ch, b.bc.Exchange); err != nil {
+		return carry, err
+	}
+	if err := ch.Confirm(false); err != nil {
+		return carry, fmt.Errorf("confirm mode: %w", err)
+	}
+	max := b.bc.MaxInFlight
+	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	// Returns and confirms are read by one goroutine from unbuffered channels: the client sends
+	// a message's basic.return before its basic.ack, each send completing before the next, so
+	// the events arrive here in the broker's order. The buffer holds every event the messages in
+	// flight can produce (one return and one confirm each), so the reader never blocks on it.
+	rets := ch.NotifyReturn(make(chan amqp.Return))
+	confs := ch.NotifyPublish(make(chan amqp.Confirmation))
+	events := make(chan event, 2*max+2)
+	go func() {
+		for rets != nil || confs != nil {
+			select {
+			case r, ok := <-rets:
+				if !ok {
+					rets = nil
+					continue
+				}
+				events <- event{ret: true, msgID: r.MessageId, why: fmt.Sprintf("%d %s", r.ReplyCode, r.ReplyText)}
+			case c, ok := <-confs:
+				if !ok {
+					confs = nil
+					continue
+				}
+				events <- event{tag: c.DeliveryTag, ack: c.Ack}
+			}
+		}
+	}()
+
+	inflight := make(map[uint64]*outgoing)
+	byID := make(map[string]uint64)
+	leftover := func() []*outgoing {
+		tags := make([]uint64, 0, len(inflight))
+		for t := range inflight {
+			tags = append(tags, t)
+		}
+		slices.Sort(tags)
+		out := make([]*outgoing, 0, len(tags)+len(carry))
+		for _, t := range tags {
+			inflight[t].returned = false
+			out = append(out, inflight[t])
+		}
+		return append(out, carry...)
+	}
+	publish := func(o *outgoing) error {
+		tag := ch.GetNextPublishSeqNo()
+		if err := ch.PublishWithContext(context.WithoutCancel(ctx), b.bc.Exchange, o.topic, true, false, o.pub); err != nil {
+			return err
+		}
+		inflight[tag] = o
+		byID[o.msgID] = tag
+		b.stats.toPublished.Add(1)
+		b.stats.toInFlight.Store(int64(len(inflight)))
+		return nil
+	}
+	handle := func(ev event) {
+		if ev.ret {
+			if t, ok := byID[ev.msgID]; ok && inflight[t] != nil {
+				inflight[t].returned = true
+				b.warn.Warn("returned", "the broker returned a message as unroutable: not ACKed", "topic", inflight[t].topic,
+					"msg_id", ev.msgID, "exchange", b.bc.Exchange, "reply", ev.why)
+			}
+			return
+		}
+		o := inflight[ev.tag]
+		if o == nil {
+			return
+		}
+		delete(inflight, ev.tag)
+		if byID[o.msgID] == ev.tag {
+			delete(byID, o.msgID)
+		}
+		b.stats.toInFlight.Store(int64(len(inflight)))
+		switch {
+		case !ev.ack:
+			b.stats.toNacked.Add(1)
+			b.warn.Warn("nacked", "the broker nacked a message: publishing it again", "topic", o.topic, "msg_id", o.msgID)
+			o.returned = false
+			carry = append(carry, o)
+		case o.returned:
+			b.stats.toReturned.Add(1)
+			o.d.Done(ErrUnroutable)
+		default:
+			b.stats.toConfirmed.Add(1)
+			b.metrics.confirmSeconds.Observe(time.Since(o.start).Seconds())
+			o.d.Done(nil)
+		}
+	}
+
+	b.toUp.Store(true)
+	b.log.Info("bridging bus → AMQP", "exchange", b.bc.Exchange, "topics", b.bc.Topics, "republishing", len(carry))
+	for {
+		if len(carry) > 0 && len(inflight) < max {
+			o := carry[0]
+			if err := publish(o); err != nil {
+				return leftover(), err
+			}
+			carry = carry[1:]
+			continue
+		}
+		var next <-chan *ack.Delivery
+		if len(inflight) < max {
+			next = in
+		}
+		select {
+		case <-ctx.Done():
+			// Wait a little for the confirms of what is in flight, so it is ACKed.
+			t := time.NewTimer(drainTimeout)
+			defer t.Stop()
+			for len(inflight) > 0 {
+				select {
+				case ev := <-events:
+					handle(ev)
+				case <-closed:
+					return nil, nil
+				case <-t.C:
+					return nil, nil
+				}
+			}
+			return nil, nil
+		case d := <-next:
+			o := b.publishing(d)
+			if err := publish(o); err != nil {
+				carry = append(carry, o)
+				return leftover(), err
+			}
+		case ev := <-events:
+			handle(ev)
+		case e, ok := <-closed:
+			// Confirms that arrived before the close are still in events: take them first.
+			for {
+				select {
+				case ev := <-events:
+					handle(ev)
+					continue
+				default:
+				}
+				break
+			}
+			if !ok || e == nil {
+				return leftover(), errors.New("channel closed")
+			}
+			return leftover(), e
+		}
+	}
+}
+
+// declareExchange makes sure the topic exchange exists: amq.* exchanges are the broker's own,
+// others are declared durable (an existing one of another type is an error from the broker).
+func declareExchange(ch *amqp.Channel, name string) error {
+	if len(name) >= 4 && name[:4] == "amq." {
+		return nil
+	}
+	if err := ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declaring exchange %q: %w", name, err)
+	}
+	return nil
+}
