@@ -42,7 +42,7 @@ type options struct {
 	pubOpts     []publisher.Option // the Publisher's underlying publisher
 	ackOpts     []publisher.Option // a Subscriber's ACK publisher
 	ackPub      *publisher.Publisher
-	consumer    []consumer.Option  // a Subscriber's underlying consumer
+	consumer    []consumer.Option // a Subscriber's underlying consumer
 
 	// Options that apply to one side only record their names here.
 	publisherOnly, subscriberOnly []string
