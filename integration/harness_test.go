@@ -22,6 +22,7 @@ import (
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/pgtest"
+	"github.com/ackmsg/ackmsg/internal/rmqtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/internal/wiring"
 )
@@ -53,6 +54,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	code := m.Run()
 	pgtest.Stop()
+	rmqtest.Stop()
 	os.RemoveAll(dir)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ackmsg/ackmsg/internal/rmqtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
@@ -31,6 +33,9 @@ import (
 // ACKMSG_README_RUNS=N runs the whole README N times in a row (the issue asks for 20 of 20).
 
 const readmeBudget = 3 * time.Minute
+
+// amqpPort is the broker port the README names (RabbitMQ's standard one).
+const amqpPort = "5672"
 
 // readmeBlock is one runnable shell block of the README.
 type readmeBlock struct {
@@ -94,6 +99,18 @@ var loopbackPort = regexp.MustCompile(`127\.0\.0\.1:([0-9]{2,5})\b`)
 // (the same README port always maps to the same free port).
 func readmeScript(t *testing.T, blocks []readmeBlock) string {
 	ports := map[string]string{}
+	for _, b := range blocks {
+		if strings.Contains(b.text, "127.0.0.1:"+amqpPort+"/") {
+			// The README's broker is RabbitMQ on its standard port; here it is the tests'
+			// throwaway node, wherever that listens.
+			u, err := neturl.Parse(rmqtest.URL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ports[amqpPort] = u.Port()
+			break
+		}
+	}
 	var s strings.Builder
 	s.WriteString("set -euo pipefail\n")
 	s.WriteString(`trap 'echo "README test: command failed (status $?) at script line $LINENO: $BASH_COMMAND" >&2' ERR` + "\n")

@@ -1,0 +1,125 @@
+// Command ackmsg-bridge is the guaranteed bridge between the bus and an AMQP 0-9-1 broker
+// (RabbitMQ), configured by the [bridge] table (see package bridge).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ackmsg/ackmsg/bridge"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/cli"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const details = `
+Bus → AMQP (bridge.topics): every valid bus message on those topic patterns is published to
+bridge.exchange (default amq.topic) with its full topic as routing key, persistent, mandatory,
+with publisher confirms; the body is the signed envelope as received, message_id the msg_id,
+with fedora-messaging's headers. The bridge is a named recipient (the CN of its certificate):
+it ACKs a message only after the broker confirmed it. A message no queue is bound for is
+returned by the broker and not ACKed; the publisher's retransmission tries again.
+
+AMQP → bus (bridge.queue): each message of the queue (a JSON object) is published on the bus,
+signed by the bridge, with the routing key as topic, to bridge.recipients when set (an acked
+publish); it is acked to the broker only after that publish succeeded and every recipient
+ACKed, else requeued. With bridge.dead_letter_exchange, a message that failed
+bridge.max_attempts times, or is not a JSON object, goes to that exchange (and the queue
+<queue>.dead); without it nothing is ever dropped.
+
+The bridge reconnects to the broker with back-off (up to bridge.reconnect_max) and stops
+cleanly on SIGTERM. --http-address (bridge.http_address) serves /live, /ready (both directions
+connected) and /metrics.`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "queue", "send", "get":
+			return tool(args[0], args[1:], stdout, stderr)
+		}
+	}
+	c := cli.New("ackmsg-bridge", "guaranteed bridge between the bus and RabbitMQ (AMQP 0-9-1)", "[flags] | queue|send|get ...", details+toolDetails)
+	c.Stdout, c.Stderr = stdout, stderr
+	url := c.Flags.String("url", "", "the broker's AMQP URL (config bridge.url)")
+	topics := c.Flags.StringSlice("topics", nil, "bus topic patterns to send to the broker, comma-separated (config bridge.topics)")
+	queue := c.Flags.String("queue", "", "the broker queue to bring to the bus (config bridge.queue)")
+	recipients := c.Flags.StringSlice("recipients", nil, "recipients that must ACK what comes from the broker (config bridge.recipients)")
+	httpAddr := c.Flags.String("http-address", "", "serve /live, /ready and /metrics on this host:port (config bridge.http_address)")
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		if len(c.Args()) > 0 {
+			return cli.Usage("unexpected arguments %q", c.Args())
+		}
+		b := &cfg.Bridge
+		if c.Flags.Changed("url") {
+			b.URL = *url
+		}
+		if c.Flags.Changed("topics") {
+			b.Topics = *topics
+		}
+		if c.Flags.Changed("queue") {
+			b.Queue = *queue
+		}
+		if c.Flags.Changed("recipients") {
+			b.Recipients = *recipients
+		}
+		if c.Flags.Changed("http-address") {
+			b.HTTPAddress = *httpAddr
+		}
+		if err := cfg.Validate(); err != nil {
+			return cli.Usage("%v", err)
+		}
+		return serve(ctx, c, cfg)
+	})
+}
+
+func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
+	log := c.Log()
+	br, err := bridge.New(cfg, bridge.WithLogger(log))
+	if err != nil {
+		if strings.Contains(err.Error(), "nothing to bridge") {
+			return cli.Usage("%v", err)
+		}
+		return cli.Runtime(err)
+	}
+	defer br.Close()
+
+	if addr := cfg.Bridge.HTTPAddress; addr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(br.Metrics(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/live", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+		mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
+			if ctx.Err() != nil || !br.Ready() {
+				http.Error(w, "not connected to the broker", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ready")
+		})
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return cli.Runtime(fmt.Errorf("bridge.http_address: %w", err))
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("http endpoint ready", "addr", ln.Addr().String())
+	}
+	log.Info("bridge running", "name", br.Name(), "topics", cfg.Bridge.Topics, "queue", cfg.Bridge.Queue)
+	if err := br.Run(ctx); err != nil {
+		return cli.Runtime(err)
+	}
+	log.Info("bridge stopped", "stats", fmt.Sprintf("%+v", br.Stats()))
+	return nil
+}

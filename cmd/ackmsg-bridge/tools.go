@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/message"
+)
+
+const toolDetails = `
+
+Broker tools, for shell scripts and a first look (they use bridge.url and bridge.exchange):
+  queue NAME --bind KEY...   declare a durable queue NAME bound to the exchange with these
+                             routing-key patterns (idempotent)
+  send KEY JSON              publish JSON (an object) to the exchange with routing key KEY,
+                             persistent and mandatory, and wait for the broker's confirm: exit 1
+                             when no queue is bound for KEY
+  get NAME [--count N]       print the bodies of NAME's messages, one per line, acking each
+                             after it is printed; exit 3 when fewer than N came in --timeout`
+
+func tool(sub string, args []string, stdout, stderr io.Writer) int {
+	usage := map[string]string{"queue": "queue NAME --bind KEY... [flags]", "send": "send KEY JSON [flags]", "get": "get NAME [--count N] [flags]"}[sub]
+	c := cli.New("ackmsg-bridge "+sub, "broker tool of ackmsg-bridge", usage, "")
+	c.Stdout, c.Stderr = stdout, stderr
+	url := c.Flags.String("url", "", "the broker's AMQP URL (config bridge.url)")
+	exchange := c.Flags.String("exchange", "", "the topic exchange (config bridge.exchange)")
+	var bind *[]string
+	count, timeoutText := new(int), new(string)
+	switch sub {
+	case "queue":
+		bind = c.Flags.StringArray("bind", nil, "a routing-key pattern to bind; repeat for several")
+	case "get":
+		count = c.Flags.Int("count", 1, "messages to get")
+		timeoutText = c.Flags.String("timeout", "30", "give up after this long: seconds or a duration")
+	}
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		b := cfg.Bridge
+		if c.Flags.Changed("url") {
+			b.URL = *url
+		}
+		if c.Flags.Changed("exchange") {
+			b.Exchange = *exchange
+		}
+		want := map[string]int{"queue": 1, "send": 2, "get": 1}[sub]
+		if len(c.Args()) != want {
+			return cli.Usage("want %s", usage)
+		}
+		conn, err := amqp.DialConfig(b.URL, amqp.Config{Dial: amqp.DefaultDial(10 * time.Second)})
+		if err != nil {
+			return cli.Runtime(fmt.Errorf("connecting to the broker: %w", err))
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		defer ch.Close()
+		switch sub {
+		case "queue":
+			return declare(ch, b.Exchange, c.Args()[0], *bind)
+		case "send":
+			return send(ctx, ch, b.Exchange, c.Args()[0], c.Args()[1])
+		default:
+			timeout, err := cli.ParseSeconds(*timeoutText)
+			if err != nil || timeout <= 0 {
+				return cli.Usage("--timeout %s: want a positive number of seconds or a duration", *timeoutText)
+			}
+			return get(ctx, ch, c.Args()[0], *count, timeout, stdout)
+		}
+	})
+}
+
+func declare(ch *amqp.Channel, exchange, queue string, keys []string) error {
+	if len(keys) > 0 && (len(exchange) < 4 || exchange[:4] != "amq.") {
+		if err := ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+			return cli.Runtime(fmt.Errorf("declaring exchange %q: %w", exchange, err))
+		}
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		return cli.Runtime(fmt.Errorf("declaring queue %q: %w", queue, err))
+	}
+	for _, k := range keys {
+		if err := ch.QueueBind(queue, k, exchange, false, nil); err != nil {
+			return cli.Runtime(fmt.Errorf("binding %q to %q with %q: %w", queue, exchange, k, err))
+		}
+	}
+	return nil
+}
+
+func send(ctx context.Context, ch *amqp.Channel, exchange, key, body string) error {
+	v, err := message.Unmarshal([]byte(body))
+	if _, ok := v.(map[string]any); err != nil || !ok {
+		return cli.Usage("the body must be a JSON object: %q", body)
+	}
+	if err := ch.Confirm(false); err != nil {
+		return cli.Runtime(err)
+	}
+	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
+	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, amqp.Publishing{
+		ContentType: "application/json", ContentEncoding: "utf-8", DeliveryMode: amqp.Persistent, Timestamp: time.Now(),
+		Headers: amqp.Table{"fedora_messaging_schema": "base.message", "fedora_messaging_severity": int32(20),
+			"sent-at": time.Now().UTC().Format("2006-01-02T15:04:05+00:00")},
+		MessageId: newID(), Body: []byte(body)})
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	ok, err := dc.WaitContext(ctx)
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	select {
+	case r := <-returns: // a return comes before its confirm
+		return cli.Runtime(fmt.Errorf("unroutable: no queue is bound to %q for %q (%d %s)", exchange, key, r.ReplyCode, r.ReplyText))
+	default:
+	}
+	if !ok {
+		return cli.Runtime(errors.New("the broker nacked the message"))
+	}
+	return nil
+}
+
+func get(ctx context.Context, ch *amqp.Channel, queue string, count int, timeout time.Duration, stdout io.Writer) error {
+	if err := ch.Qos(1, 0, false); err != nil {
+		return cli.Runtime(err)
+	}
+	ds, err := ch.Consume(queue, "", false, false, false, false, nil)
+	if err != nil {
+		return cli.Runtime(fmt.Errorf("consuming %q: %w", queue, err))
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for n := 0; n < count; n++ {
+		select {
+		case d, ok := <-ds:
+			if !ok {
+				return cli.Runtime(errors.New("the broker closed the channel"))
+			}
+			if _, err := fmt.Fprintf(stdout, "%s\n", d.Body); err != nil {
+				return cli.Runtime(err)
+			}
+			if err := d.Ack(false); err != nil {
+				return cli.Runtime(err)
+			}
+		case <-t.C:
+			return &cli.ExitError{Code: cli.ExitTimeout, Err: fmt.Errorf("%d of %d messages within %s", n, count, timeout)}
+		case <-ctx.Done():
+			return cli.Runtime(ctx.Err())
+		}
+	}
+	return nil
+}
+
+func newID() string { return message.NewMsgID(time.Now()) }
