@@ -40,6 +40,9 @@ var (
 	ErrNotForwarded = errors.New("bridge: topic not in bridge.topics: not forwarded, not ACKed")
 )
 
+// ErrNothingToBridge is New's error when the configuration turns both directions off.
+var ErrNothingToBridge = errors.New("bridge: nothing to bridge: set bridge.topics (bus → AMQP) and/or bridge.queue (AMQP → bus)")
+
 // Option configures a Bridge.
 type Option func(*Bridge)
 
@@ -98,7 +101,7 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 	}
 	b.warn = ratelog.New(b.log, 10*time.Second)
 	if len(b.bc.Topics) == 0 && b.bc.Queue == "" {
-		return nil, errors.New("bridge: nothing to bridge: set bridge.topics (bus → AMQP) and/or bridge.queue (AMQP → bus)")
+		return nil, ErrNothingToBridge
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

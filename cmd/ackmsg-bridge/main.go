@@ -4,12 +4,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,8 +87,8 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	log := c.Log()
 	br, err := bridge.New(cfg, bridge.WithLogger(log))
 	if err != nil {
-		if strings.Contains(err.Error(), "nothing to bridge") {
-			return cli.Usage("%v", err)
+		if errors.Is(err, bridge.ErrNothingToBridge) {
+			return cli.Usage("nothing to bridge: set bridge.topics (bus → AMQP) and/or bridge.queue (AMQP → bus)")
 		}
 		return cli.Runtime(err)
 	}

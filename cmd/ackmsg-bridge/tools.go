@@ -52,6 +52,23 @@ func tool(sub string, args []string, stdout, stderr io.Writer) int {
 		if len(c.Args()) != want {
 			return cli.Usage("want %s", usage)
 		}
+		var timeout time.Duration
+		switch sub {
+		case "send":
+			v, err := message.Unmarshal([]byte(c.Args()[1]))
+			if _, ok := v.(map[string]any); err != nil || !ok {
+				return cli.Usage("the body must be a JSON object: %q", c.Args()[1])
+			}
+		case "get":
+			t, err := cli.ParseSeconds(*timeoutText)
+			if err != nil || t <= 0 {
+				return cli.Usage("--timeout %s: want a positive number of seconds or a duration", *timeoutText)
+			}
+			if *count < 1 {
+				return cli.Usage("--count %d: want at least 1", *count)
+			}
+			timeout = t
+		}
 		conn, err := amqp.DialConfig(b.URL, amqp.Config{Dial: amqp.DefaultDial(10 * time.Second)})
 		if err != nil {
 			return cli.Runtime(fmt.Errorf("connecting to the broker: %w", err))
@@ -68,10 +85,6 @@ func tool(sub string, args []string, stdout, stderr io.Writer) int {
 		case "send":
 			return send(ctx, ch, b.Exchange, c.Args()[0], c.Args()[1])
 		default:
-			timeout, err := cli.ParseSeconds(*timeoutText)
-			if err != nil || timeout <= 0 {
-				return cli.Usage("--timeout %s: want a positive number of seconds or a duration", *timeoutText)
-			}
 			return get(ctx, ch, c.Args()[0], *count, timeout, stdout)
 		}
 	})
@@ -95,10 +108,6 @@ func declare(ch *amqp.Channel, exchange, queue string, keys []string) error {
 }
 
 func send(ctx context.Context, ch *amqp.Channel, exchange, key, body string) error {
-	v, err := message.Unmarshal([]byte(body))
-	if _, ok := v.(map[string]any); err != nil || !ok {
-		return cli.Usage("the body must be a JSON object: %q", body)
-	}
 	if err := ch.Confirm(false); err != nil {
 		return cli.Runtime(err)
 	}
