@@ -292,6 +292,40 @@ func TestUnroutableTimesOutNamingBridge(t *testing.T) {
 	}
 }
 
+// A message returned as unroutable is offered again by the publisher's retransmission: once a
+// queue is bound for it, the same publish returns nil and the queue holds the message once.
+func TestUnroutableDeliveredOnceBound(t *testing.T) {
+	w := newWorld(t)
+	ch := w.amqpChannel()
+	q := w.queue(ch, "other.#")
+	p := w.publisher()
+	b := w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"org.example.#"} })
+	ctx := ctxFor(t, 60*time.Second)
+	f, err := p.PublishAsync(ctx, "later", map[string]any{"n": 1}, ack.To("bridge"), ack.Within(45*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b.Stats().Returned == 0 { // proven returned before the queue is bound
+		if ctx.Err() != nil {
+			t.Fatalf("never returned: %+v", b.Stats())
+		}
+		time.Sleep(10 * time.Millisecond) // polling the bridge's counters
+	}
+	if err := ch.QueueBind(q, "org.example.#", w.ex, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Wait(ctx); err != nil {
+		t.Fatalf("publish after the queue was bound: %v", err)
+	}
+	got := drain(t, ch, q)
+	if len(got) != 1 || got[0].MessageId != f.Message().MsgID() {
+		t.Fatalf("queue holds %d messages, want the one published (%s)", len(got), f.Message().MsgID())
+	}
+	if st := b.Stats(); st.Confirmed != 1 {
+		t.Fatalf("stats %+v: want one confirmed", st)
+	}
+}
+
 // RabbitMQ stopped and restarted while the publisher streams: every message whose publish
 // returned nil is in the queue afterwards.
 func TestBrokerRestartLosesNoAckedMessage(t *testing.T) {
