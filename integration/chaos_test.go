@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,7 +24,8 @@ import (
 )
 
 // chaosDuration is how long TestChaosLedger injects faults: ACKMSG_CHAOS_DURATION (a Go
-// duration; make chaos DURATION=10m sets it), 8 s by default so that make test stays short.
+// duration; make chaos DURATION=10m sets it), 12 s by default so that make test stays short
+// while every kind of fault, a RabbitMQ restart included, comes up at least once.
 func chaosDuration(t *testing.T) time.Duration {
 	if s := os.Getenv("ACKMSG_CHAOS_DURATION"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -32,13 +34,14 @@ func chaosDuration(t *testing.T) time.Duration {
 		}
 		return d
 	}
-	return 8 * time.Second
+	return 12 * time.Second
 }
 
 // chaosBus is the system under test: a relay, three acking consumer processes (sub01 and sub03
 // publish their ACKs from their own endpoints, sub02 through the relay), an in-process ack
-// publisher whose endpoint the consumers reach through a fault proxy, and an ackmsg-logger
-// process publishing through the relay.
+// publisher whose endpoint the consumers reach through a fault proxy, an ackmsg-logger
+// process publishing through the relay, the outbox's deliverer, and (with RabbitMQ) an
+// ackmsg-bridge recipient in front of a RabbitMQ node.
 type chaosBus struct {
 	t       *testing.T
 	b       *Bus
@@ -46,7 +49,8 @@ type chaosBus struct {
 	pub     *ack.Publisher
 	ledgers map[string]*os.File // the tails' standard output
 
-	hubLedger string // written by the hub's file consumer
+	hubLedger string       // written by the hub's file consumer
+	bridge    *chaosBridge // nil without RabbitMQ
 
 	mu      sync.Mutex
 	procs   map[string]*Proc // consumers and "relay"
@@ -65,8 +69,9 @@ func newChaosBus(t *testing.T) *chaosBus {
 	}
 	t.Cleanup(func() { proxy.Close() })
 	dir := t.TempDir()
+	cb := newChaosBridge(t)
 	b := NewBus(t, BusOptions{
-		Certs: append([]string{"pub"}, chaosConsumers...),
+		Certs: append([]string{"pub", "bridge"}, chaosConsumers...),
 		Endpoints: map[string]string{
 			"pub.host":   "tcp://" + proxy.Addr(),
 			"sub01.host": testbus.Addr(t),
@@ -83,10 +88,10 @@ kind = "file"
 topics = ["org.example.test.work.#"]
 path = %q
 fsync = "always"
-%s`, filepath.Join(dir, "hub01.jsonl"), chaosOutboxConfig(filepath.Join(dir, "outbox.db"))),
+%s%s`, filepath.Join(dir, "hub01.jsonl"), chaosOutboxConfig(filepath.Join(dir, "outbox.db")), cb.config()),
 	})
 	c := &chaosBus{t: t, b: b, proxy: proxy, ledgers: map[string]*os.File{}, procs: map[string]*Proc{},
-		hubLedger: filepath.Join(dir, "hub01.jsonl")}
+		hubLedger: filepath.Join(dir, "hub01.jsonl"), bridge: cb}
 	c.startRelay(true)
 	for _, n := range chaosConsumers {
 		if n != "hub01" {
@@ -100,6 +105,9 @@ fsync = "always"
 		c.startConsumer(n, true)
 	}
 	c.startOutbox(true)
+	if cb != nil {
+		c.startBridge(true)
+	}
 
 	c.pub = b.AckPublisher("pub.host", "pub", func(cfg *config.Config) {
 		eps := config.ListMap{}
@@ -271,6 +279,11 @@ func (c *chaosBus) injectFaults(ctx context.Context) []faultRecord {
 	rng := rand.New(rand.NewPCG(42, 42))
 	kinds := []string{"kill -9 consumer", "kill -9 deliverer", "SIGSTOP consumer", "restart relay",
 		"kill -9 publisher process", "cut connections", "stall connections"}
+	if c.bridge != nil {
+		// The RabbitMQ restarts (several seconds each) run on their own schedule, alongside these.
+		kinds = []string{"kill -9 consumer", "kill -9 deliverer", "SIGSTOP consumer", "kill -9 bridge", "restart relay",
+			"kill -9 publisher process", "cut connections", "stall connections"}
+	}
 	var faults []faultRecord
 	pause := func(d time.Duration) { // the fault schedule, not synchronisation
 		select {
@@ -303,6 +316,11 @@ func (c *chaosBus) injectFaults(ctx context.Context) []faultRecord {
 			pause(down)
 			c.startOutbox(false)
 			rec.after = c.proc("outbox")
+		case "kill -9 bridge":
+			rec.Target = "bridge"
+			c.proc("bridge").Kill(c.t)
+			pause(down)
+			c.startBridge(false)
 		case "restart relay":
 			rec.Target = "sub02" // the consumer whose ACKs cross the relay
 			c.proc("relay").Kill(c.t)
@@ -347,12 +365,23 @@ func TestChaosLedger(t *testing.T) {
 	var wg sync.WaitGroup
 	var faults []faultRecord
 	load := &outboxLoad{}
+	var bridgeOutcomes []outcome
+	var brokerFaults []faultRecord
+	if c.bridge != nil {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			c.publishBridgeLoad(ctx, func(o outcome) { mu.Lock(); bridgeOutcomes = append(bridgeOutcomes, o); mu.Unlock() })
+		}()
+		go func() { defer wg.Done(); brokerFaults = c.restartBrokers(ctx, dur) }()
+	}
 	wg.Add(4)
 	go func() { defer wg.Done(); c.runOutbox(ctx, load) }()
 	go func() { defer wg.Done(); c.publishLoad(ctx, record) }()
 	go func() { defer wg.Done(); c.runLoggers(ctx) }()
 	go func() { defer wg.Done(); faults = c.injectFaults(ctx) }()
 	wg.Wait()
+	faults = append(faults, brokerFaults...)
 	after := measure()
 	inflight := c.pub.Stats().InFlight
 
@@ -362,6 +391,24 @@ func TestChaosLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.proc("outbox").Stop(t)
+	var br bridgeReport
+	restarts, bridgeKills := 0, 0
+	if c.bridge != nil {
+		c.proc("bridge").Stop(t)
+		queue, err := c.bridge.drain()
+		if err != nil {
+			t.Fatal(err)
+		}
+		br = checkBridge(bridgeOutcomes, queue)
+		for _, f := range faults {
+			switch f.Kind {
+			case "restart RabbitMQ":
+				restarts++
+			case "kill -9 bridge":
+				bridgeKills++
+			}
+		}
+	}
 	for _, n := range chaosConsumers {
 		c.proc(n).Stop(t)
 	}
@@ -380,7 +427,7 @@ func TestChaosLedger(t *testing.T) {
 	}
 	outcomes = append(outcomes, c.loggerOutcomes()...)
 	r := checkLedger(outcomes, ledgers)
-	faults = recoveries(faults, outcomes)
+	faults = recoveries(faults, append(slices.Clone(outcomes), bridgeOutcomes...))
 	deliverKills := 0
 	for i, f := range faults {
 		if f.Kind == "kill -9 deliverer" {
@@ -399,6 +446,9 @@ func TestChaosLedger(t *testing.T) {
 		"| at start | %d | %d | %.1f MiB | 0 |\n| at end | %d | %d | %.1f MiB | %d |\n",
 		before.goroutines, before.fds, before.heapMiB, after.goroutines, after.fds, after.heapMiB, inflight)
 	report += or.table(deliverKills)
+	if c.bridge != nil {
+		report += br.table(restarts, bridgeKills)
+	}
 	t.Log("\n" + report)
 	if path := os.Getenv("ACKMSG_CHAOS_REPORT"); path != "" {
 		if err := os.WriteFile(path, []byte(report), 0o644); err != nil {
@@ -407,6 +457,12 @@ func TestChaosLedger(t *testing.T) {
 	}
 	for _, fp := range r.FalsePositives {
 		t.Errorf("FALSE POSITIVE: %s", fp)
+	}
+	for _, fp := range br.FalsePositives {
+		t.Errorf("FALSE POSITIVE (bridge): %s", fp)
+	}
+	if c.bridge != nil && (br.OK == 0 || restarts == 0) {
+		t.Errorf("the bridge part proves nothing: %d publishes to bridge returned nil, %d RabbitMQ restarts", br.OK, restarts)
 	}
 	for _, fp := range or.FalseDelivered {
 		t.Errorf("FALSE DELIVERED (outbox): %s", fp)
