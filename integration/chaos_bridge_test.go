@@ -123,7 +123,9 @@ func (c *chaosBus) restartBrokers(ctx context.Context, dur time.Duration) []faul
 			return faults
 		case <-next.C: // the fault schedule, not synchronisation
 		}
+		start := time.Now()
 		rmqtest.Restart(c.t)
+		c.t.Logf("RabbitMQ restart: down for %s", time.Since(start).Round(time.Millisecond))
 		faults = append(faults, faultRecord{Kind: "restart RabbitMQ", Target: "bridge", Healed: time.Now()})
 		next.Reset(dur / 3)
 	}
