@@ -26,6 +26,9 @@ import (
 
 func TestMain(m *testing.M) {
 	code := rmqtest.Main(m)
+	if pkiDir != "" {
+		os.RemoveAll(pkiDir)
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			os.Stderr.WriteString("goroutines leaked: " + err.Error() + "\n")
