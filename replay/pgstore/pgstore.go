@@ -168,6 +168,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return s, nil
 	}
 	if err := s.connect(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("replay/pgstore: connecting to %s: no answer within %s (connect_timeout): %w", where, cc.ConnectTimeout, err)
+		}
 		return nil, fmt.Errorf("replay/pgstore: connecting to %s: %w", where, err)
 	}
 	fail := func(err error) (*Store, error) {
