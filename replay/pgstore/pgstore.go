@@ -230,11 +230,20 @@ func (s *Store) dropConn() {
 }
 
 // migrate creates the tables when missing and checks the schema version, under a
-// transaction-scoped advisory lock so that processes starting together do not race.
+// transaction-scoped advisory lock so that processes starting together do not race. Tables
+// that exist are not created again, so that a role with no CREATE privilege (only SELECT,
+// INSERT, UPDATE, DELETE on them) can write a history someone else set up.
 func (s *Store) migrate(ctx context.Context) error {
 	return pgx.BeginFunc(ctx, s.conn, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", schemaLockKey); err != nil {
 			return err
+		}
+		present, err := tablesPresent(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if present {
+			return schemaVersion(ctx, tx)
 		}
 		if _, err := tx.Exec(ctx, `
 CREATE TABLE IF NOT EXISTS `+tableSchema+` (version integer PRIMARY KEY);
@@ -267,9 +276,8 @@ CREATE INDEX IF NOT EXISTS `+tableRecords+`_ts ON `+tableRecords+` (name, ts);`)
 
 // checkSchema is a read-only open's check: the tables exist, in a version this program reads.
 func (s *Store) checkSchema(ctx context.Context) error {
-	var present bool
-	if err := s.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL",
-		tableSchema, tableNames, tableRecords).Scan(&present); err != nil {
+	present, err := tablesPresent(ctx, s.pool)
+	if err != nil {
 		return err
 	}
 	if !present {
@@ -278,10 +286,21 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	return schemaVersion(ctx, s.pool)
 }
 
-// schemaVersion refuses tables of another layout.
-func schemaVersion(ctx context.Context, q interface {
+// queryer is a connection, a pool or a transaction.
+type queryer interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}) error {
+}
+
+// tablesPresent reports whether the three tables exist (on the search_path).
+func tablesPresent(ctx context.Context, q queryer) (bool, error) {
+	var present bool
+	err := q.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL",
+		tableSchema, tableNames, tableRecords).Scan(&present)
+	return present, err
+}
+
+// schemaVersion refuses tables of another layout.
+func schemaVersion(ctx context.Context, q queryer) error {
 	var v *int
 	if err := q.QueryRow(ctx, "SELECT max(version) FROM "+tableSchema).Scan(&v); err != nil {
 		return err

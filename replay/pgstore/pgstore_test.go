@@ -303,3 +303,57 @@ func TestSynchronousCommit(t *testing.T) {
 		t.Fatalf("synchronous_commit = %q, want off", got)
 	}
 }
+
+// A role with only SELECT, INSERT, UPDATE and DELETE on the tables (no CREATE anywhere) writes
+// a history someone else set up; with SELECT only, it reads it (ackmsg-replay).
+func TestLeastPrivilege(t *testing.T) {
+	dsn := pgtest.Start(t)
+	open(t, dsn, Options{}).Close()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	writer, reader := db+"_writer", db+"_reader"
+	for _, sql := range []string{
+		"CREATE ROLE " + writer + " LOGIN", "CREATE ROLE " + reader + " LOGIN",
+		"REVOKE CREATE ON SCHEMA public FROM PUBLIC", "REVOKE CREATE ON DATABASE " + db + " FROM PUBLIC",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON " + tableRecords + ", " + tableNames + ", " + tableSchema + " TO " + writer,
+		"GRANT SELECT ON " + tableRecords + ", " + tableNames + ", " + tableSchema + " TO " + reader,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, r := range []string{writer, reader} {
+			conn.Exec(ctx, "DROP OWNED BY "+r)
+			conn.Exec(ctx, "DROP ROLE "+r)
+		}
+	})
+	as := func(role string) string {
+		v := *u
+		v.User = url.User(role)
+		return v.String()
+	}
+	w := open(t, as(writer), Options{Own: []string{"a"}, Retention: replay.Retention{MaxMessages: 2}})
+	for n := int64(1); n <= 3; n++ {
+		if err := w.Append("a", storetest.Rec(n, n)); err != nil {
+			t.Fatalf("append as %s: %v", writer, err)
+		}
+	}
+	r := open(t, as(reader), Options{ReadOnly: true})
+	if got, err := r.Query("a", replay.Range(1, 3), replay.Limits{}); err != nil || len(got) != 2 {
+		t.Fatalf("query as %s: %d records, %v", reader, len(got), err)
+	}
+	rw := open(t, as(reader), Options{})
+	if err := rw.Append("b", storetest.Rec(1, 1)); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("append as %s: %v; want permission denied", reader, err)
+	}
+}
