@@ -357,3 +357,25 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Fatalf("append as %s: %v; want permission denied", reader, err)
 	}
 }
+
+// The URL's search_path says where the tables go.
+func TestSearchPath(t *testing.T) {
+	dsn := pgtest.Start(t)
+	var ok bool
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA ackmsg"); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dsn+"&search_path=ackmsg", Options{})
+	if err := s.Append("a", storetest.Rec(1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := query(t, dsn, "SELECT to_regclass('ackmsg.ackmsg_history') IS NOT NULL AND to_regclass('public.ackmsg_history') IS NULL").Scan(&ok); err != nil || !ok {
+		t.Fatalf("the tables are not (only) in schema ackmsg: %v, %v", ok, err)
+	}
+}
