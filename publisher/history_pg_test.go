@@ -129,6 +129,7 @@ func TestHistoryPostgres(t *testing.T) {
 	}
 }
 
+// equalSeqs reports whether got is want.
 func equalSeqs(got []int64, want ...int64) bool {
 	if len(got) != len(want) {
 		return false

@@ -15,4 +15,6 @@ type withServer struct{ m *testing.M }
 // Run runs the tests and stops the server.
 func (w withServer) Run() int { return pgtest.Main(w.m) }
 
+// TestMain runs the tests (with PostgreSQL for the ones that need it) and checks for leaked
+// goroutines.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(withServer{m}) }

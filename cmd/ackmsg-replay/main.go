@@ -22,8 +22,10 @@ import (
 	"github.com/ackmsg/ackmsg/replay/pgstore"
 )
 
+// main runs the command on the process's arguments and streams.
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+// run is the whole program; it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("ackmsg-replay",
 		"print or re-publish messages from a publisher's history",
@@ -198,6 +200,7 @@ func buildQuery(seq string, msgIDs []string, since, until, raw string) (replay.Q
 	return q, ranged, nil
 }
 
+// parseTime reads a --since or --until time: Unix seconds or RFC 3339.
 func parseTime(s string) (float64, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		return f, nil
@@ -253,6 +256,8 @@ func query(st replay.Store, name string, q replay.Query) ([][]byte, error) {
 	return out, nil
 }
 
+// fromEndpoint asks the replay endpoint at addr; a --seq range it finds too big is fetched in
+// pieces.
 func fromEndpoint(ctx context.Context, client *replay.Client, addr string, q replay.Query, ranged *[2]int64) ([][]byte, error) {
 	frames, err := client.Fetch(ctx, addr, q)
 	var re *replay.ReplyError
@@ -281,6 +286,7 @@ func fromEndpoint(ctx context.Context, client *replay.Client, addr string, q rep
 	return frames, err
 }
 
+// printStats prints what store holds for name (--stats).
 func printStats(w io.Writer, store, name string) error {
 	st, err := openStore(store)
 	if err != nil {

@@ -65,6 +65,7 @@ type InUseError struct {
 	PID int
 }
 
+// Error names the publisher name, its lock and the session holding it.
 func (e *InUseError) Error() string {
 	holder := ""
 	if e.PID != 0 {

@@ -24,6 +24,7 @@ type withServer struct{ m *testing.M }
 // Run runs the tests and stops the server.
 func (w withServer) Run() int { return pgtest.Main(w.m) }
 
+// TestMain runs the tests on a throwaway PostgreSQL and checks that nothing leaks goroutines.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(withServer{m}) }
 
 // open opens a store on dsn, closed by the test's cleanup.
@@ -45,6 +46,7 @@ func storage(t *testing.T) storetest.Opener {
 	}
 }
 
+// TestContract runs the store contract against PostgreSQL, a fresh database per subtest.
 func TestContract(t *testing.T) { storetest.Run(t, storage) }
 
 // TestContractShortEvictionScan runs the contract with an eviction statement that looks at 3
@@ -83,6 +85,8 @@ func holder(t *testing.T, dsn, name string) int {
 	return pid
 }
 
+// TestOwnership: one process per name (a second owner fails, naming the holder), another name
+// works, a read-only store takes no lock, and Close releases.
 func TestOwnership(t *testing.T) {
 	dsn := pgtest.Start(t)
 	a := open(t, dsn, Options{Own: []string{"a"}})
@@ -260,6 +264,8 @@ func hostOf(t *testing.T, dsn string) string {
 	return u.Host
 }
 
+// TestOpenErrors: a malformed URL, no server, no history (read-only), another schema version;
+// no error carries the password.
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
 	if _, err := Open(ctx, "postgres://u:s3cret@[::1/db", Options{}); err == nil || strings.Contains(err.Error(), "s3cret") {
@@ -292,6 +298,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// TestSynchronousCommit: the store reports the session's synchronous_commit and never sets it.
 func TestSynchronousCommit(t *testing.T) {
 	dsn := pgtest.Start(t)
 	if got := open(t, dsn, Options{}).SynchronousCommit(); got != "on" {

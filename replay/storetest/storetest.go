@@ -52,8 +52,10 @@ func Seqs(rs []replay.Record) []int64 {
 	return out
 }
 
+// ptr returns a pointer to v (for the optional fields of a query).
 func ptr[T any](v T) *T { return &v }
 
+// mustAppend appends rs under name, failing the test on an error.
 func mustAppend(t *testing.T, s replay.Store, name string, rs ...replay.Record) {
 	t.Helper()
 	for _, r := range rs {
@@ -79,6 +81,8 @@ func expect(t *testing.T, s replay.Store, name string, q replay.Query, want []in
 	return got
 }
 
+// predicates checks every query predicate alone and OR-ed, names kept apart, the records
+// returned intact and in seq_id order, LastSeq and Stats.
 func predicates(t *testing.T, open Opener) {
 	s := open(t, replay.Retention{}, nil)
 	for n := int64(1); n <= 10; n++ {
@@ -143,6 +147,7 @@ func predicates(t *testing.T, open Opener) {
 	expect(t, s, "c", replay.Query{MsgID: ptr("same")}, []int64{2})
 }
 
+// limits checks the message and byte limits of a reply, at and just over each bound.
 func limits(t *testing.T, open Opener) {
 	s := open(t, replay.Retention{}, nil)
 	for n := int64(1); n <= 5; n++ {
@@ -189,6 +194,8 @@ func limits(t *testing.T, open Opener) {
 	}
 }
 
+// retention checks the count, byte and age bounds, the counters (persistent across a reopen)
+// and a tighter retention taking effect at once.
 func retention(t *testing.T, open Opener) {
 	now := time.Unix(10000, 0)
 	clock := func() time.Time { return now }
@@ -249,6 +256,7 @@ func retention(t *testing.T, open Opener) {
 	}
 }
 
+// reopen checks that numbering continues after the store is closed and opened again.
 func reopen(t *testing.T, open Opener) {
 	s := open(t, replay.Retention{}, nil)
 	mustAppend(t, s, "a", Rec(1, 1), Rec(2, 2), Rec(3, 3))
@@ -335,6 +343,7 @@ func concurrent(t *testing.T, open Opener) {
 	}
 }
 
+// closed checks that appends after Close fail with ErrClosed and that Close may be repeated.
 func closed(t *testing.T, open Opener) {
 	s := open(t, replay.Retention{}, nil)
 	mustAppend(t, s, "a", Rec(1, 1))
