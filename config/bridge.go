@@ -120,7 +120,7 @@ func (c *Config) validateBridge(errs *errorList) {
 	}
 	b := &c.Bridge
 	if u, err := url.Parse(b.URL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-		bad("bridge.url", "%w: %q: want amqp://user:password@host:port/vhost (or amqps://)", ErrInvalid, redactURL(b.URL))
+		bad("bridge.url", "%w: %q: want amqp://user:password@host:port/vhost (or amqps://)", ErrInvalid, RedactURL(b.URL))
 	}
 	if b.Exchange == "" {
 		bad("bridge.exchange", "%w: empty: want a topic exchange, e.g. amq.topic", ErrInvalid)
@@ -167,13 +167,4 @@ func (c *Config) validateBridge(errs *errorList) {
 			bad("bridge.http_address", "%w", err)
 		}
 	}
-}
-
-// redactURL hides the password of an AMQP URL in messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
 }

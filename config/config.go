@@ -138,11 +138,15 @@ type Config struct {
 	// publish. Default "zmq".
 	Sink string `toml:"sink"`
 
-	// PersistentStore is the history file of a publisher (one bbolt file, created with its
-	// directory when missing; fedmsg's key, whose value there is a Python object). With it, every
-	// message a Publisher sends carries a seq_id (per publisher name, +1 per message, continued
-	// after a restart) inside the signed envelope, and is recorded, durably before it is sent,
-	// for the replay endpoint. ACKs are never numbered. Default "": no history, no seq_id.
+	// PersistentStore is the history of a publisher (fedmsg's key, whose value there is a Python
+	// object): a file path for the embedded store (one bbolt file, created with its directory
+	// when missing; one process per file), or a postgres:// or postgresql:// URL for a
+	// PostgreSQL history (tables created when missing; several publishers may share the
+	// database, one process per publisher name; see docs/replay.md). With it, every message a
+	// Publisher sends carries a seq_id (per publisher name, +1 per message, continued after a
+	// restart) inside the signed envelope, and is recorded, durably before it is sent, for the
+	// replay endpoint. ACKs are never numbered. Messages and logs show a URL without its
+	// password. Default "": no history, no seq_id.
 	PersistentStore string `toml:"persistent_store"`
 	// HistoryMaxAge drops recorded messages older than this many seconds (by their timestamp);
 	// 0 means no age limit. Default 604800 (7 days).
@@ -155,7 +159,9 @@ type Config struct {
 	HistoryMaxBytes int `toml:"history_max_bytes"`
 	// HistoryFsync makes recording a message durable on disk (fsync) before it is sent. Off, a
 	// record survives a crash of the process but not of the machine (see docs/replay.md). Commits
-	// of concurrent publishes share one fsync either way. Default true.
+	// of concurrent publishes share one fsync either way. It applies to a history file only: a
+	// PostgreSQL history is as durable as the server's commits (its synchronous_commit).
+	// Default true.
 	HistoryFsync bool `toml:"history_fsync"`
 	// ReplayEndpoints maps a publisher name to the address of its replay endpoint, a ZeroMQ REP
 	// socket speaking fedmsg's replay protocol (fedmsg's key). The publisher named N with a

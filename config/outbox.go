@@ -60,7 +60,7 @@ type SecondsMap map[string]Seconds
 
 // IsPostgres reports whether Store names a PostgreSQL database.
 func (o *OutboxConfig) IsPostgres() bool {
-	return strings.HasPrefix(o.Store, "postgres://") || strings.HasPrefix(o.Store, "postgresql://")
+	return IsPostgresURL(o.Store)
 }
 
 // ExpiryOf returns how long a message on the full topic is tried: the ExpiryFor entry of the

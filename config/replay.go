@@ -3,12 +3,50 @@ package config
 import (
 	"fmt"
 	"math"
+	"net/url"
+	"strings"
 )
+
+// IsPostgresURL reports whether a store setting (persistent_store, the [outbox] store) names a
+// PostgreSQL database rather than a file: a postgres:// or postgresql:// URL.
+func IsPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// RedactURL returns s with the password of a URL hidden, in the user information and in a
+// password query parameter (as PostgreSQL URLs may carry it), for messages and logs. A string
+// without a password is returned as it is.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if i, j := strings.Index(s, "://"), strings.LastIndex(s, "@"); i > 0 && j > i {
+			return s[:i+3] + "xxxxx" + s[j:] // unparsable, but a password may be in it
+		}
+		return s
+	}
+	_, userPW := u.User.Password()
+	q := u.Query()
+	if u.Scheme == "" || !userPW && !q.Has("password") {
+		return s
+	}
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
 
 // validateReplay adds the problems of the history and replay keys to errs.
 func (c *Config) validateReplay(errs *errorList) {
 	bad := func(key string, format string, args ...any) {
 		errs.add(&KeyError{Key: key, Source: c.Source(key), Err: fmt.Errorf(format, args...)})
+	}
+	if s := c.PersistentStore; IsPostgresURL(s) {
+		if _, err := url.Parse(s); err != nil {
+			bad("persistent_store", "%w: %q is not a valid URL: want postgres://user@host:port/database", ErrInvalid, RedactURL(s))
+		}
+	} else if scheme, _, ok := strings.Cut(s, "://"); ok && !strings.ContainsAny(scheme, `/\`) {
+		bad("persistent_store", "%w: %q: want a file path or a postgres:// (postgresql://) URL", ErrInvalid, RedactURL(s))
 	}
 	if a := float64(c.HistoryMaxAge); !(a >= 0) || math.IsInf(a, 0) {
 		bad("history_max_age", "%w: %v: want a number of seconds, or 0 for no age limit", ErrInvalid, a)

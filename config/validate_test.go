@@ -118,6 +118,12 @@ func TestValidate(t *testing.T) {
 		{"log sink allowed on prod", func(c *Config) {
 			c.Sink, c.Environment = SinkLog, "prod"
 		}, nil},
+		{"persistent_store file", func(c *Config) { c.PersistentStore = "/var/lib/app/history.db" }, nil},
+		{"persistent_store URL", func(c *Config) { c.PersistentStore = "postgresql://app:pw@db.example.net:5432/bus?sslmode=verify-full" }, nil},
+		{"persistent_store bad URL", func(c *Config) { c.PersistentStore = "postgres://app:s3cret@[::1/bus" },
+			[]string{`persistent_store: invalid value: "postgres://xxxxx@[::1/bus" is not a valid URL`}},
+		{"persistent_store other scheme", func(c *Config) { c.PersistentStore = "mysql://app:s3cret@db/bus?password=s3cret" },
+			[]string{`persistent_store: invalid value: "mysql://app:xxxxx@db/bus?password=xxxxx": want a file path or a postgres://`}},
 		{"recipients", func(c *Config) {
 			c.Recipients["a.b*.c"] = []string{"x"}
 			c.Recipients["a.#"] = []string{"ok", ""}
@@ -156,5 +162,22 @@ func TestValidateAggregates(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "config: 2 problems:\n  config: topic_prefix:") {
 		t.Errorf("unexpected format:\n%s", err)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://app:s3cret@db:5432/bus":                     "postgres://app:xxxxx@db:5432/bus",
+		"postgres://app@db/bus?password=s3cret&sslmode=require": "postgres://app@db/bus?password=xxxxx&sslmode=require",
+		"postgresql://app@db/bus":                               "postgresql://app@db/bus",
+		"postgres://app:s3cret@[::1/bus":                        "postgres://xxxxx@[::1/bus",
+		"amqp://guest:guest@127.0.0.1:5672/":                    "amqp://guest:xxxxx@127.0.0.1:5672/",
+		"/var/lib/app/history.db":                               "/var/lib/app/history.db",
+		"http://h/a%2Fb?x=1&a=2":                                "http://h/a%2Fb?x=1&a=2",
+		"":                                                      "",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

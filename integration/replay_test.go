@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/internal/faultproxy"
+	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
@@ -270,4 +272,57 @@ func TestReplayCommand(t *testing.T) {
 		t.Fatalf("--since: exit %d", code)
 	}
 	checkRun(t, printed(t, out), 1, 3)
+}
+
+// The history in PostgreSQL: ackmsg-replay reads it with --store URL while the publisher runs
+// (a read-only open takes no lock), and a restarted publisher continues the numbering. The
+// URL's password appears in no output.
+func TestReplayCommandPostgres(t *testing.T) {
+	u, err := url.Parse(pgtest.Start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "s3cret") // the test server trusts every login
+	dsn := u.String()
+	appAddr, replayAddr := testbus.Addr(t), testbus.Addr(t)
+	b := NewBus(t, BusOptions{Certs: []string{"app"}, Endpoints: map[string]string{"app": appAddr},
+		Extra: fmt.Sprintf("persistent_store = %q\nreplay_endpoints = { app = %q }\nreplay_timeout = 2\n", dsn, replayAddr)})
+	app, appProc := startApp(t, b)
+	for n := 1; n <= 3; n++ {
+		fmt.Fprintf(app, "m%d\n", n)
+	}
+	recorded(t, b, 3)
+	out, stderr, code := b.Run(20*time.Second, "", "ackmsg-replay", "--name", "app", "--store", dsn, "--stats")
+	if code != 0 || !strings.Contains(out, "messages 3\n") || !strings.Contains(out, "last_seq_id 3\n") {
+		t.Fatalf("--stats while the publisher runs: exit %d, %q %s", code, out, stderr)
+	}
+	out, stderr, code = b.Run(20*time.Second, "", "ackmsg-replay", "--name", "app", "--store", dsn, "--seq", "2-3")
+	if code != 0 {
+		t.Fatalf("--seq 2-3: exit %d: %s", code, stderr)
+	}
+	checkRun(t, printed(t, out), 2, 3)
+	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-replay", "--name", "app", "--store", dsn, "--seq", "9"); code != 1 || !strings.Contains(stderr, "no match") {
+		t.Fatalf("--seq 9: exit %d, %s", code, stderr)
+	}
+
+	app.Close()
+	if code := appProc.Wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("app exit %d", code)
+	}
+	app, appProc = startApp(t, b)
+	fmt.Fprintln(app, "m4")
+	recorded(t, b, 4)
+	out, _, code = b.Run(20*time.Second, "", "ackmsg-replay", "--name", "app", "--store", dsn, "--since", "0")
+	if code != 0 {
+		t.Fatalf("--since: exit %d", code)
+	}
+	checkRun(t, printed(t, out), 1, 4)
+	app.Close()
+	if code := appProc.Wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("app exit %d", code)
+	}
+	logs := appProc.Stderr.String()
+	if !strings.Contains(logs, "history open") || strings.Contains(logs, "s3cret") {
+		t.Fatalf("the publisher's log (want \"history open\", without the password):\n%s", logs)
+	}
 }

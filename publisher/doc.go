@@ -23,8 +23,10 @@
 //
 // With persistent_store, a passive publisher with a name numbers its messages: each gets the
 // next seq_id of that name (continued after a restart), signed with the rest of the envelope,
-// and is recorded in the history file, fsync'd unless history_fsync is off, before it is sent;
-// messages leave in seq_id order even when several goroutines publish. Retention (history_max_*)
+// and is recorded before it is sent: in the history file, fsync'd unless history_fsync is off,
+// or, when persistent_store is a postgres:// URL, committed in PostgreSQL (package
+// replay/pgstore; New fails when another process owns the name there); messages leave in seq_id
+// order even when several goroutines publish. Retention (history_max_*)
 // is enforced as messages are recorded. When replay_endpoints names the publisher, it serves the
 // history there (fedmsg's replay protocol) until Close. A message that could not be recorded is
 // not sent, and Publish returns the error. An active publisher ignores persistent_store, with a

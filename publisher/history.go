@@ -1,12 +1,14 @@
 package publisher
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/replay/pgstore"
 )
 
 // openHistory opens persistent_store and, when replay_endpoints names this publisher, serves
@@ -16,18 +18,15 @@ func (p *Publisher) openHistory() error {
 	if cfg.PersistentStore == "" {
 		return nil
 	}
+	where := config.RedactURL(cfg.PersistentStore)
 	if cfg.Active || cfg.Name == "" || cfg.Name == config.RelayInboundKey {
 		// Consumers follow seq_ids per endpoints key; the relay's mixes every publisher behind
 		// it, so numbering there would only make false gaps.
 		p.log.Warn("persistent_store ignored: only a passive publisher with a name (an endpoints key it binds) numbers its messages",
-			"persistent_store", cfg.PersistentStore, "name", cfg.Name, "active", cfg.Active)
+			"persistent_store", where, "name", cfg.Name, "active", cfg.Active)
 		return nil
 	}
-	st, err := replay.OpenBolt(cfg.PersistentStore, replay.BoltOptions{
-		NoSync: !cfg.HistoryFsync,
-		Retention: replay.Retention{MaxAge: cfg.HistoryMaxAge.Duration(), MaxMessages: cfg.HistoryMaxMessages,
-			MaxBytes: cfg.HistoryMaxBytes},
-	})
+	st, err := p.openStore()
 	if err != nil {
 		return fmt.Errorf("publisher: persistent_store: %w", err)
 	}
@@ -45,8 +44,33 @@ func (p *Publisher) openHistory() error {
 		p.replaySrv = srv
 	}
 	last, _ := st.LastSeq(cfg.Name)
-	p.log.Info("history open", "persistent_store", cfg.PersistentStore, "name", cfg.Name, "last_seq_id", last)
+	p.log.Info("history open", "persistent_store", where, "name", cfg.Name, "last_seq_id", last)
 	return nil
+}
+
+// openStore opens the history persistent_store names: PostgreSQL for a postgres:// URL (owning
+// the publisher's name there, so that a second process with the name fails here), else the
+// bbolt file.
+func (p *Publisher) openStore() (replay.Store, error) {
+	cfg := p.cfg
+	ret := replay.Retention{MaxAge: cfg.HistoryMaxAge.Duration(), MaxMessages: cfg.HistoryMaxMessages, MaxBytes: cfg.HistoryMaxBytes}
+	if !config.IsPostgresURL(cfg.PersistentStore) {
+		return replay.OpenBolt(cfg.PersistentStore, replay.BoltOptions{NoSync: !cfg.HistoryFsync, Retention: ret})
+	}
+	// Open bounds itself: the connection (connect_timeout in the URL, else 10 s), then each step.
+	st, err := pgstore.Open(context.Background(), cfg.PersistentStore, pgstore.Options{Retention: ret, Own: []string{cfg.Name}})
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.HistoryFsync {
+		p.log.Warn("history_fsync = false has no effect on a PostgreSQL persistent_store: a record is as durable as the server's commits",
+			"synchronous_commit", st.SynchronousCommit())
+	}
+	if st.SynchronousCommit() == "off" {
+		p.log.Warn("the PostgreSQL history has synchronous_commit = off: a crash of the server can lose the last records, and their seq_ids be handed out again",
+			"persistent_store", config.RedactURL(cfg.PersistentStore))
+	}
+	return st, nil
 }
 
 // Numbered reports whether this Publisher gives its messages a seq_id (persistent_store).

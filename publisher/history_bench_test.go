@@ -6,21 +6,25 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
 // BenchmarkPublishHistory: unsigned Publish (no subscriber: the cost is building, recording
-// and handing to libzmq) without a history, with one fsync'd (history_fsync, the default) and
-// with one not fsync'd, from 1 and from 8 goroutines (concurrent publishes share fsyncs).
+// and handing to libzmq) without a history, with one fsync'd (history_fsync, the default),
+// with one not fsync'd and with one in PostgreSQL (the test server, fsync and
+// synchronous_commit on), from 1 and from 8 goroutines (concurrent publishes share commits).
 func BenchmarkPublishHistory(b *testing.B) {
 	for _, tc := range []struct {
-		name         string
-		store, fsync bool
-		goroutines   int
+		name                   string
+		store, fsync, postgres bool
+		goroutines             int
 	}{
-		{"none/1", false, false, 1}, {"fsync/1", true, true, 1}, {"nosync/1", true, false, 1},
-		{"none/8", false, false, 8}, {"fsync/8", true, true, 8}, {"nosync/8", true, false, 8},
+		{"none/1", false, false, false, 1}, {"fsync/1", true, true, false, 1}, {"nosync/1", true, false, false, 1},
+		{"postgres/1", true, true, true, 1},
+		{"none/8", false, false, false, 8}, {"fsync/8", true, true, false, 8}, {"nosync/8", true, false, false, 8},
+		{"postgres/8", true, true, true, 8},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(b)}})
@@ -28,6 +32,9 @@ func BenchmarkPublishHistory(b *testing.B) {
 			if tc.store {
 				cfg.PersistentStore = filepath.Join(b.TempDir(), "h.db")
 				cfg.HistoryFsync = tc.fsync
+			}
+			if tc.postgres {
+				cfg.PersistentStore = pgtest.Start(b)
 			}
 			pub, err := publisher.New(cfg, publisher.WithModname("bench"))
 			if err != nil {

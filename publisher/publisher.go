@@ -51,7 +51,7 @@ type Publisher struct {
 	// With persistent_store: the numbering and history (see history.go), and the replay
 	// endpoint serving it when replay_endpoints names this publisher.
 	hist      *replay.History
-	histStore *replay.BoltStore
+	histStore replay.Store
 	replaySrv *replay.Server
 
 	// The log sink (sink = "log") writes messages to log instead of a socket.

@@ -535,9 +535,7 @@ func (s *BoltStore) Query(name string, q Query, lim Limits) ([]Record, error) {
 				}
 			}
 		}
-		if q.Time != nil && q.Time[0] <= q.Time[1] {
-			lo := clampSeconds(q.Time[0], true)
-			hi := clampSeconds(q.Time[1], false)
+		if lo, hi, ok := q.TimeRange(); ok {
 			c := timeB.Cursor()
 			for k, _ := c.Seek(seqKey(lo)); k != nil && keySeq(k[:8]) <= hi; k, _ = c.Next() {
 				if err := one(keySeq(k[8:])); err != nil {
@@ -562,30 +560,6 @@ func (s *BoltStore) Query(name string, q Query, lim Limits) ([]Record, error) {
 		return nil
 	})
 	return out, err
-}
-
-// clampSeconds turns a query bound into whole seconds: envelope timestamps are integers, so
-// [t0, t1] covers ceil(t0)..floor(t1).
-func clampSeconds(t float64, lower bool) int64 {
-	const lim = float64(1 << 62)
-	switch {
-	case t >= lim:
-		return 1 << 62
-	case t <= -lim:
-		return -1 << 62
-	case lower:
-		n := int64(t)
-		if float64(n) < t {
-			n++
-		}
-		return n
-	default:
-		n := int64(t)
-		if float64(n) > t {
-			n--
-		}
-		return n
-	}
 }
 
 // Close stops the committer and closes the file. Appends after Close fail with ErrClosed.

@@ -5,8 +5,10 @@
 // continued after a restart from the store) and records each signed envelope in a [Store] before
 // the message is sent, in seq_id order even when several goroutines publish. [BoltStore] is the
 // embedded store (one bbolt file per publisher process; retention by age, count and bytes,
-// enforced at every append; concurrent appends group-committed into one fsync). package
-// publisher does all of this when persistent_store is configured. A [Server] answers fedmsg
+// enforced at every append; concurrent appends group-committed into one fsync); package
+// replay/pgstore is the PostgreSQL one (one database for many publishers, one process per
+// name), and replay/storetest the contract both keep. package publisher does all of this when
+// persistent_store is configured. A [Server] answers fedmsg
 // replay queries (seq_ids, seq_id, seq_id_range, msg_ids, msg_id, time; OR-ed) on a REP socket
 // with the stored envelopes, one per frame, or one frame `error: '<text>'`; a reply is bounded
 // (replay_max_messages, replay_max_bytes), and a malformed query costs its parse and an error

@@ -200,6 +200,41 @@ func (q Query) Encode() ([]byte, error) {
 	return message.Canonical(norm)
 }
 
+// TimeRange is the time predicate in whole seconds, the bounds every store compares envelope
+// timestamps (integers) with: [t0, t1] covers ceil(t0)..floor(t1), clamped to ±2^62. ok is
+// false when there is no time predicate or it covers no whole second.
+func (q Query) TimeRange() (lo, hi int64, ok bool) {
+	if q.Time == nil || !(q.Time[0] <= q.Time[1]) {
+		return 0, 0, false
+	}
+	lo, hi = clampSeconds(q.Time[0], true), clampSeconds(q.Time[1], false)
+	return lo, hi, lo <= hi
+}
+
+// clampSeconds turns a query bound into whole seconds: envelope timestamps are integers, so
+// [t0, t1] covers ceil(t0)..floor(t1).
+func clampSeconds(t float64, lower bool) int64 {
+	const lim = float64(1 << 62)
+	switch {
+	case t >= lim:
+		return 1 << 62
+	case t <= -lim:
+		return -1 << 62
+	case lower:
+		n := int64(t)
+		if float64(n) < t {
+			n++
+		}
+		return n
+	default:
+		n := int64(t)
+		if float64(n) > t {
+			n--
+		}
+		return n
+	}
+}
+
 // Range is the query for seq_ids lo..hi inclusive.
 func Range(lo, hi int64) Query { return Query{SeqRange: &[2]int64{lo, hi}} }
 

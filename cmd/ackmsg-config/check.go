@@ -139,6 +139,9 @@ func effective(cfg *config.Config, emit func(key, value, source string)) {
 					sub := fmt.Sprintf("%s[%d]", key, j)
 					emit(sub, inline(fv.Index(j)), src(sub, key))
 				}
+			case fv.Kind() == reflect.String:
+				// persistent_store, outbox.store and bridge.url may be URLs with a password.
+				emit(key, inline(reflect.ValueOf(config.RedactURL(fv.String()))), cfg.Source(key))
 			default:
 				emit(key, inline(fv), cfg.Source(key))
 			}

@@ -535,6 +535,7 @@ var effectiveLine = regexp.MustCompile(`^[a-z_]+(\.("[^"]+"|[a-z_]+|consumers\[\
 func TestCheck(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"10.toml": `
 environment = "prod"
+persistent_store = "postgres://app:s3cret@db.example.net/bus"
 [endpoints]
 "svc.h" = "tcp://127.0.0.1:3000"
 [[hub.consumers]]
@@ -570,10 +571,14 @@ path = "/var/lib/archive.jsonl"
 					`inbox = 100, overflow = "block", ack = "processed", timeout = 60, path = "/var/lib/archive.jsonl", fsync = "always" }  # file ` + file,
 				`outbox.expiry = 86400  # default`,
 				`outbox.expiry_for = {}  # default`,
+				`persistent_store = "postgres://app:xxxxx@db.example.net/bus"  # file ` + file,
 			} {
 				if !slices.Contains(lines, want) {
 					t.Errorf("no line %q in:\n%s", want, stdout)
 				}
+			}
+			if strings.Contains(stdout, "s3cret") {
+				t.Errorf("the password is printed:\n%s", stdout)
 			}
 			for _, l := range lines[2:] {
 				if !effectiveLine.MatchString(l) {

@@ -1,5 +1,6 @@
 // Command ackmsg-replay prints or re-publishes the messages a publisher's history holds
-// (fedmsg-dg-replay's job), from its replay endpoint or from its persistent_store file.
+// (fedmsg-dg-replay's job), from its replay endpoint or from its persistent_store (a file, or
+// PostgreSQL).
 package main
 
 import (
@@ -18,18 +19,22 @@ import (
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/replay/pgstore"
 )
 
+// main runs the command on the process's arguments and streams.
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+// run is the whole program; it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("ackmsg-replay",
 		"print or re-publish messages from a publisher's history",
 		"[flags] (--seq N|A-B | --msg-id ID... | --since T [--until T] | --query JSON | --stats)", `
 Asks the replay endpoint of the publisher --name (replay_endpoints[name], or --replay-endpoint) with
-fedmsg's replay protocol, or reads its history file directly with --store FILE (the publisher's
-persistent_store; the file is locked while the publisher runs: ask its endpoint then), and prints
-each message found as one line of canonical JSON: the signed envelope exactly as it was sent.
+fedmsg's replay protocol, or reads its history directly with --store (the publisher's
+persistent_store: a history file, locked while the publisher runs, so ask its endpoint then; or a
+postgres:// URL, read while the publisher runs, without taking its lock), and prints each message
+found as one line of canonical JSON: the signed envelope exactly as it was sent.
 
 Which messages: --seq N or --seq A-B (seq_ids, inclusive), --msg-id ID (repeatable), --since T
 and --until T (envelope timestamps; T is Unix seconds or RFC 3339), or --query with a fedmsg
@@ -50,7 +55,7 @@ Exit codes: 0 messages found (and printed or sent), 1 no match, endpoint or file
 2 bad usage.`)
 	c.Stdout, c.Stderr = stdout, stderr
 	c.SetLogLevel("warn")
-	storePath := c.Flags.String("store", "", "read this history file (a persistent_store) instead of asking the replay endpoint")
+	storePath := c.Flags.String("store", "", "read this history (a persistent_store: a file or a postgres:// URL) instead of asking the replay endpoint")
 	endpoint := c.Flags.String("replay-endpoint", "", "the replay endpoint address to ask (default replay_endpoints[--name])")
 	seq := c.Flags.String("seq", "", "seq_id N or range A-B (inclusive)")
 	msgIDs := c.Flags.StringArray("msg-id", nil, "a msg_id; repeat for several")
@@ -90,7 +95,18 @@ Exit codes: 0 messages found (and printed or sent), 1 no match, endpoint or file
 			if *endpoint != "" {
 				return cli.Usage("--store and --replay-endpoint exclude each other")
 			}
-			fetch = func() ([][]byte, error) { return fromStore(*storePath, name, q) }
+			if config.IsPostgresURL(*storePath) {
+				// One connection for every --wait round (a file is opened for each, so that
+				// the publisher can take it meanwhile).
+				st, err := openStore(*storePath)
+				if err != nil {
+					return cli.Runtime(err)
+				}
+				defer st.Close()
+				fetch = func() ([][]byte, error) { return query(st, name, q) }
+			} else {
+				fetch = func() ([][]byte, error) { return fromStore(*storePath, name, q) }
+			}
 		} else {
 			addr := *endpoint
 			if addr == "" {
@@ -184,6 +200,7 @@ func buildQuery(seq string, msgIDs []string, since, until, raw string) (replay.Q
 	return q, ranged, nil
 }
 
+// parseTime reads a --since or --until time: Unix seconds or RFC 3339.
 func parseTime(s string) (float64, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		return f, nil
@@ -195,15 +212,36 @@ func parseTime(s string) (float64, error) {
 	return float64(t.Unix()), nil
 }
 
-func fromStore(path, name string, q replay.Query) ([][]byte, error) {
-	st, err := replay.OpenBolt(path, replay.BoltOptions{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+// openStore opens a persistent_store for reading: PostgreSQL read-only (no lock: the publisher
+// may be running), or the file, which a running publisher holds.
+func openStore(store string) (replay.Store, error) {
+	if config.IsPostgresURL(store) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return pgstore.Open(ctx, store, pgstore.Options{ReadOnly: true})
+	}
+	st, err := replay.OpenBolt(store, replay.BoltOptions{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
 	if errors.Is(err, replay.ErrLocked) {
 		return nil, fmt.Errorf("%w: ask its replay endpoint instead (--replay-endpoint, or replay_endpoints)", err)
 	}
 	if err != nil {
 		return nil, err
 	}
+	return st, nil
+}
+
+// fromStore opens store, queries it and closes it.
+func fromStore(store, name string, q replay.Query) ([][]byte, error) {
+	st, err := openStore(store)
+	if err != nil {
+		return nil, err
+	}
 	defer st.Close()
+	return query(st, name, q)
+}
+
+// query returns the envelopes of name's records matching q.
+func query(st replay.Store, name string, q replay.Query) ([][]byte, error) {
 	recs, err := st.Query(name, q, replay.Limits{})
 	if errors.Is(err, replay.ErrNoMatch) {
 		return nil, errNoMatch
@@ -218,6 +256,8 @@ func fromStore(path, name string, q replay.Query) ([][]byte, error) {
 	return out, nil
 }
 
+// fromEndpoint asks the replay endpoint at addr; a --seq range it finds too big is fetched in
+// pieces.
 func fromEndpoint(ctx context.Context, client *replay.Client, addr string, q replay.Query, ranged *[2]int64) ([][]byte, error) {
 	frames, err := client.Fetch(ctx, addr, q)
 	var re *replay.ReplyError
@@ -246,8 +286,9 @@ func fromEndpoint(ctx context.Context, client *replay.Client, addr string, q rep
 	return frames, err
 }
 
-func printStats(w io.Writer, path, name string) error {
-	st, err := replay.OpenBolt(path, replay.BoltOptions{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+// printStats prints what store holds for name (--stats).
+func printStats(w io.Writer, store, name string) error {
+	st, err := openStore(store)
 	if err != nil {
 		return cli.Runtime(err)
 	}
