@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
@@ -72,14 +71,9 @@ func OpenLocal(ctx context.Context, cfg *config.OutboxConfig) (outbox.Store, err
 	return boltstore.Open(cfg.Store, boltstore.Options{})
 }
 
-func redact(dsn string) string {
-	if i := strings.Index(dsn, "@"); i > 0 {
-		if j := strings.Index(dsn, "://"); j > 0 && j < i {
-			return dsn[:j+3] + "…" + dsn[i:]
-		}
-	}
-	return dsn
-}
+// redact hides the password of a PostgreSQL URL (in its user information or a password
+// parameter) in messages.
+func redact(dsn string) string { return config.RedactURL(dsn) }
 
 // Serve answers on the socket for path until ctx ends. A stale socket (no one answering) is
 // replaced; a live one means another deliverer serves the file, which the file lock already
