@@ -32,6 +32,7 @@ func writeChart(path string, res *Results) error {
 		{"acked in process, 1 recipient(s)", color.RGBA{31, 119, 180, 255}},
 		{"acked in process, 1 recipient(s), Ed25519", color.RGBA{148, 103, 189, 255}},
 		{"acked 1 process(es)", color.RGBA{174, 199, 232, 255}},
+		{"acked to the bridge, Ed25519", color.RGBA{140, 86, 75, 255}},
 		{"acked in process, 3 recipient(s)", color.RGBA{255, 127, 14, 255}},
 		{"acked 3 process(es)", color.RGBA{255, 187, 120, 255}},
 		{"acked in process, 10 recipient(s)", color.RGBA{44, 160, 44, 255}},
