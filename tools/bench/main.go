@@ -7,7 +7,14 @@
 // acked publish to 1 recipient in process and PublishAsync in-flight 256 are also measured with
 // Ed25519 certificates (crypto x509-ed25519, ackmsg-only buses), each next to its own floors.
 // Every ackmsg figure is printed next to its floor and the ratio, and checked against the
-// targets of issue 7.
+// targets of issue 7. The outbox's durable enqueue (bbolt, PostgreSQL when a server can be
+// started) stands next to this disk's fsync. The peers run in the same run on the same payload:
+// NATS JetStream (embedded nats-server) and RabbitMQ (a throwaway rabbitmq-server node), and
+// ackmsg's Ed25519 figures are set next to theirs. On that RabbitMQ node the bridge (package
+// bridge, in process) is measured as a recipient: acked publish to "bridge", which ACKs once the
+// broker confirmed the message into a durable queue, next to RabbitMQ's own publish-and-confirm
+// (the added latency), and PublishAsync to it next to RabbitMQ's streaming confirms. A figure
+// whose server is not installed is one row marked skipped, with the reason.
 //
 // It is its own module so that its plotting dependency stays out of ackmsg's go.mod.
 //
