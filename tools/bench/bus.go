@@ -114,8 +114,18 @@ type bus struct {
 	wg      sync.WaitGroup
 	subs    []*ack.Subscriber
 	closers []func() error
+	body    any // what is published; nil is benchBody
 }
 
+// message is the body the bus publishes: benchBody unless the bus was given another.
+func (b *bus) message() any {
+	if b.body == nil {
+		return benchBody
+	}
+	return b.body
+}
+
+// newBus starts n acking recipients (sub01..) and the publisher, and warms the bus.
 func newBus(p *pki, n int) (*bus, error) {
 	b := &bus{}
 	eps := map[string][]string{"pub.host": {freeAddr()}}
@@ -168,12 +178,14 @@ func (b *bus) warm() error {
 	return nil
 }
 
+// publish is one acked publish to every recipient of the bus, returning once all ACKed.
 func (b *bus) publish() error {
-	_, err := b.pub.Publish(context.Background(), "order", benchBody, ack.To(b.names...),
+	_, err := b.pub.Publish(context.Background(), "order", b.message(), ack.To(b.names...),
 		ack.Modname(benchModname), ack.Within(benchWithin))
 	return err
 }
 
+// close closes the publisher, stops the recipients' goroutines and closes the recipients.
 func (b *bus) close() {
 	if b.pub != nil {
 		b.pub.Close()
@@ -227,7 +239,7 @@ func asyncThroughput(b *bus, inflight int, d time.Duration) (float64, uint64, er
 			}
 			q = q[1:]
 		}
-		f, err := b.pub.PublishAsync(ctx, "order", benchBody, ack.To(b.names...),
+		f, err := b.pub.PublishAsync(ctx, "order", b.message(), ack.To(b.names...),
 			ack.Modname(benchModname), ack.Within(benchWithin))
 		if err != nil {
 			return 0, 0, err

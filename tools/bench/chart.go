@@ -32,17 +32,20 @@ func writeChart(path string, res *Results) error {
 		{"acked in process, 1 recipient(s)", color.RGBA{31, 119, 180, 255}},
 		{"acked in process, 1 recipient(s), Ed25519", color.RGBA{148, 103, 189, 255}},
 		{"acked 1 process(es)", color.RGBA{174, 199, 232, 255}},
+		{"acked to the bridge, Ed25519", color.RGBA{140, 86, 75, 255}},
 		{"acked in process, 3 recipient(s)", color.RGBA{255, 127, 14, 255}},
 		{"acked 3 process(es)", color.RGBA{255, 187, 120, 255}},
 		{"acked in process, 10 recipient(s)", color.RGBA{44, 160, 44, 255}},
 		{"cold ackmsg-logger", color.RGBA{214, 39, 40, 255}},
 	}
+	drawn := 0
 	for _, sr := range series {
 		name := sr.name
 		s, ok := res.Samples[name]
 		if !ok || len(s) == 0 {
 			continue
 		}
+		drawn++
 		s = slices.Clone(s)
 		slices.Sort(s)
 		pts := make(plotter.XYs, len(s))
@@ -58,6 +61,9 @@ func writeChart(path string, res *Results) error {
 		l.Width = vg.Points(1.5)
 		p.Add(l)
 		p.Legend.Add(name, l)
+	}
+	if drawn == 0 { // an empty log axis makes gonum/plot panic
+		return fmt.Errorf("chart: no latency samples to draw")
 	}
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
 }

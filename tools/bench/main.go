@@ -7,7 +7,14 @@
 // acked publish to 1 recipient in process and PublishAsync in-flight 256 are also measured with
 // Ed25519 certificates (crypto x509-ed25519, ackmsg-only buses), each next to its own floors.
 // Every ackmsg figure is printed next to its floor and the ratio, and checked against the
-// targets of issue 7.
+// targets of issue 7. The outbox's durable enqueue (bbolt, PostgreSQL when a server can be
+// started) stands next to this disk's fsync. The peers run in the same run on the same payload:
+// NATS JetStream (embedded nats-server) and RabbitMQ (a throwaway rabbitmq-server node), and
+// ackmsg's Ed25519 figures are set next to theirs. On that RabbitMQ node the bridge (package
+// bridge, in process) is measured as a recipient: acked publish to "bridge", which ACKs once the
+// broker confirmed the message into a durable queue, next to RabbitMQ's own publish-and-confirm
+// (the added latency), and PublishAsync to it next to RabbitMQ's streaming confirms. A figure
+// whose server is not installed is one row marked skipped, with the reason.
 //
 // It is its own module so that its plotting dependency stays out of ackmsg's go.mod.
 //
@@ -33,6 +40,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/rmqtest"
 )
 
@@ -49,10 +57,14 @@ var (
 	quick = sizes{500, 300, 20000, 40, 40, 150, 60, 20, 100, 50, 5, time.Second, 256}
 )
 
-// Row is one figure: ackmsg's (or a floor's) value, its floor, their ratio and the target.
+// Row is one figure: ackmsg's (or a floor's) value, its floor, their ratio and the target. A
+// figure that could not be measured in this run (a peer or a server not installed) is one row
+// with Skipped set to the reason, Value 0, and the Unit its figures would have had (the first
+// of them): every row has a unit, and a reader of the JSON tells a skipped figure from a
+// measured 0 by Skipped alone.
 type Row struct {
 	Name   string  `json:"name"`
-	Unit   string  `json:"unit"` // "µs", "ms", "msgs/s", "B"
+	Unit   string  `json:"unit"` // "µs", "ms", "msgs/s", "B"; never empty
 	Value  float64 `json:"value"`
 	Floor  float64 `json:"floor,omitempty"`
 	Of     string  `json:"floor_is,omitempty"` // what the floor is
@@ -60,6 +72,8 @@ type Row struct {
 	Target string  `json:"target,omitempty"`
 	Met    *bool   `json:"met,omitempty"`
 	Note   string  `json:"note,omitempty"`
+	// Skipped is why the figure was not measured in this run; empty when it was.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // Results is what -out writes.
@@ -74,6 +88,7 @@ type Results struct {
 	Sections map[int]string       `json:"sections"` // row index -> section heading
 }
 
+// main parses the flags, measures (or reads -from), prints the table and writes what the flags ask.
 func main() {
 	quickFlag := flag.Bool("quick", false, "smoke run: few samples, under a minute")
 	out := flag.String("out", "", "write the results as JSON to this file")
@@ -128,6 +143,7 @@ func main() {
 	}
 }
 
+// check exits with the error, if any.
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -135,6 +151,7 @@ func check(err error) {
 	}
 }
 
+// step logs what is measured next, with the time, on standard error.
 func step(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
@@ -149,6 +166,7 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	return s[min(len(s)-1, int(q*float64(len(s))))]
 }
 
+// us is d in microseconds.
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 
 var quantiles = []struct {
@@ -165,6 +183,7 @@ type keyed struct {
 	crypto *cryptoFloor
 }
 
+// ed25519 reports whether these figures use the Ed25519 PKI.
 func (f keyed) ed25519() bool { return f.k.keyType == certs.KeyEd25519 }
 
 // suffix tells the Ed25519 figures apart; the RSA-2048 ones keep the names they always had.
@@ -203,17 +222,27 @@ func (f keyed) ceiling() float64 {
 	return float64(runtime.NumCPU()) / f.crypto.quantile(1, 0.5).Seconds()
 }
 
+// run measures every figure, section by section, with the sample counts of sz; root is the
+// repository whose commands are built.
 func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	start := time.Now()
 	res := &Results{Started: start.UTC(), Quick: isQuick, Machine: machine(), Samples: map[string][]float64{},
 		Extra: map[string]float64{}, Sections: map[int]string{}}
 	section := func(s string) { res.Sections[len(res.Rows)] = s }
 	add := func(r Row) *Row {
+		if r.Unit == "" {
+			panic(fmt.Sprintf("bench: row %q has no unit", r.Name))
+		}
 		if r.Floor > 0 {
 			r.Ratio = r.Value / r.Floor
 		}
 		res.Rows = append(res.Rows, r)
 		return &res.Rows[len(res.Rows)-1]
+	}
+	// skip records a figure not measured in this run, unit the unit it would have had.
+	skip := func(name, unit string, why error) {
+		step("%s skipped: %v", name, why)
+		add(Row{Name: name, Unit: unit, Skipped: why.Error()})
 	}
 	target := func(r *Row, text string, ok bool) {
 		r.Target, r.Met = text, &ok
@@ -515,7 +544,7 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 
 	step("outbox enqueue into PostgreSQL (pgstore), %d records", nEnq)
 	if pgLat, pgThru, pgFloor, err := pgEnqueue(msgFrame, nEnq, 16); err != nil {
-		add(Row{Name: "outbox enqueue (pgstore)", Unit: "µs", Note: "skipped: " + err.Error()})
+		skip("outbox enqueue (pgstore)", "µs", err)
 	} else {
 		for _, q := range quantiles {
 			add(Row{Name: "outbox enqueue (pgstore, one writer) " + q.name, Unit: "µs", Value: us(quantile(pgLat, q.q)),
@@ -568,15 +597,22 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	}
 	section("Peers: RabbitMQ (Debian rabbitmq-server, a throwaway node), same machine, same run, same payload")
 	var rmq *rmqFigures
+	rmqErr := error(nil)
 	if url, err := rmqtest.Start(); err != nil {
-		step("RabbitMQ skipped: %v", err)
-		add(Row{Name: "RabbitMQ", Note: "skipped: " + err.Error()})
+		rmqErr = err
+		skip("RabbitMQ (and the bridge to it)", "µs", err)
 	} else {
 		step("RabbitMQ: confirm %d, streaming confirms %s, end to end %d", sz.acked1, sz.async, sz.acked1/2)
 		rmq, err = rabbitMQ(url, msgFrame, sz.acked1, sz.async, sz.inflight)
+		if err != nil {
+			rmqtest.Stop()
+			return nil, fmt.Errorf("RabbitMQ: %w", err)
+		}
+		step("bridge to RabbitMQ (Ed25519): acked publish %d, PublishAsync in-flight %d, %s", sz.acked1, sz.inflight, sz.async)
+		br, err := bridgeBench(ed, url, len(msgFrame), sz.acked1, sz.async, sz.inflight)
 		rmqtest.Stop()
 		if err != nil {
-			return nil, fmt.Errorf("RabbitMQ: %w", err)
+			return nil, fmt.Errorf("bridge to RabbitMQ: %w", err)
 		}
 		keep("RabbitMQ end to end", rmq.e2e)
 		for _, q := range quantiles {
@@ -589,6 +625,34 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 			add(Row{Name: "RabbitMQ end to end through a consumer (manual ack, reply) " + q.name, Unit: "µs",
 				Value: us(quantile(rmq.e2e, q.q)), Note: "publish, confirm, consumer receives, acks, replies to the publisher"})
 		}
+
+		section(fmt.Sprintf("Bridge to RabbitMQ (bridge.Bridge in process, %s → durable queue), ratio = bridge / RabbitMQ",
+			bridgeExchange))
+		keep("acked to the bridge, Ed25519", br.lat)
+		confirm50, bridge50 := quantile(rmq.confirm, 0.5), quantile(br.lat, 0.5)
+		for _, q := range quantiles {
+			r := add(Row{Name: "acked publish to the bridge, ACK once RabbitMQ confirmed, Ed25519 " + q.name, Unit: "µs",
+				Value: us(quantile(br.lat, q.q)), Floor: us(quantile(rmq.confirm, q.q)),
+				Of: "RabbitMQ publish-and-confirm " + q.name})
+			switch q.name {
+			case "min":
+				r.Note = fmt.Sprintf("promise: the message is in the durable queue (persistent, mandatory, confirmed: "+
+					"routed and on disk), told by an ACK signed by %q; a plain confirm tells the broker's client the same, "+
+					"unsigned; neither says anything of a consumer; envelope %d B, %d B on the broker", bridgeName,
+					br.envelope, br.amqpBody)
+			case "p50":
+				r.Note = fmt.Sprintf("the bridge adds %.0f µs to RabbitMQ's confirm p50", us(bridge50-confirm50))
+			case "p99":
+				r.Note = fmt.Sprintf("%d retransmissions; %d ACKed, %d in the queue", br.latRetx, br.latAcked, br.latQueued)
+			}
+		}
+		add(Row{Name: "bridge added latency p50 (bridge p50 − RabbitMQ confirm p50)", Unit: "µs", Value: us(bridge50 - confirm50),
+			Floor: us(quantile(acked1Ed, 0.5)), Of: fmt.Sprintf("ackmsg acked publish Ed25519 p50 in process, %d B frames (above): "+
+				"the bus hop the bridge puts before the broker", len(edMsgFrame))})
+		add(Row{Name: fmt.Sprintf("PublishAsync in-flight %d to the bridge, Ed25519", sz.inflight), Unit: "msgs/s", Value: br.async,
+			Floor: rmq.stream, Of: fmt.Sprintf("RabbitMQ streaming confirms (%d outstanding)", sz.inflight),
+			Note: fmt.Sprintf("bridge max_in_flight %d; %d retransmissions; %d ACKed, %d in the queue",
+				config.DefaultBridgeMaxInFlight, br.asyncRetx, br.asyncAcked, br.asyncQueued)})
 	}
 
 	section("ackmsg next to the peers (ratio = ackmsg / peer)")
@@ -604,7 +668,9 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	target(r, "≥ 1 × JetStream async (sync always)", r.Ratio >= 1)
 	add(Row{Name: "ackmsg outbox enqueue (boltstore) p50 vs JetStream stored ack p50", Unit: "µs", Value: us(quantile(enqLat, 0.5)),
 		Floor: us(quantile(always.sync, 0.5)), Of: "JetStream publish (sync_interval always) p50: both fsync'd, neither says anything of a consumer"})
-	if rmq != nil {
+	if rmq == nil {
+		skip("ackmsg next to RabbitMQ", "µs", rmqErr)
+	} else {
 		add(Row{Name: "ackmsg acked publish Ed25519 p50 vs RabbitMQ end to end p50", Unit: "µs", Value: us(quantile(acked1Ed, 0.5)),
 			Floor: us(quantile(rmq.e2e, 0.5)), Of: "RabbitMQ end to end p50"})
 		add(Row{Name: "ackmsg PublishAsync Ed25519 vs RabbitMQ streaming confirms", Unit: "msgs/s", Value: asyncEd,
@@ -653,6 +719,7 @@ func coldStart(p *procs, runs int) ([]time.Duration, error) {
 	return lat, nil
 }
 
+// machine describes this machine for the results: CPU, cores, Go, libzmq, kernel, load.
 func machine() map[string]string {
 	m := map[string]string{
 		"cpus": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version(), "os/arch": runtime.GOOS + "/" + runtime.GOARCH,
@@ -674,6 +741,7 @@ func machine() map[string]string {
 	return m
 }
 
+// fmtValue formats a value in its unit (µs from 1000 up as ms); 0 is an empty cell.
 func fmtValue(v float64, unit string) string {
 	switch {
 	case v == 0:
@@ -689,6 +757,16 @@ func fmtValue(v float64, unit string) string {
 	}
 }
 
+// cell is a row's value as the table and BENCHMARKS.md show it: "skipped" when it was not
+// measured (the reason goes in the note column).
+func cell(r Row) string {
+	if r.Skipped != "" {
+		return "skipped"
+	}
+	return fmtValue(r.Value, r.Unit)
+}
+
+// verdict is a row's target column: met or MISSED with the target, or empty without one.
 func verdict(r Row) string {
 	if r.Met == nil {
 		return ""
@@ -699,6 +777,7 @@ func verdict(r Row) string {
 	return "MISSED (" + r.Target + ")"
 }
 
+// printTable writes every row, under its section heading, as an aligned text table.
 func printTable(w io.Writer, res *Results) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tvalue\tfloor\tratio\ttarget\tfloor is")
@@ -710,13 +789,15 @@ func printTable(w io.Writer, res *Results) {
 		if r.Ratio != 0 {
 			ratio = fmt.Sprintf("%.2f×", r.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, fmtValue(r.Value, r.Unit), fmtValue(r.Floor, r.Unit), ratio,
-			verdict(r), strings.TrimSpace(r.Of+"  "+r.Note))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, cell(r), fmtValue(r.Floor, r.Unit), ratio,
+			verdict(r), strings.TrimSpace(r.Of+"  "+r.Note+"  "+r.Skipped))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "total %.0f s\n", res.Seconds)
 }
 
+// markdown is BENCHMARKS.md: the machine, the targets, every row by section, the chart and the
+// notes.
 func markdown(res *Results, chartRef, notes string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmarks\n\n")
@@ -761,8 +842,8 @@ func markdown(res *Results, chartRef, notes string) string {
 		if r.Ratio != 0 {
 			ratio = fmt.Sprintf("%.2f×", r.Ratio)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.Name, fmtValue(r.Value, r.Unit), fmtValue(r.Floor, r.Unit),
-			ratio, strings.TrimSpace(r.Of+" "+r.Note))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.Name, cell(r), fmtValue(r.Floor, r.Unit),
+			ratio, strings.TrimSpace(r.Of+" "+r.Note+" "+r.Skipped))
 	}
 	if chartRef != "" {
 		fmt.Fprintf(&b, "\n## Latency distribution\n\n![latency CDF](%s)\n\nCumulative distribution of each latency sample (log time axis).\n", chartRef)
