@@ -659,10 +659,13 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	always := js[true]
 	r = add(Row{Name: "ackmsg acked publish Ed25519 p50 vs JetStream end to end p50", Unit: "µs", Value: us(quantile(acked1Ed, 0.5)),
 		Floor: us(quantile(always.e2e, 0.5)), Of: "JetStream end to end (sync_interval always) p50"})
-	target(r, "≤ 1 × JetStream end to end", r.Ratio <= 1)
-	add(Row{Name: "ackmsg acked publish Ed25519 p50 vs JetStream end to end p50, default sync", Unit: "µs", Value: us(quantile(acked1Ed, 0.5)),
+	target(r, "≤ 1 × JetStream end to end (sync always)", r.Ratio <= 1)
+	// The like-for-like comparison: an acked publish stores nothing, and JetStream's default
+	// sync fsyncs nothing on the way either. Both are targets, so neither hides the other.
+	r = add(Row{Name: "ackmsg acked publish Ed25519 p50 vs JetStream end to end p50, default sync", Unit: "µs", Value: us(quantile(acked1Ed, 0.5)),
 		Floor: us(quantile(js[false].e2e, 0.5)), Of: "JetStream end to end (default sync: nothing fsync'd on the way) p50",
-		Note: "ackmsg fsyncs nothing either, but signs and verifies twice"})
+		Note: "ackmsg fsyncs nothing either, but signs and verifies twice: its Ed25519 crypto floor alone is about JetStream's whole round trip"})
+	target(r, "≤ 1 × JetStream end to end (default sync)", r.Ratio <= 1)
 	r = add(Row{Name: "ackmsg PublishAsync Ed25519 vs JetStream async publish", Unit: "msgs/s", Value: asyncEd,
 		Floor: always.async, Of: "JetStream async publish (sync_interval always)"})
 	target(r, "≥ 1 × JetStream async (sync always)", r.Ratio >= 1)
