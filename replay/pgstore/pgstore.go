@@ -221,9 +221,16 @@ func (s *Store) connect(ctx context.Context) error {
 	return nil
 }
 
-// dropConn forgets the writer connection, and with it the locks.
+// dropConn forgets the writer connection, and with it the locks. On a connection that still
+// works the locks are released first: the server frees a closed session's locks only once its
+// backend has exited, which happens after Close returns, so a next owner could find them held.
 func (s *Store) dropConn() {
 	if s.conn != nil {
+		if len(s.held) > 0 && !s.conn.IsClosed() {
+			ctx, cancel := context.WithTimeout(context.Background(), min(s.opts.Timeout, 2*time.Second))
+			_, _ = s.conn.Exec(ctx, "SELECT pg_advisory_unlock_all()") // best effort: closing frees them too
+			cancel()
+		}
 		s.conn.Close(context.Background())
 		s.conn = nil
 	}
@@ -335,8 +342,8 @@ func (s *Store) tryOwn(ctx context.Context, name string) error {
 	if err := s.connect(ctx); err != nil {
 		return fmt.Errorf("replay/pgstore: reconnecting: %w", err)
 	}
-	var ok bool
-	if err := s.conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", LockKey(name)).Scan(&ok); err != nil {
+	ok, err := s.lock(ctx, name)
+	if err != nil {
 		s.lost(err)
 		return fmt.Errorf("replay/pgstore: taking the lock of %q: %w", name, err)
 	}
@@ -351,6 +358,35 @@ func (s *Store) tryOwn(ctx context.Context, name string) error {
 	}
 	s.held[name] = true
 	return nil
+}
+
+// lockWait bounds how long taking a name's lock waits for it: a session whose connection was
+// just lost (ours, before a reconnect, or a previous owner's) keeps its locks until the server
+// has noticed and its backend exited, which takes milliseconds; a live second owner keeps them,
+// and is reported after this wait.
+const lockWait = time.Second
+
+// lock takes name's session-level advisory lock on the writer connection, waiting at most
+// lockWait (the server's lock_timeout, in a transaction of its own, so that nothing else is
+// affected; a session lock outlives the transaction). false: another session holds it.
+func (s *Store) lock(ctx context.Context, name string) (bool, error) {
+	wait := min(lockWait, s.opts.Timeout/2)
+	tx, err := s.conn.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback(context.Background()) // a no-op after Commit
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", wait.Milliseconds())); err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_lock($1)", LockKey(name)); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+			return false, nil
+		}
+		return false, err
+	}
+	return true, tx.Commit(ctx)
 }
 
 // lost drops the writer connection after an error that closed it (the next operation
