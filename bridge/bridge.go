@@ -29,6 +29,24 @@ const (
 	HeaderSigner = "ackmsg_signer"
 )
 
+// sentAtLayout is how fedora-messaging writes its sent-at header: UTC, whole seconds, with the
+// offset (Python's datetime.isoformat() of an aware UTC time).
+const sentAtLayout = "2006-01-02T15:04:05+00:00"
+
+// FedoraMessagingHeaders are the headers fedora-messaging puts on a base message sent at t,
+// with the same AMQP types: fedora_messaging_schema "base.message", fedora_messaging_severity
+// 20 (INFO), sent-at, and priority 0 (since 3.4 it mirrors the message's priority there; the
+// bridge sets none). Its consumers validate the first three; its dumps/loads (what its record
+// and publish commands use) give back an equal message only with all four.
+func FedoraMessagingHeaders(t time.Time) amqp.Table {
+	return amqp.Table{
+		"fedora_messaging_schema":   "base.message",
+		"fedora_messaging_severity": int32(20),
+		"sent-at":                   t.UTC().Format(sentAtLayout),
+		"priority":                  int32(0),
+	}
+}
+
 // Modname is the modname of broker messages whose routing key does not start with topic_prefix:
 // they go on the bus as <topic_prefix>.<environment>.amqp.<routing key>.
 const Modname = "amqp"

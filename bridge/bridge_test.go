@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -652,6 +653,87 @@ func nextMsg(ctx context.Context, sub *ack.Subscriber) (*ack.Delivery, error) {
 		d, err := sub.Next(ctx)
 		if err != nil || !strings.HasSuffix(d.Topic, ".gilmsg.ack") {
 			return d, err
+		}
+		d.Done(nil)
+	}
+}
+
+// The broker message carries exactly the headers fedora-messaging puts on its own base messages
+// (found by integration/fedora_messaging_interop_test.go: without "priority" its dumps/loads
+// round trip gave back a different message), with the same AMQP types, plus the bridge's two.
+func TestFedoraMessagingHeaders(t *testing.T) {
+	w := newWorld(t)
+	ch := w.amqpChannel()
+	q := w.queue(ch, "org.example.#")
+	p := w.publisher()
+	w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"org.example.#"} })
+	m, err := p.Publish(ctxFor(t, 30*time.Second), "fm.headers", map[string]any{"k": "v"}, ack.To("bridge"), ack.Within(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := drain(t, ch, q)
+	if len(got) != 1 {
+		t.Fatalf("%d messages in the queue, want 1", len(got))
+	}
+	d := got[0]
+	sent := time.Unix(m.Timestamp(), 0).UTC()
+	want := amqp.Table{
+		"fedora_messaging_schema":   "base.message",
+		"fedora_messaging_severity": int32(20),
+		"sent-at":                   sent.Format("2006-01-02T15:04:05+00:00"), // Python's isoformat() of a UTC time
+		"priority":                  int32(0),
+		bridge.HeaderBridge:         "bridge",
+		bridge.HeaderSigner:         "pub01",
+	}
+	if !reflect.DeepEqual(d.Headers, want) {
+		t.Fatalf("headers\n %#v\nwant\n %#v", d.Headers, want)
+	}
+	if d.ContentType != "application/json" || d.ContentEncoding != "utf-8" || d.DeliveryMode != amqp.Persistent ||
+		d.MessageId != m.MsgID() || d.Priority != 0 || !d.Timestamp.Equal(sent) {
+		t.Fatalf("properties: type %q encoding %q mode %d id %q priority %d timestamp %v", d.ContentType, d.ContentEncoding,
+			d.DeliveryMode, d.MessageId, d.Priority, d.Timestamp)
+	}
+}
+
+// A fedora-messaging message has a uuid4 message_id, no timestamp property and a sent-at
+// header: its bus msg_id takes the year of sent-at, so a redelivery after New Year is still the
+// same message (it used to take the year of the delivery).
+func TestFromAMQPMsgIDYearFromSentAt(t *testing.T) {
+	w := newWorld(t)
+	ch := w.amqpChannel()
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare(w.ex, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ack.NewSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	b := w.bridge(func(b *config.BridgeConfig) {
+		b.Queue, b.QueueBindings, b.Recipients = rmqtest.Name("in"), []string{"bodhi.#"}, []string{"sub01"}
+	})
+	ctx := ctxFor(t, 60*time.Second)
+	if err := b.Publisher().WaitSubscribed(ctx, "org.example.test.probe"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sentAt time.Time
+		year   string
+	}{
+		{time.Date(2019, 12, 31, 23, 59, 59, 0, time.UTC), "2019-"},
+		{time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC), "2031-"},
+	} {
+		id := "3f1c7a52-1b8e-4c36-9d0e-" + c.year[:4] + "00000000"
+		w.publishAMQP(ch, "bodhi.update.comment", id, []byte(`{"comment":"ok"}`), bridge.FedoraMessagingHeaders(c.sentAt))
+		d, err := nextMsg(ctx, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Message.MsgID(); !strings.HasPrefix(got, c.year) || got[5:] == id {
+			t.Errorf("sent-at %s: msg_id %q, want %s<uuid5 of %s>", c.sentAt, got, c.year, id)
 		}
 		d.Done(nil)
 	}

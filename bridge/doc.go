@@ -8,11 +8,11 @@
 // the topic exchange (default amq.topic) with the full topic as routing key: persistent
 // (delivery mode 2), mandatory, on a channel in confirm mode. The body is the signed envelope
 // exactly as received (frame 2: topic, msg_id, msg, signature, certificate), so a consumer on
-// the AMQP side can verify who signed it; message_id is the msg_id. The headers follow
-// fedora-messaging's conventions (fedora_messaging_schema "base.message",
-// fedora_messaging_severity 20, sent-at), so its consumers read the message as a base message
-// whose body is the envelope, plus ackmsg_bridge (the bridge's name) and ackmsg_signer (the
-// CN that signed it).
+// the AMQP side can verify who signed it; message_id is the msg_id. The headers are those
+// fedora-messaging puts on its own base messages ([FedoraMessagingHeaders]:
+// fedora_messaging_schema "base.message", fedora_messaging_severity 20, sent-at, priority 0),
+// so its consumers read the message as a valid base message whose body is the envelope, plus
+// ackmsg_bridge (the bridge's name) and ackmsg_signer (the CN that signed it).
 //
 // The signed ACK is sent only after the broker confirmed the message (basic.ack: it is in every
 // queue it routes to, durably for durable queues). A message the broker returns as unroutable
@@ -34,8 +34,9 @@
 // name recipients, it is an acked publish. basic.ack is sent only after the bus publish
 // succeeded and, for an acked publish, every recipient's signed ACK arrived; otherwise the
 // message is requeued (basic.nack) after a pause that doubles with each attempt. The msg_id is
-// derived from the AMQP message_id (or, without one, from the body), so a message delivered again
-// by the broker is the same message on the bus and recipients do not process it twice. With
+// derived from the AMQP message_id (or, without one, from the body) and the year of the
+// message's timestamp or sent-at header, so a message delivered again by the broker is the same
+// message on the bus and recipients do not process it twice. With
 // DeadLetterExchange set, a message that failed MaxAttempts times, or whose body is not a JSON
 // object, is rejected to it (the bridge declares the exchange and a queue "<queue>.dead" that
 // keeps them); without it, nothing is ever dropped: failed messages are retried forever.

@@ -262,7 +262,8 @@ func (b *Bridge) settle(err error, what string) {
 
 // msgID is the bus msg_id of a broker message: its message_id when that is a fedmsg msg_id,
 // else "<year>-<uuid5 of the message_id, or of the body without one>", the same every time the
-// broker delivers it.
+// broker delivers it. The year is the message's own: of its timestamp property, else of its
+// sent-at header (fedora-messaging sets no timestamp), and only without either the current one.
 func (b *Bridge) msgID(d amqp.Delivery) string {
 	if fedmsgID.MatchString(d.MessageId) {
 		return d.MessageId
@@ -270,10 +271,21 @@ func (b *Bridge) msgID(d amqp.Delivery) string {
 	year := d.Timestamp.Year()
 	if d.Timestamp.IsZero() {
 		year = time.Now().Year()
+		if t, ok := sentAt(d.Headers); ok {
+			year = t.Year()
+		}
 	}
 	src := []byte("message_id:" + d.MessageId)
 	if d.MessageId == "" {
 		src = append([]byte("body:"), d.Body...)
 	}
 	return fmt.Sprintf("%d-%s", year, uuid.NewSHA1(msgIDNamespace, src))
+}
+
+// sentAt reads fedora-messaging's sent-at header (RFC 3339: every release writes
+// datetime.isoformat() of a UTC time, "2024-05-01T10:00:00+00:00").
+func sentAt(h amqp.Table) (time.Time, bool) {
+	s, _ := h["sent-at"].(string)
+	t, err := time.Parse(time.RFC3339, s)
+	return t.UTC(), err == nil
 }

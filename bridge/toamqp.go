@@ -126,20 +126,17 @@ func (b *Bridge) publishing(d *ack.Delivery) *outgoing {
 	if d.Signer != nil {
 		signer = d.Signer.CN
 	}
+	headers := FedoraMessagingHeaders(ts)
+	headers[HeaderBridge] = b.name
+	headers[HeaderSigner] = signer
 	return &outgoing{d: d, topic: d.Topic, msgID: m.MsgID(), start: time.Now(), pub: amqp.Publishing{
 		ContentType:     "application/json",
 		ContentEncoding: "utf-8",
 		DeliveryMode:    amqp.Persistent,
 		MessageId:       m.MsgID(),
 		Timestamp:       ts,
-		Headers: amqp.Table{
-			"fedora_messaging_schema":   "base.message",
-			"fedora_messaging_severity": int32(20),
-			"sent-at":                   ts.Format("2006-01-02T15:04:05+00:00"),
-			HeaderBridge:                b.name,
-			HeaderSigner:                signer,
-		},
-		Body: d.Raw,
+		Headers:         headers,
+		Body:            d.Raw,
 	}}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/ackmsg/ackmsg/bridge"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/cli"
 	"github.com/ackmsg/ackmsg/message"
@@ -114,8 +115,7 @@ func send(ctx context.Context, ch *amqp.Channel, exchange, key, body string) err
 	returns := ch.NotifyReturn(make(chan amqp.Return, 1))
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, amqp.Publishing{
 		ContentType: "application/json", ContentEncoding: "utf-8", DeliveryMode: amqp.Persistent, Timestamp: time.Now(),
-		Headers: amqp.Table{"fedora_messaging_schema": "base.message", "fedora_messaging_severity": int32(20),
-			"sent-at": time.Now().UTC().Format("2006-01-02T15:04:05+00:00")},
+		Headers:   bridge.FedoraMessagingHeaders(time.Now()),
 		MessageId: newID(), Body: []byte(body)})
 	if err != nil {
 		return cli.Runtime(err)
