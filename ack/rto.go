@@ -24,22 +24,39 @@ type rtoEstimator struct {
 	// long a message queues behind each one sent before it (the recipients' pace). A message's
 	// first timeout adds svc for each message in flight ahead of it, so a deep pipeline does not
 	// retransmit what is merely queued (TCP times only its oldest segment for the same reason).
-	svc      time.Duration
-	lastDone time.Time
+	svc time.Duration
+	// The pace is measured over windows of at least paceWindow (completions counted, time
+	// elapsed), not per interval: recipients that answer in bursts (a broker confirming in
+	// batches behind a bridge) make most intervals near zero and a few long, and a per-interval
+	// average weighted to the latest would drop to zero within every burst.
+	winStart time.Time
+	winN     int
 }
+
+// paceWindow is the shortest time over which the completion pace is measured.
+const paceWindow = 50 * time.Millisecond
 
 // completed records that a message finished with every ACK in at now, busy telling whether
 // others were still waiting (only then is the interval a measure of the recipients' pace).
 func (e *rtoEstimator) completed(now time.Time, busy bool) {
-	if busy && !e.lastDone.IsZero() {
-		d := now.Sub(e.lastDone)
+	if !busy || e.winStart.IsZero() {
+		// Idle time is not a pace: a window starts at a completion with others waiting.
+		e.winStart, e.winN = now, 0
+		if !busy {
+			e.winStart = time.Time{}
+		}
+		return
+	}
+	e.winN++
+	if el := now.Sub(e.winStart); el >= paceWindow {
+		d := el / time.Duration(e.winN)
 		if e.svc == 0 {
 			e.svc = d
 		} else {
-			e.svc = (7*e.svc + d) / 8
+			e.svc = (3*e.svc + d) / 4
 		}
+		e.winStart, e.winN = now, 0
 	}
-	e.lastDone = now
 }
 
 // queueDelay is the queueing allowance of a message sent with ahead messages in flight: twice

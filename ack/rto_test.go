@@ -68,3 +68,19 @@ func TestQueueDelayFollowsThePace(t *testing.T) {
 		t.Fatalf("an idle completion changed the pace: %s", d)
 	}
 }
+
+// Completions in bursts (a broker confirming in batches behind a bridge) are paced by their
+// average over time, not by the near-zero intervals inside a burst.
+func TestQueueDelayBurstyPace(t *testing.T) {
+	var e rtoEstimator
+	e.sample(3 * time.Millisecond)
+	t0 := time.Now()
+	for b := range 20 { // 20 completions at once every 20 ms: 1 ms each
+		for range 20 {
+			e.completed(t0.Add(time.Duration(b)*20*time.Millisecond), true)
+		}
+	}
+	if d := e.queueDelay(10); d < 15*time.Millisecond || d > 25*time.Millisecond {
+		t.Fatalf("10 ahead at 1 ms each, doubled: %s, want about 20 ms", d)
+	}
+}
