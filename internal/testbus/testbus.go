@@ -5,6 +5,7 @@ package testbus
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,16 +16,47 @@ import (
 	"github.com/ackmsg/ackmsg/config"
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. The kernel hands out
-// ephemeral ports round-robin, so a port just released is not handed out again soon.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It is chosen at random
+// below the kernel's ephemeral range (net.ipv4.ip_local_port_range), where the source ports of
+// outgoing connections come from: the tests open thousands of connections (ZeroMQ, PostgreSQL,
+// RabbitMQ), and a port picked inside that range could be taken as a source port between the
+// check and the bind. Between test processes a random pick from thousands of ports, checked
+// free, rarely collides; the kernel's choice (port 0) is the fallback.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	low := ephemeralLow()
+	for range 64 {
+		if low <= minPort {
+			break
+		}
+		port := minPort + rand.IntN(low-minPort)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			l.Close()
+			return port
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// minPort is the lowest port FreePort picks: above the usual servers' ports.
+const minPort = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || lo <= 0 {
+		return 32768
+	}
+	return lo
 }
 
 // Addr returns a fresh tcp://127.0.0.1:port address.
