@@ -726,3 +726,35 @@ func benchSignedPubSub(b *testing.B) {
 	}
 	b.ReportMetric(float64(count)/time.Since(start).Seconds(), "msgs/s")
 }
+
+// BenchmarkAckedPublishEd25519 is BenchmarkAckedPublish's one-recipient case with Ed25519
+// certificates on both sides (the rows of make bench marked Ed25519), for profiling that path.
+func BenchmarkAckedPublishEd25519(b *testing.B) {
+	dir := ed25519SSLDir(b, "edpub", "edsub")
+	eps := map[string][]string{"pub.host": {testbus.Addr(b)}, "edsub.host": {testbus.Addr(b)}}
+	cfg := func(name, cert string) *config.Config {
+		c := testbus.Sign(testbus.Config(eps), cert)
+		c.Name = name
+		c.SSLDir = dir
+		c.CACertLocation = filepath.Join(dir, certs.CAFileName)
+		c.CRLLocation = filepath.Join(dir, certs.CRLFileName)
+		return c
+	}
+	runAcker(b, cfg("edsub.host", "edsub"), benchTopic)
+	p, err := ack.New(cfg("pub.host", "edpub"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	bus := &benchBus{pub: p, names: []string{"edsub"}}
+	for range 20 {
+		bus.publish(b)
+	}
+	lat := make([]time.Duration, 0, 1<<12)
+	for b.Loop() {
+		t0 := time.Now()
+		bus.publish(b)
+		lat = append(lat, time.Since(t0))
+	}
+	reportLatencies(b, lat)
+}

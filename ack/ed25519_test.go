@@ -14,7 +14,7 @@ import (
 
 // ed25519SSLDir copies the vector CA (RSA), its CRL and sub01 into a temporary ssldir and issues
 // Ed25519 certificates for names there.
-func ed25519SSLDir(t *testing.T, names ...string) string {
+func ed25519SSLDir(t testing.TB, names ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{certs.CAFileName, certs.CAKeyFileName, certs.CRLFileName, "sub01.crt", "sub01.key"} {
