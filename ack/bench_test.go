@@ -727,34 +727,46 @@ func benchSignedPubSub(b *testing.B) {
 	b.ReportMetric(float64(count)/time.Since(start).Seconds(), "msgs/s")
 }
 
-// BenchmarkAckedPublishEd25519 is BenchmarkAckedPublish's one-recipient case with Ed25519
-// certificates on both sides (the rows of make bench marked Ed25519), for profiling that path.
+// BenchmarkAckedPublishEd25519 is BenchmarkAckedPublish with Ed25519 certificates on both sides
+// (the rows of make bench marked Ed25519), recipients in this process, for profiling that path.
 func BenchmarkAckedPublishEd25519(b *testing.B) {
-	dir := ed25519SSLDir(b, "edpub", "edsub")
-	eps := map[string][]string{"pub.host": {testbus.Addr(b)}, "edsub.host": {testbus.Addr(b)}}
-	cfg := func(name, cert string) *config.Config {
-		c := testbus.Sign(testbus.Config(eps), cert)
-		c.Name = name
-		c.SSLDir = dir
-		c.CACertLocation = filepath.Join(dir, certs.CAFileName)
-		c.CRLLocation = filepath.Join(dir, certs.CRLFileName)
-		return c
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
+			names := []string{"edpub"}
+			eps := map[string][]string{"pub.host": {testbus.Addr(b)}}
+			for i := range n {
+				name := fmt.Sprintf("edsub%d", i)
+				names = append(names, name)
+				eps[name+".host"] = []string{testbus.Addr(b)}
+			}
+			dir := ed25519SSLDir(b, names...)
+			cfg := func(name, cert string) *config.Config {
+				c := testbus.Sign(testbus.Config(eps), cert)
+				c.Name = name
+				c.SSLDir = dir
+				c.CACertLocation = filepath.Join(dir, certs.CAFileName)
+				c.CRLLocation = filepath.Join(dir, certs.CRLFileName)
+				return c
+			}
+			for _, name := range names[1:] {
+				runAcker(b, cfg(name+".host", name), benchTopic)
+			}
+			p, err := ack.New(cfg("pub.host", "edpub"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			bus := &benchBus{pub: p, names: names[1:]}
+			for range 20 {
+				bus.publish(b)
+			}
+			lat := make([]time.Duration, 0, 1<<12)
+			for b.Loop() {
+				t0 := time.Now()
+				bus.publish(b)
+				lat = append(lat, time.Since(t0))
+			}
+			reportLatencies(b, lat)
+		})
 	}
-	runAcker(b, cfg("edsub.host", "edsub"), benchTopic)
-	p, err := ack.New(cfg("pub.host", "edpub"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	bus := &benchBus{pub: p, names: []string{"edsub"}}
-	for range 20 {
-		bus.publish(b)
-	}
-	lat := make([]time.Duration, 0, 1<<12)
-	for b.Loop() {
-		t0 := time.Now()
-		bus.publish(b)
-		lat = append(lat, time.Since(t0))
-	}
-	reportLatencies(b, lat)
 }

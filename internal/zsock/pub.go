@@ -198,7 +198,7 @@ func (p *Pub) watch() {
 			interval = watchWaiting
 		}
 		p.mu.Unlock()
-		if err := p.wait.Wait(interval); err != nil && !errors.Is(err, errWaitTimeout) {
+		if err := p.wait.Wait(interval, nil); err != nil && !errors.Is(err, errWaitTimeout) {
 			// Not expected from epoll; the interval still bounds how stale subscriptions get.
 			time.Sleep(interval)
 		}

@@ -3,10 +3,13 @@ package zsock
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
 )
@@ -80,11 +83,18 @@ type Sub struct {
 	once     sync.Once
 
 	// The reader side: the data sockets, used by one Recv caller at a time.
-	rmu        sync.Mutex
-	socks      []*zmq.Socket
-	cur        int  // the socket being read
-	burst      int  // messages read from it in a row
-	terminated bool // a socket reported ETERM: nothing will ever arrive
+	rmu   sync.Mutex
+	socks []*zmq.Socket
+	// readable is false for a socket that returned EAGAIN and whose ZMQ_FD has not signalled
+	// since: it cannot have a message, so nobody asks it (each attempt on an empty socket is a
+	// poll(2) in libzmq, and a Sub has one socket per endpoint).
+	readable   []bool
+	mark       func(i int) // sets readable[i]; given to rwait
+	cur        int         // the socket being read
+	burst      int         // messages read from it in a row
+	terminated bool        // a socket reported ETERM: nothing will ever arrive
+	retry      bool        // a socket failed with EINTR: read again before waiting
+	attempts   int         // reads asked of libzmq (for tests)
 
 	wmu     sync.Mutex // guards rwait.Wake against rwait.Close
 	rwait   *fdWait    // the data sockets' ZMQ_FDs; Wake ends a Recv's wait (ctx ended, or Close)
@@ -145,8 +155,13 @@ func (s *Sub) Recv(ctx context.Context) (Inbound, error) {
 			armed = true
 			defer context.AfterFunc(ctx, s.wakeReader)()
 		}
-		// tryRecv found every socket empty (EAGAIN), so each one's ZMQ_FD will signal again.
-		if err := s.rwait.Wait(0); err != nil {
+		// tryRecv found every socket it asked empty (EAGAIN), so each one's ZMQ_FD will signal
+		// again. After an EINTR that is not certain: wait at most a moment, then read again.
+		var timeout time.Duration
+		if s.retry {
+			timeout = time.Millisecond
+		}
+		if err := s.rwait.Wait(timeout, s.mark); err != nil && !errors.Is(err, errWaitTimeout) {
 			if s.closed.Load() {
 				return Inbound{}, ErrClosed
 			}
@@ -165,6 +180,13 @@ func (s *Sub) TryRecv() (Inbound, bool) {
 	if s.closed.Load() {
 		return Inbound{}, false
 	}
+	if in, ok := s.tryRecv(); ok {
+		return in, true
+	}
+	// What signalled since the last Wait is still in the epoll set: take it and look again.
+	if err := s.rwait.Collect(s.mark); err != nil {
+		return Inbound{}, false
+	}
 	return s.tryRecv()
 }
 
@@ -178,7 +200,13 @@ func (s *Sub) Pending() bool {
 	if s.closed.Load() {
 		return false
 	}
-	for _, sock := range s.socks {
+	if err := s.rwait.Collect(s.mark); err != nil {
+		return false
+	}
+	for i, sock := range s.socks {
+		if !s.readable[i] {
+			continue // empty until its ZMQ_FD signals
+		}
 		if ev, err := sock.GetEvents(); err == nil && ev&zmq.POLLIN != 0 {
 			return true
 		}
@@ -192,12 +220,22 @@ func (s *Sub) tryRecv() (Inbound, bool) {
 	if s.burst >= maxBurst {
 		s.cur, s.burst = (s.cur+1)%n, 0
 	}
+	s.retry = false
 	for k := range n {
 		i := (s.cur + k) % n
+		if !s.readable[i] {
+			continue
+		}
+		s.attempts++
 		frames, err := s.socks[i].RecvMessageBytes(zmq.DONTWAIT)
 		if err != nil {
-			if zmq.AsErrno(err) == zmq.ETERM {
+			switch zmq.AsErrno(err) {
+			case zmq.Errno(syscall.EAGAIN):
+				s.readable[i] = false // libzmq signals its ZMQ_FD before it has more
+			case zmq.ETERM:
 				s.terminated = true
+			case zmq.Errno(syscall.EINTR):
+				s.retry = true // its command signal may still be unread: no wake-up would come
 			}
 			continue
 		}
@@ -433,6 +471,11 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 		return err
 	}
 	s.rwait = w
+	s.readable = make([]bool, len(s.socks))
+	for i := range s.readable {
+		s.readable[i] = true // until a read says otherwise
+	}
+	s.mark = func(i int) { s.readable[i] = true }
 	return nil
 }
 

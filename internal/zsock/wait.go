@@ -21,12 +21,16 @@ import (
 // ZMQ_FD is edge-triggered: it signals that commands reached the socket, not that a message is
 // there. A caller must read each socket until EAGAIN (which also makes libzmq process the
 // commands) before it calls Wait; a signal that arrives after that is kept by the epoll set, so
-// no wake-up is lost.
+// no wake-up is lost. Wait and Collect say which descriptors signalled, so that a caller with
+// many sockets reads only those: a socket that returned EAGAIN has nothing to read until its
+// descriptor signals again (libzmq signals a reader that found its pipe empty when the pipe is
+// next written), and every attempt on an empty socket costs a poll(2) inside libzmq.
 type fdWait struct {
-	ep   *os.File // the epoll set, non-blocking, registered with Go's poller
-	rc   syscall.RawConn
-	wake int // eventfd: Wake makes it readable
-	evs  [16]unix.EpollEvent
+	ep    *os.File // the epoll set, non-blocking, registered with Go's poller
+	rc    syscall.RawConn
+	wake  int           // eventfd: Wake makes it readable
+	index map[int32]int // watched descriptor -> its position in newFDWait's fds
+	evs   [16]unix.EpollEvent
 }
 
 func newFDWait(fds ...int) (*fdWait, error) {
@@ -44,6 +48,10 @@ func newFDWait(fds ...int) (*fdWait, error) {
 		unix.Close(epfd)
 		return nil, err
 	}
+	index := make(map[int32]int, len(fds))
+	for i, fd := range fds {
+		index[int32(fd)] = i
+	}
 	for _, fd := range append(fds, wake) {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(fd)}
 		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
@@ -60,15 +68,17 @@ func newFDWait(fds ...int) (*fdWait, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("zsock: epoll raw conn: %w", err)
 	}
-	return &fdWait{ep: ep, rc: rc, wake: wake}, nil
+	return &fdWait{ep: ep, rc: rc, wake: wake, index: index}, nil
 }
 
 // errWaitTimeout is Wait's error when its timeout passed.
 var errWaitTimeout = errors.New("zsock: wait timed out")
 
-// Wait returns once a watched descriptor or Wake has signalled since the previous Wait, or after
-// timeout (errWaitTimeout) when timeout > 0. One goroutine at a time may call it.
-func (w *fdWait) Wait(timeout time.Duration) error {
+// Wait returns once a watched descriptor or Wake has signalled since the previous Wait or
+// Collect, or after timeout (errWaitTimeout) when timeout > 0, calling fired (if not nil) with
+// the position, among newFDWait's fds, of each descriptor that signalled. One goroutine at a
+// time may call Wait or Collect.
+func (w *fdWait) Wait(timeout time.Duration, fired func(i int)) error {
 	if timeout > 0 {
 		if err := w.ep.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 			return err
@@ -77,24 +87,12 @@ func (w *fdWait) Wait(timeout time.Duration) error {
 	}
 	var werr error
 	err := w.rc.Read(func(fd uintptr) bool {
-		n, err := unix.EpollWait(int(fd), w.evs[:], 0)
+		n, err := w.collect(int(fd), fired)
 		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				return false
-			}
-			werr = fmt.Errorf("zsock: epoll_wait: %w", err)
+			werr = err
 			return true
 		}
-		if n == 0 {
-			return false // nothing yet: park on the poller
-		}
-		for _, ev := range w.evs[:n] {
-			if int(ev.Fd) == w.wake {
-				var buf [8]byte
-				_, _ = unix.Read(w.wake, buf[:])
-			}
-		}
-		return true
+		return n > 0 // nothing yet: park on the poller
 	})
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return errWaitTimeout
@@ -103,6 +101,37 @@ func (w *fdWait) Wait(timeout time.Duration) error {
 		return fmt.Errorf("zsock: wait: %w", err)
 	}
 	return werr
+}
+
+// Collect is Wait that does not wait: it reports what has signalled so far, if anything.
+func (w *fdWait) Collect(fired func(i int)) error {
+	var cerr error
+	if err := w.rc.Control(func(fd uintptr) { _, cerr = w.collect(int(fd), fired) }); err != nil {
+		return fmt.Errorf("zsock: collect: %w", err)
+	}
+	return cerr
+}
+
+// collect takes the signals the epoll set holds, without waiting; n counts them (EINTR: 0).
+func (w *fdWait) collect(epfd int, fired func(i int)) (int, error) {
+	n, err := unix.EpollWait(epfd, w.evs[:], 0)
+	if err != nil {
+		if errors.Is(err, unix.EINTR) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("zsock: epoll_wait: %w", err)
+	}
+	for _, ev := range w.evs[:n] {
+		if int(ev.Fd) == w.wake {
+			var buf [8]byte
+			_, _ = unix.Read(w.wake, buf[:])
+			continue
+		}
+		if i, ok := w.index[ev.Fd]; ok && fired != nil {
+			fired(i)
+		}
+	}
+	return n, nil
 }
 
 // Wake makes the current or next Wait return. It is safe for concurrent use, also with Close.

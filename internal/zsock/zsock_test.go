@@ -657,3 +657,98 @@ func TestSubBindFailuresAreAggregated(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling interval, not a synchronisation
 	}
 }
+
+// A Sub with many endpoints reads only the sockets whose ZMQ_FD signalled: one message at a
+// time arriving on each endpoint in turn costs about two reads (the message, then the EAGAIN
+// that re-arms the socket), not one per endpoint scanned. Each message arrives on a socket that was
+// drained before, so a lost wake-up would hang Recv here. TryRecv and Pending see a message
+// that arrived while nobody waited.
+func TestRecvAsksOnlySignalledSockets(t *testing.T) {
+	zctx := newCtx(t)
+	ctx := within(t, 20*time.Second)
+	const n = 8
+	var pubs []*Pub
+	var eps []Endpoint
+	for i := range n {
+		p, err := NewPub(zctx, PubConfig{Bind: []string{inprocAddr("signalled")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, p)
+		eps = append(eps, Endpoint{Name: fmt.Sprint(i), Addr: p.Addr()})
+	}
+	sub, err := NewSub(zctx, SubConfig{Endpoints: eps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pubs {
+		if err := p.WaitSubscribed(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recv := func(want string) {
+		t.Helper()
+		in, err := sub.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Endpoint.Name != want {
+			t.Fatalf("message from %s, want %s", in.Endpoint.Name, want)
+		}
+	}
+	// Drain: every socket has said EAGAIN once.
+	if err := pubs[0].Send([]byte("t"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	recv("0")
+	sub.rmu.Lock()
+	sub.attempts = 0
+	sub.rmu.Unlock()
+	const rounds = 40
+	for r := range rounds * n {
+		i := r * 5 % n // not the order the sockets are scanned in
+		if err := pubs[i].Send([]byte("t"), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		recv(fmt.Sprint(i))
+	}
+	sub.rmu.Lock()
+	attempts := sub.attempts
+	sub.rmu.Unlock()
+	if max := 3 * rounds * n; attempts > max {
+		t.Fatalf("%d reads for %d messages on %d endpoints, want at most %d", attempts, rounds*n, n, max)
+	}
+
+	// Nobody waits while this one arrives: TryRecv must still find it.
+	if err := pubs[5].Send([]byte("t"), []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		in, ok := sub.TryRecv()
+		if ok {
+			if in.Endpoint.Name != "5" {
+				t.Fatalf("TryRecv: message from %s, want 5", in.Endpoint.Name)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("TryRecv never saw a message that arrived while nobody waited")
+		}
+		runtime.Gosched()
+	}
+	if err := pubs[2].Send([]byte("t"), []byte("z")); err != nil {
+		t.Fatal(err)
+	}
+	for !sub.Pending() {
+		if ctx.Err() != nil {
+			t.Fatal("Pending never saw a message that arrived while nobody waited")
+		}
+		runtime.Gosched()
+	}
+	recv("2")
+	sub.Close()
+	for _, p := range pubs {
+		p.Close()
+	}
+	zctx.Term()
+}
