@@ -178,6 +178,18 @@ func (f *cryptoFloor) quantile(n int, q float64) time.Duration {
 	return quantile(f.steps[0], q) + time.Duration(n)*(quantile(f.steps[1], q)+quantile(f.steps[2], q)+quantile(f.steps[3], q))/par
 }
 
+// quantileWhole is quantile(n, q) with every signature done whole on one core, as a scheduler
+// that does not slice a 1 ms computation runs them: the n recipients' verify+sign take
+// ceil(n/cores) turns, then the last ACK is verified. For n = 1 it is quantile(1, q).
+func (f *cryptoFloor) quantileWhole(n int, q float64) time.Duration {
+	if n == 1 {
+		return f.quantile(1, q)
+	}
+	cores := runtime.NumCPU()
+	turns := time.Duration((n + cores - 1) / cores)
+	return quantile(f.steps[0], q) + turns*(quantile(f.steps[1], q)+quantile(f.steps[2], q)) + quantile(f.steps[3], q)
+}
+
 // bareInput is what the bare signature rows sign: 32 bytes, a SHA-256 digest.
 var bareInput = sha256.Sum256([]byte("ackmsg benchmark"))
 
@@ -265,91 +277,129 @@ func openZMQ(zctx *zmq.Context, kind zmq.Type, bind, connect, sub string) (*zmq.
 }
 
 // rawRoundTrip is the transport floor on bare zmq4: msg A->B, reply B->A, n times after a warm
-// up. XPUB sockets prove each subscription arrived before the first send.
+// up; it is rawFanOut to one echoer.
 func rawRoundTrip(msg, reply [][]byte, n int) ([]time.Duration, error) {
+	return rawFanOut(msg, reply, 1, n)
+}
+
+// rawFanOut is the transport floor of an acked publish to k recipients on bare zmq4: A sends msg
+// once on its XPUB, each of k echoers (its own context, I/O thread and locked OS thread, as k
+// recipient processes have) gets it and sends reply on its own XPUB, and the round trip ends
+// when A's SUB (connected to all k) has the k replies; n times after a warm up.
+func rawFanOut(msg, reply [][]byte, k, n int) ([]time.Duration, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	addrA, addrB := freeAddr(), freeAddr()
+	addrA := freeAddr()
 	zA, err := zmq.NewContext()
 	if err != nil {
 		return nil, err
 	}
 	defer zA.Term()
-	zB, err := zmq.NewContext()
-	if err != nil {
-		return nil, err
-	}
-	defer zB.Term()
-	ready, echoErr := make(chan error, 1), make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		pub, err := openZMQ(zB, zmq.XPUB, addrB, "", "")
-		if err != nil {
-			ready <- err
-			return
-		}
-		defer pub.Close()
-		sub, err := openZMQ(zB, zmq.SUB, "", addrA, benchTopic)
-		if err != nil {
-			ready <- err
-			return
-		}
-		defer sub.Close()
-		if _, err := pub.RecvBytes(0); err != nil { // A's subscription to the ACK topic
-			ready <- err
-			return
-		}
-		ready <- nil
-		for {
-			frames, err := sub.RecvMessageBytes(0)
-			if err != nil {
-				echoErr <- err
-				return
-			}
-			if len(frames) == 1 { // stop
-				echoErr <- nil
-				return
-			}
-			if _, err := pub.SendMessage(reply); err != nil {
-				echoErr <- err
-				return
-			}
-		}
-	}()
 	pub, err := openZMQ(zA, zmq.XPUB, addrA, "", "")
 	if err != nil {
 		return nil, err
 	}
 	defer pub.Close()
-	sub, err := openZMQ(zA, zmq.SUB, "", addrB, benchAck)
+	// Every echoer subscribes to the same topic: without verbose, XPUB reports only the first.
+	if err := pub.SetXpubVerbose(1); err != nil {
+		return nil, err
+	}
+	sub, err := openZMQ(zA, zmq.SUB, "", "", benchAck)
 	if err != nil {
 		return nil, err
 	}
 	defer sub.Close()
-	if _, err := pub.RecvBytes(0); err != nil { // B's subscription to the message topic
-		return nil, err
+	ready, echoErr := make(chan error, k), make(chan error, k)
+	// stop ends the echoers, once each has subscribed: a one-frame message stops each. Before
+	// that a failure returns at once (and the bench exits), since an echoer not yet subscribed
+	// would never see the message.
+	stop := func() error {
+		if _, err := pub.SendMessage(msg[:1]); err != nil {
+			return err
+		}
+		var first error
+		for range k {
+			if err := <-echoErr; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
 	}
-	if err := <-ready; err != nil {
-		return nil, err
+	for range k {
+		addrB := freeAddr()
+		zB, err := zmq.NewContext()
+		if err != nil {
+			return nil, err
+		}
+		go func() {
+			echoErr <- rawEcho(zB, addrB, addrA, reply, ready)
+			zB.Term()
+		}()
+		if err := sub.Connect(addrB); err != nil {
+			return nil, err
+		}
+	}
+	for range k {
+		if err := <-ready; err != nil {
+			return nil, err
+		}
+		if _, err := pub.RecvBytes(0); err != nil { // an echoer's subscription to the message topic
+			return nil, err
+		}
 	}
 	lat := make([]time.Duration, 0, n)
 	for i := range n + n/10 + 10 {
 		t0 := time.Now()
 		if _, err := pub.SendMessage(msg); err != nil {
-			return nil, err
+			return nil, errors.Join(err, stop())
 		}
-		if _, err := sub.RecvMessageBytes(0); err != nil {
-			return nil, err
+		for range k {
+			if _, err := sub.RecvMessageBytes(0); err != nil {
+				return nil, errors.Join(err, stop())
+			}
 		}
 		if i >= n/10+10 { // warm-up
 			lat = append(lat, time.Since(t0))
 		}
 	}
-	if _, err := pub.SendMessage(msg[:1]); err != nil {
-		return nil, err
+	return lat, stop()
+}
+
+// rawEcho is one echoer of rawFanOut: it binds its XPUB at addr, subscribes to A at addrA, says
+// on ready once A's SUB has subscribed to it, and sends reply for every message until a
+// one-frame message.
+func rawEcho(zctx *zmq.Context, addr, addrA string, reply [][]byte, ready chan<- error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pub, err := openZMQ(zctx, zmq.XPUB, addr, "", "")
+	if err != nil {
+		ready <- err
+		return err
 	}
-	return lat, <-echoErr
+	defer pub.Close()
+	sub, err := openZMQ(zctx, zmq.SUB, "", addrA, benchTopic)
+	if err != nil {
+		ready <- err
+		return err
+	}
+	defer sub.Close()
+	if _, err := pub.RecvBytes(0); err != nil { // A's subscription to the ACK topic
+		ready <- err
+		return err
+	}
+	ready <- nil
+	for {
+		frames, err := sub.RecvMessageBytes(0)
+		if err != nil {
+			return err
+		}
+		if len(frames) == 1 { // stop
+			return nil
+		}
+		if _, err := pub.SendMessage(reply); err != nil {
+			return err
+		}
+	}
 }
 
 // rawThroughput is one-way PUB->SUB on bare zmq4: n messages of frames sent as fast as the
