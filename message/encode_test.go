@@ -218,6 +218,26 @@ func TestAppendCanonicalAppends(t *testing.T) {
 	}
 }
 
+// AppendMarshal appends exactly what Marshal returns, and leaves dst as given on an error.
+func TestAppendMarshal(t *testing.T) {
+	m := &Message{fields: map[string]any{"topic": "org.a", "msg": map[string]any{"k": "v"}, "i": Int("3")}}
+	want, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.AppendMarshal([]byte("prefix"))
+	if err != nil || string(got) != "prefix"+string(want) {
+		t.Errorf("AppendMarshal = %q, %v; want prefix%s", got, err, want)
+	}
+	dst := make([]byte, 3, 64)
+	copy(dst, "abc")
+	bad := &Message{fields: map[string]any{"a": strings.Repeat("x", 100), "b": func() {}}}
+	out, err := bad.AppendMarshal(dst)
+	if err == nil || string(out) != "abc" {
+		t.Errorf("AppendMarshal of a func = %q, %v; want abc and an error", out, err)
+	}
+}
+
 // The encoders write into reused scratch buffers: what they return must be the caller's own, never
 // changed by a later encoding, also when encodings run at the same time and fail halfway.
 func TestEncodingsReturnTheirOwnBytes(t *testing.T) {

@@ -309,6 +309,17 @@ func (m *Message) Marshal() ([]byte, error) {
 	return m.encode(false, nil)
 }
 
+// AppendMarshal appends what Marshal returns to dst and returns the extended buffer, so that a
+// caller that is done with the bytes once they are sent can reuse one buffer. On an error it
+// returns dst as it was given.
+func (m *Message) AppendMarshal(dst []byte) ([]byte, error) {
+	e := encoder{buf: dst}
+	if err := e.object(m.fields, false, nil); err != nil {
+		return dst, err
+	}
+	return e.buf, nil
+}
+
 // SignedBytes returns the canonical JSON of every field except signature, certificate and the
 // keys in omit: the bytes an x509 signature covers (spec/wire.md §4). omit serves gilmsg's
 // late marker: its messages verify only without gilmsg_version.

@@ -12,11 +12,6 @@ import (
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
-// BenchmarkPlainPublish: unsigned publisher.Publish to one subscriber, counted at the receiver.
-func BenchmarkPlainPublish(b *testing.B) {
-	plainPublish(b, map[string]any{"pad": string(make([]byte, 1500))})
-}
-
 // plainPublish publishes body b.N times, unsigned, to a non-validating consumer.Subscriber and
 // reports the rate at which the subscriber received them.
 func plainPublish(b *testing.B, body any) {
