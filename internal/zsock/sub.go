@@ -219,6 +219,10 @@ func (s *Sub) tryRecv() (Inbound, bool) {
 	n := len(s.socks)
 	if s.burst >= maxBurst {
 		s.cur, s.burst = (s.cur+1)%n, 0
+		// While this socket kept delivering nobody waited, so what the others signalled is
+		// still in the epoll set: take it, or a socket that said EAGAIN once would starve
+		// behind a busy one. (An error here comes back from the next Wait.)
+		_ = s.rwait.Collect(s.mark)
 	}
 	s.retry = false
 	for k := range n {

@@ -752,3 +752,75 @@ func TestRecvAsksOnlySignalledSockets(t *testing.T) {
 	}
 	zctx.Term()
 }
+
+// An endpoint that said EAGAIN once is not starved by a busy one: its next message is read
+// within a burst of the busy endpoint's, although nobody waits on the epoll set while the busy
+// one keeps delivering.
+func TestDrainedEndpointNotStarvedByBusyOne(t *testing.T) {
+	zctx := newCtx(t)
+	ctx := within(t, 20*time.Second)
+	var pubs []*Pub
+	var eps []Endpoint
+	for _, name := range []string{"busy", "quiet"} {
+		p, err := NewPub(zctx, PubConfig{Bind: []string{inprocAddr("starve")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, p)
+		eps = append(eps, Endpoint{Name: name, Addr: p.Addr()})
+	}
+	sub, err := NewSub(zctx, SubConfig{Endpoints: eps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pubs {
+		if err := p.WaitSubscribed(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both sockets say EAGAIN: the quiet one is now read only once its ZMQ_FD signals.
+	if err := pubs[1].Send([]byte("t"), []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := sub.Recv(ctx); err != nil || in.Endpoint.Name != "quiet" {
+		t.Fatalf("Recv = %v, %v", in.Endpoint, err)
+	}
+	for {
+		if _, ok := sub.TryRecv(); !ok {
+			break
+		}
+	}
+	const busy = 4 * maxBurst
+	for range busy {
+		if err := pubs[0].Send([]byte("t"), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if in, err := sub.Recv(ctx); err != nil || in.Endpoint.Name != "busy" {
+		t.Fatalf("Recv = %v, %v", in.Endpoint, err)
+	}
+	// inproc: the quiet socket's signal is written before Send returns.
+	if err := pubs[1].Send([]byte("t"), []byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range busy {
+		in, err := sub.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Endpoint.Name == "quiet" {
+			if i > maxBurst {
+				t.Fatalf("the quiet endpoint's message came after %d of the busy one's, want at most %d", i, maxBurst)
+			}
+			break
+		}
+		if i == busy-1 {
+			t.Fatalf("the quiet endpoint's message never came while the busy one had %d queued", busy)
+		}
+	}
+	sub.Close()
+	for _, p := range pubs {
+		p.Close()
+	}
+	zctx.Term()
+}
