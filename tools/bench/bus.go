@@ -476,8 +476,10 @@ func (p *procs) stopAll() {
 }
 
 // procAcked is acked publish latency from this process to n ackmsg-tail --ack processes, each
-// binding its own endpoint (direct, no relay), samples publishes one at a time.
-func procAcked(p *procs, k *pki, n, samples int) ([]time.Duration, uint64, error) {
+// binding its own endpoint (direct, no relay), samples publishes one at a time, with fig's
+// crypto chain measured between them.
+func procAcked(p *procs, fig keyed, n, samples int) ([]time.Duration, *cryptoFloor, uint64, error) {
+	k := fig.k
 	defer p.stopAll()
 	eps := map[string]string{"pub.host": freeAddr()}
 	var names []string
@@ -487,32 +489,31 @@ func procAcked(p *procs, k *pki, n, samples int) ([]time.Duration, uint64, error
 	}
 	conf, err := p.writeConfig(k, fmt.Sprintf("direct%d", n), "", eps)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	for _, name := range names {
 		if _, err := p.start(conf, "endpoint connected", "ackmsg-tail", "--ack", "--json", "--certname", name,
 			"--name", name+".host", "--topic", benchTopic); err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 	}
 	cfg, err := config.Load(config.LoadOptions{File: conf})
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	cfg.Name, cfg.Certname, cfg.ZMQLinger = "pub.host", "pub", 0
 	pub, err := ack.New(cfg)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	defer pub.Close()
 	b := &bus{pub: pub, names: names}
 	for range 5 {
 		if err := b.publish(); err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 	}
-	lat, _, retx, err := ackedLatency(b, samples, nil)
-	return lat, retx, err
+	return ackedLatency(b, samples, fig.kit)
 }
 
 // coldCLI times `ackmsg-logger --recipients sub01 --message m` from process start to exit, runs

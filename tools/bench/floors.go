@@ -142,13 +142,17 @@ func measureCrypto(kit *cryptoKit, n int) (*cryptoFloor, error) {
 	return f, nil
 }
 
-// lower is the floor whose one-recipient quantiles (min, p50 and p99: its chain1 holds exactly
-// these three, which quantile picks for q = 0, 0.5 and 0.99) are the lower of a's and b's: the
-// stricter floor, so that a floor measured under interference never flatters a figure.
+// lower is the floor whose quantiles (min, p50 and p99: its chain1 and each of its steps hold
+// exactly these three, which quantile picks for q = 0, 0.5 and 0.99) are the lower of a's and
+// b's, for the chain and step by step: the stricter floor, so that a floor measured under
+// interference never flatters a figure.
 func lower(a, b *cryptoFloor) *cryptoFloor {
-	out := &cryptoFloor{steps: a.steps}
+	out := &cryptoFloor{}
 	for _, q := range []float64{0, 0.5, 0.99} {
 		out.chain1 = append(out.chain1, min(quantile(a.chain1, q), quantile(b.chain1, q)))
+		for j := range out.steps {
+			out.steps[j] = append(out.steps[j], min(quantile(a.steps[j], q), quantile(b.steps[j], q)))
+		}
 	}
 	return out
 }
