@@ -329,7 +329,7 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 		}
 	}
 	// An acked publish to n recipients waits for n ACKs: its transport floor is the fan-out.
-	fanOut := func(msg, reply [][]byte, k int, label string) ([]time.Duration, error) {
+	fanOut := func(msg, reply [][]byte, k int, label string, rtt []time.Duration) ([]time.Duration, error) {
 		samples := sz.rtt * 2 / (k + 1)
 		step("raw ZeroMQ fan-out round trip to %d echoers%s, %d samples", k, label, samples)
 		lat, err := rawFanOut(msg, reply, k, samples)
@@ -338,7 +338,7 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 		}
 		for _, q := range quantiles {
 			r := add(Row{Name: fmt.Sprintf("raw zmq4 fan-out round trip to %d echoers%s %s", k, label, q.name), Unit: "µs",
-				Value: us(quantile(lat, q.q)), Floor: us(quantile(rtt, q.q)), Of: "raw zmq4 round trip " + q.name})
+				Value: us(quantile(lat, q.q)), Floor: us(quantile(rtt, q.q)), Of: "raw zmq4 round trip" + label + " " + q.name})
 			if q.name == "min" {
 				r.Note = fmt.Sprintf("one send, %d echoers (a context and a thread each, as %d processes), %d replies", k, k, k)
 			}
@@ -347,12 +347,12 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 	}
 	rsaFan, edFan := map[int][]time.Duration{}, map[int][]time.Duration{}
 	for _, k := range []int{3, 10} {
-		if rsaFan[k], err = fanOut(msg, reply, k, ""); err != nil {
+		if rsaFan[k], err = fanOut(msg, reply, k, "", rtt); err != nil {
 			return nil, err
 		}
 	}
 	if edFan[3], err = fanOut([][]byte{[]byte(benchTopic), edMsgFrame}, [][]byte{[]byte(benchAck), edAckFrame}, 3,
-		", Ed25519 frames"); err != nil {
+		", Ed25519 frames", edRTT); err != nil {
 		return nil, err
 	}
 
