@@ -10,38 +10,62 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It is chosen at random
-// below the kernel's ephemeral range (net.ipv4.ip_local_port_range), where the source ports of
-// outgoing connections come from: the tests open thousands of connections (ZeroMQ, PostgreSQL,
-// RabbitMQ), and a port picked inside that range could be taken as a source port between the
-// check and the bind. Between test processes a random pick from thousands of ports, checked
-// free, rarely collides; the kernel's choice (port 0) is the fallback.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and that it has not
+// returned before in this process. It is chosen at random below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), where the source ports of outgoing connections come from: the
+// tests open thousands of connections (ZeroMQ, PostgreSQL, RabbitMQ), and a port picked inside
+// that range could be taken as a source port between the check and the bind. A test usually
+// picks all its ports before it binds any, so a port already handed out is never handed out
+// again: a free check alone would return it twice. Between test processes a random pick from
+// thousands of ports, checked free, rarely collides; the kernel's choice (port 0) is the
+// fallback.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	handed.Lock()
+	defer handed.Unlock()
 	low := ephemeralLow()
 	for range 64 {
 		if low <= minPort {
 			break
 		}
 		port := minPort + rand.IntN(low-minPort)
+		if handed.ports[port] {
+			continue
+		}
 		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			l.Close()
+			handed.ports[port] = true
 			return port
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	for range 64 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handed.ports[port] {
+			handed.ports[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("free port: every port offered was handed out before")
+	return 0
 }
+
+// handed is the ports FreePort has returned in this process.
+var handed = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // minPort is the lowest port FreePort picks: above the usual servers' ports.
 const minPort = 20000
