@@ -375,15 +375,15 @@ func TestConcurrentReadersShareMessages(t *testing.T) {
 	zctx.Term()
 }
 
-// One endpoint with a long backlog does not starve another: the reader switches after maxBurst.
-// The endpoints are inproc, so every message is in the Sub's pipes once Send has returned.
-func TestEndpointsTakeTurns(t *testing.T) {
-	zctx := newCtx(t)
-	ctx := within(t, 20*time.Second)
-	var pubs []*Pub
+// inprocPubs binds one Pub per name on inproc, subscribes one Sub to all of them (in that
+// order) and waits until every Pub sees the subscription. closeAll closes them and terminates
+// zctx.
+func inprocPubs(t *testing.T, zctx *zmq.Context, ctx context.Context, prefix string, names ...string) (
+	pubs []*Pub, sub *Sub, closeAll func()) {
+	t.Helper()
 	var eps []Endpoint
-	for _, name := range []string{"a", "b"} {
-		p, err := NewPub(zctx, PubConfig{Bind: []string{inprocAddr("turns")}})
+	for _, name := range names {
+		p, err := NewPub(zctx, PubConfig{Bind: []string{inprocAddr(prefix)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,11 +394,28 @@ func TestEndpointsTakeTurns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const each = 3 * maxBurst
 	for _, p := range pubs {
 		if err := p.WaitSubscribed(ctx, ""); err != nil {
 			t.Fatal(err)
 		}
+	}
+	return pubs, sub, func() {
+		sub.Close()
+		for _, p := range pubs {
+			p.Close()
+		}
+		zctx.Term()
+	}
+}
+
+// One endpoint with a long backlog does not starve another: the reader switches after maxBurst.
+// The endpoints are inproc, so every message is in the Sub's pipes once Send has returned.
+func TestEndpointsTakeTurns(t *testing.T) {
+	zctx := newCtx(t)
+	ctx := within(t, 20*time.Second)
+	pubs, sub, closeAll := inprocPubs(t, zctx, ctx, "turns", "a", "b")
+	const each = 3 * maxBurst
+	for _, p := range pubs {
 		for range each {
 			if err := p.Send([]byte("t"), []byte("x")); err != nil {
 				t.Fatal(err)
@@ -422,11 +439,7 @@ func TestEndpointsTakeTurns(t *testing.T) {
 	if !slices.Equal(runs, want) {
 		t.Fatalf("runs %v, want %v", runs, want)
 	}
-	sub.Close()
-	for _, p := range pubs {
-		p.Close()
-	}
-	zctx.Term()
+	closeAll()
 }
 
 // WaitSubscribed notices a subscriber that connects while other goroutines keep sending (their
@@ -667,25 +680,11 @@ func TestRecvAsksOnlySignalledSockets(t *testing.T) {
 	zctx := newCtx(t)
 	ctx := within(t, 20*time.Second)
 	const n = 8
-	var pubs []*Pub
-	var eps []Endpoint
+	var names []string
 	for i := range n {
-		p, err := NewPub(zctx, PubConfig{Bind: []string{inprocAddr("signalled")}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pubs = append(pubs, p)
-		eps = append(eps, Endpoint{Name: fmt.Sprint(i), Addr: p.Addr()})
+		names = append(names, fmt.Sprint(i))
 	}
-	sub, err := NewSub(zctx, SubConfig{Endpoints: eps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pubs {
-		if err := p.WaitSubscribed(ctx, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pubs, sub, closeAll := inprocPubs(t, zctx, ctx, "signalled", names...)
 	recv := func(want string) {
 		t.Helper()
 		in, err := sub.Recv(ctx)
@@ -746,11 +745,7 @@ func TestRecvAsksOnlySignalledSockets(t *testing.T) {
 		runtime.Gosched()
 	}
 	recv("2")
-	sub.Close()
-	for _, p := range pubs {
-		p.Close()
-	}
-	zctx.Term()
+	closeAll()
 }
 
 // An endpoint that said EAGAIN once is not starved by a busy one: its next message is read
@@ -759,25 +754,7 @@ func TestRecvAsksOnlySignalledSockets(t *testing.T) {
 func TestDrainedEndpointNotStarvedByBusyOne(t *testing.T) {
 	zctx := newCtx(t)
 	ctx := within(t, 20*time.Second)
-	var pubs []*Pub
-	var eps []Endpoint
-	for _, name := range []string{"busy", "quiet"} {
-		p, err := NewPub(zctx, PubConfig{Bind: []string{inprocAddr("starve")}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pubs = append(pubs, p)
-		eps = append(eps, Endpoint{Name: name, Addr: p.Addr()})
-	}
-	sub, err := NewSub(zctx, SubConfig{Endpoints: eps})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pubs {
-		if err := p.WaitSubscribed(ctx, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pubs, sub, closeAll := inprocPubs(t, zctx, ctx, "starve", "busy", "quiet")
 	// Both sockets say EAGAIN: the quiet one is now read only once its ZMQ_FD signals.
 	if err := pubs[1].Send([]byte("t"), []byte("first")); err != nil {
 		t.Fatal(err)
@@ -818,9 +795,5 @@ func TestDrainedEndpointNotStarvedByBusyOne(t *testing.T) {
 			t.Fatalf("the quiet endpoint's message never came while the busy one had %d queued", busy)
 		}
 	}
-	sub.Close()
-	for _, p := range pubs {
-		p.Close()
-	}
-	zctx.Term()
+	closeAll()
 }
