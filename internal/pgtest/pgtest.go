@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ackmsg/ackmsg/internal/freeport"
 )
 
 // User is the system user the server runs as when the tests run as root.
@@ -175,7 +176,7 @@ func start() error {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %v: %s", err, out)
 	}
-	port, err := freePort()
+	port, err := freeport.Pick() // below the ephemeral range: postgres binds it a moment later
 	if err != nil {
 		return err
 	}
@@ -218,13 +219,4 @@ func start() error {
 			return fmt.Errorf("postgres did not accept connections within 30 s")
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -12,7 +12,6 @@ package rmqtest
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ackmsg/ackmsg/internal/freeport"
 )
 
 // Server is where the Debian package keeps the node's start script (rabbitmq-server in
@@ -168,7 +169,7 @@ func first() error {
 	}
 	n.dir = dir
 	n.name = fmt.Sprintf("ackmsg-test-%d@localhost", os.Getpid())
-	ports, err := freePorts(3)
+	ports, err := freeport.PickN(3) // below the ephemeral range: the node binds them seconds later
 	if err != nil {
 		return err
 	}
@@ -253,24 +254,4 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
-}
-
-// freePorts returns k distinct free loopback ports (held open together while chosen).
-func freePorts(k int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var out []int
-	for range k {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }

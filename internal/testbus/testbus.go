@@ -5,82 +5,25 @@ package testbus
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/freeport"
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and that it has not
-// returned before in this process. It is chosen at random below the kernel's ephemeral range
-// (net.ipv4.ip_local_port_range), where the source ports of outgoing connections come from: the
-// tests open thousands of connections (ZeroMQ, PostgreSQL, RabbitMQ), and a port picked inside
-// that range could be taken as a source port between the check and the bind. A test usually
-// picks all its ports before it binds any, so a port already handed out is never handed out
-// again: a free check alone would return it twice. Between test processes a random pick from
-// thousands of ports, checked free, rarely collides; the kernel's choice (port 0) is the
-// fallback.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and that no caller in
+// this process was given before (see package freeport for how it is chosen).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	handed.Lock()
-	defer handed.Unlock()
-	low := ephemeralLow()
-	for range 64 {
-		if low <= minPort {
-			break
-		}
-		port := minPort + rand.IntN(low-minPort)
-		if handed.ports[port] {
-			continue
-		}
-		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			l.Close()
-			handed.ports[port] = true
-			return port
-		}
-	}
-	for range 64 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !handed.ports[port] {
-			handed.ports[port] = true
-			return port
-		}
-	}
-	t.Fatalf("free port: every port offered was handed out before")
-	return 0
-}
-
-// handed is the ports FreePort has returned in this process.
-var handed = struct {
-	sync.Mutex
-	ports map[int]bool
-}{ports: map[int]bool{}}
-
-// minPort is the lowest port FreePort picks: above the usual servers' ports.
-const minPort = 20000
-
-// ephemeralLow is the first port of the kernel's ephemeral range (32768 when it cannot be read).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	port, err := freeport.Pick()
 	if err != nil {
-		return 32768
+		t.Fatalf("free port: %v", err)
 	}
-	var lo, hi int
-	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || lo <= 0 {
-		return 32768
-	}
-	return lo
+	return port
 }
 
 // Addr returns a fresh tcp://127.0.0.1:port address.
