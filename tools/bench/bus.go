@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/internal/freeport"
 	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/publisher"
 )
@@ -38,32 +38,15 @@ const (
 // certificate), as is its ACK.
 var benchBody = map[string]any{"order": 1234, "items": []any{"widget", "gadget"}, "note": "benchmark"}
 
-// freeAddr is a tcp://127.0.0.1 address whose port was free a moment ago and that it has not
-// returned before.
+// freeAddr is a tcp://127.0.0.1 address whose port was free a moment ago and that no caller
+// was given before (callers pick several before they bind any; see package freeport).
 func freeAddr() string {
-	handed.Lock()
-	defer handed.Unlock()
-	for range 1000 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			panic(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		// Callers pick several addresses before they bind any: never hand one out twice.
-		if !handed.addrs[addr] {
-			handed.addrs[addr] = true
-			return "tcp://" + addr
-		}
+	port, err := freeport.Pick()
+	if err != nil {
+		panic(err)
 	}
-	panic("bench: every free port the kernel offered was handed out before")
+	return fmt.Sprintf("tcp://127.0.0.1:%d", port)
 }
-
-// handed is the addresses freeAddr has returned.
-var handed = struct {
-	sync.Mutex
-	addrs map[string]bool
-}{addrs: map[string]bool{}}
 
 // pki is a CA and certificates for pub, logger and sub01..subNN, all with keys of one type:
 // RSA-2048 (the default size, crypto x509) or Ed25519 (crypto x509-ed25519, ackmsg peers only).
