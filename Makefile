@@ -9,37 +9,44 @@ DURATION  ?= 2m
 # staticcheck is pinned so a new release cannot turn CI red on its own.
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
+# make test runs go test through gotestsum (pinned, installed like staticcheck): the same go test,
+# and at the end every skipped test with its reason and a count, so a suite that could not run is
+# never a quiet "ok".
+GOTESTSUM_VERSION ?= v1.13.0
+GOTESTSUM := $(shell go env GOPATH)/bin/gotestsum
 
 CMDS := $(notdir $(wildcard cmd/*))
 
-.PHONY: all build test lint bench bench-quick bench-doc bench-go fuzz deps demo chaos clean install
+.PHONY: all build test lint bench bench-quick bench-doc bench-go fuzz deps deps-build demo chaos clean install
 
 all: build
 
-## deps: install libzmq (Debian/Ubuntu) when pkg-config cannot find it.
+## deps: install what the build and every test suite need (libzmq, PostgreSQL, RabbitMQ, python3,
+## openssl, curl) with apt-get when missing: scripts/deps.sh, the same list .ci/run uses.
 deps:
-	@if pkg-config --exists libzmq 2>/dev/null; then \
-		echo "libzmq $$(pkg-config --modversion libzmq) found"; \
-	else \
-		echo "installing libzmq3-dev and pkg-config with apt-get"; \
-		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libzmq3-dev pkg-config; \
-	fi
+	@bash scripts/deps.sh
+
+# deps-build: only libzmq and pkg-config, for the targets that compile and run commands.
+deps-build:
+	@bash scripts/deps.sh --build
 
 ## build: compile every command into ./bin.
-build: deps
+build: deps-build
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 ## install: go install every command.
-install: deps
+install: deps-build
 	$(GO) install ./cmd/...
 
-## test: the whole suite (unit, vectors, integration with real processes), race detector on.
+## test: the whole suite (unit, vectors, integration with real processes), race detector on. It ends
+## with the skipped tests, each with its reason, and "DONE N tests, M skipped".
 test: deps
 	$(GO) vet $(PKGS)
-	$(GO) test $(TESTFLAGS) $(PKGS)
+	@$(GOTESTSUM) --version 2>/dev/null | grep -q '$(GOTESTSUM_VERSION:v%=%)' || \
+		$(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
+	$(GOTESTSUM) --format pkgname-and-test-fails --format-icons text --format-hide-empty-pkg -- \
+		$(TESTFLAGS) $(PKGS)
 
 ## lint: gofmt, go vet, staticcheck.
 lint:
@@ -72,7 +79,7 @@ bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each.
-fuzz: deps
+fuzz: deps-build
 	@for pkg in $$($(GO) list $(PKGS)); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
 			echo "== $$pkg $$f"; \
