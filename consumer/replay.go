@@ -118,12 +118,11 @@ func (s *Subscriber) resume(ctx context.Context) {
 	_ = s.sub.WaitSettled(wctx)
 	cancel()
 	for name, last := range todo {
-		before := len(s.pending)
-		s.fill(ctx, name, last+1, replay.MaxSeq)
-		if len(s.pending) > before {
+		fetched := s.fill(ctx, name, last+1, replay.MaxSeq)
+		if fetched > 0 {
 			s.tracker.CountGap()
 		}
-		s.log.Info("replay: caught up after restart", "name", name, "after_seq_id", last, "fetched", len(s.pending)-before)
+		s.log.Info("replay: caught up after restart", "name", name, "after_seq_id", last, "fetched", fetched)
 	}
 }
 
@@ -142,10 +141,9 @@ func (s *Subscriber) sequence(ctx context.Context, d *Delivery) bool {
 		return d.Message.Has(message.FieldGilmsgVersion)
 	case replay.Gap:
 		last, _ := s.tracker.Last(name)
-		before := len(s.pending)
-		s.fill(ctx, name, last+1, seq-1)
+		fetched := s.fill(ctx, name, last+1, seq-1)
 		s.log.Info("replay: gap in seq_ids filled from the replay endpoint", "name", name,
-			"gap", seq-1-last, "from_seq_id", last+1, "to_seq_id", seq-1, "fetched", len(s.pending)-before)
+			"gap", seq-1-last, "from_seq_id", last+1, "to_seq_id", seq-1, "fetched", fetched)
 		s.pending = append(s.pending, pendingDelivery{d: *d, name: name, seq: seq})
 		s.queued.Store(int64(len(s.pending)))
 		return false
@@ -156,10 +154,10 @@ func (s *Subscriber) sequence(ctx context.Context, d *Delivery) bool {
 }
 
 // fill fetches seq_ids from..to of name and queues them, validated like live messages, in
-// order. What cannot be fetched is given up on (counted, logged with its size), except at the
+// order, and returns how many it queued. What cannot be fetched is given up on (counted, logged with its size), except at the
 // open end of a catch-up (to == replay.MaxSeq), where a missing tail is simply not published
 // yet.
-func (s *Subscriber) fill(ctx context.Context, name string, from, to int64) {
+func (s *Subscriber) fill(ctx context.Context, name string, from, to int64) (fetched int) {
 	recs, err := s.tracker.Fetch(ctx, name, from, to)
 	open := to == replay.MaxSeq
 	why := "not in the publisher's history (beyond its retention?)"
@@ -182,11 +180,13 @@ func (s *Subscriber) fill(ctx context.Context, name string, from, to int64) {
 		}
 		d.Replayed = true
 		s.pending = append(s.pending, pendingDelivery{d: d, name: name, seq: r.Seq, skip: !s.wants(d.Topic)})
+		fetched++
 	}
 	if !open && next <= to {
 		s.giveUp(name, next, to, why)
 	}
 	s.queued.Store(int64(len(s.pending)))
+	return fetched
 }
 
 // giveUp queues seq_ids from..to of name as lost, behind the messages queued before them.
