@@ -405,7 +405,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		return errors.New("consumer: hub: no consumers to run")
 	}
 	prefixes := h.Prefixes()
-	src, err := h.open(ctx, SourceSpec{Prefixes: prefixes, Logger: h.log, Options: slices.Clone(h.subOpts)})
+	// The Subscriber's state file must not count a message as delivered while it waits in an
+	// inbox: the hub says when every consumer finished it.
+	src, err := h.open(ctx, SourceSpec{Prefixes: prefixes, Logger: h.log, Options: append(slices.Clone(h.subOpts), finishExplicitly())})
 	if err != nil {
 		return fmt.Errorf("consumer: hub: %w", err)
 	}
@@ -492,6 +494,10 @@ type job struct {
 	in      Incoming
 	id      string
 	pending atomic.Int32
+	// left counts the consumers that have not finished the message (OnReceipt ones included),
+	// plus one held by the dispatcher; at zero the source's state may record it, unless cut.
+	left atomic.Int32
+	cut  atomic.Bool // a consumer never got to it because the hub shut down
 
 	mu         sync.Mutex
 	errs       *multierror.Error // failures of consumers the outcome waits for, as *ConsumerError
@@ -542,6 +548,7 @@ type task struct {
 func (h *Hub) route(ctx context.Context, in Incoming) {
 	if in.Message == nil {
 		finish(in, ErrNotProcessed)
+		in.finished()
 		return
 	}
 	id, topic := in.Message.MsgID(), in.Topic
@@ -555,6 +562,7 @@ func (h *Hub) route(ctx context.Context, in Incoming) {
 		h.stats.unmatched.Add(1)
 		h.log.Debug("no consumer for the topic: not processed", "msg_id", id, "topic", topic)
 		finish(in, ErrNoConsumer)
+		in.finished()
 		return
 	}
 
@@ -573,17 +581,20 @@ func (h *Hub) route(ctx context.Context, in Incoming) {
 		h.stats.rejected.Add(1)
 		h.log.Debug("poison message seen again: not processed", "msg_id", id, "topic", topic)
 		finish(in, ErrPoison)
+		in.finished()
 		return
 	case len(todo) == 0:
 		// Every matching consumer processed it already (a retransmission whose ACK was lost, or
 		// a duplicate): report success again, process nothing.
 		h.stats.duplicates.Add(1)
 		finish(in, nil)
+		in.finished()
 		return
 	}
 
 	j := &job{in: in, id: id}
 	j.pending.Store(1)
+	j.left.Store(int32(len(todo)) + 1)
 	msgs := make([]*message.Message, len(todo))
 	for i := range todo {
 		// Each consumer may keep and annotate its own copy, while the source still reads the
@@ -604,12 +615,25 @@ func (h *Hub) route(ctx context.Context, in Incoming) {
 			j.mu.Lock()
 			j.incomplete = true
 			j.mu.Unlock()
+			if ctx.Err() != nil {
+				j.cut.Store(true) // shutting down, not dropped: the restarted hub must see it
+			}
+			h.settle(j)
 			if !c.cfg.OnReceipt {
 				h.release(j)
 			}
 		}
 	}
 	h.release(j)
+	h.settle(j)
+}
+
+// settle counts one consumer (or the dispatcher) done with j; after the last, the source's
+// state records the message, unless the shutdown kept a consumer from it.
+func (h *Hub) settle(j *job) {
+	if j.left.Add(-1) == 0 && !j.cut.Load() {
+		j.in.finished()
+	}
 }
 
 // enqueue puts t in c's inbox. When it is full it waits (back-pressure), unless c drops, or ctx
@@ -679,6 +703,7 @@ func (h *Hub) process(ctx context.Context, c *hubConsumer, t *task) {
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
+			j.cut.Store(true) // not processed: the restarted hub must see it again
 			err = fmt.Errorf("cancelled at the shutdown deadline: %w", err)
 		case errors.Is(cctx.Err(), context.DeadlineExceeded):
 			err = fmt.Errorf("timed out after %s: %w", c.cfg.Timeout, err)
@@ -722,6 +747,10 @@ func call(ctx context.Context, c Consumer, m *message.Message) (err error) {
 // report records c's outcome for t (ran is false when it was never started).
 func (h *Hub) report(c *hubConsumer, t *task, err error, ran bool) {
 	j := t.job
+	if !ran {
+		j.cut.Store(true)
+	}
+	defer h.settle(j)
 	if ran && err == nil {
 		h.mu.Lock()
 		if p := h.window.peek(j.id); p != nil {

@@ -230,3 +230,53 @@ func TestReplayRespectsPrefix(t *testing.T) {
 		t.Fatalf("delivered %v, want [1 3 4]", got)
 	}
 }
+
+// A consumer catching up from the start while the publisher is starting: what the publisher
+// sends between the subscription and the replay reply arrives twice, in the reply and live,
+// and the live copies are read after the reply. They are duplicates: seq_ids 1..3 are
+// delivered once, and no reset is reported (issue 27, defect 3: seq_ids 1..N printed twice,
+// with "its history was reset?").
+func TestCatchUpFromStartWhilePublisherStarts(t *testing.T) {
+	pub, cfg := replayBus(t, nil)
+	cfg.ReplayState = filepath.Join(t.TempDir(), "state.json")
+	sub, err := consumer.NewSubscriber(cfg, "", consumer.WithReplayFromStart())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	ctx := within(t, 10*time.Second)
+	if err := sub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WaitSubscribed(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Live and recorded before the first Next asks the replay endpoint.
+	for n := 1; n <= 3; n++ {
+		if _, err := pub.Publish(ctx, "t", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for range 3 {
+		d, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%d/%v", seqOf(t, d), d.Replayed))
+	}
+	if _, err := pub.Publish(ctx, "t", 4); err != nil {
+		t.Fatal(err)
+	}
+	d, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, fmt.Sprintf("%d/%v", seqOf(t, d), d.Replayed))
+	if fmt.Sprint(got) != "[1/true 2/true 3/true 4/false]" {
+		t.Fatalf("delivered %v, want 1..3 replayed then 4 live, each once", got)
+	}
+	if st := sub.Stats().Replay; st.Resets != 0 || st.Duplicates != 3 {
+		t.Fatalf("replay stats %+v: want the 3 live copies counted as duplicates, no reset", st)
+	}
+}

@@ -41,6 +41,18 @@ type Delivery struct {
 	// its publisher's seq_ids, rather than live from the bus; EndpointAddr is then the replay
 	// endpoint's address.
 	Replayed bool
+
+	// finish, set by a Subscriber that finishes explicitly (a hub's), records in the state file
+	// that the application finished the message.
+	finish func()
+}
+
+// finished reports to the Subscriber that delivered d, when it waits for it, that d was
+// processed: its state file may record it.
+func (d Delivery) finished() {
+	if d.finish != nil {
+		d.finish()
+	}
 }
 
 // Reasons a received message is dropped, as counted in Stats.Dropped.
@@ -97,6 +109,11 @@ func WithoutReplay() Option { return func(s *Subscriber) { s.noReplay = true } }
 // consumer that wants everything.
 func WithReplayFromStart() Option { return func(s *Subscriber) { s.fromStart = true } }
 
+// finishExplicitly makes the state file record a message only once Delivery.finished was called
+// for it and every message delivered before it, instead of when the next one is asked for: a
+// Hub's Subscriber, whose messages wait in inboxes and finish in any order.
+func finishExplicitly() Option { return func(s *Subscriber) { s.explicit = true } }
+
 // WithClock sets the clock for max_message_age. Default time.Now.
 func WithClock(now func() time.Time) Option { return func(s *Subscriber) { s.now = now } }
 
@@ -112,6 +129,7 @@ type Subscriber struct {
 	prefixes  []string
 	noReplay  bool
 	fromStart bool
+	explicit  bool // the state records a message at finished, not at the next Next (a hub's)
 
 	// Gap detection and catch-up (nil without replay endpoints): see replay.go.
 	tracker *replay.Tracker
@@ -221,7 +239,7 @@ func (s *Subscriber) Next(ctx context.Context) (Delivery, error) {
 			s.drop(reason, in.Endpoint, err)
 			continue
 		}
-		if s.tracker != nil && !s.sequence(ctx, d) {
+		if s.tracker != nil && !s.sequence(ctx, &d) {
 			continue
 		}
 		s.delivered.Add(1)

@@ -312,8 +312,9 @@ own file in /etc/ackmsg.d. --print-config shows every consumer key with its defa
 
 Catch-up (docs/replay.md): messages from publishers listed in replay_endpoints carry seq_ids;
 the hub fetches the ones it missed from their replay endpoints and processes them in order, and
-with replay_state = "FILE" it remembers the last seq_id read per publisher, so a restarted hub
-first fetches what was published while it was down. Messages that cannot be recovered are
+with replay_state = "FILE" it remembers per publisher the last seq_id that every consumer
+finished (with every one before it), so a restarted hub first fetches what was published while
+it was down, and what was still queued or running when it stopped or crashed. Messages that cannot be recovered are
 logged with their number; /metrics counts ackmsg_hub_replay_gaps_total, _recovered_total,
 _unrecoverable_total, _queries_total and _query_errors_total.
 

@@ -171,8 +171,8 @@ func TestStateFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.Delivered("a", 5, false)
-	tr.Delivered("b", 2, false)
+	tr.Delivered("a", 5, "m5", false)
+	tr.Delivered("b", 2, "m2", false)
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -183,16 +183,16 @@ func TestStateFile(t *testing.T) {
 	if r := tr2.Resume(); len(r) != 1 || r["a"] != 5 {
 		t.Fatalf("resume %v", r)
 	}
-	if v := tr2.Check("a", 5); v != Duplicate {
+	if v := tr2.Check("a", 5, "m5"); v != Duplicate {
 		t.Fatalf("seq 5 again: %v", v)
 	}
-	if v := tr2.Check("a", 7); v != Gap {
+	if v := tr2.Check("a", 7, "m7"); v != Gap {
 		t.Fatalf("seq 7: %v", v)
 	}
-	if v := tr2.Check("a", 1); v != Reset {
+	if v := tr2.Check("a", 1, "m1"); v != Reset {
 		t.Fatalf("seq 1: %v", v)
 	}
-	if v := tr2.Check("zz", 9); v != Untracked {
+	if v := tr2.Check("zz", 9, "z9"); v != Untracked {
 		t.Fatalf("unwatched: %v", v)
 	}
 	writeFile(t, path, `{"version": 2, "last_seq_ids": {}}`)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -43,7 +44,8 @@ const (
 	Duplicate
 	// Gap: seq_ids are missing before this one: fetch them, then deliver.
 	Gap
-	// Reset: seq_id 1 after higher ones: the publisher's history started again; deliver.
+	// Reset: seq_id 1 after higher ones, and not the seq_id 1 this Tracker delivered (another
+	// msg_id): the publisher's history started again; deliver.
 	Reset
 )
 
@@ -70,9 +72,15 @@ type Tracker struct {
 	state     *stateFile
 
 	fromStart bool
+	explicit  bool
 
-	mu   sync.Mutex
-	last map[string]int64 // highest seq_id delivered, per name
+	smu sync.Mutex // serialises state file writes, so an older snapshot never replaces a newer one
+
+	mu    sync.Mutex
+	last  map[string]int64  // highest seq_id delivered, per name
+	first map[string]string // msg_id of the seq_id 1 delivered, per name (tells a reset from a late copy)
+	done  map[string]int64  // highest seq_id finished with every one before it: what the state records
+	open  map[string][]mark // seq_ids delivered and not yet in done, in delivery order (ExplicitFinish)
 
 	gaps, recovered, unrecoverable, lost, queries, queryErrs, dups, resets atomic.Uint64
 }
@@ -91,13 +99,25 @@ type TrackerConfig struct {
 	// FromStart makes Resume list every watched name the state does not know with seq_id 0,
 	// so a new consumer first fetches each publisher's whole retained history.
 	FromStart bool
+	// ExplicitFinish makes the state record a delivered seq_id only once Finished was called
+	// for it and for every seq_id delivered before it (a hub: its consumers finish messages
+	// after the next ones were read, in any order). Without it a seq_id counts as finished
+	// when delivered: the caller commits once it asks for the next message.
+	ExplicitFinish bool
 	// Logger; default discard.
 	Logger *slog.Logger
 }
 
+// mark is one delivered seq_id waiting for Finished.
+type mark struct {
+	seq      int64
+	finished bool
+}
+
 // NewTracker reads the state file, when there is one.
 func NewTracker(c TrackerConfig) (*Tracker, error) {
-	t := &Tracker{endpoints: c.Endpoints, client: c.Client, limit: c.PageSize, log: c.Logger, last: map[string]int64{}}
+	t := &Tracker{endpoints: c.Endpoints, client: c.Client, limit: c.PageSize, log: c.Logger, explicit: c.ExplicitFinish,
+		last: map[string]int64{}, first: map[string]string{}, done: map[string]int64{}, open: map[string][]mark{}}
 	if t.limit <= 0 {
 		t.limit = 1000
 	}
@@ -110,6 +130,9 @@ func NewTracker(c TrackerConfig) (*Tracker, error) {
 			return nil, err
 		}
 		t.state, t.last = st, last
+		for k, v := range last {
+			t.done[k] = v
+		}
 	}
 	t.fromStart = c.FromStart
 	return t, nil
@@ -151,18 +174,24 @@ func (t *Tracker) Last(name string) (int64, bool) {
 	return n, ok
 }
 
-// Check classifies a live message with seq_id seq from name.
-func (t *Tracker) Check(name string, seq int64) Verdict {
+// Check classifies a live message with seq_id seq and msg_id msgID from name.
+//
+// A seq_id 1 at or below the last one is a reset only when it is another message than the seq_id
+// 1 delivered: at the start of a catch-up the replay reply and the live copies of the same
+// first messages race (the live ones sit in the socket while the reply is fetched), and the
+// late live copy of seq_id 1 is a duplicate like the others.
+func (t *Tracker) Check(name string, seq int64, msgID string) Verdict {
 	if !t.Watched(name) || seq <= 0 {
 		return Untracked
 	}
 	t.mu.Lock()
 	last, ok := t.last[name]
+	firstID, known := t.first[name]
 	t.mu.Unlock()
 	switch {
 	case !ok || seq == last+1:
 		return InOrder
-	case seq <= last && seq == 1:
+	case seq <= last && seq == 1 && !(known && firstID == msgID):
 		return Reset
 	case seq <= last:
 		t.dups.Add(1)
@@ -173,8 +202,9 @@ func (t *Tracker) Check(name string, seq int64) Verdict {
 	}
 }
 
-// Delivered records that seq from name was handed to the application.
-func (t *Tracker) Delivered(name string, seq int64, replayed bool) {
+// Delivered records that seq (msg_id msgID) from name was handed to the application. With
+// ExplicitFinish the state records it once Finished says so; otherwise at once.
+func (t *Tracker) Delivered(name string, seq int64, msgID string, replayed bool) {
 	t.mu.Lock()
 	if last, ok := t.last[name]; !ok || seq > last || seq == 1 {
 		if ok && seq == 1 && last >= 1 {
@@ -183,11 +213,52 @@ func (t *Tracker) Delivered(name string, seq int64, replayed bool) {
 				"name", name, "previous_seq_id", last)
 		}
 		t.last[name] = seq
+		if seq == 1 {
+			t.first[name] = msgID
+		}
+		t.advance(name, seq, !t.explicit)
 	}
 	t.mu.Unlock()
 	if replayed {
 		t.recovered.Add(1)
 	}
+}
+
+// Finished records that the application finished seq from name (delivered before). The state
+// moves up to the highest seq_id of name finished with every one delivered before it. A seq_id
+// not waiting (finished already, or never delivered as new) changes nothing.
+func (t *Tracker) Finished(name string, seq int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q := t.open[name]
+	for i := range q {
+		if q[i].seq == seq && !q[i].finished {
+			q[i].finished = true
+			break
+		}
+	}
+	t.settle(name)
+}
+
+// advance appends seq to name's delivered seq_ids; t.mu is held.
+func (t *Tracker) advance(name string, seq int64, finished bool) {
+	t.open[name] = append(t.open[name], mark{seq: seq, finished: finished})
+	t.settle(name)
+}
+
+// settle moves done past the finished seq_ids at the head of name's queue; t.mu is held.
+func (t *Tracker) settle(name string) {
+	q := t.open[name]
+	n := 0
+	for n < len(q) && q[n].finished {
+		t.done[name] = q[n].seq
+		n++
+	}
+	if n == len(q) {
+		delete(t.open, name)
+		return
+	}
+	t.open[name] = q[n:]
 }
 
 // GiveUp records that seq_ids from..to of name are not recoverable, counts and logs them, and
@@ -203,6 +274,7 @@ func (t *Tracker) GiveUp(name string, from, to int64, why string) {
 	t.mu.Lock()
 	if last, ok := t.last[name]; !ok || to > last {
 		t.last[name] = to
+		t.advance(name, to, true)
 	}
 	t.mu.Unlock()
 }
@@ -301,17 +373,16 @@ func (t *Tracker) fetch(ctx context.Context, addr string, from, to int64, into m
 	return nil
 }
 
-// Commit writes the state file (when there is one) if it changed and at least interval passed
-// since the last write; Close forces it.
+// Commit writes the state file (when there is one) if what is finished changed and at least
+// interval passed since the last write; Close forces it. It may be called from any goroutine.
 func (t *Tracker) Commit(interval time.Duration) error {
 	if t.state == nil {
 		return nil
 	}
+	t.smu.Lock()
+	defer t.smu.Unlock()
 	t.mu.Lock()
-	snap := make(map[string]int64, len(t.last))
-	for k, v := range t.last {
-		snap[k] = v
-	}
+	snap := maps.Clone(t.done)
 	t.mu.Unlock()
 	return t.state.save(snap, interval)
 }

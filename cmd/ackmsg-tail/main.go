@@ -67,7 +67,8 @@ know yet start at the beginning of its retained history instead of at the next l
 What cannot be recovered (beyond the publisher's retention, endpoint down for replay_timeout)
 is logged on stderr at error level with the number of messages missed; nothing is skipped
 silently. On SIGTERM or after --count the state is written last: a restarted tail prints every
-message once. After a kill -9 it may print again what it printed in the last 200 ms.`)
+message once. After a kill -9 it may print again the last message it printed (the state is
+written after each message, before the next is printed).`)
 	c.Stdout, c.Stderr = stdout, stderr
 	topic := c.Flags.String("topic", "", "subscribe to topics starting with this prefix (all by default)")
 	include := c.Flags.String("include", "", "only print messages whose topic matches this regexp")

@@ -24,6 +24,7 @@ type Proxy struct {
 
 	latency atomic.Int64 // nanoseconds added before forwarding each chunk
 	cuts    atomic.Uint64
+	accepts atomic.Uint64
 	wg      sync.WaitGroup
 }
 
@@ -52,6 +53,9 @@ func (p *Proxy) Cut() {
 	}
 	p.cuts.Add(1)
 }
+
+// Accepted counts the connections accepted (and forwarded, or stalled).
+func (p *Proxy) Accepted() uint64 { return p.accepts.Load() }
 
 // Cuts counts the calls to Cut.
 func (p *Proxy) Cuts() uint64 { return p.cuts.Load() }
@@ -107,6 +111,7 @@ func (p *Proxy) accept() {
 			out.Close()
 			return
 		}
+		p.accepts.Add(1)
 		p.wg.Add(2)
 		go p.pipe(in, out)
 		go p.pipe(out, in)
