@@ -52,9 +52,9 @@ func Open(ctx context.Context, cfg *config.OutboxConfig) (outbox.Store, error) {
 var errNoStore = errors.New("no outbox store configured: set store in the [outbox] table of the configuration (a file path, or a postgres:// URL)")
 
 func openPostgres(ctx context.Context, dsn string) (outbox.Store, error) {
-	s, err := pgstore.Open(ctx, dsn, pgstore.Options{})
+	s, err := pgstore.Open(ctx, dsn, pgstore.Options{}) // bounded, and its errors name the URL (password masked)
 	if err != nil {
-		return nil, fmt.Errorf("outbox store %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("outbox store: %w", err)
 	}
 	return s, nil
 }
@@ -70,10 +70,6 @@ func OpenLocal(ctx context.Context, cfg *config.OutboxConfig) (outbox.Store, err
 	}
 	return boltstore.Open(cfg.Store, boltstore.Options{})
 }
-
-// redact hides the password of a PostgreSQL URL (in its user information or a password
-// parameter) in messages.
-func redact(dsn string) string { return config.RedactURL(dsn) }
 
 // Serve answers on the socket for path until ctx ends. A stale socket (no one answering) is
 // replaced; a live one means another deliverer serves the file, which the file lock already
