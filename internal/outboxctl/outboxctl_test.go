@@ -1,10 +1,12 @@
 package outboxctl
 
 import (
-	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -16,34 +18,31 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// A command talking to a running deliverer sees what the store says, errors included: pending
-// records, a delivered or dropped message's state, ErrNotFound and ErrDuplicate.
-func TestRemoteOverTheSocket(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+// A command talking to the process that owns the file (here a library's boltstore.Open, which
+// answers on the socket by default) sees what the store says, errors included: pending
+// records, a delivered or dropped message's state, ErrNotFound and ErrDuplicate. The owner
+// keeps the lock throughout, so every answer came over the socket.
+func TestSharedOverTheOwnersSocket(t *testing.T) {
+	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	local, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready, served := make(chan struct{}), make(chan error, 1)
-	go func() { served <- Serve(ctx, path, local, func() { close(ready) }) }()
 	defer func() {
-		cancel()
-		if err := <-served; err != nil {
+		if err := local.Close(); err != nil {
 			t.Error(err)
 		}
-		local.Close()
+		if _, err := os.Stat(boltstore.SocketPath(path)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the socket outlives its owner: %v", err)
+		}
 	}()
-	<-ready
 
 	r, err := Open(ctx, &config.OutboxConfig{Store: path})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, ok := r.(*Remote); !ok {
-		t.Fatalf("Open with a deliverer serving the file = %T, want *Remote", r)
-	}
 	if err := r.Enqueue(ctx, storetest.Rec("a", "t", "x"), storetest.Rec("b", "t", "x")); err != nil {
 		t.Fatal(err)
 	}
@@ -69,5 +68,60 @@ func TestRemoteOverTheSocket(t *testing.T) {
 	}
 	if l, err := r.List(ctx, outbox.Filter{}); err != nil || len(l) != 0 {
 		t.Fatalf("List = %s, %v", storetest.IDs(l), err)
+	}
+	if _, err := r.Claim(ctx, "me", time.Now(), time.Minute, 1); err == nil {
+		t.Fatal("a command claimed a message: claims are the owner's")
+	}
+}
+
+// A command holds the file for one operation at a time: between two, an owner opens it at
+// once (within its default 1 s lock wait, which a held file would exhaust), the command's next
+// operations go over the owner's socket, and after the owner closes the command opens the file
+// itself again.
+func TestSharedHoldsNothingBetweenOperations(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	r, err := Open(ctx, &config.OutboxConfig{Store: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Enqueue(ctx, storetest.Rec("a", "t", "x")); err != nil {
+		t.Fatal(err)
+	}
+	owner, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatalf("an owner opening the file between a command's operations: %v", err)
+	}
+	if err := r.Enqueue(ctx, storetest.Rec("b", "t", "x")); err != nil {
+		t.Fatalf("Enqueue while another process owns the file: %v", err)
+	}
+	if l, err := owner.List(ctx, outbox.Filter{}); err != nil || storetest.IDs(l) != "a,b" {
+		t.Fatalf("the owner's List = %s, %v; want a,b", storetest.IDs(l), err)
+	}
+	if err := owner.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := r.List(ctx, outbox.Filter{}); err != nil || storetest.IDs(l) != "a,b" {
+		t.Fatalf("List after the owner left = %s, %v; want a,b", storetest.IDs(l), err)
+	}
+}
+
+// An owner that answers on no socket (NoSocket) makes a command fail after a bound, saying
+// why, instead of waiting forever.
+func TestSharedOwnerWithoutSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	owner, err := boltstore.Open(path, boltstore.Options{NoSocket: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	start := time.Now()
+	_, err = Open(t.Context(), &config.OutboxConfig{Store: path})
+	if !errors.Is(err, boltstore.ErrLocked) || !strings.Contains(err.Error(), "answers on no socket") {
+		t.Fatalf("Open with an owner without a socket: %v; want ErrLocked, saying it answers on no socket", err)
+	}
+	if took := time.Since(start); took < ownerWait || took > ownerWait+2*time.Second {
+		t.Fatalf("gave up after %s; want %s", took, ownerWait)
 	}
 }
