@@ -344,26 +344,33 @@ func TestOutboxCommandsShareTheFileStore(t *testing.T) {
 	serve.Stop(t)
 }
 
-// A library program that owns a file store (outbox/boltstore) answers the commands on the
-// store's socket: list, stats, retry and drop work while it runs, and serve is refused (one
-// deliverer per file) with a clear error rather than a hang.
-func TestOutboxCommandsWhileALibraryOwnsTheStore(t *testing.T) {
+// buildOutboxOwner builds integration/testdata/outboxowner, a library program using a store file.
+func buildOutboxOwner(t *testing.T) {
+	t.Helper()
 	build := exec.Command("go", "build", "-o", filepath.Join(binDir, "outboxowner"), "./integration/testdata/outboxowner")
 	build.Dir = testbus.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building outboxowner: %v\n%s", err, out)
 	}
+}
+
+// A library program that owns a file store (boltstore.Open) answers the commands on the
+// store's socket: list, stats, retry and drop work while it runs, and serve is refused (one
+// deliverer per file) with a clear error rather than a hang. One that shares it
+// (boltstore.OpenShared) leaves it to serve, which starts beside it and serves its writes.
+func TestOutboxCommandsWhileALibraryUsesTheStore(t *testing.T) {
+	buildOutboxOwner(t)
 	store := filepath.Join(t.TempDir(), "outbox.db")
 	b := NewBus(t, BusOptions{Extra: fmt.Sprintf("[outbox]\nstore = %q\n", store)})
 	in, feed := io.Pipe()
 	defer feed.Close()
-	owner := b.StartInput(in, "outboxowner", store)
-	owner.WaitLog(t, "owning")
+	owner := b.StartInput(in, "outboxowner", store, "own")
+	owner.WaitLog(t, "ready")
 
-	if ids := listedIDs(outboxList(t, b)); ids != "owned-1" {
-		t.Fatalf("list while a library owns the store: %q; want owned-1", ids)
+	if ids := listedIDs(outboxList(t, b)); ids != "own-1" {
+		t.Fatalf("list while a library owns the store: %q; want own-1", ids)
 	}
-	for _, args := range [][]string{{"stats"}, {"retry", "owned-1"}, {"drop", "owned-1"}} {
+	for _, args := range [][]string{{"stats"}, {"retry", "own-1"}, {"drop", "own-1"}} {
 		if out, stderr, code := b.Run(20*time.Second, "", "ackmsg-outbox", args...); code != 0 {
 			t.Fatalf("ackmsg-outbox %v while a library owns the store: exit %d\n%s%s", args, code, out, stderr)
 		}
@@ -373,11 +380,30 @@ func TestOutboxCommandsWhileALibraryOwnsTheStore(t *testing.T) {
 	}
 	feed.Close()
 	if code := owner.Wait(t, 20*time.Second); code != 0 {
-		t.Fatalf("outboxowner: exit %d\n%s", code, owner.Stderr.String())
+		t.Fatalf("outboxowner own: exit %d\n%s", code, owner.Stderr.String())
 	}
 	if ids := listedIDs(outboxList(t, b)); ids != "" {
 		t.Fatalf("list after the owner left: %q; want empty", ids)
 	}
+
+	in, feed = io.Pipe()
+	defer feed.Close()
+	sharer := b.StartInput(in, "outboxowner", store, "share")
+	sharer.WaitLog(t, "ready")
+	serve := b.Start("ackmsg-outbox", "serve", "--log-level", "debug")
+	serve.WaitLog(t, "deliverer running") // the sharing program does not keep it out
+	if _, err := io.WriteString(feed, "share-2\n"); err != nil {
+		t.Fatal(err)
+	}
+	sharer.WaitLog(t, "stored share-2") // over serve's socket
+	if ids := listedIDs(outboxList(t, b)); ids != "share-1,share-2" {
+		t.Fatalf("list with serve and a sharing program: %q; want share-1,share-2", ids)
+	}
+	feed.Close()
+	if code := sharer.Wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("outboxowner share: exit %d\n%s", code, sharer.Stderr.String())
+	}
+	serve.Stop(t)
 }
 
 // listedIDs is the sorted msg_ids of a list, comma-separated.

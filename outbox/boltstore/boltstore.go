@@ -60,7 +60,8 @@ type Options struct {
 	// NoSocket does not answer other processes on SocketPath(path). By default a writable store
 	// does, for as long as it is open: the file lock admits this process only, and the socket
 	// is how ackmsg-outbox (list, stats, retry, drop, flush, wait) and ackmsg-logger --outbox
-	// reach the store meanwhile. A store opened with NoSocket makes them wait for the lock.
+	// reach the store meanwhile (see Shared). With NoSocket they fail with ErrLocked while
+	// this process holds the file.
 	NoSocket bool
 }
 

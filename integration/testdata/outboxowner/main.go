@@ -1,12 +1,14 @@
-// Command outboxowner is a library program that owns an outbox file store, as an application
-// using outbox/boltstore does: it opens the store at $1, stores one message, says "owning" and
-// keeps the store open until its standard input closes.
+// Command outboxowner is a library program using an outbox file store, as an application does:
+// "outboxowner PATH own" opens it with boltstore.Open (owning the file), "outboxowner PATH
+// share" with boltstore.OpenShared (leaving it to ackmsg-outbox serve). It stores "<mode>-1",
+// says "ready", then stores one message per line of standard input (the line is its msg_id,
+// and it says "stored <msg_id>"), until standard input closes.
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -15,22 +17,40 @@ import (
 )
 
 func main() {
-	st, err := boltstore.Open(os.Args[1], boltstore.Options{})
+	if err := run(os.Args[1], os.Args[2]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(path, mode string) error {
+	ctx := context.Background()
+	var st outbox.Store
+	var err error
+	if mode == "own" {
+		st, err = boltstore.Open(path, boltstore.Options{})
+	} else {
+		st, err = boltstore.OpenShared(ctx, path)
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
-	now := time.Now().UTC()
-	err = st.Enqueue(context.Background(), &outbox.Record{MsgID: "owned-1", Topic: "t", Envelope: []byte(`{}`),
-		Recipients: []string{"x"}, Enqueued: now, Expires: now.Add(time.Hour), NextAttempt: now.Add(time.Hour)})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	defer st.Close()
+	store := func(id string) error {
+		now := time.Now().UTC()
+		return st.Enqueue(ctx, &outbox.Record{MsgID: id, Topic: "t", Envelope: []byte(`{}`),
+			Recipients: []string{"x"}, Enqueued: now, Expires: now.Add(time.Hour), NextAttempt: now.Add(time.Hour)})
 	}
-	fmt.Fprintln(os.Stderr, "owning")
-	io.Copy(io.Discard, os.Stdin)
-	if err := st.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if err := store(mode + "-1"); err != nil {
+		return err
 	}
+	fmt.Fprintln(os.Stderr, "ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if err := store(in.Text()); err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, "stored", in.Text())
+	}
+	return st.Close()
 }
