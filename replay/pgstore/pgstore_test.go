@@ -246,7 +246,10 @@ func TestBoundedWaits(t *testing.T) {
 	for name, read := range map[string]func() error{
 		"Stats": func() error { _, err := s.Stats("a"); return err },
 		"Names": func() error { _, err := s.Names(); return err },
-		"Query": func() error { _, err := s.Query("a", replay.Query{SeqRange: &[2]int64{1, 9}}, replay.Limits{}); return err },
+		"Query": func() error {
+			_, err := s.Query("a", replay.Query{SeqRange: &[2]int64{1, 9}}, replay.Limits{})
+			return err
+		},
 	} {
 		start := time.Now()
 		if err := read(); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 3*time.Second {
