@@ -3,13 +3,16 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ackmsg/ackmsg/internal/pgtest"
+	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
 type listed struct {
@@ -295,4 +298,135 @@ func TestOutboxPostgresTwoDeliverersOneKilled(t *testing.T) {
 		t.Fatalf("stats:\n%s", st)
 	}
 	d2.Stop(t)
+}
+
+// Commands share a file store: none holds its lock beyond one operation, and every one works
+// while another process owns it. wait (no deliverer yet) polls for a minute while a logger
+// --outbox stores, list lists and serve starts; a logger --outbox reading an open pipe is
+// listed meanwhile; once a recipient ACKs, wait exits 0.
+func TestOutboxCommandsShareTheFileStore(t *testing.T) {
+	b := outboxBus(t, []string{"sub01"}, "")
+	b.Start("ackmsg-relay").WaitLog(t, "relay ready")
+	first := outboxPublish(t, b, "sub01", "first")
+
+	w := b.Start("ackmsg-outbox", "wait", "--timeout", "60", "--log-level", "debug", first)
+	w.WaitLog(t, "msg=waiting")
+	second := outboxPublish(t, b, "sub01", "second") // while wait runs
+
+	in, feed := io.Pipe()
+	defer feed.Close()
+	logger := b.StartInput(in, "ackmsg-logger", "--outbox", "--recipients", "sub01", "--modname", "work", "--topic", "x")
+	if _, err := io.WriteString(feed, "third\n"); err != nil {
+		t.Fatal(err)
+	}
+	third := waitLine(t, logger)
+	if ids := listedIDs(outboxList(t, b)); ids != strings.Join(sorted([]string{first, second, third}), ",") {
+		t.Fatalf("list while wait and a logger run: %s; want %s, %s, %s", ids, first, second, third)
+	}
+
+	serve := startServe(t, b) // neither wait nor the logger keeps it out
+	if _, err := io.WriteString(feed, "fourth\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitLine(t, logger)
+	feed.Close()
+	if code := logger.Wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("logger --outbox: exit %d\n%s", code, logger.Stderr.String())
+	}
+	if w.Exited() {
+		t.Fatalf("wait exited before %s was delivered:\n%s", first, w.Stderr.String())
+	}
+	startAcker(t, b, "sub01", nil)
+	if code := w.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("wait: exit %d once delivered\n%s", code, w.Stderr.String())
+	}
+	waitList(t, b, "empty", func(r []listed) bool { return len(r) == 0 })
+	serve.Stop(t)
+}
+
+// buildOutboxOwner builds integration/testdata/outboxowner, a library program using a store file.
+func buildOutboxOwner(t *testing.T) {
+	t.Helper()
+	build := exec.Command("go", "build", "-o", filepath.Join(binDir, "outboxowner"), "./integration/testdata/outboxowner")
+	build.Dir = testbus.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building outboxowner: %v\n%s", err, out)
+	}
+}
+
+// A library program that owns a file store (boltstore.Open) answers the commands on the
+// store's socket: list, stats, retry and drop work while it runs, and serve is refused (one
+// deliverer per file) with a clear error rather than a hang. One that shares it
+// (boltstore.OpenShared) leaves it to serve, which starts beside it and serves its writes.
+func TestOutboxCommandsWhileALibraryUsesTheStore(t *testing.T) {
+	buildOutboxOwner(t)
+	store := filepath.Join(t.TempDir(), "outbox.db")
+	b := NewBus(t, BusOptions{Extra: fmt.Sprintf("[outbox]\nstore = %q\n", store)})
+	in, feed := io.Pipe()
+	defer feed.Close()
+	owner := b.StartInput(in, "outboxowner", store, "own")
+	owner.WaitLog(t, "ready")
+
+	if ids := listedIDs(outboxList(t, b)); ids != "own-1" {
+		t.Fatalf("list while a library owns the store: %q; want own-1", ids)
+	}
+	for _, args := range [][]string{{"stats"}, {"retry", "own-1"}, {"drop", "own-1"}} {
+		if out, stderr, code := b.Run(20*time.Second, "", "ackmsg-outbox", args...); code != 0 {
+			t.Fatalf("ackmsg-outbox %v while a library owns the store: exit %d\n%s%s", args, code, out, stderr)
+		}
+	}
+	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-outbox", "serve"); code != 1 || !strings.Contains(stderr, "locked") {
+		t.Fatalf("a second owner (serve): exit %d; want 1, locked\n%s", code, stderr)
+	}
+	feed.Close()
+	if code := owner.Wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("outboxowner own: exit %d\n%s", code, owner.Stderr.String())
+	}
+	if ids := listedIDs(outboxList(t, b)); ids != "" {
+		t.Fatalf("list after the owner left: %q; want empty", ids)
+	}
+
+	in, feed = io.Pipe()
+	defer feed.Close()
+	sharer := b.StartInput(in, "outboxowner", store, "share")
+	sharer.WaitLog(t, "ready")
+	serve := b.Start("ackmsg-outbox", "serve", "--log-level", "debug")
+	serve.WaitLog(t, "deliverer running") // the sharing program does not keep it out
+	if _, err := io.WriteString(feed, "share-2\n"); err != nil {
+		t.Fatal(err)
+	}
+	sharer.WaitLog(t, "stored share-2") // over serve's socket
+	if ids := listedIDs(outboxList(t, b)); ids != "share-1,share-2" {
+		t.Fatalf("list with serve and a sharing program: %q; want share-1,share-2", ids)
+	}
+	feed.Close()
+	if code := sharer.Wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("outboxowner share: exit %d\n%s", code, sharer.Stderr.String())
+	}
+	serve.Stop(t)
+}
+
+// listedIDs is the sorted msg_ids of a list, comma-separated.
+func listedIDs(recs []listed) string {
+	ids := make([]string, 0, len(recs))
+	for _, r := range recs {
+		ids = append(ids, r.MsgID)
+	}
+	return strings.Join(sorted(ids), ",")
+}
+
+// waitLine waits until p printed one more line on stdout than before, and returns it.
+func waitLine(t *testing.T, p *Proc) string {
+	t.Helper()
+	seen := len(Lines(p.Stdout.String()))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if l := Lines(p.Stdout.String()); len(l) > seen {
+			return l[seen]
+		}
+		if p.Exited() || time.Now().After(deadline) {
+			t.Fatalf("%s printed no new line; stderr:\n%s", p.Name, p.Stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond) // polling a pipe's buffer
+	}
 }

@@ -160,8 +160,8 @@ func TestHistoryPostgresUnavailable(t *testing.T) {
 	defer silent.Close()
 	for _, tc := range []struct{ url, want string }{
 		{"postgres://app:s3cret@[::1/bus", `persistent_store: invalid value: "postgres://xxxxx@[::1/bus" is not a valid URL`},
-		{"postgres://app:s3cret@" + refused + "/bus?sslmode=disable", "publisher: persistent_store: replay/pgstore: connecting to database \"bus\" on " + refused},
-		{"postgresql://app:s3cret@" + silent.Addr().String() + "/bus?sslmode=disable&connect_timeout=1", "no answer within 1s (connect_timeout)"},
+		{"postgres://app:s3cret@" + refused + "/bus?sslmode=disable", "publisher: persistent_store: replay/pgstore: PostgreSQL postgres://app:xxxxx@" + refused + "/bus?sslmode=disable: connecting: "},
+		{"postgresql://app:s3cret@" + silent.Addr().String() + "/bus?sslmode=disable&connect_timeout=1", "replay/pgstore: PostgreSQL postgresql://app:xxxxx@" + silent.Addr().String() + "/bus?sslmode=disable&connect_timeout=1: connecting: no answer within 1s (connect_timeout)"},
 	} {
 		cfg := pgConfig(t, tc.url)
 		start := time.Now()

@@ -25,6 +25,7 @@ import (
 	"github.com/ackmsg/ackmsg/internal/cli"
 	"github.com/ackmsg/ackmsg/internal/outboxctl"
 	"github.com/ackmsg/ackmsg/outbox"
+	"github.com/ackmsg/ackmsg/outbox/boltstore"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -45,9 +46,10 @@ Commands:
                      the outbox (never stored here, or delivered before the last 100000
                      the store remembers), 3 after --timeout
 
-The store is [outbox] store in the configuration: a file, or a postgres:// URL. While serve runs
-it owns a file store and the other commands (and ackmsg-logger --outbox) talk to it over the
-socket <store>.sock; when no deliverer runs they open the file themselves. A PostgreSQL store is
+The store is [outbox] store in the configuration: a file, or a postgres:// URL. While serve (or
+a program using outbox/boltstore) runs it owns a file store and the other commands (and
+ackmsg-logger --outbox) talk to it over the socket <store>.sock; when no process owns it they
+open the file for one operation at a time, so none of them (wait included) keeps serve out. A PostgreSQL store is
 opened by every command, and several serve processes (on several machines) may share it: each
 message is claimed by one at a time, and a dead deliverer's claims are taken over after
 outbox.claim_lease.
@@ -190,7 +192,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				return cli.Usage("--timeout %s: want a positive number of seconds or a duration", *timeoutText)
 			}
 			ids := c.Args()
-			return withStore(ctx, c, cfg, func(s outbox.Store) error { return wait(ctx, s, ids, timeout) })
+			return withStore(ctx, c, cfg, func(s outbox.Store) error { return wait(ctx, c, s, ids, timeout) })
 		})
 	case "", "help":
 		if sub == "" && len(args) > 0 && (args[0] == "--help" || args[0] == "-h") || sub == "help" {
@@ -293,21 +295,6 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	m := outbox.NewMetrics(store)
 	d := outbox.NewDeliverer(store, pub, cfg.Outbox, outbox.WithDelivererLogger(log), outbox.WithDelivererMetrics(m))
 
-	ctlCtx, stopCtl := context.WithCancel(ctx)
-	defer stopCtl()
-	ctlErr := make(chan error, 1)
-	if cfg.Outbox.IsPostgres() {
-		close(ctlErr) // every process opens PostgreSQL itself: no socket
-	} else {
-		ctlReady := make(chan struct{})
-		go func() { ctlErr <- outboxctl.Serve(ctlCtx, cfg.Outbox.Store, store, func() { close(ctlReady) }) }()
-		select {
-		case <-ctlReady:
-		case err := <-ctlErr:
-			return cli.Runtime(err)
-		}
-	}
-
 	if addr := cfg.Outbox.HTTPAddress; addr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -338,13 +325,9 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	if cfg.Outbox.IsPostgres() {
 		log.Info("outbox serving", "store", "postgresql")
 	} else {
-		log.Info("outbox serving", "store", cfg.Outbox.Store, "socket", outboxctl.SocketPath(cfg.Outbox.Store))
+		log.Info("outbox serving", "store", cfg.Outbox.Store, "socket", boltstore.SocketPath(cfg.Outbox.Store))
 	}
 	runErr := d.Run(ctx)
-	stopCtl()
-	if err := <-ctlErr; err != nil {
-		log.Warn("outbox socket", "error", err)
-	}
 	if runErr != nil {
 		return cli.Runtime(runErr)
 	}
@@ -355,7 +338,9 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 // waitPoll is how often wait looks at the store: it watches another process's work.
 const waitPoll = 50 * time.Millisecond
 
-func wait(ctx context.Context, s outbox.Store, ids []string, timeout time.Duration) error {
+// wait polls s, which holds the store file for one operation at a time (outboxctl.Shared):
+// waiting locks no deliverer out.
+func wait(ctx context.Context, c *cli.Command, s outbox.Store, ids []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	want := map[string]bool{}
 	if len(ids) == 0 {
@@ -370,6 +355,7 @@ func wait(ctx context.Context, s outbox.Store, ids []string, timeout time.Durati
 	for _, id := range ids {
 		want[id] = true
 	}
+	c.Log().Debug("waiting", "messages", len(want), "timeout", timeout)
 	for {
 		for id := range want {
 			r, err := s.Get(ctx, id)

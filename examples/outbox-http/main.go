@@ -99,7 +99,14 @@ func run(listen string, deliver bool, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	st, err := boltstore.Open(cfg.Outbox.Store, boltstore.Options{})
+	// With -deliver this process owns the file (and answers ackmsg-outbox list on its socket);
+	// else it shares it with ackmsg-outbox serve, which owns it.
+	var st outbox.Store
+	if deliver {
+		st, err = boltstore.Open(cfg.Outbox.Store, boltstore.Options{})
+	} else {
+		st, err = boltstore.OpenShared(ctx, cfg.Outbox.Store)
+	}
 	if err != nil {
 		return err
 	}

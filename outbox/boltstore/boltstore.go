@@ -1,5 +1,7 @@
 // Package boltstore is the outbox's embedded store: one local file (go.etcd.io/bbolt: ACID,
-// copy-on-write B+tree, fsync on every commit), for one process at a time.
+// copy-on-write B+tree, fsync on every commit), owned by one process at a time, which answers
+// the others (ackmsg-outbox list, wait...) on a unix socket next to the file (SocketPath) for
+// as long as it holds it, unless Options.NoSocket.
 //
 // Guarantees: a nil error from a write means the change is fsync'd. Concurrent writes are
 // group-committed: whatever arrives while one transaction is being written goes into the next,
@@ -30,6 +32,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterr "go.etcd.io/bbolt/errors"
 
+	"github.com/ackmsg/ackmsg/internal/storesock"
 	"github.com/ackmsg/ackmsg/outbox"
 )
 
@@ -54,20 +57,32 @@ type Options struct {
 	// ReadOnly opens the file for reading only (ackmsg-outbox list and stats while a deliverer
 	// runs cannot: the lock is exclusive; this is for a stopped deliverer's file).
 	ReadOnly bool
+	// NoSocket does not answer other processes on SocketPath(path). By default a writable store
+	// does, for as long as it is open: the file lock admits this process only, and the socket
+	// is how ackmsg-outbox (list, stats, retry, drop, flush, wait) and ackmsg-logger --outbox
+	// reach the store meanwhile (see Shared). With NoSocket they fail with ErrLocked while
+	// this process holds the file.
+	NoSocket bool
 }
+
+// SocketPath is where the process that owns the store file at path answers the others:
+// path + ".sock", mode 0600.
+func SocketPath(path string) string { return path + ".sock" }
 
 // Store is the embedded outbox store. Create it with Open.
 type Store struct {
 	path string
 	db   *bolt.DB
+	sock *storesock.Server // nil with ReadOnly or NoSocket
 
 	ops     chan *op
 	stop    chan struct{}
 	stopped chan struct{}
 
-	mu     sync.Mutex
-	closed bool
-	claims map[string]claim // msg_id -> live or expired claim
+	mu      sync.Mutex
+	closing bool             // Close was called
+	closed  bool             // no more operations: the socket is closed
+	claims  map[string]claim // msg_id -> live or expired claim
 
 	changed chan struct{}
 }
@@ -126,6 +141,13 @@ func Open(path string, opts Options) (s *Store, err error) {
 		return nil, err
 	}
 	go s.commit()
+	if !opts.ReadOnly && !opts.NoSocket {
+		// After the lock: whoever holds the file owns the socket, so one found there is stale.
+		if s.sock, err = storesock.Listen(SocketPath(path), s); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("boltstore: %s: %w (Options.NoSocket opens the file without one)", path, err)
+		}
+	}
 	return s, nil
 }
 
@@ -838,10 +860,21 @@ func (s *Store) live() error {
 // Close waits for the writes already queued, stops the committer and closes the file.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	if s.closed {
+	if s.closing {
 		s.mu.Unlock()
 		return nil
 	}
+	s.closing = true
+	sock := s.sock
+	s.sock = nil
+	s.mu.Unlock()
+	// The socket first: the requests under way need the store, and the socket must be gone
+	// before the lock is, so that a next owner finds no live one.
+	var sockErr error
+	if sock != nil {
+		sockErr = sock.Close()
+	}
+	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	close(s.stop)
@@ -857,6 +890,9 @@ func (s *Store) Close() error {
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
+	}
+	if sockErr != nil {
+		return fmt.Errorf("boltstore: %s: %w", s.path, sockErr)
 	}
 	return nil
 }

@@ -2,6 +2,9 @@
 // messages inside the application's own transaction, so they are sent if and only if it
 // commits; several deliverers, on several machines, may serve one table.
 //
+// Bounds: connecting ends after Options.ConnectTimeout (or the URL's connect_timeout), each
+// operation after Options.Timeout; the defaults are replay/pgstore's (internal/pgconf).
+//
 // Guarantees: a nil error from a write means PostgreSQL committed it (durable as the server's
 // fsync and synchronous_commit settings make commits). A claim is a lease (claimed_by,
 // claim_until) taken in a short transaction; claimers are serialised by a transaction-scoped
@@ -26,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ackmsg/ackmsg/internal/pgconf"
 	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/outbox"
 )
@@ -36,11 +40,18 @@ type Options struct {
 	Table string
 	// Logger logs reconnections of the notification listener. Default: discard.
 	Logger *slog.Logger
+	// ConnectTimeout bounds each connection attempt, unless the URL sets connect_timeout.
+	// Default 10 s (pgconf.ConnectTimeout, shared with replay/pgstore).
+	ConnectTimeout time.Duration
+	// Timeout bounds each operation (a claim, an enqueue, a list...), or less when the
+	// caller's context ends first. Default 30 s (pgconf.Timeout, shared with replay/pgstore).
+	Timeout time.Duration
 }
 
 // Store is the PostgreSQL outbox store.
 type Store struct {
 	pool    *pgxpool.Pool
+	bounds  pgconf.Bounds
 	table   string
 	channel string
 	log     *slog.Logger
@@ -55,20 +66,35 @@ type Store struct {
 
 var _ outbox.TxStore = (*Store)(nil)
 
-// Open connects, creates the table when missing and starts listening for notifications.
+// Open connects, creates the table when missing and starts listening for notifications. It
+// takes at most ConnectTimeout + Timeout; a server that does not answer is a
+// *pgconf.NoAnswerError naming the URL (its password masked).
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.Table == "" {
 		opts.Table = "ackmsg_outbox"
 	}
-	pool, err := pgxpool.New(ctx, dsn)
+	pcfg, bounds, err := pgconf.Parse(dsn, pgconf.Bounds{ConnectTimeout: opts.ConnectTimeout, Timeout: opts.Timeout}, "ackmsg-outbox")
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
-	s := &Store{pool: pool, table: pgx.Identifier{opts.Table}.Sanitize(), channel: opts.Table + "_changed",
+	ctx, cancel := pgconf.OpenContext(ctx, bounds)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", pgconf.Failed(dsn, "connecting", bounds, true, err))
+	}
+	// Connect first, so that a server that does not answer is told from a slow statement.
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: %w", pgconf.Failed(dsn, "connecting", bounds, true, err))
+	}
+	conn.Release()
+	s := &Store{pool: pool, bounds: bounds, table: pgx.Identifier{opts.Table}.Sanitize(), channel: opts.Table + "_changed",
 		log: wiring.Logger(opts.Logger), changed: make(chan struct{}, 1)}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
-		return nil, err
+		return nil, fmt.Errorf("pgstore: %w", pgconf.Failed(dsn, "creating the outbox table "+s.table, bounds, false, err))
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
@@ -107,10 +133,7 @@ CREATE TABLE IF NOT EXISTS `+s.finished()+` (
 	finished timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS `+pgx.Identifier{s.channel + "_finished_id"}.Sanitize()+` ON `+s.finished()+` (msg_id);`)
-	if err != nil {
-		return fmt.Errorf("pgstore: creating the outbox table %s: %w", t, err)
-	}
-	return nil
+	return err
 }
 
 func (s *Store) counters() string { return pgx.Identifier{s.channel + "_counters"}.Sanitize() }
@@ -143,7 +166,9 @@ func (s *Store) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		conn, err := s.pool.Acquire(ctx)
 		if err == nil {
-			_, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())
+			octx, cancel := s.op(ctx)
+			_, err = conn.Exec(octx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize())
+			cancel()
 			if err == nil {
 				backoff = 100 * time.Millisecond
 				s.notify() // anything committed while we were not listening
@@ -174,6 +199,11 @@ func (s *Store) notify() {
 	case s.changed <- struct{}{}:
 	default:
 	}
+}
+
+// op bounds one operation by Options.Timeout.
+func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return pgconf.OpContext(ctx, s.bounds)
 }
 
 func (s *Store) live() error {
@@ -210,6 +240,8 @@ func (s *Store) Enqueue(ctx context.Context, recs ...*outbox.Record) error {
 	if err := s.live(); err != nil {
 		return err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	if len(recs) == 0 {
 		return nil
 	}
@@ -276,6 +308,8 @@ func (s *Store) EnqueueTx(ctx context.Context, tx pgx.Tx, recs ...*outbox.Record
 	if err := s.live(); err != nil {
 		return err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	if tx == nil {
 		return errors.New("pgstore: EnqueueTx without a transaction")
 	}
@@ -314,6 +348,8 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	if err := s.live(); err != nil {
 		return nil, err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	if n <= 0 {
 		return nil, nil
 	}
@@ -350,6 +386,8 @@ func (s *Store) MarkAcked(ctx context.Context, msgID string, recipients ...strin
 	if err := s.live(); err != nil {
 		return false, err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	var done bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var want, acked []string
@@ -412,6 +450,8 @@ func (s *Store) Release(ctx context.Context, owner, msgID string, next time.Time
 	if err := s.live(); err != nil {
 		return err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	tag, err := s.pool.Exec(ctx, `UPDATE `+s.table+` SET attempts = attempts + 1, next_attempt = $3,
 		last_error = CASE WHEN $4 = '' THEN last_error ELSE $4 END, claimed_by = NULL, claim_until = NULL
 		WHERE msg_id = $1 AND claimed_by = $2`, msgID, owner, next, lastErr)
@@ -430,6 +470,8 @@ func (s *Store) Kill(ctx context.Context, msgID, reason string) error {
 	if err := s.live(); err != nil {
 		return err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	tag, err := s.pool.Exec(ctx, `UPDATE `+s.table+` SET state = 1, dead_reason = $2, claimed_by = NULL, claim_until = NULL
 		WHERE msg_id = $1`, msgID, reason)
 	if err != nil {
@@ -446,6 +488,8 @@ func (s *Store) Retry(ctx context.Context, expires time.Time, msgIDs ...string) 
 	if err := s.live(); err != nil {
 		return 0, err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	var tag pgconn.CommandTag
 	var err error
 	set := `UPDATE ` + s.table + ` SET state = 0, dead_reason = '', next_attempt = now(), expires = $1 `
@@ -468,6 +512,8 @@ func (s *Store) Drop(ctx context.Context, msgID string) error {
 	if err := s.live(); err != nil {
 		return err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM `+s.table+` WHERE msg_id = $1`, msgID)
 		if err != nil {
@@ -489,6 +535,8 @@ func (s *Store) Get(ctx context.Context, msgID string) (*outbox.Record, error) {
 	if err := s.live(); err != nil {
 		return nil, err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM `+s.table+` WHERE msg_id = $1`, msgID)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %w", err)
@@ -517,6 +565,8 @@ func (s *Store) List(ctx context.Context, f outbox.Filter) ([]*outbox.Record, er
 	if err := s.live(); err != nil {
 		return nil, err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	states := make([]int16, 0, len(f.States))
 	for _, st := range f.States {
 		states = append(states, int16(st))
@@ -540,6 +590,8 @@ func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
 	if err := s.live(); err != nil {
 		return st, err
 	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	var oldest *time.Time
 	var delivered int64
 	err := s.pool.QueryRow(ctx, `SELECT

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ackmsg/ackmsg/internal/pgconf"
 	"github.com/ackmsg/ackmsg/replay"
 )
 
@@ -42,10 +43,10 @@ type Options struct {
 	// LastSeq or Append anyway; Own makes a publisher fail at start rather than there.)
 	Own []string
 	// ConnectTimeout bounds each connection attempt, unless the URL sets connect_timeout.
-	// Default 10 s.
+	// Default 10 s (pgconf.ConnectTimeout, shared with outbox/pgstore).
 	ConnectTimeout time.Duration
 	// Timeout bounds each operation (an append's transaction, a query), since the Store
-	// interface has no context. Default 30 s.
+	// interface has no context. Default 30 s (pgconf.Timeout, shared with outbox/pgstore).
 	Timeout time.Duration
 	// Now is the clock for max_age. Default time.Now.
 	Now func() time.Time
@@ -126,28 +127,17 @@ var _ replay.Store = (*Store)(nil)
 // connection string), creates the tables when missing (unless ReadOnly) and takes ownership of
 // Options.Own. Its errors never carry the password.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = 10 * time.Second
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 30 * time.Second
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	ctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout+opts.Timeout)
-	defer cancel()
-	pcfg, err := pgxpool.ParseConfig(dsn)
+	pcfg, bounds, err := pgconf.Parse(dsn, pgconf.Bounds{ConnectTimeout: opts.ConnectTimeout, Timeout: opts.Timeout}, "ackmsg-history")
 	if err != nil {
-		return nil, fmt.Errorf("replay/pgstore: %w", err) // pgx hides the password in its text
+		return nil, fmt.Errorf("replay/pgstore: %w", err)
 	}
+	opts.ConnectTimeout, opts.Timeout = bounds.ConnectTimeout, bounds.Timeout
+	ctx, cancel := pgconf.OpenContext(ctx, bounds)
+	defer cancel()
 	cc := pcfg.ConnConfig
-	if cc.ConnectTimeout == 0 {
-		cc.ConnectTimeout = opts.ConnectTimeout
-	}
-	if _, ok := cc.RuntimeParams["application_name"]; !ok {
-		cc.RuntimeParams["application_name"] = "ackmsg-history"
-	}
 	if opts.ReadOnly {
 		cc.RuntimeParams["default_transaction_read_only"] = "on"
 	}
@@ -156,23 +146,34 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	where := fmt.Sprintf("database %q on %s", cc.Database, hostPort(cc))
 	if opts.ReadOnly {
 		s.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
+		connecting := true
 		if err == nil {
-			err = s.checkSchema(ctx)
+			// Connect first, so that a server that does not answer is told from a slow statement.
+			var conn *pgxpool.Conn
+			if conn, err = s.pool.Acquire(ctx); err == nil {
+				conn.Release()
+				connecting = false
+				err = s.checkSchema(ctx)
+			}
 		}
 		if err != nil {
 			if s.pool != nil {
 				s.pool.Close()
 			}
-			return nil, fmt.Errorf("replay/pgstore: %s: %w", where, err)
+			if errors.Is(err, ErrNoHistory) {
+				return nil, fmt.Errorf("%w (%s)", err, where)
+			}
+			what := "reading the history's schema in " + where
+			if connecting {
+				what = "connecting"
+			}
+			return nil, fmt.Errorf("replay/pgstore: %w", pgconf.Failed(dsn, what, bounds, connecting, err))
 		}
 		close(s.stopped)
 		return s, nil
 	}
 	if err := s.connect(ctx); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("replay/pgstore: connecting to %s: no answer within %s (connect_timeout): %w", where, cc.ConnectTimeout, err)
-		}
-		return nil, fmt.Errorf("replay/pgstore: connecting to %s: %w", where, err)
+		return nil, fmt.Errorf("replay/pgstore: %w", pgconf.Failed(dsn, "connecting", bounds, true, err))
 	}
 	fail := func(err error) (*Store, error) {
 		s.dropConn()
@@ -182,10 +183,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.migrate(ctx); err != nil {
-		return fail(fmt.Errorf("replay/pgstore: %s: %w", where, err))
+		return fail(fmt.Errorf("replay/pgstore: %w", pgconf.Failed(dsn, "creating the history tables in "+where, bounds, false, err)))
 	}
 	if err := s.conn.QueryRow(ctx, "SHOW synchronous_commit").Scan(&s.syncMode); err != nil {
-		return fail(fmt.Errorf("replay/pgstore: %s: %w", where, err))
+		return fail(fmt.Errorf("replay/pgstore: %w", pgconf.Failed(dsn, where, bounds, false, err)))
 	}
 	for _, name := range opts.Own {
 		if err := s.own(ctx, name); err != nil {
@@ -193,7 +194,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		}
 	}
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
-		return fail(fmt.Errorf("replay/pgstore: %s: %w", where, err))
+		return fail(fmt.Errorf("replay/pgstore: %w", pgconf.Failed(dsn, where, bounds, false, err)))
 	}
 	go s.commit()
 	return s, nil

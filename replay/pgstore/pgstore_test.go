@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ackmsg/ackmsg/internal/faultproxy"
+	"github.com/ackmsg/ackmsg/internal/pgconf"
 	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/replay"
 	"github.com/ackmsg/ackmsg/replay/storetest"
@@ -242,10 +243,26 @@ func TestBoundedWaits(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("append through a stalled connection took %s", d)
 	}
+	for name, read := range map[string]func() error{
+		"Stats": func() error { _, err := s.Stats("a"); return err },
+		"Names": func() error { _, err := s.Names(); return err },
+		"Query": func() error {
+			_, err := s.Query("a", replay.Query{SeqRange: &[2]int64{1, 9}}, replay.Limits{})
+			return err
+		},
+	} {
+		start := time.Now()
+		if err := read(); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 3*time.Second {
+			t.Fatalf("%s through a stalled connection: %v after %s; want a deadline exceeded after 500ms", name, err, time.Since(start))
+		}
+	}
 	start = time.Now()
 	_, err = Open(context.Background(), proxied, Options{ConnectTimeout: 300 * time.Millisecond})
 	if err == nil || time.Since(start) > 5*time.Second {
 		t.Fatalf("open through a stalled proxy: %v after %s", err, time.Since(start))
+	}
+	if !errors.Is(err, pgconf.ErrNoAnswer) || !strings.Contains(err.Error(), "PostgreSQL "+proxied+": connecting: no answer within 300ms (connect_timeout)") {
+		t.Fatalf("open through a stalled proxy: %v; want pgconf.ErrNoAnswer naming %s", err, proxied)
 	}
 	p.Stall(false)
 	p.Cut()
