@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -243,7 +242,7 @@ func (b *Bridge) dial(direction string) (*amqp.Connection, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bridge: connecting to %s: %w", redact(b.bc.URL), err)
+		return nil, fmt.Errorf("bridge: connecting to %s: %w", config.RedactURL(b.bc.URL), err)
 	}
 	return conn, nil
 }
@@ -277,16 +276,4 @@ func retryPause(n int, max time.Duration) time.Duration {
 		d *= 2
 	}
 	return min(d, max)
-}
-
-// redact hides the password in an AMQP URL.
-func redact(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		if at := strings.LastIndex(u, "@"); at > i {
-			if colon := strings.Index(u[i+3:at], ":"); colon >= 0 {
-				return u[:i+3+colon+1] + "xxxxx" + u[at:]
-			}
-		}
-	}
-	return u
 }
