@@ -63,7 +63,7 @@ var ErrNothingToBridge = errors.New("bridge: nothing to bridge: set bridge.topic
 // Option configures a Bridge.
 type Option func(*Bridge)
 
-// WithLogger sets the logger. Default: discard.
+// WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(b *Bridge) { b.log = l } }
 
 // WithSubscriberOptions passes options to the bus subscriber of the bus → AMQP direction (for
@@ -114,7 +114,7 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 		o(b)
 	}
 	if b.log == nil {
-		b.log = slog.New(slog.DiscardHandler)
+		b.log = slog.Default()
 	}
 	b.warn = ratelog.New(b.log, 10*time.Second)
 	if len(b.bc.Topics) == 0 && b.bc.Queue == "" {

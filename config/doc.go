@@ -67,8 +67,9 @@
 // name: an acked publish is sent, logged at WARN level with mode=development and the recipients
 // it did not wait for, and succeeds without ACKs. It is never the default, a publisher built in
 // this mode warns at startup, and it is refused with environment "prod". sink = "log" opens no
-// socket at all: every message a publisher would send is written to its logger instead (topic,
-// msg_id, body), for tests of an application that publishes. See packages ack and publisher.
+// socket at all: every message a publisher would send is written to its logger instead, at WARN
+// (topic, msg_id, body), for tests of an application that publishes. A publisher given no logger
+// logs to slog.Default(). See packages ack and publisher.
 //
 // # Differences from fedmsg, on purpose
 //

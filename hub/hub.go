@@ -50,7 +50,7 @@ func WithConsumer(name string, c consumer.Consumer) Option {
 	}
 }
 
-// WithLogger sets the logger. Default: discard (Main logs to stderr).
+// WithLogger sets the logger. Default: slog.Default() (Main logs to stderr).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // runner is what Run needs of consumer.Hub and ack.Hub.

@@ -91,7 +91,7 @@ type TrackerConfig struct {
 	// FromStart makes Resume list every watched name the state does not know with seq_id 0,
 	// so a new consumer first fetches each publisher's whole retained history.
 	FromStart bool
-	// Logger; default discard.
+	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -102,7 +102,7 @@ func NewTracker(c TrackerConfig) (*Tracker, error) {
 		t.limit = 1000
 	}
 	if t.log == nil {
-		t.log = slog.New(slog.DiscardHandler)
+		t.log = slog.Default()
 	}
 	if c.StatePath != "" {
 		st, last, err := openState(c.StatePath)

@@ -34,7 +34,7 @@ import (
 type Options struct {
 	// Table is the outbox table's name (with a schema if wanted). Default "ackmsg_outbox".
 	Table string
-	// Logger logs reconnections of the notification listener. Default: discard.
+	// Logger logs reconnections of the notification listener. Default: slog.Default().
 	Logger *slog.Logger
 }
 
