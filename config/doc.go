@@ -23,7 +23,7 @@
 //     the ACKMSG_CONFIG environment variable. Either names a file, or a directory whose *.toml files
 //     are read sorted by name. The default search is then skipped entirely, as fedmsg's
 //     --config-filename does.
-//  5. The environment: ACKMSG_NAME sets name, ACKMSG_CERTNAME sets certname.
+//  5. The environment: ACKMSG_NAME sets name, ACKMSG_CERTNAME sets certname, ACKMSG_LOG_LEVEL sets log_level.
 //  6. Command-line flags registered by [RegisterFlags], but only those given on the command line.
 //
 // Files merge like fedmsg's: tables merge key by key (a later file can add one endpoint or one

@@ -33,3 +33,50 @@ url = "amqp://bridge:s3cret-broker@127.0.0.1:1/"
 		})
 	}
 }
+
+// sink = "log" writes each message to the command's log instead of the bus: it must show at the
+// command's default level. log_level in the configuration sets the level, $ACKMSG_LOG_LEVEL
+// overrides the file and --log-level overrides both.
+func TestLogSinkAndLogLevel(t *testing.T) {
+	const sent = `msg="would send (sink = \"log\")"`
+	run := func(t *testing.T, b *Bus, args ...string) string {
+		t.Helper()
+		_, stderr, code := b.Run(20*time.Second, "", "ackmsg-logger", append([]string{"--message", "hello, sink"}, args...)...)
+		if code != 0 {
+			t.Fatalf("ackmsg-logger: exit %d\n%s", code, stderr)
+		}
+		return stderr
+	}
+	t.Run("default level shows the sink", func(t *testing.T) {
+		b := NewBus(t, BusOptions{Extra: `sink = "log"`})
+		stderr := run(t, b)
+		if !strings.Contains(stderr, sent) || !strings.Contains(stderr, `hello, sink`) {
+			t.Fatalf("the message written to the log sink is not shown:\n%s", stderr)
+		}
+	})
+	b := NewBus(t, BusOptions{Extra: "sink = \"log\"\nlog_level = \"error\""})
+	t.Run("log_level in the file", func(t *testing.T) {
+		if stderr := run(t, b); strings.Contains(stderr, sent) {
+			t.Fatalf("log_level = \"error\" still shows WARN lines:\n%s", stderr)
+		}
+	})
+	t.Run("environment over the file", func(t *testing.T) {
+		t.Setenv("ACKMSG_LOG_LEVEL", "info")
+		if stderr := run(t, b); !strings.Contains(stderr, sent) {
+			t.Fatalf("ACKMSG_LOG_LEVEL=info did not override the file:\n%s", stderr)
+		}
+	})
+	t.Run("flag over the environment", func(t *testing.T) {
+		t.Setenv("ACKMSG_LOG_LEVEL", "info")
+		if stderr := run(t, b, "--log-level", "error"); strings.Contains(stderr, sent) {
+			t.Fatalf("--log-level error did not override the environment:\n%s", stderr)
+		}
+	})
+	t.Run("a bad value names its source", func(t *testing.T) {
+		t.Setenv("ACKMSG_LOG_LEVEL", "loud")
+		_, stderr, code := b.Run(20*time.Second, "", "ackmsg-logger", "--message", "x")
+		if code != 1 || !strings.Contains(stderr, `log_level: invalid value: "loud"`) || !strings.Contains(stderr, "$ACKMSG_LOG_LEVEL") {
+			t.Fatalf("exit %d, want 1 naming log_level and $ACKMSG_LOG_LEVEL:\n%s", code, stderr)
+		}
+	})
+}

@@ -16,7 +16,7 @@ import (
 const checkDetails = `
 Loads the configuration exactly as every ackmsg command does: the defaults, then the *.toml files
 of /etc/ackmsg.d and ./ackmsg.d (or only --config / $ACKMSG_CONFIG), then $ACKMSG_NAME and
-$ACKMSG_CERTNAME, then the flags given here. It prints every effective key, one per line, as
+$ACKMSG_CERTNAME and $ACKMSG_LOG_LEVEL, then the flags given here. It prints every effective key, one per line, as
 
   key = value  # where it came from
 
@@ -44,7 +44,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: unexpected arguments %q\nRun '%s --help' for usage.\n", c.Name, c.Args(), c.Name)
 		return cli.ExitUsage
 	}
-	cfg, err := c.Config.Load()
+	cfg, err := c.Load()
 	if cfg == nil {
 		fmt.Fprintf(stderr, "%s: configuration cannot be loaded:\n%v\n", c.Name, err)
 		return cli.ExitRuntime

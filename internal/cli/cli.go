@@ -56,8 +56,9 @@ type Command struct {
 	Stderr  io.Writer
 	Stdin   io.Reader
 
-	logLevel string
-	log      *slog.Logger
+	defaultLevel slog.Level // the command's own default, when neither flag, variable nor file sets one
+	level        slog.LevelVar
+	log          *slog.Logger
 }
 
 // New creates a command with the common flags registered.
@@ -67,13 +68,19 @@ func New(name, summary, usage, details string) *Command {
 	c.Flags = pflag.NewFlagSet(name, pflag.ContinueOnError)
 	c.Flags.SortFlags = false
 	c.Config = config.RegisterFlags(c.Flags)
-	c.Flags.StringVar(&c.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
+	c.SetLogLevel("info")
 	return c
 }
 
-// SetLogLevel changes the default of --log-level.
+// SetLogLevel changes the command's default log level, used when neither --log-level,
+// $ACKMSG_LOG_LEVEL nor log_level in the configuration sets one. level is one of
+// config.LogLevels.
 func (c *Command) SetLogLevel(level string) {
-	c.logLevel = level
+	l, err := config.ParseLogLevel(level)
+	if err != nil {
+		panic(err) // a programming error in the command
+	}
+	c.defaultLevel = l
 	c.Flags.Lookup("log-level").DefValue = level
 }
 
@@ -88,7 +95,7 @@ func (c *Command) Run(args []string, run func(ctx context.Context, cfg *config.C
 	if code, ok := c.Parse(args); !ok {
 		return code
 	}
-	cfg, err := c.Config.Load()
+	cfg, err := c.Load()
 	if cfg != nil && c.Config.PrintConfig() {
 		if werr := cfg.WriteTOML(c.Stdout); werr != nil {
 			fmt.Fprintf(c.Stderr, "%s: %v\n", c.Name, werr)
@@ -136,13 +143,31 @@ func (c *Command) Parse(args []string) (code int, ok bool) {
 		fmt.Fprintf(c.Stderr, "%s: %v\nRun '%s --help' for usage.\n", c.Name, err, c.Name)
 		return ExitUsage, false
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		fmt.Fprintf(c.Stderr, "%s: --log-level %q: want debug, info, warn or error\n", c.Name, c.logLevel)
-		return ExitUsage, false
+	// Until the configuration is loaded, the level is the flag's or the command's default.
+	c.level.Set(c.defaultLevel)
+	if c.Flags.Changed("log-level") {
+		v := c.Flags.Lookup("log-level").Value.String()
+		level, err := config.ParseLogLevel(v)
+		if err != nil {
+			fmt.Fprintf(c.Stderr, "%s: --log-level %q: want %s\n", c.Name, v, config.LogLevels)
+			return ExitUsage, false
+		}
+		c.level.Set(level)
 	}
-	c.log = slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level})).With("cmd", c.Name)
+	c.log = slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: &c.level})).With("cmd", c.Name)
 	return ExitOK, true
+}
+
+// Load loads the configuration as [config.Flags.Load] does (files < environment < flags), and
+// sets the command's log level from log_level when something set it. Valid after Parse.
+func (c *Command) Load() (*config.Config, error) {
+	cfg, err := c.Config.Load()
+	if cfg != nil && cfg.LogLevel != "" {
+		if level, perr := config.ParseLogLevel(cfg.LogLevel); perr == nil {
+			c.level.Set(level) // an invalid value is in err, from Validate
+		}
+	}
+	return cfg, err
 }
 
 // Log is the command's logger (valid inside run, or after Parse).
