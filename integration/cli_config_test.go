@@ -80,3 +80,33 @@ func TestLogSinkAndLogLevel(t *testing.T) {
 		}
 	})
 }
+
+// A command that signs as itself (ACKs, bridged messages) and is given no certificate of its own
+// must refuse to start, naming the flag, instead of signing as the shell tools' shell.<host>
+// ("logger" here), which the configuration names for ackmsg-logger.
+func TestServicesBorrowNoIdentity(t *testing.T) {
+	b := NewBus(t, BusOptions{Certs: []string{"tail"}, Extra: "[bridge]\ntopics = [\"org.example.#\"]\n"})
+	relay := b.Start("ackmsg-relay")
+	relay.WaitLog(t, "relay ready")
+	for _, argv := range [][]string{{"ackmsg-tail", "--ack"}, {"ackmsg-hub"}, {"ackmsg-bridge"}} {
+		cmd := strings.Join(argv, " ")
+		t.Run(cmd, func(t *testing.T) {
+			p := b.Start(argv[0], argv[1:]...)
+			code := p.Wait(t, 10*time.Second) // today's code runs on, signing as "logger"
+			stderr := p.Stderr.String()
+			if code != 2 || !strings.Contains(stderr, "--certname") || !strings.Contains(stderr, "no certificate of its own") {
+				t.Fatalf("%s without --certname: exit %d, want 2 naming --certname:\n%s", cmd, code, stderr)
+			}
+		})
+	}
+	// The shell tools keep their identity: the logger signs as "logger" (certnames "shell.<host>"),
+	// and a tail that ACKs as itself gets its message.
+	tail := b.Start("ackmsg-tail", "--ack", "--certname", "tail", "--count", "1", "--timeout", "30")
+	tail.WaitLog(t, "endpoint connected")
+	if _, stderr, code := b.Run(30*time.Second, "", "ackmsg-logger", "--recipients", "tail", "--ack-timeout", "10", "--message", "signed"); code != 0 {
+		t.Fatalf("ackmsg-logger: exit %d\n%s", code, stderr)
+	}
+	if code := tail.Wait(t, 30*time.Second); code != 0 || !strings.Contains(tail.Stdout.String(), "logger") {
+		t.Fatalf("tail: exit %d, want the message signed by logger:\n%s", code, tail.Stdout.String())
+	}
+}

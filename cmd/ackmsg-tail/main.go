@@ -35,8 +35,10 @@ For scripts: --count N exits 0 after N messages; --timeout D exits when D has pa
 status 1 if --count was given and fewer messages arrived.
 
 With --ack the tail is an acking consumer: messages that ask for an ACK (they carry
-gilmsg_version) are ACKed, signed with the configured certificate (--certname), whose CN is the
-name publishers list as a recipient. Signatures are then always validated: nothing unverified is
+gilmsg_version) are ACKed, signed with the tail's own certificate (--certname, or certname,
+cert_prefix or name in the configuration), whose CN is the name publishers list as a recipient;
+without one it refuses to start (exit 2) rather than sign as the shell tools' shell.<host>.
+Signatures are then always validated: nothing unverified is
 ACKed. By default a message is ACKed after it was printed; --ack-on-receipt ACKs before (gilmsg's
 behaviour). ACKs are published from endpoints[name] when --name is set, otherwise through the
 relay.
@@ -135,6 +137,11 @@ message once. After a kill -9 it may print again what it printed in the last 200
 		}
 		if *ackOnReceipt && !*doAck {
 			return cli.Usage("--ack-on-receipt needs --ack")
+		}
+		if *doAck {
+			if err := c.RequireIdentity(cfg, "its ACKs (--ack)"); err != nil {
+				return err
+			}
 		}
 		f, err := newFormatter(*asJSON, *pretty, *reallyPretty, *terse, *query, isTerminal(stdout))
 		if err != nil {

@@ -56,6 +56,7 @@ type Command struct {
 	Stderr  io.Writer
 	Stdin   io.Reader
 
+	certPrefix   string     // the command's own cert_prefix, see SetCertPrefix
 	defaultLevel slog.Level // the command's own default, when neither flag, variable nor file sets one
 	level        slog.LevelVar
 	log          *slog.Logger
@@ -158,16 +159,65 @@ func (c *Command) Parse(args []string) (code int, ok bool) {
 	return ExitOK, true
 }
 
-// Load loads the configuration as [config.Flags.Load] does (files < environment < flags), and
-// sets the command's log level from log_level when something set it. Valid after Parse.
+// Load loads the configuration as [config.Flags.Load] does (files < environment < flags), applies
+// the command's own cert_prefix (SetCertPrefix), and sets the command's log level from log_level
+// when something set it. Valid after Parse.
 func (c *Command) Load() (*config.Config, error) {
 	cfg, err := c.Config.Load()
+	if cfg != nil && c.certPrefix != "" {
+		cfg = WithCertPrefix(cfg, c.certPrefix)
+	}
 	if cfg != nil && cfg.LogLevel != "" {
 		if level, perr := config.ParseLogLevel(cfg.LogLevel); perr == nil {
 			c.level.Set(level) // an invalid value is in err, from Validate
 		}
 	}
 	return cfg, err
+}
+
+// ShellCertPrefix is the cert_prefix of the shell tools (ackmsg-logger), as fedmsg-logger's
+// --cert-prefix default: they sign with certnames["shell.<short hostname>"].
+const ShellCertPrefix = "shell"
+
+// SetCertPrefix gives the command its own cert_prefix, as fedmsg's commands have one
+// (fedmsg-logger "shell", fedmsg-announce "announce"): it becomes the default of --cert-prefix, and
+// applies unless a file, variable or flag sets cert_prefix.
+func (c *Command) SetCertPrefix(prefix string) {
+	c.certPrefix = prefix
+	c.Flags.Lookup("cert-prefix").DefValue = prefix
+}
+
+// WithCertPrefix returns cfg as a command whose own cert_prefix is prefix sees it: cfg itself
+// when a file, variable or flag set cert_prefix, else a copy with cert_prefix = prefix.
+func WithCertPrefix(cfg *config.Config, prefix string) *config.Config {
+	if cfg.Source("cert_prefix") != "" {
+		return cfg
+	}
+	v := *cfg
+	v.CertPrefix = prefix
+	return &v
+}
+
+// HasIdentity reports whether cfg names the certificate of the program that uses it: certname,
+// cert_prefix, or a name other than relay_inbound (which stands for the shell tools).
+func HasIdentity(cfg *config.Config) bool {
+	return cfg.Certname != "" || cfg.CertPrefix != "" || cfg.Name != "" && cfg.Name != config.RelayInboundKey
+}
+
+// IdentityFlags says how to give a command its own certificate, for the error of
+// [Command.RequireIdentity] and for ackmsg-config check.
+const IdentityFlags = "give --certname NAME (the CN publishers list as a recipient), or set certname, " +
+	"cert_prefix or name in the configuration"
+
+// RequireIdentity refuses to run a command that signs as itself (its ACKs, or what it bridges)
+// when sign_messages is on and nothing names its own certificate (a bad-usage error naming
+// --certname). what says what it signs. Such a command never quietly borrows another service's
+// certificate, such as the shell tools' shell.<host>.
+func (c *Command) RequireIdentity(cfg *config.Config, what string) error {
+	if !cfg.SignMessages || HasIdentity(cfg) {
+		return nil
+	}
+	return Usage("no certificate of its own to sign %s with: %s", what, IdentityFlags)
 }
 
 // Log is the command's logger (valid inside run, or after Parse).
