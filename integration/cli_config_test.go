@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +110,37 @@ func TestServicesBorrowNoIdentity(t *testing.T) {
 	}
 	if code := tail.Wait(t, 30*time.Second); code != 0 || !strings.Contains(tail.Stdout.String(), "logger") {
 		t.Fatalf("tail: exit %d, want the message signed by logger:\n%s", code, tail.Stdout.String())
+	}
+}
+
+// ackmsg-config check judges a configuration the way the commands use it. The README tour's
+// configuration (sign_messages, certnames only for the shell tools, every other command given
+// --certname) is valid; a certificate the logger cannot load is not.
+func TestConfigCheckTakesEachCommandsView(t *testing.T) {
+	b := NewBus(t, BusOptions{})
+	stdout, stderr, code := b.Run(20*time.Second, "", "ackmsg-config", "check")
+	if code != 0 {
+		t.Fatalf("check of the tour's configuration: exit %d\n%s", code, stderr)
+	}
+	for _, w := range []string{
+		`# ackmsg-logger (cert_prefix shell) signs as "logger"`,
+		"# ackmsg-tail --ack, ackmsg-hub and ackmsg-bridge name no certificate of their own here: each needs --certname when it starts",
+	} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("check does not say %q:\n%s", w, stdout)
+		}
+	}
+	// With --certname, check takes that certificate, as the commands would.
+	stdout, stderr, code = b.Run(20*time.Second, "", "ackmsg-config", "check", "--certname", "logger")
+	if code != 0 || !strings.Contains(stdout, `# ackmsg-tail --ack, ackmsg-hub and ackmsg-bridge sign as "logger"`) {
+		t.Fatalf("check --certname logger: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// The logger's own certificate missing is a failure, named as the logger's.
+	if err := os.Remove(filepath.Join(b.PKI, "logger.key")); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = b.Run(20*time.Second, "", "ackmsg-config", "check")
+	if code != 1 || !strings.Contains(stderr, "sign_messages, ackmsg-logger (cert_prefix shell): ") || !strings.Contains(stderr, "logger.key") {
+		t.Fatalf("check with the logger's key missing: exit %d, want 1 naming ackmsg-logger and the key:\n%s", code, stderr)
 	}
 }
