@@ -79,7 +79,7 @@ message once. After a kill -9 it may print again what it printed in the last 200
 	asJSON := c.Flags.Bool("json", false, "print each envelope as one line of JSON")
 	count := c.Flags.Int("count", 0, "exit 0 after this many messages (0: never)")
 	timeoutText := c.Flags.String("timeout", "", "exit after this long: seconds (2.5) or a duration (1m)")
-	doAck := c.Flags.Bool("ack", false, "ACK messages that ask for it, as the configured certificate's CN")
+	doAck := c.Flags.Bool("ack", false, "ACK messages that ask for it, as the CN of the tail's own certificate (--certname)")
 	ackOnReceipt := c.Flags.Bool("ack-on-receipt", false, "with --ack: ACK before printing instead of after")
 	showAcks := c.Flags.Bool("show-acks", false, "print ACKs too (topics ending in .gilmsg.ack)")
 	pretty := c.Flags.Bool("pretty", false, "print each envelope as indented JSON, without certificate and signature")
