@@ -218,7 +218,7 @@ func ExampleNew_logSink() {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	p, err := ack.New(&cfg, ack.WithModname("shop")) // ack.WithLogger(...) to see each message
+	p, err := ack.New(&cfg, ack.WithModname("shop")) // each message is logged to slog.Default()
 	if err != nil {
 		panic(err)
 	}

@@ -90,7 +90,7 @@ func (o *options) consumerOptions() []consumer.Option {
 }
 
 // WithLogger sets the logger of a Publisher or a Subscriber (publisher.WithLogger,
-// consumer.WithLogger). Default: discard.
+// consumer.WithLogger). Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithSubscriberLogger is WithLogger.

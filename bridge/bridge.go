@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,7 +63,7 @@ var ErrNothingToBridge = errors.New("bridge: nothing to bridge: set bridge.topic
 // Option configures a Bridge.
 type Option func(*Bridge)
 
-// WithLogger sets the logger. Default: discard.
+// WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(b *Bridge) { b.log = l } }
 
 // WithSubscriberOptions passes options to the bus subscriber of the bus → AMQP direction (for
@@ -115,7 +114,7 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 		o(b)
 	}
 	if b.log == nil {
-		b.log = slog.New(slog.DiscardHandler)
+		b.log = slog.Default()
 	}
 	b.warn = ratelog.New(b.log, 10*time.Second)
 	if len(b.bc.Topics) == 0 && b.bc.Queue == "" {
@@ -243,7 +242,7 @@ func (b *Bridge) dial(direction string) (*amqp.Connection, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bridge: connecting to %s: %w", redact(b.bc.URL), err)
+		return nil, fmt.Errorf("bridge: connecting to %s: %w", config.RedactURL(b.bc.URL), err)
 	}
 	return conn, nil
 }
@@ -277,16 +276,4 @@ func retryPause(n int, max time.Duration) time.Duration {
 		d *= 2
 	}
 	return min(d, max)
-}
-
-// redact hides the password in an AMQP URL.
-func redact(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		if at := strings.LastIndex(u, "@"); at > i {
-			if colon := strings.Index(u[i+3:at], ":"); colon >= 0 {
-				return u[:i+3+colon+1] + "xxxxx" + u[at:]
-			}
-		}
-	}
-	return u
 }

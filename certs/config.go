@@ -48,7 +48,7 @@ type TrustConfig struct {
 	// CacheSize bounds the per-certificate verdict cache; the cache is cleared when full.
 	// Default DefaultCacheSize (1024); negative disables caching (every message is a cold check).
 	CacheSize int
-	// Logger receives trust reload events and errors. Default: discard.
+	// Logger receives trust reload events and errors. Default: slog.Default().
 	Logger *slog.Logger
 }
 
@@ -97,6 +97,6 @@ func (c *TrustConfig) setDefaults() {
 		c.CacheSize = DefaultCacheSize
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = slog.Default()
 	}
 }

@@ -14,8 +14,11 @@ import (
 //
 //   - an explicit certname wins;
 //   - else, when cert_prefix is set, the certnames index is "<cert_prefix>.<short hostname>";
-//   - else the index is name, except that a name of "relay_inbound", or no name on an active
-//     publisher, gives "shell.<short hostname>";
+//   - else the index is name, except that a name of "relay_inbound" gives "shell.<short hostname>"
+//     (fedmsg's shell tools);
+//   - with none of certname, cert_prefix and name there is no identity to sign as: an error (an
+//     active publisher does not quietly sign as "shell.<short hostname>", the shell tools'
+//     certificate);
 //   - certnames[index] is the result. A missing entry is an error naming the index and how it was
 //     derived (fedmsg raised a KeyError on the first publish).
 func (c *Config) ResolveCertname(hostname string) (string, error) {
@@ -51,19 +54,19 @@ func (c *Config) resolveCertname(hostname string) (certname, key string, err err
 		}
 		index = c.CertPrefix + "." + h
 		how = fmt.Sprintf("cert_prefix %q and host %q", c.CertPrefix, h)
-	case c.Name == RelayInboundKey || c.Name == "" && c.Active:
+	case c.Name == RelayInboundKey:
 		h, err := short()
 		if err != nil {
 			return "", "", err
 		}
 		index = "shell." + h
-		how = fmt.Sprintf("an active publisher signs as shell.<host>, host %q", h)
+		how = fmt.Sprintf("name relay_inbound signs as shell.<host>, host %q", h)
 	case c.Name != "":
 		index = c.Name
 		how = "name"
 	default:
 		return "", "", &KeyError{Key: "certname", Err: fmt.Errorf("%w: signing needs certname, or "+
-			"cert_prefix or name to look one up in certnames", ErrMissing)}
+			"cert_prefix or name to look one up in certnames (nothing names this program's own certificate)", ErrMissing)}
 	}
 	key = subKey("certnames", index)
 	certname, ok := c.Certnames[index]

@@ -27,7 +27,7 @@ func TestResolveCertname(t *testing.T) {
 		{"cert_prefix announce", func(c *Config) { c.CertPrefix = "announce" }, "app01", "announce-app01", nil},
 		{"name as index", func(c *Config) { c.Name = "bodhi.app01" }, "ignored", "bodhi-app01", nil},
 		{"relay_inbound name means shell", func(c *Config) { c.Name = "relay_inbound" }, "app01.example.org", "shell-app01", nil},
-		{"active without name means shell", func(c *Config) { c.Active = true }, "app01", "shell-app01", nil},
+		{"active without name borrows no identity", func(c *Config) { c.Active = true }, "app01", "", []string{"certname: missing: signing needs certname"}},
 		{"active with name uses name", func(c *Config) { c.Active = true; c.Name = "bodhi.app01" }, "app01", "bodhi-app01", nil},
 		{"missing entry names the index", func(c *Config) { c.Name = "koji.hub01" }, "hub01", "",
 			[]string{`certnames."koji.hub01": missing: no certnames entry for "koji.hub01" (index from name)`, "set certname"}},

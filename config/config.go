@@ -132,6 +132,11 @@ type Config struct {
 	// warns at startup. Development mode is refused with environment "prod". Default
 	// "production".
 	Mode string `toml:"mode"`
+	// LogLevel is the level of the ackmsg commands' logs on stderr: "debug", "info", "warn" or
+	// "error". $ACKMSG_LOG_LEVEL and --log-level override it. Empty means each command's own
+	// default (warn for ackmsg-logger and ackmsg-replay, whose output is their work; info for the
+	// others). The library does not read it: a Go program chooses its own logger. Default "".
+	LogLevel string `toml:"log_level"`
 	// Sink is where publishers put messages: "zmq" (the bus) or "log" (no socket is opened; each
 	// message is written to the publisher's logger with its topic, msg_id and body, and acked
 	// publishes succeed at once, as in development mode). For tests of applications that
@@ -227,6 +232,9 @@ const (
 	// SinkZMQ and SinkLog are the values of sink.
 	SinkZMQ = "zmq"
 	SinkLog = "log"
+
+	// LogLevels are the values of log_level (and --log-level), most verbose first.
+	LogLevels = "debug, info, warn or error"
 
 	// RelayInboundKey is the endpoints key subscribers skip: it names the relay's inbound side.
 	RelayInboundKey = "relay_inbound"

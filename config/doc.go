@@ -23,7 +23,7 @@
 //     the ACKMSG_CONFIG environment variable. Either names a file, or a directory whose *.toml files
 //     are read sorted by name. The default search is then skipped entirely, as fedmsg's
 //     --config-filename does.
-//  5. The environment: ACKMSG_NAME sets name, ACKMSG_CERTNAME sets certname.
+//  5. The environment: ACKMSG_NAME sets name, ACKMSG_CERTNAME sets certname, ACKMSG_LOG_LEVEL sets log_level.
 //  6. Command-line flags registered by [RegisterFlags], but only those given on the command line.
 //
 // Files merge like fedmsg's: tables merge key by key (a later file can add one endpoint or one
@@ -67,8 +67,9 @@
 // name: an acked publish is sent, logged at WARN level with mode=development and the recipients
 // it did not wait for, and succeeds without ACKs. It is never the default, a publisher built in
 // this mode warns at startup, and it is refused with environment "prod". sink = "log" opens no
-// socket at all: every message a publisher would send is written to its logger instead (topic,
-// msg_id, body), for tests of an application that publishes. See packages ack and publisher.
+// socket at all: every message a publisher would send is written to its logger instead, at WARN
+// (topic, msg_id, body), for tests of an application that publishes. A publisher given no logger
+// logs to slog.Default(). See packages ack and publisher.
 //
 // # Differences from fedmsg, on purpose
 //

@@ -26,6 +26,7 @@ type Flags struct {
 	ssldir      string
 	certname    string
 	certPrefix  string
+	logLevel    string
 	hwm         int
 	linger      int
 	ioThreads   int
@@ -35,7 +36,7 @@ type Flags struct {
 // RegisterFlags registers the common flags on fs: --config (and --config-filename, fedmsg's name
 // for it), --print-config, --topic-prefix,
 // --environment, --name, --endpoint (repeatable NAME=ADDRESS), --relay-inbound, --ssldir,
-// --certname, --cert-prefix, --high-water-mark, --linger and --io-threads.
+// --certname, --cert-prefix, --high-water-mark, --linger, --io-threads and --log-level.
 func RegisterFlags(fs *pflag.FlagSet) *Flags {
 	f := &Flags{fs: fs}
 	d := DefaultConfig()
@@ -54,6 +55,7 @@ func RegisterFlags(fs *pflag.FlagSet) *Flags {
 	fs.IntVar(&f.hwm, "high-water-mark", 0, fmt.Sprintf("ZeroMQ send/receive high-water mark in messages, 0 unlimited (config high_water_mark, default %d)", d.HighWaterMark))
 	fs.IntVar(&f.linger, "linger", 0, fmt.Sprintf("ZeroMQ linger on close in milliseconds, -1 forever (config zmq_linger, default %d)", d.ZMQLinger))
 	fs.IntVar(&f.ioThreads, "io-threads", 0, fmt.Sprintf("ZeroMQ I/O threads (config io_threads, default %d)", d.IOThreads))
+	fs.StringVar(&f.logLevel, "log-level", "", "log level on stderr: "+LogLevels+" (config log_level, $"+EnvLogLevel+")")
 	return f
 }
 
@@ -113,6 +115,7 @@ func (f *Flags) Apply(c *Config) error {
 	str("ssldir", "ssldir", &c.SSLDir, f.ssldir)
 	str("certname", "certname", &c.Certname, f.certname)
 	str("cert-prefix", "cert_prefix", &c.CertPrefix, f.certPrefix)
+	str("log-level", "log_level", &c.LogLevel, f.logLevel)
 	num("high-water-mark", "high_water_mark", &c.HighWaterMark, f.hwm)
 	num("linger", "zmq_linger", &c.ZMQLinger, f.linger)
 	num("io-threads", "io_threads", &c.IOThreads, f.ioThreads)

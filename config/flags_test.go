@@ -174,3 +174,35 @@ func TestFlagsConfigFilename(t *testing.T) {
 		wantErr(t, err, "--config-filename: invalid value: it is another name for --config; give one of them")
 	})
 }
+
+// log_level comes from the files, then $ACKMSG_LOG_LEVEL, then --log-level; a bad value names
+// where it was set.
+func TestLogLevelPrecedence(t *testing.T) {
+	opts, sys, _ := testOptions(t)
+	writeFiles(t, sys, map[string]string{"10.toml": `log_level = "info"`})
+	for _, c := range []struct {
+		name, env string
+		args      []string
+		want, src string
+	}{
+		{"file", "", nil, "info", filepath.Join(sys, "10.toml")},
+		{"environment over file", "error", nil, "error", "$ACKMSG_LOG_LEVEL"},
+		{"flag over environment", "error", []string{"--log-level", "debug"}, "debug", "--log-level"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := opts
+			o.Getenv = env(map[string]string{EnvLogLevel: c.env})
+			cfg, err := newFlags(t, o, c.args...).Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.LogLevel != c.want || cfg.Source("log_level") != c.src {
+				t.Errorf("log_level = %q from %q, want %q from %q", cfg.LogLevel, cfg.Source("log_level"), c.want, c.src)
+			}
+		})
+	}
+	o := opts
+	o.Getenv = env(map[string]string{EnvLogLevel: "loud"})
+	_, err := newFlags(t, o).Load()
+	wantErr(t, err, `log_level: invalid value: "loud": want debug, info, warn or error`, "$ACKMSG_LOG_LEVEL")
+}

@@ -26,6 +26,8 @@ const (
 	EnvName = "ACKMSG_NAME"
 	// EnvCertname overrides certname.
 	EnvCertname = "ACKMSG_CERTNAME"
+	// EnvLogLevel overrides log_level.
+	EnvLogLevel = "ACKMSG_LOG_LEVEL"
 )
 
 // LoadOptions says where [Load] looks. The zero value means the defaults.
@@ -83,6 +85,10 @@ func load(opts LoadOptions) (*Config, error) {
 	if v := getenv(EnvCertname); v != "" {
 		c.Certname = v
 		c.setOrigin("certname", "$"+EnvCertname)
+	}
+	if v := getenv(EnvLogLevel); v != "" {
+		c.LogLevel = v
+		c.setOrigin("log_level", "$"+EnvLogLevel)
 	}
 	return &c, nil
 }
@@ -230,7 +236,7 @@ var (
 		"crl_cache_expiry":        "ackmsg reads crl_location from a local file and caches nothing",
 		"ca_cert_cache":           "ackmsg reads ca_cert_location from a local file and caches nothing",
 		"ca_cert_cache_expiry":    "ackmsg reads ca_cert_location from a local file and caches nothing",
-		"logging":                 "Python logging configuration; ackmsg commands log to stderr (--log-level)",
+		"logging":                 "Python logging configuration; ackmsg commands log to stderr at log_level (--log-level)",
 		"print_config":            "a command-line switch; use --print-config",
 		"config_filename":         "a command-line switch; use --config (or --config-filename)",
 		"publish_endpoint":        "a publisher binds the first free address of endpoints[name]",

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"slices"
@@ -26,6 +27,11 @@ func (c *Config) Validate() error {
 	}
 
 	badErr("topic_prefix", checkTopicPart(c.TopicPrefix))
+	if c.LogLevel != "" {
+		if _, err := ParseLogLevel(c.LogLevel); err != nil {
+			bad("log_level", "%w", err)
+		}
+	}
 	badErr("environment", checkTopicPart(c.Environment))
 
 	for _, k := range sortedKeys(c.Endpoints) {
@@ -242,4 +248,19 @@ func keyList[M ~map[string]V, V any](m M) string {
 		return strings.Join(keys[:most], ", ") + fmt.Sprintf(", and %d more", len(keys)-most)
 	}
 	return strings.Join(keys, ", ")
+}
+
+// ParseLogLevel parses a log_level value: debug, info, warn or error, in any case.
+func ParseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%w: %q: want %s", ErrInvalid, s, LogLevels)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -11,7 +12,9 @@ import (
 
 // WriteTOML writes c as TOML with every key, for --print-config. Comments first list the files
 // read, where each non-default key was set, the ignored fedmsg keys, and the CA and CRL paths that
-// empty settings stand for. Loading the output as the only file gives back an equal Config.
+// empty settings stand for. A password in a URL (persistent_store, outbox.store, bridge.url) is
+// printed as "xxxxx" (see [RedactURL]), so the output can be pasted into a bug report; apart from
+// such passwords, loading the output as the only file gives back an equal Config.
 func (c *Config) WriteTOML(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	comment := func(format string, args ...any) {
@@ -46,9 +49,38 @@ func (c *Config) WriteTOML(w io.Writer) error {
 	if c.CRLLocation == "" {
 		comment("crl_location is empty: no CRL check")
 	}
+	shown, masked := c.redacted()
+	if masked {
+		comment("passwords in URLs are shown as xxxxx")
+	}
 	bw.WriteString("\n")
-	if err := toml.NewEncoder(bw).Encode(c); err != nil {
+	if err := toml.NewEncoder(bw).Encode(shown); err != nil {
 		return fmt.Errorf("config: writing TOML: %w", err)
 	}
 	return bw.Flush()
+}
+
+// redacted returns a copy of c whose string settings, in every table, hold no URL password, and
+// whether any was masked. The copy shares c's maps and slices: it is for reading only.
+func (c *Config) redacted() (*Config, bool) {
+	r := *c
+	masked := false
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for i := range v.NumField() {
+			f := v.Field(i)
+			switch {
+			case !v.Type().Field(i).IsExported():
+			case f.Kind() == reflect.Struct:
+				walk(f)
+			case f.Kind() == reflect.String:
+				if s := RedactURL(f.String()); s != f.String() {
+					f.SetString(s)
+					masked = true
+				}
+			}
+		}
+	}
+	walk(reflect.ValueOf(&r).Elem())
+	return &r, masked
 }

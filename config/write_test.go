@@ -59,7 +59,8 @@ func TestWriteTOMLRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			back := mustLoad(t, opts)
-			equalSettings(t, back, &c)
+			want, _ := c.redacted() // the default bridge.url has a password (guest's)
+			equalSettings(t, back, want)
 			if t.Failed() {
 				t.Logf("printed:\n%s", b.String())
 			}
@@ -90,5 +91,34 @@ func TestWriteTOMLHeader(t *testing.T) {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("output lacks %q:\n%s", s, b.String())
 		}
+	}
+}
+
+// A printed configuration is pasted into bug reports: no password of a URL may be in it.
+func TestWriteTOMLMasksPasswords(t *testing.T) {
+	c := DefaultConfig()
+	c.PersistentStore = "postgres://app:s3cret-history@db.example/ackmsg?sslmode=disable"
+	c.Outbox.Store = "postgresql://outbox@db.example/ackmsg?password=s3cret-outbox"
+	c.Bridge.URL = "amqp://bridge:s3cret-broker@mq.example:5672/"
+	var b bytes.Buffer
+	if err := c.WriteTOML(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "s3cret") {
+		t.Errorf("--print-config shows a password:\n%s", out)
+	}
+	for _, w := range []string{
+		`persistent_store = "postgres://app:xxxxx@db.example/ackmsg?sslmode=disable"`,
+		`url = "amqp://bridge:xxxxx@mq.example:5672/"`,
+		"password=xxxxx",
+		"# passwords in URLs are shown as xxxxx\n",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if c.PersistentStore != "postgres://app:s3cret-history@db.example/ackmsg?sslmode=disable" {
+		t.Errorf("WriteTOML changed the Config: %q", c.PersistentStore)
 	}
 }

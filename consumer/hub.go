@@ -203,7 +203,7 @@ func (c ConsumerConfig) Validate() error {
 // HubOption configures a Hub.
 type HubOption func(*Hub)
 
-// WithHubLogger sets the logger. Default: discard.
+// WithHubLogger sets the logger. Default: slog.Default().
 func WithHubLogger(l *slog.Logger) HubOption { return func(h *Hub) { h.log = l } }
 
 // WithSource makes the Hub read from the Source open returns instead of a plain Subscriber on

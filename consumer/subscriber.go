@@ -78,7 +78,7 @@ type Stats struct {
 // Option configures a Subscriber.
 type Option func(*Subscriber)
 
-// WithLogger sets the logger. Default: discard.
+// WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *Subscriber) { s.log = l } }
 
 // WithVerifier validates with v (regardless of validate_signatures).

@@ -50,7 +50,7 @@ func WithConsumer(name string, c consumer.Consumer) Option {
 	}
 }
 
-// WithLogger sets the logger. Default: discard (Main logs to stderr).
+// WithLogger sets the logger. Default: slog.Default() (Main logs to stderr).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // runner is what Run needs of consumer.Hub and ack.Hub.
@@ -259,6 +259,9 @@ func runMain(name string, args []string, stdout, stderr io.Writer, opts ...Optio
 		if *list {
 			return listConsumers(c.Stdout, cfg, opts)
 		}
+		if err := c.RequireIdentity(cfg, "its ACKs"); err != nil {
+			return err
+		}
 		if c.Flags.Changed("http-address") {
 			cfg.Hub.HTTPAddress = *httpAddr
 			if err := cfg.Validate(); err != nil {
@@ -276,8 +279,10 @@ func runMain(name string, args []string, stdout, stderr io.Writer, opts ...Optio
 const helpText = `
 Runs the consumers declared as [[hub.consumers]] tables in the configuration, each on the
 topics it names, with its own bounded inbox and workers. Messages that ask for an ACK (sent with
-recipients) are ACKed, signed with the configured certificate (--certname; its CN is the name
-publishers list as a recipient), only after every matching consumer processed them; a failure
+recipients) are ACKed, signed with the hub's own certificate (--certname, or certname, cert_prefix
+or name in the configuration; its CN is the name publishers list as a recipient; with
+sign_messages and none of them the hub refuses to start, exit 2), only after every matching
+consumer processed them; a failure
 sends no ACK, and the publisher's retransmission is processed again (at most hub.max_attempts
 times, then the message is logged as poison). ACKs are published from endpoints[name] when
 --name is set, otherwise through the relay. Signatures are always validated.

@@ -263,12 +263,17 @@ func TestMainHelpAndExitCodes(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("topic_prefix = \"org.example\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	signed := filepath.Join(t.TempDir(), "signed.toml")
+	if err := os.WriteFile(signed, []byte("sign_messages = true\n[certnames]\n\"shell.h\" = \"logger\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
 		want string
 	}{
 		{[]string{"--config", conf, "extra"}, 2, "unexpected arguments"},
+		{[]string{"--config", signed}, 2, "no certificate of its own to sign its ACKs with: give --certname"},
 		{[]string{"--config", conf, "--http-address", "nope"}, 2, "--http-address"},
 		{[]string{"--config", conf}, 1, "no enabled consumers"},
 	} {

@@ -49,7 +49,7 @@ type ackNote struct{ msgID, recipient string }
 // DelivererOption configures a Deliverer.
 type DelivererOption func(*Deliverer)
 
-// WithDelivererLogger sets the logger. Default: discard.
+// WithDelivererLogger sets the logger. Default: slog.Default().
 func WithDelivererLogger(l *slog.Logger) DelivererOption { return func(d *Deliverer) { d.log = l } }
 
 // WithDelivererMetrics records delivery figures in m.

@@ -45,7 +45,7 @@ type Outbox struct {
 // Option configures an Outbox.
 type Option func(*Outbox)
 
-// WithLogger sets the logger. Default: discard.
+// WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(o *Outbox) { o.log = l } }
 
 // WithClock sets the clock for enqueue times and expiries. Default time.Now.

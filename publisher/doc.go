@@ -35,8 +35,8 @@
 // # The log sink
 //
 // With sink = "log" a Publisher opens no socket at all: each message is built, signed and encoded
-// as usual, then written to the Publisher's logger at INFO level with its topic, msg_id and body
-// as canonical JSON, and not sent. WaitSubscribed returns nil at once, Addr is "log" and Sent
+// as usual, then written to the Publisher's logger at WARN level (it was not sent: a logger at a
+// command's default level shows it) with its topic, msg_id and body as canonical JSON. WaitSubscribed returns nil at once, Addr is "log" and Sent
 // counts the messages logged. It is meant for the tests of an application that publishes: the
 // application's code is unchanged and needs no bus. New warns at startup when the sink is "log".
 //

@@ -65,7 +65,7 @@ type Publisher struct {
 // Option configures a Publisher.
 type Option func(*Publisher)
 
-// WithLogger sets the logger. Default: discard.
+// WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(p *Publisher) { p.log = l } }
 
 // WithSigner signs with s instead of the certificate the configuration names, and signs even
@@ -327,8 +327,9 @@ func (p *Publisher) Resend(topic string, envelope []byte) error {
 	return nil
 }
 
-// logSend is Resend on the log sink: one INFO line with the topic, the msg_id and the body as
-// canonical JSON, and the envelope's size.
+// logSend is Resend on the log sink: one WARN line with the topic, the msg_id and the body as
+// canonical JSON, and the envelope's size. WARN, as development mode's unacknowledged messages:
+// the message was not sent, and a logger at its usual level (a command's default warn) shows it.
 func (p *Publisher) logSend(topic string, envelope []byte) error {
 	if p.logClosed.Load() {
 		return ErrClosed
@@ -336,14 +337,14 @@ func (p *Publisher) logSend(topic string, envelope []byte) error {
 	p.logged.Add(1)
 	m, err := message.Decode(envelope)
 	if err != nil {
-		p.log.Info("would send (sink = \"log\")", "topic", topic, "envelope", string(envelope))
+		p.log.Warn("would send (sink = \"log\")", "topic", topic, "envelope", string(envelope))
 		return nil
 	}
 	body, err := message.Canonical(m.Body())
 	if err != nil {
 		body = []byte(fmt.Sprintf("%v", m.Body()))
 	}
-	p.log.Info("would send (sink = \"log\")", "topic", topic, "msg_id", m.MsgID(), "body", string(body), "bytes", len(envelope))
+	p.log.Warn("would send (sink = \"log\")", "topic", topic, "msg_id", m.MsgID(), "body", string(body), "bytes", len(envelope))
 	return nil
 }
 

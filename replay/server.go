@@ -52,7 +52,7 @@ type ServerConfig struct {
 	Limits Limits
 	// Options are the socket options.
 	Options zsock.Options
-	// Logger; default discard.
+	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
 

@@ -104,7 +104,7 @@ type TrackerConfig struct {
 	// after the next ones were read, in any order). Without it a seq_id counts as finished
 	// when delivered: the caller commits once it asks for the next message.
 	ExplicitFinish bool
-	// Logger; default discard.
+	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -122,7 +122,7 @@ func NewTracker(c TrackerConfig) (*Tracker, error) {
 		t.limit = 1000
 	}
 	if t.log == nil {
-		t.log = slog.New(slog.DiscardHandler)
+		t.log = slog.Default()
 	}
 	if c.StatePath != "" {
 		st, last, err := openState(c.StatePath)

@@ -27,8 +27,9 @@ const details = `
 Bus → AMQP (bridge.topics): every valid bus message on those topic patterns is published to
 bridge.exchange (default amq.topic) with its full topic as routing key, persistent, mandatory,
 with publisher confirms; the body is the signed envelope as received, message_id the msg_id,
-with fedora-messaging's headers. The bridge is a named recipient (the CN of its certificate):
-it ACKs a message only after the broker confirmed it. A message no queue is bound for is
+with fedora-messaging's headers. The bridge is a named recipient (the CN of its own
+certificate: --certname, or certname, cert_prefix or name in the configuration; without one it
+refuses to start, exit 2): it ACKs a message only after the broker confirmed it. A message no queue is bound for is
 returned by the broker and not ACKed; the publisher's retransmission tries again.
 
 AMQP → bus (bridge.queue): each message of the queue (a JSON object) is published on the bus,
@@ -78,6 +79,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if err := cfg.Validate(); err != nil {
 			return cli.Usage("%v", err)
+		}
+		if err := c.RequireIdentity(cfg, "its ACKs and the messages it brings from the broker"); err != nil {
+			return err
 		}
 		return serve(ctx, c, cfg)
 	})

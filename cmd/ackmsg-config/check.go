@@ -16,7 +16,7 @@ import (
 const checkDetails = `
 Loads the configuration exactly as every ackmsg command does: the defaults, then the *.toml files
 of /etc/ackmsg.d and ./ackmsg.d (or only --config / $ACKMSG_CONFIG), then $ACKMSG_NAME and
-$ACKMSG_CERTNAME, then the flags given here. It prints every effective key, one per line, as
+$ACKMSG_CERTNAME and $ACKMSG_LOG_LEVEL, then the flags given here. It prints every effective key, one per line, as
 
   key = value  # where it came from
 
@@ -26,9 +26,14 @@ are printed one per line (endpoints."bodhi.app01" = [...]), hub consumers one pe
 --print-config for that. Comments at the top list the files read and the fedmsg keys they hold
 that have no effect in ackmsg.
 
-When the configuration is valid, the files it names are checked as the commands would: with
-sign_messages, the signing certificate and key found for this host must load; with
-validate_signatures, the CA certificate (and the CRL, when crl_location is set) must load.
+When the configuration is valid, the files it names are checked the way each command uses them.
+With sign_messages: ackmsg-logger signs with certnames["shell.<short hostname>"] (its own
+cert_prefix, unless the configuration sets cert_prefix), and that certificate and key must load;
+ackmsg-tail --ack, ackmsg-hub and ackmsg-bridge sign as themselves, so when the configuration
+names their certificate (certname, cert_prefix or name) it must load, and when it does not, a
+comment says that each needs --certname when it starts (not a failure: that is how the README
+tour runs them). With validate_signatures, the CA certificate (and the CRL, when crl_location is
+set) must load. Comments at the top say who signs as what.
 
 A configuration that cannot be loaded or is not valid exits 1 with every problem listed on
 standard error, each naming the key and the file, variable or flag that set it; the values are
@@ -44,10 +49,14 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: unexpected arguments %q\nRun '%s --help' for usage.\n", c.Name, c.Args(), c.Name)
 		return cli.ExitUsage
 	}
-	cfg, err := c.Config.Load()
+	cfg, err := c.Load()
 	if cfg == nil {
 		fmt.Fprintf(stderr, "%s: configuration cannot be loaded:\n%v\n", c.Name, err)
 		return cli.ExitRuntime
+	}
+	var problems, notes []string
+	if err == nil {
+		problems, notes = checkFiles(cfg, c.Log())
 	}
 	if c.Config.PrintConfig() {
 		if werr := cfg.WriteTOML(stdout); werr != nil {
@@ -55,26 +64,43 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			return cli.ExitRuntime
 		}
 	} else {
-		printEffective(stdout, cfg)
+		printEffective(stdout, cfg, notes)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: configuration is not valid:\n%v\n", c.Name, err)
 		return cli.ExitRuntime
 	}
-	if problems := checkFiles(cfg, c.Log()); len(problems) > 0 {
+	if len(problems) > 0 {
 		fmt.Fprintf(stderr, "%s: configuration is valid, but %d file(s) it names fail:\n  %s\n", c.Name, len(problems), strings.Join(problems, "\n  "))
 		return cli.ExitRuntime
 	}
 	return cli.ExitOK
 }
 
-// checkFiles loads the certificates, keys, CA and CRL the configuration names, as a publisher and
-// a subscriber would at start.
-func checkFiles(cfg *config.Config, log *slog.Logger) []string {
-	var problems []string
+// services are the commands that sign as themselves (cli.Command.RequireIdentity).
+const services = "ackmsg-tail --ack, ackmsg-hub and ackmsg-bridge"
+
+// checkFiles loads the certificates, keys, CA and CRL the configuration names, the way each
+// command does at start, and returns what fails and, as notes, who signs as what.
+func checkFiles(cfg *config.Config, log *slog.Logger) (problems, notes []string) {
 	if cfg.SignMessages {
-		if _, err := wiring.Signer(cfg); err != nil {
-			problems = append(problems, "sign_messages: "+err.Error())
+		// ackmsg-logger: its own cert_prefix "shell", unless the configuration sets one.
+		logger := "ackmsg-logger (cert_prefix " + cli.WithCertPrefix(cfg, cli.ShellCertPrefix).CertPrefix + ")"
+		if cfg.Certname != "" {
+			logger = "ackmsg-logger (certname)"
+		}
+		if s, err := wiring.Signer(cli.WithCertPrefix(cfg, cli.ShellCertPrefix)); err != nil {
+			problems = append(problems, "sign_messages, "+logger+": "+err.Error())
+		} else {
+			notes = append(notes, fmt.Sprintf("%s signs as %q", logger, s.Name()))
+		}
+		switch s, err := wiring.Signer(cfg); {
+		case !cli.HasIdentity(cfg):
+			notes = append(notes, services+" name no certificate of their own here: each needs --certname when it starts")
+		case err != nil:
+			problems = append(problems, "sign_messages, "+services+": "+err.Error())
+		default:
+			notes = append(notes, fmt.Sprintf("%s sign as %q", services, s.Name()))
 		}
 	}
 	if cfg.ValidateSignatures {
@@ -82,11 +108,11 @@ func checkFiles(cfg *config.Config, log *slog.Logger) []string {
 			problems = append(problems, "validate_signatures: "+err.Error())
 		}
 	}
-	return problems
+	return problems, notes
 }
 
-// printEffective prints every key of cfg with its value and origin.
-func printEffective(w io.Writer, cfg *config.Config) {
+// printEffective prints every key of cfg with its value and origin, after the notes.
+func printEffective(w io.Writer, cfg *config.Config, notes []string) {
 	if len(cfg.Sources) == 0 {
 		fmt.Fprintln(w, "# files read: none, defaults only")
 	} else {
@@ -97,6 +123,9 @@ func printEffective(w io.Writer, cfg *config.Config) {
 	}
 	for _, ig := range cfg.Ignored {
 		fmt.Fprintf(w, "# fedmsg key without effect in ackmsg: %s\n", ig)
+	}
+	for _, n := range notes {
+		fmt.Fprintf(w, "# %s\n", n)
 	}
 	effective(cfg, func(key, value, source string) {
 		fmt.Fprintf(w, "%s = %s  # %s\n", key, value, sourceLabel(source))

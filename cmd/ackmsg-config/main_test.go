@@ -143,7 +143,7 @@ func TestImportShipped(t *testing.T) {
 		"irc_color_lookup (" + d + "ircbot.py): no effect in ackmsg: ackmsg has no IRC bot (fedmsg-irc)",
 		"irc_default_color (" + d + "ircbot.py): no effect in ackmsg: ackmsg has no IRC bot (fedmsg-irc)",
 		"irc_method (" + d + "ircbot.py): no effect in ackmsg: ackmsg has no IRC bot (fedmsg-irc)",
-		"logging (" + d + "logging.py): no effect in ackmsg: Python logging configuration; ackmsg commands log to stderr (--log-level)",
+		"logging (" + d + "logging.py): no effect in ackmsg: Python logging configuration; ackmsg commands log to stderr at log_level (--log-level)",
 		"post_init_sleep (" + d + "base.py): no effect in ackmsg: ackmsg proves that subscribers are connected instead of sleeping",
 		"zmq_enabled (" + d + "base.py): no effect in ackmsg: ackmsg always uses ZeroMQ",
 		"zmq_strict (" + d + "base.py): no effect in ackmsg: a moksha subscription option; ackmsg matches topics with its own patterns (hub consumers' topics)",

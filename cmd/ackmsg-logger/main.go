@@ -66,15 +66,11 @@ serves replay_endpoints[name] for as long as it runs, so consumers that missed a
 	ackTimeout := c.Flags.String("ack-timeout", "", "how long to wait for the ACKs of each message: seconds (3, 0.5) or a duration (2s) (default: config ack_timeout)")
 	passive := c.Flags.Bool("passive", false, "bind endpoints[--name] instead of connecting to the relay (numbers messages and serves replay with persistent_store)")
 	toOutbox := c.Flags.Bool("outbox", false, "store the messages in the outbox and exit once they are durable (ackmsg-outbox serve delivers them)")
-	c.Flags.Lookup("cert-prefix").DefValue = "shell"
+	c.SetCertPrefix(cli.ShellCertPrefix)
 
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
 		if len(c.Args()) > 0 {
 			return cli.Usage("unexpected arguments %q", c.Args())
-		}
-		// fedmsg's --cert-prefix default is "shell" unless the configuration sets cert_prefix.
-		if !c.Flags.Changed("cert-prefix") && cfg.Source("cert_prefix") == "" {
-			cfg.CertPrefix = "shell"
 		}
 		if *passive {
 			if cfg.Name == "" || cfg.Name == config.RelayInboundKey {

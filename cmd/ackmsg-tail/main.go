@@ -35,8 +35,10 @@ For scripts: --count N exits 0 after N messages; --timeout D exits when D has pa
 status 1 if --count was given and fewer messages arrived.
 
 With --ack the tail is an acking consumer: messages that ask for an ACK (they carry
-gilmsg_version) are ACKed, signed with the configured certificate (--certname), whose CN is the
-name publishers list as a recipient. Signatures are then always validated: nothing unverified is
+gilmsg_version) are ACKed, signed with the tail's own certificate (--certname, or certname,
+cert_prefix or name in the configuration), whose CN is the name publishers list as a recipient;
+without one it refuses to start (exit 2) rather than sign as the shell tools' shell.<host>.
+Signatures are then always validated: nothing unverified is
 ACKed. By default a message is ACKed after it was printed; --ack-on-receipt ACKs before (gilmsg's
 behaviour). ACKs are published from endpoints[name] when --name is set, otherwise through the
 relay.
@@ -78,7 +80,7 @@ written after each message, before the next is printed).`)
 	asJSON := c.Flags.Bool("json", false, "print each envelope as one line of JSON")
 	count := c.Flags.Int("count", 0, "exit 0 after this many messages (0: never)")
 	timeoutText := c.Flags.String("timeout", "", "exit after this long: seconds (2.5) or a duration (1m)")
-	doAck := c.Flags.Bool("ack", false, "ACK messages that ask for it, as the configured certificate's CN")
+	doAck := c.Flags.Bool("ack", false, "ACK messages that ask for it, as the CN of the tail's own certificate (--certname)")
 	ackOnReceipt := c.Flags.Bool("ack-on-receipt", false, "with --ack: ACK before printing instead of after")
 	showAcks := c.Flags.Bool("show-acks", false, "print ACKs too (topics ending in .gilmsg.ack)")
 	pretty := c.Flags.Bool("pretty", false, "print each envelope as indented JSON, without certificate and signature")
@@ -136,6 +138,11 @@ written after each message, before the next is printed).`)
 		}
 		if *ackOnReceipt && !*doAck {
 			return cli.Usage("--ack-on-receipt needs --ack")
+		}
+		if *doAck {
+			if err := c.RequireIdentity(cfg, "its ACKs (--ack)"); err != nil {
+				return err
+			}
 		}
 		f, err := newFormatter(*asJSON, *pretty, *reallyPretty, *terse, *query, isTerminal(stdout))
 		if err != nil {

@@ -56,8 +56,10 @@ type Command struct {
 	Stderr  io.Writer
 	Stdin   io.Reader
 
-	logLevel string
-	log      *slog.Logger
+	certPrefix   string     // the command's own cert_prefix, see SetCertPrefix
+	defaultLevel slog.Level // the command's own default, when neither flag, variable nor file sets one
+	level        slog.LevelVar
+	log          *slog.Logger
 }
 
 // New creates a command with the common flags registered.
@@ -67,13 +69,19 @@ func New(name, summary, usage, details string) *Command {
 	c.Flags = pflag.NewFlagSet(name, pflag.ContinueOnError)
 	c.Flags.SortFlags = false
 	c.Config = config.RegisterFlags(c.Flags)
-	c.Flags.StringVar(&c.logLevel, "log-level", "info", "log level on stderr: debug, info, warn or error")
+	c.SetLogLevel("info")
 	return c
 }
 
-// SetLogLevel changes the default of --log-level.
+// SetLogLevel changes the command's default log level, used when neither --log-level,
+// $ACKMSG_LOG_LEVEL nor log_level in the configuration sets one. level is one of
+// config.LogLevels.
 func (c *Command) SetLogLevel(level string) {
-	c.logLevel = level
+	l, err := config.ParseLogLevel(level)
+	if err != nil {
+		panic(err) // a programming error in the command
+	}
+	c.defaultLevel = l
 	c.Flags.Lookup("log-level").DefValue = level
 }
 
@@ -88,7 +96,7 @@ func (c *Command) Run(args []string, run func(ctx context.Context, cfg *config.C
 	if code, ok := c.Parse(args); !ok {
 		return code
 	}
-	cfg, err := c.Config.Load()
+	cfg, err := c.Load()
 	if cfg != nil && c.Config.PrintConfig() {
 		if werr := cfg.WriteTOML(c.Stdout); werr != nil {
 			fmt.Fprintf(c.Stderr, "%s: %v\n", c.Name, werr)
@@ -136,13 +144,80 @@ func (c *Command) Parse(args []string) (code int, ok bool) {
 		fmt.Fprintf(c.Stderr, "%s: %v\nRun '%s --help' for usage.\n", c.Name, err, c.Name)
 		return ExitUsage, false
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		fmt.Fprintf(c.Stderr, "%s: --log-level %q: want debug, info, warn or error\n", c.Name, c.logLevel)
-		return ExitUsage, false
+	// Until the configuration is loaded, the level is the flag's or the command's default.
+	c.level.Set(c.defaultLevel)
+	if c.Flags.Changed("log-level") {
+		v := c.Flags.Lookup("log-level").Value.String()
+		level, err := config.ParseLogLevel(v)
+		if err != nil {
+			fmt.Fprintf(c.Stderr, "%s: --log-level %q: want %s\n", c.Name, v, config.LogLevels)
+			return ExitUsage, false
+		}
+		c.level.Set(level)
 	}
-	c.log = slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level})).With("cmd", c.Name)
+	c.log = slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: &c.level})).With("cmd", c.Name)
 	return ExitOK, true
+}
+
+// Load loads the configuration as [config.Flags.Load] does (files < environment < flags), applies
+// the command's own cert_prefix (SetCertPrefix), and sets the command's log level from log_level
+// when something set it. Valid after Parse.
+func (c *Command) Load() (*config.Config, error) {
+	cfg, err := c.Config.Load()
+	if cfg != nil && c.certPrefix != "" {
+		cfg = WithCertPrefix(cfg, c.certPrefix)
+	}
+	if cfg != nil && cfg.LogLevel != "" {
+		if level, perr := config.ParseLogLevel(cfg.LogLevel); perr == nil {
+			c.level.Set(level) // an invalid value is in err, from Validate
+		}
+	}
+	return cfg, err
+}
+
+// ShellCertPrefix is the cert_prefix of the shell tools (ackmsg-logger), as fedmsg-logger's
+// --cert-prefix default: they sign with certnames["shell.<short hostname>"].
+const ShellCertPrefix = "shell"
+
+// SetCertPrefix gives the command its own cert_prefix, as fedmsg's commands have one
+// (fedmsg-logger "shell", fedmsg-announce "announce"): it becomes the default of --cert-prefix, and
+// applies unless a file, variable or flag sets cert_prefix.
+func (c *Command) SetCertPrefix(prefix string) {
+	c.certPrefix = prefix
+	c.Flags.Lookup("cert-prefix").DefValue = prefix
+}
+
+// WithCertPrefix returns cfg as a command whose own cert_prefix is prefix sees it: cfg itself
+// when a file, variable or flag set cert_prefix, else a copy with cert_prefix = prefix.
+func WithCertPrefix(cfg *config.Config, prefix string) *config.Config {
+	if cfg.Source("cert_prefix") != "" {
+		return cfg
+	}
+	v := *cfg
+	v.CertPrefix = prefix
+	return &v
+}
+
+// HasIdentity reports whether cfg names the certificate of the program that uses it: certname,
+// cert_prefix, or a name other than relay_inbound (which stands for the shell tools).
+func HasIdentity(cfg *config.Config) bool {
+	return cfg.Certname != "" || cfg.CertPrefix != "" || cfg.Name != "" && cfg.Name != config.RelayInboundKey
+}
+
+// IdentityFlags says how to give a command its own certificate, for the error of
+// [Command.RequireIdentity] and for ackmsg-config check.
+const IdentityFlags = "give --certname NAME (the CN publishers list as a recipient), or set certname, " +
+	"cert_prefix or name in the configuration"
+
+// RequireIdentity refuses to run a command that signs as itself (its ACKs, or what it bridges)
+// when sign_messages is on and nothing names its own certificate (a bad-usage error naming
+// --certname). what says what it signs. Such a command never quietly borrows another service's
+// certificate, such as the shell tools' shell.<host>.
+func (c *Command) RequireIdentity(cfg *config.Config, what string) error {
+	if !cfg.SignMessages || HasIdentity(cfg) {
+		return nil
+	}
+	return Usage("no certificate of its own to sign %s with: %s", what, IdentityFlags)
 }
 
 // Log is the command's logger (valid inside run, or after Parse).

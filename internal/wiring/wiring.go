@@ -85,10 +85,12 @@ var hostOnce = sync.OnceValue(func() string {
 // ShortHostname is the host name up to its first dot, as fedmsg uses it in certnames indexes.
 func ShortHostname() string { return hostOnce() }
 
-// Logger returns l, or a logger that discards everything when l is nil.
+// Logger returns l, or slog.Default() when l is nil: a library that is given no logger still
+// says what the documentation calls loud (a publish with no recipients, development mode, the
+// log sink), as Go programs expect.
 func Logger(l *slog.Logger) *slog.Logger {
 	if l == nil {
-		return slog.New(slog.DiscardHandler)
+		return slog.Default()
 	}
 	return l
 }

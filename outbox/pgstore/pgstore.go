@@ -38,7 +38,7 @@ import (
 type Options struct {
 	// Table is the outbox table's name (with a schema if wanted). Default "ackmsg_outbox".
 	Table string
-	// Logger logs reconnections of the notification listener. Default: discard.
+	// Logger logs reconnections of the notification listener. Default: slog.Default().
 	Logger *slog.Logger
 	// ConnectTimeout bounds each connection attempt, unless the URL sets connect_timeout.
 	// Default 10 s (pgconf.ConnectTimeout, shared with replay/pgstore).
