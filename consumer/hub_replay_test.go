@@ -1,6 +1,7 @@
 package consumer_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -24,7 +25,9 @@ func stateOf(t *testing.T, path string) map[string]int64 {
 	var doc struct {
 		LastSeqIDs map[string]int64 `json:"last_seq_ids"`
 	}
-	if err := json.Unmarshal(data, &doc); err != nil {
+	// The file is a log of states, one a line; the last is current (replay/state.go).
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	if err := json.Unmarshal(lines[len(lines)-1], &doc); err != nil {
 		t.Fatal(err)
 	}
 	return doc.LastSeqIDs

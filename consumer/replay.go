@@ -59,9 +59,8 @@ func (s *Subscriber) openReplay(prefixes []string) error {
 
 // commitState writes the state file when what is finished changed: at every Next (the message
 // handed out before is finished), and with explicit finishing at every finish. A write is a
-// small file renamed over the old one (replay.BenchmarkStateCommit: about 50 µs on tmpfs, up
-// to about 1 ms on a busy ext4 disk; docs/replay.md), so a consumer killed (-9) delivers again
-// at most the message it was processing.
+// line appended to the file (replay.BenchmarkStateCommit: a few µs; docs/replay.md), so a
+// consumer killed (-9) delivers again at most the message it was processing.
 func (s *Subscriber) commitState() {
 	if s.tracker == nil {
 		return

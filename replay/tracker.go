@@ -387,8 +387,16 @@ func (t *Tracker) Commit(interval time.Duration) error {
 	return t.state.save(snap, interval)
 }
 
-// Close writes the state file a last time.
-func (t *Tracker) Close() error { return t.Commit(0) }
+// Close writes the state file a last time and closes it, leaving it one line long.
+func (t *Tracker) Close() error {
+	err := t.Commit(0)
+	if t.state == nil {
+		return err
+	}
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	return errors.Join(err, t.state.close())
+}
 
 // Stats returns the counters.
 func (t *Tracker) Stats() TrackerStats {
