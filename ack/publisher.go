@@ -893,7 +893,8 @@ func (p *Publisher) recipients(full string, po publishOptions) []string {
 
 // Build makes the envelope Publish would send for topic and body, signed, without sending it:
 // with the gilmsg_version marker and ack_recipients when the message has recipients (as
-// publisher.Publisher.Build, plus those fields). Sending it through Publisher().SendRaw would not wait for ACKs.
+// publisher.Publisher.Build, plus those fields). Sending it through Publisher().SendRaw would
+// not wait for ACKs.
 func (p *Publisher) Build(topic string, body any, opts ...PublishOption) (*message.Message, error) {
 	var po publishOptions
 	for _, o := range opts {
