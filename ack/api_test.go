@@ -61,6 +61,10 @@ var noMirror = map[string]string{
 	"publisher.Publisher.Sequence": "numbers and sends outside the ACK engine (acked publishes are numbered by Publish)",
 	"publisher.Publisher.History":  "the numbering engine (use Publisher().History())",
 
+	// An acking Subscriber already drops the ACK topics unread (WithAckMessages keeps them);
+	// any other skip goes in through WithConsumerOptions.
+	"consumer.WithSkip": "a Subscriber skips ACK topics by itself (see WithAckMessages; others: WithConsumerOptions)",
+
 	"consumer.Stats": "ack.Stats is the Publisher's counters; Subscriber.Stats returns SubscriberStats, which embeds consumer.Stats",
 
 	// An acking hub reads from its acking Subscriber; ack.NewHub overrides any other source, so a

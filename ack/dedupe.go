@@ -9,6 +9,7 @@ const (
 	stateProcessing seenState = iota + 1 // delivered, the application has not finished
 	stateAcked                           // ACKed: a retransmission is re-ACKed, not redelivered
 	stateFailed                          // the application failed: a retransmission is redelivered
+	stateNotAsked                        // delivered; ack_recipients names others: never ACKed
 )
 
 type seenEntry struct {

@@ -57,6 +57,12 @@
 //   - False negatives are possible. A recipient that got the message but whose ACK cannot reach
 //     the publisher causes a timeout; retransmission and re-ACKs make this rare, never silent.
 //   - Unmarked traffic is untouched: only messages carrying gilmsg_version are ACKed.
+//   - ACKs grow with the recipients, not with the bus: an acked message names its recipients in
+//     a signed ack_recipients field (docs/wire.md §5), and a Subscriber ACKs a marked message
+//     unless that field, verified, does not name it (gilmsg consumers, which do not know the
+//     field, ACK everything as before; the publisher counts only its recipients either way).
+//     Subscribers drop ACK-topic frames unread (WithAckMessages keeps them), and the ACK listener
+//     decodes and verifies only ACKs whose msg_id it waits for.
 //
 // # How
 //
@@ -70,7 +76,8 @@
 // at once) it hands the others to verify goroutines (one per further core, three at most), so
 // their checks run in parallel. One goroutine owns retransmission and deadlines: no goroutine,
 // socket or timer per message. At most ack_max_in_flight messages wait at once. The gilmsg_version marker is added before
-// signing, so validating Python consumers accept our messages (gilmsg adds it after).
+// signing, so validating Python consumers accept our messages (gilmsg adds it after); so is
+// ack_recipients.
 //
 // A Subscriber (and Tail) is the consumer side: it validates every message, ACKs marked ones as
 // its certificate's CN, de-duplicates retransmissions by msg_id within dedupe_window (re-sending

@@ -106,8 +106,14 @@ func (h *Hub) Name() string {
 }
 
 // AcksSeen counts the ACK messages the hub's subscription received (its own and other
-// consumers'), which are not given to consumers.
-func (h *Hub) AcksSeen() uint64 { return h.acks.Load() }
+// consumers'), which are not given to consumers: dropped unread (see WithAckMessages).
+func (h *Hub) AcksSeen() uint64 {
+	n := h.acks.Load()
+	if s := h.subscriber(); s != nil {
+		n += s.sub.Stats().Skipped
+	}
+	return n
+}
 
 // AckStats returns the counters of the acking subscriber: ACKs sent and re-sent, duplicates
 // not delivered again, and the invalid messages dropped by reason. Zero before Run subscribed.

@@ -38,6 +38,7 @@ type options struct {
 	hasPrefix bool
 
 	mode        Mode
+	ackMessages bool
 	deliverOnly bool
 	pubOpts     []publisher.Option // the Publisher's underlying publisher
 	ackOpts     []publisher.Option // a Subscriber's ACK publisher
@@ -162,6 +163,18 @@ func WithMode(m Mode) Option {
 	return func(o *options) {
 		o.mode = m
 		o.subscriberOnly = append(o.subscriberOnly, "WithMode")
+	}
+}
+
+// WithAckMessages makes a Subscriber deliver the ACKs on the bus (topics ending in .gilmsg.ack)
+// as messages, decoded and verified like any other and never ACKed, as ackmsg-tail --show-acks
+// prints them. Without it a Subscriber drops them unread (counted in Stats().Skipped): every
+// acking consumer hears every consumer's ACKs, and checking each one's signature would make the
+// work per publish grow with the square of the acking consumers. Subscriber only.
+func WithAckMessages() Option {
+	return func(o *options) {
+		o.ackMessages = true
+		o.subscriberOnly = append(o.subscriberOnly, "WithAckMessages")
 	}
 }
 

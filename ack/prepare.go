@@ -13,7 +13,7 @@ import (
 // later send, in this process or after a restart, puts the identical bytes on the wire (same
 // msg_id, same signature) and consumers' de-duplication delivers it once.
 type Prepared struct {
-	// Message is the envelope, with the gilmsg_version marker, signed.
+	// Message is the envelope, with the gilmsg_version marker and ack_recipients, signed.
 	Message *message.Message
 	// Topic is frame 1 (the full topic) and Frame is frame 2 (the envelope's JSON).
 	Topic string
@@ -40,7 +40,7 @@ func Prepare(b *publisher.Builder, topic string, body any, opts ...PublishOption
 	if len(recipients) == 0 {
 		return nil, fmt.Errorf("%w (%s)", ErrNoRecipients, full)
 	}
-	m, err := b.Build(topic, body, append(po.pub, publisher.Field(message.FieldGilmsgVersion, Marker))...)
+	m, err := b.Build(topic, body, append(po.pub, marked(recipients)...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -70,10 +70,10 @@ type Publisher struct {
 	once     sync.Once
 
 	stats struct {
-		published, succeeded, timedOut, cancelled, plain   atomic.Uint64
-		noRecipients, notAwaited                           atomic.Uint64
-		retransmits, acksCounted, acksDuplicate, acksOther atomic.Uint64
-		acksReceived                                       atomic.Uint64
+		published, succeeded, timedOut, cancelled, plain     atomic.Uint64
+		noRecipients, notAwaited                             atomic.Uint64
+		retransmits, acksCounted, acksDuplicate, acksOther   atomic.Uint64
+		acksReceived, acksSkipped, acksDecoded, acksVerified atomic.Uint64
 	}
 }
 
@@ -322,7 +322,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 		return finished(m), nil
 	}
 	if p.dev {
-		m, err := p.pub.Publish(ctx, topic, body, append(po.pub, publisher.Field(message.FieldGilmsgVersion, Marker))...)
+		m, err := p.pub.Publish(ctx, topic, body, append(po.pub, marked(recipients)...)...)
 		if err != nil {
 			return nil, closedErr(err)
 		}
@@ -333,7 +333,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 	}
 
 	return p.launch(ctx, recipients, po.within, nil, true, func(extra ...publisher.PublishOption) (*message.Message, []byte, error) {
-		m, err := p.pub.Build(topic, body, slices.Concat(po.pub, []publisher.PublishOption{publisher.Field(message.FieldGilmsgVersion, Marker)}, extra)...)
+		m, err := p.pub.Build(topic, body, slices.Concat(po.pub, marked(recipients), extra)...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -659,6 +659,12 @@ func (p *Publisher) handleAck(in zsock.Inbound) {
 	reject := func(reason string, err error) {
 		p.rejects.Warn(reason, "ACK not counted", "endpoint", in.Endpoint.Name, "error", err)
 	}
+	if p.notWaitedFor(in.Frames) {
+		p.stats.acksSkipped.Add(1)
+		p.stats.acksOther.Add(1)
+		return
+	}
+	p.stats.acksDecoded.Add(1)
 	id, m, reason, err := parseAck(in.Frames, p.ackTopic, p.cfg.MaxFrameSize)
 	if err != nil {
 		reject(reason, err)
@@ -671,6 +677,7 @@ func (p *Publisher) handleAck(in zsock.Inbound) {
 		p.stats.acksOther.Add(1) // another publisher's message, or one already finished
 		return
 	}
+	p.stats.acksVerified.Add(1)
 	who, err := p.verifier.Verify(m)
 	if err != nil {
 		reject(rejectReason(err), fmt.Errorf("ACK for %s: %w", id, err))
@@ -679,6 +686,28 @@ func (p *Publisher) handleAck(in zsock.Inbound) {
 	if cn, ok := p.count(w, who); ok && w.onAck != nil {
 		w.onAck(cn)
 	}
+}
+
+// notWaitedFor reports whether an ACK frame can be dropped unread: it is on the ACK topic (frame
+// 1; anything else is left to parseAck to reject) and either nothing waits here for ACKs, or the
+// msg_id its envelope names (found without decoding it, see peekAckID) is not waiting. On a bus
+// where many consumers ACK many publishers' messages, most ACKs a listener hears are for
+// someone else; they cost a map lookup instead of a JSON decode.
+func (p *Publisher) notWaitedFor(frames [][]byte) bool {
+	if len(frames) != 2 || string(frames[0]) != p.ackTopic {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.waiters) == 0 {
+		return true
+	}
+	id, ok := peekAckID(frames[1])
+	if !ok {
+		return false
+	}
+	_, waiting := p.waiters[id]
+	return !waiting
 }
 
 // count records who's verified ACK for w and reports whether it counted (who was missing).
@@ -781,6 +810,9 @@ type Stats struct {
 	AcksCounted   uint64            // ACKs that counted for a missing recipient
 	AcksDuplicate uint64            // a recipient ACKed again (after a retransmission)
 	AcksOther     uint64            // ACKs for messages not waiting here
+	AcksSkipped   uint64            // of AcksOther, those dropped before decoding (their msg_id read from the raw frame)
+	AcksDecoded   uint64            // frames whose envelope was decoded (AcksReceived minus AcksSkipped)
+	AcksVerified  uint64            // ACKs whose signature was checked: only those for a message waiting here
 	AcksRejected  map[string]uint64 // ACKs that failed a check, by reason
 	RTO           time.Duration     // the current retransmission timeout
 }
@@ -796,6 +828,7 @@ func (p *Publisher) Stats() Stats {
 		Succeeded: p.stats.succeeded.Load(), TimedOut: p.stats.timedOut.Load(), Cancelled: p.stats.cancelled.Load(),
 		Retransmits: p.stats.retransmits.Load(), AcksCounted: p.stats.acksCounted.Load(),
 		AcksDuplicate: p.stats.acksDuplicate.Load(), AcksOther: p.stats.acksOther.Load(), AcksReceived: p.stats.acksReceived.Load(),
+		AcksSkipped: p.stats.acksSkipped.Load(), AcksDecoded: p.stats.acksDecoded.Load(), AcksVerified: p.stats.acksVerified.Load(),
 		AcksRejected: p.rejects.Counts(), RTO: rto,
 	}
 }
@@ -859,15 +892,16 @@ func (p *Publisher) recipients(full string, po publishOptions) []string {
 }
 
 // Build makes the envelope Publish would send for topic and body, signed, without sending it:
-// with the gilmsg_version marker when the message has recipients (as publisher.Publisher.Build,
-// plus the marker). Sending it through Publisher().SendRaw would not wait for ACKs.
+// with the gilmsg_version marker and ack_recipients when the message has recipients (as
+// publisher.Publisher.Build, plus those fields). Sending it through Publisher().SendRaw would
+// not wait for ACKs.
 func (p *Publisher) Build(topic string, body any, opts ...PublishOption) (*message.Message, error) {
 	var po publishOptions
 	for _, o := range opts {
 		o(&po)
 	}
-	if len(p.recipients(p.pub.FullTopic(topic, po.pub...), po)) > 0 {
-		po.pub = append(po.pub, publisher.Field(message.FieldGilmsgVersion, Marker))
+	if r := p.recipients(p.pub.FullTopic(topic, po.pub...), po); len(r) > 0 {
+		po.pub = append(po.pub, marked(r)...)
 	}
 	return p.pub.Build(topic, body, po.pub...)
 }

@@ -62,7 +62,7 @@ type Subscriber struct {
 	workers sync.WaitGroup
 
 	stats struct {
-		acked, reacked, duplicates, failed, ackErrors atomic.Uint64
+		acked, reacked, duplicates, failed, ackErrors, notAsked atomic.Uint64
 	}
 	closeOnce sync.Once
 	closeErr  error
@@ -107,7 +107,11 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 			return nil, fmt.Errorf("ack: ACK publisher: %w", err)
 		}
 	}
-	sub, err := consumer.NewSubscriber(&c, topic, append([]consumer.Option{consumer.WithLogger(log)}, o.consumerOptions()...)...)
+	copts := []consumer.Option{consumer.WithLogger(log)}
+	if !o.ackMessages {
+		copts = append(copts, consumer.WithSkip(isAckTopic))
+	}
+	sub, err := consumer.NewSubscriber(&c, topic, append(copts, o.consumerOptions()...)...)
 	if err != nil {
 		if own {
 			pub.Close()
@@ -131,7 +135,8 @@ func (s *Subscriber) Name() string { return s.name }
 // Delivery is a message for the application.
 type Delivery struct {
 	consumer.Delivery
-	// Marked reports that the publisher asked for an ACK.
+	// Marked reports that the publisher asked this consumer for an ACK: the message carries
+	// gilmsg_version, and its signed ack_recipients, when present, names this consumer.
 	Marked bool
 
 	s    *Subscriber
@@ -190,6 +195,9 @@ func (s *Subscriber) Next(ctx context.Context) (*Delivery, error) {
 		s.mu.Unlock()
 
 		switch state {
+		case stateNotAsked:
+			s.stats.duplicates.Add(1)
+			continue
 		case stateAcked:
 			s.stats.duplicates.Add(1)
 			s.stats.reacked.Add(1)
@@ -201,6 +209,13 @@ func (s *Subscriber) Next(ctx context.Context) (*Delivery, error) {
 		case stateProcessing:
 			s.stats.duplicates.Add(1) // still being processed: its ACK will follow
 			continue
+		}
+		if !asked(d, s.name) {
+			// Another consumer's ACK is awaited: deliver once, never ACK, and let the
+			// retransmissions (until the named recipients answer) pass as duplicates.
+			s.setState(id, stateNotAsked)
+			s.stats.notAsked.Add(1)
+			return &Delivery{Delivery: d, s: s}, nil
 		}
 		del := &Delivery{Delivery: d, Marked: true, s: s}
 		if s.mode == OnReceipt {
@@ -288,6 +303,7 @@ type SubscriberStats struct {
 	Duplicates uint64 // retransmissions not delivered again
 	Failed     uint64 // Done(err) with an error: not ACKed
 	AckErrors  uint64 // ACKs that could not be sent
+	NotAsked   uint64 // marked messages delivered without an ACK: their ack_recipients names others
 	Window     int    // msg_ids remembered
 }
 
@@ -297,7 +313,7 @@ func (s *Subscriber) Stats() SubscriberStats {
 	n := s.seen.len()
 	s.mu.Unlock()
 	return SubscriberStats{Stats: s.sub.Stats(), Acked: s.stats.acked.Load(), Reacked: s.stats.reacked.Load(),
-		Duplicates: s.stats.duplicates.Load(), Failed: s.stats.failed.Load(), AckErrors: s.stats.ackErrors.Load(), Window: n}
+		Duplicates: s.stats.duplicates.Load(), Failed: s.stats.failed.Load(), AckErrors: s.stats.ackErrors.Load(), NotAsked: s.stats.notAsked.Load(), Window: n}
 }
 
 // WaitConnected waits until every endpoint has completed its handshake.

@@ -324,3 +324,49 @@ func signedFrame(t *testing.T, signer certs.Signer, topic string, body any, at t
 	}
 	return m, b
 }
+
+// WithSkip drops messages by frame 1 before anything else: a frame that is not even JSON is
+// skipped, not counted as invalid, and the next message is delivered.
+func TestSkipByTopicFrame(t *testing.T) {
+	cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
+	cfg.Name = "svc.host"
+	pub, err := publisher.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	var asked []string
+	sub, err := consumer.NewSubscriber(cfg, "", consumer.WithSkip(func(topic []byte) bool {
+		asked = append(asked, string(topic))
+		return strings.HasSuffix(string(topic), ".gilmsg.ack")
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	ctx := within(t, 10*time.Second)
+	if err := sub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WaitSubscribed(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Resend("org.example.test.gilmsg.ack", []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := pub.Publish(ctx, "update", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sub.Stats()
+	if d.Message.MsgID() != sent.MsgID() || st.Skipped != 1 || len(st.Dropped) != 0 || st.Received != 2 || st.Delivered != 1 {
+		t.Fatalf("delivered %s, stats %+v", d.Message.MsgID(), st)
+	}
+	if len(asked) != 2 || asked[0] != "org.example.test.gilmsg.ack" || asked[1] != sent.Topic() {
+		t.Fatalf("skip asked about %q", asked)
+	}
+}

@@ -71,6 +71,7 @@ type Stats struct {
 	Received  uint64            // messages read from the sockets
 	Delivered uint64            // messages returned by Next
 	Dropped   map[string]uint64 // by reason
+	Skipped   uint64            // frames WithSkip discarded unread (counted in Received, not in Dropped)
 	// Replay counts gap detection and catch-up (zero when no replay_endpoints apply).
 	Replay replay.TrackerStats
 }
@@ -98,6 +99,14 @@ func WithEvents(fn func(zsock.Event)) Option { return func(s *Subscriber) { s.on
 func WithPrefixes(prefixes ...string) Option {
 	return func(s *Subscriber) { s.prefixes = append([]string{}, prefixes...) }
 }
+
+// WithSkip discards, unread, every message whose topic frame (frame 1) skip reports true for:
+// not decoded, not verified, not delivered, not logged; only counted in Stats.Skipped. It is for
+// traffic a subscription's prefix cannot exclude (ZeroMQ subscribes by prefix only), such as
+// the ACKs on the bus for a subscriber of every topic (package ack drops them this way). skip
+// runs on the reading goroutine for every message, before anything else: it must be cheap, and
+// must neither modify nor keep topic.
+func WithSkip(skip func(topic []byte) bool) Option { return func(s *Subscriber) { s.skip = skip } }
 
 // WithoutReplay turns gap detection and catch-up off, even when replay_endpoints lists the
 // publishers this Subscriber hears.
@@ -127,6 +136,8 @@ type Subscriber struct {
 	onEvent   func(zsock.Event)
 	now       func() time.Time
 	prefixes  []string
+	skip      func(topic []byte) bool
+	skipped   atomic.Uint64
 	noReplay  bool
 	fromStart bool
 	explicit  bool // the state records a message at finished, not at the next Next (a hub's)
@@ -234,6 +245,10 @@ func (s *Subscriber) Next(ctx context.Context) (Delivery, error) {
 			}
 			return Delivery{}, err
 		}
+		if s.skip != nil && len(in.Frames) > 0 && s.skip(in.Frames[0]) {
+			s.skipped.Add(1)
+			continue
+		}
 		d, reason, err := s.accept(in)
 		if err != nil {
 			s.drop(reason, in.Endpoint, err)
@@ -295,7 +310,7 @@ func (s *Subscriber) drop(reason string, ep zsock.Endpoint, err error) {
 
 // Stats returns a snapshot of the counters.
 func (s *Subscriber) Stats() Stats {
-	st := Stats{Received: s.sub.Received(), Delivered: s.delivered.Load(), Dropped: s.drops.Counts()}
+	st := Stats{Received: s.sub.Received(), Delivered: s.delivered.Load(), Dropped: s.drops.Counts(), Skipped: s.skipped.Load()}
 	if s.tracker != nil {
 		st.Replay = s.tracker.Stats()
 	}

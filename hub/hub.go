@@ -123,14 +123,23 @@ func Run(ctx context.Context, cfg *config.Config, opts ...Option) error {
 		log.Warn("sign_messages is off: the hub cannot sign ACKs, so it consumes without ACKing")
 		var ch *consumer.Hub
 		ch, err = consumer.NewHub(cfg, append(hubOpts, consumer.WithSource(func(_ context.Context, spec consumer.SourceSpec) (consumer.Source, error) {
-			s, err := consumer.NewSubscriber(cfg, "", append([]consumer.Option{consumer.WithLogger(spec.Logger), consumer.WithPrefixes(spec.Prefixes...)}, spec.Options...)...)
+			ackTopic := message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack")
+			// ACKs are counted and dropped unread, as an acking hub does.
+			skipAcks := consumer.WithSkip(func(topic []byte) bool {
+				if string(topic) != ackTopic {
+					return false
+				}
+				plainAcks.Add(1)
+				return true
+			})
+			s, err := consumer.NewSubscriber(cfg, "", append([]consumer.Option{consumer.WithLogger(spec.Logger), consumer.WithPrefixes(spec.Prefixes...), skipAcks}, spec.Options...)...)
 			if err != nil {
 				return nil, err
 			}
 			plain.Lock()
 			plain.s = s
 			plain.Unlock()
-			return plainSource{Subscriber: s, ackTopic: message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack"), acks: &plainAcks}, nil
+			return plainSource{Subscriber: s, ackTopic: ackTopic, acks: &plainAcks}, nil
 		}))...)
 		h = ch
 	}

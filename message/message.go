@@ -27,6 +27,9 @@ const (
 	FieldSignature     = "signature"
 	FieldCertificate   = "certificate"
 	FieldGilmsgVersion = "gilmsg_version"
+	// FieldAckRecipients lists, in an acked message, the certificate CNs that must ACK it
+	// (spec/wire.md §5, an ackmsg extension): an acking consumer it does not name does not ACK.
+	FieldAckRecipients = "ack_recipients"
 )
 
 // FullTopic builds the full topic as fedmsg does (reference spec §1.3): an empty topic becomes

@@ -221,9 +221,12 @@ func isTerminal(w io.Writer) bool {
 	return err == nil
 }
 
+// ackSuffix ends every ACK topic.
+const ackSuffix = ".gilmsg.ack"
+
 // isAck reports whether d is an ACK: overlay traffic on <prefix>.<env>.gilmsg.ack.
 func isAck(d consumer.Delivery) bool {
-	if !strings.HasSuffix(d.Topic, ".gilmsg.ack") {
+	if !strings.HasSuffix(d.Topic, ackSuffix) {
 		return false
 	}
 	body, _ := d.Message.Body().(map[string]any)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -433,9 +434,15 @@ func (b *logBuffer) String() string {
 // start runs a command in the background with ACKMSG_CONFIG=conf and waits until its stderr
 // shows ready (a log line it prints once connected); output goes nowhere.
 func (p *procs) start(conf, ready, name string, args ...string) (*exec.Cmd, error) {
+	return p.startTo(nil, conf, ready, name, args...)
+}
+
+// startTo is start with the command's standard output written to stdout (nil: nowhere).
+func (p *procs) startTo(stdout io.Writer, conf, ready, name string, args ...string) (*exec.Cmd, error) {
 	cmd := exec.Command(filepath.Join(p.bin, name), args...)
 	cmd.Env = append(os.Environ(), "ACKMSG_CONFIG="+conf)
 	cmd.Dir = p.dir
+	cmd.Stdout = stdout
 	logs := &logBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

@@ -98,6 +98,7 @@ func main() {
 	notes := flag.String("notes", "", "a Markdown file appended to -md (the analysis)")
 	root := flag.String("root", "../..", "the ackmsg repository (its commands are built from it)")
 	from := flag.String("from", "", "measure nothing: render the results of an earlier -out file")
+	only := flag.String("only", "", `measure one curve alone: "ackstorm" (with -root, the tails of another checkout)`)
 	flag.Parse()
 	sz := full
 	if *quickFlag {
@@ -112,6 +113,11 @@ func main() {
 			err = json.Unmarshal(data, res)
 		}
 		check(err)
+	} else if *only == "ackstorm" {
+		res, err = runAckStorm(*quickFlag, *root)
+		check(err)
+	} else if *only != "" {
+		check(fmt.Errorf("-only %q: the curves measured alone are: ackstorm", *only))
 	} else {
 		res, err = run(sz, *quickFlag, *root)
 		check(err)
@@ -725,6 +731,16 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 			Floor: rmq.stream, Of: "RabbitMQ streaming confirms"})
 		add(Row{Name: "ackmsg outbox enqueue (boltstore) p50 vs RabbitMQ confirm p50", Unit: "µs", Value: us(quantile(enqLat, 0.5)),
 			Floor: us(quantile(rmq.confirm, 0.5)), Of: "RabbitMQ publish-and-confirm p50: both on disk, neither says anything of a consumer"})
+	}
+
+	// ---- ACK storm ----
+	stormRowsNow, err := stormCurve(p, tmp, isQuick)
+	if err != nil {
+		return nil, err
+	}
+	section(stormSection)
+	for _, r := range stormRowsNow {
+		add(r)
 	}
 
 	// ---- cold CLI ----
