@@ -1,0 +1,270 @@
+package integration
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ackmsg/ackmsg/internal/rmqtest"
+	"github.com/ackmsg/ackmsg/internal/testbus"
+)
+
+// shutdownLinger is the bus's zmq_linger (NewBus writes zmq_linger = 1000); a command stopped by
+// SIGTERM must be gone within it plus one second, whatever its peers do.
+const shutdownLinger = time.Second
+
+// stopTimed sends SIGTERM to p and returns how long it took to exit, and its exit code. It fails
+// the test when p takes longer than zmq_linger + 1 s (p is killed after 15 s at most).
+func stopTimed(t *testing.T, p *Proc) (time.Duration, int) {
+	t.Helper()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM %s: %v", p.Name, err)
+	}
+	code := p.Wait(t, 15*time.Second)
+	took := time.Since(start)
+	if took > shutdownLinger+time.Second {
+		t.Errorf("%s took %s to exit after SIGTERM, want at most zmq_linger + 1 s = %s", p.Name, took.Round(time.Millisecond), shutdownLinger+time.Second)
+	}
+	return took, code
+}
+
+// openFIFO makes a FIFO and opens both ends, as `cmd < fifo` with a writer that stays: the read
+// end (blocking, as a shell would hand it to a command) for the child, the write end for the test.
+func openFIFO(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// O_NONBLOCK lets the read end open before a writer exists; it is cleared once both are open.
+	r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err = os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	if err := syscall.SetNonblock(int(r.Fd()), false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
+}
+
+// silentPeer accepts TCP connections at addr (tcp://host:port) and never says a word: the peer
+// that answers nothing, neither a ZMTP greeting nor a replay reply. It returns how many
+// connections it accepted so far.
+func silentPeer(t *testing.T, addr string) func() int {
+	t.Helper()
+	ln, err := net.Listen("tcp", strings.TrimPrefix(addr, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
+}
+
+// dialSilent opens a TCP connection to addr that never speaks (a peer stuck mid-handshake),
+// closed when the test ends.
+func dialSilent(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(addr, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+}
+
+// TestShutdownEveryCommandOnSIGTERM starts every long-running command with peers that do not
+// help (a subscriber connected, a silent TCP peer, a replay client, an input that stays open)
+// and checks that SIGTERM ends each within zmq_linger + 1 s with exit 0, logging the times.
+func TestShutdownEveryCommandOnSIGTERM(t *testing.T) {
+	appAddr, replayAddr, deadReplay := testbus.Addr(t), testbus.Addr(t), testbus.Addr(t)
+	outboxStore := filepath.Join(t.TempDir(), "outbox.db")
+	hubOut := filepath.Join(t.TempDir(), "hub.jsonl")
+	b := NewBus(t, BusOptions{Certs: []string{"app", "hub", "tail", "outbox"},
+		Endpoints: map[string]string{"app": appAddr},
+		Extra: fmt.Sprintf(`persistent_store = "history.db"
+replay_endpoints = { app = %q }
+replay_timeout = 30
+
+[outbox]
+store = %q
+
+[[hub.consumers]]
+name = "archive"
+kind = "exec"
+topics = ["org.example.test.#"]
+command = ["sh", "-c", "cat >> %s"]
+`, replayAddr, outboxStore, hubOut)})
+	relay := b.Start("ackmsg-relay", "--log-level", "info")
+	relay.WaitLog(t, "relay ready")
+	// A subscriber that stays connected to the relay and to the publisher while they stop.
+	watcher := b.Start("ackmsg-tail", "--log-level", "info", "--json")
+	watcher.WaitLog(t, "endpoint connected")
+
+	type measured struct {
+		name string
+		took time.Duration
+	}
+	var times []measured
+	// check stops p and wants exit code want (0 for every daemon; see each caller otherwise).
+	check := func(name string, p *Proc, want int) {
+		t.Helper()
+		took, code := stopTimed(t, p)
+		times = append(times, measured{name, took})
+		if code != want {
+			t.Errorf("%s: exit %d after SIGTERM, want %d\n%s", name, code, want, p.Stderr.String())
+		}
+	}
+
+	// The publisher of issue 27: ackmsg-logger --passive reading a FIFO that stays open, with a
+	// history, a replay endpoint, a subscriber and a silent peer on each of its endpoints.
+	r, w := openFIFO(t)
+	app := b.StartInput(r, "ackmsg-logger", "--passive", "--name", "app", "--certname", "app", "--log-level", "info")
+	r.Close() // the child holds its own copy; the writer w stays open
+	app.WaitLog(t, "replay endpoint ready")
+	appTail := b.Start("ackmsg-tail", "--log-level", "info", "--json", "--certname", "tail",
+		"--state", filepath.Join(b.Dir, "tail-state.json"), "--from-start", "--topic", "org.example.test.logger.log")
+	appTail.WaitLog(t, "endpoint connected")
+	dialSilent(t, appAddr)
+	dialSilent(t, replayAddr)
+	fmt.Fprintf(w, "before 1\nbefore 2\n")
+	testbus.Eventually(t, 20*time.Second, "the tail printing what the publisher read", func() bool {
+		return len(Lines(appTail.Stdout.String())) >= 2
+	})
+	check("ackmsg-logger --passive (FIFO open, replay client and silent peers)", app, 0)
+	if !strings.Contains(app.Stderr.String(), "stopped by a signal") {
+		t.Errorf("the logger does not say why it stopped:\n%s", app.Stderr.String())
+	}
+
+	// ackmsg-logger through the relay, its standard input (a FIFO) open.
+	r2, w2 := openFIFO(t)
+	active := b.StartInput(r2, "ackmsg-logger", "--log-level", "info")
+	r2.Close()
+	fmt.Fprintf(w2, "through the relay\n")
+	active.WaitLog(t, "published")
+	check("ackmsg-logger (relay, FIFO open)", active, 0)
+
+	// ackmsg-trigger with nothing to do.
+	trig := b.Start("ackmsg-trigger", "--log-level", "info", "--", "true")
+	trig.WaitLog(t, "endpoint connected")
+	check("ackmsg-trigger", trig, 0)
+
+	// ackmsg-hub with an idle consumer.
+	hub := b.Start("ackmsg-hub", "--certname", "hub", "--log-level", "info")
+	hub.WaitLog(t, "hub ready")
+	check("ackmsg-hub", hub, 0)
+
+	// ackmsg-outbox serve with an empty store.
+	serve := b.Start("ackmsg-outbox", "serve", "--certname", "outbox", "--log-level", "info")
+	serve.WaitLog(t, "outbox serving")
+	check("ackmsg-outbox serve", serve, 0)
+
+	// ackmsg-replay --wait asking an endpoint that accepts and never answers.
+	accepted := silentPeer(t, deadReplay)
+	rp := b.Start("ackmsg-replay", "--name", "app", "--replay-endpoint", deadReplay, "--seq", "1", "--wait", "60")
+	testbus.Eventually(t, 20*time.Second, "ackmsg-replay connecting", func() bool { return accepted() > 0 || rp.Exited() })
+	// A query stopped before a match has printed nothing: exit 1, as a query with no match.
+	check("ackmsg-replay --wait (silent endpoint)", rp, 1)
+	if !strings.Contains(rp.Stderr.String(), "stopped by a signal") {
+		t.Errorf("ackmsg-replay stopped by SIGTERM does not say so:\n%s", rp.Stderr.String())
+	}
+
+	// The tails, subscribed to a relay and a publisher that are gone or going.
+	check("ackmsg-tail --state", appTail, 0)
+	check("ackmsg-tail", watcher, 0)
+
+	// The relay last, with a silent peer on each side.
+	dialSilent(t, b.Relay)
+	dialSilent(t, b.Outbound)
+	check("ackmsg-relay (silent peers)", relay, 0)
+
+	for _, m := range times {
+		t.Logf("exit after SIGTERM: %-70s %s", m.name, m.took.Round(time.Millisecond))
+	}
+}
+
+// TestShutdownPublisherWithReplayClient: a numbered publisher whose input ends exits within
+// zmq_linger + 1 s although a tail started with --state is connected to it and to its replay
+// endpoint, and silent TCP peers sit on both.
+func TestShutdownPublisherWithReplayClient(t *testing.T) {
+	b, appAddr, replayAddr := replayBus(t, "")
+	app, p := startApp(t, b)
+	for n := 1; n <= 3; n++ {
+		fmt.Fprintf(app, "m%d\n", n)
+	}
+	recorded(t, b, 3)
+	tail := b.Start("ackmsg-tail", "--json", "--state", filepath.Join(b.Dir, "s.json"), "--from-start", "--topic", "org.example.test.logger.log")
+	testbus.Eventually(t, 20*time.Second, "the tail catching up", func() bool { return len(Lines(tail.Stdout.String())) >= 3 })
+	dialSilent(t, appAddr)
+	dialSilent(t, replayAddr)
+	start := time.Now()
+	app.Close() // end of input
+	code := p.Wait(t, 15*time.Second)
+	took := time.Since(start)
+	t.Logf("publisher exit after end of input, a --state tail connected: %s (exit %d)", took.Round(time.Millisecond), code)
+	if code != 0 {
+		t.Fatalf("publisher exit %d\n%s", code, p.Stderr.String())
+	}
+	if took > shutdownLinger+time.Second {
+		t.Fatalf("publisher took %s to exit after its input ended, want at most %s", took.Round(time.Millisecond), shutdownLinger+time.Second)
+	}
+	if tail.Exited() {
+		t.Fatalf("the tail exited (%d): the publisher must not have waited for it", tail.code)
+	}
+}
+
+// TestShutdownBridgeOnSIGTERM: ackmsg-bridge connected to a RabbitMQ and a relay exits within
+// zmq_linger + 1 s of SIGTERM with exit 0.
+func TestShutdownBridgeOnSIGTERM(t *testing.T) {
+	url := rmqtest.URL(t)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testbus.FreePort(t))
+	b := NewBus(t, BusOptions{Certs: []string{"bridge"}, Extra: fmt.Sprintf(`
+[bridge]
+url = %q
+topics = ["org.example.test.logger.routed"]
+queue = %q
+queue_bindings = [%q]
+http_address = %q
+`, url, rmqtest.Name("shutdown.in"), rmqtest.Name("shutdown.in")+".#", httpAddr)})
+	b.Start("ackmsg-relay").WaitLog(t, "relay ready")
+	br := startBridge(t, b, httpAddr)
+	took, code := stopTimed(t, br)
+	t.Logf("exit after SIGTERM: ackmsg-bridge %s", took.Round(time.Millisecond))
+	if code != 0 {
+		t.Errorf("ackmsg-bridge: exit %d after SIGTERM, want 0\n%s", code, br.Stderr.String())
+	}
+}
