@@ -217,34 +217,65 @@ command = ["sh", "-c", "cat >> %s"]
 	}
 }
 
-// TestShutdownPublisherWithReplayClient: a numbered publisher whose input ends exits within
-// zmq_linger + 1 s although a tail started with --state is connected to it and to its replay
-// endpoint, and silent TCP peers sit on both.
+// TestShutdownPublisherWithReplayClient: a numbered publisher (persistent_store,
+// replay_endpoints) exits within zmq_linger + 1 s whatever a tail started with --state does.
+//
+// "input ends": its input ends while the tail is still catching up through the replay endpoint
+// (queries in flight), with silent TCP peers on both endpoints.
+//
+// "tail holds the FIFO": the tail was started from the shell that holds the FIFO's write end
+// (exec 3>fifo), so it inherited that end: closing the shell's copy ends nothing, as the
+// kernel sees a writer until the tail exits. That is how a connected replay client seemed to
+// keep the publisher alive (issue 27); SIGTERM must end it all the same.
 func TestShutdownPublisherWithReplayClient(t *testing.T) {
-	b, appAddr, replayAddr := replayBus(t, "")
-	app, p := startApp(t, b)
-	for n := 1; n <= 3; n++ {
-		fmt.Fprintf(app, "m%d\n", n)
-	}
-	recorded(t, b, 3)
-	tail := b.Start("ackmsg-tail", "--json", "--state", filepath.Join(b.Dir, "s.json"), "--from-start", "--topic", "org.example.test.logger.log")
-	testbus.Eventually(t, 20*time.Second, "the tail catching up", func() bool { return len(Lines(tail.Stdout.String())) >= 3 })
-	dialSilent(t, appAddr)
-	dialSilent(t, replayAddr)
-	start := time.Now()
-	app.Close() // end of input
-	code := p.Wait(t, 15*time.Second)
-	took := time.Since(start)
-	t.Logf("publisher exit after end of input, a --state tail connected: %s (exit %d)", took.Round(time.Millisecond), code)
-	if code != 0 {
-		t.Fatalf("publisher exit %d\n%s", code, p.Stderr.String())
-	}
-	if took > shutdownLinger+time.Second {
-		t.Fatalf("publisher took %s to exit after its input ended, want at most %s", took.Round(time.Millisecond), shutdownLinger+time.Second)
-	}
-	if tail.Exited() {
-		t.Fatalf("the tail exited (%d): the publisher must not have waited for it", tail.code)
-	}
+	t.Run("input ends", func(t *testing.T) {
+		b, appAddr, replayAddr := replayBus(t, "history_fsync = false")
+		app, p := startApp(t, b)
+		const total = 3000
+		for n := 1; n <= total; n++ {
+			fmt.Fprintf(app, "m%d\n", n)
+		}
+		recorded(t, b, total)
+		tail := b.Start("ackmsg-tail", "--json", "--state", filepath.Join(b.Dir, "s.json"), "--from-start", "--topic", "org.example.test.logger.log")
+		testbus.Eventually(t, 20*time.Second, "the tail catching up", func() bool { return len(Lines(tail.Stdout.String())) >= 10 })
+		dialSilent(t, appAddr)
+		dialSilent(t, replayAddr)
+		start := time.Now()
+		app.Close() // end of input
+		code := p.Wait(t, 15*time.Second)
+		took := time.Since(start)
+		t.Logf("publisher exit after end of input, a --state tail catching up (%d of %d printed): %s",
+			len(Lines(tail.Stdout.String())), total, took.Round(time.Millisecond))
+		if code != 0 {
+			t.Fatalf("publisher exit %d\n%s", code, p.Stderr.String())
+		}
+		if took > shutdownLinger+time.Second {
+			t.Fatalf("publisher took %s to exit after its input ended, want at most %s", took.Round(time.Millisecond), shutdownLinger+time.Second)
+		}
+		if tail.Exited() {
+			t.Fatalf("the tail exited (%d): the publisher must not have waited for it", tail.code)
+		}
+	})
+	t.Run("tail holds the FIFO", func(t *testing.T) {
+		b, _, _ := replayBus(t, "")
+		r, w := openFIFO(t)
+		app := b.StartInput(r, "ackmsg-logger", "--passive", "--name", "app", "--certname", "app", "--log-level", "info")
+		r.Close()
+		app.WaitLog(t, "replay endpoint ready")
+		fmt.Fprintf(w, "m1\nm2\nm3\n")
+		// The tail gets the write end as a shell job gets the shell's open descriptors.
+		tail := b.StartInput(w, "ackmsg-tail", "--json", "--state", filepath.Join(b.Dir, "s.json"), "--from-start", "--topic", "org.example.test.logger.log")
+		testbus.Eventually(t, 20*time.Second, "the tail catching up", func() bool { return len(Lines(tail.Stdout.String())) >= 3 })
+		w.Close() // the shell's copy: the input does not end, the tail still holds a writer
+		took, code := stopTimed(t, app)
+		t.Logf("publisher exit after SIGTERM, its FIFO's writer held by a --state tail: %s", took.Round(time.Millisecond))
+		if code != 0 {
+			t.Fatalf("publisher exit %d\n%s", code, app.Stderr.String())
+		}
+		if tail.Exited() {
+			t.Fatalf("the tail exited (%d): the publisher must not have waited for it", tail.code)
+		}
+	})
 }
 
 // TestShutdownBridgeOnSIGTERM: ackmsg-bridge connected to a RabbitMQ and a relay exits within
