@@ -279,22 +279,29 @@ func TestShutdownPublisherWithReplayClient(t *testing.T) {
 }
 
 // TestShutdownBridgeOnSIGTERM: ackmsg-bridge connected to a RabbitMQ and a relay exits within
-// zmq_linger + 1 s of SIGTERM with exit 0.
+// zmq_linger + 1 s of SIGTERM with exit 0, although a broker message it published on the bus
+// waits for the ACK of a recipient that never answers (the broker requeues it).
 func TestShutdownBridgeOnSIGTERM(t *testing.T) {
 	url := rmqtest.URL(t)
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testbus.FreePort(t))
+	in := rmqtest.Name("shutdown.in")
 	b := NewBus(t, BusOptions{Certs: []string{"bridge"}, Extra: fmt.Sprintf(`
 [bridge]
 url = %q
 topics = ["org.example.test.logger.routed"]
 queue = %q
 queue_bindings = [%q]
+recipients = ["ghost"]
 http_address = %q
-`, url, rmqtest.Name("shutdown.in"), rmqtest.Name("shutdown.in")+".#", httpAddr)})
+`, url, in, in+".#", httpAddr)})
 	b.Start("ackmsg-relay").WaitLog(t, "relay ready")
 	br := startBridge(t, b, httpAddr)
+	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-bridge", "send", in+".x", `{"n": 1}`); code != 0 {
+		t.Fatalf("ackmsg-bridge send: exit %d\n%s", code, stderr)
+	}
+	waitMetric(t, httpAddr, "ackmsg_bridge_from_amqp_received_total", 1)
 	took, code := stopTimed(t, br)
-	t.Logf("exit after SIGTERM: ackmsg-bridge %s", took.Round(time.Millisecond))
+	t.Logf("exit after SIGTERM: ackmsg-bridge (a bus publish awaiting an ACK that never comes) %s", took.Round(time.Millisecond))
 	if code != 0 {
 		t.Errorf("ackmsg-bridge: exit %d after SIGTERM, want 0\n%s", code, br.Stderr.String())
 	}

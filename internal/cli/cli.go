@@ -83,7 +83,7 @@ func (c *Command) SetLogLevel(level string) {
 // wrapping [ErrStopped] at that moment instead of waiting for its writer (see [StopReader]).
 //
 // On SIGINT or SIGTERM a long-running command stops taking in work, finishes and flushes what it
-// already took in (bounded by zmq_linger; the hub and the bridge also let running work settle)
+// already took in (bounded by zmq_linger; the hub gives running consumers hub.shutdown_timeout)
 // and returns nil: the exit status is ExitOK. Work the signal cut short that the command
 // promised to confirm exits with the code that says so (ackmsg-logger: ExitTimeout when a
 // message's ACKs were still awaited).
