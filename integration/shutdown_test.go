@@ -159,11 +159,29 @@ command = ["sh", "-c", "cat >> %s"]
 	appTail := b.Start("ackmsg-tail", "--log-level", "info", "--json", "--certname", "tail",
 		"--state", filepath.Join(b.Dir, "tail-state.json"), "--from-start", "--topic", "org.example.test.logger.log")
 	appTail.WaitLog(t, "endpoint connected")
+	// A tail whose standard output is a pipe that nobody reads: it blocks writing it.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close(); pw.Close() })
+	stuck := b.StartTo(pw, "ackmsg-tail", "--log-level", "info", "--json", "--topic", "org.example.test.logger.log")
+	pw.Close()
+	stuck.WaitLog(t, "endpoint connected")
 	dialSilent(t, appAddr)
 	dialSilent(t, replayAddr)
-	fmt.Fprintf(w, "before 1\nbefore 2\n")
-	testbus.Eventually(t, 20*time.Second, "the tail printing what the publisher read", func() bool {
-		return len(Lines(appTail.Stdout.String())) >= 2
+	// 2000 lines of 500 bytes: a megabyte for the stuck tail, whose pipe holds 64 KiB.
+	const lines = 2000
+	pad := strings.Repeat("x", 500)
+	go func() {
+		for n := 1; n <= lines; n++ {
+			if _, err := fmt.Fprintf(w, "%s %d\n", pad, n); err != nil {
+				return
+			}
+		}
+	}()
+	testbus.Eventually(t, 60*time.Second, "the tail printing what the publisher read", func() bool {
+		return len(Lines(appTail.Stdout.String())) >= lines
 	})
 	check("ackmsg-logger --passive (FIFO open, replay client and silent peers)", app, 0)
 	if !strings.Contains(app.Stderr.String(), "stopped by a signal") {
@@ -204,6 +222,7 @@ command = ["sh", "-c", "cat >> %s"]
 	}
 
 	// The tails, subscribed to a relay and a publisher that are gone or going.
+	check("ackmsg-tail (its stdout never read)", stuck, 0)
 	check("ackmsg-tail --state", appTail, 0)
 	check("ackmsg-tail", watcher, 0)
 

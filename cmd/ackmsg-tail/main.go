@@ -147,6 +147,9 @@ message once. After a kill -9 it may print again what it printed in the last 200
 			return cli.Runtime(err)
 		}
 		defer closeSub()
+		// A reader of stdout that stopped reading (a pipe into a stuck program) must not keep
+		// the tail alive after SIGTERM: a blocked write gives up on ctx.
+		out := cli.StopWriter(ctx, stdout)
 		printed := 0
 		for *count == 0 || printed < *count {
 			d, done, err := next()
@@ -170,8 +173,11 @@ message once. After a kill -9 it may print again what it printed in the last 200
 				done(nil)
 				continue
 			}
-			err = f(stdout, d)
-			done(err)
+			err = f(out, d)
+			done(err) // not ACKed unless printed
+			if errors.Is(err, cli.ErrStopped) {
+				return nil
+			}
 			if err != nil {
 				return cli.Runtime(err)
 			}

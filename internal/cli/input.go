@@ -123,3 +123,85 @@ func (s *stopReader) stop() error {
 	s.err = fmt.Errorf("%w: %w", ErrStopped, s.ctx.Err())
 	return s.err
 }
+
+// StopWriter returns a writer to w whose Write returns an error wrapping [ErrStopped] (and
+// ctx's error) as soon as ctx is done, even while a write to w is blocked: the reader of a pipe
+// that stopped reading must not keep a signalled command alive.
+//
+// Writes run on a goroutine of the writer, one at a time, each on a copy of p (a stopped Write
+// returns while its copy may still be written). Write reports n = len(p) only when the whole
+// of p was written. After ctx is done no write starts; one blocked in write(2) is left to the
+// process's exit, and nothing waits for it.
+func StopWriter(ctx context.Context, w io.Writer) io.Writer {
+	return &stopWriter{ctx: ctx, w: w}
+}
+
+type stopWriter struct {
+	ctx     context.Context
+	w       io.Writer
+	once    sync.Once
+	want    chan []byte
+	written chan readChunk // the result of one write: its error (b unused)
+	err     error          // sticky: once stopped, no write starts
+}
+
+func (s *stopWriter) start() {
+	s.want = make(chan []byte)
+	s.written = make(chan readChunk, 1)
+	go s.loop()
+}
+
+func (s *stopWriter) loop() {
+	for {
+		var p []byte
+		select {
+		case p = <-s.want:
+		case <-s.ctx.Done():
+			return
+		}
+		_, err := s.w.Write(p)
+		s.written <- readChunk{err: err}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *stopWriter) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	s.once.Do(s.start)
+	if s.ctx.Err() != nil {
+		return 0, s.stop()
+	}
+	select {
+	case s.want <- append([]byte(nil), p...):
+	case <-s.ctx.Done():
+		return 0, s.stop()
+	}
+	select {
+	case r := <-s.written:
+		if r.err != nil {
+			s.err = r.err
+			return 0, r.err
+		}
+		return len(p), nil
+	case <-s.ctx.Done():
+		select {
+		case r := <-s.written: // it finished at the same moment
+			if r.err != nil {
+				s.err = r.err
+				return 0, r.err
+			}
+			return len(p), nil
+		default:
+			return 0, s.stop()
+		}
+	}
+}
+
+func (s *stopWriter) stop() error {
+	s.err = fmt.Errorf("%w: %w", ErrStopped, s.ctx.Err())
+	return s.err
+}
