@@ -108,8 +108,9 @@ func dialSilent(t *testing.T, addr string) {
 }
 
 // TestShutdownEveryCommandOnSIGTERM starts every long-running command with peers that do not
-// help (a subscriber connected, a silent TCP peer, a replay client, an input that stays open)
-// and checks that SIGTERM ends each within zmq_linger + 1 s with exit 0, logging the times.
+// help (a subscriber connected, a silent TCP peer, a replay client, an input that stays open, a
+// reader of its output that stopped, a recipient that never ACKs) and checks that SIGTERM ends
+// each within zmq_linger + 1 s with its documented status, logging the times.
 func TestShutdownEveryCommandOnSIGTERM(t *testing.T) {
 	appAddr, replayAddr, deadReplay := testbus.Addr(t), testbus.Addr(t), testbus.Addr(t)
 	outboxStore := filepath.Join(t.TempDir(), "outbox.db")
@@ -196,6 +197,26 @@ command = ["sh", "-c", "cat >> %s"]
 	active.WaitLog(t, "published")
 	check("ackmsg-logger (relay, FIFO open)", active, 0)
 
+	// ackmsg-logger waiting for the ACK of a recipient that never answers: 3, not confirmed.
+	r3, w3 := openFIFO(t)
+	waiting := b.StartInput(r3, "ackmsg-logger", "--recipients", "ghost", "--ack-timeout", "60")
+	r3.Close()
+	fmt.Fprintf(w3, "for ghost\n")
+	testbus.Eventually(t, 20*time.Second, "the acked message on the bus", func() bool {
+		return strings.Contains(watcher.Stdout.String(), `"for ghost"`)
+	})
+	check("ackmsg-logger --recipients (waiting for an ACK)", waiting, 3)
+
+	// ackmsg-outbox serve delivering a stored message to a recipient that never ACKs.
+	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-logger", "--outbox", "--recipients", "ghost", "--message", "stored for ghost"); code != 0 {
+		t.Fatalf("ackmsg-logger --outbox: exit %d\n%s", code, stderr)
+	}
+	delivering := b.Start("ackmsg-outbox", "serve", "--certname", "outbox", "--log-level", "info")
+	testbus.Eventually(t, 20*time.Second, "the outbox sending its message", func() bool {
+		return strings.Contains(watcher.Stdout.String(), `"stored for ghost"`) || delivering.Exited()
+	})
+	check("ackmsg-outbox serve (delivering to a recipient that never ACKs)", delivering, 0)
+
 	// ackmsg-trigger with nothing to do.
 	trig := b.Start("ackmsg-trigger", "--log-level", "info", "--", "true")
 	trig.WaitLog(t, "endpoint connected")
@@ -205,11 +226,6 @@ command = ["sh", "-c", "cat >> %s"]
 	hub := b.Start("ackmsg-hub", "--certname", "hub", "--log-level", "info")
 	hub.WaitLog(t, "hub ready")
 	check("ackmsg-hub", hub, 0)
-
-	// ackmsg-outbox serve with an empty store.
-	serve := b.Start("ackmsg-outbox", "serve", "--certname", "outbox", "--log-level", "info")
-	serve.WaitLog(t, "outbox serving")
-	check("ackmsg-outbox serve", serve, 0)
 
 	// ackmsg-replay --wait asking an endpoint that accepts and never answers.
 	accepted := silentPeer(t, deadReplay)
