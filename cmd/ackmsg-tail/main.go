@@ -148,8 +148,8 @@ message once. After a kill -9 it may print again what it printed in the last 200
 		}
 		defer closeSub()
 		// A reader of stdout that stopped reading (a pipe into a stuck program) must not keep
-		// the tail alive after SIGTERM: a blocked write gives up on ctx.
-		out := cli.StopWriter(ctx, stdout)
+		// the tail alive after SIGTERM: a write still blocked zmq_linger after it gives up.
+		out := cli.StopWriter(ctx, stdout, time.Duration(cfg.ZMQLinger)*time.Millisecond)
 		printed := 0
 		for *count == 0 || printed < *count {
 			d, done, err := next()

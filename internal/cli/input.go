@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
 // ErrStopped is the error a command's standard input returns once SIGINT or SIGTERM arrived (see
@@ -124,84 +125,55 @@ func (s *stopReader) stop() error {
 	return s.err
 }
 
-// StopWriter returns a writer to w whose Write returns an error wrapping [ErrStopped] (and
-// ctx's error) as soon as ctx is done, even while a write to w is blocked: the reader of a pipe
-// that stopped reading must not keep a signalled command alive.
+// StopWriter returns a writer to w that gives up on a blocked write once ctx is done: the reader
+// of a pipe that stopped reading must not keep a signalled command alive. Writes go on after ctx
+// ends (the command finishes what it took in) until grace has passed since a Write first saw
+// it ended (the command's flush bound, zmq_linger; negative: forever); a write not done by that time returns an error
+// wrapping [ErrStopped] (and ctx's error), and so does every later one.
 //
-// Writes run on a goroutine of the writer, one at a time, each on a copy of p (a stopped Write
-// returns while its copy may still be written). Write reports n = len(p) only when the whole
-// of p was written. After ctx is done no write starts; one blocked in write(2) is left to the
-// process's exit, and nothing waits for it.
-func StopWriter(ctx context.Context, w io.Writer) io.Writer {
-	return &stopWriter{ctx: ctx, w: w}
+// Each write runs on a goroutine of its own, on a copy of p (a stopped Write returns while its
+// copy may still be written), and Write waits for it: writes stay in order. Write reports
+// n = len(p) only when the whole of p was written. A write still blocked in write(2) is left to
+// the process's exit, and nothing waits for it.
+func StopWriter(ctx context.Context, w io.Writer, grace time.Duration) io.Writer {
+	return &stopWriter{ctx: ctx, w: w, grace: grace}
 }
 
 type stopWriter struct {
-	ctx     context.Context
-	w       io.Writer
-	once    sync.Once
-	want    chan []byte
-	written chan readChunk // the result of one write: its error (b unused)
-	err     error          // sticky: once stopped, no write starts
-}
-
-func (s *stopWriter) start() {
-	s.want = make(chan []byte)
-	s.written = make(chan readChunk, 1)
-	go s.loop()
-}
-
-func (s *stopWriter) loop() {
-	for {
-		var p []byte
-		select {
-		case p = <-s.want:
-		case <-s.ctx.Done():
-			return
-		}
-		_, err := s.w.Write(p)
-		s.written <- readChunk{err: err}
-		if err != nil {
-			return
-		}
-	}
+	ctx   context.Context
+	w     io.Writer
+	grace time.Duration
+	end   <-chan time.Time // fires grace after ctx ended; set when that is first seen
+	err   error            // sticky
 }
 
 func (s *stopWriter) Write(p []byte) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
-	s.once.Do(s.start)
-	if s.ctx.Err() != nil {
-		return 0, s.stop()
-	}
-	select {
-	case s.want <- append([]byte(nil), p...):
-	case <-s.ctx.Done():
-		return 0, s.stop()
-	}
-	select {
-	case r := <-s.written:
-		if r.err != nil {
-			s.err = r.err
-			return 0, r.err
-		}
-		return len(p), nil
-	case <-s.ctx.Done():
+	done := make(chan error, 1)
+	cp := append([]byte(nil), p...)
+	go func() {
+		_, err := s.w.Write(cp)
+		done <- err
+	}()
+	ctxDone := s.ctx.Done()
+	for {
 		select {
-		case r := <-s.written: // it finished at the same moment
-			if r.err != nil {
-				s.err = r.err
-				return 0, r.err
+		case err := <-done:
+			if err != nil {
+				s.err = err
+				return 0, err
 			}
 			return len(p), nil
-		default:
-			return 0, s.stop()
+		case <-ctxDone:
+			ctxDone = nil
+			if s.end == nil && s.grace >= 0 {
+				s.end = time.After(s.grace)
+			}
+		case <-s.end: // nil until ctx ended, and forever with a negative grace
+			s.err = fmt.Errorf("%w: %w", ErrStopped, s.ctx.Err())
+			return 0, s.err
 		}
 	}
-}
-
-func (s *stopWriter) stop() error {
-	s.err = fmt.Errorf("%w: %w", ErrStopped, s.ctx.Err())
-	return s.err
 }

@@ -91,7 +91,7 @@ func TestStopWriterEndsABlockedWrite(t *testing.T) {
 	defer r.Close()
 	defer w.Close() // also ends the goroutine still blocked in write(2)
 	ctx, cancel := context.WithCancel(t.Context())
-	sw := StopWriter(ctx, w)
+	sw := StopWriter(ctx, w, 100*time.Millisecond)
 	if n, err := sw.Write([]byte("first\n")); n != 6 || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
@@ -122,7 +122,7 @@ func TestStopWriterEndsABlockedWrite(t *testing.T) {
 // Without a cancel the writer is w.
 func TestStopWriterPassesThrough(t *testing.T) {
 	var b strings.Builder
-	sw := StopWriter(t.Context(), &b)
+	sw := StopWriter(t.Context(), &b, time.Second)
 	for i := 0; i < 1000; i++ {
 		if n, err := sw.Write([]byte("0123456789")); n != 10 || err != nil {
 			t.Fatalf("Write = %d, %v", n, err)
@@ -142,7 +142,7 @@ func BenchmarkStopWriter(b *testing.B) {
 		w    func() io.Writer
 	}{
 		{"direct", func() io.Writer { return io.Discard }},
-		{"stop", func() io.Writer { return StopWriter(b.Context(), io.Discard) }},
+		{"stop", func() io.Writer { return StopWriter(b.Context(), io.Discard, time.Second) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			w := bc.w()
@@ -152,5 +152,17 @@ func BenchmarkStopWriter(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Once ctx ended, writes still go through within their grace: what the command took in is
+// finished, not dropped.
+func TestStopWriterFinishesWithinGrace(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var b strings.Builder
+	sw := StopWriter(ctx, &b, time.Minute)
+	if n, err := sw.Write([]byte("last line\n")); n != 10 || err != nil || b.String() != "last line\n" {
+		t.Fatalf("Write after the cancel = %d, %v (%q)", n, err, b.String())
 	}
 }
