@@ -217,6 +217,28 @@ command = ["sh", "-c", "cat >> %s"]
 	})
 	check("ackmsg-outbox serve (delivering to a recipient that never ACKs)", delivering, 0)
 
+	// ackmsg-trigger whose command runs long: SIGTERM lets it finish (up to --command-timeout),
+	// a second SIGTERM ends the trigger at once.
+	started := filepath.Join(b.Dir, "busy.pid")
+	busy := b.Start("ackmsg-trigger", "--log-level", "info", "--topic", "org.example.test.logger.busy",
+		"--", "sh", "-c", `echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec sleep 60`, started)
+	busy.WaitLog(t, "endpoint connected")
+	if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-logger", "--topic", "busy", "--message", "work"); code != 0 {
+		t.Fatalf("ackmsg-logger: exit %d\n%s", code, stderr)
+	}
+	testbus.Eventually(t, 20*time.Second, "the trigger's command running", func() bool { return readFile(t, started) != "" })
+	t.Cleanup(func() { // the command outlives a trigger ended by its second signal
+		var pid int
+		if _, err := fmt.Sscan(readFile(t, started), &pid); err == nil && pid > 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	if err := busy.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	busy.WaitLog(t, "a second SIGINT or SIGTERM ends the command at once")
+	check("ackmsg-trigger (second SIGTERM while its command runs)", busy, 128+int(syscall.SIGTERM))
+
 	// ackmsg-trigger with nothing to do.
 	trig := b.Start("ackmsg-trigger", "--log-level", "info", "--", "true")
 	trig.WaitLog(t, "endpoint connected")

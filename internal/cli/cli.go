@@ -84,7 +84,8 @@ func (c *Command) SetLogLevel(level string) {
 //
 // On SIGINT or SIGTERM a long-running command stops taking in work, finishes and flushes what it
 // already took in (bounded by zmq_linger; the hub gives running consumers hub.shutdown_timeout)
-// and returns nil: the exit status is ExitOK. Work the signal cut short that the command
+// and returns nil: the exit status is ExitOK. A second SIGINT or SIGTERM ends the process at
+// once, by the signal's default action, without a flush. Work the signal cut short that the command
 // promised to confirm exits with the code that says so (ackmsg-logger: ExitTimeout when a
 // message's ACKs were still awaited).
 func (c *Command) Main(args []string, run func(ctx context.Context, cfg *config.Config) error) {
@@ -118,6 +119,10 @@ func (c *Command) Run(args []string, run func(ctx context.Context, cfg *config.C
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, func() {
+		stop() // the default action again: a second signal ends the command at once
+		c.log.Info("stopping: finishing what was taken in (a second SIGINT or SIGTERM ends the command at once)")
+	})
 	if c.Stdin != nil {
 		// A read blocked on a FIFO or a terminal must not keep a signalled command alive.
 		c.Stdin = StopReader(ctx, c.Stdin)
