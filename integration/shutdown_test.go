@@ -185,7 +185,7 @@ command = ["sh", "-c", "cat >> %s"]
 		return len(Lines(appTail.Stdout.String())) >= lines
 	})
 	check("ackmsg-logger --passive (FIFO open, replay client and silent peers)", app, 0)
-	if !strings.Contains(app.Stderr.String(), "stopped by a signal") {
+	if !strings.Contains(app.Stderr.String(), "input ended by a signal") {
 		t.Errorf("the logger does not say why it stopped:\n%s", app.Stderr.String())
 	}
 

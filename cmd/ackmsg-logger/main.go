@@ -212,7 +212,7 @@ it exits 3 when the signal cut short a wait for ACKs (that message is not confir
 			// SIGTERM or SIGINT ends the input as its end would: what was read is sent (above,
 			// an unterminated last line too), then flushed by closer.
 			if err := sc.Err(); errors.Is(err, cli.ErrStopped) {
-				c.Log().Info("stopped by a signal: every line read was published", "reason", err)
+				c.Log().Info("input ended by a signal: every line read was published")
 			} else if err != nil {
 				return cli.Usage("reading standard input: %v", err)
 			}
