@@ -23,14 +23,20 @@ const shutdownLinger = time.Second
 // the test when p takes longer than zmq_linger + 1 s (p is killed after 15 s at most).
 func stopTimed(t *testing.T, p *Proc) (time.Duration, int) {
 	t.Helper()
+	return signalTimed(t, p, syscall.SIGTERM)
+}
+
+// signalTimed is stopTimed with another signal (SIGINT: Ctrl-C).
+func signalTimed(t *testing.T, p *Proc, sig syscall.Signal) (time.Duration, int) {
+	t.Helper()
 	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM %s: %v", p.Name, err)
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("%v %s: %v", sig, p.Name, err)
 	}
 	code := p.Wait(t, 15*time.Second)
 	took := time.Since(start)
 	if took > shutdownLinger+time.Second {
-		t.Errorf("%s took %s to exit after SIGTERM, want at most zmq_linger + 1 s = %s", p.Name, took.Round(time.Millisecond), shutdownLinger+time.Second)
+		t.Errorf("%s took %s to exit after %v, want at most zmq_linger + 1 s = %s", p.Name, took.Round(time.Millisecond), sig, shutdownLinger+time.Second)
 	}
 	return took, code
 }
@@ -141,14 +147,19 @@ command = ["sh", "-c", "cat >> %s"]
 		took time.Duration
 	}
 	var times []measured
-	// check stops p and wants exit code want (0 for every daemon; see each caller otherwise).
-	check := func(name string, p *Proc, want int) {
+	// checkSig stops p with sig and wants exit code want (0 for every daemon; see each caller
+	// otherwise); check does it with SIGTERM.
+	checkSig := func(name string, p *Proc, sig syscall.Signal, want int) {
 		t.Helper()
-		took, code := stopTimed(t, p)
+		took, code := signalTimed(t, p, sig)
 		times = append(times, measured{name, took})
 		if code != want {
-			t.Errorf("%s: exit %d after SIGTERM, want %d\n%s", name, code, want, p.Stderr.String())
+			t.Errorf("%s: exit %d after %v, want %d\n%s", name, code, sig, want, p.Stderr.String())
 		}
+	}
+	check := func(name string, p *Proc, want int) {
+		t.Helper()
+		checkSig(name, p, syscall.SIGTERM, want)
 	}
 
 	// The publisher of issue 27: ackmsg-logger --passive reading a FIFO that stays open, with a
@@ -195,7 +206,7 @@ command = ["sh", "-c", "cat >> %s"]
 	r2.Close()
 	fmt.Fprintf(w2, "through the relay\n")
 	active.WaitLog(t, "published")
-	check("ackmsg-logger (relay, FIFO open)", active, 0)
+	checkSig("ackmsg-logger (relay, FIFO open; SIGINT)", active, syscall.SIGINT, 0)
 
 	// ackmsg-logger waiting for the ACK of a recipient that never answers: 3, not confirmed.
 	r3, w3 := openFIFO(t)
@@ -270,7 +281,7 @@ command = ["sh", "-c", "cat >> %s"]
 	check("ackmsg-relay (silent peers)", relay, 0)
 
 	for _, m := range times {
-		t.Logf("exit after SIGTERM: %-70s %s", m.name, m.took.Round(time.Millisecond))
+		t.Logf("exit after the signal: %-70s %s", m.name, m.took.Round(time.Millisecond))
 	}
 }
 
