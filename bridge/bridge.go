@@ -197,7 +197,7 @@ func (b *Bridge) Ready() bool {
 }
 
 // Run bridges until ctx ends, reconnecting to the broker whenever the connection is lost. On
-// the way out it waits (a few seconds at most) for the broker's confirms of what it published
+// the way out it waits (zmq_linger at most) for the broker's confirms of what it published
 // and for the bus publishes in progress, so that they are ACKed; what is left is not: the
 // publishers retransmit, the broker redelivers. Run does not close the Bridge.
 func (b *Bridge) Run(ctx context.Context) error {
@@ -227,8 +227,20 @@ func (b *Bridge) Close() error {
 	return b.closeErr
 }
 
-// drainTimeout bounds the wait for confirms and bus publishes in progress when Run stops.
-const drainTimeout = 5 * time.Second
+// drainTimeout bounds the wait, when Run stops, for the broker's confirms and the bus publishes
+// in progress: zmq_linger, the bound every command gives the flush of what it took in, so that a
+// recipient or a broker that never answers cannot hold a stopping bridge (what is left is
+// retransmitted by its publishers or redelivered by the broker). zmq_linger -1 ("forever")
+// waits maxDrain.
+func (b *Bridge) drainTimeout() time.Duration {
+	if b.cfg.ZMQLinger < 0 {
+		return maxDrain
+	}
+	return time.Duration(b.cfg.ZMQLinger) * time.Millisecond
+}
+
+// maxDrain is drainTimeout with zmq_linger -1.
+const maxDrain = 5 * time.Second
 
 // dial connects to the broker, naming the connection after the bridge and the direction.
 func (b *Bridge) dial(direction string) (*amqp.Connection, error) {

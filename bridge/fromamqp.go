@@ -155,7 +155,7 @@ func (b *Bridge) fromAMQPSession(ctx context.Context, conn *amqp.Connection, att
 			_ = ch.Cancel(tag, false)
 			done := make(chan struct{})
 			go func() { wg.Wait(); close(done) }()
-			t := time.NewTimer(drainTimeout)
+			t := time.NewTimer(b.drainTimeout())
 			defer t.Stop()
 			select {
 			case <-done:

@@ -260,7 +260,7 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 		select {
 		case <-ctx.Done():
 			// Wait a little for the confirms of what is in flight, so it is ACKed.
-			t := time.NewTimer(drainTimeout)
+			t := time.NewTimer(b.drainTimeout())
 			defer t.Stop()
 			for len(inflight) > 0 {
 				select {

@@ -55,7 +55,11 @@ It exits 1 when a message could not be stored (nothing is reported stored that i
 publishes: subscribers connect to it, and nothing waits for them. With persistent_store in the
 configuration it numbers its messages (seq_id, signed), records each one before sending it, and
 serves replay_endpoints[name] for as long as it runs, so consumers that missed a message fetch it
-(docs/replay.md). Fed from a pipe or a FIFO, it is a long-running publisher for shell scripts.`)
+(docs/replay.md). Fed from a pipe or a FIFO, it is a long-running publisher for shell scripts.
+
+SIGTERM or SIGINT ends standard input as its end would, even while the writer keeps a FIFO open:
+every line already read is published and flushed (bounded by zmq_linger), and the logger exits 0;
+it exits 3 when the signal cut short a wait for ACKs (that message is not confirmed).`)
 	c.Stdout, c.Stderr, c.Stdin = stdout, stderr, stdin
 	c.SetLogLevel("warn")
 	msgText := c.Flags.String("message", "", "send exactly this one message instead of reading standard input")
@@ -101,7 +105,7 @@ serves replay_endpoints[name] for as long as it runs, so consumers that missed a
 		// nothing; stdin lines are published as they arrive, so a pipe from tail -f works.
 		var single []any
 		if c.Flags.Changed("message") || *jsonInput {
-			b, err := singleBody(stdin, c.Flags.Changed("message"), *msgText, *jsonInput)
+			b, err := singleBody(c.Stdin, c.Flags.Changed("message"), *msgText, *jsonInput)
 			if err != nil {
 				return err
 			}
@@ -159,7 +163,8 @@ serves replay_endpoints[name] for as long as it runs, so consumers that missed a
 					<-f.Done()
 					err = f.Err()
 				}
-				if errors.Is(err, ack.ErrTimeout) {
+				if errors.Is(err, ack.ErrTimeout) || (err != nil && ctx.Err() != nil) {
+					// Not confirmed: the deadline passed, or SIGTERM/SIGINT cut the wait short.
 					return &cli.ExitError{Code: cli.ExitTimeout, Err: err}
 				}
 				if err != nil {
@@ -192,7 +197,7 @@ serves replay_endpoints[name] for as long as it runs, so consumers that missed a
 				return err
 			}
 		} else {
-			sc := bufio.NewScanner(stdin)
+			sc := bufio.NewScanner(c.Stdin)
 			sc.Buffer(make([]byte, 64*1024), 16<<20)
 			sc.Split(scanPythonLines)
 			for sc.Scan() {
@@ -200,7 +205,11 @@ serves replay_endpoints[name] for as long as it runs, so consumers that missed a
 					return err
 				}
 			}
-			if err := sc.Err(); err != nil {
+			// SIGTERM or SIGINT ends the input as its end would: what was read is sent (above,
+			// an unterminated last line too), then flushed by closer.
+			if err := sc.Err(); errors.Is(err, cli.ErrStopped) {
+				c.Log().Info("input ended by a signal: every line read was published")
+			} else if err != nil {
 				return cli.Usage("reading standard input: %v", err)
 			}
 		}

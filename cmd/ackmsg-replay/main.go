@@ -52,7 +52,7 @@ saw them already drop them by seq_id only when they arrive under the publisher's
 It prints the msg_id of each message sent.
 
 Exit codes: 0 messages found (and printed or sent), 1 no match, endpoint or file unavailable,
-2 bad usage.`)
+or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 bad usage.`)
 	c.Stdout, c.Stderr = stdout, stderr
 	c.SetLogLevel("warn")
 	storePath := c.Flags.String("store", "", "read this history (a persistent_store: a file or a postgres:// URL) instead of asking the replay endpoint")
@@ -133,6 +133,10 @@ Exit codes: 0 messages found (and printed or sent), 1 no match, endpoint or file
 			case <-time.After(50 * time.Millisecond):
 			case <-ctx.Done():
 			}
+		}
+		if err != nil && ctx.Err() != nil {
+			// SIGTERM or SIGINT: nothing was printed, which exit 1 says, and it says why.
+			return cli.Runtime(fmt.Errorf("%w before a message matched (%v)", cli.ErrStopped, err))
 		}
 		if err != nil {
 			return cli.Runtime(err)

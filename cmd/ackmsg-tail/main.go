@@ -157,6 +157,9 @@ written after each message, before the next is printed).`)
 			return cli.Runtime(err)
 		}
 		defer closeSub()
+		// A reader of stdout that stopped reading (a pipe into a stuck program) must not keep
+		// the tail alive after SIGTERM: a write still blocked zmq_linger after it gives up.
+		out := cli.StopWriter(ctx, stdout, time.Duration(cfg.ZMQLinger)*time.Millisecond)
 		printed := 0
 		for *count == 0 || printed < *count {
 			d, done, err := next()
@@ -180,8 +183,11 @@ written after each message, before the next is printed).`)
 				done(nil)
 				continue
 			}
-			err = f(stdout, d)
-			done(err)
+			err = f(out, d)
+			done(err) // not ACKed unless printed
+			if errors.Is(err, cli.ErrStopped) {
+				return nil
+			}
 			if err != nil {
 				return cli.Runtime(err)
 			}

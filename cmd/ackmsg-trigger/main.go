@@ -149,6 +149,14 @@ For scripts: --count N exits 0 after N commands ran, --timeout D exits after D (
 				timer = nil
 				flush()
 				continue
+			case <-ctx.Done():
+				// The reader gives up on ctx without handing over its error: SIGTERM, SIGINT or
+				// --timeout end the loop here, or it would wait on msgs forever.
+				flush()
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) && *count > 0 {
+					return cli.Runtime(fmt.Errorf("ran %d of %d commands within %s", ran, *count, timeout))
+				}
+				return nil
 			case n := <-msgs:
 				if n.err != nil {
 					flush()

@@ -19,7 +19,8 @@ import (
 	"github.com/ackmsg/ackmsg/config"
 )
 
-// Exit codes, the same for every command (README "Exit codes").
+// Exit codes, the same for every command (README "Exit codes"). A long-running command stopped
+// by SIGINT or SIGTERM exits ExitOK once it has flushed what it took in (see [Command.Main]).
 const (
 	ExitOK      = 0 // success
 	ExitRuntime = 1 // runtime error: configuration, bind/connect, certificate, missed --count
@@ -86,7 +87,15 @@ func (c *Command) SetLogLevel(level string) {
 }
 
 // Main parses args, loads the configuration, runs run, and exits with its code. run receives a
-// context cancelled on SIGINT or SIGTERM.
+// context cancelled on SIGINT or SIGTERM, and c.Stdin, when run reads it, returns an error
+// wrapping [ErrStopped] at that moment instead of waiting for its writer (see [StopReader]).
+//
+// On SIGINT or SIGTERM a long-running command stops taking in work, finishes and flushes what it
+// already took in (bounded by zmq_linger; the hub gives running consumers hub.shutdown_timeout)
+// and returns nil: the exit status is ExitOK. A second SIGINT or SIGTERM ends the process at
+// once, by the signal's default action, without a flush. Work the signal cut short that the command
+// promised to confirm exits with the code that says so (ackmsg-logger: ExitTimeout when a
+// message's ACKs were still awaited).
 func (c *Command) Main(args []string, run func(ctx context.Context, cfg *config.Config) error) {
 	os.Exit(c.Run(args, run))
 }
@@ -118,6 +127,14 @@ func (c *Command) Run(args []string, run func(ctx context.Context, cfg *config.C
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, func() {
+		stop() // the default action again: a second signal ends the command at once
+		c.log.Info("stopping: finishing what was taken in (a second SIGINT or SIGTERM ends the command at once)")
+	})
+	if c.Stdin != nil {
+		// A read blocked on a FIFO or a terminal must not keep a signalled command alive.
+		c.Stdin = StopReader(ctx, c.Stdin)
+	}
 	if err := run(ctx, cfg); err != nil {
 		code := ExitRuntime
 		var ee *ExitError
@@ -233,5 +250,5 @@ func (c *Command) PrintHelp(w io.Writer) {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Details))
 	}
 	fmt.Fprintf(w, "\nExit codes: 0 ok, 1 runtime error (configuration, bind/connect, certificate), "+
-		"2 bad usage or bad input, 3 ACK timeout.\n")
+		"2 bad usage or bad input, 3 ACK timeout; stopped by SIGTERM or SIGINT, 0 once what it took in is flushed.\n")
 }
