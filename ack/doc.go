@@ -57,6 +57,10 @@
 //   - False negatives are possible. A recipient that got the message but whose ACK cannot reach
 //     the publisher causes a timeout; retransmission and re-ACKs make this rare, never silent.
 //   - Unmarked traffic is untouched: only messages carrying gilmsg_version are ACKed.
+//   - Every subscriber ACKs every marked message it gets, recipient or not (gilmsg's rule). A
+//     verified ACK from a non-recipient never counts; it is ordinary traffic, not a warning: it
+//     is counted in Stats().AcksRejected["not_recipient"], logged at debug level, and named in
+//     the TimeoutError's Others (a recipient whose name in To is not its certificate's CN).
 //
 // # How
 //
