@@ -15,7 +15,7 @@ type waiter struct {
 	frame    []byte
 	missing  map[string]struct{}
 	acked    []string
-	others   []string // signers of verified ACKs that are not recipients, at most maxOthers
+	others   []string  // signers of verified ACKs that are not recipients, at most maxOthers
 	start    time.Time // Publish was called
 	sent     time.Time // the first send completed
 	deadline time.Time
