@@ -209,3 +209,51 @@ func waitMetric(t *testing.T, httpAddr, name string, v float64) {
 		time.Sleep(20 * time.Millisecond) // polling another process's counters
 	}
 }
+
+// TestBridgeRefusedExits: the real ackmsg-bridge given credentials or a vhost the broker refuses
+// exits 1 at once with the broker's reason (and no password), instead of retrying with WARN
+// lines forever; a broker that is only unreachable is still retried.
+func TestBridgeRefusedExits(t *testing.T) {
+	url := rmqtest.URL(t)
+	for _, c := range []struct{ name, url, reason string }{
+		{"password", strings.Replace(url, "guest:guest@", "guest:wrong-secret@", 1), "403"},
+		{"vhost", url + "no-such-vhost", "NOT_ALLOWED"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := NewBus(t, BusOptions{Certs: []string{"bridge"}, Extra: fmt.Sprintf(`
+[bridge]
+url = %q
+topics = ["org.example.test.logger.#"]
+queue = %q
+reconnect_max = 0.5
+`, c.url, rmqtest.Name("refused"))})
+			start := time.Now()
+			p := b.Start("ackmsg-bridge", "--certname", "bridge")
+			code := p.Wait(t, 20*time.Second)
+			stderr := p.Stderr.String()
+			if code != 1 || !strings.Contains(stderr, "refused the bridge") || !strings.Contains(stderr, c.reason) {
+				t.Fatalf("exit %d after %s, want 1 with the broker's reason %q\n%s", code, time.Since(start), c.reason, stderr)
+			}
+			if strings.Contains(stderr, "wrong-secret") {
+				t.Fatalf("the password was printed:\n%s", stderr)
+			}
+			t.Logf("exit %d after %s", code, time.Since(start).Round(time.Millisecond))
+		})
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		b := NewBus(t, BusOptions{Certs: []string{"bridge"}, Extra: fmt.Sprintf(`
+[bridge]
+url = "amqp://guest:guest@127.0.0.1:%d/"
+queue = %q
+reconnect_max = 0.2
+`, testbus.FreePort(t), rmqtest.Name("unreachable"))})
+		p := b.Start("ackmsg-bridge", "--certname", "bridge")
+		p.WaitLog(t, "broker unreachable")
+		if p.Exited() {
+			t.Fatalf("exited on a connection failure\n%s", p.Stderr.String())
+		}
+		if code := p.Stop(t); code != 0 {
+			t.Fatalf("SIGTERM: exit %d\n%s", code, p.Stderr.String())
+		}
+	})
+}

@@ -39,7 +39,8 @@ bridge.max_attempts times, or is not a JSON object, goes to that exchange (and t
 <queue>.dead); without it nothing is ever dropped.
 
 The bridge reconnects to the broker with back-off (up to bridge.reconnect_max) and stops
-cleanly on SIGTERM. --http-address (bridge.http_address) serves /live, /ready (both directions
+cleanly on SIGTERM. A broker that refuses it (wrong user or password, no permission, unknown
+vhost) ends it at once with exit 1 and the broker's reason: only connection failures are retried. --http-address (bridge.http_address) serves /live, /ready (both directions
 connected) and /metrics.`
 
 func run(args []string, stdout, stderr io.Writer) int {
