@@ -163,7 +163,7 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		OnEvent: func(e zsock.Event) {
 			log.Debug("ACK listener "+e.Kind.String(), "endpoint", e.Endpoint.Name, "addr", e.Endpoint.Addr)
 			if o.events != nil {
-				o.events(e)
+				o.events(Event{Kind: EventKind(e.Kind), Endpoint: e.Endpoint.Name, Addr: e.Endpoint.Addr}) // the kinds have zsock's values
 			}
 		},
 	})
