@@ -257,3 +257,41 @@ reconnect_max = 0.2
 		}
 	})
 }
+
+// TestBridgeOwnAcksQuiet: a bridge whose bus topics cover what it brings from the broker gets its
+// own messages back and ACKs them (every subscriber ACKs what is marked); its publisher, waiting
+// for the recipient tail, must not log that as a rejected ACK on every message.
+func TestBridgeOwnAcksQuiet(t *testing.T) {
+	url := rmqtest.URL(t)
+	in := rmqtest.Name("quiet.in")
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testbus.FreePort(t))
+	b := NewBus(t, BusOptions{Certs: []string{"bridge", "tail"}, Extra: fmt.Sprintf(`
+[bridge]
+url = %q
+topics = ["org.example.test.#"]
+queue = %q
+queue_bindings = [%q]
+recipients = ["tail"]
+http_address = %q
+`, url, in, in+".#", httpAddr)})
+	b.Start("ackmsg-relay").WaitLog(t, "relay ready")
+	br := startBridge(t, b, httpAddr)
+	const n = 3
+	tail := b.Start("ackmsg-tail", "--ack", "--certname", "tail", "--json", "--count", fmt.Sprint(n), "--timeout", "60",
+		"--topic", "org.example.test.amqp")
+	for i := range n {
+		if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-bridge", "send", in+".push", fmt.Sprintf(`{"n": %d}`, i)); code != 0 {
+			t.Fatalf("ackmsg-bridge send: exit %d\n%s", code, stderr)
+		}
+	}
+	if code := tail.Wait(t, 70*time.Second); code != 0 {
+		t.Fatalf("ackmsg-tail: exit %d\n%s", code, tail.Stderr.String())
+	}
+	waitMetric(t, httpAddr, "ackmsg_bridge_from_amqp_published_total", n)
+	if code := br.Stop(t); code != 0 {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, br.Stderr.String())
+	}
+	if s := br.Stderr.String(); strings.Contains(s, "not a recipient") || strings.Contains(s, "ACK not counted") {
+		t.Fatalf("the bridge warned about its own traffic:\n%s", s)
+	}
+}
