@@ -295,3 +295,23 @@ http_address = %q
 		t.Fatalf("the bridge warned about its own traffic:\n%s", s)
 	}
 }
+
+// TestBridgeToolsAfterGlobalFlags: the broker tools take the global flags before their name too
+// (ackmsg-bridge --url X queue q --bind k), against a real broker.
+func TestBridgeToolsAfterGlobalFlags(t *testing.T) {
+	url := rmqtest.URL(t)
+	q := rmqtest.Name("flags.first")
+	b := NewBus(t, BusOptions{})
+	for _, args := range [][]string{
+		{"--url", url, "queue", q, "--bind", q + ".k"},
+		{"--url", url, "--exchange", "amq.topic", "send", q + ".k", `{"n": 1}`},
+	} {
+		if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-bridge", args...); code != 0 {
+			t.Fatalf("ackmsg-bridge %q: exit %d\n%s", args, code, stderr)
+		}
+	}
+	out, stderr, code := b.Run(40*time.Second, "", "ackmsg-bridge", "--url", url, "--count", "1", "--timeout", "30", "get", q)
+	if code != 0 || strings.TrimSpace(out) != `{"n": 1}` {
+		t.Fatalf("ackmsg-bridge --url X --count 1 get %s: exit %d %q\n%s", q, code, out, stderr)
+	}
+}
