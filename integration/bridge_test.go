@@ -315,3 +315,30 @@ func TestBridgeToolsAfterGlobalFlags(t *testing.T) {
 		t.Fatalf("ackmsg-bridge --url X --count 1 get %s: exit %d %q\n%s", q, code, out, stderr)
 	}
 }
+
+// TestSubcommandHelp: the shipped binaries' --help for a subcommand shows that subcommand's own
+// synopsis, its name once, and the command's --help lists every subcommand.
+func TestSubcommandHelp(t *testing.T) {
+	b := NewBus(t, BusOptions{})
+	for _, c := range []struct {
+		args []string
+		want []string
+		not  string
+	}{
+		{[]string{"ackmsg-outbox", "--help"}, []string{"Usage: ackmsg-outbox serve|list|stats|retry|drop|flush|wait [flags]\n", "\n  wait [MSGID...]  "}, "ackmsg-outbox  "},
+		{[]string{"ackmsg-outbox", "serve", "--help"}, []string{"Usage: ackmsg-outbox serve [flags]\n"}, "serve serve"},
+		{[]string{"ackmsg-outbox", "wait", "--help"}, []string{"Usage: ackmsg-outbox wait [MSGID...] [--timeout SECONDS] [flags]\n"}, "serve|"},
+		{[]string{"ackmsg-bridge", "--help"}, []string{"Usage: ackmsg-bridge [flags] | queue|send|get ...\n", "\n  get NAME  "}, ""},
+		{[]string{"ackmsg-bridge", "get", "--help"}, []string{"Usage: ackmsg-bridge get NAME [--count N] [--timeout SECONDS] [flags]\n"}, "get get"},
+		{[]string{"ackmsg-bridge", "queue", "--help"}, []string{"Usage: ackmsg-bridge queue NAME --bind KEY... [flags]\n"}, "queue queue"},
+	} {
+		out, stderr, code := b.Run(20*time.Second, "", c.args[0], c.args[1:]...)
+		ok := code == 0 && (c.not == "" || !strings.Contains(out, c.not))
+		for _, w := range c.want {
+			ok = ok && strings.Contains(out, w)
+		}
+		if !ok {
+			t.Errorf("%q: exit %d, want %q and not %q:\n%s%s", c.args, code, c.want, c.not, out, stderr)
+		}
+	}
+}
