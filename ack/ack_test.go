@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -241,6 +242,37 @@ func TestForgedAcksDoNotCount(t *testing.T) {
 				t.Fatal("a forged ACK was counted")
 			}
 		})
+	}
+}
+
+// A genuine ACK from a subscriber that is not a recipient (every subscriber ACKs every marked
+// message it gets) does not count and is not a warning: no WARN line per message, a count under
+// AcksRejected["not_recipient"], and the timeout names that signer, so a recipient misnamed in
+// To is still found.
+func TestNonRecipientAckIsQuietAndNamedOnTimeout(t *testing.T) {
+	w := newWorld(t, "sub01")
+	w.startConsumer("sub01", "sub01", ack.OnReceipt)
+	log, buf := captureLog()
+	p := w.publisher(ack.WithLogger(log))
+	ctx := within(t, 20*time.Second)
+	for range 2 {
+		_, err := p.Publish(ctx, "order", 1, ack.To("sub01-typo"), ack.Within(1200*time.Millisecond))
+		var te *ack.TimeoutError
+		if !errors.As(err, &te) || !errors.Is(err, ack.ErrTimeout) {
+			t.Fatalf("err = %v, want a timeout", err)
+		}
+		if !slices.Equal(te.Others, []string{"sub01"}) || !strings.Contains(err.Error(), "also ACKed by non-recipients: sub01") {
+			t.Fatalf("Others %q, error %q: want sub01 named", te.Others, err)
+		}
+	}
+	if n := p.Stats().AcksRejected["not_recipient"]; n < 2 {
+		t.Fatalf("AcksRejected[not_recipient] = %d, want >= 2", n)
+	}
+	if l := buf.lines("level=WARN", "not a recipient"); len(l) > 0 {
+		t.Fatalf("a non-recipient's ACK was logged as a warning: %q", l)
+	}
+	if l := buf.lines("level=DEBUG", "not a recipient", "signer=sub01"); len(l) == 0 {
+		t.Fatalf("no debug line names the non-recipient signer:\n%s", buf)
 	}
 }
 

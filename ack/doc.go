@@ -63,6 +63,10 @@
 //     field, ACK everything as before; the publisher counts only its recipients either way).
 //     Subscribers drop ACK-topic frames unread (WithAckMessages keeps them), and the ACK listener
 //     decodes and verifies only ACKs whose msg_id it waits for.
+//   - A verified ACK from a non-recipient (a gilmsg consumer ACKs every marked message) never
+//     counts; it is ordinary traffic, not a warning: it is counted in
+//     Stats().AcksRejected["not_recipient"], logged at debug level, and named in the
+//     TimeoutError's Others (a recipient whose name in To is not its certificate's CN).
 //
 // # How
 //

@@ -52,10 +52,14 @@ func closedErr(err error) error {
 // deadline passed; when the caller's context was cancelled instead, errors.Is(err,
 // context.Canceled) holds and ErrTimeout does not.
 type TimeoutError struct {
-	MsgID    string
-	Topic    string
-	Missing  []string // sorted
-	Acked    []string // in the order the ACKs arrived
+	MsgID   string
+	Topic   string
+	Missing []string // sorted
+	Acked   []string // in the order the ACKs arrived
+	// Others are the signers of verified ACKs for this msg_id that are not recipients (at most
+	// 8): subscribers ACK every marked message they get, so a recipient misnamed in To (the
+	// certificate's CN differs) shows here.
+	Others   []string
 	Waited   time.Duration
 	Attempts int // sends of the message, the first included
 	// Cause is the context's error when the caller's context ended the wait; nil when the ACK
@@ -74,6 +78,9 @@ func (e *TimeoutError) Error() string {
 		e.MsgID, e.Waited.Round(time.Millisecond), strings.Join(e.Missing, ", "))
 	if len(e.Acked) > 0 {
 		fmt.Fprintf(&b, " (acked: %s)", strings.Join(e.Acked, ", "))
+	}
+	if len(e.Others) > 0 {
+		fmt.Fprintf(&b, " (also ACKed by non-recipients: %s)", strings.Join(e.Others, ", "))
 	}
 	if errors.Is(e.Cause, context.Canceled) {
 		b.WriteString(" when the context was cancelled")

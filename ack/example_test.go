@@ -230,3 +230,33 @@ func ExampleNew_logSink() {
 	fmt.Println(m.Topic(), m.Has("gilmsg_version"), p.Stats().NotAwaited)
 	// Output: org.example.test.shop.order.new true 1
 }
+
+// WithEvents reports each connection change of a Subscriber's sockets (and of a Publisher's ACK
+// listener) as an ack.Event: which endpoint, and whether it connected or disconnected.
+func ExampleWithEvents() {
+	eps := exampleEndpoints("pub.host", "sub01.host")
+	pub, err := ack.New(exampleConfig(eps, "pub.host", "pub01"))
+	if err != nil {
+		panic(err)
+	}
+	defer pub.Close()
+
+	connected := make(chan ack.Event, 1)
+	sub, err := ack.NewSubscriber(exampleConfig(eps, "sub01.host", "sub01"), "org.example.test.shop",
+		ack.WithEvents(func(e ack.Event) {
+			if e.Kind == ack.Connected && e.Endpoint == "pub.host" {
+				select {
+				case connected <- e: // fn must not block
+				default:
+				}
+			}
+		}))
+	if err != nil {
+		panic(err)
+	}
+	defer sub.Close()
+
+	e := <-connected
+	fmt.Println(e.Kind, e.Endpoint, e.Addr == eps["pub.host"][0])
+	// Output: connected pub.host true
+}

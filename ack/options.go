@@ -9,7 +9,6 @@ import (
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
-	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
@@ -33,7 +32,7 @@ type options struct {
 	clock     func() time.Time
 	endpoints []config.Endpoint
 	hasEps    bool
-	events    func(zsock.Event)
+	events    func(Event)
 	prefixes  []string
 	hasPrefix bool
 
@@ -118,8 +117,20 @@ func WithEndpoints(eps ...config.Endpoint) Option {
 }
 
 // WithEvents calls fn for every connection change of a Subscriber's sockets
-// (consumer.WithEvents) or of a Publisher's ACK listener. fn must not block.
-func WithEvents(fn func(zsock.Event)) Option { return func(o *options) { o.events = fn } }
+// (consumer.WithEvents) or of a Publisher's ACK listener, one per endpoint. fn must not block.
+func WithEvents(fn func(Event)) Option { return func(o *options) { o.events = fn } }
+
+// Event is consumer.Event: a connection change on one endpoint, reported to WithEvents.
+type Event = consumer.Event
+
+// EventKind is consumer.EventKind: what happened to the connection.
+type EventKind = consumer.EventKind
+
+// The connection events WithEvents reports (consumer's).
+const (
+	Connected    = consumer.Connected
+	Disconnected = consumer.Disconnected
+)
 
 // WithPrefixes subscribes a Subscriber with these topic prefixes instead of the one given to
 // NewSubscriber (consumer.WithPrefixes). Subscriber only.

@@ -163,7 +163,7 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		OnEvent: func(e zsock.Event) {
 			log.Debug("ACK listener "+e.Kind.String(), "endpoint", e.Endpoint.Name, "addr", e.Endpoint.Addr)
 			if o.events != nil {
-				o.events(e)
+				o.events(Event{Kind: EventKind(e.Kind), Endpoint: e.Endpoint.Name, Addr: e.Endpoint.Addr}) // the kinds have zsock's values
 			}
 		},
 	})
@@ -528,7 +528,7 @@ func (p *Publisher) finishLocked(w *waiter, err, cause error, now time.Time) {
 		p.est.completed(now, len(p.waiters) > 0)
 	default:
 		w.err = &TimeoutError{MsgID: w.msg.MsgID(), Topic: w.msg.Topic(), Missing: w.missingList(),
-			Acked: slices.Clone(w.acked), Waited: now.Sub(w.start), Attempts: w.attempts, Cause: cause}
+			Acked: slices.Clone(w.acked), Others: slices.Clone(w.others), Waited: now.Sub(w.start), Attempts: w.attempts, Cause: cause}
 		if errors.Is(w.err, ErrTimeout) {
 			p.stats.timedOut.Add(1)
 		} else {
@@ -727,7 +727,16 @@ func (p *Publisher) count(w *waiter, who *certs.Identity) (string, bool) {
 		if slices.Contains(w.acked, who.CN) {
 			p.stats.acksDuplicate.Add(1)
 		} else {
-			p.rejects.Warn("not_recipient", "ACK not counted: signer is not a recipient", "msg_id", id, "signer", who.CN)
+			// Every subscriber ACKs every marked message it gets (gilmsg's rule), so a genuine
+			// ACK from a trusted certificate that is not a recipient is ordinary traffic (a
+			// bridge ACKs the messages it brings to the bus itself, an ackmsg-tail --ack ACKs
+			// messages meant for others): counted, not logged at warn level. A recipient
+			// misnamed in To shows where it matters, in the TimeoutError's Others.
+			p.rejects.Count("not_recipient")
+			p.log.Debug("ACK not counted: signer is not a recipient", "msg_id", id, "signer", who.CN)
+			if len(w.others) < maxOthers && !slices.Contains(w.others, who.CN) {
+				w.others = append(w.others, who.CN)
+			}
 		}
 		return "", false
 	}

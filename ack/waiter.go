@@ -15,6 +15,7 @@ type waiter struct {
 	frame    []byte
 	missing  map[string]struct{}
 	acked    []string
+	others   []string  // signers of verified ACKs that are not recipients, at most maxOthers
 	start    time.Time // Publish was called
 	sent     time.Time // the first send completed
 	deadline time.Time
@@ -29,6 +30,9 @@ type waiter struct {
 	stopWatch func() bool  // stops the context watch
 	onAck     func(string) // set at creation, then only read
 }
+
+// maxOthers bounds the non-recipient signers a waiter remembers for its TimeoutError.
+const maxOthers = 8
 
 func (w *waiter) wake() time.Time {
 	if w.next.Before(w.deadline) {

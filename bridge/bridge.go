@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,34 @@ var (
 	ErrNotForwarded = errors.New("bridge: topic not in bridge.topics: not forwarded, not ACKed")
 )
 
+// ErrRefused is Run's error when the broker refuses the bridge: its credentials (403
+// ACCESS_REFUSED, "username or password not allowed"), its permissions on the vhost, an
+// exchange or a queue (403), or the vhost itself (530 NOT_ALLOWED, but for a connection limit,
+// which passes). Retrying would not help: Run stops both directions and returns an error that
+// is errors.Is(err, ErrRefused) and wraps the broker's *amqp.Error, whose text says why.
+var ErrRefused = errors.New("bridge: the broker refused the bridge")
+
+// refused reports whether err is the broker refusing authentication or authorization, as
+// opposed to a connection failure worth retrying.
+func refused(err error) bool {
+	var ae *amqp.Error
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.Code {
+	case amqp.AccessRefused:
+		return true
+	case amqp.NotAllowed:
+		return !strings.Contains(ae.Reason, "limit") // "connection limit (1) is reached" passes
+	}
+	return false
+}
+
+// refusal is the error Run returns for a refusal in one direction.
+func refusal(direction string, err error) error {
+	return fmt.Errorf("%w (%s): %w", ErrRefused, direction, err)
+}
+
 // ErrNothingToBridge is New's error when the configuration turns both directions off.
 var ErrNothingToBridge = errors.New("bridge: nothing to bridge: set bridge.topics (bus → AMQP) and/or bridge.queue (AMQP → bus)")
 
@@ -102,7 +131,7 @@ type Bridge struct {
 
 // New prepares a bridge for cfg.Bridge: the bus subscriber when Topics is set, the bus
 // publisher when Queue is set (at least one of them must be). It does not contact the broker:
-// Run does, and keeps trying until it answers. Without name (an endpoints key to bind), the
+// Run does, and keeps trying until it answers (but stops when it refuses: ErrRefused). Without name (an endpoints key to bind), the
 // bridge sends its ACKs and messages through the relay (active).
 func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 	if cfg == nil {
@@ -196,20 +225,34 @@ func (b *Bridge) Ready() bool {
 	return (b.sub == nil || b.toUp.Load()) && (b.pub == nil || b.fromUp.Load())
 }
 
-// Run bridges until ctx ends, reconnecting to the broker whenever the connection is lost. On
-// the way out it waits (zmq_linger at most) for the broker's confirms of what it published
-// and for the bus publishes in progress, so that they are ACKed; what is left is not: the
-// publishers retransmit, the broker redelivers. Run does not close the Bridge.
+// Run bridges until ctx ends, reconnecting to the broker whenever the connection is lost or
+// cannot be made. When the broker refuses the bridge (bad credentials or permissions, see
+// ErrRefused), at start or later, Run stops both directions and returns that error; otherwise
+// it returns nil once ctx ended. On the way out it waits (zmq_linger at most) for the
+// broker's confirms of what it published and for the bus publishes in progress, so that they
+// are ACKed; what is left is not: the publishers retransmit, the broker redelivers. Run does
+// not close the Bridge.
 func (b *Bridge) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	var wg sync.WaitGroup
+	var toErr, fromErr error
 	if b.sub != nil {
-		wg.Go(func() { b.runToAMQP(ctx) })
+		wg.Go(func() {
+			if toErr = b.runToAMQP(ctx); toErr != nil {
+				stop()
+			}
+		})
 	}
 	if b.pub != nil {
-		wg.Go(func() { b.runFromAMQP(ctx) })
+		wg.Go(func() {
+			if fromErr = b.runFromAMQP(ctx); fromErr != nil {
+				stop()
+			}
+		})
 	}
 	wg.Wait()
-	return nil
+	return errors.Join(toErr, fromErr)
 }
 
 // Close closes the bus subscriber and publisher. Call it after Run returned.

@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -737,4 +738,59 @@ func TestFromAMQPMsgIDYearFromSentAt(t *testing.T) {
 		}
 		d.Done(nil)
 	}
+}
+
+// A broker that refuses the bridge (a wrong password, a vhost it may not use) ends Run at once
+// with ErrRefused and the broker's reason, both directions; a broker that cannot be reached is
+// retried until ctx ends.
+func TestRunStopsWhenTheBrokerRefuses(t *testing.T) {
+	w := newWorld(t)
+	good := w.url // amqp://guest:guest@127.0.0.1:PORT/
+	for _, c := range []struct{ name, url, reason string }{
+		{"password", strings.Replace(good, "guest:guest@", "guest:wrong@", 1), "(403)"},
+		{"vhost", good + "no-such-vhost", "NOT_ALLOWED"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := w.config("bridge.host", "bridge")
+			cfg.Bridge.URL, cfg.Bridge.ReconnectMax = c.url, 0.5
+			cfg.Bridge.Topics, cfg.Bridge.Queue = []string{"org.example"}, rmqtest.Name("refused")
+			b, err := bridge.New(cfg, bridge.WithLogger(testLog(t, "bridge")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			start := time.Now()
+			err = b.Run(ctxFor(t, 30*time.Second))
+			took := time.Since(start)
+			if !errors.Is(err, bridge.ErrRefused) || !strings.Contains(err.Error(), c.reason) {
+				t.Fatalf("Run = %v after %s, want ErrRefused with %s", err, took, c.reason)
+			}
+			var ae *amqp.Error
+			if !errors.As(err, &ae) || strings.Contains(err.Error(), "wrong") {
+				t.Fatalf("Run = %v: want the broker's *amqp.Error, and no password", err)
+			}
+			for _, d := range []string{"bus → AMQP", "AMQP → bus"} {
+				if !strings.Contains(err.Error(), d) {
+					t.Errorf("Run = %v: the %s direction is not named", err, d)
+				}
+			}
+			if took > 10*time.Second {
+				t.Errorf("Run took %s to give up", took)
+			}
+		})
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		cfg := w.config("bridge.host", "bridge")
+		cfg.Bridge.URL = fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", testbus.FreePort(t))
+		cfg.Bridge.ReconnectMax, cfg.Bridge.Queue = 0.2, rmqtest.Name("unreachable")
+		b, err := bridge.New(cfg, bridge.WithLogger(testLog(t, "bridge")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		start := time.Now()
+		if err := b.Run(ctxFor(t, 1500*time.Millisecond)); err != nil || time.Since(start) < 1400*time.Millisecond {
+			t.Fatalf("Run = %v after %s, want nil when ctx ends: a connection failure is retried", err, time.Since(start))
+		}
+	})
 }

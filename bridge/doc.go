@@ -52,6 +52,9 @@
 //
 // Each direction has its own connection (a blocked publishing connection never stalls
 // consuming). A lost connection is dialled again with a pause doubling from 0.1 s up to
-// ReconnectMax; Run returns only when its context ends. [Bridge.Ready] reports whether every
-// configured direction is connected.
+// ReconnectMax. Only connection failures are retried: when the broker refuses the bridge (a
+// wrong user or password, no permission on the vhost, an exchange or a queue, an unknown vhost)
+// Run stops both directions and returns [ErrRefused] with the broker's reason, at start or later;
+// otherwise Run returns when its context ends. [Bridge.Ready] reports whether every configured
+// direction is connected.
 package bridge

@@ -29,17 +29,21 @@ var fedmsgID = regexp.MustCompile(`^[0-9]{4}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}
 // maxAttemptsKept bounds the failure counts remembered for broker messages.
 const maxAttemptsKept = 100000
 
-// runFromAMQP runs the AMQP → bus direction until ctx ends.
-func (b *Bridge) runFromAMQP(ctx context.Context) {
+// runFromAMQP runs the AMQP → bus direction until ctx ends, or until the broker refuses the bridge
+// (then it returns the ErrRefused error).
+func (b *Bridge) runFromAMQP(ctx context.Context) error {
 	attempts := &attemptCounts{n: make(map[string]int)}
 	bo := newBackoff(b.bc.ReconnectMax.Duration())
 	for ctx.Err() == nil {
 		conn, err := b.dial("from-amqp")
 		if err != nil {
+			if refused(err) {
+				return refusal("AMQP → bus", err)
+			}
 			b.stats.fromConnectErrors.Add(1)
 			b.warn.Warn("from-connect", "broker unreachable (AMQP → bus): retrying", "error", err)
 			if !bo.wait(ctx) {
-				return
+				return nil
 			}
 			continue
 		}
@@ -48,7 +52,10 @@ func (b *Bridge) runFromAMQP(ctx context.Context) {
 		b.fromUp.Store(false)
 		conn.Close()
 		if ctx.Err() != nil {
-			return
+			return nil
+		}
+		if refused(err) {
+			return refusal("AMQP → bus", err)
 		}
 		b.stats.fromReconnects.Add(1)
 		b.log.Warn("broker connection lost (AMQP → bus): reconnecting", "error", err)
@@ -56,9 +63,10 @@ func (b *Bridge) runFromAMQP(ctx context.Context) {
 			bo.reset()
 		}
 		if !bo.wait(ctx) {
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // attemptCounts counts the failed attempts of broker messages by key, for max_attempts. The

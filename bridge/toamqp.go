@@ -31,8 +31,9 @@ type event struct {
 	ack   bool   // of a confirm
 }
 
-// runToAMQP runs the bus → AMQP direction until ctx ends.
-func (b *Bridge) runToAMQP(ctx context.Context) {
+// runToAMQP runs the bus → AMQP direction until ctx ends, or until the broker refuses the bridge
+// (then it returns the ErrRefused error).
+func (b *Bridge) runToAMQP(ctx context.Context) error {
 	in := make(chan *ack.Delivery)
 	rctx, stopReader := context.WithCancel(ctx)
 	readerDone := make(chan struct{})
@@ -50,10 +51,13 @@ func (b *Bridge) runToAMQP(ctx context.Context) {
 	for ctx.Err() == nil {
 		conn, err := b.dial("to-amqp")
 		if err != nil {
+			if refused(err) {
+				return refusal("bus → AMQP", err)
+			}
 			b.stats.toConnectErrors.Add(1)
 			b.warn.Warn("to-connect", "broker unreachable (bus → AMQP): retrying", "error", err)
 			if !bo.wait(ctx) {
-				return
+				return nil
 			}
 			continue
 		}
@@ -62,7 +66,10 @@ func (b *Bridge) runToAMQP(ctx context.Context) {
 		b.toUp.Store(false)
 		conn.Close()
 		if ctx.Err() != nil {
-			return
+			return nil
+		}
+		if refused(err) {
+			return refusal("bus → AMQP", err)
 		}
 		b.stats.toReconnects.Add(1)
 		b.log.Warn("broker connection lost (bus → AMQP): reconnecting", "error", err, "unconfirmed", len(carry))
@@ -70,9 +77,10 @@ func (b *Bridge) runToAMQP(ctx context.Context) {
 			bo.reset()
 		}
 		if !bo.wait(ctx) {
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // readBus hands the bus messages to forward to the session, and finishes the others.

@@ -15,6 +15,10 @@ type Flags struct {
 	// replaces Options.File.
 	// Tests set them to redirect the search; commands leave them zero.
 	Options LoadOptions
+	// Edit, when set, adjusts the configuration after the flags are applied and before it is
+	// validated, for a command to which a key means something else (ackmsg-replay's --name
+	// names the history to read, not an endpoints key to bind).
+	Edit func(*Config)
 
 	fs          *pflag.FlagSet
 	file        string
@@ -89,6 +93,9 @@ func (f *Flags) Load() (*Config, error) {
 	}
 	if err := f.Apply(c); err != nil {
 		return nil, err
+	}
+	if f.Edit != nil {
+		f.Edit(c)
 	}
 	return c, c.Validate()
 }

@@ -217,8 +217,8 @@ func TestTailIteratorStopsOnBreakAndCancel(t *testing.T) {
 	ready := make(chan struct{})
 	got := make(chan string, 1)
 	go func() {
-		for d, err := range consumer.Tail(ctx, cfg, "", consumer.WithEvents(func(e zsock.Event) {
-			if e.Kind == zsock.Connected {
+		for d, err := range consumer.Tail(ctx, cfg, "", consumer.WithEvents(func(e consumer.Event) {
+			if e.Kind == consumer.Connected {
 				close(ready)
 			}
 		})) {

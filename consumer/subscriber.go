@@ -90,8 +90,9 @@ func WithEndpoints(eps ...config.Endpoint) Option {
 	return func(s *Subscriber) { s.endpoints = eps }
 }
 
-// WithEvents calls fn for every connection change. fn must not block.
-func WithEvents(fn func(zsock.Event)) Option { return func(s *Subscriber) { s.onEvent = fn } }
+// WithEvents calls fn for every connection change of the Subscriber's sockets, one per
+// endpoint (Connected, Disconnected). fn must not block.
+func WithEvents(fn func(Event)) Option { return func(s *Subscriber) { s.onEvent = fn } }
 
 // WithPrefixes subscribes with these topic prefixes (ZeroMQ byte prefixes) instead of the one
 // given to NewSubscriber: a message passes when its topic starts with any of them. An empty
@@ -133,7 +134,7 @@ type Subscriber struct {
 	log       *slog.Logger
 	verifier  certs.Verifier
 	endpoints []config.Endpoint
-	onEvent   func(zsock.Event)
+	onEvent   func(Event)
 	now       func() time.Time
 	prefixes  []string
 	skip      func(topic []byte) bool
@@ -197,7 +198,7 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	onEvent := func(e zsock.Event) {
 		s.log.Info("endpoint "+e.Kind.String(), "endpoint", e.Endpoint.Name, "addr", e.Endpoint.Addr)
 		if s.onEvent != nil {
-			s.onEvent(e)
+			s.onEvent(eventOf(e))
 		}
 	}
 	prefixes := []string{topic}

@@ -209,3 +209,136 @@ func waitMetric(t *testing.T, httpAddr, name string, v float64) {
 		time.Sleep(20 * time.Millisecond) // polling another process's counters
 	}
 }
+
+// TestBridgeRefusedExits: the real ackmsg-bridge given credentials or a vhost the broker refuses
+// exits 1 at once with the broker's reason (and no password), instead of retrying with WARN
+// lines forever; a broker that is only unreachable is still retried.
+func TestBridgeRefusedExits(t *testing.T) {
+	url := rmqtest.URL(t)
+	for _, c := range []struct{ name, url, reason string }{
+		{"password", strings.Replace(url, "guest:guest@", "guest:wrong-secret@", 1), "403"},
+		{"vhost", url + "no-such-vhost", "NOT_ALLOWED"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := NewBus(t, BusOptions{Certs: []string{"bridge"}, Extra: fmt.Sprintf(`
+[bridge]
+url = %q
+topics = ["org.example.test.logger.#"]
+queue = %q
+reconnect_max = 0.5
+`, c.url, rmqtest.Name("refused"))})
+			start := time.Now()
+			p := b.Start("ackmsg-bridge", "--certname", "bridge")
+			code := p.Wait(t, 20*time.Second)
+			stderr := p.Stderr.String()
+			if code != 1 || !strings.Contains(stderr, "refused the bridge") || !strings.Contains(stderr, c.reason) {
+				t.Fatalf("exit %d after %s, want 1 with the broker's reason %q\n%s", code, time.Since(start), c.reason, stderr)
+			}
+			if strings.Contains(stderr, "wrong-secret") {
+				t.Fatalf("the password was printed:\n%s", stderr)
+			}
+			t.Logf("exit %d after %s", code, time.Since(start).Round(time.Millisecond))
+		})
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		b := NewBus(t, BusOptions{Certs: []string{"bridge"}, Extra: fmt.Sprintf(`
+[bridge]
+url = "amqp://guest:guest@127.0.0.1:%d/"
+queue = %q
+reconnect_max = 0.2
+`, testbus.FreePort(t), rmqtest.Name("unreachable"))})
+		p := b.Start("ackmsg-bridge", "--certname", "bridge")
+		p.WaitLog(t, "broker unreachable")
+		if p.Exited() {
+			t.Fatalf("exited on a connection failure\n%s", p.Stderr.String())
+		}
+		if code := p.Stop(t); code != 0 {
+			t.Fatalf("SIGTERM: exit %d\n%s", code, p.Stderr.String())
+		}
+	})
+}
+
+// TestBridgeOwnAcksQuiet: a bridge whose bus topics cover what it brings from the broker gets its
+// own messages back and ACKs them (every subscriber ACKs what is marked); its publisher, waiting
+// for the recipient tail, must not log that as a rejected ACK on every message.
+func TestBridgeOwnAcksQuiet(t *testing.T) {
+	url := rmqtest.URL(t)
+	in := rmqtest.Name("quiet.in")
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testbus.FreePort(t))
+	b := NewBus(t, BusOptions{Certs: []string{"bridge", "tail"}, Extra: fmt.Sprintf(`
+[bridge]
+url = %q
+topics = ["org.example.test.#"]
+queue = %q
+queue_bindings = [%q]
+recipients = ["tail"]
+http_address = %q
+`, url, in, in+".#", httpAddr)})
+	b.Start("ackmsg-relay").WaitLog(t, "relay ready")
+	br := startBridge(t, b, httpAddr)
+	const n = 3
+	tail := b.Start("ackmsg-tail", "--ack", "--certname", "tail", "--json", "--count", fmt.Sprint(n), "--timeout", "60",
+		"--topic", "org.example.test.amqp")
+	for i := range n {
+		if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-bridge", "send", in+".push", fmt.Sprintf(`{"n": %d}`, i)); code != 0 {
+			t.Fatalf("ackmsg-bridge send: exit %d\n%s", code, stderr)
+		}
+	}
+	if code := tail.Wait(t, 70*time.Second); code != 0 {
+		t.Fatalf("ackmsg-tail: exit %d\n%s", code, tail.Stderr.String())
+	}
+	waitMetric(t, httpAddr, "ackmsg_bridge_from_amqp_published_total", n)
+	if code := br.Stop(t); code != 0 {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, br.Stderr.String())
+	}
+	if s := br.Stderr.String(); strings.Contains(s, "not a recipient") || strings.Contains(s, "ACK not counted") {
+		t.Fatalf("the bridge warned about its own traffic:\n%s", s)
+	}
+}
+
+// TestBridgeToolsAfterGlobalFlags: the broker tools take the global flags before their name too
+// (ackmsg-bridge --url X queue q --bind k), against a real broker.
+func TestBridgeToolsAfterGlobalFlags(t *testing.T) {
+	url := rmqtest.URL(t)
+	q := rmqtest.Name("flags.first")
+	b := NewBus(t, BusOptions{})
+	for _, args := range [][]string{
+		{"--url", url, "queue", q, "--bind", q + ".k"},
+		{"--url", url, "--exchange", "amq.topic", "send", q + ".k", `{"n": 1}`},
+	} {
+		if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-bridge", args...); code != 0 {
+			t.Fatalf("ackmsg-bridge %q: exit %d\n%s", args, code, stderr)
+		}
+	}
+	out, stderr, code := b.Run(40*time.Second, "", "ackmsg-bridge", "--url", url, "--count", "1", "--timeout", "30", "get", q)
+	if code != 0 || strings.TrimSpace(out) != `{"n": 1}` {
+		t.Fatalf("ackmsg-bridge --url X --count 1 get %s: exit %d %q\n%s", q, code, out, stderr)
+	}
+}
+
+// TestSubcommandHelp: the shipped binaries' --help for a subcommand shows that subcommand's own
+// synopsis, its name once, and the command's --help lists every subcommand.
+func TestSubcommandHelp(t *testing.T) {
+	b := NewBus(t, BusOptions{})
+	for _, c := range []struct {
+		args []string
+		want []string
+		not  string
+	}{
+		{[]string{"ackmsg-outbox", "--help"}, []string{"Usage: ackmsg-outbox serve|list|stats|retry|drop|flush|wait [flags]\n", "\n  wait [MSGID...]  "}, "ackmsg-outbox  "},
+		{[]string{"ackmsg-outbox", "serve", "--help"}, []string{"Usage: ackmsg-outbox serve [flags]\n"}, "serve serve"},
+		{[]string{"ackmsg-outbox", "wait", "--help"}, []string{"Usage: ackmsg-outbox wait [MSGID...] [--timeout SECONDS] [flags]\n"}, "serve|"},
+		{[]string{"ackmsg-bridge", "--help"}, []string{"Usage: ackmsg-bridge [flags] | queue|send|get ...\n", "\n  get NAME  "}, ""},
+		{[]string{"ackmsg-bridge", "get", "--help"}, []string{"Usage: ackmsg-bridge get NAME [--count N] [--timeout SECONDS] [flags]\n"}, "get get"},
+		{[]string{"ackmsg-bridge", "queue", "--help"}, []string{"Usage: ackmsg-bridge queue NAME --bind KEY... [flags]\n"}, "queue queue"},
+	} {
+		out, stderr, code := b.Run(20*time.Second, "", c.args[0], c.args[1:]...)
+		ok := code == 0 && (c.not == "" || !strings.Contains(out, c.not))
+		for _, w := range c.want {
+			ok = ok && strings.Contains(out, w)
+		}
+		if !ok {
+			t.Errorf("%q: exit %d, want %q and not %q:\n%s%s", c.args, code, c.want, c.not, out, stderr)
+		}
+	}
+}

@@ -40,23 +40,25 @@ bridge.max_attempts times, or is not a JSON object, goes to that exchange (and t
 <queue>.dead); without it nothing is ever dropped.
 
 The bridge reconnects to the broker with back-off (up to bridge.reconnect_max) and stops
-cleanly on SIGTERM. --http-address (bridge.http_address) serves /live, /ready (both directions
-connected) and /metrics.`
+cleanly on SIGTERM. A broker that refuses it (wrong user or password, no permission, unknown
+vhost) ends it at once with exit 1 and the broker's reason: only connection failures are
+retried. --http-address (bridge.http_address) serves /live, /ready (both directions connected)
+and /metrics.`
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "queue", "send", "get":
-			return tool(args[0], args[1:], stdout, stderr)
-		}
-	}
-	c := cli.New("ackmsg-bridge", "guaranteed bridge between the bus and RabbitMQ (AMQP 0-9-1)", "[flags] | queue|send|get ...", details+toolDetails)
+	c := cli.New("ackmsg-bridge", "guaranteed bridge between the bus and RabbitMQ (AMQP 0-9-1)", "[flags] | "+tools.Names()+" ...", details+toolDetails+tools.Help())
 	c.Stdout, c.Stderr = stdout, stderr
 	url := c.Flags.String("url", "", "the broker's AMQP URL (config bridge.url)")
 	topics := c.Flags.StringSlice("topics", nil, "bus topic patterns to send to the broker, comma-separated (config bridge.topics)")
 	queue := c.Flags.String("queue", "", "the broker queue to bring to the bus (config bridge.queue)")
 	recipients := c.Flags.StringSlice("recipients", nil, "recipients that must ACK what comes from the broker (config bridge.recipients)")
 	httpAddr := c.Flags.String("http-address", "", "serve /live, /ready and /metrics on this host:port (config bridge.http_address)")
+	// A tool's name may follow global flags (ackmsg-bridge --url X queue q --bind k).
+	if sub, rest := tools.Split(args, c.Flags); sub != "" {
+		if _, ok := tools.Lookup(sub); ok {
+			return tool(sub, rest, stdout, stderr)
+		}
+	}
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
 		if len(c.Args()) > 0 {
 			return cli.Usage("unexpected arguments %q", c.Args())

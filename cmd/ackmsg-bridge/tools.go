@@ -15,20 +15,25 @@ import (
 	"github.com/ackmsg/ackmsg/message"
 )
 
+// tools are ackmsg-bridge's broker tools, its subcommands.
+var tools = cli.Subs{Command: "ackmsg-bridge", List: []cli.Sub{
+	{Name: "queue", Args: "NAME --bind KEY... [flags]", Help: `declare a durable queue NAME bound to the exchange with the routing-key
+		patterns of --bind (idempotent)`},
+	{Name: "send", Args: "KEY JSON [flags]", Help: `publish JSON (an object) to the exchange with routing key KEY, persistent
+		and mandatory, and wait for the broker's confirm: exit 1 when no queue is
+		bound for KEY`},
+	{Name: "get", Args: "NAME [--count N] [--timeout SECONDS] [flags]", Help: `print the bodies of NAME's messages, one per line, acking each after it
+		is printed; exit 3 when fewer than --count came in --timeout`},
+}}
+
 const toolDetails = `
 
-Broker tools, for shell scripts and a first look (they use bridge.url and bridge.exchange):
-  queue NAME --bind KEY...   declare a durable queue NAME bound to the exchange with these
-                             routing-key patterns (idempotent)
-  send KEY JSON              publish JSON (an object) to the exchange with routing key KEY,
-                             persistent and mandatory, and wait for the broker's confirm: exit 1
-                             when no queue is bound for KEY
-  get NAME [--count N]       print the bodies of NAME's messages, one per line, acking each
-                             after it is printed; exit 3 when fewer than N came in --timeout`
+Broker tools, for shell scripts and a first look (they use bridge.url and bridge.exchange; the
+flags may come before or after the tool's name):
+`
 
 func tool(sub string, args []string, stdout, stderr io.Writer) int {
-	usage := map[string]string{"queue": "queue NAME --bind KEY... [flags]", "send": "send KEY JSON [flags]", "get": "get NAME [--count N] [flags]"}[sub]
-	c := cli.New("ackmsg-bridge "+sub, "broker tool of ackmsg-bridge", usage, "")
+	c := tools.New(sub, "broker tool of ackmsg-bridge", "")
 	c.Stdout, c.Stderr = stdout, stderr
 	url := c.Flags.String("url", "", "the broker's AMQP URL (config bridge.url)")
 	exchange := c.Flags.String("exchange", "", "the topic exchange (config bridge.exchange)")
@@ -51,7 +56,7 @@ func tool(sub string, args []string, stdout, stderr io.Writer) int {
 		}
 		want := map[string]int{"queue": 1, "send": 2, "get": 1}[sub]
 		if len(c.Args()) != want {
-			return cli.Usage("want %s", usage)
+			return cli.Usage("want %s %s", sub, c.Usage)
 		}
 		var timeout time.Duration
 		switch sub {

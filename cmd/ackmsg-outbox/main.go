@@ -30,26 +30,31 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-const details = `
-Commands:
-  serve              deliver the stored messages (the deliverer daemon); stops on SIGTERM
-  list               pending and dead messages: msg_id, topic, age, attempts, acked, missing,
-                     state, last error (--json: one record per line; --dead, --pending)
-  stats              counts: pending, in flight, dead, delivered, oldest pending, missing per
-                     recipient (--json)
-  retry MSGID...     make these messages due now with a fresh expiry (dead ones come back)
-  retry --all-dead   the same for every dead message
-  drop MSGID...      remove messages for good
-  flush              make every pending and dead message due now
-  wait [MSGID...]    wait until these messages (or, without msg_ids, all pending ones) are
-                     delivered: exit 0 when they are, 1 when one is dead, dropped or not in
-                     the outbox (never stored here, or delivered before the last 100000
-                     the store remembers), 3 after --timeout
+// subs are the commands of ackmsg-outbox: run dispatches on them and --help lists them.
+var subs = cli.Subs{Command: "ackmsg-outbox", List: []cli.Sub{
+	{Name: "serve", Args: "[flags]", Help: "deliver the stored messages (the deliverer daemon); stops on SIGTERM"},
+	{Name: "list", Args: "[--json] [--dead] [--pending] [flags]", Help: `pending and dead messages: msg_id, topic, age, attempts, acked, missing,
+		state, last error (--json: one record per line; --dead, --pending)`},
+	{Name: "stats", Args: "[--json] [flags]", Help: `counts: pending, in flight, dead, delivered, oldest pending, missing per
+		recipient (--json)`},
+	{Name: "retry", Args: "MSGID... | --all-dead [flags]", Help: `make these messages due now with a fresh expiry (dead ones come back);
+		--all-dead: every dead message`},
+	{Name: "drop", Args: "MSGID... [flags]", Help: "remove messages for good"},
+	{Name: "flush", Args: "[flags]", Help: "make every pending and dead message due now"},
+	{Name: "wait", Args: "[MSGID...] [--timeout SECONDS] [flags]", Help: `wait until these messages (or, without msg_ids, all pending ones) are
+		delivered: exit 0 when they are, 1 when one is dead, dropped or not in
+		the outbox (never stored here, or delivered before the last 100000
+		the store remembers), 3 after --timeout`},
+}}
 
+const summary = "the durable outbox's queue manager"
+
+const details = `
 The store is [outbox] store in the configuration: a file, or a postgres:// URL. While serve (or
 a program using outbox/boltstore) runs it owns a file store and the other commands (and
 ackmsg-logger --outbox) talk to it over the socket <store>.sock; when no process owns it they
-open the file for one operation at a time, so none of them (wait included) keeps serve out. A PostgreSQL store is
+open the file for one operation at a time, so none of them (wait included) keeps serve out. A
+PostgreSQL store is
 opened by every command, and several serve processes (on several machines) may share it: each
 message is claimed by one at a time, and a dead deliverer's claims are taken over after
 outbox.claim_lease.
@@ -65,11 +70,25 @@ a recipient is down, its missed messages are retransmitted in that order too, bu
 with newer ones. outbox.http_address (or --http-address) serves /live, /ready and /metrics.`
 
 func run(args []string, stdout, stderr io.Writer) int {
-	sub := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
+	root := cli.New(subs.Command, summary, subs.Names()+" [flags]", "Commands:\n"+subs.Help()+details)
+	root.Stdout, root.Stderr = stdout, stderr
+	sub, args := subs.Split(args, root.Flags)
+	if _, ok := subs.Lookup(sub); !ok {
+		switch {
+		case sub == "help" && len(args) > 0:
+			return run([]string{args[0], "--help"}, stdout, stderr)
+		case sub == "help":
+			root.PrintHelp(stdout)
+			return cli.ExitOK
+		case sub == "":
+			if code, ok := root.Parse(args); !ok {
+				return code // --help, or a bad flag
+			}
+		}
+		fmt.Fprintf(stderr, "ackmsg-outbox: want a command: %s (got %q)\nRun 'ackmsg-outbox --help' for usage.\n", strings.ReplaceAll(subs.Names(), "|", ", "), sub)
+		return cli.ExitUsage
 	}
-	c := cli.New("ackmsg-outbox "+sub, "the durable outbox's queue manager", "serve|list|stats|retry|drop|flush [flags]", details)
+	c := subs.New(sub, summary, details)
 	c.Stdout, c.Stderr = stdout, stderr
 	switch sub {
 	case "serve":
@@ -194,14 +213,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			ids := c.Args()
 			return withStore(ctx, c, cfg, func(s outbox.Store) error { return wait(ctx, c, s, ids, timeout) })
 		})
-	case "", "help":
-		if sub == "" && len(args) > 0 && (args[0] == "--help" || args[0] == "-h") || sub == "help" {
-			c.PrintHelp(stdout)
-			return cli.ExitOK
-		}
 	}
-	fmt.Fprintf(stderr, "ackmsg-outbox: want a command: serve, list, stats, retry, drop, flush or wait (got %q)\nRun 'ackmsg-outbox --help' for usage.\n", sub)
-	return cli.ExitUsage
+	panic("ackmsg-outbox: command " + sub + " is listed but not run")
 }
 
 func sortedKeys(m map[string]int) []string {

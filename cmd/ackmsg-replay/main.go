@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,9 @@ Asks the replay endpoint of the publisher --name (replay_endpoints[name], or --r
 fedmsg's replay protocol, or reads its history directly with --store (the publisher's
 persistent_store: a history file, locked while the publisher runs, so ask its endpoint then; or a
 postgres:// URL, read while the publisher runs, without taking its lock), and prints each message
-found as one line of canonical JSON: the signed envelope exactly as it was sent.
+found as one line of canonical JSON: the signed envelope exactly as it was sent. With --store,
+--name is the publisher's name in the store (no [endpoints] key is needed), and may be left out
+when the store holds one publisher's history.
 
 Which messages: --seq N or --seq A-B (seq_ids, inclusive), --msg-id ID (repeatable), --since T
 and --until T (envelope timestamps; T is Unix seconds or RFC 3339), or --query with a fedmsg
@@ -44,7 +47,7 @@ ackmsg-replay asks for narrower seq_id ranges by itself when --seq is too wide.
 
 --wait D repeats a query that matched nothing until D has passed (for scripts that wait for a
 message to be recorded). --stats prints what --store holds (messages, bytes, first and last
-seq_id) instead.
+seq_id) instead: for --name, or without it for every publisher the store holds a history for.
 
 --publish re-publishes the messages through the relay (relay_inbound) instead of printing them:
 the identical signed frames, so consumers validate them as the originals; ackmsg consumers that
@@ -64,21 +67,31 @@ or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 
 	rawQuery := c.Flags.String("query", "", "a fedmsg replay query as JSON")
 	waitText := c.Flags.String("wait", "", "repeat a query without a match until this long has passed: seconds or a duration")
 	doPublish := c.Flags.Bool("publish", false, "re-publish the messages through the relay instead of printing them")
-	stats := c.Flags.Bool("stats", false, "with --store: print what the history holds")
+	stats := c.Flags.Bool("stats", false, "with --store: print what the history holds (every publisher's, without --name)")
+	// --name is the publisher whose history to read, not an endpoints key this command binds:
+	// it is taken out of the configuration before validation.
+	c.Flags.Lookup("name").Usage = "the publisher whose history to read: its key in replay_endpoints, or its name in --store (config name, $ACKMSG_NAME)"
+	var name string
+	c.Config.Edit = func(cfg *config.Config) { name, cfg.Name = cfg.Name, "" }
 
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
 		if len(c.Args()) > 0 {
 			return cli.Usage("unexpected arguments %q", c.Args())
-		}
-		name := cfg.Name
-		if name == "" {
-			return cli.Usage("--name is needed: the publisher whose history to read")
 		}
 		if *stats {
 			if *storePath == "" {
 				return cli.Usage("--stats needs --store")
 			}
 			return printStats(stdout, *storePath, name)
+		}
+		if name == "" && *storePath != "" {
+			var err error
+			if name, err = onlyName(*storePath); err != nil {
+				return err
+			}
+		}
+		if name == "" {
+			return cli.Usage("--name is needed: the publisher whose history to read")
 		}
 		q, ranged, err := buildQuery(*seq, *msgIDs, *since, *until, *rawQuery)
 		if err != nil {
@@ -290,19 +303,70 @@ func fromEndpoint(ctx context.Context, client *replay.Client, addr string, q rep
 	return frames, err
 }
 
-// printStats prints what store holds for name (--stats).
+// namer is a store that lists the publishers it holds a history for (both stores do).
+type namer interface {
+	Names() ([]string, error)
+}
+
+// names lists the publishers st holds a history for, sorted.
+func names(st replay.Store) ([]string, error) {
+	n, ok := st.(namer)
+	if !ok {
+		return nil, errors.New("this store cannot list its publishers: give --name")
+	}
+	out, err := n.Names()
+	slices.Sort(out)
+	return out, err
+}
+
+// onlyName is the one publisher store holds a history for, when --name is not given.
+func onlyName(store string) (string, error) {
+	st, err := openStore(store)
+	if err != nil {
+		return "", cli.Runtime(err)
+	}
+	defer st.Close()
+	all, err := names(st)
+	switch {
+	case err != nil:
+		return "", cli.Runtime(err)
+	case len(all) == 1:
+		return all[0], nil
+	case len(all) == 0:
+		return "", cli.Runtime(fmt.Errorf("%s holds no history", store))
+	}
+	return "", cli.Usage("--name is needed: %s holds the histories of %s", store, strings.Join(all, ", "))
+}
+
+// printStats prints what store holds for name (--stats), or for every publisher it holds a
+// history for when name is "", one block each, separated by a blank line.
 func printStats(w io.Writer, store, name string) error {
 	st, err := openStore(store)
 	if err != nil {
 		return cli.Runtime(err)
 	}
 	defer st.Close()
-	s, err := st.Stats(name)
-	if err != nil {
-		return cli.Runtime(err)
+	all := []string{name}
+	if name == "" {
+		if all, err = names(st); err != nil {
+			return cli.Runtime(err)
+		}
+		if len(all) == 0 {
+			fmt.Fprintf(w, "%s holds no history\n", store)
+			return nil
+		}
 	}
-	fmt.Fprintf(w, "name %s\nmessages %d\nbytes %d\nfirst_seq_id %d\nlast_seq_id %d\nlast_seq_id_ever %d\nevicted %d\n",
-		name, s.Messages, s.Bytes, s.First, s.Last, s.LastSeq, s.Evicted)
+	for i, n := range all {
+		s, err := st.Stats(n)
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "name %s\nmessages %d\nbytes %d\nfirst_seq_id %d\nlast_seq_id %d\nlast_seq_id_ever %d\nevicted %d\n",
+			n, s.Messages, s.Bytes, s.First, s.Last, s.LastSeq, s.Evicted)
+	}
 	return nil
 }
 

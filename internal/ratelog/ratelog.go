@@ -49,6 +49,14 @@ func (l *Limiter) Warn(key, msg string, args ...any) {
 	}
 }
 
+// Count counts one event under key without logging it: an expected event that only the
+// counters show.
+func (l *Limiter) Count(key string) {
+	l.mu.Lock()
+	l.counts[key]++
+	l.mu.Unlock()
+}
+
 // Counts returns a snapshot of the event counts by key.
 func (l *Limiter) Counts() map[string]uint64 {
 	l.mu.Lock()
