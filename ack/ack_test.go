@@ -245,18 +245,32 @@ func TestForgedAcksDoNotCount(t *testing.T) {
 	}
 }
 
-// A genuine ACK from a subscriber that is not a recipient (every subscriber ACKs every marked
+// A genuine ACK from a subscriber that is not a recipient (a gilmsg consumer ACKs every marked
 // message it gets) does not count and is not a warning: no WARN line per message, a count under
 // AcksRejected["not_recipient"], and the timeout names that signer, so a recipient misnamed in
 // To is still found.
 func TestNonRecipientAckIsQuietAndNamedOnTimeout(t *testing.T) {
-	w := newWorld(t, "sub01")
-	w.startConsumer("sub01", "sub01", ack.OnReceipt)
+	w := newWorld(t, "gilmsg")
 	log, buf := captureLog()
 	p := w.publisher(ack.WithLogger(log))
 	ctx := within(t, 20*time.Second)
+	raw := rawPub(t, w, "gilmsg.host")
+	if err := raw.WaitSubscribed(ctx, p.AckTopic()); err != nil {
+		t.Fatal(err)
+	}
+	sub01 := loadSigner(t, "sub01")
 	for range 2 {
-		_, err := p.Publish(ctx, "order", 1, ack.To("sub01-typo"), ack.Within(1200*time.Millisecond))
+		f, err := p.PublishAsync(ctx, "order", 1, ack.To("sub01-typo"), ack.Within(1200*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Our consumers ACK only when ack_recipients names them; a gilmsg consumer ACKs every
+		// marked message: sub01 answers as gilmsg would.
+		frame := signedFrame(t, sub01, p.AckTopic(), map[string]any{"ack_msg_id": f.Message().MsgID()}, nil, nil)
+		if err := raw.Send([]byte(p.AckTopic()), frame); err != nil {
+			t.Fatal(err)
+		}
+		err = f.Wait(ctx)
 		var te *ack.TimeoutError
 		if !errors.As(err, &te) || !errors.Is(err, ack.ErrTimeout) {
 			t.Fatalf("err = %v, want a timeout", err)

@@ -127,10 +127,19 @@ func (c *Command) Run(args []string, run func(ctx context.Context, cfg *config.C
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	context.AfterFunc(ctx, func() {
-		stop() // the default action again: a second signal ends the command at once
+	// On a signal: the default action again, so a second signal ends the command at once. Not
+	// when run returns first (stop cancels ctx too), and never after Run returned.
+	signalled := make(chan struct{})
+	unregister := context.AfterFunc(ctx, func() {
+		defer close(signalled)
+		stop()
 		c.log.Info("stopping: finishing what was taken in (a second SIGINT or SIGTERM ends the command at once)")
 	})
+	defer func() {
+		if !unregister() {
+			<-signalled
+		}
+	}()
 	if c.Stdin != nil {
 		// A read blocked on a FIFO or a terminal must not keep a signalled command alive.
 		c.Stdin = StopReader(ctx, c.Stdin)
