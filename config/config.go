@@ -197,6 +197,8 @@ type Config struct {
 	// [BridgeConfig]). Default: url amqp://guest:guest@127.0.0.1:5672/, exchange amq.topic, both
 	// directions off.
 	Bridge BridgeConfig `toml:"bridge"`
+	// Relay configures ackmsg-relay's HTTP endpoint (see [RelayConfig]). Default: none.
+	Relay RelayConfig `toml:"relay"`
 
 	// Sources lists the files read, in the order they were merged.
 	Sources []string `toml:"-"`

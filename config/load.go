@@ -337,6 +337,8 @@ func (c *Config) mergeFile(path string) error {
 				errs.add(checkOutboxKeys(path, raw["outbox"]))
 			case "bridge":
 				errs.add(checkBridgeKeys(path, raw["bridge"]))
+			case "relay":
+				errs.add(checkRelayKeys(path, raw["relay"]))
 			}
 			continue
 		}
@@ -375,6 +377,10 @@ func (c *Config) mergeFile(path string) error {
 		}
 		if f.key == "bridge" {
 			c.mergeBridge(path, raw["bridge"], layer.Bridge)
+			continue
+		}
+		if f.key == "relay" {
+			c.mergeRelay(path, raw["relay"], layer.Relay)
 			continue
 		}
 		sv, dv := src.Field(f.index), dst.Field(f.index)

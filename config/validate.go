@@ -151,6 +151,7 @@ func (c *Config) Validate() error {
 	c.validateHub(&errs)
 	c.validateOutbox(&errs)
 	c.validateBridge(&errs)
+	c.validateRelay(&errs)
 	return errs.err()
 }
 

@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg *config.Config, opts ...Option) error {
 			return err
 		}
 		defer func() {
-			if err := srv.shutdown(); err != nil {
+			if err := srv.Close(); err != nil {
 				log.Warn("http endpoint shutdown", "error", err)
 			}
 		}()

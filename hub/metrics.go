@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/internal/ops"
 	"github.com/ackmsg/ackmsg/replay"
 )
 
@@ -153,51 +151,18 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// server is the HTTP endpoint: /live, /ready, /metrics.
-type server struct {
-	srv  *http.Server
-	ln   net.Listener
-	done chan error
-}
-
-// startServer listens on addr (so a busy port fails now, not later) and serves in the
-// background until shutdown.
-func startServer(addr string, m *metrics, log *slog.Logger) (*server, error) {
-	ln, err := net.Listen("tcp", addr)
+// startServer serves /live, /ready and /metrics on addr; a busy port fails now, not later.
+func startServer(addr string, m *metrics, log *slog.Logger) (*ops.Server, error) {
+	s, err := ops.Start(ops.Config{Addr: addr, Gatherer: m.reg, Registerer: m.reg, Live: "live", Logger: log,
+		Ready: func(context.Context) error {
+			if !m.ready() {
+				return errors.New("not ready")
+			}
+			return nil
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("hub: http_address %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /live", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "live")
-	})
-	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !m.ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), Registry: m.reg}))
-	s := &server{ln: ln, done: make(chan error, 1),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}}
-	go func() { s.done <- s.srv.Serve(ln) }()
-	log.Info("http endpoint listening", "addr", ln.Addr().String(), "paths", "/live /ready /metrics")
+	log.Info("http endpoint listening", "addr", s.Addr().String(), "paths", "/live /ready /metrics")
 	return s, nil
-}
-
-// Addr is where the server listens.
-func (s *server) Addr() net.Addr { return s.ln.Addr() }
-
-// shutdown stops accepting, lets requests in progress finish (at most a few seconds) and waits
-// for the serving goroutine.
-func (s *server) shutdown() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	return err
 }

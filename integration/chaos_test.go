@@ -12,15 +12,18 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/faultproxy"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/testhooks"
+	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/message"
 )
 
 // chaosDuration is how long TestChaosLedger injects faults: ACKMSG_CHAOS_DURATION (a Go
@@ -497,7 +500,16 @@ func TestChaosLedgerCatchesPlantedBug(t *testing.T) {
 	defer ledger.Close()
 	sub01 := b.StartTo(ledger, "ackmsg-tail", "--ack", "--json", "--certname", "sub01", "--name", "sub01.host", "--topic", "org.example.test.work")
 	sub01.WaitLog(t, "endpoint connected")
-	p := b.AckPublisher("pub.host", "pub", nil)
+	cfg, err := config.Load(config.LoadOptions{File: b.Config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := wiring.AckVerifier(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted := &misattributing{Verifier: verifier, as: "sub02", seen: map[string]bool{}}
+	p := b.AckPublisher("pub.host", "pub", nil, ack.WithVerifier(planted))
 
 	run := func() ledgerReport {
 		var outcomes []outcome
@@ -526,13 +538,42 @@ func TestChaosLedgerCatchesPlantedBug(t *testing.T) {
 	if r := run(); r.OK != 0 || len(r.FalsePositives) != 0 {
 		t.Fatalf("without the bug: %+v", r)
 	}
-	testhooks.AcceptAnySigner.Store(true)
-	defer testhooks.AcceptAnySigner.Store(false)
+	planted.on.Store(true)
 	r := run()
 	if len(r.FalsePositives) == 0 {
 		t.Fatalf("the planted bug went unnoticed: %+v", r)
 	}
 	t.Logf("planted bug caught: %d false positives, e.g. %s", len(r.FalsePositives), r.FalsePositives[0])
+}
+
+// misattributing is the planted bug, injected where a test may put one (ack.WithVerifier)
+// rather than switched on inside the publisher's ACK counting: once on, it verifies each ACK like
+// the real verifier, then attributes every ACK after a signer's first for a message to as. A
+// re-ACK (the answer to a retransmission) from a recipient already counted is thus counted for
+// one that never answered: a false positive the ledger must report.
+type misattributing struct {
+	certs.Verifier
+	as string
+	on atomic.Bool
+
+	mu   sync.Mutex
+	seen map[string]bool // ack_msg_id + signer
+}
+
+func (v *misattributing) Verify(m *message.Message) (*certs.Identity, error) {
+	who, err := v.Verifier.Verify(m)
+	if err != nil || !v.on.Load() {
+		return who, err
+	}
+	body, _ := m.Body().(map[string]any)
+	key := fmt.Sprint(body["ack_msg_id"], "\x00", who.CN)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.seen[key] {
+		return &certs.Identity{CN: v.as}, nil
+	}
+	v.seen[key] = true
+	return who, nil
 }
 
 // resources is what the test process holds: goroutines, open file descriptors, live heap.

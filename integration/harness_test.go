@@ -321,7 +321,7 @@ func endpointLines(eps map[string]string) string {
 // AckPublisher builds an in-process ack.Publisher from the bus's configuration file, publishing
 // from the endpoints key name (config.RelayInboundKey: actively, through the relay) and signing as
 // certname; edit, when not nil, adjusts the configuration first. It is closed when the test ends.
-func (b *Bus) AckPublisher(name, certname string, edit func(*config.Config)) *ack.Publisher {
+func (b *Bus) AckPublisher(name, certname string, edit func(*config.Config), opts ...ack.Option) *ack.Publisher {
 	b.t.Helper()
 	cfg, err := config.Load(config.LoadOptions{File: b.Config})
 	if err != nil {
@@ -331,7 +331,7 @@ func (b *Bus) AckPublisher(name, certname string, edit func(*config.Config)) *ac
 	if edit != nil {
 		edit(cfg)
 	}
-	p, err := ack.New(cfg)
+	p, err := ack.New(cfg, opts...)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -428,5 +429,37 @@ func waitLine(t *testing.T, p *Proc) string {
 			t.Fatalf("%s printed no new line; stderr:\n%s", p.Name, p.Stderr.String())
 		}
 		time.Sleep(5 * time.Millisecond) // polling a pipe's buffer
+	}
+}
+
+// ackmsg-outbox serve answers /live, /ready (the store answers) and /metrics on
+// outbox.http_address, and stops serving them when it exits.
+func TestOutboxServeHTTPEndpoint(t *testing.T) {
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testbus.FreePort(t))
+	b := outboxBus(t, nil, fmt.Sprintf("http_address = %q\n", httpAddr))
+	serve := startServe(t, b)
+	serve.WaitLog(t, "http endpoint ready")
+	base := "http://" + httpAddr
+	if code, body := httpGet(t, base+"/live"); code != 200 || body != "ok\n" {
+		t.Errorf("/live: %d %q", code, body)
+	}
+	if code, body := httpGet(t, base+"/ready"); code != 200 || body != "ready\n" {
+		t.Errorf("/ready: %d %q", code, body)
+	}
+	code, metrics := httpGet(t, base+"/metrics")
+	for _, w := range []string{"ackmsg_outbox_pending 0\n", "ackmsg_outbox_store_up 1\n", "ackmsg_outbox_enqueued_total 0\n", "go_goroutines "} {
+		if code != 200 || !strings.Contains(metrics, w) {
+			t.Errorf("/metrics (%d) lacks %q", code, w)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", metrics)
+	}
+	if code := serve.Stop(t); code != 0 {
+		t.Fatalf("serve exit %d after SIGTERM:\n%s", code, serve.Stderr.String())
+	}
+	if resp, err := (&http.Client{}).Get(base + "/live"); err == nil {
+		resp.Body.Close()
+		t.Error("the endpoint still answers after serve exited")
 	}
 }

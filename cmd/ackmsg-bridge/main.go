@@ -7,18 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ackmsg/ackmsg/bridge"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/internal/ops"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -103,24 +100,17 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	if addr := cfg.Bridge.HTTPAddress; addr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(br.Metrics(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/live", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-		mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
+		srv, err := ops.Start(ops.Config{Addr: addr, Gatherer: reg, Logger: log, Ready: func(context.Context) error {
 			if ctx.Err() != nil || !br.Ready() {
-				http.Error(w, "not connected to the broker", http.StatusServiceUnavailable)
-				return
+				return errors.New("not connected to the broker")
 			}
-			fmt.Fprintln(w, "ready")
-		})
-		ln, err := net.Listen("tcp", addr)
+			return nil
+		}})
 		if err != nil {
 			return cli.Runtime(fmt.Errorf("bridge.http_address: %w", err))
 		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
 		defer srv.Close()
-		log.Info("http endpoint ready", "addr", ln.Addr().String())
+		log.Info("http endpoint ready", "addr", srv.Addr().String())
 	}
 	log.Info("bridge running", "name", br.Name(), "topics", cfg.Bridge.Topics, "queue", cfg.Bridge.Queue)
 	if err := br.Run(ctx); err != nil {

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -18,11 +16,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/internal/ops"
 	"github.com/ackmsg/ackmsg/internal/outboxctl"
 	"github.com/ackmsg/ackmsg/outbox"
 	"github.com/ackmsg/ackmsg/outbox/boltstore"
@@ -311,28 +309,20 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	if addr := cfg.Outbox.HTTPAddress; addr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/live", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-		mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
+		srv, err := ops.Start(ops.Config{Addr: addr, Gatherer: reg, Logger: log, Ready: func(rctx context.Context) error {
 			if ctx.Err() != nil {
-				http.Error(w, "stopping", http.StatusServiceUnavailable)
-				return
+				return errors.New("stopping")
 			}
-			if _, err := store.Stats(r.Context()); err != nil {
-				http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
-				return
+			if _, err := store.Stats(rctx); err != nil {
+				return fmt.Errorf("store: %w", err)
 			}
-			fmt.Fprintln(w, "ready")
-		})
-		ln, err := net.Listen("tcp", addr)
+			return nil
+		}})
 		if err != nil {
 			return cli.Runtime(fmt.Errorf("outbox.http_address: %w", err))
 		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
 		defer srv.Close()
-		log.Info("http endpoint ready", "addr", ln.Addr().String())
+		log.Info("http endpoint ready", "addr", srv.Addr().String())
 	}
 
 	if cfg.Outbox.IsPostgres() {

@@ -18,8 +18,17 @@ func main() {
 Binds a SUB socket on relay_inbound (default tcp://127.0.0.1:2001) and a PUB socket on the first
 free address of endpoints.relay_outbound (default tcp://127.0.0.1:4001), and forwards every
 two-frame message unchanged, byte for byte, so signatures survive. Messages with another frame
-count, or a frame above max_frame_size, are dropped and logged. Stops cleanly on SIGINT or SIGTERM.`)
+count, or a frame above max_frame_size, are dropped and logged. Stops cleanly on SIGINT or SIGTERM.
+--http-address (relay.http_address) serves /live, /ready (sockets bound, not stopping) and
+/metrics (ackmsg_relay_messages_forwarded_total, ackmsg_relay_messages_dropped_total{reason}).`)
+	httpAddr := c.Flags.String("http-address", "", "serve /live, /ready and /metrics on this host:port (config relay.http_address; default off)")
 	c.Main(os.Args[1:], func(ctx context.Context, cfg *config.Config) error {
+		if c.Flags.Changed("http-address") {
+			cfg.Relay.HTTPAddress = *httpAddr
+			if err := cfg.Validate(); err != nil {
+				return cli.Usage("--http-address: %v", err)
+			}
+		}
 		r, err := relay.New(cfg, c.Log())
 		if err != nil {
 			return cli.Runtime(err)

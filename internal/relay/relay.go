@@ -4,6 +4,10 @@
 // Frames are forwarded byte for byte: unlike fedmsg's relay, nothing is re-serialized, so
 // signatures and exact encodings survive. A message that is not exactly two frames, or has a frame
 // above max_frame_size, is dropped and counted rather than passed on to every subscriber.
+//
+// With relay.http_address set, the relay serves /live, /ready (its sockets are bound and it is
+// not stopping) and /metrics (internal/ops), counting ackmsg_relay_messages_forwarded_total and
+// ackmsg_relay_messages_dropped_total{reason}.
 package relay
 
 import (
@@ -16,6 +20,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/ops"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
@@ -31,10 +36,12 @@ type Relay struct {
 
 	forwarded atomic.Uint64
 	drops     *ratelog.Limiter
+	stopping  atomic.Bool
+	http      *ops.Server // nil without relay.http_address
 }
 
 // New binds the inbound SUB on relay_inbound and the outbound PUB on the first free address of
-// endpoints.relay_outbound.
+// endpoints.relay_outbound, then serves relay.http_address when it is set.
 func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 	log = wiring.Logger(log)
 	outs, err := cfg.PublishEndpoints(config.RelayOutboundKey)
@@ -76,8 +83,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 		zctx.Term()
 		return nil, fmt.Errorf("relay_inbound: %w", err)
 	}
+	r := &Relay{log: log, zctx: zctx, in: in, out: out, maxFrame: cfg.MaxFrameSize, drops: ratelog.New(log, time.Second)}
+	if addr := cfg.Relay.HTTPAddress; addr != "" {
+		if r.http, err = r.serveHTTP(addr); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
 	log.Info("relay ready", "inbound", inbound, "outbound", out.Addr())
-	return &Relay{log: log, zctx: zctx, in: in, out: out, maxFrame: cfg.MaxFrameSize, drops: ratelog.New(log, time.Second)}, nil
+	return r, nil
 }
 
 // Run forwards until ctx is done, then closes the sockets.
@@ -86,6 +100,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	for {
 		msg, err := r.in.Recv(ctx)
 		if err != nil {
+			r.stopping.Store(true)
 			if ctx.Err() != nil {
 				r.log.Info("relay stopping", "forwarded", r.forwarded.Load(), "dropped", r.Dropped())
 				return nil
@@ -132,6 +147,12 @@ func (r *Relay) Dropped() uint64 {
 func (r *Relay) OutboundAddr() string { return r.out.Addr() }
 
 func (r *Relay) close() {
+	r.stopping.Store(true)
+	if r.http != nil {
+		if err := r.http.Close(); err != nil {
+			r.log.Warn("http endpoint shutdown", "error", err)
+		}
+	}
 	r.in.Close()
 	r.out.Close()
 	r.zctx.Term()
