@@ -280,6 +280,13 @@ command = ["sh", "-c", "cat >> %s"]
 	dialSilent(t, b.Outbound)
 	check("ackmsg-relay (silent peers)", relay, 0)
 
+	// ackmsg-outbox serve with the relay down: its attempt at the "ghost" message still stored
+	// waits for relay_inbound to subscribe (up to outbox.attempt_timeout, 30 s); SIGTERM ends
+	// that wait.
+	stranded := b.Start("ackmsg-outbox", "serve", "--certname", "outbox", "--log-level", "debug")
+	stranded.WaitLog(t, "delivery attempt")
+	check("ackmsg-outbox serve (relay down, an attempt waiting for it)", stranded, 0)
+
 	for _, m := range times {
 		t.Logf("exit after the signal: %-70s %s", m.name, m.took.Round(time.Millisecond))
 	}

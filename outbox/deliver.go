@@ -93,6 +93,9 @@ func (d *Deliverer) Owner() string { return d.owner }
 func (d *Deliverer) Run(ctx context.Context) error {
 	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelAttempts()
+	// An attempt that is starting (waiting for the relay to subscribe, up to attempt_timeout)
+	// holds up the loop: cancel it when ctx ends, not when the loop notices.
+	defer context.AfterFunc(ctx, cancelAttempts)()
 	d.amu.Lock()
 	if d.acks != nil {
 		d.amu.Unlock()
@@ -197,6 +200,7 @@ func (d *Deliverer) start(ctx context.Context, r *Record) (*ack.Future, error) {
 	}
 	within := min(d.cfg.AttemptTimeout.Duration(), r.Expires.Sub(now))
 	id := r.MsgID
+	d.log.Debug("delivery attempt", "msg_id", id, "missing", strings.Join(missing, ","), "within", within)
 	return d.pub.Deliver(ctx, r.MsgID, r.Topic, r.Envelope, missing, within, func(who string) { d.note(id, who) })
 }
 
@@ -252,6 +256,8 @@ func (d *Deliverer) finish(r *Record, fut *ack.Future, err error) {
 		d.release(r, now.Add(d.backoff(r.Attempts)), fmt.Sprintf("missing %s after %d sends", strings.Join(te.Missing, ", "), te.Attempts))
 	case errors.Is(err, ack.ErrClosed):
 		d.release(r, d.now(), "publisher closed during the attempt")
+	case errors.Is(err, context.Canceled): // only Run cancels an attempt: our shutdown
+		d.release(r, d.now(), "deliverer stopped during the attempt")
 	default:
 		d.log.Warn("delivery attempt failed", "msg_id", r.MsgID, "error", err)
 		d.release(r, d.now().Add(d.backoff(r.Attempts)), err.Error())
