@@ -39,7 +39,7 @@ const maxBatch = 1000
 
 // Config describes one store's file.
 type Config struct {
-	// Prefix starts the messages of errors Open makes ("replay", "boltstore").
+	// Prefix starts the messages of the errors this package makes ("replay", "boltstore").
 	Prefix string
 	// Corrupt is wrapped by the errors for a file that is not a readable store.
 	Corrupt error
@@ -399,7 +399,8 @@ func (d *DB) run(batch []*op) {
 }
 
 // Close answers the writes already queued, stops the committer and closes the file. Writes
-// after Close fail with Config.Closed; a second Close returns nil.
+// after Close fail with Config.Closed; a second Close returns nil. A Write waiting for room in
+// a full queue holds the lock Close takes, until the committer makes room.
 func (d *DB) Close() error {
 	d.mu.Lock()
 	if d.closed {
