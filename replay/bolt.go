@@ -2,17 +2,16 @@ package replay
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterr "go.etcd.io/bbolt/errors"
+
+	"github.com/ackmsg/ackmsg/internal/boltkit"
 )
 
 // BoltSchemaVersion is the layout of the history file BoltStore writes.
@@ -26,13 +25,11 @@ const BoltSchemaVersion = 1
 //	"time"  timestamp (8, offset) | seq (8) -> nothing
 //	"stat"  "last", "count", "bytes", "evicted" -> 8 bytes each
 var (
-	bucketMeta  = []byte("meta")
 	bucketNames = []byte("names")
 	bucketSeq   = []byte("seq")
 	bucketIDs   = []byte("ids")
 	bucketTime  = []byte("time")
 	bucketStat  = []byte("stat")
-	keyVersion  = []byte("schema_version")
 	keyLast     = []byte("last")
 	keyCount    = []byte("count")
 	keyBytes    = []byte("bytes")
@@ -65,152 +62,26 @@ var ErrCorrupt = errors.New("replay: the history file is corrupt or not a histor
 // for one process at a time. Appends that arrive while a commit is being written are committed
 // together, so concurrent publishers share fsyncs. Create it with OpenBolt.
 type BoltStore struct {
-	path string
-	db   *bolt.DB
+	db   *boltkit.DB
 	opts BoltOptions
-
-	ops     chan *boltOp
-	stop    chan struct{}
-	stopped chan struct{}
-
-	mu     sync.Mutex
-	closed bool
-}
-
-type boltOp struct {
-	name string
-	rec  Record
-	done chan error
 }
 
 var _ Store = (*BoltStore)(nil)
 
 // OpenBolt opens (creating it, and its directory, when missing) the history file at path.
-func OpenBolt(path string, opts BoltOptions) (s *BoltStore, err error) {
-	if opts.LockTimeout <= 0 {
-		opts.LockTimeout = time.Second
-	}
+func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if !opts.ReadOnly {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("replay: %w", err)
-		}
-	}
-	defer func() {
-		// bbolt trusts its file; a damaged one can make it panic instead of failing.
-		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
-		}
-	}()
-	if err := preflight(path); err != nil {
-		return nil, err
-	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync})
-	switch {
-	case errors.Is(err, bolterr.ErrTimeout):
-		return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, opts.LockTimeout)
-	case errors.Is(err, bolterr.ErrInvalid), errors.Is(err, bolterr.ErrChecksum), errors.Is(err, bolterr.ErrVersionMismatch),
-		errors.Is(err, bolterr.ErrInvalidMapping):
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
-	case err != nil:
-		return nil, fmt.Errorf("replay: open %s: %w", path, err)
-	}
-	s = &BoltStore{path: path, db: db, opts: opts, ops: make(chan *boltOp, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
-	if err := s.init(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if opts.ReadOnly {
-		close(s.stopped)
-	} else {
-		go s.commit()
-	}
-	return s, nil
-}
-
-// preflight refuses a file shorter than its own metadata says: bbolt maps the file and would
-// die of SIGBUS reading past its end, which no recover can catch. (The same check as the
-// outbox's store.)
-func preflight(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("replay: open %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("replay: %s: %w", path, err)
-	}
-	if fi.Size() == 0 {
-		return nil
-	}
-	var b [64]byte
-	if _, err := f.ReadAt(b[:], 0); err != nil {
-		return fmt.Errorf("%w: %s: %d bytes, shorter than a store header", ErrCorrupt, path, fi.Size())
-	}
-	const magic = 0xED0CDAED
-	if binary.NativeEndian.Uint32(b[16:]) != magic {
-		return fmt.Errorf("%w: %s: not a bbolt file", ErrCorrupt, path)
-	}
-	pageSize := int64(binary.NativeEndian.Uint32(b[24:]))
-	hw := int64(binary.NativeEndian.Uint64(b[56:]))
-	if pageSize <= 0 || hw <= 0 || hw > fi.Size() {
-		return fmt.Errorf("%w: %s: damaged header (page size %d, %d pages)", ErrCorrupt, path, pageSize, hw)
-	}
-	metas := []int64{hw}
-	var b1 [64]byte
-	if _, err := f.ReadAt(b1[:], pageSize); err == nil && binary.NativeEndian.Uint32(b1[16:]) == magic {
-		metas = append(metas, int64(binary.NativeEndian.Uint64(b1[56:])))
-	}
-	for _, n := range metas {
-		if need := n * pageSize; need > fi.Size() {
-			return fmt.Errorf("%w: %s: truncated: %d bytes, its header says %d", ErrCorrupt, path, fi.Size(), need)
-		}
-	}
-	return nil
-}
-
-func (s *BoltStore) init() (err error) {
-	check := func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMeta)
-		if m == nil || tx.Bucket(bucketNames) == nil {
-			return fmt.Errorf("%w: %s: missing the history buckets", ErrCorrupt, s.path)
-		}
-		v := m.Get(keyVersion)
-		if len(v) != 8 {
-			return fmt.Errorf("%w: %s: no schema version", ErrCorrupt, s.path)
-		}
-		if n := binary.BigEndian.Uint64(v); n != BoltSchemaVersion {
-			return fmt.Errorf("replay: %s has schema version %d; this program reads version %d", s.path, n, BoltSchemaVersion)
-		}
-		return nil
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
-		}
-	}()
-	if s.opts.ReadOnly {
-		return s.db.View(check)
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMeta) == nil && tx.Bucket(bucketNames) == nil {
-			m, err := tx.CreateBucket(bucketMeta)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.CreateBucket(bucketNames); err != nil {
-				return err
-			}
-			return m.Put(keyVersion, u64(BoltSchemaVersion))
-		}
-		return check(tx)
+	db, err := boltkit.Open(path, boltkit.Config{
+		Prefix: "replay", Corrupt: ErrCorrupt, Locked: ErrLocked, Closed: ErrClosed,
+		LockTimeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync,
+		Schema: boltkit.Schema{Version: BoltSchemaVersion, What: "history", Buckets: [][]byte{bucketNames}},
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &BoltStore{db: db, opts: opts}, nil
 }
 
 func u64(n uint64) []byte {
@@ -231,97 +102,15 @@ func getU64(b *bolt.Bucket, k []byte) uint64 {
 	return 0
 }
 
-// commit is the group committer: every append queued while one transaction is written goes
-// into the next, in one transaction and one fsync. When the transaction fails, each append is
-// retried alone, so one bad append cannot fail the others.
-func (s *BoltStore) commit() {
-	defer close(s.stopped)
-	for {
-		var batch []*boltOp
-		stopping := false
-		select {
-		case o := <-s.ops:
-			batch = append(batch, o)
-		case <-s.stop:
-			// Close sets closed before stop, so nothing more is queued: answer what is.
-			stopping = true
-			for len(s.ops) > 0 {
-				batch = append(batch, <-s.ops)
-			}
-			if len(batch) == 0 {
-				return
-			}
-		}
-	more:
-		for len(batch) < 1000 {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break more
-			}
-		}
-		err := s.update(func(tx *bolt.Tx) error {
-			for _, o := range batch {
-				if err := s.put(tx, o.name, o.rec); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err == nil || len(batch) == 1 {
-			for _, o := range batch {
-				o.done <- err
-			}
-			if stopping {
-				return
-			}
-			continue
-		}
-		for _, o := range batch {
-			o.done <- s.update(func(tx *bolt.Tx) error { return s.put(tx, o.name, o.rec) })
-		}
-		if stopping {
-			return
-		}
-	}
-}
-
-func (s *BoltStore) update(fn func(tx *bolt.Tx) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
-		}
-	}()
-	return s.db.Update(fn)
-}
-
-func (s *BoltStore) view(fn func(tx *bolt.Tx) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
-		}
-	}()
-	return s.db.View(fn)
-}
-
 // Append records r under name, durably (fsync'd unless NoSync) when it returns nil.
 func (s *BoltStore) Append(name string, r Record) error {
 	if s.opts.ReadOnly {
-		return fmt.Errorf("replay: %s is open read-only", s.path)
+		return fmt.Errorf("replay: %s is open read-only", s.db.Path())
 	}
 	if len(r.MsgID) > 0xffff {
 		return fmt.Errorf("replay: msg_id of %d bytes", len(r.MsgID))
 	}
-	o := &boltOp{name: name, rec: r, done: make(chan error, 1)}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	s.ops <- o
-	s.mu.Unlock()
-	return <-o.done
+	return s.db.Write(context.Background(), func(tx *bolt.Tx) error { return s.put(tx, name, r) })
 }
 
 func (s *BoltStore) put(tx *bolt.Tx, name string, r Record) error {
@@ -417,7 +206,7 @@ func decodeRecord(k, v []byte) Record {
 // LastSeq is the highest seq_id ever appended under name.
 func (s *BoltStore) LastSeq(name string) (int64, error) {
 	var last int64
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		if st := s.stat(tx, name); st != nil {
 			last = int64(getU64(st, keyLast))
 		}
@@ -439,7 +228,7 @@ func (s *BoltStore) stat(tx *bolt.Tx, name string) *bolt.Bucket { return s.sub(t
 // Names lists the publisher names the file holds a history for.
 func (s *BoltStore) Names() ([]string, error) {
 	var names []string
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNames).ForEachBucket(func(k []byte) error {
 			names = append(names, string(k))
 			return nil
@@ -451,7 +240,7 @@ func (s *BoltStore) Names() ([]string, error) {
 // Stats describes name's history.
 func (s *BoltStore) Stats(name string) (StoreStats, error) {
 	var st StoreStats
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		sb := s.stat(tx, name)
 		if sb == nil {
 			return nil
@@ -475,7 +264,7 @@ func (s *BoltStore) Stats(name string) (StoreStats, error) {
 // Query returns the retained records matching q, by seq_id.
 func (s *BoltStore) Query(name string, q Query, lim Limits) ([]Record, error) {
 	var out []Record
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		seqB := s.sub(tx, name, bucketSeq)
 		if seqB == nil {
 			return ErrNoMatch
@@ -563,20 +352,7 @@ func (s *BoltStore) Query(name string, q Query, lim Limits) ([]Record, error) {
 }
 
 // Close stops the committer and closes the file. Appends after Close fail with ErrClosed.
-func (s *BoltStore) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
-	if !s.opts.ReadOnly {
-		close(s.stop)
-	}
-	<-s.stopped
-	return s.db.Close()
-}
+func (s *BoltStore) Close() error { return s.db.Close() }
 
 // Path is the file's path.
-func (s *BoltStore) Path() string { return s.path }
+func (s *BoltStore) Path() string { return s.db.Path() }

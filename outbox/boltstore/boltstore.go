@@ -17,21 +17,18 @@
 package boltstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterr "go.etcd.io/bbolt/errors"
 
+	"github.com/ackmsg/ackmsg/internal/boltkit"
 	"github.com/ackmsg/ackmsg/internal/storesock"
 	"github.com/ackmsg/ackmsg/outbox"
 )
@@ -40,13 +37,12 @@ import (
 const SchemaVersion = 1
 
 var (
-	bucketMeta    = []byte("meta")
+	bucketMeta    = boltkit.MetaBucket
 	bucketRecords = []byte("records") // seq (8 bytes, big endian) -> record JSON
 	bucketIDs     = []byte("ids")     // msg_id -> seq
 	// The msg_ids of the last outbox.FinishedKept messages that left the store.
 	bucketFinished = []byte("finished")       // msg_id -> finished JSON
 	bucketFinOrder = []byte("finished_order") // sequence (8 bytes, big endian) -> msg_id
-	keyVersion     = []byte("schema_version")
 	keyDelivered   = []byte("delivered")
 )
 
@@ -72,12 +68,8 @@ func SocketPath(path string) string { return path + ".sock" }
 // Store is the embedded outbox store. Create it with Open.
 type Store struct {
 	path string
-	db   *bolt.DB
+	db   *boltkit.DB
 	sock *storesock.Server // nil with ReadOnly or NoSocket
-
-	ops     chan *op
-	stop    chan struct{}
-	stopped chan struct{}
 
 	mu      sync.Mutex
 	closing bool             // Close was called
@@ -92,11 +84,6 @@ type claim struct {
 	until time.Time
 }
 
-type op struct {
-	fn   func(tx *bolt.Tx) error
-	done chan error
-}
-
 var _ outbox.Store = (*Store)(nil)
 
 // ErrLocked is returned by Open when another process holds the file.
@@ -106,41 +93,26 @@ var ErrLocked = errors.New("boltstore: the store file is locked by another proce
 var ErrCorrupt = errors.New("boltstore: the store file is corrupt or not an outbox store")
 
 // Open opens (creating it, and its directory, when missing) the store file at path.
-func Open(path string, opts Options) (s *Store, err error) {
-	if opts.LockTimeout <= 0 {
-		opts.LockTimeout = time.Second
-	}
-	if !opts.ReadOnly {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("boltstore: %w", err)
-		}
-	}
-	defer func() {
-		// bbolt trusts its file; a damaged one can make it panic instead of failing.
-		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, r)
-		}
-	}()
-	if err := preflight(path); err != nil {
+func Open(path string, opts Options) (*Store, error) {
+	db, err := boltkit.Open(path, boltkit.Config{
+		Prefix: "boltstore", Corrupt: ErrCorrupt, Locked: ErrLocked, Closed: outbox.ErrClosed,
+		LockTimeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, Soft: soft, NameFile: true,
+		Schema: boltkit.Schema{Version: SchemaVersion, What: "outbox", Buckets: [][]byte{bucketRecords, bucketIDs},
+			New: func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyDelivered, u64(0)) },
+			// Added within schema version 1: a file written before has none yet.
+			Upgrade: func(tx *bolt.Tx) error {
+				for _, b := range [][]byte{bucketFinished, bucketFinOrder} {
+					if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+						return err
+					}
+				}
+				return nil
+			}},
+	})
+	if err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly})
-	switch {
-	case errors.Is(err, bolterr.ErrTimeout):
-		return nil, fmt.Errorf("%w: %s (waited %s)", ErrLocked, path, opts.LockTimeout)
-	case errors.Is(err, bolterr.ErrInvalid), errors.Is(err, bolterr.ErrChecksum), errors.Is(err, bolterr.ErrVersionMismatch),
-		errors.Is(err, bolterr.ErrInvalidMapping):
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
-	case err != nil:
-		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
-	}
-	s = &Store{path: path, db: db, ops: make(chan *op, 1024), stop: make(chan struct{}), stopped: make(chan struct{}),
-		claims: make(map[string]claim), changed: make(chan struct{}, 1)}
-	if err := s.init(opts.ReadOnly); err != nil {
-		db.Close()
-		return nil, err
-	}
-	go s.commit()
+	s := &Store{path: path, db: db, claims: make(map[string]claim), changed: make(chan struct{}, 1)}
 	if !opts.ReadOnly && !opts.NoSocket {
 		// After the lock: whoever holds the file owns the socket, so one found there is stale.
 		if s.sock, err = storesock.Listen(SocketPath(path), s); err != nil {
@@ -151,166 +123,10 @@ func Open(path string, opts Options) (s *Store, err error) {
 	return s, nil
 }
 
-// preflight refuses a file shorter than its own metadata says: bbolt maps the file and would
-// die of SIGBUS reading past its end, which no recover can catch.
-func preflight(path string) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("boltstore: open %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("boltstore: %s: %w", path, err)
-	}
-	if fi.Size() == 0 {
-		return nil // bbolt initialises an empty file
-	}
-	// Page 0 starts with a 16-byte page header and the meta: magic, version, page size, flags
-	// (4 bytes each), the root bucket (16), the freelist page (8), then the high-water page id.
-	var b [64]byte
-	if _, err := f.ReadAt(b[:], 0); err != nil {
-		return fmt.Errorf("%w: %s: %d bytes, shorter than a store header", ErrCorrupt, path, fi.Size())
-	}
-	const magic = 0xED0CDAED
-	if binary.NativeEndian.Uint32(b[16:]) != magic {
-		return fmt.Errorf("%w: %s: not a bbolt file", ErrCorrupt, path)
-	}
-	pageSize := int64(binary.NativeEndian.Uint32(b[24:]))
-	hw := int64(binary.NativeEndian.Uint64(b[56:]))
-	if pageSize <= 0 || hw <= 0 || hw > fi.Size() {
-		return fmt.Errorf("%w: %s: damaged header (page size %d, %d pages)", ErrCorrupt, path, pageSize, hw)
-	}
-	metas := []int64{hw}
-	var b1 [64]byte
-	if _, err := f.ReadAt(b1[:], pageSize); err == nil && binary.NativeEndian.Uint32(b1[16:]) == magic {
-		metas = append(metas, int64(binary.NativeEndian.Uint64(b1[56:])))
-	}
-	for _, n := range metas {
-		if need := n * pageSize; need > fi.Size() {
-			return fmt.Errorf("%w: %s: truncated: %d bytes, its header says %d", ErrCorrupt, path, fi.Size(), need)
-		}
-	}
-	return nil
-}
-
-func (s *Store) init(readOnly bool) (err error) {
-	check := func(tx *bolt.Tx) error {
-		m := tx.Bucket(bucketMeta)
-		if m == nil || tx.Bucket(bucketRecords) == nil || tx.Bucket(bucketIDs) == nil {
-			return fmt.Errorf("%w: %s: missing the outbox buckets", ErrCorrupt, s.path)
-		}
-		v := m.Get(keyVersion)
-		if len(v) != 8 {
-			return fmt.Errorf("%w: %s: no schema version", ErrCorrupt, s.path)
-		}
-		if n := binary.BigEndian.Uint64(v); n != SchemaVersion {
-			return fmt.Errorf("boltstore: %s has schema version %d; this program reads version %d", s.path, n, SchemaVersion)
-		}
-		return nil
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
-		}
-	}()
-	if readOnly {
-		return s.db.View(check)
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMeta) == nil && tx.Bucket(bucketRecords) == nil && tx.Bucket(bucketIDs) == nil {
-			// A new file.
-			m, err := tx.CreateBucket(bucketMeta)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.CreateBucket(bucketRecords); err != nil {
-				return err
-			}
-			if _, err := tx.CreateBucket(bucketIDs); err != nil {
-				return err
-			}
-			if err := m.Put(keyVersion, u64(SchemaVersion)); err != nil {
-				return err
-			}
-			if err := m.Put(keyDelivered, u64(0)); err != nil {
-				return err
-			}
-		} else if err := check(tx); err != nil {
-			return err
-		}
-		// Added within schema version 1: a file written before has none yet.
-		for _, b := range [][]byte{bucketFinished, bucketFinOrder} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, ErrCorrupt) && !isSchemaErr(err) {
-		return fmt.Errorf("boltstore: %s: %w", s.path, err)
-	}
-	return err
-}
-
-func isSchemaErr(err error) bool {
-	return err != nil && bytes.Contains([]byte(err.Error()), []byte("schema version"))
-}
-
 func u64(n uint64) []byte {
 	b := make([]byte, 8)
 	binary.BigEndian.PutUint64(b, n)
 	return b
-}
-
-// commit is the group committer: it runs every queued write in one transaction (one fsync). A
-// write that fails with a hard error fails the transaction; then each write is run alone so one
-// bad write cannot fail the others.
-func (s *Store) commit() {
-	defer close(s.stopped)
-	for {
-		var batch []*op
-		select {
-		case o := <-s.ops:
-			batch = append(batch, o)
-		case <-s.stop:
-			return
-		}
-	more:
-		for len(batch) < 1000 {
-			select {
-			case o := <-s.ops:
-				batch = append(batch, o)
-			default:
-				break more
-			}
-		}
-		results := make([]error, len(batch))
-		err := s.update(func(tx *bolt.Tx) error {
-			for i, o := range batch {
-				if results[i] = o.fn(tx); results[i] != nil && !soft(results[i]) {
-					return results[i]
-				}
-			}
-			return nil
-		})
-		if err != nil && len(batch) > 1 {
-			for i, o := range batch {
-				results[i] = nil
-				if e := s.update(func(tx *bolt.Tx) error { results[i] = o.fn(tx); return hard(results[i]) }); e != nil {
-					results[i] = e
-				}
-			}
-		} else if err != nil {
-			results[0] = err
-		}
-		for i, o := range batch {
-			o.done <- results[i]
-		}
-	}
 }
 
 // soft errors are answers (nothing was written), not failures of the transaction.
@@ -318,56 +134,12 @@ func soft(err error) bool {
 	return errors.Is(err, outbox.ErrDuplicate) || errors.Is(err, outbox.ErrNotFound) || errors.Is(err, outbox.ErrNotClaimed)
 }
 
-func hard(err error) error {
-	if err != nil && !soft(err) {
+// write queues fn for the group committer and waits until it is durable (or failed).
+func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := s.live(); err != nil {
 		return err
 	}
-	return nil
-}
-
-func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
-		}
-	}()
-	if err := s.db.Update(fn); err != nil {
-		if soft(err) {
-			return err
-		}
-		return fmt.Errorf("boltstore: %s: %w", s.path, err)
-	}
-	return nil
-}
-
-func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
-		}
-	}()
-	return s.db.View(fn)
-}
-
-// write queues fn for the committer and waits until it is durable (or failed).
-func (s *Store) write(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return outbox.ErrClosed
-	}
-	o := &op{fn: fn, done: make(chan error, 1)}
-	// Sent under the lock, so Close cannot stop the committer between the check and the send.
-	select {
-	case s.ops <- o:
-	case <-ctx.Done():
-		s.mu.Unlock()
-		return ctx.Err()
-	}
-	s.mu.Unlock()
-	// Once queued the write happens; waiting for it is not optional, or a caller could report a
-	// failure for a message that was in fact stored.
-	return <-o.done
+	return s.db.Write(ctx, fn)
 }
 
 func (s *Store) notify() {
@@ -499,7 +271,7 @@ func (s *Store) Claim(ctx context.Context, owner string, now time.Time, lease ti
 	defer s.mu.Unlock()
 	var out []*outbox.Record
 	blocked := map[string]bool{}
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
 			st, err := decode(s.path, k, v)
@@ -716,7 +488,7 @@ func (s *Store) Get(ctx context.Context, msgID string) (*outbox.Record, error) {
 		return nil, err
 	}
 	var r *outbox.Record
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		st, _, err := s.get(tx, msgID)
 		if errors.Is(err, outbox.ErrNotFound) {
 			if b := tx.Bucket(bucketFinished); b != nil {
@@ -783,7 +555,7 @@ func (s *Store) List(ctx context.Context, f outbox.Filter) ([]*outbox.Record, er
 		return nil, err
 	}
 	var out []*outbox.Record
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if f.Limit > 0 && len(out) >= f.Limit {
@@ -812,7 +584,7 @@ func (s *Store) Stats(ctx context.Context) (outbox.Stats, error) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketMeta).Get(keyDelivered); len(v) == 8 {
 			st.Delivered = binary.BigEndian.Uint64(v)
 		}
@@ -877,17 +649,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	close(s.stop)
-	<-s.stopped
-	// Writes still queued (the committer saw stop first) are run here, in order.
-	for drained := false; !drained; {
-		select {
-		case o := <-s.ops:
-			o.done <- s.update(o.fn)
-		default:
-			drained = true
-		}
-	}
+	// Writes already queued are committed before the file closes.
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
 	}
