@@ -1,6 +1,6 @@
 package ack
 
-import "container/list"
+import "github.com/ackmsg/ackmsg/internal/lru"
 
 // seenState is what a Subscriber remembers about a marked msg_id.
 type seenState int
@@ -13,7 +13,6 @@ const (
 )
 
 type seenEntry struct {
-	id    string
 	state seenState
 	ack   []byte // the signed ACK frame, re-sent as is for a retransmission
 }
@@ -21,21 +20,16 @@ type seenEntry struct {
 // window remembers the last n msg_ids (least recently seen evicted first). It is not safe for
 // concurrent use. Memory is bounded by n entries of one ACK frame each.
 type window struct {
-	n     int
-	order *list.List // front = most recent
-	byID  map[string]*list.Element
+	lru *lru.Window[string, *seenEntry]
 }
 
 func newWindow(n int) *window {
-	return &window{n: max(n, 1), order: list.New(), byID: make(map[string]*list.Element)}
+	return &window{lru: lru.New[string, *seenEntry](n)}
 }
 
 func (w *window) get(id string) *seenEntry {
-	if e, ok := w.byID[id]; ok {
-		w.order.MoveToFront(e)
-		return e.Value.(*seenEntry)
-	}
-	return nil
+	e, _ := w.lru.Get(id)
+	return e
 }
 
 func (w *window) put(id string, state seenState) *seenEntry {
@@ -43,14 +37,9 @@ func (w *window) put(id string, state seenState) *seenEntry {
 		e.state = state
 		return e
 	}
-	if w.order.Len() >= w.n {
-		old := w.order.Back()
-		w.order.Remove(old)
-		delete(w.byID, old.Value.(*seenEntry).id)
-	}
-	entry := &seenEntry{id: id, state: state}
-	w.byID[id] = w.order.PushFront(entry)
+	entry := &seenEntry{state: state}
+	w.lru.Add(id, entry)
 	return entry
 }
 
-func (w *window) len() int { return w.order.Len() }
+func (w *window) len() int { return w.lru.Len() }
