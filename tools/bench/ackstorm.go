@@ -280,8 +280,7 @@ func stormRows(points []stormPoint) []Row {
 // the tails of another checkout can be measured with this publisher).
 func runAckStorm(isQuick bool, root string) (*Results, error) {
 	start := time.Now()
-	res := &Results{Started: start.UTC(), Quick: isQuick, Machine: machine(), Samples: map[string][]float64{},
-		Extra: map[string]float64{}, Sections: map[int]string{}}
+	res := newResults(start, isQuick)
 	tmp, err := os.MkdirTemp("", "ackmsg-bench-")
 	if err != nil {
 		return nil, err
