@@ -5,9 +5,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -235,19 +232,4 @@ func (b *bench) coldPublish() error {
 		}
 	}
 	return nil
-}
-
-// coldStart times `ackmsg-logger --help`: starting the binary and exiting, nothing else.
-func coldStart(p *procs, runs int) ([]time.Duration, error) {
-	var lat []time.Duration
-	for range runs {
-		t0 := time.Now()
-		cmd := exec.Command(filepath.Join(p.bin, "ackmsg-logger"), "--help")
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
-			return nil, err
-		}
-		lat = append(lat, time.Since(t0))
-	}
-	return lat, nil
 }
