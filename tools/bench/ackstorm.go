@@ -144,98 +144,122 @@ func ackStorm(p *procs, k *pki, ns []int, samples int) ([]stormPoint, error) {
 	}
 	defer pub.Close()
 
-	var tails []stormTail
-	var sent int64 // messages every tail has been sent
+	st := &storm{p: p, conf: conf, pub: pub}
 	var points []stormPoint
 	for _, n := range ns {
-		for i := len(tails); i < n; i++ {
-			out := &lineCounter{}
-			cmd, err := p.startTo(out, conf, "endpoint connected", "ackmsg-tail", "--ack", "--json", "--certname", subName(i))
-			if err != nil {
-				return nil, err
-			}
-			tails = append(tails, stormTail{pid: cmd.Process.Pid, printed: out})
-		}
-		pt := stormPoint{n: n}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		acked := func() (time.Duration, error) {
-			t0 := time.Now()
-			_, err := pub.Publish(ctx, "order", benchBody, ack.To(subName(0)), ack.Modname(benchModname), ack.Within(benchWithin))
-			return time.Since(t0), err
-		}
-		// A tail that joined misses what was sent before its subscription reached the relay:
-		// warm up with acked publishes naming every tail (retransmitted until each has it).
-		var names []string
-		for i := range n {
-			names = append(names, subName(i))
-		}
-		for range 3 {
-			if _, err := pub.Publish(ctx, "order", benchBody, ack.To(names...), ack.Modname(benchModname), ack.Within(benchWithin)); err != nil {
-				cancel()
-				return nil, fmt.Errorf("warm-up with %d tails: %w", n, err)
-			}
-		}
-		// Every tail printed the warm-ups before ACKing them; once the bus is quiet, what they
-		// printed is counted, and the point's messages are counted from there.
-		if _, err := settle(tails, 0); err != nil {
-			cancel()
+		if err := st.grow(n); err != nil {
 			return nil, err
 		}
-		for i := range tails {
-			tails[i].base = tails[i].printed.n.Load()
-		}
-		sent = 0
-
-		// Plain: the message alone, paced by sub01's printing it (as the acked ones are by its ACK).
-		cpu0, err := tailsCPU(tails)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		for range samples {
-			if _, err := pub.Publisher().Publish(ctx, "order", benchBody, publisher.Modname(benchModname)); err != nil {
-				cancel()
-				return nil, err
-			}
-			sent++
-			for deadline := time.Now().Add(30 * time.Second); tails[0].printed.n.Load()-tails[0].base < sent; {
-				if time.Now().After(deadline) {
-					cancel()
-					return nil, fmt.Errorf("sub01 did not print a plain message in 30 s")
-				}
-				time.Sleep(50 * time.Microsecond) // polling a counter fed by a pipe
-			}
-		}
-		cpu1, err := settle(tails, sent)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		pt.plainCPU = (cpu1 - cpu0) / time.Duration(samples)
-
-		heard := pub.Stats().AcksReceived
-		for range samples {
-			d, err := acked()
-			if err != nil {
-				cancel()
-				return nil, fmt.Errorf("acked publish with %d tails: %w", n, err)
-			}
-			pt.lat = append(pt.lat, d)
-			sent++
-		}
-		cpu2, err := settle(tails, sent)
-		cancel()
+		pt, err := st.point(n, samples)
 		if err != nil {
 			return nil, err
 		}
-		pt.ackedCPU = (cpu2 - cpu1) / time.Duration(samples)
-		pt.acksPerPublish = float64(pub.Stats().AcksReceived-heard) / float64(samples)
 		step("  %d acking tails: acked p50 %s, CPU per publish acked %s, plain %s, %.1f ACKs per publish",
 			n, quantile(pt.lat, 0.5).Round(time.Microsecond), pt.ackedCPU.Round(time.Microsecond),
 			pt.plainCPU.Round(time.Microsecond), pt.acksPerPublish)
 		points = append(points, pt)
 	}
 	return points, nil
+}
+
+// storm is the curve's bus: the relay's config, the publisher and the acking tails so far.
+type storm struct {
+	p     *procs
+	conf  string
+	pub   *ack.Publisher
+	tails []stormTail
+}
+
+// grow starts acking tails (sub01..) until there are n.
+func (s *storm) grow(n int) error {
+	for i := len(s.tails); i < n; i++ {
+		out := &lineCounter{}
+		cmd, err := s.p.startTo(out, s.conf, "endpoint connected", "ackmsg-tail", "--ack", "--json", "--certname", subName(i))
+		if err != nil {
+			return err
+		}
+		s.tails = append(s.tails, stormTail{pid: cmd.Process.Pid, printed: out})
+	}
+	return nil
+}
+
+// point measures one point with n tails: samples plain publishes, then samples acked ones
+// naming sub01, and the tails' CPU per publish for each.
+func (s *storm) point(n, samples int) (stormPoint, error) {
+	pt := stormPoint{n: n}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := s.warmUp(ctx, n); err != nil {
+		return pt, err
+	}
+	cpu0, err := tailsCPU(s.tails)
+	if err != nil {
+		return pt, err
+	}
+	cpu1, err := s.plain(ctx, samples)
+	if err != nil {
+		return pt, err
+	}
+	pt.plainCPU = (cpu1 - cpu0) / time.Duration(samples)
+
+	heard := s.pub.Stats().AcksReceived
+	for range samples {
+		t0 := time.Now()
+		_, err := s.pub.Publish(ctx, "order", benchBody, ack.To(subName(0)), ack.Modname(benchModname), ack.Within(benchWithin))
+		if err != nil {
+			return pt, fmt.Errorf("acked publish with %d tails: %w", n, err)
+		}
+		pt.lat = append(pt.lat, time.Since(t0))
+	}
+	cpu2, err := settle(s.tails, int64(2*samples)) // the plain messages and the acked ones
+	if err != nil {
+		return pt, err
+	}
+	pt.ackedCPU = (cpu2 - cpu1) / time.Duration(samples)
+	pt.acksPerPublish = float64(s.pub.Stats().AcksReceived-heard) / float64(samples)
+	return pt, nil
+}
+
+// warmUp sends acked publishes naming every one of the n tails, then, once the bus is quiet,
+// starts each tail's count of the point's messages from what it printed.
+func (s *storm) warmUp(ctx context.Context, n int) error {
+	// A tail that joined misses what was sent before its subscription reached the relay:
+	// warm up with acked publishes naming every tail (retransmitted until each has it).
+	var names []string
+	for i := range n {
+		names = append(names, subName(i))
+	}
+	for range 3 {
+		if _, err := s.pub.Publish(ctx, "order", benchBody, ack.To(names...), ack.Modname(benchModname), ack.Within(benchWithin)); err != nil {
+			return fmt.Errorf("warm-up with %d tails: %w", n, err)
+		}
+	}
+	// Every tail printed the warm-ups before ACKing them; once the bus is quiet, what they
+	// printed is counted, and the point's messages are counted from there.
+	if _, err := settle(s.tails, 0); err != nil {
+		return err
+	}
+	for i := range s.tails {
+		s.tails[i].base = s.tails[i].printed.n.Load()
+	}
+	return nil
+}
+
+// plain sends samples plain publishes, the message alone, paced by sub01's printing each (as
+// the acked ones are by its ACK); it returns the tails' CPU once they settled.
+func (s *storm) plain(ctx context.Context, samples int) (time.Duration, error) {
+	for sent := int64(1); sent <= int64(samples); sent++ {
+		if _, err := s.pub.Publisher().Publish(ctx, "order", benchBody, publisher.Modname(benchModname)); err != nil {
+			return 0, err
+		}
+		for deadline := time.Now().Add(30 * time.Second); s.tails[0].printed.n.Load()-s.tails[0].base < sent; {
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("sub01 did not print a plain message in 30 s")
+			}
+			time.Sleep(50 * time.Microsecond) // polling a counter fed by a pipe
+		}
+	}
+	return settle(s.tails, int64(samples))
 }
 
 // stormRows are the curve's rows: at each N, acked p50 and p99 against the one-consumer p50,
@@ -280,8 +304,7 @@ func stormRows(points []stormPoint) []Row {
 // the tails of another checkout can be measured with this publisher).
 func runAckStorm(isQuick bool, root string) (*Results, error) {
 	start := time.Now()
-	res := &Results{Started: start.UTC(), Quick: isQuick, Machine: machine(), Samples: map[string][]float64{},
-		Extra: map[string]float64{}, Sections: map[int]string{}}
+	res := newResults(start, isQuick)
 	tmp, err := os.MkdirTemp("", "ackmsg-bench-")
 	if err != nil {
 		return nil, err

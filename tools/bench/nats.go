@@ -64,21 +64,38 @@ func natsJetStream(payload []byte, syncAlways bool, n int, d time.Duration, infl
 		return nil, err
 	}
 	f := &jsFigures{}
+	if f.sync, err = jsSyncLatency(ctx, js, payload, n); err != nil {
+		return nil, err
+	}
+	if f.async, err = jsAsync(ctx, js, payload, d, inflight); err != nil {
+		return nil, err
+	}
+	if f.e2e, err = jsEndToEnd(ctx, nc, js, payload, n/2); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
 
-	// Sync publish: one at a time, each until the server's ack (stored).
+// jsSyncLatency is n publishes one at a time, each until the server's ack (stored); the first
+// 10 are not counted.
+func jsSyncLatency(ctx context.Context, js jetstream.JetStream, payload []byte, n int) ([]time.Duration, error) {
+	var lat []time.Duration
 	for i := range n + 10 {
 		t0 := time.Now()
 		if _, err := js.Publish(ctx, "bench.sync", payload); err != nil {
 			return nil, err
 		}
 		if i >= 10 {
-			f.sync = append(f.sync, time.Since(t0))
+			lat = append(lat, time.Since(t0))
 		}
 	}
+	return lat, nil
+}
 
-	// Async publish: up to inflight outstanding, counted until every ack is in.
-	// The window is kept here (wait for the oldest ack when inflight are outstanding), as
-	// ackmsg's PublishAsync figure does, rather than by the client's stall timeout.
+// jsAsync is msgs/s for d with up to inflight outstanding, counted until every ack is in. The
+// window is kept here (wait for the oldest ack when inflight are outstanding), as ackmsg's
+// PublishAsync figure does, rather than by the client's stall timeout.
+func jsAsync(ctx context.Context, js jetstream.JetStream, payload []byte, d time.Duration, inflight int) (float64, error) {
 	acked := func(f jetstream.PubAckFuture) error {
 		select {
 		case <-f.Ok():
@@ -94,25 +111,28 @@ func natsJetStream(payload []byte, syncAlways bool, n int, d time.Duration, infl
 	for time.Since(start) < d {
 		if len(window) == inflight {
 			if err := acked(window[0]); err != nil {
-				return nil, err
+				return 0, err
 			}
 			window = window[1:]
 		}
 		fut, err := js.PublishAsync("bench.async", payload)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		window = append(window, fut)
 		sent++
 	}
 	for _, fut := range window {
 		if err := acked(fut); err != nil {
-			return nil, err
+			return 0, err
 		}
 	}
-	f.async = float64(sent) / time.Since(start).Seconds()
+	return float64(sent) / time.Since(start).Seconds(), nil
+}
 
-	// End to end: the consumer acks (confirmed by the server) and then tells the publisher.
+// jsEndToEnd is n round trips (after 10 not counted): publish, a durable consumer acks
+// (confirmed by the server) and then tells the publisher.
+func jsEndToEnd(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, payload []byte, n int) ([]time.Duration, error) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, "BENCH", jetstream.ConsumerConfig{Durable: "worker",
 		FilterSubject: "bench.e2e", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
@@ -136,7 +156,8 @@ func natsJetStream(payload []byte, syncAlways bool, n int, d time.Duration, infl
 	if err := nc.Flush(); err != nil {
 		return nil, err
 	}
-	for i := range n/2 + 10 {
+	var lat []time.Duration
+	for i := range n + 10 {
 		id := fmt.Sprint(i)
 		msg := &nats.Msg{Subject: "bench.e2e", Data: payload, Header: nats.Header{"Id": []string{id}}}
 		t0 := time.Now()
@@ -152,8 +173,8 @@ func natsJetStream(payload []byte, syncAlways bool, n int, d time.Duration, infl
 			return nil, fmt.Errorf("JetStream end to end: %s not confirmed within 30 s", id)
 		}
 		if i >= 10 {
-			f.e2e = append(f.e2e, time.Since(t0))
+			lat = append(lat, time.Since(t0))
 		}
 	}
-	return f, nil
+	return lat, nil
 }

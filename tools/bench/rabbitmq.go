@@ -49,62 +49,96 @@ func rabbitMQ(url string, payload []byte, n int, d time.Duration, inflight int) 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	publish := func(queue string, headers amqp.Table) (*amqp.DeferredConfirmation, error) {
-		return pubCh.PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false, amqp.Publishing{
-			ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: payload, Headers: headers})
-	}
-	confirmed := func(dc *amqp.DeferredConfirmation) error {
-		ok, err := dc.WaitContext(ctx)
-		if err == nil && !ok {
-			err = fmt.Errorf("RabbitMQ nacked a publish")
-		}
-		return err
-	}
+	p := &rmqPublisher{ctx: ctx, ch: pubCh, payload: payload}
 	f := &rmqFigures{}
+	if f.confirm, err = p.confirmLatency(n); err != nil {
+		return nil, err
+	}
+	if f.stream, err = p.streaming(d, inflight); err != nil {
+		return nil, err
+	}
+	if f.e2e, err = p.endToEnd(url, conn, n/2); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
 
+// rmqPublisher publishes the payload, persistent, on a channel in confirm mode.
+type rmqPublisher struct {
+	ctx     context.Context
+	ch      *amqp.Channel
+	payload []byte
+}
+
+// publish sends the payload to queue, its confirm deferred.
+func (p *rmqPublisher) publish(queue string, headers amqp.Table) (*amqp.DeferredConfirmation, error) {
+	return p.ch.PublishWithDeferredConfirmWithContext(p.ctx, "", queue, false, false, amqp.Publishing{
+		ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: p.payload, Headers: headers})
+}
+
+// confirmed waits for dc's confirm; a nack is an error.
+func (p *rmqPublisher) confirmed(dc *amqp.DeferredConfirmation) error {
+	ok, err := dc.WaitContext(p.ctx)
+	if err == nil && !ok {
+		err = fmt.Errorf("RabbitMQ nacked a publish")
+	}
+	return err
+}
+
+// confirmLatency is n publishes, one at a time, each until its confirm (after 10 not counted).
+func (p *rmqPublisher) confirmLatency(n int) ([]time.Duration, error) {
+	var lat []time.Duration
 	for i := range n + 10 {
 		t0 := time.Now()
-		dc, err := publish("bench.confirm", nil)
+		dc, err := p.publish("bench.confirm", nil)
 		if err == nil {
-			err = confirmed(dc)
+			err = p.confirmed(dc)
 		}
 		if err != nil {
 			return nil, err
 		}
 		if i >= 10 {
-			f.confirm = append(f.confirm, time.Since(t0))
+			lat = append(lat, time.Since(t0))
 		}
 	}
+	return lat, nil
+}
 
+// streaming is msgs/s for d with up to inflight confirms outstanding, counted until every
+// confirm is in.
+func (p *rmqPublisher) streaming(d time.Duration, inflight int) (float64, error) {
 	window := make([]*amqp.DeferredConfirmation, 0, inflight)
 	start, sent := time.Now(), 0
 	for time.Since(start) < d {
 		if len(window) == inflight {
-			if err := confirmed(window[0]); err != nil {
-				return nil, err
+			if err := p.confirmed(window[0]); err != nil {
+				return 0, err
 			}
 			window = window[1:]
 		}
-		dc, err := publish("bench.confirm", nil)
+		dc, err := p.publish("bench.confirm", nil)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		window = append(window, dc)
 		sent++
 	}
 	for _, dc := range window {
-		if err := confirmed(dc); err != nil {
-			return nil, err
+		if err := p.confirmed(dc); err != nil {
+			return 0, err
 		}
 	}
-	f.stream = float64(sent) / time.Since(start).Seconds()
+	return float64(sent) / time.Since(start).Seconds(), nil
+}
 
-	// The consumer: its own connection, manual acks, then a reply to the publisher.
+// endToEnd is n round trips (after 10 not counted): publish and confirm, a consumer on its own
+// connection acks and replies on a queue the publisher consumes on conn.
+func (p *rmqPublisher) endToEnd(url string, conn *amqp.Connection, n int) ([]time.Duration, error) {
 	cconn, err := amqp.Dial(url)
 	if err != nil {
 		return nil, err
 	}
-	defer cconn.Close()
+	defer cconn.Close() // ends the consumer's goroutine
 	cch, err := cconn.Channel()
 	if err != nil {
 		return nil, err
@@ -119,7 +153,7 @@ func rabbitMQ(url string, payload []byte, n int, d time.Duration, inflight int) 
 	go func() {
 		for m := range work {
 			if m.Ack(false) == nil {
-				cch.PublishWithContext(ctx, "", "bench.done", false, false, amqp.Publishing{Body: []byte(fmt.Sprint(m.Headers["id"]))})
+				cch.PublishWithContext(p.ctx, "", "bench.done", false, false, amqp.Publishing{Body: []byte(fmt.Sprint(m.Headers["id"]))})
 			}
 		}
 	}()
@@ -131,12 +165,13 @@ func rabbitMQ(url string, payload []byte, n int, d time.Duration, inflight int) 
 	if err != nil {
 		return nil, err
 	}
-	for i := range n/2 + 10 {
+	var lat []time.Duration
+	for i := range n + 10 {
 		id := fmt.Sprint(i)
 		t0 := time.Now()
-		dc, err := publish("bench.e2e", amqp.Table{"id": id})
+		dc, err := p.publish("bench.e2e", amqp.Table{"id": id})
 		if err == nil {
-			err = confirmed(dc)
+			err = p.confirmed(dc)
 		}
 		if err != nil {
 			return nil, err
@@ -153,8 +188,8 @@ func rabbitMQ(url string, payload []byte, n int, d time.Duration, inflight int) 
 			return nil, fmt.Errorf("RabbitMQ end to end: %s not confirmed within 30 s", id)
 		}
 		if i >= 10 {
-			f.e2e = append(f.e2e, time.Since(t0))
+			lat = append(lat, time.Since(t0))
 		}
 	}
-	return f, nil
+	return lat, nil
 }
