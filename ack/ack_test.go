@@ -117,18 +117,12 @@ func debugLog(name string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("who", name)
 }
 
-func within(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestAllRecipientsUp(t *testing.T) {
 	w := newWorld(t, "sub01", "sub02")
 	c1 := w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	c2 := w.startConsumer("sub02", "sub02", ack.OnReceipt)
 	p := w.publisher()
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	m, err := p.Publish(ctx, "order", map[string]any{"n": 1}, ack.To("sub01", "sub02"), ack.Within(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +146,7 @@ func TestMissingRecipientTimesOutNamingIt(t *testing.T) {
 	w := newWorld(t, "sub01", "sub02")
 	w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	p := w.publisher()
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	start := time.Now()
 	_, err := p.Publish(ctx, "order", 1, ack.To("sub01", "sub02"), ack.Within(1500*time.Millisecond))
 	waited := time.Since(start)
@@ -182,7 +176,7 @@ func TestMissingRecipientTimesOutNamingIt(t *testing.T) {
 func TestLateConsumerGetsRetransmission(t *testing.T) {
 	w := newWorld(t, "sub01")
 	p := w.publisher()
-	ctx := within(t, 30*time.Second)
+	ctx := testbus.Within(t, 30*time.Second)
 	f, err := p.PublishAsync(ctx, "order", 1, ack.To("sub01"), ack.Within(20*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +215,7 @@ func TestForgedAcksDoNotCount(t *testing.T) {
 				w.startConsumer("rogue", c.cert, ack.OnReceipt)
 			}
 			p := w.publisher()
-			ctx := within(t, 20*time.Second)
+			ctx := testbus.Within(t, 20*time.Second)
 			f, err := p.PublishAsync(ctx, "order", 1, ack.To(c.recipient), ack.Within(1200*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
@@ -253,7 +247,7 @@ func TestNonRecipientAckIsQuietAndNamedOnTimeout(t *testing.T) {
 	w := newWorld(t, "gilmsg")
 	log, buf := captureLog()
 	p := w.publisher(ack.WithLogger(log))
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	raw := rawPub(t, w, "gilmsg.host")
 	if err := raw.WaitSubscribed(ctx, p.AckTopic()); err != nil {
 		t.Fatal(err)
@@ -295,7 +289,7 @@ func TestConcurrentPublishesNeverMixAcks(t *testing.T) {
 	w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	c2 := w.startConsumer("sub02", "sub02", ack.AfterProcessing)
 	p := w.publisher()
-	ctx := within(t, 90*time.Second)
+	ctx := testbus.Within(t, 90*time.Second)
 	if _, err := p.Publish(ctx, "warm", 0, ack.To("sub01", "sub02")); err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +330,7 @@ func TestDuplicateIsReackedNotRedelivered(t *testing.T) {
 	w := newWorld(t, "sub01")
 	c := w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	p := w.publisher()
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	m, err := p.Publish(ctx, "order", 1, ack.To("sub01"))
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +352,7 @@ func TestFailedProcessingIsRetriedByRetransmission(t *testing.T) {
 	w := newWorld(t, "sub01")
 	c := w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	p := w.publisher()
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	f, err := p.PublishAsync(ctx, "order", 1, ack.To("sub01"), ack.Within(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -412,7 +406,7 @@ func TestInFlightBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	if _, err := p.PublishAsync(ctx, "a", 1, ack.To("sub01"), ack.Within(5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +419,7 @@ func TestInFlightBound(t *testing.T) {
 func TestNoRecipientsIsAPlainPublish(t *testing.T) {
 	w := newWorld(t)
 	p := w.publisher()
-	m, err := p.Publish(within(t, 10*time.Second), "order", 1)
+	m, err := p.Publish(testbus.Within(t, 10*time.Second), "order", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +442,7 @@ func TestRecipientsFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	m, err := p.Publish(ctx, "order", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -467,7 +461,7 @@ func TestAckForAnotherMsgIDDoesNotCount(t *testing.T) {
 	w := newWorld(t, "sub01")
 	c := w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	p := w.publisher()
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	first, err := p.Publish(ctx, "order", 1, ack.To("sub01"))
 	if err != nil {
 		t.Fatal(err)

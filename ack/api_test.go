@@ -536,7 +536,7 @@ type swapRun struct {
 // is stopped if the publisher failed).
 func (b *swapBus) run(t *testing.T, pubBin, pubConf, tailBin string, tailArgs ...string) swapRun {
 	t.Helper()
-	ctx := within(t, 60*time.Second)
+	ctx := testbus.Within(t, 60*time.Second)
 	tail := exec.CommandContext(ctx, tailBin, append([]string{"-count", "3", "-topic", "org.example.test.swap"}, tailArgs...)...)
 	tail.Env = append(os.Environ(), "ACKMSG_CONFIG="+b.tailConf)
 	var tailOut, tailErr bytes.Buffer

@@ -33,7 +33,7 @@ func TestLoudWarningsGoToSlogDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		if _, err := p.Publish(within(t, 10*time.Second), "nobody", 1); err != nil {
+		if _, err := p.Publish(testbus.Within(t, 10*time.Second), "nobody", 1); err != nil {
 			t.Fatal(err)
 		}
 		if len(out.lines("level=WARN", "without recipients", "topic="+p.FullTopic("nobody"))) != 1 {
@@ -69,7 +69,7 @@ func TestLoudWarningsGoToSlogDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		m, err := p.Publish(within(t, 10*time.Second), "order.new", map[string]any{"id": 7}, ack.To("billing"))
+		m, err := p.Publish(testbus.Within(t, 10*time.Second), "order.new", map[string]any{"id": 7}, ack.To("billing"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,7 +54,7 @@ func TestEd25519AckedPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	m, err := p.Publish(within(t, 20*time.Second), "order", map[string]any{"n": 1}, ack.To("edsub", "sub01"), ack.Within(10*time.Second))
+	m, err := p.Publish(testbus.Within(t, 20*time.Second), "order", map[string]any{"n": 1}, ack.To("edsub", "sub01"), ack.Within(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

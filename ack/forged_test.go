@@ -19,7 +19,7 @@ import (
 func TestForgedAckClasses(t *testing.T) {
 	w := newWorld(t, "sub01")
 	p := w.publisher()
-	ctx := within(t, 30*time.Second)
+	ctx := testbus.Within(t, 30*time.Second)
 
 	zctx, err := zsock.NewContext(1)
 	if err != nil {

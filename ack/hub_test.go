@@ -37,7 +37,7 @@ func (w *world) startHub(key, cert string, mod func(*config.Config), add func(h 
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &hubRun{Hub: h, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- h.Run(ctx) }()
-	if err := h.WaitReady(within(w.t, 10*time.Second)); err != nil {
+	if err := h.WaitReady(testbus.Within(w.t, 10*time.Second)); err != nil {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(func() {
@@ -99,7 +99,7 @@ func TestHubAcksOnlyAfterConsume(t *testing.T) {
 	c.gate, c.seen = make(chan struct{}), make(chan string, 1)
 	h := w.startHub("sub01", "sub01", nil, func(h *ack.Hub) { addTo(t, h, "work", c) })
 	p := w.publisher()
-	ctx := within(t, 30*time.Second)
+	ctx := testbus.Within(t, 30*time.Second)
 	f, err := p.PublishAsync(ctx, "order", 1, ack.To("sub01"), ack.Within(20*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -140,11 +140,11 @@ func TestHubFailureIsRetriedByRetransmission(t *testing.T) {
 	}
 	h := w.startHub("sub01", "sub01", nil, func(h *ack.Hub) { addTo(t, h, "flaky", c) })
 	p := w.publisher()
-	f, err := p.PublishAsync(within(t, 30*time.Second), "order", 1, ack.To("sub01"), ack.Within(20*time.Second))
+	f, err := p.PublishAsync(testbus.Within(t, 30*time.Second), "order", 1, ack.To("sub01"), ack.Within(20*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Wait(within(t, 30*time.Second)); err != nil {
+	if err := f.Wait(testbus.Within(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if n := c.count(f.Message().MsgID()); n != 2 {
@@ -167,7 +167,7 @@ func TestHubFailingConsumerTimesOutAndBecomesPoison(t *testing.T) {
 	h := w.startHub("sub01", "sub01", func(cfg *config.Config) { cfg.Hub.MaxAttempts = 2 },
 		func(h *ack.Hub) { addTo(t, h, "broken", c) })
 	p := w.publisher()
-	_, err := p.Publish(within(t, 30*time.Second), "order", 1, ack.To("sub01"), ack.Within(3*time.Second))
+	_, err := p.Publish(testbus.Within(t, 30*time.Second), "order", 1, ack.To("sub01"), ack.Within(3*time.Second))
 	var te *ack.TimeoutError
 	if !errors.As(err, &te) || fmt.Sprint(te.Missing) != "[sub01]" {
 		t.Fatalf("err = %v, want a timeout naming sub01", err)
@@ -192,7 +192,7 @@ func TestHubReacksWithoutReprocessing(t *testing.T) {
 	c := newHubCounter()
 	h := w.startHub("sub01", "sub01", nil, func(h *ack.Hub) { addTo(t, h, "once", c) })
 	p := w.publisher()
-	m, err := p.Publish(within(t, 30*time.Second), "order", 1, ack.To("sub01"), ack.Within(20*time.Second))
+	m, err := p.Publish(testbus.Within(t, 30*time.Second), "order", 1, ack.To("sub01"), ack.Within(20*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestHubPartialFailureRerunsOnlyTheFailedConsumer(t *testing.T) {
 		addTo(t, h, "flaky", flaky)
 	})
 	p := w.publisher()
-	m, err := p.Publish(within(t, 30*time.Second), "order", 1, ack.To("sub01"), ack.Within(20*time.Second))
+	m, err := p.Publish(testbus.Within(t, 30*time.Second), "order", 1, ack.To("sub01"), ack.Within(20*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func TestNoRecipientsWarnsOncePerTopic(t *testing.T) {
 	w := newWorld(t)
 	log, out := captureLog()
 	p := w.publisher(ack.WithLogger(log))
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	for _, topic := range []string{"a", "a", "b", "a", "b"} {
 		if _, err := p.Publish(ctx, topic, 1); err != nil {
 			t.Fatal(err)
@@ -97,7 +97,7 @@ func TestRequireRecipients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	for _, opts := range [][]ack.PublishOption{nil, {ack.To()}} {
 		_, err := p.Publish(ctx, "order", 1, opts...)
 		if !errors.Is(err, ack.ErrNoRecipients) || !strings.Contains(err.Error(), "org.example.test.") ||
@@ -128,7 +128,7 @@ func TestDevelopmentMode(t *testing.T) {
 	if len(out.lines("level=WARN", "ACKS ARE NOT AWAITED", "mode=development")) != 1 {
 		t.Fatalf("no startup warning:\n%s", out)
 	}
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	if err := p.WaitSubscribed(ctx, p.FullTopic("order")); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestLogSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if err := p.WaitSubscribed(ctx, "anything"); err != nil {
 		t.Fatalf("WaitSubscribed on the log sink: %v", err)
 	}
@@ -234,7 +234,7 @@ func TestErrClosedAfterSwap(t *testing.T) {
 	}
 	p.Close()
 	s.Close()
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	_, err = p.Publish(ctx, "x", 1) // plain: the base publisher's error
 	if !errors.Is(err, ack.ErrClosed) || !errors.Is(err, publisher.ErrClosed) {
 		t.Errorf("plain publish after Close: %v", err)

@@ -74,7 +74,7 @@ func TestAckRecipientsFieldIsSigned(t *testing.T) {
 	w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	w.startConsumer("sub02", "sub02", ack.AfterProcessing)
 	p := w.publisher()
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	m, err := p.Publish(ctx, "order", 1, ack.To("sub02", "sub01", "sub02"), ack.Within(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestOnlyNamedRecipientAcks(t *testing.T) {
 	c1 := w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	c2 := w.startConsumer("sub02", "sub02", ack.OnReceipt)
 	p := w.publisher()
-	ctx := within(t, 30*time.Second)
+	ctx := testbus.Within(t, 30*time.Second)
 	m, err := p.Publish(ctx, "order", 1, ack.To("sub01"), ack.Within(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestMessageWithoutRecipientsIsAckedByAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pub.Close() })
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	if err := pub.WaitSubscribed(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestTamperedRecipientsNotTrusted(t *testing.T) {
 	w := newWorld(t, "sub02")
 	c2 := w.startConsumer("sub02", "sub02", ack.OnReceipt)
 	raw := rawPub(t, w, "pub.host")
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	if err := raw.WaitSubscribed(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestTamperedRecipientsNotTrusted(t *testing.T) {
 func sendAck(t *testing.T, w *world, key string, p *ack.Publisher, cert, id string) {
 	t.Helper()
 	raw := rawPub(t, w, key)
-	if err := raw.WaitSubscribed(within(t, 10*time.Second), p.AckTopic()); err != nil {
+	if err := raw.WaitSubscribed(testbus.Within(t, 10*time.Second), p.AckTopic()); err != nil {
 		t.Fatal(err)
 	}
 	frame := signedFrame(t, loadSigner(t, cert), p.AckTopic(), map[string]any{"ack_msg_id": id}, nil, nil)
@@ -282,7 +282,7 @@ func TestAcksNotWaitedForAreNotVerified(t *testing.T) {
 	pv := &countingVerifier{Verifier: real}
 	p := w.publisher(ack.WithVerifier(pv))
 	raw := rawPub(t, w, "sub02.host") // ACKs from "sub02", heard by both
-	ctx := within(t, 30*time.Second)
+	ctx := testbus.Within(t, 30*time.Second)
 	if err := raw.WaitSubscribed(ctx, p.AckTopic()); err != nil { // the publisher's listener
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestAckedMessagesNumberedAndReplayed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	got := make(chan *message.Message, 10)
 	go func() {
 		for {

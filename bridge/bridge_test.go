@@ -156,7 +156,7 @@ func (w *world) bridge(edit func(*config.BridgeConfig)) *running {
 	testbus.Eventually(w.t, 20*time.Second, "bridge ready", b.Ready)
 	if b.Subscriber() != nil && w.pub != nil {
 		// The publisher is made first: its first message reaches the bridge at once.
-		if err := w.pub.WaitSubscribed(ctxFor(w.t, 10*time.Second), "org.example.test.probe"); err != nil {
+		if err := w.pub.WaitSubscribed(testbus.Within(w.t, 10*time.Second), "org.example.test.probe"); err != nil {
 			w.t.Fatal(err)
 		}
 	}
@@ -210,12 +210,6 @@ func drain(t *testing.T, ch *amqp.Channel, q string) []amqp.Delivery {
 	}
 }
 
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // An acked publish to recipient bridge returns nil only once the message is in a durable queue:
 // a separate consumer finds it there, the envelope intact and verifiable, with
 // fedora-messaging's headers.
@@ -225,7 +219,7 @@ func TestAckedPublishMeansQueued(t *testing.T) {
 	q := w.queue(ch, "org.example.#")
 	p := w.publisher()
 	b := w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"org.example.#"} })
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := testbus.Within(t, 60*time.Second)
 
 	for i := range 20 {
 		m, err := p.Publish(ctx, "bridge.test", map[string]any{"i": i}, ack.To("bridge"), ack.Within(10*time.Second))
@@ -284,7 +278,7 @@ func TestUnroutableTimesOutNamingBridge(t *testing.T) {
 	q := w.queue(ch, "other.#")
 	p := w.publisher()
 	b := w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"org.example.#"} })
-	_, err := p.Publish(ctxFor(t, 30*time.Second), "nowhere", map[string]any{}, ack.To("bridge"), ack.Within(1500*time.Millisecond))
+	_, err := p.Publish(testbus.Within(t, 30*time.Second), "nowhere", map[string]any{}, ack.To("bridge"), ack.Within(1500*time.Millisecond))
 	var te *ack.TimeoutError
 	if !errors.As(err, &te) || !strings.Contains(err.Error(), "bridge") {
 		t.Fatalf("want a timeout naming bridge, got %v", err)
@@ -305,7 +299,7 @@ func TestUnroutableDeliveredOnceBound(t *testing.T) {
 	q := w.queue(ch, "other.#")
 	p := w.publisher()
 	b := w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"org.example.#"} })
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := testbus.Within(t, 60*time.Second)
 	f, err := p.PublishAsync(ctx, "later", map[string]any{"n": 1}, ack.To("bridge"), ack.Within(45*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +333,7 @@ func TestBrokerRestartLosesNoAckedMessage(t *testing.T) {
 	q := w.queue(ch, "#")
 	p := w.publisher()
 	b := w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"#"} })
-	ctx := ctxFor(t, 120*time.Second)
+	ctx := testbus.Within(t, 120*time.Second)
 
 	var (
 		mu    sync.Mutex
@@ -414,7 +408,7 @@ func TestCompetingConsumersShare(t *testing.T) {
 	q := w.queue(ch, "#")
 	p := w.publisher()
 	w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"#"} })
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := testbus.Within(t, 60*time.Second)
 
 	var mu sync.Mutex
 	got := map[string]int{}
@@ -471,7 +465,7 @@ func TestCompetingConsumersShare(t *testing.T) {
 // broker's confirm.
 func (w *world) publishAMQP(ch *amqp.Channel, key, id string, body []byte, headers amqp.Table) {
 	w.t.Helper()
-	ctx := ctxFor(w.t, 10*time.Second)
+	ctx := testbus.Within(w.t, 10*time.Second)
 	dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, w.ex, key, true, false,
 		amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", MessageId: id, Body: body, Headers: headers})
 	if err != nil {
@@ -517,7 +511,7 @@ func TestFromAMQPAckedAfterRecipientACK(t *testing.T) {
 		})
 	}
 	b := start()
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := testbus.Within(t, 60*time.Second)
 	if err := b.Publisher().WaitSubscribed(ctx, "org.example.test.probe"); err != nil {
 		t.Fatal(err)
 	}
@@ -630,7 +624,7 @@ func TestNoLoops(t *testing.T) {
 	b := w.bridge(func(b *config.BridgeConfig) {
 		b.Topics, b.Queue, b.QueueBindings = []string{"#"}, q, []string{"#"}
 	})
-	ctx := ctxFor(t, 30*time.Second)
+	ctx := testbus.Within(t, 30*time.Second)
 	if _, err := p.Publish(ctx, "outbound", map[string]any{"a": 1}, ack.To("bridge")); err != nil {
 		t.Fatal(err)
 	}
@@ -668,7 +662,7 @@ func TestFedoraMessagingHeaders(t *testing.T) {
 	q := w.queue(ch, "org.example.#")
 	p := w.publisher()
 	w.bridge(func(b *config.BridgeConfig) { b.Topics = []string{"org.example.#"} })
-	m, err := p.Publish(ctxFor(t, 30*time.Second), "fm.headers", map[string]any{"k": "v"}, ack.To("bridge"), ack.Within(10*time.Second))
+	m, err := p.Publish(testbus.Within(t, 30*time.Second), "fm.headers", map[string]any{"k": "v"}, ack.To("bridge"), ack.Within(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -716,7 +710,7 @@ func TestFromAMQPMsgIDYearFromSentAt(t *testing.T) {
 	b := w.bridge(func(b *config.BridgeConfig) {
 		b.Queue, b.QueueBindings, b.Recipients = rmqtest.Name("in"), []string{"bodhi.#"}, []string{"sub01"}
 	})
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := testbus.Within(t, 60*time.Second)
 	if err := b.Publisher().WaitSubscribed(ctx, "org.example.test.probe"); err != nil {
 		t.Fatal(err)
 	}
@@ -760,7 +754,7 @@ func TestRunStopsWhenTheBrokerRefuses(t *testing.T) {
 			}
 			defer b.Close()
 			start := time.Now()
-			err = b.Run(ctxFor(t, 30*time.Second))
+			err = b.Run(testbus.Within(t, 30*time.Second))
 			took := time.Since(start)
 			if !errors.Is(err, bridge.ErrRefused) || !strings.Contains(err.Error(), c.reason) {
 				t.Fatalf("Run = %v after %s, want ErrRefused with %s", err, took, c.reason)
@@ -789,7 +783,7 @@ func TestRunStopsWhenTheBrokerRefuses(t *testing.T) {
 		}
 		defer b.Close()
 		start := time.Now()
-		if err := b.Run(ctxFor(t, 1500*time.Millisecond)); err != nil || time.Since(start) < 1400*time.Millisecond {
+		if err := b.Run(testbus.Within(t, 1500*time.Millisecond)); err != nil || time.Since(start) < 1400*time.Millisecond {
 			t.Fatalf("Run = %v after %s, want nil when ctx ends: a connection failure is retried", err, time.Since(start))
 		}
 	})

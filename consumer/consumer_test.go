@@ -20,13 +20,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func within(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // bus starts a passive publisher named "svc.host" and a subscriber on it, both ready.
 func bus(t *testing.T, signWith string, topic string) (*publisher.Publisher, *consumer.Subscriber, *config.Config) {
 	t.Helper()
@@ -45,7 +38,7 @@ func bus(t *testing.T, signWith string, topic string) (*publisher.Publisher, *co
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sub.Close() })
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if err := sub.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +50,7 @@ func bus(t *testing.T, signWith string, topic string) (*publisher.Publisher, *co
 
 func TestPublishAndReceive(t *testing.T) {
 	pub, sub, _ := bus(t, "", "")
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	sent, err := pub.Publish(ctx, "update", map[string]any{"n": 1, "f": 100.0}, publisher.Modname("bodhi"))
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +93,7 @@ func TestPublishAndReceive(t *testing.T) {
 
 func TestSignedAndValidated(t *testing.T) {
 	pub, sub, _ := bus(t, "pub01", "")
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	sent, err := pub.Publish(ctx, "log", map[string]any{"log": "café <b> 😀"})
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +112,7 @@ func TestSignedAndValidated(t *testing.T) {
 
 func TestTopicPrefixFilters(t *testing.T) {
 	pub, sub, _ := bus(t, "", "org.example.test.wanted")
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if _, err := pub.Publish(ctx, "x", 1, publisher.Modname("other")); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +133,7 @@ func TestTopicPrefixFilters(t *testing.T) {
 // counted by reason, and the next good message still arrives.
 func TestGarbageIsCountedAndSkipped(t *testing.T) {
 	raw, sub, signer := rawPeer(t, func(c *config.Config) { c.MaxFrameSize = 8192 })
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	build := func(topic string, body any) []byte {
 		_, b := signedFrame(t, signer, topic, body, time.Now())
 		return b
@@ -231,7 +224,7 @@ func TestTailIteratorStopsOnBreakAndCancel(t *testing.T) {
 		}
 	}()
 	<-ready
-	wctx := within(t, 10*time.Second)
+	wctx := testbus.Within(t, 10*time.Second)
 	// Two subscribers now (bus's and Tail's); wait until both subscriptions reached the publisher.
 	testbus.Eventually(t, 10*time.Second, "two subscriptions", func() bool {
 		return pub.Subscriptions() >= 2
@@ -254,7 +247,7 @@ func TestTailIteratorStopsOnBreakAndCancel(t *testing.T) {
 // signature is valid: the dedupe window cannot remember forever, the age limit can.
 func TestMaxMessageAgeRefusesOldReplays(t *testing.T) {
 	raw, sub, signer := rawPeer(t, func(c *config.Config) { c.MaxMessageAge = 60 })
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	send := func(age time.Duration) string {
 		m, b := signedFrame(t, signer, "org.example.test.a.b", map[string]any{"age": age.String()}, time.Now().Add(-age))
 		if err := raw.Send([]byte(m.Topic()), b); err != nil {
@@ -298,7 +291,7 @@ func rawPeer(t *testing.T, edit func(*config.Config)) (*zsock.Pub, *consumer.Sub
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sub.Close() })
-	if err := raw.WaitSubscribed(within(t, 10*time.Second), ""); err != nil {
+	if err := raw.WaitSubscribed(testbus.Within(t, 10*time.Second), ""); err != nil {
 		t.Fatal(err)
 	}
 	signer, err := certs.LoadSigner(testbus.PKIDir()+"/pub01.crt", testbus.PKIDir()+"/pub01.key")
@@ -344,7 +337,7 @@ func TestSkipByTopicFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sub.Close() })
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if err := sub.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}

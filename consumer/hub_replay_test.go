@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/replay"
 )
@@ -73,7 +74,7 @@ func TestHubStateRecordsOnlyFinishedMessages(t *testing.T) {
 		record(m)
 		return nil
 	}, "#"))
-	ctx := within(t, 15*time.Second)
+	ctx := testbus.Within(t, 15*time.Second)
 	if err := h.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}

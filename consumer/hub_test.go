@@ -84,7 +84,7 @@ func startHub(t *testing.T, cfg *config.Config, add func(h *consumer.Hub)) *test
 	ctx, cancel := context.WithCancel(context.Background())
 	th := &testHub{Hub: h, src: src, cancel: cancel, done: make(chan error, 1)}
 	go func() { th.done <- h.Run(ctx) }()
-	if err := h.WaitReady(within(t, 5*time.Second)); err != nil {
+	if err := h.WaitReady(testbus.Within(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { th.stop(t) })

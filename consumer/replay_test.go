@@ -44,7 +44,7 @@ func subscribe(t *testing.T, pub *publisher.Publisher, cfg *config.Config, topic
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sub.Close() })
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if err := sub.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func seqOf(t *testing.T, d consumer.Delivery) int64 {
 func TestGapFilledByReplay(t *testing.T) {
 	pub, cfg := replayBus(t, nil)
 	sub := subscribe(t, pub, cfg, "")
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if _, err := pub.Publish(ctx, "t", map[string]any{"n": 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestGapFilledByReplay(t *testing.T) {
 func TestGapBeyondRetention(t *testing.T) {
 	pub, cfg := replayBus(t, func(c *config.Config) { c.HistoryMaxMessages = 3 })
 	sub := subscribe(t, pub, cfg, "")
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	pub.Publish(ctx, "t", 1)
 	for n := 2; n <= 7; n++ { // 2..7 lost; retention keeps 5..7 (then 6..8)
 		lose(t, pub, "t", n)
@@ -141,7 +141,7 @@ func TestGapEndpointDown(t *testing.T) {
 	c2.ReplayEndpoints = config.StringMap{"svc.host": testbus.Addr(t)} // nobody there
 	c2.ReplayTimeout = 0.2
 	sub := subscribe(t, pub, &c2, "")
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	pub.Publish(ctx, "t", 1)
 	lose(t, pub, "t", 2)
 	lose(t, pub, "t", 3)
@@ -168,7 +168,7 @@ func TestGapEndpointDown(t *testing.T) {
 func TestStateCatchUp(t *testing.T) {
 	pub, cfg := replayBus(t, nil)
 	cfg.ReplayState = filepath.Join(t.TempDir(), "state.json")
-	ctx := within(t, 15*time.Second)
+	ctx := testbus.Within(t, 15*time.Second)
 	sub, err := consumer.NewSubscriber(cfg, "")
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +213,7 @@ func TestStateCatchUp(t *testing.T) {
 func TestReplayRespectsPrefix(t *testing.T) {
 	pub, cfg := replayBus(t, nil)
 	sub := subscribe(t, pub, cfg, "org.example.test.svc.a")
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	pub.Publish(ctx, "a", 1)
 	lose(t, pub, "b", 2)
 	lose(t, pub, "a", 3)
@@ -244,7 +244,7 @@ func TestCatchUpFromStartWhilePublisherStarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sub.Close() })
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if err := sub.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func (b *hubBus) start(cfg *config.Config, opts ...Option) *running {
 		b.t.Fatalf("Run: %v", err)
 	}
 	r.addr = <-addrCh
-	if err := r.h.(interface{ WaitReady(context.Context) error }).WaitReady(ctxFor(b.t, 10*time.Second)); err != nil {
+	if err := r.h.(interface{ WaitReady(context.Context) error }).WaitReady(testbus.Within(b.t, 10*time.Second)); err != nil {
 		b.t.Fatal(err)
 	}
 	b.t.Cleanup(func() { r.stop(b.t) })
@@ -101,12 +101,6 @@ func (r *running) stop(t *testing.T) error {
 		t.Fatal("hub did not stop within 15 s")
 		return nil
 	}
-}
-
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -139,7 +133,7 @@ func TestRunExecGoAndMetrics(t *testing.T) {
 		WithConsumer("counter", counter), WithConsumer("unused", counter))
 
 	p := b.publisher()
-	m, err := p.Publish(ctxFor(t, 30*time.Second), "created", map[string]any{"id": 7}, ack.Modname("order"),
+	m, err := p.Publish(testbus.Within(t, 30*time.Second), "created", map[string]any{"id": 7}, ack.Modname("order"),
 		ack.To("sub01"), ack.Within(20*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +195,7 @@ func TestRunFailingCommandIsNotAcked(t *testing.T) {
 	fail.Topics, fail.Command = []string{"#"}, []string{"sh", "-c", "echo nope >&2; exit 1"}
 	r := b.start(b.hubConfig(fail))
 	p := b.publisher()
-	_, err := p.Publish(ctxFor(t, 30*time.Second), "x", 1, ack.To("sub01"), ack.Within(1500*time.Millisecond))
+	_, err := p.Publish(testbus.Within(t, 30*time.Second), "x", 1, ack.To("sub01"), ack.Within(1500*time.Millisecond))
 	var te *ack.TimeoutError
 	if !errors.As(err, &te) || len(te.Missing) != 1 || te.Missing[0] != "sub01" {
 		t.Fatalf("err = %v, want a timeout naming sub01", err)
@@ -300,7 +294,7 @@ func TestRunUnsignedConsumesWithoutAcks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	ctx := ctxFor(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	if err := pub.WaitSubscribed(ctx, "org.example.test"); err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func startAckTap(t *testing.T, b *Bus, verify func(*message.Message) (string, er
 		}
 	}()
 	t.Cleanup(func() { sub.Close(); <-done; zctx.Term() })
-	if err := sub.WaitConnected(testContext(t, 10*time.Second)); err != nil {
+	if err := sub.WaitConnected(testbus.Within(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	return tap
@@ -74,12 +74,6 @@ func (a *ackTap) signers(id string) []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]string(nil), a.by[id]...)
-}
-
-func testContext(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // N acking tails on one relay and messages that name one recipient: exactly that recipient's
@@ -109,7 +103,7 @@ func TestAckOnlyFromNamedRecipientProcesses(t *testing.T) {
 		return id.CN, nil
 	})
 	p := b.AckPublisher(config.RelayInboundKey, "logger", nil)
-	ctx := testContext(t, 90*time.Second)
+	ctx := testbus.Within(t, 90*time.Second)
 	sent := 0 // messages every tail prints
 	// everyone publishes a message naming every tail and reports whether the tap heard each
 	// tail's ACK for it within d. Each tail sends its ACKs in order on one connection and the

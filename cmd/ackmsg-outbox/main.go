@@ -18,10 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/cmd/internal/outboxctl"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/cli"
 	"github.com/ackmsg/ackmsg/internal/ops"
-	"github.com/ackmsg/ackmsg/internal/outboxctl"
 	"github.com/ackmsg/ackmsg/outbox"
 	"github.com/ackmsg/ackmsg/outbox/boltstore"
 )
@@ -341,7 +341,7 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 // waitPoll is how often wait looks at the store: it watches another process's work.
 const waitPoll = 50 * time.Millisecond
 
-// wait polls s, which holds the store file for one operation at a time (outboxctl.Shared):
+// wait polls s, which holds the store file for one operation at a time (boltstore.Shared):
 // waiting locks no deliverer out.
 func wait(ctx context.Context, c *cli.Command, s outbox.Store, ids []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)

@@ -1,9 +1,10 @@
 // Package testbus holds what tests across ackmsg share to stand up a bus on loopback: free
-// ports, configurations, the vector PKI, and a poll-until-true helper. It is imported only by
-// tests.
+// ports, configurations, the vector PKI, a test's bounded context and a poll-until-true helper.
+// It is imported only by tests.
 package testbus
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,6 +59,15 @@ func Sign(c *config.Config, name string) *config.Config {
 	c.CACertLocation = filepath.Join(PKIDir(), "ca.crt")
 	c.CRLLocation = filepath.Join(PKIDir(), "crl.pem")
 	return c
+}
+
+// Within returns the test's context (t.Context()) bounded by d: it ends after d, or when the
+// test function returns, before its Cleanup functions run.
+func Within(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 // Eventually polls cond every few milliseconds until it is true, failing the test after d.

@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/go-multierror"
 	zmq "github.com/pebbe/zmq4"
 	"go.uber.org/goleak"
+
+	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -53,17 +55,10 @@ func pubSub(t *testing.T, zctx *zmq.Context, prefixes []string, events chan<- Ev
 	return pub, sub
 }
 
-func within(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestPubSubRoundTrip(t *testing.T) {
 	zctx := newCtx(t)
 	pub, sub := pubSub(t, zctx, []string{"org.a"}, nil)
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if err := sub.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +147,7 @@ func TestBindFallsBackToNextCandidate(t *testing.T) {
 func TestConcurrentSendersAllDelivered(t *testing.T) {
 	zctx := newCtx(t)
 	pub, sub := pubSub(t, zctx, nil, nil)
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	if err := pub.WaitSubscribed(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +183,7 @@ func TestSubReportsConnectAndDisconnect(t *testing.T) {
 	zctx := newCtx(t)
 	events := make(chan Event, 16)
 	pub, sub := pubSub(t, zctx, nil, events)
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	next := func() Event {
 		select {
 		case e := <-events:
@@ -217,7 +212,7 @@ func TestSubReportsConnectAndDisconnect(t *testing.T) {
 func TestCloseReleasesReaders(t *testing.T) {
 	zctx := newCtx(t)
 	pub, sub := pubSub(t, zctx, nil, nil)
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if err := pub.WaitSubscribed(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +250,7 @@ func TestCloseReleasesReaders(t *testing.T) {
 func TestRecvHonoursContext(t *testing.T) {
 	zctx := newCtx(t)
 	pub, sub := pubSub(t, zctx, nil, nil)
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if err := pub.WaitSubscribed(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +325,7 @@ func TestRecvHonoursContext(t *testing.T) {
 func TestConcurrentReadersShareMessages(t *testing.T) {
 	zctx := newCtx(t)
 	pub, sub := pubSub(t, zctx, nil, nil)
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	if err := pub.WaitSubscribed(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +407,7 @@ func inprocPubs(t *testing.T, zctx *zmq.Context, ctx context.Context, prefix str
 // The endpoints are inproc, so every message is in the Sub's pipes once Send has returned.
 func TestEndpointsTakeTurns(t *testing.T) {
 	zctx := newCtx(t)
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	pubs, sub, closeAll := inprocPubs(t, zctx, ctx, "turns", "a", "b")
 	const each = 3 * maxBurst
 	for _, p := range pubs {
@@ -468,7 +463,7 @@ func TestWaitSubscribedWhileSending(t *testing.T) {
 			runtime.Gosched()
 		}
 	}()
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	for i := range 20 {
 		sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "p", Addr: pub.Addr()}}, Prefixes: []string{fmt.Sprintf("topic%d", i)}})
 		if err != nil {
@@ -505,7 +500,7 @@ func TestWaitSettledWithDeadEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	if err := sub.WaitSettled(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +530,7 @@ func TestSendOrderAndFlushOnClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	if err := pub.WaitSubscribed(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +575,7 @@ func TestRecvEndsWhenContextTerminates(t *testing.T) {
 	}()
 	termed := make(chan error, 1)
 	go func() { termed <- zctx.Term() }() // returns once the Sub is closed
-	ctx := within(t, 10*time.Second)
+	ctx := testbus.Within(t, 10*time.Second)
 	select {
 	case err := <-errc:
 		if !errors.Is(err, ErrClosed) {
@@ -678,7 +673,7 @@ func TestSubBindFailuresAreAggregated(t *testing.T) {
 // that arrived while nobody waited.
 func TestRecvAsksOnlySignalledSockets(t *testing.T) {
 	zctx := newCtx(t)
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	const n = 8
 	var names []string
 	for i := range n {
@@ -753,7 +748,7 @@ func TestRecvAsksOnlySignalledSockets(t *testing.T) {
 // one keeps delivering.
 func TestDrainedEndpointNotStarvedByBusyOne(t *testing.T) {
 	zctx := newCtx(t)
-	ctx := within(t, 20*time.Second)
+	ctx := testbus.Within(t, 20*time.Second)
 	pubs, sub, closeAll := inprocPubs(t, zctx, ctx, "starve", "busy", "quiet")
 	// Both sockets say EAGAIN: the quiet one is now read only once its ZMQ_FD signals.
 	if err := pubs[1].Send([]byte("t"), []byte("first")); err != nil {

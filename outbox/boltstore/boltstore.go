@@ -29,8 +29,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ackmsg/ackmsg/internal/boltkit"
-	"github.com/ackmsg/ackmsg/internal/storesock"
 	"github.com/ackmsg/ackmsg/outbox"
+	"github.com/ackmsg/ackmsg/outbox/internal/storesock"
 )
 
 // SchemaVersion is the layout of the file this package writes.

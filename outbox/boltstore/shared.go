@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ackmsg/ackmsg/internal/storesock"
 	"github.com/ackmsg/ackmsg/outbox"
+	"github.com/ackmsg/ackmsg/outbox/internal/storesock"
 )
 
 // Shared is a store file used without owning it, as the commands (ackmsg-outbox list, wait,

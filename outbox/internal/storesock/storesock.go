@@ -1,9 +1,10 @@
 // Package storesock lets other processes use an embedded outbox store while one process owns
 // its file: the file lock admits one process (bbolt's exclusive flock, which also blocks
 // read-only opens), so the owner answers on a unix socket next to the file, as an MTA's queue
-// manager owns its queue. outbox/boltstore serves it for as long as it holds the file;
-// internal/outboxctl dials it. The protocol is HTTP/1.1 with JSON bodies, private to this
-// module (both ends are built from the same source).
+// manager owns its queue. outbox/boltstore's Store serves it for as long as it holds the file;
+// its Shared (what the commands use, through cmd/internal/outboxctl) dials it. The protocol is
+// HTTP/1.1 with JSON bodies, private to the outbox tree (both ends are built from the same
+// source).
 package storesock
 
 import (
