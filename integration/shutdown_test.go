@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,42 +63,6 @@ func openFIFO(t *testing.T) (r, w *os.File) {
 	}
 	t.Cleanup(func() { r.Close(); w.Close() })
 	return r, w
-}
-
-// silentPeer accepts TCP connections at addr (tcp://host:port) and never says a word: the peer
-// that answers nothing, neither a ZMTP greeting nor a replay reply. It returns how many
-// connections it accepted so far.
-func silentPeer(t *testing.T, addr string) func() int {
-	t.Helper()
-	ln, err := net.Listen("tcp", strings.TrimPrefix(addr, "tcp://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
 }
 
 // dialSilent opens a TCP connection to addr that never speaks (a peer stuck mid-handshake),
@@ -261,7 +224,7 @@ command = ["sh", "-c", "cat >> %s"]
 	check("ackmsg-hub", hub, 0)
 
 	// ackmsg-replay --wait asking an endpoint that accepts and never answers.
-	accepted := silentPeer(t, deadReplay)
+	_, accepted := testbus.SilentPeer(t, deadReplay)
 	rp := b.Start("ackmsg-replay", "--name", "app", "--replay-endpoint", deadReplay, "--seq", "1", "--wait", "60")
 	testbus.Eventually(t, 20*time.Second, "ackmsg-replay connecting", func() bool { return accepted() > 0 || rp.Exited() })
 	// A query stopped before a match has printed nothing: exit 1, as a query with no match.

@@ -2,54 +2,20 @@ package integration
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-// silentServer accepts TCP connections and never answers (a hung PostgreSQL); the connections
-// are closed when the test ends.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
+	"github.com/ackmsg/ackmsg/internal/testbus"
+)
 
 // An outbox store on a PostgreSQL server that accepts the connection and never answers: every
 // command that opens it fails after the default connect timeout (10 s, the history store's
 // too), with exit 1 and an error naming the URL without its password, instead of hanging. The
 // commands run together, so the test takes one bound, not five.
 func TestOutboxPostgresServerNeverAnswers(t *testing.T) {
-	addr := silentServer(t)
+	addr, _ := testbus.SilentPeer(t, "127.0.0.1:0")
 	url := "postgres://app:s3cret@" + addr + "/bus?sslmode=disable"
 	b := NewBus(t, BusOptions{Extra: fmt.Sprintf("[outbox]\nstore = %q\n", url)})
 	want := "PostgreSQL postgres://app:xxxxx@" + addr + "/bus?sslmode=disable: connecting: no answer within 10s (connect_timeout)"

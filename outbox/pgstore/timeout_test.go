@@ -6,55 +6,20 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ackmsg/ackmsg/internal/faultproxy"
 	"github.com/ackmsg/ackmsg/internal/pgconf"
 	"github.com/ackmsg/ackmsg/internal/pgtest"
+	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/outbox"
 )
-
-// silentServer accepts TCP connections and never answers, as a hung PostgreSQL (or a port that
-// is something else) does. It closes them when the test ends.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
 
 // A server that accepts and never answers: Open fails within the connect timeout (the URL's
 // connect_timeout, else Options.ConnectTimeout), naming the URL without its password.
 func TestOpenServerNeverAnswers(t *testing.T) {
-	addr := silentServer(t)
+	addr, _ := testbus.SilentPeer(t, "127.0.0.1:0")
 	for _, tc := range []struct {
 		name, url string
 		opts      Options
