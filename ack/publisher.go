@@ -136,21 +136,31 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		close(p.ready)
 		return p, nil
 	}
+	if err := p.startListener(o); err != nil {
+		pub.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// startListener opens the ACK listener on the configured endpoints (or WithEndpoints') and
+// starts the goroutines that settle it, read and count ACKs, and run the retransmission clock.
+func (p *Publisher) startListener(o *options) error {
+	cfg, log := p.cfg, p.log
 	eps := cfg.SubscribeEndpoints()
 	if o.hasEps {
 		eps = o.endpoints
 	}
 	if len(eps) == 0 {
-		pub.Close()
-		return nil, errors.New("ack: no endpoints to listen for ACKs on")
+		return errors.New("ack: no endpoints to listen for ACKs on")
 	}
 	zeps := make([]zsock.Endpoint, len(eps))
 	for i, e := range eps {
 		zeps[i] = zsock.Endpoint{Name: e.Name, Addr: e.Address}
 	}
+	var err error
 	if p.zctx, err = zsock.NewContext(cfg.IOThreads); err != nil {
-		pub.Close()
-		return nil, fmt.Errorf("ack: %w", err)
+		return fmt.Errorf("ack: %w", err)
 	}
 	p.listener, err = zsock.NewSub(p.zctx, zsock.SubConfig{
 		Endpoints: zeps,
@@ -165,14 +175,13 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 	})
 	if err != nil {
 		p.zctx.Term()
-		pub.Close()
-		return nil, fmt.Errorf("ack: ACK listener: %w", err)
+		return fmt.Errorf("ack: ACK listener: %w", err)
 	}
 	p.wg.Add(3)
 	go p.settle()
 	go p.run()
 	go p.listen(min(runtime.GOMAXPROCS(0), maxVerifiers) - 1)
-	return p, nil
+	return nil
 }
 
 // settle closes p.ready once the listener has done what it can: every endpoint connected, or
