@@ -30,58 +30,55 @@ func (p *Publisher) launch(ctx context.Context, recipients []string, within time
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	if err := p.acquire(ctx, deadline); err != nil {
-		return nil, err
-	}
-	release := func() { <-p.slots }
-	// An endpoint behind a partition neither connects nor refuses, and waiting cannot prove
-	// anything about it: give the listener at most half the budget, so that the message is still
-	// sent and a missing recipient ends as a *TimeoutError naming it.
-	readyBy := start.Add(min(listenerReadyCap, deadline.Sub(start)/2))
-	if err := p.awaitListener(ctx, readyBy); err != nil {
-		release()
-		return nil, err
-	}
-	var fut *Future
-	send := func(m *message.Message, frame []byte) error {
-		var err error
-		fut, err = p.registerAndSend(ctx, m, frame, recipients, start, deadline, onAck, release)
-		return err
-	}
-	if !number || !p.pub.Numbered() {
-		m, frame, err := build()
-		if err != nil {
-			release()
-			return nil, err
-		}
-		if err := send(m, frame); err != nil {
-			return nil, err
-		}
-		return fut, nil
-	}
-	sent := false
-	_, err := p.pub.Sequence(func(extra publisher.PublishOption) (*message.Message, []byte, error) {
-		return build(extra)
-	}, func(m *message.Message, frame []byte) error {
-		sent = true
-		return send(m, frame)
-	})
+	s, err := p.acquire(ctx, deadline)
 	if err != nil {
-		if !sent {
-			release() // registerAndSend releases on its own failures
-		}
+		return nil, err
+	}
+	fut, err := p.send(ctx, s, recipients, start, deadline, onAck, number, build)
+	if err != nil {
+		// A no-op when registerAndSend failed after registering the waiter: finishing it released
+		// the slot (Sequence returns send's error as it is).
+		s.release()
 		return nil, err
 	}
 	return fut, nil
 }
 
+// send waits for the ACK listener, then builds the message and registers and sends it, holding
+// s: numbered through the publisher's history when number is set and it keeps one.
+func (p *Publisher) send(ctx context.Context, s *slot, recipients []string, start, deadline time.Time, onAck func(string),
+	number bool, build func(extra ...publisher.PublishOption) (*message.Message, []byte, error)) (*Future, error) {
+	// An endpoint behind a partition neither connects nor refuses, and waiting cannot prove
+	// anything about it: give the listener at most half the budget, so that the message is still
+	// sent and a missing recipient ends as a *TimeoutError naming it.
+	readyBy := start.Add(min(listenerReadyCap, deadline.Sub(start)/2))
+	if err := p.awaitListener(ctx, readyBy); err != nil {
+		return nil, err
+	}
+	if !number || !p.pub.Numbered() {
+		m, frame, err := build()
+		if err != nil {
+			return nil, err
+		}
+		return p.registerAndSend(ctx, m, frame, recipients, start, deadline, onAck, s)
+	}
+	var fut *Future
+	_, err := p.pub.Sequence(func(extra publisher.PublishOption) (*message.Message, []byte, error) {
+		return build(extra)
+	}, func(m *message.Message, frame []byte) (err error) {
+		fut, err = p.registerAndSend(ctx, m, frame, recipients, start, deadline, onAck, s)
+		return err
+	})
+	return fut, err
+}
+
 // registerAndSend registers the waiter of an acked message, then sends it (register before
-// send); on failure the slot is released.
+// send). The waiter holds s from then on: finishing it, on a failed send too, releases s.
 func (p *Publisher) registerAndSend(ctx context.Context, m *message.Message, frame []byte, recipients []string,
-	start, deadline time.Time, onAck func(string), release func()) (*Future, error) {
+	start, deadline time.Time, onAck func(string), s *slot) (*Future, error) {
 	var err error
 	w := &waiter{msg: m, frame: frame, missing: make(map[string]struct{}, len(recipients)),
-		start: start, deadline: deadline, attempts: 1, done: make(chan struct{}), onAck: onAck}
+		start: start, deadline: deadline, attempts: 1, done: make(chan struct{}), onAck: onAck, slot: s}
 	for _, r := range recipients {
 		w.missing[r] = struct{}{}
 	}
@@ -90,7 +87,6 @@ func (p *Publisher) registerAndSend(ctx context.Context, m *message.Message, fra
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		release()
 		return nil, ErrClosed
 	}
 	w.rto = p.est.rto()
@@ -98,7 +94,6 @@ func (p *Publisher) registerAndSend(ctx context.Context, m *message.Message, fra
 	w.next = start.Add(w.rto + w.queued)
 	if _, dup := p.waiters[m.MsgID()]; dup {
 		p.mu.Unlock()
-		release()
 		return nil, fmt.Errorf("ack: msg_id %s is already waiting for ACKs", m.MsgID())
 	}
 	p.waiters[m.MsgID()] = w
@@ -130,26 +125,6 @@ func (p *Publisher) registerAndSend(ctx context.Context, m *message.Message, fra
 	}
 	p.mu.Unlock()
 	return &Future{w: w}, nil
-}
-
-func (p *Publisher) acquire(ctx context.Context, deadline time.Time) error {
-	select {
-	case p.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case p.slots <- struct{}{}:
-		return nil
-	case <-t.C:
-		return fmt.Errorf("%w: %d messages already wait for ACKs (ack_max_in_flight)", ErrInFlightFull, cap(p.slots))
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", ErrInFlightFull, ctx.Err())
-	case <-p.quit:
-		return ErrClosed
-	}
 }
 
 func (p *Publisher) awaitListener(ctx context.Context, by time.Time) error {
@@ -207,7 +182,7 @@ func (p *Publisher) finishLocked(w *waiter, err, cause error, now time.Time) {
 	}
 	w.frame = nil
 	close(w.done)
-	<-p.slots
+	w.slot.release()
 }
 
 func (p *Publisher) nudge() {
