@@ -64,6 +64,7 @@ func expectAcks(tb testing.TB, p *Publisher, id string, recipients, acked []stri
 		}
 	}
 	p.slots <- struct{}{}
+	w.slot = p.taken()
 	p.mu.Lock()
 	p.waiters[id] = w
 	heap.Push(&p.queue, w)

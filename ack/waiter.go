@@ -29,6 +29,7 @@ type waiter struct {
 	err       error
 	stopWatch func() bool  // stops the context watch
 	onAck     func(string) // set at creation, then only read
+	slot      *slot        // released when finished; set at creation
 }
 
 // maxOthers bounds the non-recipient signers a waiter remembers for its TimeoutError.
