@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
 // Every failed publish gives its in-flight slot back, whichever step failed: building the
@@ -31,7 +32,7 @@ func TestInFlightSlotReleasedOnFailure(t *testing.T) {
 			if p.Numbered() != numbered {
 				t.Fatalf("Numbered() = %v", p.Numbered())
 			}
-			ctx := within(t, 30*time.Second)
+			ctx := testbus.Within(t, 30*time.Second)
 			m, err := p.Build("order", 1, ack.To("sub01"))
 			if err != nil {
 				t.Fatal(err)
