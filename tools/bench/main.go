@@ -29,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -95,6 +96,9 @@ func main() {
 	from := flag.String("from", "", "measure nothing: render the results of an earlier -out file")
 	only := flag.String("only", "", `measure one curve alone: "ackstorm" (with -root, the tails of another checkout)`)
 	flag.Parse()
+	// The library logs to slog.Default(); the parts measured here report per message at info
+	// (a deliverer's "delivered"), which would bury the table. Warnings still show.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	sz := full
 	if *quickFlag {
 		sz = quick
