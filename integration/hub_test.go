@@ -61,8 +61,14 @@ func readLogs(t *testing.T, path string) []string {
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
+	return parseLogs(t, path, string(data))
+}
+
+// parseLogs returns the "log" body of each envelope line of data, read from path.
+func parseLogs(t *testing.T, path, data string) []string {
+	t.Helper()
 	var logs []string
-	for _, l := range Lines(string(data)) {
+	for _, l := range Lines(data) {
 		m, err := message.Decode([]byte(l))
 		if err != nil {
 			t.Fatalf("%s: bad line %q: %v", path, l, err)

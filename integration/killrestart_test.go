@@ -94,6 +94,10 @@ func feed(t *testing.T, b *Bus) <-chan error {
 	return done
 }
 
+// completeLines is s up to its last newline: a file another process is appending to may end in
+// a line it is still writing (a reader can see part of a write(2) to a regular file).
+func completeLines(s string) string { return s[:strings.LastIndex(s, "\n")+1] }
+
 // A consumer with a state file killed with -9 three times at random points while 1000
 // messages flow: restarted each time, it catches up from its state; in the end it has output
 // every message, in order, and repeated at most the one message it was processing at each kill
@@ -113,7 +117,7 @@ func TestReplayKilledConsumerRepeatsAtMostOne(t *testing.T) {
 		}
 		bodies := func() []string {
 			var bs []string
-			for _, l := range printed(t, readFile(t, out)) {
+			for _, l := range printed(t, completeLines(readFile(t, out))) {
 				bs = append(bs, l.Msg.Log)
 			}
 			return bs
@@ -136,6 +140,9 @@ func TestReplayKilledConsumerRepeatsAtMostOne(t *testing.T) {
 		})
 		if code := tail.Stop(t); code != 0 {
 			t.Fatalf("tail exit %d:\n%s", code, tail.Stderr.String())
+		}
+		if o := readFile(t, out); !strings.HasSuffix(o, "\n") {
+			t.Fatalf("the output ends in a torn line: %q", o[strings.LastIndex(o, "\n")+1:])
 		}
 		checkKilledRun(t, bodies(), killCount)
 	})
@@ -161,13 +168,14 @@ fsync = "never"
 			t.Fatal(err)
 		}
 		journal := filepath.Join(b.Dir, "journal.jsonl")
+		journaled := func() []string { return parseLogs(t, journal, completeLines(readFile(t, journal))) }
 		start := func() *Proc { return b.Start("ackmsg-hub", "--certname", "hub", "--log-level", "info") }
 		hub := start()
 		fed := feed(t, b)
 		for _, pt := range killPoints(t) {
-			testbus.Eventually(t, 60*time.Second, fmt.Sprintf("the hub journaling %d messages", pt), func() bool { return len(readLogs(t, journal)) >= pt })
+			testbus.Eventually(t, 60*time.Second, fmt.Sprintf("the hub journaling %d messages", pt), func() bool { return len(journaled()) >= pt })
 			hub.Kill(t)
-			midStream(t, len(readLogs(t, journal)))
+			midStream(t, len(journaled()))
 			hub = start()
 		}
 		if err := <-fed; err != nil {
@@ -175,7 +183,7 @@ fsync = "never"
 		}
 		recorded(t, b, killTotal)
 		testbus.Eventually(t, 60*time.Second, "the hub journaling m1000", func() bool {
-			ls := readLogs(t, journal)
+			ls := journaled()
 			return len(ls) > 0 && ls[len(ls)-1] == fmt.Sprint("m", killTotal)
 		})
 		if code := hub.Stop(t); code != 0 {
