@@ -25,8 +25,8 @@ import (
 
 // Errors returned by Publish.
 var (
-	// ErrClosed means the Publisher was closed.
-	ErrClosed = errors.New("publisher: closed")
+	// ErrClosed means the Publisher was closed. It wraps message.ErrClosed.
+	ErrClosed = fmt.Errorf("publisher: %w", message.ErrClosed)
 	// ErrNoSubscriber means an active publisher found no relay subscribed in time.
 	ErrNoSubscriber = errors.New("publisher: no subscriber")
 )

@@ -2,9 +2,11 @@ package replay
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/ackmsg/ackmsg/message"
 )
 
 // Record is one message of a publisher's history.
@@ -81,5 +83,5 @@ type StoreStats struct {
 	Evicted uint64
 }
 
-// ErrClosed is returned by a closed store.
-var ErrClosed = errors.New("replay: store closed")
+// ErrClosed is returned by a closed store. It wraps message.ErrClosed.
+var ErrClosed = fmt.Errorf("replay: store %w", message.ErrClosed)
