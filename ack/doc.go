@@ -102,4 +102,8 @@
 // persistent_store, acked messages are numbered and recorded like plain ones (a retransmission
 // is the same signed frame, the same seq_id); ACKs are never numbered. Subscribers, Tails and
 // Hubs fill gaps from replay endpoints and ACK the replayed messages that ask for it.
+//
+// ErrClosed ("ack: closed") wraps message.ErrClosed, the root every package's ErrClosed wraps:
+// errors.Is(err, message.ErrClosed) holds for a call on anything closed, whichever layer
+// answered; errors.Is(err, ErrClosed) still tells this package's own.
 package ack

@@ -63,7 +63,7 @@ func (p *Publisher) send(ctx context.Context, s *slot, recipients []string, star
 		return p.registerAndSend(ctx, m, frame, recipients, start, deadline, onAck, s)
 	}
 	var fut *Future
-	_, err := p.pub.Sequence(func(extra publisher.PublishOption) (*message.Message, []byte, error) {
+	_, err := p.pub.Sequence(ctx, func(extra publisher.PublishOption) (*message.Message, []byte, error) {
 		return build(extra)
 	}, func(m *message.Message, frame []byte) (err error) {
 		fut, err = p.registerAndSend(ctx, m, frame, recipients, start, deadline, onAck, s)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
@@ -21,8 +22,8 @@ var (
 	ErrInFlightFull = errors.New("ack: too many messages in flight")
 	// ErrClosed means the Publisher or Subscriber was closed. An error that is
 	// publisher.ErrClosed or consumer.ErrClosed underneath is returned as ErrClosed too (both
-	// errors.Is checks hold).
-	ErrClosed = errors.New("ack: closed")
+	// errors.Is checks hold). It wraps message.ErrClosed, as every package's ErrClosed does.
+	ErrClosed = fmt.Errorf("ack: %w", message.ErrClosed)
 	// ErrNoRecipients means an acked publish had no recipients (none given with To, none
 	// configured for its topic) while ack_require_recipients is set; Prepare and Deliver, which
 	// exist only for recipients, always return it then.

@@ -60,7 +60,7 @@ func TestAckedMessagesNumberedAndReplayed(t *testing.T) {
 		}
 	}
 	// seq_id 4 is recorded and never sent; 5 reveals the gap.
-	_, err = p.Publisher().Sequence(func(extra publisher.PublishOption) (*message.Message, []byte, error) {
+	_, err = p.Publisher().Sequence(t.Context(), func(extra publisher.PublishOption) (*message.Message, []byte, error) {
 		m, err := p.Publisher().Build("lost", 4, extra)
 		if err != nil {
 			return nil, nil, err

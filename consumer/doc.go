@@ -70,4 +70,8 @@
 // Shutdown (Run's ctx ends): the Hub stops reading at once, lets queued and in-flight work
 // finish for up to shutdown_timeout, then cancels the rest (Consume's ctx ends; queued messages
 // are not started). Unfinished work is reported as ErrNotProcessed and never ACKed.
+//
+// ErrClosed ("consumer: closed") wraps message.ErrClosed, the root every package's ErrClosed wraps:
+// errors.Is(err, message.ErrClosed) holds for a call on anything closed, whichever layer
+// answered; errors.Is(err, ErrClosed) still tells this package's own.
 package consumer

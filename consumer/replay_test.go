@@ -57,7 +57,7 @@ func subscribe(t *testing.T, pub *publisher.Publisher, cfg *config.Config, topic
 // lose numbers and records a message without sending it: what a network cut does.
 func lose(t *testing.T, pub *publisher.Publisher, topic string, body any) {
 	t.Helper()
-	_, err := pub.Sequence(func(extra publisher.PublishOption) (*message.Message, []byte, error) {
+	_, err := pub.Sequence(t.Context(), func(extra publisher.PublishOption) (*message.Message, []byte, error) {
 		m, err := pub.Build(topic, body, extra)
 		if err != nil {
 			return nil, nil, err

@@ -22,8 +22,8 @@ import (
 	"github.com/ackmsg/ackmsg/replay"
 )
 
-// ErrClosed is returned by Next after Close.
-var ErrClosed = errors.New("consumer: closed")
+// ErrClosed is returned by Next after Close. It wraps message.ErrClosed.
+var ErrClosed = fmt.Errorf("consumer: %w", message.ErrClosed)
 
 // Delivery is one accepted message, as fedmsg's tail_messages yields it.
 type Delivery struct {

@@ -76,7 +76,7 @@ func TestPythonTailRecoversFromOurReplayEndpoint(t *testing.T) {
 	}, tail)
 	// seq_id last+1 is recorded and never sent (a network cut); last+2 reveals the gap.
 	var missed *message.Message
-	if _, err := pub.Sequence(func(extra publisher.PublishOption) (*message.Message, []byte, error) {
+	if _, err := pub.Sequence(t.Context(), func(extra publisher.PublishOption) (*message.Message, []byte, error) {
 		m, err := pub.Build("work", map[string]any{"log": "missed"}, extra)
 		if err != nil {
 			return nil, nil, err

@@ -55,4 +55,7 @@
 //
 // Values are not copied or locked: a Message is safe for concurrent reads, and mutating it (or a
 // value reachable from it) needs the caller's own synchronization.
+//
+// ErrClosed is the one root of the module's "closed" errors: each package's own ErrClosed
+// (ack, publisher, consumer, replay, outbox) wraps it, keeping its text ("ack: closed").
 package message

@@ -15,6 +15,12 @@ var (
 	ErrEnvelope = errors.New("message: not an envelope")
 	// ErrEncode means a value has no canonical JSON form.
 	ErrEncode = errors.New("message: cannot encode value")
+	// ErrClosed is the root of every "closed" error in ackmsg: the ErrClosed of ack,
+	// publisher, consumer, replay, outbox (and of the transport underneath) each wrap it, so
+	// errors.Is(err, message.ErrClosed) tells a call on something closed whichever layer
+	// answered. It lives here because every other package already imports message, and message
+	// imports none of them. Its own text is only the word; each wrapper adds its prefix.
+	ErrClosed = errors.New("closed")
 )
 
 // MaxDepth is the deepest nesting of arrays and objects that Unmarshal, the encoder and Normalize

@@ -29,4 +29,8 @@
 // the PostgreSQL one (a TxStore: EnqueueTx joins the application's transaction, and several
 // deliverers may share it). docs/outbox.md has the operator's view (ackmsg-outbox,
 // configuration, metrics).
+//
+// ErrClosed ("outbox: closed") wraps message.ErrClosed, the root every package's ErrClosed wraps:
+// errors.Is(err, message.ErrClosed) holds for a call on anything closed, whichever layer
+// answered; errors.Is(err, ErrClosed) still tells this package's own.
 package outbox

@@ -3,7 +3,10 @@ package outbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/ackmsg/ackmsg/message"
 )
 
 // State is where a stored message is in its life. A delivered message (every recipient ACKed)
@@ -171,8 +174,8 @@ var (
 	ErrNotFound = errors.New("outbox: message not found")
 	// ErrDuplicate is returned by Enqueue for a msg_id already stored.
 	ErrDuplicate = errors.New("outbox: message already stored")
-	// ErrClosed is returned by a Store or Outbox used after Close.
-	ErrClosed = errors.New("outbox: closed")
+	// ErrClosed is returned by a Store or Outbox used after Close. It wraps message.ErrClosed.
+	ErrClosed = fmt.Errorf("outbox: %w", message.ErrClosed)
 	// ErrNotClaimed is returned by Release when owner holds no live claim on the message.
 	ErrNotClaimed = errors.New("outbox: message not claimed by this owner")
 )

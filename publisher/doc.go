@@ -42,4 +42,8 @@
 //
 // A Publisher is safe for concurrent use. The package-level Publish uses a default Publisher
 // built lazily from the configuration files, like fedmsg.publish.
+//
+// ErrClosed ("publisher: closed") wraps message.ErrClosed, the root every package's ErrClosed wraps:
+// errors.Is(err, message.ErrClosed) holds for a call on anything closed, whichever layer
+// answered; errors.Is(err, ErrClosed) still tells this package's own.
 package publisher

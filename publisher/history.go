@@ -26,11 +26,15 @@ func (p *Publisher) openHistory() error {
 			"persistent_store", where, "name", cfg.Name, "active", cfg.Active)
 		return nil
 	}
-	st, err := p.openStore()
+	// New takes no context (issue 30 moves the opening of stores out of the constructor), so
+	// Background stays here; every store bounds its own I/O without a deadline (pgstore's
+	// connect and operation timeouts; BoltStore's lock timeout, and reads that do not wait).
+	ctx := context.Background()
+	st, err := p.openStore(ctx)
 	if err != nil {
 		return fmt.Errorf("publisher: persistent_store: %w", err)
 	}
-	h, err := replay.NewHistory(st, cfg.Name)
+	h, err := replay.NewHistory(ctx, st, cfg.Name)
 	if err != nil {
 		st.Close()
 		return fmt.Errorf("publisher: persistent_store: %w", err)
@@ -43,7 +47,7 @@ func (p *Publisher) openHistory() error {
 		}
 		p.replaySrv = srv
 	}
-	last, _ := st.LastSeq(cfg.Name)
+	last, _ := st.LastSeq(ctx, cfg.Name)
 	p.log.Info("history open", "persistent_store", where, "name", cfg.Name, "last_seq_id", last)
 	return nil
 }
@@ -51,14 +55,14 @@ func (p *Publisher) openHistory() error {
 // openStore opens the history persistent_store names: PostgreSQL for a postgres:// URL (owning
 // the publisher's name there, so that a second process with the name fails here), else the
 // bbolt file.
-func (p *Publisher) openStore() (replay.Store, error) {
+func (p *Publisher) openStore(ctx context.Context) (replay.Store, error) {
 	cfg := p.cfg
 	ret := replay.Retention{MaxAge: cfg.HistoryMaxAge.Duration(), MaxMessages: cfg.HistoryMaxMessages, MaxBytes: cfg.HistoryMaxBytes}
 	if !config.IsPostgresURL(cfg.PersistentStore) {
 		return replay.OpenBolt(cfg.PersistentStore, replay.BoltOptions{NoSync: !cfg.HistoryFsync, Retention: ret})
 	}
 	// Open bounds itself: the connection (connect_timeout in the URL, else 10 s), then each step.
-	st, err := pgstore.Open(context.Background(), cfg.PersistentStore, pgstore.Options{Retention: ret, Own: []string{cfg.Name}})
+	st, err := pgstore.Open(ctx, cfg.PersistentStore, pgstore.Options{Retention: ret, Own: []string{cfg.Name}})
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +103,8 @@ func (p *Publisher) ReplayStats() replay.ServerStats {
 // envelope with the option it is given (the seq_id field, signed with the rest), the message is
 // recorded durably, and send runs in seq_id order. Without a history, build gets a no-op option
 // and send runs at once. This is how the ACK overlay numbers acked messages; Publish uses it
-// itself.
-func (p *Publisher) Sequence(build func(extra PublishOption) (*message.Message, []byte, error),
+// itself. ctx bounds the history's append (see replay.History.Publish).
+func (p *Publisher) Sequence(ctx context.Context, build func(extra PublishOption) (*message.Message, []byte, error),
 	send func(m *message.Message, frame []byte) error) (*message.Message, error) {
 	if p.hist == nil {
 		m, frame, err := build(func(*publishOptions) {})
@@ -114,7 +118,7 @@ func (p *Publisher) Sequence(build func(extra PublishOption) (*message.Message, 
 	}
 	var m *message.Message
 	var frame []byte
-	_, err := p.hist.Publish(func(seq int64) (replay.Record, error) {
+	_, err := p.hist.Publish(ctx, func(seq int64) (replay.Record, error) {
 		var err error
 		m, frame, err = build(Field(replay.FieldSeqID, seq))
 		if err != nil {

@@ -62,7 +62,7 @@ func BenchmarkPublishHistory(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(per*tc.goroutines)/b.Elapsed().Seconds(), "msg/s")
 			if tc.store {
-				if last, _ := pub.History().Store().LastSeq("svc.host"); last != int64(per*tc.goroutines) {
+				if last, _ := pub.History().Store().LastSeq(b.Context(), "svc.host"); last != int64(per*tc.goroutines) {
 					b.Fatalf("last seq_id %d, want %d", last, per*tc.goroutines)
 				}
 			}

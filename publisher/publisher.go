@@ -25,8 +25,8 @@ import (
 
 // Errors returned by Publish.
 var (
-	// ErrClosed means the Publisher was closed.
-	ErrClosed = errors.New("publisher: closed")
+	// ErrClosed means the Publisher was closed. It wraps message.ErrClosed.
+	ErrClosed = fmt.Errorf("publisher: %w", message.ErrClosed)
 	// ErrNoSubscriber means an active publisher found no relay subscribed in time.
 	ErrNoSubscriber = errors.New("publisher: no subscriber")
 )
@@ -257,7 +257,7 @@ func (p *Publisher) Build(topic string, body any, opts ...PublishOption) (*messa
 // it first waits (until ctx's deadline, or DefaultSubscribeWait) for the relay's subscription.
 func (p *Publisher) Publish(ctx context.Context, topic string, body any, opts ...PublishOption) (*message.Message, error) {
 	if p.hist != nil {
-		return p.Sequence(func(extra PublishOption) (*message.Message, []byte, error) {
+		return p.Sequence(ctx, func(extra PublishOption) (*message.Message, []byte, error) {
 			m, err := p.Build(topic, body, append(opts[:len(opts):len(opts)], extra)...)
 			if err != nil {
 				return nil, nil, err

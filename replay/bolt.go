@@ -102,15 +102,21 @@ func getU64(b *bolt.Bucket, k []byte) uint64 {
 	return 0
 }
 
-// Append records r under name, durably (fsync'd unless NoSync) when it returns nil.
-func (s *BoltStore) Append(name string, r Record) error {
+// Append records r under name, durably (fsync'd unless NoSync) when it returns nil. ctx bounds
+// the wait for room in the group committer's queue; once queued, the record is committed and
+// Append waits for the commit, so that it never reports a failure for a record that is in the
+// file.
+func (s *BoltStore) Append(ctx context.Context, name string, r Record) error {
 	if s.opts.ReadOnly {
 		return fmt.Errorf("replay: %s is open read-only", s.db.Path())
 	}
 	if len(r.MsgID) > 0xffff {
 		return fmt.Errorf("replay: msg_id of %d bytes", len(r.MsgID))
 	}
-	return s.db.Write(context.Background(), func(tx *bolt.Tx) error { return s.put(tx, name, r) })
+	if err := ctx.Err(); err != nil {
+		return err // not left to the queue's select, which may still pick the send
+	}
+	return s.db.Write(ctx, func(tx *bolt.Tx) error { return s.put(tx, name, r) })
 }
 
 func (s *BoltStore) put(tx *bolt.Tx, name string, r Record) error {
@@ -203,8 +209,13 @@ func decodeRecord(k, v []byte) Record {
 	return r
 }
 
-// LastSeq is the highest seq_id ever appended under name.
-func (s *BoltStore) LastSeq(name string) (int64, error) {
+// LastSeq is the highest seq_id ever appended under name. A read does not wait (bbolt's read
+// transactions run beside the writer), so ctx is only checked before it starts, as in every
+// read of BoltStore.
+func (s *BoltStore) LastSeq(ctx context.Context, name string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	var last int64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if st := s.stat(tx, name); st != nil {
@@ -226,7 +237,10 @@ func (s *BoltStore) sub(tx *bolt.Tx, name string, bucket []byte) *bolt.Bucket {
 func (s *BoltStore) stat(tx *bolt.Tx, name string) *bolt.Bucket { return s.sub(tx, name, bucketStat) }
 
 // Names lists the publisher names the file holds a history for.
-func (s *BoltStore) Names() ([]string, error) {
+func (s *BoltStore) Names(ctx context.Context) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var names []string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNames).ForEachBucket(func(k []byte) error {
@@ -238,8 +252,11 @@ func (s *BoltStore) Names() ([]string, error) {
 }
 
 // Stats describes name's history.
-func (s *BoltStore) Stats(name string) (StoreStats, error) {
+func (s *BoltStore) Stats(ctx context.Context, name string) (StoreStats, error) {
 	var st StoreStats
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		sb := s.stat(tx, name)
 		if sb == nil {
@@ -262,7 +279,10 @@ func (s *BoltStore) Stats(name string) (StoreStats, error) {
 }
 
 // Query returns the retained records matching q, by seq_id.
-func (s *BoltStore) Query(name string, q Query, lim Limits) ([]Record, error) {
+func (s *BoltStore) Query(ctx context.Context, name string, q Query, lim Limits) ([]Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var out []Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		seqB := s.sub(tx, name, bucketSeq)

@@ -35,51 +35,51 @@ func TestBoltAppendQueryReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "history.db")
 	s := openT(t, path, BoltOptions{})
 	for n := int64(1); n <= 5; n++ {
-		if err := s.Append("a", rec(n, 100+n)); err != nil {
+		if err := s.Append(t.Context(), "a", rec(n, 100+n)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Append("b", rec(1, 100)); err != nil {
+	if err := s.Append(t.Context(), "b", rec(1, 100)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append("a", rec(5, 200)); err == nil {
+	if err := s.Append(t.Context(), "a", rec(5, 200)); err == nil {
 		t.Fatal("appending seq_id 5 again succeeded")
 	}
-	got, err := s.Query("a", Query{SeqRange: &[2]int64{2, 4}, MsgID: ptr("m5")}, Limits{})
+	got, err := s.Query(t.Context(), "a", Query{SeqRange: &[2]int64{2, 4}, MsgID: ptr("m5")}, Limits{})
 	if err != nil || !equal(seqs(got), []int64{2, 3, 4, 5}) {
 		t.Fatalf("query = %v, %v", seqs(got), err)
 	}
 	if string(got[0].Envelope) != `{"seq_id":2}` || got[0].MsgID != "m2" || got[0].Timestamp != 102 {
 		t.Fatalf("record = %+v", got[0])
 	}
-	if _, err := s.Query("a", Query{SeqID: ptr[int64](9)}, Limits{}); err != ErrNoMatch {
+	if _, err := s.Query(t.Context(), "a", Query{SeqID: ptr[int64](9)}, Limits{}); err != ErrNoMatch {
 		t.Fatalf("no match: %v", err)
 	}
-	if _, err := s.Query("zzz", Query{SeqID: ptr[int64](1)}, Limits{}); err != ErrNoMatch {
+	if _, err := s.Query(t.Context(), "zzz", Query{SeqID: ptr[int64](1)}, Limits{}); err != ErrNoMatch {
 		t.Fatalf("unknown name: %v", err)
 	}
 	var tm *TooManyError
-	if _, err := s.Query("a", Range(1, 5), Limits{MaxMessages: 4}); !errors.As(err, &tm) || tm.Bytes {
+	if _, err := s.Query(t.Context(), "a", Range(1, 5), Limits{MaxMessages: 4}); !errors.As(err, &tm) || tm.Bytes {
 		t.Fatalf("too many: %v", err)
 	}
-	if _, err := s.Query("a", Range(1, 5), Limits{MaxBytes: 20}); !errors.As(err, &tm) || !tm.Bytes {
+	if _, err := s.Query(t.Context(), "a", Range(1, 5), Limits{MaxBytes: 20}); !errors.As(err, &tm) || !tm.Bytes {
 		t.Fatalf("too large: %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append("a", rec(6, 1)); !errors.Is(err, ErrClosed) {
+	if err := s.Append(t.Context(), "a", rec(6, 1)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after close: %v", err)
 	}
 	s2 := openT(t, path, BoltOptions{})
-	if last, err := s2.LastSeq("a"); err != nil || last != 5 {
+	if last, err := s2.LastSeq(t.Context(), "a"); err != nil || last != 5 {
 		t.Fatalf("LastSeq after reopen = %d, %v", last, err)
 	}
-	h, err := NewHistory(s2, "a")
+	h, err := NewHistory(t.Context(), s2, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq, err := h.Publish(func(seq int64) (Record, error) { return rec(seq, 1), nil }, func() error { return nil })
+	seq, err := h.Publish(t.Context(), func(seq int64) (Record, error) { return rec(seq, 1), nil }, func() error { return nil })
 	if err != nil || seq != 6 {
 		t.Fatalf("history continues at %d, %v; want 6", seq, err)
 	}
@@ -95,27 +95,27 @@ func TestBoltRetention(t *testing.T) {
 	})
 	// 8 records of 12 bytes: the count bound keeps 5, the byte bound 4.
 	for n := int64(1); n <= 8; n++ {
-		if err := s.Append("a", rec(n, 9950)); err != nil {
+		if err := s.Append(t.Context(), "a", rec(n, 9950)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	st, _ := s.Stats("a")
+	st, _ := s.Stats(t.Context(), "a")
 	if st.Messages != 4 || st.First != 5 || st.Last != 8 || st.LastSeq != 8 || st.Evicted != 4 || st.Bytes != 48 {
 		t.Fatalf("stats = %+v", st)
 	}
-	if _, err := s.Query("a", Query{MsgID: ptr("m2")}, Limits{}); err != ErrNoMatch {
+	if _, err := s.Query(t.Context(), "a", Query{MsgID: ptr("m2")}, Limits{}); err != ErrNoMatch {
 		t.Fatalf("evicted msg_id still found: %v", err)
 	}
 	// Age: the clock moves on; the next append drops everything older than 100 s.
 	now = now.Add(200 * time.Second)
-	if err := s.Append("a", rec(9, now.Unix())); err != nil {
+	if err := s.Append(t.Context(), "a", rec(9, now.Unix())); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Query("a", Range(1, 100), Limits{})
+	got, err := s.Query(t.Context(), "a", Range(1, 100), Limits{})
 	if err != nil || !equal(seqs(got), []int64{9}) {
 		t.Fatalf("after max_age: %v, %v", seqs(got), err)
 	}
-	if got, err := s.Query("a", Query{Time: &[2]float64{0, 1e18}}, Limits{}); err != nil || !equal(seqs(got), []int64{9}) {
+	if got, err := s.Query(t.Context(), "a", Query{Time: &[2]float64{0, 1e18}}, Limits{}); err != nil || !equal(seqs(got), []int64{9}) {
 		t.Fatalf("time index after eviction: %v, %v", seqs(got), err)
 	}
 }
@@ -139,7 +139,7 @@ func TestBoltLockedAndCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	for n := int64(1); n <= 50; n++ {
-		s.Append("a", Record{Seq: n, Envelope: make([]byte, 1000)})
+		s.Append(t.Context(), "a", Record{Seq: n, Envelope: make([]byte, 1000)})
 	}
 	s.Close()
 	data, _ := os.ReadFile(good)
@@ -152,7 +152,7 @@ func TestBoltLockedAndCorrupt(t *testing.T) {
 // Concurrent publishers are numbered without holes and sent in seq_id order.
 func TestHistoryOrder(t *testing.T) {
 	s := openT(t, filepath.Join(t.TempDir(), "h.db"), BoltOptions{NoSync: true})
-	h, err := NewHistory(s, "a")
+	h, err := NewHistory(t.Context(), s, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestHistoryOrder(t *testing.T) {
 		go func() {
 			for range each {
 				var mine int64
-				_, err := h.Publish(func(seq int64) (Record, error) {
+				_, err := h.Publish(t.Context(), func(seq int64) (Record, error) {
 					mine = seq
 					if seq == 17 {
 						return Record{}, errors.New("build failed")
@@ -191,7 +191,7 @@ func TestHistoryOrder(t *testing.T) {
 			t.Fatalf("sent out of order at %d: %v", i, sent[i-1:i+1])
 		}
 	}
-	if _, err := s.Query("a", Query{SeqID: ptr[int64](17)}, Limits{}); err != ErrNoMatch {
+	if _, err := s.Query(t.Context(), "a", Query{SeqID: ptr[int64](17)}, Limits{}); err != ErrNoMatch {
 		t.Fatalf("abandoned seq_id 17 recorded: %v", err)
 	}
 }

@@ -26,4 +26,12 @@
 // TrackerStats.Unrecoverable, logged at error level with the gap's size). What it does not: a
 // message older than the retention, or asked while the endpoint is down, is lost (reported);
 // a history lost with its disk restarts at seq_id 1 (consumers see a reset and say so).
+//
+// Every Store method that reads or writes takes a context first; it bounds the caller's wait
+// (a BoltStore append's wait for the group committer, each pgstore operation, besides its
+// Timeout).
+//
+// ErrClosed ("replay: store closed") wraps message.ErrClosed, the root every package's ErrClosed wraps:
+// errors.Is(err, message.ErrClosed) holds for a call on anything closed, whichever layer
+// answered; errors.Is(err, ErrClosed) still tells this package's own.
 package replay

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"context"
 	"fmt"
 	"sync"
 )
@@ -21,9 +22,9 @@ type History struct {
 	settled map[int64]bool // seq_ids above done already sent or abandoned
 }
 
-// NewHistory continues name's numbering in store from its last seq_id.
-func NewHistory(store Store, name string) (*History, error) {
-	last, err := store.LastSeq(name)
+// NewHistory continues name's numbering in store from its last seq_id; ctx bounds the read.
+func NewHistory(ctx context.Context, store Store, name string) (*History, error) {
+	last, err := store.LastSeq(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("replay: reading the last seq_id of %q: %w", name, err)
 	}
@@ -42,8 +43,10 @@ func (h *History) Store() Store { return h.store }
 // msg_id, timestamp and bytes), the record is appended, and send runs once every earlier
 // seq_id was sent or abandoned. A build or append failure abandons the seq_id: the message is
 // not sent, the error is returned, and consumers see a gap of one that no replay can fill
-// (reported by them as unrecoverable).
-func (h *History) Publish(build func(seq int64) (Record, error), send func() error) (int64, error) {
+// (reported by them as unrecoverable). ctx bounds the append as the Store's Append says (a
+// cancelled wait is such a failure); the wait for earlier seq_ids is not bounded, since each of
+// them ends with its own send or failure.
+func (h *History) Publish(ctx context.Context, build func(seq int64) (Record, error), send func() error) (int64, error) {
 	h.mu.Lock()
 	seq := h.next
 	h.next++
@@ -52,7 +55,7 @@ func (h *History) Publish(build func(seq int64) (Record, error), send func() err
 	rec, err := build(seq)
 	if err == nil {
 		rec.Seq = seq
-		if err = h.store.Append(h.name, rec); err != nil {
+		if err = h.store.Append(ctx, h.name, rec); err != nil {
 			err = fmt.Errorf("replay: recording seq_id %d of %q (the message was not sent): %w", seq, h.name, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,9 @@ type Server struct {
 
 	zctx *zmq.Context
 	rep  *zsock.Rep
+	// ctx bounds the store's queries; Close cancels it, so a query does not hold Close up.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	queries, errs, served atomic.Uint64
 }
@@ -81,10 +85,12 @@ func NewServer(c ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	c.Options.HWM = 0 // a REP socket answers in turn; a queue limit would only drop requests
 	rep, err := zsock.NewRep(zctx, zsock.RepConfig{Bind: bind, Options: c.Options, Handle: s.handle})
 	if err != nil {
 		zctx.Term()
+		s.cancel()
 		return nil, fmt.Errorf("replay: replay endpoint of %q: %w", c.Name, err)
 	}
 	s.zctx, s.rep = zctx, rep
@@ -102,13 +108,14 @@ func (s *Server) Stats() ServerStats {
 
 // Close stops answering and closes the socket (not the store).
 func (s *Server) Close() error {
+	s.cancel()
 	s.rep.Close()
 	return s.zctx.Term()
 }
 
 func (s *Server) handle(req [][]byte) [][]byte {
 	s.queries.Add(1)
-	frames, err := s.Answer(req)
+	frames, err := s.Answer(s.ctx, req)
 	if err != nil {
 		s.errs.Add(1)
 		var qe *QueryError
@@ -123,8 +130,9 @@ func (s *Server) handle(req [][]byte) [][]byte {
 	return frames
 }
 
-// Answer computes the reply frames to a request, or the error to reply with.
-func (s *Server) Answer(req [][]byte) ([][]byte, error) {
+// Answer computes the reply frames to a request, or the error to reply with; ctx bounds the
+// store's query.
+func (s *Server) Answer(ctx context.Context, req [][]byte) ([][]byte, error) {
 	if len(req) != 1 {
 		return nil, queryErr("Malformed query: want one frame of JSON, got %d frames", len(req))
 	}
@@ -132,7 +140,7 @@ func (s *Server) Answer(req [][]byte) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	recs, err := s.store.Query(s.name, q, s.limits)
+	recs, err := s.store.Query(ctx, s.name, q, s.limits)
 	if err != nil {
 		var tm *TooManyError
 		if errors.As(err, &tm) {

@@ -43,7 +43,7 @@ func serve(t *testing.T, n int64, lim Limits) (*Server, *Client, *BoltStore) {
 	t.Helper()
 	st := openT(t, filepath.Join(t.TempDir(), "h.db"), BoltOptions{NoSync: true})
 	for i := int64(1); i <= n; i++ {
-		if err := st.Append("svc", envelope(t, i)); err != nil {
+		if err := st.Append(t.Context(), "svc", envelope(t, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -208,11 +208,11 @@ func TestStateFile(t *testing.T) {
 // rangeless answers like fedmsg's SqlStore: every seq_id_range query fails.
 type rangeless struct{ Store }
 
-func (r rangeless) Query(name string, q Query, lim Limits) ([]Record, error) {
+func (r rangeless) Query(ctx context.Context, name string, q Query, lim Limits) ([]Record, error) {
 	if q.SeqRange != nil {
 		return nil, &QueryError{Text: `Something went wrong when processing the field "seq_id_range"`}
 	}
-	return r.Store.Query(name, q, lim)
+	return r.Store.Query(ctx, name, q, lim)
 }
 
 func TestTrackerFallsBackToSeqIDs(t *testing.T) {

@@ -1,9 +1,12 @@
 package replay
 
 import (
-	"errors"
+	"context"
+	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/ackmsg/ackmsg/message"
 )
 
 // Record is one message of a publisher's history.
@@ -52,18 +55,20 @@ const (
 	tooLargePrefix = "Too large:"
 )
 
-// Store is a durable history of signed envelopes, numbered per publisher name.
+// Store is a durable history of signed envelopes, numbered per publisher name. Every method
+// that reads or writes takes a context first: it bounds the caller's wait (see the
+// implementation for which waits, and for the default bound a store applies without a deadline).
 type Store interface {
 	// LastSeq is the highest seq_id ever appended under name (0 when none), retained or not.
-	LastSeq(name string) (int64, error)
+	LastSeq(ctx context.Context, name string) (int64, error)
 	// Append records r under name; r.Seq must not be recorded already. When it
 	// returns nil the record is durable (see the implementation for what durable means).
-	Append(name string, r Record) error
+	Append(ctx context.Context, name string, r Record) error
 	// Query returns the retained records of name matching q, by seq_id, or ErrNoMatch, or a
 	// *TooManyError beyond lim.
-	Query(name string, q Query, lim Limits) ([]Record, error)
+	Query(ctx context.Context, name string, q Query, lim Limits) ([]Record, error)
 	// Stats describes what name's history holds.
-	Stats(name string) (StoreStats, error)
+	Stats(ctx context.Context, name string) (StoreStats, error)
 	// Close releases the store.
 	Close() error
 }
@@ -78,5 +83,5 @@ type StoreStats struct {
 	Evicted uint64
 }
 
-// ErrClosed is returned by a closed store.
-var ErrClosed = errors.New("replay: store closed")
+// ErrClosed is returned by a closed store. It wraps message.ErrClosed.
+var ErrClosed = fmt.Errorf("replay: store %w", message.ErrClosed)

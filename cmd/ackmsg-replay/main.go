@@ -82,11 +82,11 @@ or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 
 			if *storePath == "" {
 				return cli.Usage("--stats needs --store")
 			}
-			return printStats(stdout, *storePath, name)
+			return printStats(ctx, stdout, *storePath, name)
 		}
 		if name == "" && *storePath != "" {
 			var err error
-			if name, err = onlyName(*storePath); err != nil {
+			if name, err = onlyName(ctx, *storePath); err != nil {
 				return err
 			}
 		}
@@ -111,14 +111,14 @@ or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 
 			if config.IsPostgresURL(*storePath) {
 				// One connection for every --wait round (a file is opened for each, so that
 				// the publisher can take it meanwhile).
-				st, err := openStore(*storePath)
+				st, err := openStore(ctx, *storePath)
 				if err != nil {
 					return cli.Runtime(err)
 				}
 				defer st.Close()
-				fetch = func() ([][]byte, error) { return query(st, name, q) }
+				fetch = func() ([][]byte, error) { return query(ctx, st, name, q) }
 			} else {
-				fetch = func() ([][]byte, error) { return fromStore(*storePath, name, q) }
+				fetch = func() ([][]byte, error) { return fromStore(ctx, *storePath, name, q) }
 			}
 		} else {
 			addr := *endpoint
@@ -231,9 +231,9 @@ func parseTime(s string) (float64, error) {
 
 // openStore opens a persistent_store for reading: PostgreSQL read-only (no lock: the publisher
 // may be running), or the file, which a running publisher holds.
-func openStore(store string) (replay.Store, error) {
+func openStore(ctx context.Context, store string) (replay.Store, error) {
 	if config.IsPostgresURL(store) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		return pgstore.Open(ctx, store, pgstore.Options{ReadOnly: true})
 	}
@@ -248,18 +248,18 @@ func openStore(store string) (replay.Store, error) {
 }
 
 // fromStore opens store, queries it and closes it.
-func fromStore(store, name string, q replay.Query) ([][]byte, error) {
-	st, err := openStore(store)
+func fromStore(ctx context.Context, store, name string, q replay.Query) ([][]byte, error) {
+	st, err := openStore(ctx, store)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	return query(st, name, q)
+	return query(ctx, st, name, q)
 }
 
 // query returns the envelopes of name's records matching q.
-func query(st replay.Store, name string, q replay.Query) ([][]byte, error) {
-	recs, err := st.Query(name, q, replay.Limits{})
+func query(ctx context.Context, st replay.Store, name string, q replay.Query) ([][]byte, error) {
+	recs, err := st.Query(ctx, name, q, replay.Limits{})
 	if errors.Is(err, replay.ErrNoMatch) {
 		return nil, errNoMatch
 	}
@@ -305,28 +305,28 @@ func fromEndpoint(ctx context.Context, client *replay.Client, addr string, q rep
 
 // namer is a store that lists the publishers it holds a history for (both stores do).
 type namer interface {
-	Names() ([]string, error)
+	Names(ctx context.Context) ([]string, error)
 }
 
 // names lists the publishers st holds a history for, sorted.
-func names(st replay.Store) ([]string, error) {
+func names(ctx context.Context, st replay.Store) ([]string, error) {
 	n, ok := st.(namer)
 	if !ok {
 		return nil, errors.New("this store cannot list its publishers: give --name")
 	}
-	out, err := n.Names()
+	out, err := n.Names(ctx)
 	slices.Sort(out)
 	return out, err
 }
 
 // onlyName is the one publisher store holds a history for, when --name is not given.
-func onlyName(store string) (string, error) {
-	st, err := openStore(store)
+func onlyName(ctx context.Context, store string) (string, error) {
+	st, err := openStore(ctx, store)
 	if err != nil {
 		return "", cli.Runtime(err)
 	}
 	defer st.Close()
-	all, err := names(st)
+	all, err := names(ctx, st)
 	switch {
 	case err != nil:
 		return "", cli.Runtime(err)
@@ -340,15 +340,15 @@ func onlyName(store string) (string, error) {
 
 // printStats prints what store holds for name (--stats), or for every publisher it holds a
 // history for when name is "", one block each, separated by a blank line.
-func printStats(w io.Writer, store, name string) error {
-	st, err := openStore(store)
+func printStats(ctx context.Context, w io.Writer, store, name string) error {
+	st, err := openStore(ctx, store)
 	if err != nil {
 		return cli.Runtime(err)
 	}
 	defer st.Close()
 	all := []string{name}
 	if name == "" {
-		if all, err = names(st); err != nil {
+		if all, err = names(ctx, st); err != nil {
 			return cli.Runtime(err)
 		}
 		if len(all) == 0 {
@@ -357,7 +357,7 @@ func printStats(w io.Writer, store, name string) error {
 		}
 	}
 	for i, n := range all {
-		s, err := st.Stats(n)
+		s, err := st.Stats(ctx, n)
 		if err != nil {
 			return cli.Runtime(err)
 		}

@@ -30,7 +30,7 @@ func history(t *testing.T) (conf, store string) {
 		seq  int64
 	}{{"svc.a", 1}, {"svc.b", 1}, {"svc.b", 2}} {
 		env := `{"msg_id":"` + r.name + `-` + string(rune('0'+r.seq)) + `"}`
-		if err := st.Append(r.name, replay.Record{Seq: r.seq, MsgID: r.name, Timestamp: 1, Envelope: []byte(env)}); err != nil {
+		if err := st.Append(t.Context(), r.name, replay.Record{Seq: r.seq, MsgID: r.name, Timestamp: 1, Envelope: []byte(env)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,4 +23,7 @@
 // Close wakes and waits for everything it started and closes the sockets; nothing is left
 // running. The zmq Context is the caller's: create it with NewContext and Term it after every Pub
 // and Sub made from it is closed.
+//
+// ErrClosed ("zsock: closed") wraps message.ErrClosed, the module's one root of "closed"
+// errors; the public packages translate it into their own ErrClosed, which wrap the same root.
 package zsock

@@ -1,16 +1,18 @@
 package zsock
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"syscall"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/ackmsg/ackmsg/message"
 )
 
-// ErrClosed is returned by calls on a Pub or Sub that is closed or closing.
-var ErrClosed = errors.New("zsock: closed")
+// ErrClosed is returned by calls on a Pub or Sub that is closed or closing. It wraps
+// message.ErrClosed, the module's one root of "closed" errors.
+var ErrClosed = fmt.Errorf("zsock: %w", message.ErrClosed)
 
 // owner is the mailbox of one owner goroutine: other goroutines post closures, the owner runs
 // them. The owner polls the read end of an inproc PAIR next to its own sockets; a post writes one

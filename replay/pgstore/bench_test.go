@@ -46,7 +46,7 @@ func BenchmarkAppend(b *testing.B) {
 					defer wg.Done()
 					for range per {
 						n := seq.Add(1)
-						if err := s.Append("svc", replay.Record{Seq: n, MsgID: fmt.Sprint("m", n), Timestamp: time.Now().Unix(), Envelope: env}); err != nil {
+						if err := s.Append(b.Context(), "svc", replay.Record{Seq: n, MsgID: fmt.Sprint("m", n), Timestamp: time.Now().Unix(), Envelope: env}); err != nil {
 							b.Error(err)
 							return
 						}

@@ -45,8 +45,9 @@ type Options struct {
 	// ConnectTimeout bounds each connection attempt, unless the URL sets connect_timeout.
 	// Default 10 s (pgconf.ConnectTimeout, shared with outbox/pgstore).
 	ConnectTimeout time.Duration
-	// Timeout bounds each operation (an append's transaction, a query), since the Store
-	// interface has no context. Default 30 s (pgconf.Timeout, shared with outbox/pgstore).
+	// Timeout bounds each operation (an append's transaction, a query) besides the caller's
+	// context, so a call without a deadline still ends. Default 30 s (pgconf.Timeout, shared
+	// with outbox/pgstore).
 	Timeout time.Duration
 	// Now is the clock for max_age. Default time.Now.
 	Now func() time.Time
@@ -658,46 +659,60 @@ func (s *Store) live() error {
 	return nil
 }
 
-// send queues o for the committer and waits for its answer.
-func (s *Store) send(o *op) error {
+// send queues o for the committer and waits for its answer. ctx bounds the wait for room in
+// the queue; once queued, the committer writes o within Timeout and send waits for it, so that
+// an append is never reported failed when it was committed.
+func (s *Store) send(ctx context.Context, o *op) error {
+	if err := ctx.Err(); err != nil {
+		return err // not left to the select below, which may still pick the send
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return replay.ErrClosed
 	}
-	s.ops <- o
+	// Sent under the lock, so Close cannot stop the committer between the check and the send.
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		s.mu.Unlock()
+		return ctx.Err()
+	}
 	s.mu.Unlock()
 	return <-o.done
 }
 
 // Append records r under name, committed when it returns nil (see the package documentation
 // for what the commit promises). It takes name's lock first, when the store does not hold it.
-func (s *Store) Append(name string, r replay.Record) error {
+// ctx bounds the wait for the group committer, as send says.
+func (s *Store) Append(ctx context.Context, name string, r replay.Record) error {
 	if s.opts.ReadOnly {
 		return errors.New("replay/pgstore: the history is open read-only")
 	}
 	if !storable(r.MsgID) {
 		return fmt.Errorf("replay/pgstore: seq_id %d of %q: a msg_id PostgreSQL text cannot hold (a NUL or invalid UTF-8): %q", r.Seq, name, r.MsgID)
 	}
-	return s.send(&op{name: name, rec: r, done: make(chan error, 1)})
+	return s.send(ctx, &op{name: name, rec: r, done: make(chan error, 1)})
 }
 
 // Own takes name's advisory lock (a no-op when held, or on a read-only store): an
-// *InUseError when another session holds it.
-func (s *Store) Own(name string) error {
+// *InUseError when another session holds it. ctx bounds the wait for the committer, as
+// Append's.
+func (s *Store) Own(ctx context.Context, name string) error {
 	if s.opts.ReadOnly {
 		return s.live()
 	}
-	return s.send(&op{own: true, name: name, done: make(chan error, 1)})
+	return s.send(ctx, &op{own: true, name: name, done: make(chan error, 1)})
 }
 
 // LastSeq is the highest seq_id ever appended under name; in a writable store it takes the
-// name's lock first (the caller is about to number from it).
-func (s *Store) LastSeq(name string) (int64, error) {
-	if err := s.Own(name); err != nil {
+// name's lock first (the caller is about to number from it). ctx and Timeout bound the read,
+// whichever ends first, as in every read of the store.
+func (s *Store) LastSeq(ctx context.Context, name string) (int64, error) {
+	if err := s.Own(ctx, name); err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	var last int64
 	err := s.pool.QueryRow(ctx, `SELECT last_seq_id FROM `+tableNames+` WHERE name = $1`, name).Scan(&last)
@@ -711,12 +726,12 @@ func (s *Store) LastSeq(name string) (int64, error) {
 }
 
 // Stats describes name's history.
-func (s *Store) Stats(name string) (replay.StoreStats, error) {
+func (s *Store) Stats(ctx context.Context, name string) (replay.StoreStats, error) {
 	var st replay.StoreStats
 	if err := s.live(); err != nil {
 		return st, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	var evicted int64
 	err := s.pool.QueryRow(ctx, `SELECT n.messages, n.bytes, n.last_seq_id, n.evicted,
@@ -734,11 +749,11 @@ func (s *Store) Stats(name string) (replay.StoreStats, error) {
 }
 
 // Names lists the publisher names the database holds a history for.
-func (s *Store) Names() ([]string, error) {
+func (s *Store) Names(ctx context.Context) ([]string, error) {
 	if err := s.live(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	rows, err := s.pool.Query(ctx, `SELECT name FROM `+tableNames+` ORDER BY name`)
 	if err != nil {
@@ -795,7 +810,7 @@ func where(name string, q replay.Query) (clause string, args []any, ok bool) {
 
 // Query returns the retained records of name matching q, by seq_id. It reads the matching
 // seq_ids and sizes first, and the envelopes only when they are within lim, in one snapshot.
-func (s *Store) Query(name string, q replay.Query, lim replay.Limits) ([]replay.Record, error) {
+func (s *Store) Query(ctx context.Context, name string, q replay.Query, lim replay.Limits) ([]replay.Record, error) {
 	if err := s.live(); err != nil {
 		return nil, err
 	}
@@ -803,7 +818,7 @@ func (s *Store) Query(name string, q replay.Query, lim replay.Limits) ([]replay.
 	if !ok {
 		return nil, replay.ErrNoMatch
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	var out []replay.Record
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {

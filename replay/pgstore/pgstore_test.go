@@ -91,7 +91,7 @@ func holder(t *testing.T, dsn, name string) int {
 func TestOwnership(t *testing.T) {
 	dsn := pgtest.Start(t)
 	a := open(t, dsn, Options{Own: []string{"a"}})
-	if err := a.Append("a", storetest.Rec(1, 1)); err != nil {
+	if err := a.Append(t.Context(), "a", storetest.Rec(1, 1)); err != nil {
 		t.Fatal(err)
 	}
 	pid := holder(t, dsn, "a")
@@ -106,27 +106,27 @@ func TestOwnership(t *testing.T) {
 	}
 	// Another name works, and the first name stays refused at first use.
 	b := open(t, dsn, Options{Own: []string{"b"}})
-	if err := b.Append("b", storetest.Rec(1, 1)); err != nil {
+	if err := b.Append(t.Context(), "b", storetest.Rec(1, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Append("a", storetest.Rec(2, 1)); !errors.Is(err, ErrInUse) {
+	if err := b.Append(t.Context(), "a", storetest.Rec(2, 1)); !errors.Is(err, ErrInUse) {
 		t.Fatalf("append to a name another process owns: %v", err)
 	}
-	if _, err := b.LastSeq("a"); !errors.Is(err, ErrInUse) {
+	if _, err := b.LastSeq(t.Context(), "a"); !errors.Is(err, ErrInUse) {
 		t.Fatalf("LastSeq of a name another process owns: %v", err)
 	}
 	// A read-only store takes no lock: it reads what the owner wrote.
 	ro := open(t, dsn, Options{ReadOnly: true})
-	if last, err := ro.LastSeq("a"); err != nil || last != 1 {
+	if last, err := ro.LastSeq(t.Context(), "a"); err != nil || last != 1 {
 		t.Fatalf("read-only LastSeq = %d, %v", last, err)
 	}
-	if got, err := ro.Query("a", replay.Range(1, 1), replay.Limits{}); err != nil || len(got) != 1 {
+	if got, err := ro.Query(t.Context(), "a", replay.Range(1, 1), replay.Limits{}); err != nil || len(got) != 1 {
 		t.Fatalf("read-only query: %v, %v", got, err)
 	}
-	if names, err := ro.Names(); err != nil || strings.Join(names, ",") != "a,b" {
+	if names, err := ro.Names(t.Context()); err != nil || strings.Join(names, ",") != "a,b" {
 		t.Fatalf("names %v, %v", names, err)
 	}
-	if err := ro.Append("a", storetest.Rec(2, 1)); err == nil || !strings.Contains(err.Error(), "read-only") {
+	if err := ro.Append(t.Context(), "a", storetest.Rec(2, 1)); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Fatalf("read-only append: %v", err)
 	}
 	if holder(t, dsn, "a") != pid {
@@ -136,10 +136,10 @@ func TestOwnership(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Append("a", storetest.Rec(2, 1)); err != nil {
+	if err := b.Append(t.Context(), "a", storetest.Rec(2, 1)); err != nil {
 		t.Fatalf("append after the owner closed: %v", err)
 	}
-	if last, err := b.LastSeq("a"); err != nil || last != 2 {
+	if last, err := b.LastSeq(t.Context(), "a"); err != nil || last != 2 {
 		t.Fatalf("LastSeq = %d, %v", last, err)
 	}
 }
@@ -158,11 +158,11 @@ func terminate(t *testing.T, dsn string, pid int) {
 func TestConnectionLost(t *testing.T) {
 	dsn := pgtest.Start(t)
 	s := open(t, dsn, Options{Own: []string{"a"}})
-	if err := s.Append("a", storetest.Rec(1, 1)); err != nil {
+	if err := s.Append(t.Context(), "a", storetest.Rec(1, 1)); err != nil {
 		t.Fatal(err)
 	}
 	terminate(t, dsn, holder(t, dsn, "a"))
-	if err := s.Append("a", storetest.Rec(2, 2)); err != nil {
+	if err := s.Append(t.Context(), "a", storetest.Rec(2, 2)); err != nil {
 		t.Fatalf("append after the connection was lost: %v", err)
 	}
 	if holder(t, dsn, "a") == 0 {
@@ -174,14 +174,14 @@ func TestConnectionLost(t *testing.T) {
 
 	terminate(t, dsn, holder(t, dsn, "a"))
 	other := open(t, dsn, Options{Own: []string{"a"}})
-	if err := s.Append("a", storetest.Rec(3, 3)); !errors.Is(err, ErrInUse) {
+	if err := s.Append(t.Context(), "a", storetest.Rec(3, 3)); !errors.Is(err, ErrInUse) {
 		t.Fatalf("append after another process took the name: %v; want ErrInUse", err)
 	}
 	other.Close()
-	if err := s.Append("a", storetest.Rec(3, 3)); err != nil {
+	if err := s.Append(t.Context(), "a", storetest.Rec(3, 3)); err != nil {
 		t.Fatalf("append once the other process left: %v", err)
 	}
-	if st, err := s.Stats("a"); err != nil || st.Messages != 3 || st.LastSeq != 3 {
+	if st, err := s.Stats(t.Context(), "a"); err != nil || st.Messages != 3 || st.LastSeq != 3 {
 		t.Fatalf("stats %+v, %v", st, err)
 	}
 }
@@ -192,7 +192,7 @@ func TestRetryFindsItsRecord(t *testing.T) {
 	dsn := pgtest.Start(t)
 	s := open(t, dsn, Options{})
 	r := storetest.Rec(1, 1)
-	if err := s.Append("a", r); err != nil {
+	if err := s.Append(t.Context(), "a", r); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing else is queued: the committer is idle, and the test may use the connection.
@@ -205,7 +205,7 @@ func TestRetryFindsItsRecord(t *testing.T) {
 	if err := s.write(ctx, []*op{{name: "a", rec: other}}, true); err == nil || !strings.Contains(err.Error(), "already recorded") {
 		t.Fatalf("the retry of another record under a recorded seq_id: %v", err)
 	}
-	if st, _ := s.Stats("a"); st.Messages != 1 {
+	if st, _ := s.Stats(t.Context(), "a"); st.Messages != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -232,22 +232,22 @@ func TestBoundedWaits(t *testing.T) {
 	defer p.Close()
 	proxied := withHost(t, dsn, p.Addr())
 	s := open(t, proxied, Options{Own: []string{"a"}, Timeout: 500 * time.Millisecond, ConnectTimeout: 500 * time.Millisecond})
-	if err := s.Append("a", storetest.Rec(1, 1)); err != nil {
+	if err := s.Append(t.Context(), "a", storetest.Rec(1, 1)); err != nil {
 		t.Fatal(err)
 	}
 	p.Stall(true)
 	start := time.Now()
-	if err := s.Append("a", storetest.Rec(2, 2)); err == nil {
+	if err := s.Append(t.Context(), "a", storetest.Rec(2, 2)); err == nil {
 		t.Fatal("append through a stalled connection succeeded")
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("append through a stalled connection took %s", d)
 	}
 	for name, read := range map[string]func() error{
-		"Stats": func() error { _, err := s.Stats("a"); return err },
-		"Names": func() error { _, err := s.Names(); return err },
+		"Stats": func() error { _, err := s.Stats(t.Context(), "a"); return err },
+		"Names": func() error { _, err := s.Names(t.Context()); return err },
 		"Query": func() error {
-			_, err := s.Query("a", replay.Query{SeqRange: &[2]int64{1, 9}}, replay.Limits{})
+			_, err := s.Query(t.Context(), "a", replay.Query{SeqRange: &[2]int64{1, 9}}, replay.Limits{})
 			return err
 		},
 	} {
@@ -266,7 +266,7 @@ func TestBoundedWaits(t *testing.T) {
 	}
 	p.Stall(false)
 	p.Cut()
-	if err := s.Append("a", storetest.Rec(3, 3)); err != nil {
+	if err := s.Append(t.Context(), "a", storetest.Rec(3, 3)); err != nil {
 		t.Fatalf("append once the server answers again: %v", err)
 	}
 }
@@ -368,16 +368,16 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	w := open(t, as(writer), Options{Own: []string{"a"}, Retention: replay.Retention{MaxMessages: 2}})
 	for n := int64(1); n <= 3; n++ {
-		if err := w.Append("a", storetest.Rec(n, n)); err != nil {
+		if err := w.Append(t.Context(), "a", storetest.Rec(n, n)); err != nil {
 			t.Fatalf("append as %s: %v", writer, err)
 		}
 	}
 	r := open(t, as(reader), Options{ReadOnly: true})
-	if got, err := r.Query("a", replay.Range(1, 3), replay.Limits{}); err != nil || len(got) != 2 {
+	if got, err := r.Query(t.Context(), "a", replay.Range(1, 3), replay.Limits{}); err != nil || len(got) != 2 {
 		t.Fatalf("query as %s: %d records, %v", reader, len(got), err)
 	}
 	rw := open(t, as(reader), Options{})
-	if err := rw.Append("b", storetest.Rec(1, 1)); err == nil || !strings.Contains(err.Error(), "permission denied") {
+	if err := rw.Append(t.Context(), "b", storetest.Rec(1, 1)); err == nil || !strings.Contains(err.Error(), "permission denied") {
 		t.Fatalf("append as %s: %v; want permission denied", reader, err)
 	}
 }
@@ -396,7 +396,7 @@ func TestSearchPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := open(t, dsn+"&search_path=ackmsg", Options{})
-	if err := s.Append("a", storetest.Rec(1, 1)); err != nil {
+	if err := s.Append(t.Context(), "a", storetest.Rec(1, 1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := query(t, dsn, "SELECT to_regclass('ackmsg.ackmsg_history') IS NOT NULL AND to_regclass('public.ackmsg_history') IS NULL").Scan(&ok); err != nil || !ok {

@@ -7,6 +7,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,6 +36,7 @@ func Run(t *testing.T, storage Storage) {
 	t.Run("Reopen", func(t *testing.T) { reopen(t, storage(t)) })
 	t.Run("Concurrent", func(t *testing.T) { concurrent(t, storage(t)) })
 	t.Run("Closed", func(t *testing.T) { closed(t, storage(t)) })
+	t.Run("Cancelled", func(t *testing.T) { cancelled(t, storage(t)) })
 }
 
 // Rec is record seq with msg_id "m<seq>", timestamp ts and a 12-byte envelope for seq < 10
@@ -59,7 +61,7 @@ func ptr[T any](v T) *T { return &v }
 func mustAppend(t *testing.T, s replay.Store, name string, rs ...replay.Record) {
 	t.Helper()
 	for _, r := range rs {
-		if err := s.Append(name, r); err != nil {
+		if err := s.Append(t.Context(), name, r); err != nil {
 			t.Fatalf("append %d to %q: %v", r.Seq, name, err)
 		}
 	}
@@ -68,7 +70,7 @@ func mustAppend(t *testing.T, s replay.Store, name string, rs ...replay.Record) 
 // expect runs q and checks the seq_ids answered (nil: ErrNoMatch).
 func expect(t *testing.T, s replay.Store, name string, q replay.Query, want []int64) []replay.Record {
 	t.Helper()
-	got, err := s.Query(name, q, replay.Limits{})
+	got, err := s.Query(t.Context(), name, q, replay.Limits{})
 	if want == nil {
 		if !errors.Is(err, replay.ErrNoMatch) {
 			t.Fatalf("query %+v of %q = %v, %v; want ErrNoMatch", q, name, Seqs(got), err)
@@ -91,7 +93,7 @@ func predicates(t *testing.T, open Opener) {
 	mustAppend(t, s, "b", Rec(1, 100), Rec(20, 120))
 	odd := replay.Record{Seq: 11, MsgID: "", Timestamp: -5, Envelope: []byte("{\"x\":\"\u00e9\\n\u0000\"}\x00\xff")}
 	mustAppend(t, s, "a", odd)
-	if err := s.Append("a", Rec(5, 200)); err == nil {
+	if err := s.Append(t.Context(), "a", Rec(5, 200)); err == nil {
 		t.Fatal("appending seq_id 5 of \"a\" again succeeded")
 	}
 
@@ -127,18 +129,18 @@ func predicates(t *testing.T, open Opener) {
 	expect(t, s, "b", replay.Query{MsgID: ptr("m5")}, nil)
 	expect(t, s, "zzz", replay.Query{SeqID: ptr[int64](1)}, nil)
 	expect(t, s, "a", replay.Query{}, nil)
-	if last, err := s.LastSeq("b"); err != nil || last != 20 {
+	if last, err := s.LastSeq(t.Context(), "b"); err != nil || last != 20 {
 		t.Fatalf("LastSeq(b) = %d, %v", last, err)
 	}
-	if last, err := s.LastSeq("zzz"); err != nil || last != 0 {
+	if last, err := s.LastSeq(t.Context(), "zzz"); err != nil || last != 0 {
 		t.Fatalf("LastSeq of an unknown name = %d, %v", last, err)
 	}
-	st, err := s.Stats("a")
+	st, err := s.Stats(t.Context(), "a")
 	want := replay.StoreStats{Messages: 11, Bytes: 9*12 + 13 + len(odd.Envelope), First: 1, Last: 11, LastSeq: 11}
 	if err != nil || st != want {
 		t.Fatalf("Stats(a) = %+v, %v; want %+v", st, err, want)
 	}
-	if st, err := s.Stats("zzz"); err != nil || st != (replay.StoreStats{}) {
+	if st, err := s.Stats(t.Context(), "zzz"); err != nil || st != (replay.StoreStats{}) {
 		t.Fatalf("Stats of an unknown name = %+v, %v", st, err)
 	}
 	// A msg_id recorded twice (not something a publisher does) answers with the later record.
@@ -172,7 +174,7 @@ func limits(t *testing.T, open Opener) {
 		{replay.Query{SeqID: ptr[int64](3)}, replay.Limits{MaxMessages: 1, MaxBytes: 12}, 1, false},
 		{replay.Query{SeqID: ptr[int64](9)}, replay.Limits{MaxMessages: 1}, -1, false},
 	} {
-		got, err := s.Query("a", tc.q, tc.lim)
+		got, err := s.Query(t.Context(), "a", tc.q, tc.lim)
 		switch {
 		case tc.want == -1:
 			if !errors.Is(err, replay.ErrNoMatch) {
@@ -207,7 +209,7 @@ func retention(t *testing.T, open Opener) {
 	}
 	mustAppend(t, s, "b", Rec(1, 9950))
 	want := replay.StoreStats{Messages: 4, Bytes: 48, First: 5, Last: 8, LastSeq: 8, Evicted: 4}
-	if st, err := s.Stats("a"); err != nil || st != want {
+	if st, err := s.Stats(t.Context(), "a"); err != nil || st != want {
 		t.Fatalf("Stats = %+v, %v; want %+v", st, err, want)
 	}
 	expect(t, s, "a", replay.Query{MsgID: ptr("m2")}, nil)
@@ -222,7 +224,7 @@ func retention(t *testing.T, open Opener) {
 	mustAppend(t, s, "a", big)
 	expect(t, s, "a", replay.Range(1, 100), []int64{10})
 	want = replay.StoreStats{Messages: 1, Bytes: 1000, First: 10, Last: 10, LastSeq: 10, Evicted: 9}
-	if st, err := s.Stats("a"); err != nil || st != want {
+	if st, err := s.Stats(t.Context(), "a"); err != nil || st != want {
 		t.Fatalf("Stats after max_age and a record over max_bytes = %+v, %v; want %+v", st, err, want)
 	}
 	// Retention is per name: "b" was not touched by the appends to "a".
@@ -233,13 +235,13 @@ func retention(t *testing.T, open Opener) {
 
 	// The counters are persistent, and a store without retention evicts nothing.
 	s = open(t, replay.Retention{}, clock)
-	if st, err := s.Stats("a"); err != nil || st != want {
+	if st, err := s.Stats(t.Context(), "a"); err != nil || st != want {
 		t.Fatalf("Stats after reopening = %+v, %v; want %+v", st, err, want)
 	}
 	for n := int64(11); n <= 60; n++ {
 		mustAppend(t, s, "a", Rec(n, 1))
 	}
-	if st, err := s.Stats("a"); err != nil || st.Messages != 51 || st.Evicted != 9 || st.First != 10 {
+	if st, err := s.Stats(t.Context(), "a"); err != nil || st.Messages != 51 || st.Evicted != 9 || st.First != 10 {
 		t.Fatalf("Stats without retention = %+v, %v", st, err)
 	}
 	if err := s.Close(); err != nil {
@@ -251,7 +253,7 @@ func retention(t *testing.T, open Opener) {
 	s = open(t, replay.Retention{MaxMessages: 5}, clock)
 	mustAppend(t, s, "a", Rec(61, 1))
 	want = replay.StoreStats{Messages: 5, Bytes: 5 * 13, First: 57, Last: 61, LastSeq: 61, Evicted: 9 + 47}
-	if st, err := s.Stats("a"); err != nil || st != want {
+	if st, err := s.Stats(t.Context(), "a"); err != nil || st != want {
 		t.Fatalf("Stats after a tighter retention = %+v, %v; want %+v", st, err, want)
 	}
 }
@@ -264,19 +266,19 @@ func reopen(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	s = open(t, replay.Retention{}, nil)
-	if last, err := s.LastSeq("a"); err != nil || last != 3 {
+	if last, err := s.LastSeq(t.Context(), "a"); err != nil || last != 3 {
 		t.Fatalf("LastSeq after reopening = %d, %v; want 3", last, err)
 	}
-	h, err := replay.NewHistory(s, "a")
+	h, err := replay.NewHistory(t.Context(), s, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	seq, err := h.Publish(func(seq int64) (replay.Record, error) { return Rec(seq, 4), nil }, func() error { return nil })
+	seq, err := h.Publish(t.Context(), func(seq int64) (replay.Record, error) { return Rec(seq, 4), nil }, func() error { return nil })
 	if err != nil || seq != 4 {
 		t.Fatalf("the history continues at %d, %v; want 4", seq, err)
 	}
 	expect(t, s, "a", replay.Range(1, 10), []int64{1, 2, 3, 4})
-	if err := s.Append("a", Rec(2, 2)); err == nil {
+	if err := s.Append(t.Context(), "a", Rec(2, 2)); err == nil {
 		t.Fatal("appending a recorded seq_id after reopening succeeded")
 	}
 }
@@ -298,7 +300,7 @@ func concurrent(t *testing.T, open Opener) {
 			defer wg.Done()
 			<-start
 			if i >= workers*each {
-				errs <- s.Append("c", Rec(1, 1))
+				errs <- s.Append(t.Context(), "c", Rec(1, 1))
 				return
 			}
 			seq := int64(2 + i)
@@ -306,7 +308,7 @@ func concurrent(t *testing.T, open Opener) {
 			if seq%10 == 0 {
 				name = "b"
 			}
-			errs <- s.Append(name, Rec(seq, seq))
+			errs <- s.Append(t.Context(), name, Rec(seq, seq))
 		}()
 	}
 	close(start)
@@ -322,11 +324,11 @@ func concurrent(t *testing.T, open Opener) {
 		t.Fatalf("%d appends failed; want %d (the duplicates of seq_id 1 of \"c\")", failed, dups)
 	}
 	const total = 1 + workers*each // seq_ids 1..201 of "a", but every 10th under "b"
-	stA, err := s.Stats("a")
+	stA, err := s.Stats(t.Context(), "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stB, _ := s.Stats("b")
+	stB, _ := s.Stats(t.Context(), "b")
 	// Retention never drops the record an append adds, nor walks past it: an append that
 	// commits after higher seq_ids may leave the history over its bound until the next one.
 	if stA.LastSeq != total || stB.LastSeq != 200 || stB.Messages != 20 || stA.Messages+int(stA.Evicted) != total-20 ||
@@ -334,10 +336,10 @@ func concurrent(t *testing.T, open Opener) {
 		t.Fatalf("stats a %+v, b %+v", stA, stB)
 	}
 	mustAppend(t, s, "a", Rec(total+1, 1))
-	if st, err := s.Stats("a"); err != nil || st.Messages != 150 || st.Messages+int(st.Evicted) != total+1-20 {
+	if st, err := s.Stats(t.Context(), "a"); err != nil || st.Messages != 150 || st.Messages+int(st.Evicted) != total+1-20 {
 		t.Fatalf("stats after one more append: %+v, %v", st, err)
 	}
-	got, err := s.Query("a", replay.Range(1, total+1), replay.Limits{})
+	got, err := s.Query(t.Context(), "a", replay.Range(1, total+1), replay.Limits{})
 	if err != nil || len(got) != 150 || got[len(got)-1].Seq != total+1 {
 		t.Fatalf("query: %d records, %v", len(got), err)
 	}
@@ -350,10 +352,34 @@ func closed(t *testing.T, open Opener) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append("a", Rec(2, 1)); !errors.Is(err, replay.ErrClosed) {
+	if err := s.Append(t.Context(), "a", Rec(2, 1)); !errors.Is(err, replay.ErrClosed) {
 		t.Fatalf("append after Close: %v; want ErrClosed", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// cancelled checks that every method fails with the context's error when given a context
+// already cancelled, and that the append it refused is not recorded.
+func cancelled(t *testing.T, open Opener) {
+	s := open(t, replay.Retention{}, nil)
+	defer s.Close()
+	mustAppend(t, s, "a", Rec(1, 1))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	calls := map[string]func() error{
+		"Append":  func() error { return s.Append(ctx, "a", Rec(2, 2)) },
+		"LastSeq": func() error { _, err := s.LastSeq(ctx, "a"); return err },
+		"Stats":   func() error { _, err := s.Stats(ctx, "a"); return err },
+		"Query":   func() error { _, err := s.Query(ctx, "a", replay.Range(1, 2), replay.Limits{}); return err },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a cancelled context: %v; want context.Canceled", name, err)
+		}
+	}
+	if last, err := s.LastSeq(t.Context(), "a"); err != nil || last != 1 {
+		t.Fatalf("LastSeq after the refused append = %d, %v; want 1", last, err)
 	}
 }
