@@ -63,6 +63,8 @@ func (v *X509Verifier) download(url string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One request an hour: no idle connection (and its goroutines) is kept between fetches.
+	req.Close = true
 	v.stats.fetches.Add(1)
 	resp, err := v.cfg.HTTPClient.Do(req)
 	if err != nil {
