@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -84,16 +85,17 @@ func (v *X509Verifier) download(url string) ([]byte, error) {
 	return data, nil
 }
 
-// fetchCA downloads the CA, checks that it is a usable CA certificate and replaces the cache file
-// atomically. Called with reloadMu held (or before the verifier is shared).
-func (v *X509Verifier) fetchCA() error {
+// fetchCA downloads the CA, checks that it is a usable CA certificate, replaces the cache file
+// atomically and returns the CA. Called with reloadMu held (or before the verifier is shared).
+func (v *X509Verifier) fetchCA() (*x509.Certificate, error) {
 	data, err := v.download(v.cfg.CAFile)
+	var ca *x509.Certificate
 	if err == nil {
-		c, perr := firstPEMCertificate(data)
-		if perr != nil {
-			err = perr
-		} else if perr := checkCACapable(c); perr != nil {
-			err = fmt.Errorf("not usable as a CA: %w", perr)
+		ca, err = firstPEMCertificate(data)
+	}
+	if err == nil {
+		if cerr := checkCACapable(ca); cerr != nil {
+			err = fmt.Errorf("not usable as a CA: %w", cerr)
 		}
 	}
 	if err == nil {
@@ -101,9 +103,9 @@ func (v *X509Verifier) fetchCA() error {
 	}
 	if err != nil {
 		v.stats.fetchErrors.Add(1)
-		return fmt.Errorf("certs: fetching the CA %s: %w", v.cfg.CAFile, err)
+		return nil, fmt.Errorf("certs: fetching the CA %s: %w", v.cfg.CAFile, err)
 	}
-	return nil
+	return ca, nil
 }
 
 // fetchCRL downloads the CRL and, only if it parses, is issued and signed by the trusted CA, is
@@ -172,7 +174,7 @@ func writeCache(path string, data []byte) error {
 func (v *X509Verifier) fetchAtStart() error {
 	now := v.cfg.Now()
 	if IsURL(v.cfg.CAFile) {
-		if err := v.fetchCA(); err != nil {
+		if _, err := v.fetchCA(); err != nil {
 			if _, serr := os.Stat(v.caPath); serr != nil {
 				return fmt.Errorf("%w (and no cached copy at %s)", err, v.caPath)
 			}
@@ -199,15 +201,15 @@ func (v *X509Verifier) fetchAtStart() error {
 	return nil
 }
 
-// refreshCRL fetches the CRL when it is due (or when force). A failure keeps the cached copy and
-// is logged as a warning; once that copy is past its nextUpdate every verification fails with
-// ErrCRL naming the URL. Called with reloadMu held.
-func (v *X509Verifier) refreshCRL(force bool) {
+// refreshCRL fetches the CRL when it is due (or when force) and checks it against cur's CA. A
+// failure keeps the cached copy and is logged as a warning; once that copy is past its nextUpdate
+// every verification fails with ErrCRL naming the URL. Called with reloadMu held.
+func (v *X509Verifier) refreshCRL(force bool, cur *trust) {
 	now := v.cfg.Now()
 	if !force && now.Before(v.nextFetch) {
 		return
 	}
-	if err := v.fetchCRL(now, v.trust.Load()); err != nil {
+	if err := v.fetchCRL(now, cur); err != nil {
 		until := "no nextUpdate"
 		if t := v.trust.Load(); t.crl != nil && !t.crl.nextUpdate.IsZero() {
 			until = fmtTime(t.crl.nextUpdate)

@@ -17,6 +17,7 @@ type trustServer struct {
 	*httptest.Server
 	mu    sync.Mutex
 	files map[string][]byte
+	funcs map[string]http.HandlerFunc // override files when set
 }
 
 func newTrustServer(t *testing.T, p *testPKI) *trustServer {
@@ -28,7 +29,12 @@ func newTrustServer(t *testing.T, p *testPKI) *trustServer {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		body, ok := s.files[r.URL.Path]
+		fn := s.funcs[r.URL.Path]
 		s.mu.Unlock()
+		if fn != nil {
+			fn(w, r)
+			return
+		}
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -42,6 +48,15 @@ func newTrustServer(t *testing.T, p *testPKI) *trustServer {
 func (s *trustServer) set(path string, body []byte) {
 	s.mu.Lock()
 	s.files[path] = body
+	s.mu.Unlock()
+}
+
+func (s *trustServer) handle(path string, fn http.HandlerFunc) {
+	s.mu.Lock()
+	if s.funcs == nil {
+		s.funcs = map[string]http.HandlerFunc{}
+	}
+	s.funcs[path] = fn
 	s.mu.Unlock()
 }
 
@@ -242,6 +257,82 @@ func TestTrustConfigRejectsOtherSchemes(t *testing.T) {
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "http") {
 		t.Fatalf("Validate: %v", err)
 	}
+}
+
+// A server that never answers costs FetchTimeout, not a hang.
+func TestFetchTimeoutBounded(t *testing.T) {
+	p := newTestPKI(t, PKIOptions{})
+	s := newTrustServer(t, p)
+	s.handle("/crl.pem", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	cfg := urlConfig(p, s, t.TempDir(), nil)
+	cfg.FetchTimeout = 100 * time.Millisecond
+	_, err := NewVerifier(cfg)
+	if err == nil || !strings.Contains(err.Error(), "deadline exceeded") || !strings.Contains(err.Error(), s.URL+"/crl.pem") {
+		t.Fatalf("NewVerifier: %v, want a timeout naming the URL", err)
+	}
+}
+
+// While one verification waits for a slow CRL download, the others go on with the CRL in force;
+// when the download completes, the revocation it carries applies to all.
+func TestFetchSlowRefreshDoesNotBlockOthers(t *testing.T) {
+	p := newTestPKI(t, PKIOptions{}, "alice")
+	s := newTrustServer(t, p)
+	cfg := urlConfig(p, s, t.TempDir(), nil)
+	v := p.verifier(t, cfg)
+	m := signedMessage(t, p.signer(t, "alice"), testTopic, "hi")
+	wantErr(t, errOf(v.Verify(m)), nil)
+
+	p.clock.Advance(time.Minute)
+	revoke(t, p, "alice", PKIOptions{})
+	revoked := mustRead(t, p.path(CRLFileName))
+	entered, release := make(chan struct{}), make(chan struct{})
+	s.handle("/crl.pem", func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		select {
+		case <-release:
+			w.Write(revoked)
+		case <-r.Context().Done():
+		}
+	})
+	p.clock.Advance(cfg.CRLCacheExpiry)
+	done := make(chan error, 1)
+	go func() { done <- errOf(v.Verify(m)) }()
+	<-entered
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := errOf(v.Verify(m)); err != nil {
+				t.Errorf("a verification during the download: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(release)
+	wantErr(t, <-done, ErrRevoked)
+	wantErr(t, errOf(v.Verify(m)), ErrRevoked)
+}
+
+// Reload fetches the CA again and checks the CRL against the new CA: a CA rotation served at the
+// same URLs takes effect without a restart.
+func TestFetchReloadRotatesCA(t *testing.T) {
+	p := newTestPKI(t, PKIOptions{}, "alice")
+	q := newTestPKI(t, PKIOptions{CommonName: "New CA"}, "bob")
+	s := newTrustServer(t, p)
+	v := p.verifier(t, urlConfig(p, s, t.TempDir(), nil))
+	alice := signedMessage(t, p.signer(t, "alice"), testTopic, "hi")
+	bob := signedMessage(t, q.signer(t, "bob"), testTopic, "hi")
+	wantErr(t, errOf(v.Verify(alice)), nil)
+	wantErr(t, errOf(v.Verify(bob)), ErrUntrusted)
+
+	s.set("/ca.crt", mustRead(t, q.path(CAFileName)))
+	s.set("/crl.pem", mustRead(t, q.path(CRLFileName)))
+	if err := v.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, errOf(v.Verify(bob)), nil)
+	wantErr(t, errOf(v.Verify(alice)), ErrUntrusted)
 }
 
 func errOf(_ *Identity, err error) error { return err }

@@ -129,16 +129,21 @@ func (v *X509Verifier) Reload() error {
 func (v *X509Verifier) refresh(force bool) error {
 	v.reloadMu.Lock()
 	defer v.reloadMu.Unlock()
+	old := v.trust.Load()
+	// A fetched CRL is checked against the CA it will be used with: a CA fetched now (Reload)
+	// replaces the one in force.
+	crlCheck := old
 	if force && IsURL(v.cfg.CAFile) {
-		if err := v.fetchCA(); err != nil {
+		if ca, err := v.fetchCA(); err != nil {
 			v.cfg.Logger.Warn("certs: cannot fetch the CA; keeping the cached copy",
 				"url", v.cfg.CAFile, "cache", v.caPath, "err", err)
+		} else if !ca.Equal(old.ca) {
+			crlCheck = &trust{ca: ca}
 		}
 	}
 	if IsURL(v.cfg.CRLFile) {
-		v.refreshCRL(force)
+		v.refreshCRL(force, crlCheck)
 	}
-	old := v.trust.Load()
 	caID, crlID, err := v.statTrust()
 	if err != nil {
 		return v.reloadFailed(err)
