@@ -336,3 +336,15 @@ func TestFetchReloadRotatesCA(t *testing.T) {
 }
 
 func errOf(_ *Identity, err error) error { return err }
+
+// A served CRL past its nextUpdate is refused: with no cached copy NewVerifier fails, naming the
+// URL.
+func TestFetchStaleCRLRefused(t *testing.T) {
+	p := newTestPKI(t, PKIOptions{CRLDays: 1}, "alice")
+	s := newTrustServer(t, p)
+	p.clock.Advance(2 * 24 * time.Hour)
+	_, err := NewVerifier(urlConfig(p, s, t.TempDir(), nil))
+	if err == nil || !strings.Contains(err.Error(), "CRL expired") || !strings.Contains(err.Error(), s.URL+"/crl.pem") {
+		t.Fatalf("NewVerifier: %v, want the expiry and the URL", err)
+	}
+}
