@@ -297,7 +297,13 @@ func TestFetchSlowRefreshDoesNotBlockOthers(t *testing.T) {
 	p.clock.Advance(cfg.CRLCacheExpiry)
 	done := make(chan error, 1)
 	go func() { done <- errOf(v.Verify(m)) }()
-	<-entered
+	select {
+	case <-entered:
+	case err := <-done:
+		t.Fatalf("the due CRL was not fetched (Verify returned %v)", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the due CRL was not fetched within 10s")
+	}
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
