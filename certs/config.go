@@ -34,10 +34,10 @@ type TrustConfig struct {
 	// is past its nextUpdate every verification fails with ErrCRL naming the URL (fail closed).
 	CRLFile string
 	// CACacheFile is where a CA downloaded from a URL is kept (fedmsg's ca_cert_cache).
-	// Default: "ca-<hash of the URL>.pem" in DefaultCacheDir().
+	// Default: "ca-<hash of the URL>.pem" in DefaultCacheDir() (an error without $HOME).
 	CACacheFile string
 	// CRLCacheFile is where a CRL downloaded from a URL is kept (fedmsg's crl_cache).
-	// Default: "crl-<hash of the URL>.pem" in DefaultCacheDir().
+	// Default: "crl-<hash of the URL>.pem" in DefaultCacheDir() (an error without $HOME).
 	CRLCacheFile string
 	// CRLCacheExpiry is how long a downloaded CRL is used before it is fetched again (fedmsg's
 	// crl_cache_expiry). Default DefaultCRLCacheExpiry (1h).

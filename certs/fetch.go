@@ -38,21 +38,29 @@ func IsURL(loc string) bool {
 }
 
 // DefaultCacheDir is where downloaded CA and CRL files are cached when TrustConfig.CACacheFile or
-// CRLCacheFile is empty: "ackmsg" under os.UserCacheDir() ($XDG_CACHE_HOME or ~/.cache), or under
-// the system temporary directory when there is no home.
-func DefaultCacheDir() string {
+// CRLCacheFile is empty: "ackmsg" under os.UserCacheDir() ($XDG_CACHE_HOME, else ~/.cache). It
+// fails when there is no such directory (no $HOME); there is deliberately no fallback to a shared
+// temporary directory, where another user could plant a CA.
+func DefaultCacheDir() (string, error) {
 	d, err := os.UserCacheDir()
-	if err != nil || d == "" {
-		d = os.TempDir()
+	if err != nil {
+		return "", fmt.Errorf("certs: no cache directory for downloaded trust files (%w): set the cache file", err)
 	}
-	return filepath.Join(d, "ackmsg")
+	return filepath.Join(d, "ackmsg"), nil
 }
 
-// defaultCacheFile names the cache of url in DefaultCacheDir: kind, then a hash of the URL, so
-// two buses' CRLs never share a file.
-func defaultCacheFile(kind, url string) string {
+// cacheFile is the cache of url: file when set, else kind and a hash of the URL in
+// DefaultCacheDir, so two buses' CRLs never share a file.
+func cacheFile(file, kind, url string) (string, error) {
+	if file != "" {
+		return file, nil
+	}
+	dir, err := DefaultCacheDir()
+	if err != nil {
+		return "", err
+	}
 	sum := sha256.Sum256([]byte(url))
-	return filepath.Join(DefaultCacheDir(), kind+"-"+hex.EncodeToString(sum[:8])+".pem")
+	return filepath.Join(dir, kind+"-"+hex.EncodeToString(sum[:8])+".pem"), nil
 }
 
 // download GETs url within FetchTimeout and returns the body, refusing a non-200 status and a

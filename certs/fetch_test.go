@@ -354,3 +354,25 @@ func TestFetchStaleCRLRefused(t *testing.T) {
 		t.Fatalf("NewVerifier: %v, want the expiry and the URL", err)
 	}
 }
+
+// Without cache files configured, downloads go to $XDG_CACHE_HOME/ackmsg; with no cache
+// directory at all NewVerifier fails rather than cache in a shared temporary directory.
+func TestFetchDefaultCacheDir(t *testing.T) {
+	p := newTestPKI(t, PKIOptions{}, "alice")
+	s := newTrustServer(t, p)
+	cfg := urlConfig(p, s, t.TempDir(), nil)
+	cfg.CACacheFile, cfg.CRLCacheFile = "", ""
+	xdg := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", xdg)
+	p.verifier(t, cfg)
+	got, _ := filepath.Glob(filepath.Join(xdg, "ackmsg", "*.pem"))
+	if len(got) != 2 {
+		t.Fatalf("cache files %q, want ca-*.pem and crl-*.pem", got)
+	}
+
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("HOME", "")
+	if _, err := NewVerifier(cfg); err == nil || !strings.Contains(err.Error(), "no cache directory") {
+		t.Fatalf("NewVerifier without a cache directory: %v", err)
+	}
+}

@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"cmp"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -97,11 +96,16 @@ func NewVerifier(cfg TrustConfig) (*X509Verifier, error) {
 		v.allowed[b] = true
 	}
 	v.caPath, v.crlPath = cfg.CAFile, cfg.CRLFile
+	var err error
 	if IsURL(cfg.CAFile) {
-		v.caPath = cmp.Or(cfg.CACacheFile, defaultCacheFile("ca", cfg.CAFile))
+		if v.caPath, err = cacheFile(cfg.CACacheFile, "ca", cfg.CAFile); err != nil {
+			return nil, err
+		}
 	}
 	if IsURL(cfg.CRLFile) {
-		v.crlPath = cmp.Or(cfg.CRLCacheFile, defaultCacheFile("crl", cfg.CRLFile))
+		if v.crlPath, err = cacheFile(cfg.CRLCacheFile, "crl", cfg.CRLFile); err != nil {
+			return nil, err
+		}
 	}
 	if err := v.fetchAtStart(); err != nil {
 		return nil, err

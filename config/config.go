@@ -73,7 +73,7 @@ type Config struct {
 	CRLLocation string `toml:"crl_location"`
 	// CACertCache is the file a downloaded CA is kept in (fedmsg's ca_cert_cache). Empty means
 	// "ca-<hash of the URL>.pem" in ackmsg's cache directory ($XDG_CACHE_HOME/ackmsg, else
-	// ~/.cache/ackmsg). Default "".
+	// ~/.cache/ackmsg; a service without $HOME must set it). Default "".
 	CACertCache string `toml:"ca_cert_cache"`
 	// CRLCache is the file a downloaded CRL is kept in (fedmsg's crl_cache). Empty means
 	// "crl-<hash of the URL>.pem" in ackmsg's cache directory. Default "".
