@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,14 @@ const (
 func IsURL(loc string) bool {
 	l := strings.ToLower(loc)
 	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")
+}
+
+// redactURL hides the password of a URL for errors and logs.
+func redactURL(loc string) string {
+	if u, err := neturl.Parse(loc); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return loc
 }
 
 // DefaultCacheDir is where downloaded CA and CRL files are cached when TrustConfig.CACacheFile or
@@ -111,7 +120,7 @@ func (v *X509Verifier) fetchCA() (*x509.Certificate, error) {
 	}
 	if err != nil {
 		v.stats.fetchErrors.Add(1)
-		return nil, fmt.Errorf("certs: fetching the CA %s: %w", v.cfg.CAFile, err)
+		return nil, fmt.Errorf("certs: fetching the CA %s: %w", redactURL(v.cfg.CAFile), err)
 	}
 	return ca, nil
 }
@@ -122,16 +131,15 @@ func (v *X509Verifier) fetchCA() (*x509.Certificate, error) {
 // whichever is first; after a failure, in fetchRetry (at most CRLCacheExpiry).
 // Called with reloadMu held (or before the verifier is shared).
 func (v *X509Verifier) fetchCRL(now time.Time, cur *trust) error {
-	url := v.cfg.CRLFile
 	retry := min(fetchRetry, v.cfg.CRLCacheExpiry)
-	rl, data, err := v.downloadCRL(url, now, cur)
+	rl, data, err := v.downloadCRL(v.cfg.CRLFile, now, cur)
 	if err == nil {
 		err = writeCache(v.crlPath, data)
 	}
 	if err != nil {
 		v.stats.fetchErrors.Add(1)
 		v.nextFetch = now.Add(retry)
-		return fmt.Errorf("certs: fetching the CRL %s: %w", url, err)
+		return fmt.Errorf("certs: fetching the CRL %s: %w", redactURL(v.cfg.CRLFile), err)
 	}
 	v.nextFetch = now.Add(v.cfg.CRLCacheExpiry)
 	if !rl.nextUpdate.IsZero() && rl.nextUpdate.Before(v.nextFetch) {
@@ -187,7 +195,7 @@ func (v *X509Verifier) fetchAtStart() error {
 				return fmt.Errorf("%w (and no cached copy at %s)", err, v.caPath)
 			}
 			v.cfg.Logger.Warn("certs: cannot fetch the CA; using the cached copy",
-				"url", v.cfg.CAFile, "cache", v.caPath, "err", err)
+				"url", redactURL(v.cfg.CAFile), "cache", v.caPath, "err", err)
 		}
 	}
 	if !IsURL(v.cfg.CRLFile) {
@@ -204,7 +212,7 @@ func (v *X509Verifier) fetchAtStart() error {
 			return fmt.Errorf("%w (and no cached copy at %s)", err, v.crlPath)
 		}
 		v.cfg.Logger.Warn("certs: cannot fetch the CRL; using the cached copy until its nextUpdate",
-			"url", v.cfg.CRLFile, "cache", v.crlPath, "err", err)
+			"url", redactURL(v.cfg.CRLFile), "cache", v.crlPath, "err", err)
 	}
 	return nil
 }
@@ -223,6 +231,6 @@ func (v *X509Verifier) refreshCRL(force bool, cur *trust) {
 			until = fmtTime(t.crl.nextUpdate)
 		}
 		v.cfg.Logger.Warn("certs: cannot refresh the CRL; keeping the cached copy until its nextUpdate",
-			"url", v.cfg.CRLFile, "cache", v.crlPath, "next_update", until, "err", err)
+			"url", redactURL(v.cfg.CRLFile), "cache", v.crlPath, "next_update", until, "err", err)
 	}
 }

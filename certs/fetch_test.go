@@ -376,3 +376,23 @@ func TestFetchDefaultCacheDir(t *testing.T) {
 		t.Fatalf("NewVerifier without a cache directory: %v", err)
 	}
 }
+
+// A password in a CA or CRL URL appears in no error or log.
+func TestFetchRedactsPassword(t *testing.T) {
+	p := newTestPKI(t, PKIOptions{}, "alice")
+	s := newTrustServer(t, p)
+	var logs bytes.Buffer
+	cfg := urlConfig(p, s, t.TempDir(), &logs)
+	secret := strings.Replace(s.URL, "http://", "http://bus:s3cret@", 1)
+	cfg.CAFile, cfg.CRLFile = secret+"/ca.crt", secret+"/nothing"
+	_, err := NewVerifier(cfg)
+	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "/nothing") {
+		t.Fatalf("NewVerifier: %v, want an error naming the URL without its password", err)
+	}
+	s.Close()
+	cfg.CRLFile = secret + "/crl.pem"
+	_, err = NewVerifier(cfg)
+	if err == nil || strings.Contains(err.Error(), "s3cret") || strings.Contains(logs.String(), "s3cret") {
+		t.Fatalf("NewVerifier with the server down: %v\n%s", err, logs.String())
+	}
+}

@@ -136,7 +136,7 @@ func (v *X509Verifier) refresh(force bool) error {
 	if force && IsURL(v.cfg.CAFile) {
 		if ca, err := v.fetchCA(); err != nil {
 			v.cfg.Logger.Warn("certs: cannot fetch the CA; keeping the cached copy",
-				"url", v.cfg.CAFile, "cache", v.caPath, "err", err)
+				"url", redactURL(v.cfg.CAFile), "cache", v.caPath, "err", err)
 		} else if !ca.Equal(old.ca) {
 			crlCheck = &trust{ca: ca}
 		}
@@ -202,7 +202,7 @@ func (v *X509Verifier) crlSource() string { return v.source(v.cfg.CRLFile, v.crl
 
 func (v *X509Verifier) source(loc, path string) string {
 	if IsURL(loc) {
-		return loc + " (cached in " + path + ")"
+		return redactURL(loc) + " (cached in " + path + ")"
 	}
 	return loc
 }
