@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 )
 
@@ -19,11 +21,34 @@ const (
 // their documented defaults in NewVerifier.
 type TrustConfig struct {
 	// CAFile is the PEM file of the CA (fedmsg's ca_cert_location). Only its first certificate is
-	// trusted; text before the PEM block is ignored. Required.
+	// trusted; text before the PEM block is ignored. Required. An http:// or https:// URL is
+	// downloaded by NewVerifier (and again by Reload) and kept in CACacheFile; when the download
+	// fails, the cached copy is used with a warning, and without one NewVerifier fails.
 	CAFile string
 	// CRLFile is the CRL (PEM "X509 CRL" or DER, version 1 or 2). Empty means no revocation check,
-	// like a null crl_location in fedmsg.
+	// like a null crl_location in fedmsg. An http:// or https:// URL is downloaded, checked (it
+	// parses, is issued and signed by the CA, is within its validity and not older than the CRL
+	// in use) and only then replaces CRLCacheFile atomically; it is fetched again after
+	// CRLCacheExpiry or at its nextUpdate, whichever is first, during a verification once
+	// CheckInterval has passed. A failed fetch keeps the cached copy with a warning; once that copy
+	// is past its nextUpdate every verification fails with ErrCRL naming the URL (fail closed).
 	CRLFile string
+	// CACacheFile is where a CA downloaded from a URL is kept (fedmsg's ca_cert_cache).
+	// Default: "ca-<hash of the URL>.pem" in DefaultCacheDir() (an error without $HOME).
+	CACacheFile string
+	// CRLCacheFile is where a CRL downloaded from a URL is kept (fedmsg's crl_cache).
+	// Default: "crl-<hash of the URL>.pem" in DefaultCacheDir() (an error without $HOME).
+	CRLCacheFile string
+	// CRLCacheExpiry is how long a downloaded CRL is used before it is fetched again (fedmsg's
+	// crl_cache_expiry). Default DefaultCRLCacheExpiry (1h).
+	CRLCacheExpiry time.Duration
+	// FetchTimeout bounds one download of the CA or CRL. Default DefaultFetchTimeout (30s).
+	FetchTimeout time.Duration
+	// MaxFetchSize bounds a downloaded body in bytes. Default DefaultMaxFetchSize (16 MiB).
+	MaxFetchSize int64
+	// HTTPClient downloads CA and CRL URLs. Default: a client using http.DefaultTransport (which
+	// honours $HTTPS_PROXY).
+	HTTPClient *http.Client
 	// RoutingPolicy maps a full topic to the CNs allowed to sign messages on it (fedmsg's
 	// routing_policy). Exact string comparison, no wildcards. Copied by NewVerifier.
 	RoutingPolicy map[string][]string
@@ -75,6 +100,11 @@ func (c *TrustConfig) Validate() error {
 	if c.CAFile == "" {
 		return errors.New("certs: TrustConfig.CAFile is required")
 	}
+	for _, loc := range []string{c.CAFile, c.CRLFile} {
+		if strings.Contains(loc, "://") && !IsURL(loc) {
+			return fmt.Errorf("certs: %q: only http:// and https:// URLs are fetched", loc)
+		}
+	}
 	for _, b := range c.AllowedCrypto {
 		if b != CryptoX509 && b != CryptoEd25519 && b != "gpg" {
 			return fmt.Errorf("certs: TrustConfig.AllowedCrypto: unknown backend %q (want %s, %s or gpg)", b, CryptoX509, CryptoEd25519)
@@ -98,5 +128,17 @@ func (c *TrustConfig) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.CRLCacheExpiry <= 0 {
+		c.CRLCacheExpiry = DefaultCRLCacheExpiry
+	}
+	if c.FetchTimeout <= 0 {
+		c.FetchTimeout = DefaultFetchTimeout
+	}
+	if c.MaxFetchSize <= 0 {
+		c.MaxFetchSize = DefaultMaxFetchSize
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{}
 	}
 }

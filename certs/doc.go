@@ -81,6 +81,21 @@
 // A CRL whose nextUpdate has passed fails every verification with ErrCRL, as OpenSSL does, until a
 // fresh CRL is installed: operators must re-sign the CRL in time (RefreshCRL, `ackmsg-certs crl`).
 //
+// # CA and CRL from URLs
+//
+// TrustConfig.CAFile and CRLFile may be http:// or https:// URLs, as fedmsg's ca_cert_location
+// and crl_location are. Each download is bounded by FetchTimeout and MaxFetchSize and verified
+// before use: the CA must parse as a CA certificate; the CRL must parse, be issued and signed by
+// the CA, be within thisUpdate..nextUpdate and not be older than the CRL in use. Only then does it
+// replace its cache file (CACacheFile, CRLCacheFile; default in DefaultCacheDir()) atomically,
+// and the reload above picks it up. The CRL is fetched again after CRLCacheExpiry (fedmsg's
+// crl_cache_expiry, 1h) or at its nextUpdate, whichever is first, by the verification that wins
+// the CheckInterval check (it waits for the download; the others carry on with the current CRL).
+// A failed or refused fetch keeps the cached copy, logs a warning and counts in
+// Stats.FetchErrors, and is retried a minute later; once the cached copy is past its nextUpdate
+// every verification fails with ErrCRL naming the URL. NewVerifier fails when a URL cannot be
+// fetched and has no cached copy. Reload fetches both again.
+//
 // # Issuing
 //
 // InitCA, Issue, Revoke, RefreshCRL and List manage a fedmsg-style ssldir with crypto/x509 only:

@@ -46,8 +46,8 @@ func (v *X509Verifier) readTrustFile(path string) (loadedFile, error) {
 
 // loadTrust reads and parses the CA and CRL files. Errors name the file.
 func (v *X509Verifier) loadTrust() (*trust, error) {
-	caFile, crlFile := v.cfg.CAFile, v.cfg.CRLFile
-	caData, err := v.readTrustFile(caFile)
+	caFile, crlFile := v.caSource(), v.crlSource()
+	caData, err := v.readTrustFile(v.caPath)
 	if err != nil {
 		return nil, fmt.Errorf("certs: CA file: %w", err)
 	}
@@ -59,10 +59,10 @@ func (v *X509Verifier) loadTrust() (*trust, error) {
 		return nil, fmt.Errorf("certs: CA file %s: not usable as a CA: %w", caFile, err)
 	}
 	t := &trust{ca: ca, caSum: caData.sum, caID: caData.id}
-	if crlFile == "" {
+	if v.crlPath == "" {
 		return t, nil
 	}
-	crlData, err := v.readTrustFile(crlFile)
+	crlData, err := v.readTrustFile(v.crlPath)
 	if err != nil {
 		return nil, fmt.Errorf("certs: CRL file: %w", err)
 	}
@@ -82,13 +82,13 @@ func (v *X509Verifier) loadTrust() (*trust, error) {
 // statTrust returns the current identities of the CA and CRL files.
 func (v *X509Verifier) statTrust() (ca, crl fileID, err error) {
 	v.stats.trustChecks.Add(1)
-	fi, err := os.Stat(v.cfg.CAFile)
+	fi, err := os.Stat(v.caPath)
 	if err != nil {
 		return ca, crl, fmt.Errorf("certs: CA file: %w", err)
 	}
 	ca = fileIDOf(fi)
-	if v.cfg.CRLFile != "" {
-		fi, err := os.Stat(v.cfg.CRLFile)
+	if v.crlPath != "" {
+		fi, err := os.Stat(v.crlPath)
 		if err != nil {
 			return ca, crl, fmt.Errorf("certs: CRL file: %w", err)
 		}
@@ -130,6 +130,20 @@ func (v *X509Verifier) refresh(force bool) error {
 	v.reloadMu.Lock()
 	defer v.reloadMu.Unlock()
 	old := v.trust.Load()
+	// A fetched CRL is checked against the CA it will be used with: a CA fetched now (Reload)
+	// replaces the one in force.
+	crlCheck := old
+	if force && IsURL(v.cfg.CAFile) {
+		if ca, err := v.fetchCA(); err != nil {
+			v.cfg.Logger.Warn("certs: cannot fetch the CA; keeping the cached copy",
+				"url", redactURL(v.cfg.CAFile), "cache", v.caPath, "err", err)
+		} else if !ca.Equal(old.ca) {
+			crlCheck = &trust{ca: ca}
+		}
+	}
+	if IsURL(v.cfg.CRLFile) {
+		v.refreshCRL(force, crlCheck)
+	}
 	caID, crlID, err := v.statTrust()
 	if err != nil {
 		return v.reloadFailed(err)
@@ -160,7 +174,7 @@ func (v *X509Verifier) refresh(force bool) error {
 	v.trust.Store(nt)
 	v.cache.clear()
 	v.stats.trustReloads.Add(1)
-	v.cfg.Logger.Info("certs: trust material reloaded", "ca", v.cfg.CAFile, "crl", v.cfg.CRLFile,
+	v.cfg.Logger.Info("certs: trust material reloaded", "ca", v.caSource(), "crl", v.crlSource(),
 		"generation", nt.gen)
 	return nil
 }
@@ -179,3 +193,16 @@ func (v *X509Verifier) reloadFailed(err error) error {
 
 // errBox lets an error (possibly nil) live in an atomic.Pointer.
 type errBox struct{ err error }
+
+// caSource names the CA in errors and logs: the file, or "<URL> (cached in <file>)".
+func (v *X509Verifier) caSource() string { return v.source(v.cfg.CAFile, v.caPath) }
+
+// crlSource names the CRL in errors and logs, as caSource does.
+func (v *X509Verifier) crlSource() string { return v.source(v.cfg.CRLFile, v.crlPath) }
+
+func (v *X509Verifier) source(loc, path string) string {
+	if IsURL(loc) {
+		return redactURL(loc) + " (cached in " + path + ")"
+	}
+	return loc
+}

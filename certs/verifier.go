@@ -48,9 +48,13 @@ type X509Verifier struct {
 	trust     atomic.Pointer[trust]
 	lastCheck atomic.Int64 // UnixNano of the last stat check
 	cache     *certCache
+	// caPath and crlPath are the local files read: CAFile and CRLFile, or their cache files when
+	// those are URLs. crlPath is "" without a CRL.
+	caPath, crlPath string
 
 	// Guarded by reloadMu.
 	reloadMu    sync.Mutex
+	nextFetch   time.Time // when a CRL URL is due to be fetched again
 	lastErr     error
 	failedValid bool
 	failedCA    fileID
@@ -61,6 +65,8 @@ type X509Verifier struct {
 		trustReads   atomic.Uint64
 		trustReloads atomic.Uint64
 		trustErrors  atomic.Uint64
+		fetches      atomic.Uint64
+		fetchErrors  atomic.Uint64
 		lastError    atomic.Pointer[errBox]
 	}
 }
@@ -89,6 +95,21 @@ func NewVerifier(cfg TrustConfig) (*X509Verifier, error) {
 	for _, b := range cfg.AllowedCrypto {
 		v.allowed[b] = true
 	}
+	v.caPath, v.crlPath = cfg.CAFile, cfg.CRLFile
+	var err error
+	if IsURL(cfg.CAFile) {
+		if v.caPath, err = cacheFile(cfg.CACacheFile, "ca", cfg.CAFile); err != nil {
+			return nil, err
+		}
+	}
+	if IsURL(cfg.CRLFile) {
+		if v.crlPath, err = cacheFile(cfg.CRLCacheFile, "crl", cfg.CRLFile); err != nil {
+			return nil, err
+		}
+	}
+	if err := v.fetchAtStart(); err != nil {
+		return nil, err
+	}
 	t, err := v.loadTrust()
 	if err != nil {
 		return nil, err
@@ -112,6 +133,8 @@ type Stats struct {
 	TrustChecks, TrustReads uint64
 	// TrustReloads counts reloads that changed the trust material; TrustErrors failed reloads.
 	TrustReloads, TrustErrors uint64
+	// Fetches counts downloads of a CA or CRL URL; FetchErrors those that failed or were refused.
+	Fetches, FetchErrors uint64
 	// LastReloadError is the most recent reload error, nil once a reload succeeds.
 	LastReloadError error
 }
@@ -128,6 +151,8 @@ func (v *X509Verifier) Stats() Stats {
 		TrustReads:   v.stats.trustReads.Load(),
 		TrustReloads: v.stats.trustReloads.Load(),
 		TrustErrors:  v.stats.trustErrors.Load(),
+		Fetches:      v.stats.fetches.Load(),
+		FetchErrors:  v.stats.fetchErrors.Load(),
 	}
 	if b := v.stats.lastError.Load(); b != nil {
 		s.LastReloadError = b.err
@@ -357,7 +382,7 @@ func (v *X509Verifier) checkDates(t *trust, e *chainEntry, now time.Time) *failu
 			return t.crlFail
 		}
 		if err := t.crl.checkTime(now); err != nil {
-			return fail(CheckCRL, ErrCRL, "%s: %v", v.cfg.CRLFile, err)
+			return fail(CheckCRL, ErrCRL, "%s: %v", v.crlSource(), err)
 		}
 	}
 	return e.fail

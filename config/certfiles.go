@@ -113,8 +113,9 @@ func (c *Config) CACertFile() string {
 	return filepath.Join(c.SSLDir, "ca.crt")
 }
 
-// TrustFiles returns the CA certificate file (see [Config.CACertFile]) and the CRL file ("" when
-// crl_location is empty: no CRL check), after checking that they can be read. A failure names the
+// TrustFiles returns the CA certificate location (see [Config.CACertFile]) and the CRL location
+// ("" when crl_location is empty: no CRL check), after checking that local files can be read. An
+// http(s) URL is returned as it is: the verifier downloads it (see [IsURL]). A failure names the
 // file and the key.
 func (c *Config) TrustFiles() (ca, crl string, err error) {
 	var errs errorList
@@ -123,15 +124,15 @@ func (c *Config) TrustFiles() (ca, crl string, err error) {
 	if c.CACertLocation == "" {
 		caKey = "ssldir" // the CA path is derived from it
 	}
-	if err := checkLocalFile(c.CACertLocation); err != nil {
+	if err := checkLocation(c.CACertLocation); err != nil {
 		errs.add(&KeyError{Key: "ca_cert_location", Source: c.Source("ca_cert_location"), Err: err})
-	} else {
+	} else if !IsURL(ca) {
 		errs.add(checkReadable(ca, caKey, "CA certificate"))
 	}
 	crl = c.CRLLocation
-	if err := checkLocalFile(crl); err != nil {
+	if err := checkLocation(crl); err != nil {
 		errs.add(&KeyError{Key: "crl_location", Source: c.Source("crl_location"), Err: err})
-	} else if crl != "" {
+	} else if crl != "" && !IsURL(crl) {
 		errs.add(checkReadable(crl, "crl_location", "CRL"))
 	}
 	if err := errs.err(); err != nil {

@@ -132,8 +132,16 @@ func TestTrustFiles(t *testing.T) {
 	wantErr(t, err, filepath.Join(dir, "nope", "ca.crt")+": key ssldir: cannot read the CA certificate",
 		filepath.Join(dir, "nocrl.pem")+": key crl_location: cannot read the CRL")
 
+	// fedmsg's stock URLs are kept as URLs, for the verifier to download; nothing is read here.
 	c.CACertLocation = "https://fedoraproject.org/fedmsg/ca.crt"
 	c.CRLLocation = "https://fedoraproject.org/fedmsg/crl.pem"
+	ca, crl, err = c.TrustFiles()
+	if err != nil || ca != c.CACertLocation || crl != c.CRLLocation {
+		t.Fatalf("TrustFiles = %q, %q, %v; want the URLs", ca, crl, err)
+	}
+
+	c.CACertLocation = "ftp://example.org/ca.crt"
+	c.CRLLocation = "file:///etc/crl.pem"
 	_, _, err = c.TrustFiles()
 	wantErr(t, err, "ca_cert_location: not supported", "crl_location: not supported")
 }

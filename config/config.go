@@ -61,12 +61,26 @@ type Config struct {
 	// Certnames maps a certnames index ("<service>.<short hostname>", "shell.<short hostname>")
 	// to a certificate file prefix in SSLDir. Default {}.
 	Certnames StringMap `toml:"certnames"`
-	// CACertLocation is the CA certificate file; only its first certificate is trusted. Empty
-	// means "<ssldir>/ca.crt". Local files only: ackmsg does not fetch URLs. Default "".
+	// CACertLocation is the CA certificate file, or an http(s) URL that is downloaded at start
+	// (and cached in CACertCache); only its first certificate is trusted. Empty means
+	// "<ssldir>/ca.crt". Default "".
 	CACertLocation string `toml:"ca_cert_location"`
-	// CRLLocation is the CRL file checked when validating. Empty means no CRL check. Local files
-	// only: fetch Fedora's CRL with a timer if you need it. Default "".
+	// CRLLocation is the CRL checked when validating: a file, or an http(s) URL that is
+	// downloaded, verified against the CA, cached in CRLCache and fetched again every
+	// CRLCacheExpiry or at its nextUpdate, whichever is first. When it cannot be fetched past its
+	// nextUpdate, every signed message fails validation (fail closed). Empty means no CRL check.
+	// Default "".
 	CRLLocation string `toml:"crl_location"`
+	// CACertCache is the file a downloaded CA is kept in (fedmsg's ca_cert_cache). Empty means
+	// "ca-<hash of the URL>.pem" in ackmsg's cache directory ($XDG_CACHE_HOME/ackmsg, else
+	// ~/.cache/ackmsg; a service without $HOME must set it). Default "".
+	CACertCache string `toml:"ca_cert_cache"`
+	// CRLCache is the file a downloaded CRL is kept in (fedmsg's crl_cache). Empty means
+	// "crl-<hash of the URL>.pem" in ackmsg's cache directory. Default "".
+	CRLCache string `toml:"crl_cache"`
+	// CRLCacheExpiry is how long, in seconds, a downloaded CRL is used before it is fetched again
+	// (fedmsg's crl_cache_expiry). Default 3600.
+	CRLCacheExpiry Seconds `toml:"crl_cache_expiry"`
 	// RoutingPolicy maps a full topic to the certificate CNs allowed to sign it. Default {}.
 	RoutingPolicy ListMap `toml:"routing_policy"`
 	// RoutingNitpicky rejects signed messages whose topic is absent from RoutingPolicy. Default
@@ -220,6 +234,8 @@ const (
 	DefaultHighWaterMark = 10000
 	DefaultMaxFrameSize  = 4 << 20
 	DefaultAckTimeout    = Seconds(5)
+	// DefaultCRLCacheExpiry is fedmsg's crl_cache_expiry default: an hour.
+	DefaultCRLCacheExpiry = Seconds(3600)
 	// Defaults of the history (persistent_store) and replay keys.
 	DefaultHistoryMaxAge      = Seconds(7 * 24 * 3600)
 	DefaultHistoryMaxMessages = 100000
@@ -261,6 +277,7 @@ func DefaultConfig() Config {
 		CryptoValidateBackends: []string{BackendX509, BackendEd25519},
 		SSLDir:                 DefaultSSLDir,
 		Certnames:              StringMap{},
+		CRLCacheExpiry:         DefaultCRLCacheExpiry,
 		RoutingPolicy:          ListMap{},
 		IOThreads:              1,
 		HighWaterMark:          DefaultHighWaterMark,

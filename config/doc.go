@@ -41,7 +41,7 @@
 // "config: /etc/ackmsg.d/10-bus.toml:4: ..."), holds a value of the wrong type (with the line and
 // key), or holds a key ackmsg does not know. Unknown keys are errors, with a suggestion when the
 // key looks like a typo of a known one. Keys that fedmsg defines but that ackmsg has no use for
-// (post_init_sleep, timeout, zmq_enabled, crl_cache, moksha.*, ...) are accepted and listed in
+// (post_init_sleep, timeout, zmq_enabled, ca_cert_cache_expiry, moksha.*, ...) are accepted and listed in
 // [Config.Ignored] for the caller to log; keys for fedmsg features ackmsg does not implement
 // (srv_endpoints, gpg_*) are errors that say so; [ClassifyKey] tells which
 // is which, with the reason. An explicit --config or ACKMSG_CONFIG that does not exist, or a
@@ -77,9 +77,14 @@
 //     fedmsg's 0 silently left libzmq's 1000.
 //   - The TCP keepalive and reconnect options have defaults that always apply; fedmsg applied them
 //     only when present.
-//   - ca_cert_location and crl_location are local files only. An empty ca_cert_location means
-//     <ssldir>/ca.crt; an empty crl_location means no CRL check (fedmsg fetched Fedora's CRL over
-//     https when the key was absent).
+//   - ca_cert_location and crl_location may be local files or http(s) URLs, as in fedmsg. A URL is
+//     downloaded, verified (the CRL must be signed by the CA and current), cached in
+//     ca_cert_cache / crl_cache (default: ackmsg's cache directory) and, for the CRL, fetched
+//     again every crl_cache_expiry seconds (3600) or at its nextUpdate; fedmsg documented these
+//     keys but never used them, and fetched only on a failed validation. When no current CRL can
+//     be had, validation fails (fail closed). An empty ca_cert_location means <ssldir>/ca.crt;
+//     an empty crl_location means no CRL check (fedmsg fetched Fedora's CRL over https when the
+//     key was absent).
 //   - A certnames entry that is missing is an error naming the index, at the time the signing
 //     files are resolved, not a KeyError at the first publish.
 //   - name is never guessed from the program name.

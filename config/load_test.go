@@ -452,7 +452,7 @@ func TestIgnoredKeys(t *testing.T) {
 	writeFiles(t, sys, map[string]string{"10.toml": `
 post_init_sleep = 0.5
 zmq_enabled = true
-crl_cache = "/var/cache/fedmsg/crl.pem"
+ca_cert_cache_expiry = 0
 stomp_uri = "x"
 "fedmsg.consumers.relay.enabled" = true
 moksha.blocking_mode = true
@@ -464,7 +464,7 @@ version = 1
 	want := []string{
 		file + ": post_init_sleep",
 		file + ": zmq_enabled",
-		file + ": crl_cache",
+		file + ": ca_cert_cache_expiry",
 		file + ": stomp_uri",
 		file + `: "fedmsg.consumers.relay.enabled"`,
 		file + ": moksha",
@@ -572,5 +572,28 @@ func TestClassifyKey(t *testing.T) {
 		if why == "" {
 			t.Errorf("ignored key %q has no reason", k)
 		}
+	}
+}
+
+// fedmsg's CA/CRL cache keys, unused by fedmsg itself, configure ackmsg's downloads.
+func TestTrustURLKeys(t *testing.T) {
+	opts, sys, _ := testOptions(t)
+	writeFiles(t, sys, map[string]string{"10.toml": `
+ca_cert_location = "https://fedoraproject.org/fedmsg/ca.crt"
+crl_location = "https://fedoraproject.org/fedmsg/crl.pem"
+ca_cert_cache = "/var/run/fedmsg/ca.crt"
+crl_cache = "/var/run/fedmsg/crl.pem"
+crl_cache_expiry = 600
+`})
+	c := mustLoad(t, opts)
+	if c.CACertLocation != "https://fedoraproject.org/fedmsg/ca.crt" || c.CRLLocation != "https://fedoraproject.org/fedmsg/crl.pem" ||
+		c.CACertCache != "/var/run/fedmsg/ca.crt" || c.CRLCache != "/var/run/fedmsg/crl.pem" || c.CRLCacheExpiry != 600 {
+		t.Fatalf("loaded %q %q %q %q %v", c.CACertLocation, c.CRLLocation, c.CACertCache, c.CRLCache, c.CRLCacheExpiry)
+	}
+	if len(c.Ignored) != 0 {
+		t.Fatalf("Ignored = %q, want none", c.Ignored)
+	}
+	if d := DefaultConfig().CRLCacheExpiry; d != 3600 {
+		t.Fatalf("default crl_cache_expiry %v, want fedmsg's 3600", d)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/ackmsg/ackmsg/certs"
 )
 
 // Validate reports every problem with c at once, as a *multierror.Error of *[KeyError] (or a single
@@ -80,8 +82,11 @@ func (c *Config) Validate() error {
 	for _, k := range sortedKeys(c.Certnames) {
 		badErr(subKey("certnames", k), checkCertname(c.Certnames[k]))
 	}
-	badErr("ca_cert_location", checkLocalFile(c.CACertLocation))
-	badErr("crl_location", checkLocalFile(c.CRLLocation))
+	badErr("ca_cert_location", checkLocation(c.CACertLocation))
+	badErr("crl_location", checkLocation(c.CRLLocation))
+	if t := float64(c.CRLCacheExpiry); !(t > 0) || math.IsInf(t, 0) {
+		bad("crl_cache_expiry", "%w: %v seconds (want a positive number)", ErrInvalid, t)
+	}
 	for _, k := range sortedKeys(c.RoutingPolicy) {
 		key := subKey("routing_policy", k)
 		if k == "" {
@@ -218,13 +223,16 @@ func checkCertname(n string) error {
 	return nil
 }
 
-func checkLocalFile(loc string) error {
-	if strings.Contains(loc, "://") {
-		return fmt.Errorf("%w: %q: ackmsg reads only local files, never URLs; download the file "+
-			"(for example from a timer) and give its path", ErrUnsupported, loc)
+func checkLocation(loc string) error {
+	if strings.Contains(loc, "://") && !IsURL(loc) {
+		return fmt.Errorf("%w: %q: only local files and http:// or https:// URLs", ErrUnsupported, loc)
 	}
 	return nil
 }
+
+// IsURL reports whether a ca_cert_location or crl_location is an http(s) URL to download rather
+// than a local file.
+func IsURL(loc string) bool { return certs.IsURL(loc) }
 
 func sortedKeys[M ~map[string]V, V any](m M) []string {
 	keys := make([]string, 0, len(m))

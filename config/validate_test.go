@@ -82,8 +82,12 @@ func TestValidate(t *testing.T) {
 		{"no ssldir while signing", func(c *Config) { c.SSLDir = ""; c.SignMessages = true }, []string{"ssldir: missing"}},
 		{"certname path", func(c *Config) { c.Certname = "../etc/shadow" }, []string{"certname:", "not a path"}},
 		{"certnames value", func(c *Config) { c.Certnames["shell.h"] = "" }, []string{`certnames."shell.h": invalid value: empty`}},
-		{"https CA", func(c *Config) { c.CACertLocation = "https://fedoraproject.org/fedmsg/ca.crt" }, []string{"ca_cert_location: not supported", "only local files"}},
-		{"https CRL", func(c *Config) { c.CRLLocation = "https://fedoraproject.org/fedmsg/crl.pem" }, []string{"crl_location: not supported"}},
+		{"https CA and CRL are fetched", func(c *Config) {
+			c.CACertLocation, c.CRLLocation = "https://fedoraproject.org/fedmsg/ca.crt", "http://ca.example/crl.pem"
+		}, nil},
+		{"ftp CA", func(c *Config) { c.CACertLocation = "ftp://fedoraproject.org/fedmsg/ca.crt" }, []string{"ca_cert_location: not supported", "only local files and http"}},
+		{"file URL CRL", func(c *Config) { c.CRLLocation = "file:///etc/pki/crl.pem" }, []string{"crl_location: not supported"}},
+		{"crl_cache_expiry zero", func(c *Config) { c.CRLCacheExpiry = 0 }, []string{"crl_cache_expiry: invalid value"}},
 		{"routing policy CN", func(c *Config) { c.RoutingPolicy["a.b"] = []string{""} }, []string{`routing_policy."a.b"[0]: invalid value: empty CN`}},
 		{"routing policy block-all is fine", func(c *Config) { c.RoutingPolicy["a.b"] = []string{} }, nil},
 		{"zmq ranges", func(c *Config) {

@@ -49,6 +49,10 @@ func (c *Config) WriteTOML(w io.Writer) error {
 	if c.CRLLocation == "" {
 		comment("crl_location is empty: no CRL check")
 	}
+	if IsURL(c.CACertLocation) || IsURL(c.CRLLocation) {
+		comment("ca_cert_location and crl_location URLs are downloaded, verified and cached; the CRL is " +
+			"fetched again every crl_cache_expiry seconds or at its nextUpdate")
+	}
 	shown, masked := c.redacted()
 	if masked {
 		comment("passwords in URLs are shown as xxxxx")

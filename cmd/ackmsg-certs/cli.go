@@ -53,7 +53,10 @@ Run "ackmsg-certs <command> --help" for the flags of a command.
 
 The directory (--dir, default ./` + defaultDir + `) is laid out as fedmsg's ssldir
 (/etc/pki/fedmsg on Fedora hosts): ca.crt, crl.pem, <certname>.crt and <certname>.key. Point
-fedmsg's ca_cert_location and crl_location, or ackmsg's configuration, at ca.crt and crl.pem.
+fedmsg's ca_cert_location and crl_location, or ackmsg's configuration, at ca.crt and crl.pem,
+or serve them over http(s) and point them at the URLs: verifiers download the CRL again every
+crl_cache_expiry seconds, so "revoke" (or "crl") followed by a copy to the web server reaches
+every running verifier.
 Existing files are never overwritten without --force.
 
 Exit codes:

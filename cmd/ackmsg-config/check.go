@@ -33,7 +33,8 @@ ackmsg-tail --ack, ackmsg-hub and ackmsg-bridge sign as themselves, so when the 
 names their certificate (certname, cert_prefix or name) it must load, and when it does not, a
 comment says that each needs --certname when it starts (not a failure: that is how the README
 tour runs them). With validate_signatures, the CA certificate (and the CRL, when crl_location is
-set) must load. Comments at the top say who signs as what.
+set) must load; a URL is downloaded and verified (the CRL against the CA) as each command does at
+start, and cached in ca_cert_cache / crl_cache. Comments at the top say who signs as what.
 
 A configuration that cannot be loaded or is not valid exits 1 with every problem listed on
 standard error, each naming the key and the file, variable or flag that set it; the values are

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -163,28 +162,6 @@ func translate(key string, v any, all map[string]any) string {
 			return "0 made fedmsg leave libzmq's default of 1000 messages, but means unlimited in ackmsg: " +
 				"ackmsg's default, 10000, applies (write high_water_mark = 1000 to keep fedmsg's behaviour)"
 		}
-	case "ca_cert_location":
-		if s := v.(string); strings.Contains(s, "://") {
-			ssldir := config.DefaultSSLDir
-			if d, ok := all["ssldir"].(string); ok && d != "" {
-				ssldir = d
-			}
-			return fmt.Sprintf("%q is a URL, and ackmsg reads only local files: it uses %s instead; download "+
-				"the CA certificate there%s, or set ca_cert_location to a local file",
-				s, filepath.Join(ssldir, "ca.crt"), cachedIn(all, "ca_cert_cache"))
-		}
-	case "crl_location":
-		if s := v.(string); strings.Contains(s, "://") {
-			return fmt.Sprintf("%q is a URL, and ackmsg reads only local files: without crl_location it checks "+
-				"no CRL; download the CRL from a timer%s and set crl_location to that file", s, cachedIn(all, "crl_cache"))
-		}
-	}
-	return ""
-}
-
-func cachedIn(all map[string]any, key string) string {
-	if s, ok := all[key].(string); ok && s != "" {
-		return fmt.Sprintf(" (fedmsg cached it in %s)", s)
 	}
 	return ""
 }

@@ -41,8 +41,9 @@ file it came from as a comment, and these translations:
   - True/False may also be written "true"/"false", as fedmsg accepts;
   - an endpoints entry that is one string becomes a list of one, as in fedmsg;
   - high_water_mark = 0 is not carried: fedmsg then left libzmq's 1000, ackmsg's 0 is unlimited;
-  - ca_cert_location and crl_location URLs are not carried: ackmsg reads local files only (with
-    no crl_location it checks no CRL; download the files from a timer and name them);
+  - ca_cert_location and crl_location URLs are carried as URLs: ackmsg downloads them as fedmsg
+    does, verifies the CRL against the CA, caches them in ca_cert_cache / crl_cache and fetches
+    the CRL again every crl_cache_expiry seconds, so the result checks the CRL with no manual step;
   - a None value is not carried: ackmsg's default applies.
 Every key that is not carried - fedmsg keys without effect in ackmsg (logging, post_init_sleep,
 irc, ...), fedmsg features ackmsg does not implement (replay, gpg, STOMP, SRV records), other

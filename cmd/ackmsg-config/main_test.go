@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,12 +15,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
 )
 
@@ -123,16 +128,8 @@ func TestImportShipped(t *testing.T) {
 	}
 	const d = "testdata/fedmsg.d/"
 	wantLines(t, "keys not carried", notCarried(stderr), []string{
-		"ca_cert_cache (" + d + "ssl.py): no effect in ackmsg: ackmsg reads ca_cert_location from a local file and caches nothing",
-		"ca_cert_cache_expiry (" + d + "ssl.py): no effect in ackmsg: ackmsg reads ca_cert_location from a local file and caches nothing",
-		`ca_cert_location (` + d + `ssl.py): "https://fedoraproject.org/fedmsg/ca.crt" is a URL, and ackmsg reads only local files: ` +
-			`it uses /etc/pki/fedmsg/ca.crt instead; download the CA certificate there (fedmsg cached it in /var/run/fedmsg/ca.crt), ` +
-			`or set ca_cert_location to a local file`,
-		"crl_cache (" + d + "ssl.py): no effect in ackmsg: ackmsg reads crl_location from a local file and caches nothing",
-		"crl_cache_expiry (" + d + "ssl.py): no effect in ackmsg: ackmsg reads crl_location from a local file and caches nothing",
-		`crl_location (` + d + `ssl.py): "https://fedoraproject.org/fedmsg/crl.pem" is a URL, and ackmsg reads only local files: ` +
-			`without crl_location it checks no CRL; download the CRL from a timer (fedmsg cached it in /var/run/fedmsg/crl.pem) ` +
-			`and set crl_location to that file`,
+		"ca_cert_cache_expiry (" + d + "ssl.py): no effect in ackmsg: ackmsg fetches a ca_cert_location URL at start (and on reload) " +
+			"and keeps the cached copy when it cannot",
 		`"fedmsg.consumers.gateway.high_water_mark" (` + d + `gateway.py): no effect in ackmsg: a setting of fedmsg's own hub consumers ` +
 			`(fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, and ackmsg has no gateway or IRC bot`,
 		`"fedmsg.consumers.gateway.port" (` + d + `gateway.py): no effect in ackmsg: a setting of fedmsg's own hub consumers ` +
@@ -148,7 +145,7 @@ func TestImportShipped(t *testing.T) {
 		"zmq_enabled (" + d + "base.py): no effect in ackmsg: ackmsg always uses ZeroMQ",
 		"zmq_strict (" + d + "base.py): no effect in ackmsg: a moksha subscription option; ackmsg matches topics with its own patterns (hub consumers' topics)",
 	})
-	wantContains(t, "stderr", stderr, "ackmsg-config import: 7 fedmsg file(s), 20 key(s) carried, 17 not carried (listed above)\n")
+	wantContains(t, "stderr", stderr, "ackmsg-config import: 7 fedmsg file(s), 25 key(s) carried, 12 not carried (listed above)\n")
 
 	golden := filepath.Join("testdata", "fedmsg.d.toml")
 	if *update {
@@ -176,8 +173,14 @@ func TestImportShipped(t *testing.T) {
 	if got := c.RoutingPolicy["org.fedoraproject.prod.announce.announcement"]; !slices.Equal(got, []string{"announce-lockbox.phx2.fedoraproject.org"}) {
 		t.Errorf("routing_policy = %v", c.RoutingPolicy)
 	}
-	if c.HighWaterMark != config.DefaultHighWaterMark || c.CRLLocation != "" || c.CACertLocation != "" {
-		t.Errorf("high_water_mark %d, crl_location %q, ca_cert_location %q: want the defaults", c.HighWaterMark, c.CRLLocation, c.CACertLocation)
+	if c.HighWaterMark != config.DefaultHighWaterMark {
+		t.Errorf("high_water_mark %d: want the default", c.HighWaterMark)
+	}
+	// fedmsg's stock CA and CRL URLs stay URLs, so the result checks the CRL with no manual step.
+	if c.CRLLocation != "https://fedoraproject.org/fedmsg/crl.pem" || c.CACertLocation != "https://fedoraproject.org/fedmsg/ca.crt" ||
+		c.CRLCache != "/var/run/fedmsg/crl.pem" || c.CACertCache != "/var/run/fedmsg/ca.crt" || c.CRLCacheExpiry != 3600 {
+		t.Errorf("crl_location %q, ca_cert_location %q, crl_cache %q, ca_cert_cache %q, crl_cache_expiry %v: want fedmsg's",
+			c.CRLLocation, c.CACertLocation, c.CRLCache, c.CACertCache, c.CRLCacheExpiry)
 	}
 	if c.TopicPrefix != "org.fedoraproject" || c.Environment != "dev" || c.ZMQTCPKeepaliveIdle != 60 || c.ZMQReconnectIvlMax != 1000 {
 		t.Errorf("topic_prefix %q, environment %q, zmq_tcp_keepalive_idle %d, zmq_reconnect_ivl_max %d",
@@ -186,7 +189,7 @@ func TestImportShipped(t *testing.T) {
 	wantContains(t, "output", stdout,
 		`relay_inbound = "tcp://127.0.0.1:2003"  # testdata/fedmsg.d/relay.py`,
 		`fedora-infrastructure = ["tcp://hub.fedoraproject.org:9940"]  # testdata/fedmsg.d/endpoints.py`,
-		"# Not carried over (also printed on standard error by the import):\n#   ca_cert_cache (testdata/fedmsg.d/ssl.py): ")
+		"# Not carried over (also printed on standard error by the import):\n#   ca_cert_cache_expiry (testdata/fedmsg.d/ssl.py): ")
 }
 
 func equalJSON[M ~map[string][]string](a, b M) bool {
@@ -629,8 +632,10 @@ path = "/var/lib/archive.jsonl"
 }
 
 // The migration path: import the shipped fedmsg.d into a directory, then check it. Its
-// validate_signatures = true needs the CA, which this host lacks at /etc/pki/fedmsg; with an
-// ssldir that has one, the configuration checks clean.
+// The import keeps fedmsg's CA and CRL URLs; check then downloads and verifies them as every
+// command does at start. A local file placed after the imported one points them at a server on
+// 127.0.0.1 (the test does not reach fedoraproject.org): a CRL signed by another CA is refused
+// with its URL, the right one checks clean and is cached where crl_cache says.
 func TestImportThenCheck(t *testing.T) {
 	needPython(t)
 	t.Setenv(config.EnvName, "")
@@ -651,23 +656,64 @@ func TestImportThenCheck(t *testing.T) {
 		t.Errorf("--out wrote something else than standard output would")
 	}
 
-	if _, err := os.Stat("/etc/pki/fedmsg/ca.crt"); err == nil {
-		t.Log("this host has /etc/pki/fedmsg/ca.crt: skipping the missing-CA case")
-	} else {
-		code, stdout, stderr = runCLI("check", "--config", dir)
-		if code != 1 {
-			t.Fatalf("exit %d, want 1 (no CA):\n%s", code, stderr)
+	pki, other := t.TempDir(), t.TempDir()
+	for d, cn := range map[string]string{pki: "Bus CA", other: "Other CA"} {
+		if _, err := certs.InitCA(d, certs.PKIOptions{Bits: 1024, CommonName: cn}); err != nil {
+			t.Fatal(err)
 		}
-		wantContains(t, "stderr", stderr, "configuration is valid, but 1 file(s) it names fail:\n  validate_signatures: ", "/etc/pki/fedmsg/ca.crt")
-		wantContains(t, "stdout", stdout, "validate_signatures = true  # file "+out+"\n",
-			`relay_inbound = "tcp://127.0.0.1:2003"  # file `+out+"\n",
-			`high_water_mark = 10000  # default`)
 	}
-	code, stdout, stderr = runCLI("check", "--config", dir, "--ssldir", "../../testdata/vectors/pki")
+	var mu sync.Mutex
+	crl := filepath.Join(other, certs.CRLFileName)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch r.URL.Path {
+		case "/ca.crt":
+			http.ServeFile(w, r, filepath.Join(pki, certs.CAFileName))
+		case "/crl.pem":
+			http.ServeFile(w, r, crl)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cache := t.TempDir()
+	local := fmt.Sprintf("ca_cert_location = %q\ncrl_location = %q\nca_cert_cache = %q\ncrl_cache = %q\n",
+		srv.URL+"/ca.crt", srv.URL+"/crl.pem", filepath.Join(cache, "ca.crt"), filepath.Join(cache, "crl.pem"))
+	if err := os.WriteFile(filepath.Join(dir, "zz-local.toml"), []byte(local), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr = runCLI("check", "--config", dir)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (CRL of another CA):\n%s", code, stderr)
+	}
+	wantContains(t, "stderr", stderr, "configuration is valid, but 1 file(s) it names fail:\n  validate_signatures: ",
+		"fetching the CRL "+srv.URL+"/crl.pem", "is not the CA")
+	wantContains(t, "stdout", stdout, "validate_signatures = true  # file "+out+"\n",
+		`relay_inbound = "tcp://127.0.0.1:2003"  # file `+out+"\n",
+		`crl_cache_expiry = 3600  # file `+out+"\n",
+		`high_water_mark = 10000  # default`)
+
+	mu.Lock()
+	crl = filepath.Join(pki, certs.CRLFileName)
+	mu.Unlock()
+	code, _, stderr = runCLI("check", "--config", dir)
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
-	wantContains(t, "stdout", stdout, `ssldir = "../../testdata/vectors/pki"  # flag --ssldir`)
+	if got, want := readFile(t, filepath.Join(cache, "crl.pem")), readFile(t, crl); !bytes.Equal(got, want) {
+		t.Error("the CRL was not cached in crl_cache")
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // Several arguments merge in the order given, as fedmsg merges /etc/fedmsg.d, ~/.fedmsg.d and

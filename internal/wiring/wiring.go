@@ -63,14 +63,24 @@ func Verifier(cfg *config.Config, lateMarker bool, logger *slog.Logger) (*certs.
 	if err != nil {
 		return nil, err
 	}
-	tc := certs.DefaultTrustConfig(ca)
-	tc.CRLFile = crl
+	tc := trustConfig(cfg, ca, crl)
 	tc.RoutingPolicy = cfg.RoutingPolicy
 	tc.Nitpicky = cfg.RoutingNitpicky
 	tc.AllowedCrypto = cfg.CryptoValidateBackends
 	tc.AcceptLateMarker = lateMarker
 	tc.Logger = logger
 	return certs.NewVerifier(tc)
+}
+
+// trustConfig is the trust configuration both verifiers share: the CA and CRL locations (files
+// or URLs, with fedmsg's cache keys) and the default interval and cache size.
+func trustConfig(cfg *config.Config, ca, crl string) certs.TrustConfig {
+	tc := certs.DefaultTrustConfig(ca)
+	tc.CRLFile = crl
+	tc.CACacheFile = cfg.CACertCache
+	tc.CRLCacheFile = cfg.CRLCache
+	tc.CRLCacheExpiry = cfg.CRLCacheExpiry.Duration()
+	return tc
 }
 
 var hostOnce = sync.OnceValue(func() string {
@@ -103,8 +113,7 @@ func AckVerifier(cfg *config.Config, logger *slog.Logger) (*certs.X509Verifier, 
 	if err != nil {
 		return nil, err
 	}
-	tc := certs.DefaultTrustConfig(ca)
-	tc.CRLFile = crl
+	tc := trustConfig(cfg, ca, crl)
 	tc.AllowedCrypto = cfg.CryptoValidateBackends
 	tc.AcceptLateMarker = false
 	tc.Logger = logger
