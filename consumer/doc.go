@@ -25,7 +25,7 @@
 // (Delivery.Replayed); a seq_id already delivered is dropped (except ACK-marked messages, whose
 // de-duplication and re-ACK belong to package ack). What cannot be recovered is logged at error
 // level with the size of the gap and counted (Stats.Replay); nothing is skipped silently. With
-// replay_state set, the last seq_id per publisher is kept in that file (rewritten when the next
+// replay_state set, the last seq_id per publisher is kept in that file (a line appended when the next
 // Next is called, so a message counts once the application asked for the next one, and at
 // Close; a Hub's once every consumer finished it) and the first Next fetches what was published
 // since: exactly once across a clean stop, at least once across a crash, where at most the
