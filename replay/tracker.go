@@ -188,6 +188,12 @@ func (t *Tracker) Check(name string, seq int64, msgID string) Verdict {
 	last, ok := t.last[name]
 	firstID, known := t.first[name]
 	t.mu.Unlock()
+	if !ok && t.fromStart {
+		// Resume listed it at 0: its whole history is wanted. A catch-up that found nothing yet
+		// (asked before the publisher's first message) leaves it unknown, and the first live
+		// message, seq_id 43 say, is a gap of 1..42, not the start of the sequence.
+		last, ok = 0, true
+	}
 	switch {
 	case !ok || seq == last+1:
 		return InOrder

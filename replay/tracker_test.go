@@ -62,6 +62,34 @@ func readState(t *testing.T, path string) map[string]int64 {
 
 // With ExplicitFinish the state records the highest seq_id finished with every one delivered
 // before it, whatever order they finish in.
+// With FromStart a publisher the state does not know is wanted from its first message: when the
+// catch-up at start found nothing (it asked before the publisher's first message reached its
+// history, or before the subscription was up), the first live message is a gap back to seq_id 1,
+// not the start of the sequence (an integration run printed m43 first: m1..m42 were lost).
+// Without FromStart the first live message starts the sequence, as fedmsg does.
+func TestTrackerFromStartFirstLiveMessageAfterEmptyCatchUp(t *testing.T) {
+	for _, fromStart := range []bool{true, false} {
+		tr, err := NewTracker(TrackerConfig{Endpoints: map[string]string{"app": "tcp://127.0.0.1:1"}, FromStart: fromStart})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tr.Resume(); fromStart && got["app"] != 0 {
+			t.Fatalf("Resume = %v", got)
+		}
+		want := InOrder
+		if fromStart {
+			want = Gap
+		}
+		if v := tr.Check("app", 43, "m43"); v != want {
+			t.Errorf("FromStart %v: Check(43) after an empty catch-up = %v, want %v", fromStart, v, want)
+		}
+		if v := tr.Check("app", 1, "m1"); v != InOrder {
+			t.Errorf("FromStart %v: Check(1) = %v, want in order", fromStart, v)
+		}
+		tr.Close()
+	}
+}
+
 func TestTrackerExplicitFinish(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.json")
 	tr, err := NewTracker(TrackerConfig{Endpoints: map[string]string{"a": "x"}, StatePath: path, ExplicitFinish: true})
