@@ -49,6 +49,23 @@ func (b *bench) ackedInProcessRows(base keyed, n, samples int) error {
 	if n == 1 && base.ed25519() {
 		b.acked1Ed = lat
 	}
+	b.ackedLatencyRows(base, name, n, lat, interleaved, retx, func(q string, r *Row) {
+		switch {
+		case n == 1 && q == "p50":
+			target(r, "≤ 1.2 × floor, "+base.k.label(), r.Ratio <= 1.2)
+		case n == 1 && q == "p99":
+			target(r, "≤ 2 × floor, "+base.k.label(), r.Ratio <= 2)
+		}
+	})
+	return nil
+}
+
+// ackedLatencyRows adds the p50 and p99 rows of an acked latency sample lat to n recipients,
+// each next to its floor with the crypto floor lowered to what was measured between the
+// publishes (interleaved); it returns those figures. each, when not nil, sees every row as it is
+// added (a target goes on it then: the next add may move the rows).
+func (b *bench) ackedLatencyRows(base keyed, name string, n int, lat []time.Duration, interleaved *cryptoFloor,
+	retx uint64, each func(q string, r *Row)) keyed {
 	fig := base
 	fig.crypto = lower(base.crypto, interleaved)
 	for _, q := range quantiles {
@@ -57,14 +74,11 @@ func (b *bench) ackedInProcessRows(base keyed, n, samples int) error {
 		if q.name == "p99" && retx > 0 {
 			r.Note = fmt.Sprintf("%d retransmissions", retx)
 		}
-		if n == 1 && q.name == "p50" {
-			target(r, "≤ 1.2 × floor, "+base.k.label(), r.Ratio <= 1.2)
-		}
-		if n == 1 && q.name == "p99" {
-			target(r, "≤ 2 × floor, "+base.k.label(), r.Ratio <= 2)
+		if each != nil {
+			each(q.name, r)
 		}
 	}
-	return nil
+	return fig
 }
 
 // ackedProcesses is acked publish latency to 1 and 3 ackmsg-tail --ack processes, each key type,
@@ -104,15 +118,7 @@ func (b *bench) ackedProcessRows(base keyed, n, samples int) ([]time.Duration, k
 		return nil, keyed{}, err
 	}
 	b.keep("acked "+name, lat)
-	fig := base
-	fig.crypto = lower(base.crypto, interleaved)
-	for _, q := range quantiles {
-		r := b.add(Row{Name: fmt.Sprintf("acked %s %s", name, q.name), Unit: "µs", Value: us(quantile(lat, q.q)),
-			Floor: us(fig.floor(n, q.q)), Of: fig.floorIs(n, q.name) + interleavedOf})
-		if q.name == "p99" && retx > 0 {
-			r.Note = fmt.Sprintf("%d retransmissions", retx)
-		}
-	}
+	fig := b.ackedLatencyRows(base, name, n, lat, interleaved, retx, nil)
 	return lat, fig, nil
 }
 
