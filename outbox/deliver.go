@@ -91,11 +91,10 @@ func (d *Deliverer) Owner() string { return d.owner }
 // progress they made and returns nil. It returns early only when the store fails to claim
 // (closed, unreachable) for longer than one claim lease.
 func (d *Deliverer) Run(ctx context.Context) error {
-	attemptCtx, cancelAttempts := context.WithCancel(context.WithoutCancel(ctx))
+	// The attempts end with ctx, at once: one that is starting (waiting for the relay to
+	// subscribe, up to attempt_timeout) holds up the loop, which would notice ctx only after it.
+	attemptCtx, cancelAttempts := context.WithCancel(ctx)
 	defer cancelAttempts()
-	// An attempt that is starting (waiting for the relay to subscribe, up to attempt_timeout)
-	// holds up the loop: cancel it when ctx ends, not when the loop notices.
-	defer context.AfterFunc(ctx, cancelAttempts)()
 	d.amu.Lock()
 	if d.acks != nil {
 		d.amu.Unlock()
