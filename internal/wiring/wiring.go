@@ -9,38 +9,14 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 )
 
-// SocketOptions maps the zmq_* settings onto socket options.
-func SocketOptions(cfg *config.Config) zsock.Options {
-	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-	linger := ms(cfg.ZMQLinger)
-	if cfg.ZMQLinger < 0 {
-		linger = -1
-	}
-	var maxMsg int64
-	if cfg.MaxFrameSize > 0 {
-		// The software limit drops and counts oversized frames; libzmq's limit, which drops the
-		// whole connection, is only a backstop far above it.
-		maxMsg = 16 * int64(cfg.MaxFrameSize)
-	}
-	return zsock.Options{
-		HWM:               cfg.HighWaterMark,
-		Linger:            linger,
-		ReconnectIvl:      ms(cfg.ZMQReconnectIvl),
-		ReconnectIvlMax:   ms(cfg.ZMQReconnectIvlMax),
-		TCPKeepalive:      cfg.ZMQTCPKeepalive,
-		TCPKeepaliveCnt:   cfg.ZMQTCPKeepaliveCnt,
-		TCPKeepaliveIdle:  cfg.ZMQTCPKeepaliveIdle,
-		TCPKeepaliveIntvl: cfg.ZMQTCPKeepaliveIntvl,
-		MaxMsgSize:        maxMsg,
-	}
-}
+// SocketOptions maps the zmq_* settings onto socket options (see config.Config.Transport).
+func SocketOptions(cfg *config.Config) zsock.Options { return cfg.Transport() }
 
 // Signer loads the signing certificate and key that the configuration names. Their key type
 // picks the crypto value: RSA signs as "x509", Ed25519 as "x509-ed25519" (ackmsg peers only).

@@ -3,31 +3,16 @@ package zsock
 import (
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/ackmsg/ackmsg/transport"
 )
 
-// Options are the socket options ackmsg applies. Zero values are valid: see each field.
-type Options struct {
-	// HWM is both SNDHWM and RCVHWM in messages. 0 means unlimited, as in libzmq.
-	HWM int
-	// Linger bounds how long Close waits to flush unsent messages. Negative means forever.
-	Linger time.Duration
-	// ReconnectIvl and ReconnectIvlMax set the reconnect backoff of connecting sockets.
-	// Zero keeps libzmq's defaults (100 ms, no backoff).
-	ReconnectIvl, ReconnectIvlMax time.Duration
-	// TCPKeepalive turns TCP keepalive on (1) or off (0); -1 keeps the OS default.
-	TCPKeepalive int
-	// TCPKeepaliveCnt, TCPKeepaliveIdle (s) and TCPKeepaliveIntvl (s); 0 or -1 keep the OS default.
-	TCPKeepaliveCnt, TCPKeepaliveIdle, TCPKeepaliveIntvl int
-	// MaxMsgSize makes libzmq drop a connection whose peer sends a larger message. 0 means no limit.
-	// Receivers enforce their own, smaller frame limit in software so that oversized frames are
-	// counted; this is only the backstop against memory exhaustion.
-	MaxMsgSize int64
-}
+// Options are the socket options ackmsg applies (see package transport).
+type Options = transport.Options
 
-func (o Options) apply(s *zmq.Socket) error {
+func apply(o Options, s *zmq.Socket) error {
 	linger := o.Linger
 	if linger < 0 {
 		linger = -1

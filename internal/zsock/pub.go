@@ -219,7 +219,7 @@ func (p *Pub) open(zctx *zmq.Context, cfg PubConfig) (*zmq.Socket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zsock: new XPUB: %w", err)
 	}
-	if err := cfg.Options.apply(sock); err != nil {
+	if err := apply(cfg.Options, sock); err != nil {
 		sock.Close()
 		return nil, err
 	}

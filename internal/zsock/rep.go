@@ -68,7 +68,7 @@ func (r *Rep) run(zctx *zmq.Context, cfg RepConfig, ready chan<- error) {
 		return
 	}
 	defer sock.Close()
-	if err := cfg.Options.apply(sock); err != nil {
+	if err := apply(cfg.Options, sock); err != nil {
 		ready <- err
 		return
 	}
@@ -131,7 +131,7 @@ func Request(ctx context.Context, zctx *zmq.Context, addr string, opts Options, 
 	}
 	defer sock.Close()
 	opts.Linger = 0 // an unanswered request must not hold the context's Term
-	if err := opts.apply(sock); err != nil {
+	if err := apply(opts, sock); err != nil {
 		return nil, err
 	}
 	if err := sock.Connect(addr); err != nil {

@@ -420,7 +420,7 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 			return fmt.Errorf("zsock: new SUB: %w", err)
 		}
 		s.socks = append(s.socks, sock)
-		if err := cfg.Options.apply(sock); err != nil {
+		if err := apply(cfg.Options, sock); err != nil {
 			return err
 		}
 		// Closing a SUB must never wait: there is nothing of ours to flush.
