@@ -2,14 +2,10 @@ package zsock
 
 import (
 	"cmp"
-	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"time"
 
 	zmq "github.com/pebbe/zmq4"
 )
@@ -24,31 +20,6 @@ type Endpoint struct {
 type Inbound struct {
 	Endpoint Endpoint
 	Frames   [][]byte
-}
-
-// EventKind says what happened to a Sub's connection.
-type EventKind int
-
-// Connection events reported through SubConfig.OnEvent.
-const (
-	Connected    EventKind = iota + 1 // ZMTP handshake completed; subscriptions are on their way
-	Disconnected                      // the connection dropped; libzmq reconnects by itself
-)
-
-func (k EventKind) String() string {
-	switch k {
-	case Connected:
-		return "connected"
-	case Disconnected:
-		return "disconnected"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
-
-// Event is a connection change on one endpoint.
-type Event struct {
-	Kind     EventKind
-	Endpoint Endpoint
 }
 
 // SubConfig says what a Sub connects and subscribes to.
@@ -108,11 +79,6 @@ type Sub struct {
 	waiters   []readyWaiter
 }
 
-type readyWaiter struct {
-	ch      chan struct{}
-	settled bool // wait for settled (every endpoint connected or refused) instead of connected
-}
-
 // NewSub creates and connects the sockets and starts the owner.
 func NewSub(zctx *zmq.Context, cfg SubConfig) (*Sub, error) {
 	if len(cfg.Endpoints) == 0 {
@@ -125,200 +91,6 @@ func NewSub(zctx *zmq.Context, cfg SubConfig) (*Sub, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// maxBurst bounds how many messages one socket may deliver in a row while others have some.
-const maxBurst = 64
-
-// Recv returns the next message from any endpoint, waiting until one arrives, ctx ends (ctx's
-// error) or the Sub is closed (ErrClosed). Concurrent callers take turns. Endpoints are served
-// in turn, at most maxBurst messages from one while others have some, and each endpoint's
-// messages come in the order they arrived.
-func (s *Sub) Recv(ctx context.Context) (Inbound, error) {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	armed := false
-	for {
-		if s.closed.Load() {
-			return Inbound{}, ErrClosed
-		}
-		if in, ok := s.tryRecv(); ok {
-			return in, nil
-		}
-		if s.terminated {
-			return Inbound{}, ErrClosed // the context was terminated under an open Sub
-		}
-		if err := ctx.Err(); err != nil {
-			return Inbound{}, err
-		}
-		if !armed && ctx.Done() != nil {
-			armed = true
-			defer context.AfterFunc(ctx, s.wakeReader)()
-		}
-		// tryRecv found every socket it asked empty (EAGAIN), so each one's ZMQ_FD will signal
-		// again. After an EINTR that is not certain: wait at most a moment, then read again.
-		var timeout time.Duration
-		if s.retry {
-			timeout = time.Millisecond
-		}
-		if err := s.rwait.Wait(timeout, s.mark); err != nil && !errors.Is(err, errWaitTimeout) {
-			if s.closed.Load() {
-				return Inbound{}, ErrClosed
-			}
-			return Inbound{}, err
-		}
-	}
-}
-
-// TryRecv returns a message that has already arrived, without waiting; false when there is none,
-// when another goroutine is reading, or after Close.
-func (s *Sub) TryRecv() (Inbound, bool) {
-	if !s.rmu.TryLock() {
-		return Inbound{}, false
-	}
-	defer s.rmu.Unlock()
-	if s.closed.Load() {
-		return Inbound{}, false
-	}
-	if in, ok := s.tryRecv(); ok {
-		return in, true
-	}
-	// What signalled since the last Wait is still in the epoll set: take it and look again.
-	if err := s.rwait.Collect(s.mark); err != nil {
-		return Inbound{}, false
-	}
-	return s.tryRecv()
-}
-
-// Pending reports whether a message has arrived that no reader is about to take: false while
-// another goroutine is in Recv (it takes what arrives), and after Close.
-func (s *Sub) Pending() bool {
-	if !s.rmu.TryLock() {
-		return false
-	}
-	defer s.rmu.Unlock()
-	if s.closed.Load() {
-		return false
-	}
-	if err := s.rwait.Collect(s.mark); err != nil {
-		return false
-	}
-	for i, sock := range s.socks {
-		if !s.readable[i] {
-			continue // empty until its ZMQ_FD signals
-		}
-		if ev, err := sock.GetEvents(); err == nil && ev&zmq.POLLIN != 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// tryRecv reads one message without waiting, starting with the socket that delivered last.
-func (s *Sub) tryRecv() (Inbound, bool) {
-	n := len(s.socks)
-	if s.burst >= maxBurst {
-		s.cur, s.burst = (s.cur+1)%n, 0
-		// While this socket kept delivering nobody waited, so what the others signalled is
-		// still in the epoll set: take it, or a socket that said EAGAIN once would starve
-		// behind a busy one. (An error here comes back from the next Wait.)
-		_ = s.rwait.Collect(s.mark)
-	}
-	s.retry = false
-	for k := range n {
-		i := (s.cur + k) % n
-		if !s.readable[i] {
-			continue
-		}
-		s.attempts++
-		frames, err := s.socks[i].RecvMessageBytes(zmq.DONTWAIT)
-		if err != nil {
-			switch zmq.AsErrno(err) {
-			case zmq.Errno(syscall.EAGAIN):
-				s.readable[i] = false // libzmq signals its ZMQ_FD before it has more
-			case zmq.ETERM:
-				s.terminated = true
-			case zmq.Errno(syscall.EINTR):
-				s.retry = true // its command signal may still be unread: no wake-up would come
-			}
-			continue
-		}
-		if i != s.cur {
-			s.cur, s.burst = i, 0
-		}
-		s.burst++
-		s.received.Add(1)
-		return Inbound{Endpoint: s.eps[i], Frames: frames}, true
-	}
-	s.burst = 0
-	return Inbound{}, false
-}
-
-// wakeReader makes a waiting Recv look at its context and the closed flag. A wake-up nobody was
-// waiting for only costs the next Recv one extra loop.
-func (s *Sub) wakeReader() {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if !s.wclosed && s.rwait != nil {
-		s.rwait.Wake()
-	}
-}
-
-// Received counts the messages read from the sockets.
-func (s *Sub) Received() uint64 { return s.received.Load() }
-
-// WaitConnected returns nil once every endpoint has completed its handshake, or ctx's error.
-// After a handshake the subscription travels to the publisher ahead of anything the
-// subscriber sends, but the publisher applies it asynchronously: a caller that must not lose
-// the first message still needs an acknowledgement or a retransmission.
-func (s *Sub) WaitConnected(ctx context.Context) error { return s.wait(ctx, false) }
-
-// WaitSettled returns nil once every endpoint has either completed a handshake or had a
-// connection attempt fail (nothing listening there yet), or ctx's error. It is how a listener
-// knows it has done what it can before relying on the endpoints that are up.
-func (s *Sub) WaitSettled(ctx context.Context) error { return s.wait(ctx, true) }
-
-func (s *Sub) wait(ctx context.Context, settled bool) error {
-	ch := make(chan struct{})
-	if err := s.o.post(func() {
-		if s.ready(settled) {
-			close(ch)
-			return
-		}
-		s.waiters = append(s.waiters, readyWaiter{ch: ch, settled: settled})
-	}); err != nil {
-		return err
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		_ = s.o.post(func() {
-			for i, w := range s.waiters {
-				if w.ch == ch {
-					s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
-					break
-				}
-			}
-		})
-		return ctx.Err()
-	case <-s.o.done:
-		return ErrClosed
-	}
-}
-
-// ConnectedEndpoints returns the endpoints whose connection is currently up.
-func (s *Sub) ConnectedEndpoints() []Endpoint {
-	var out []Endpoint
-	_ = s.o.call(func() error {
-		for i, ok := range s.connected {
-			if ok {
-				out = append(out, s.eps[i])
-			}
-		}
-		return nil
-	})
-	return out
 }
 
 // Close makes a blocked Recv return ErrClosed, closes every socket and stops the owner. It is
@@ -348,15 +120,6 @@ func (s *Sub) closeReader() {
 		sock.Close()
 	}
 	s.socks = nil
-}
-
-func (s *Sub) ready(settled bool) bool {
-	for i, ok := range s.connected {
-		if !ok && !(settled && s.tried[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *Sub) run(zctx *zmq.Context, cfg SubConfig, ready chan<- error) {
@@ -481,45 +244,4 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 	}
 	s.mark = func(i int) { s.readable[i] = true }
 	return nil
-}
-
-func (s *Sub) readEvents(i int) {
-	for {
-		ev, _, _, err := s.mons[i].RecvEvent(zmq.DONTWAIT)
-		if err != nil {
-			break
-		}
-		var kind EventKind
-		switch {
-		case ev&zmq.EVENT_HANDSHAKE_SUCCEEDED != 0:
-			kind = Connected
-			s.connected[i] = true
-		case ev&zmq.EVENT_DISCONNECTED != 0:
-			kind = Disconnected
-			s.connected[i] = false
-		case ev&zmq.EVENT_CONNECT_RETRIED != 0:
-			s.tried[i] = true
-			s.wakeWaiters()
-			continue
-		default:
-			continue
-		}
-		s.tried[i] = true
-		if s.onEvent != nil {
-			s.onEvent(Event{Kind: kind, Endpoint: s.eps[i]})
-		}
-	}
-	s.wakeWaiters()
-}
-
-func (s *Sub) wakeWaiters() {
-	kept := s.waiters[:0]
-	for _, w := range s.waiters {
-		if s.ready(w.settled) {
-			close(w.ch)
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	s.waiters = kept
 }
