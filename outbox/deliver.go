@@ -95,32 +95,17 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	// subscribe, up to attempt_timeout) holds up the loop, which would notice ctx only after it.
 	attemptCtx, cancelAttempts := context.WithCancel(ctx)
 	defer cancelAttempts()
-	d.amu.Lock()
-	if d.acks != nil {
-		d.amu.Unlock()
-		return errors.New("outbox: Deliverer.Run called twice")
+	stopPersisting, err := d.persisting()
+	if err != nil {
+		return err
 	}
-	d.acks = make(chan ackNote, 4096)
-	d.amu.Unlock()
-	var persist sync.WaitGroup
-	persist.Add(1)
-	go func() {
-		defer persist.Done()
-		d.persistAcks()
-	}()
-	var wg sync.WaitGroup
+	fl := &inFlight{ctx: attemptCtx, slots: make(chan struct{}, d.cfg.MaxInFlight), freed: make(chan struct{}, 1)}
 	defer func() {
 		cancelAttempts()
-		wg.Wait()
-		d.amu.Lock()
-		d.acksClosed = true
-		close(d.acks)
-		d.amu.Unlock()
-		persist.Wait()
+		fl.wg.Wait()
+		stopPersisting()
 	}()
 
-	slots := make(chan struct{}, d.cfg.MaxInFlight)
-	freed := make(chan struct{}, 1)
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
 	var failingSince time.Time
@@ -130,10 +115,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		free := cap(slots) - len(slots)
+		free := cap(fl.slots) - len(fl.slots)
 		var recs []*Record
 		if free > 0 {
-			var err error
 			recs, err = d.store.Claim(ctx, d.owner, d.now(), lease, free)
 			switch {
 			case err != nil && ctx.Err() != nil:
@@ -150,29 +134,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 				failingSince = time.Time{}
 			}
 		}
-		for _, r := range recs {
-			if ctx.Err() != nil {
-				// Claimed but not started: make it due again for whoever runs next.
-				d.release(r, d.now(), "deliverer stopped before the attempt")
-				continue
-			}
-			slots <- struct{}{}
-			wg.Add(1)
-			// The first send happens here, in claim order, so messages of one topic leave in
-			// enqueue order; only the wait for ACKs runs concurrently.
-			fut, err := d.start(attemptCtx, r)
-			go func() {
-				defer wg.Done()
-				defer func() {
-					<-slots
-					select {
-					case freed <- struct{}{}:
-					default:
-					}
-				}()
-				d.finish(r, fut, err)
-			}()
-		}
+		d.launch(ctx, fl, recs)
 		if len(recs) > 0 && len(recs) == free {
 			continue // there may be more due right now
 		}
@@ -180,9 +142,71 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-d.store.Changed():
-		case <-freed:
+		case <-fl.freed:
 		case <-poll.C:
 		}
+	}
+}
+
+// persisting starts the goroutine that persists per-recipient progress; stop closes its queue
+// and waits until what was queued is written.
+func (d *Deliverer) persisting() (stop func(), err error) {
+	d.amu.Lock()
+	if d.acks != nil {
+		d.amu.Unlock()
+		return nil, errors.New("outbox: Deliverer.Run called twice")
+	}
+	d.acks = make(chan ackNote, 4096)
+	d.amu.Unlock()
+	var persist sync.WaitGroup
+	persist.Add(1)
+	go func() {
+		defer persist.Done()
+		d.persistAcks()
+	}()
+	return func() {
+		d.amu.Lock()
+		d.acksClosed = true
+		close(d.acks)
+		d.amu.Unlock()
+		persist.Wait()
+	}, nil
+}
+
+// inFlight is Run's attempts under way: one slot each (MaxInFlight in all), freed signalled as
+// one ends, wg waited for before Run returns.
+type inFlight struct {
+	ctx   context.Context // the attempts' context: Run's, cancelled when Run returns
+	slots chan struct{}
+	freed chan struct{}
+	wg    sync.WaitGroup
+}
+
+// launch starts an attempt at each of recs, in claim order, each in a slot of fl; once ctx has
+// ended, the records left are released unstarted.
+func (d *Deliverer) launch(ctx context.Context, fl *inFlight, recs []*Record) {
+	for _, r := range recs {
+		if ctx.Err() != nil {
+			// Claimed but not started: make it due again for whoever runs next.
+			d.release(r, d.now(), "deliverer stopped before the attempt")
+			continue
+		}
+		fl.slots <- struct{}{}
+		fl.wg.Add(1)
+		// The first send happens here, in claim order, so messages of one topic leave in
+		// enqueue order; only the wait for ACKs runs concurrently.
+		fut, err := d.start(fl.ctx, r)
+		go func() {
+			defer fl.wg.Done()
+			defer func() {
+				<-fl.slots
+				select {
+				case fl.freed <- struct{}{}:
+				default:
+				}
+			}()
+			d.finish(r, fut, err)
+		}()
 	}
 }
 
