@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
@@ -20,10 +22,8 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	c := cli.New("ackmsg-tail",
-		"print the messages on the bus",
-		"[flags]", `
+// help is the command's description in --help.
+const help = `
 Subscribes to every endpoint in the configuration except relay_inbound (including the relay's
 outbound side, where ackmsg-logger's messages arrive) with the --topic prefix, and prints each
 valid message: by default one readable line (time, topic, msg_id, signer or user, body), with
@@ -72,129 +72,157 @@ What cannot be recovered (beyond the publisher's retention, endpoint down for re
 is logged on stderr at error level with the number of messages missed; nothing is skipped
 silently. On SIGTERM or after --count the state is written last: a restarted tail prints every
 message once. After a kill -9 it may print again the last message it printed (the state is
-written after each message, before the next is printed).`)
+written after each message, before the next is printed).`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c := cli.New("ackmsg-tail", "print the messages on the bus", "[flags]", help)
 	c.Stdout, c.Stderr = stdout, stderr
-	topic := c.Flags.String("topic", "", "subscribe to topics starting with this prefix (all by default)")
-	include := c.Flags.String("include", "", "only print messages whose topic matches this regexp")
-	exclude := c.Flags.String("exclude", "_heartbeat", "do not print messages whose topic matches this regexp")
-	validate := c.Flags.Bool("validate", false, "validate signatures (default: config validate_signatures)")
-	noValidate := c.Flags.Bool("no-validate", false, "do not validate signatures")
-	asJSON := c.Flags.Bool("json", false, "print each envelope as one line of JSON")
-	count := c.Flags.Int("count", 0, "exit 0 after this many messages (0: never)")
-	timeoutText := c.Flags.String("timeout", "", "exit after this long: seconds (2.5) or a duration (1m)")
-	doAck := c.Flags.Bool("ack", false, "ACK messages that ask for it, as the CN of the tail's own certificate (--certname)")
-	ackOnReceipt := c.Flags.Bool("ack-on-receipt", false, "with --ack: ACK before printing instead of after")
-	showAcks := c.Flags.Bool("show-acks", false, "print ACKs too (topics ending in .gilmsg.ack)")
-	pretty := c.Flags.Bool("pretty", false, "print each envelope as indented JSON, without certificate and signature")
-	reallyPretty := c.Flags.Bool("really-pretty", false, "like --pretty, in colour when standard output is a terminal")
-	terse := c.Flags.Bool("terse", false, "print one short line per message")
-	query := c.Flags.String("query", "", "print the values at these comma-separated dotted paths (msg.user, topic)")
-	users := c.Flags.String("users", "", "only messages naming one of these comma-separated users")
-	packages := c.Flags.String("packages", "", "only messages naming one of these comma-separated packages")
-	state := c.Flags.String("state", "", "keep the last seq_id printed per publisher in this file and catch up from it at start (config replay_state)")
-	fromStart := c.Flags.Bool("from-start", false, "with --state: a publisher the file does not know starts at its oldest retained message")
+	f := &tailFlags{}
+	f.register(c.Flags)
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error { return f.tail(ctx, c, cfg, stdout) })
+}
 
-	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
-		if len(c.Args()) > 0 {
-			return cli.Usage("unexpected arguments %q", c.Args())
-		}
-		if *validate && *noValidate {
-			return cli.Usage("--validate and --no-validate exclude each other")
-		}
-		if *validate {
-			cfg.ValidateSignatures = true
-		}
-		if *noValidate {
-			cfg.ValidateSignatures = false
-		}
-		if *count < 0 {
-			return cli.Usage("--count %d: want 0 or more", *count)
-		}
-		var inc, exc *regexp.Regexp
-		var err error
-		if *include != "" {
-			if inc, err = regexp.Compile(*include); err != nil {
-				return cli.Usage("--include: %v", err)
-			}
-		}
-		if *exclude != "" {
-			if exc, err = regexp.Compile(*exclude); err != nil {
-				return cli.Usage("--exclude: %v", err)
-			}
-		}
-		var timeout time.Duration
-		if *timeoutText != "" {
-			if timeout, err = cli.ParseSeconds(*timeoutText); err != nil {
-				return cli.Usage("--timeout %v", err)
-			}
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, timeout)
-			defer cancel()
-		}
+// tailFlags are the command's flags.
+type tailFlags struct {
+	topic, include, exclude, timeout, query, users, packages, state                                   string
+	validate, noValidate, asJSON, ack, ackOnReceipt, showAcks, pretty, reallyPretty, terse, fromStart bool
+	count                                                                                             int
+}
 
-		if *state != "" {
-			cfg.ReplayState = *state
+func (f *tailFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.topic, "topic", "", "subscribe to topics starting with this prefix (all by default)")
+	fs.StringVar(&f.include, "include", "", "only print messages whose topic matches this regexp")
+	fs.StringVar(&f.exclude, "exclude", "_heartbeat", "do not print messages whose topic matches this regexp")
+	fs.BoolVar(&f.validate, "validate", false, "validate signatures (default: config validate_signatures)")
+	fs.BoolVar(&f.noValidate, "no-validate", false, "do not validate signatures")
+	fs.BoolVar(&f.asJSON, "json", false, "print each envelope as one line of JSON")
+	fs.IntVar(&f.count, "count", 0, "exit 0 after this many messages (0: never)")
+	fs.StringVar(&f.timeout, "timeout", "", "exit after this long: seconds (2.5) or a duration (1m)")
+	fs.BoolVar(&f.ack, "ack", false, "ACK messages that ask for it, as the CN of the tail's own certificate (--certname)")
+	fs.BoolVar(&f.ackOnReceipt, "ack-on-receipt", false, "with --ack: ACK before printing instead of after")
+	fs.BoolVar(&f.showAcks, "show-acks", false, "print ACKs too (topics ending in .gilmsg.ack)")
+	fs.BoolVar(&f.pretty, "pretty", false, "print each envelope as indented JSON, without certificate and signature")
+	fs.BoolVar(&f.reallyPretty, "really-pretty", false, "like --pretty, in colour when standard output is a terminal")
+	fs.BoolVar(&f.terse, "terse", false, "print one short line per message")
+	fs.StringVar(&f.query, "query", "", "print the values at these comma-separated dotted paths (msg.user, topic)")
+	fs.StringVar(&f.users, "users", "", "only messages naming one of these comma-separated users")
+	fs.StringVar(&f.packages, "packages", "", "only messages naming one of these comma-separated packages")
+	fs.StringVar(&f.state, "state", "", "keep the last seq_id printed per publisher in this file and catch up from it at start (config replay_state)")
+	fs.BoolVar(&f.fromStart, "from-start", false, "with --state: a publisher the file does not know starts at its oldest retained message")
+}
+
+// tail checks the flags, subscribes and prints until --count, --timeout or ctx's end.
+func (f *tailFlags) tail(ctx context.Context, c *cli.Command, cfg *config.Config, stdout io.Writer) error {
+	inc, exc, timeout, err := f.check(c, cfg)
+	if err != nil {
+		return err
+	}
+	if f.timeout != "" {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	format, err := newFormatter(f.asJSON, f.pretty, f.reallyPretty, f.terse, f.query, isTerminal(stdout))
+	if err != nil {
+		return cli.Usage("%v", err)
+	}
+	keep := newFilter(f.users, f.packages)
+	seen := newRecent(cfg.DedupeWindow)
+	skip := func(d consumer.Delivery) bool {
+		drop := (inc != nil && !inc.MatchString(d.Topic)) || (exc != nil && exc.MatchString(d.Topic)) ||
+			(!f.showAcks && isAck(d)) || !keep(d)
+		if !drop && d.Message.Has(message.FieldGilmsgVersion) {
+			// A retransmission: the acking subscriber already hides those it delivered, a
+			// plain one does not.
+			drop = !seen.add(d.Message.MsgID())
 		}
-		if *fromStart && cfg.ReplayState == "" {
-			return cli.Usage("--from-start needs --state (or config replay_state)")
-		}
-		if *ackOnReceipt && !*doAck {
-			return cli.Usage("--ack-on-receipt needs --ack")
-		}
-		if *doAck {
-			if err := c.RequireIdentity(cfg, "its ACKs (--ack)"); err != nil {
-				return err
-			}
-		}
-		f, err := newFormatter(*asJSON, *pretty, *reallyPretty, *terse, *query, isTerminal(stdout))
+		return drop
+	}
+	next, closeSub, err := subscribe(ctx, c, cfg, f.topic, f.ack, f.ackOnReceipt, f.fromStart, f.showAcks)
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	defer closeSub()
+	// A reader of stdout that stopped reading (a pipe into a stuck program) must not keep
+	// the tail alive after SIGTERM: a write still blocked zmq_linger after it gives up.
+	out := cli.StopWriter(ctx, stdout, time.Duration(cfg.ZMQLinger)*time.Millisecond)
+	printed := 0
+	for f.count == 0 || printed < f.count {
+		d, done, err := next()
 		if err != nil {
-			return cli.Usage("%v", err)
+			if errors.Is(err, context.DeadlineExceeded) && f.count > 0 {
+				return cli.Runtime(fmt.Errorf("received %d of %d messages within %s", printed, f.count, timeout))
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			return cli.Runtime(err)
 		}
-		keep := newFilter(*users, *packages)
-		seen := newRecent(cfg.DedupeWindow)
-		next, closeSub, err := subscribe(ctx, c, cfg, *topic, *doAck, *ackOnReceipt, *fromStart, *showAcks)
+		if skip(d) {
+			done(nil)
+			continue
+		}
+		err = format(out, d)
+		done(err) // not ACKed unless printed
+		if errors.Is(err, cli.ErrStopped) {
+			return nil
+		}
 		if err != nil {
 			return cli.Runtime(err)
 		}
-		defer closeSub()
-		// A reader of stdout that stopped reading (a pipe into a stuck program) must not keep
-		// the tail alive after SIGTERM: a write still blocked zmq_linger after it gives up.
-		out := cli.StopWriter(ctx, stdout, time.Duration(cfg.ZMQLinger)*time.Millisecond)
-		printed := 0
-		for *count == 0 || printed < *count {
-			d, done, err := next()
-			if err != nil {
-				if errors.Is(err, context.DeadlineExceeded) && *count > 0 {
-					return cli.Runtime(fmt.Errorf("received %d of %d messages within %s", printed, *count, timeout))
-				}
-				if ctx.Err() != nil {
-					return nil
-				}
-				return cli.Runtime(err)
-			}
-			skip := (inc != nil && !inc.MatchString(d.Topic)) || (exc != nil && exc.MatchString(d.Topic)) ||
-				(!*showAcks && isAck(d)) || !keep(d)
-			if !skip && d.Message.Has(message.FieldGilmsgVersion) {
-				// A retransmission: the acking subscriber already hides those it delivered, a
-				// plain one does not.
-				skip = !seen.add(d.Message.MsgID())
-			}
-			if skip {
-				done(nil)
-				continue
-			}
-			err = f(out, d)
-			done(err) // not ACKed unless printed
-			if errors.Is(err, cli.ErrStopped) {
-				return nil
-			}
-			if err != nil {
-				return cli.Runtime(err)
-			}
-			printed++
+		printed++
+	}
+	return nil
+}
+
+// check refuses flags that make no sense (together, or with cfg), in the order the usage
+// errors have always come, and applies to cfg what the flags override.
+func (f *tailFlags) check(c *cli.Command, cfg *config.Config) (inc, exc *regexp.Regexp, timeout time.Duration, err error) {
+	if len(c.Args()) > 0 {
+		return nil, nil, 0, cli.Usage("unexpected arguments %q", c.Args())
+	}
+	if f.validate && f.noValidate {
+		return nil, nil, 0, cli.Usage("--validate and --no-validate exclude each other")
+	}
+	if f.validate {
+		cfg.ValidateSignatures = true
+	}
+	if f.noValidate {
+		cfg.ValidateSignatures = false
+	}
+	if f.count < 0 {
+		return nil, nil, 0, cli.Usage("--count %d: want 0 or more", f.count)
+	}
+	if f.include != "" {
+		if inc, err = regexp.Compile(f.include); err != nil {
+			return nil, nil, 0, cli.Usage("--include: %v", err)
 		}
-		return nil
-	})
+	}
+	if f.exclude != "" {
+		if exc, err = regexp.Compile(f.exclude); err != nil {
+			return nil, nil, 0, cli.Usage("--exclude: %v", err)
+		}
+	}
+	if f.timeout != "" {
+		if timeout, err = cli.ParseSeconds(f.timeout); err != nil {
+			return nil, nil, 0, cli.Usage("--timeout %v", err)
+		}
+	}
+	if f.state != "" {
+		cfg.ReplayState = f.state
+	}
+	if f.fromStart && cfg.ReplayState == "" {
+		return nil, nil, 0, cli.Usage("--from-start needs --state (or config replay_state)")
+	}
+	if f.ackOnReceipt && !f.ack {
+		return nil, nil, 0, cli.Usage("--ack-on-receipt needs --ack")
+	}
+	if f.ack {
+		if err := c.RequireIdentity(cfg, "its ACKs (--ack)"); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	return inc, exc, timeout, nil
 }
 
 // subscribe returns a function yielding the next message and a function reporting it handled
