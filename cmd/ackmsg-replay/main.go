@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/cli"
 	"github.com/ackmsg/ackmsg/internal/wiring"
@@ -26,11 +28,8 @@ import (
 // main runs the command on the process's arguments and streams.
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-// run is the whole program; it returns the exit code.
-func run(args []string, stdout, stderr io.Writer) int {
-	c := cli.New("ackmsg-replay",
-		"print or re-publish messages from a publisher's history",
-		"[flags] (--seq N|A-B | --msg-id ID... | --since T [--until T] | --query JSON | --stats)", `
+// help is the command's description in --help.
+const help = `
 Asks the replay endpoint of the publisher --name (replay_endpoints[name], or --replay-endpoint) with
 fedmsg's replay protocol, or reads its history directly with --store (the publisher's
 persistent_store: a history file, locked while the publisher runs, so ask its endpoint then; or a
@@ -55,115 +54,148 @@ saw them already drop them by seq_id only when they arrive under the publisher's
 It prints the msg_id of each message sent.
 
 Exit codes: 0 messages found (and printed or sent), 1 no match, endpoint or file unavailable,
-or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 bad usage.`)
+or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 bad usage.`
+
+// run is the whole program; it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	c := cli.New("ackmsg-replay",
+		"print or re-publish messages from a publisher's history",
+		"[flags] (--seq N|A-B | --msg-id ID... | --since T [--until T] | --query JSON | --stats)", help)
 	c.Stdout, c.Stderr = stdout, stderr
 	c.SetLogLevel("warn")
-	storePath := c.Flags.String("store", "", "read this history (a persistent_store: a file or a postgres:// URL) instead of asking the replay endpoint")
-	endpoint := c.Flags.String("replay-endpoint", "", "the replay endpoint address to ask (default replay_endpoints[--name])")
-	seq := c.Flags.String("seq", "", "seq_id N or range A-B (inclusive)")
-	msgIDs := c.Flags.StringArray("msg-id", nil, "a msg_id; repeat for several")
-	since := c.Flags.String("since", "", "messages with a timestamp from T (Unix seconds or RFC 3339)")
-	until := c.Flags.String("until", "", "messages with a timestamp up to T (default now)")
-	rawQuery := c.Flags.String("query", "", "a fedmsg replay query as JSON")
-	waitText := c.Flags.String("wait", "", "repeat a query without a match until this long has passed: seconds or a duration")
-	doPublish := c.Flags.Bool("publish", false, "re-publish the messages through the relay instead of printing them")
-	stats := c.Flags.Bool("stats", false, "with --store: print what the history holds (every publisher's, without --name)")
+	f := &replayFlags{}
+	f.register(c.Flags)
 	// --name is the publisher whose history to read, not an endpoints key this command binds:
 	// it is taken out of the configuration before validation.
 	c.Flags.Lookup("name").Usage = "the publisher whose history to read: its key in replay_endpoints, or its name in --store (config name, $ACKMSG_NAME)"
-	var name string
-	c.Config.Edit = func(cfg *config.Config) { name, cfg.Name = cfg.Name, "" }
+	c.Config.Edit = func(cfg *config.Config) { f.name, cfg.Name = cfg.Name, "" }
 
-	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
-		if len(c.Args()) > 0 {
-			return cli.Usage("unexpected arguments %q", c.Args())
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error { return f.replay(ctx, c, cfg, stdout) })
+}
+
+// replayFlags are the command's flags, and the publisher name taken out of the configuration.
+type replayFlags struct {
+	storePath, endpoint, seq, since, until, rawQuery, wait string
+	msgIDs                                                 []string
+	publish, stats                                         bool
+	name                                                   string
+}
+
+func (f *replayFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.storePath, "store", "", "read this history (a persistent_store: a file or a postgres:// URL) instead of asking the replay endpoint")
+	fs.StringVar(&f.endpoint, "replay-endpoint", "", "the replay endpoint address to ask (default replay_endpoints[--name])")
+	fs.StringVar(&f.seq, "seq", "", "seq_id N or range A-B (inclusive)")
+	fs.StringArrayVar(&f.msgIDs, "msg-id", nil, "a msg_id; repeat for several")
+	fs.StringVar(&f.since, "since", "", "messages with a timestamp from T (Unix seconds or RFC 3339)")
+	fs.StringVar(&f.until, "until", "", "messages with a timestamp up to T (default now)")
+	fs.StringVar(&f.rawQuery, "query", "", "a fedmsg replay query as JSON")
+	fs.StringVar(&f.wait, "wait", "", "repeat a query without a match until this long has passed: seconds or a duration")
+	fs.BoolVar(&f.publish, "publish", false, "re-publish the messages through the relay instead of printing them")
+	fs.BoolVar(&f.stats, "stats", false, "with --store: print what the history holds (every publisher's, without --name)")
+}
+
+// replay runs the command once the configuration is loaded: --stats, or the query, printed or
+// re-published.
+func (f *replayFlags) replay(ctx context.Context, c *cli.Command, cfg *config.Config, stdout io.Writer) error {
+	if len(c.Args()) > 0 {
+		return cli.Usage("unexpected arguments %q", c.Args())
+	}
+	if f.stats {
+		if f.storePath == "" {
+			return cli.Usage("--stats needs --store")
 		}
-		if *stats {
-			if *storePath == "" {
-				return cli.Usage("--stats needs --store")
-			}
-			return printStats(ctx, stdout, *storePath, name)
-		}
-		if name == "" && *storePath != "" {
-			var err error
-			if name, err = onlyName(ctx, *storePath); err != nil {
-				return err
-			}
-		}
-		if name == "" {
-			return cli.Usage("--name is needed: the publisher whose history to read")
-		}
-		q, ranged, err := buildQuery(*seq, *msgIDs, *since, *until, *rawQuery)
-		if err != nil {
+		return printStats(ctx, stdout, f.storePath, f.name)
+	}
+	name := f.name
+	if name == "" && f.storePath != "" {
+		var err error
+		if name, err = onlyName(ctx, f.storePath); err != nil {
 			return err
 		}
-		var wait time.Duration
-		if *waitText != "" {
-			if wait, err = cli.ParseSeconds(*waitText); err != nil {
-				return cli.Usage("--wait %v", err)
-			}
+	}
+	if name == "" {
+		return cli.Usage("--name is needed: the publisher whose history to read")
+	}
+	q, ranged, err := buildQuery(f.seq, f.msgIDs, f.since, f.until, f.rawQuery)
+	if err != nil {
+		return err
+	}
+	var wait time.Duration
+	if f.wait != "" {
+		if wait, err = cli.ParseSeconds(f.wait); err != nil {
+			return cli.Usage("--wait %v", err)
 		}
-		var fetch func() ([][]byte, error)
-		if *storePath != "" {
-			if *endpoint != "" {
-				return cli.Usage("--store and --replay-endpoint exclude each other")
-			}
-			if config.IsPostgresURL(*storePath) {
-				// One connection for every --wait round (a file is opened for each, so that
-				// the publisher can take it meanwhile).
-				st, err := openStore(ctx, *storePath)
-				if err != nil {
-					return cli.Runtime(err)
-				}
-				defer st.Close()
-				fetch = func() ([][]byte, error) { return query(ctx, st, name, q) }
-			} else {
-				fetch = func() ([][]byte, error) { return fromStore(ctx, *storePath, name, q) }
-			}
-		} else {
-			addr := *endpoint
-			if addr == "" {
-				var ok bool
-				if addr, ok = cfg.ReplayEndpoint(name); !ok {
-					return cli.Usage("no replay endpoint for %q: set replay_endpoints or give --replay-endpoint or --store", name)
-				}
-			}
-			client, err := replay.NewClient(wiring.SocketOptions(cfg), cfg.ReplayTimeout.Duration())
-			if err != nil {
-				return cli.Runtime(err)
-			}
-			defer client.Close()
-			fetch = func() ([][]byte, error) { return fromEndpoint(ctx, client, addr, q, ranged) }
-		}
-		deadline := time.Now().Add(wait)
-		var frames [][]byte
-		for {
-			frames, err = fetch()
-			if !errors.Is(err, errNoMatch) || !time.Now().Before(deadline) || ctx.Err() != nil {
-				break
-			}
-			select { // polling another process's state with a deadline
-			case <-time.After(50 * time.Millisecond):
-			case <-ctx.Done():
-			}
-		}
-		if err != nil && ctx.Err() != nil {
-			// SIGTERM or SIGINT: nothing was printed, which exit 1 says, and it says why.
-			return cli.Runtime(fmt.Errorf("%w before a message matched (%v)", cli.ErrStopped, err))
-		}
-		if err != nil {
+	}
+	fetch, closeFetch, err := f.fetcher(ctx, cfg, name, q, ranged)
+	if err != nil {
+		return err
+	}
+	defer closeFetch()
+	frames, err := fetchUntil(ctx, fetch, wait)
+	if err != nil && ctx.Err() != nil {
+		// SIGTERM or SIGINT: nothing was printed, which exit 1 says, and it says why.
+		return cli.Runtime(fmt.Errorf("%w before a message matched (%v)", cli.ErrStopped, err))
+	}
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	if f.publish {
+		return republish(ctx, cfg, c, stdout, frames)
+	}
+	for _, fr := range frames {
+		if _, err := fmt.Fprintf(stdout, "%s\n", fr); err != nil {
 			return cli.Runtime(err)
 		}
-		if *doPublish {
-			return republish(ctx, cfg, c, stdout, frames)
+	}
+	return nil
+}
+
+// fetcher returns the query of name's history at --store or at its replay endpoint, and what
+// to close after the last round.
+func (f *replayFlags) fetcher(ctx context.Context, cfg *config.Config, name string, q replay.Query, ranged *[2]int64) (
+	fetch func() ([][]byte, error), closeFn func(), err error) {
+	if f.storePath != "" {
+		if f.endpoint != "" {
+			return nil, nil, cli.Usage("--store and --replay-endpoint exclude each other")
 		}
-		for _, f := range frames {
-			if _, err := fmt.Fprintf(stdout, "%s\n", f); err != nil {
-				return cli.Runtime(err)
+		if config.IsPostgresURL(f.storePath) {
+			// One connection for every --wait round (a file is opened for each, so that
+			// the publisher can take it meanwhile).
+			st, err := openStore(ctx, f.storePath)
+			if err != nil {
+				return nil, nil, cli.Runtime(err)
 			}
+			return func() ([][]byte, error) { return query(ctx, st, name, q) }, func() { st.Close() }, nil
 		}
-		return nil
-	})
+		return func() ([][]byte, error) { return fromStore(ctx, f.storePath, name, q) }, func() {}, nil
+	}
+	addr := f.endpoint
+	if addr == "" {
+		var ok bool
+		if addr, ok = cfg.ReplayEndpoint(name); !ok {
+			return nil, nil, cli.Usage("no replay endpoint for %q: set replay_endpoints or give --replay-endpoint or --store", name)
+		}
+	}
+	client, err := replay.NewClient(wiring.SocketOptions(cfg), cfg.ReplayTimeout.Duration())
+	if err != nil {
+		return nil, nil, cli.Runtime(err)
+	}
+	return func() ([][]byte, error) { return fromEndpoint(ctx, client, addr, q, ranged) }, func() { client.Close() }, nil
+}
+
+// fetchUntil fetches once, and again while nothing matched until wait has passed or ctx ends.
+func fetchUntil(ctx context.Context, fetch func() ([][]byte, error), wait time.Duration) ([][]byte, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		frames, err := fetch()
+		if !errors.Is(err, errNoMatch) || !time.Now().Before(deadline) || ctx.Err() != nil {
+			return frames, err
+		}
+		select { // polling another process's state with a deadline
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
 }
 
 var errNoMatch = errors.New("no match: no message in the history matches the query")
