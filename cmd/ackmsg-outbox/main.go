@@ -90,129 +90,159 @@ func run(args []string, stdout, stderr io.Writer) int {
 	c.Stdout, c.Stderr = stdout, stderr
 	switch sub {
 	case "serve":
-		httpAddr := c.Flags.String("http-address", "", "serve /live, /ready and /metrics on this host:port (config outbox.http_address)")
-		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
-			if c.Flags.Changed("http-address") {
-				cfg.Outbox.HTTPAddress = *httpAddr
-			}
-			return serve(ctx, c, cfg)
-		})
+		return serveCmd(c, args)
 	case "list":
-		asJSON := c.Flags.Bool("json", false, "one JSON record per line")
-		dead := c.Flags.Bool("dead", false, "only dead messages")
-		pending := c.Flags.Bool("pending", false, "only pending messages")
-		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
-			var f outbox.Filter
-			if *dead {
-				f.States = append(f.States, outbox.Dead)
-			}
-			if *pending {
-				f.States = append(f.States, outbox.Pending)
-			}
-			return withStore(ctx, c, cfg, func(s outbox.Store) error {
-				recs, err := s.List(ctx, f)
-				if err != nil {
-					return cli.Runtime(err)
-				}
-				return list(stdout, recs, *asJSON)
-			})
-		})
+		return listCmd(c, args, stdout)
 	case "stats":
-		asJSON := c.Flags.Bool("json", false, "print JSON")
-		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
-			return withStore(ctx, c, cfg, func(s outbox.Store) error {
-				st, err := s.Stats(ctx)
-				if err != nil {
-					return cli.Runtime(err)
-				}
-				if *asJSON {
-					return json.NewEncoder(stdout).Encode(st)
-				}
-				oldest := "-"
-				if !st.OldestPending.IsZero() {
-					oldest = fmt.Sprintf("%s (%s ago)", st.OldestPending.Format(time.RFC3339), time.Since(st.OldestPending).Round(time.Second))
-				}
-				fmt.Fprintf(stdout, "pending %d\nin_flight %d\ndead %d\ndelivered %d\noldest_pending %s\n", st.Pending, st.InFlight, st.Dead, st.Delivered, oldest)
-				for _, r := range sortedKeys(st.MissingByRecipient) {
-					fmt.Fprintf(stdout, "missing %s %d\n", r, st.MissingByRecipient[r])
-				}
-				return nil
-			})
-		})
+		return statsCmd(c, args, stdout)
 	case "retry", "flush":
-		allDead := new(bool)
-		if sub == "retry" {
-			allDead = c.Flags.Bool("all-dead", false, "retry every dead message")
-		}
-		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
-			ids := c.Args()
-			switch {
-			case sub == "flush" && len(ids) > 0:
-				return cli.Usage("flush takes no msg_ids")
-			case sub == "retry" && *allDead == (len(ids) > 0):
-				return cli.Usage("retry: give msg_ids or --all-dead (one of the two)")
-			}
-			return withStore(ctx, c, cfg, func(s outbox.Store) error {
-				if sub == "flush" {
-					recs, err := s.List(ctx, outbox.Filter{})
-					if err != nil {
-						return cli.Runtime(err)
-					}
-					if len(recs) == 0 {
-						fmt.Fprintln(stdout, "0 messages due now")
-						return nil
-					}
-					for _, r := range recs {
-						ids = append(ids, r.MsgID)
-					}
-				}
-				n, err := s.Retry(ctx, time.Now().Add(cfg.Outbox.Expiry.Duration()), ids...)
-				if err != nil {
-					return cli.Runtime(err)
-				}
-				fmt.Fprintf(stdout, "%d messages due now\n", n)
-				if len(ids) > 0 && n < len(ids) {
-					return cli.Runtime(fmt.Errorf("%d of the %d msg_ids are not in the outbox", len(ids)-n, len(ids)))
-				}
-				return nil
-			})
-		})
+		return retryCmd(c, sub, args, stdout)
 	case "drop":
-		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
-			if len(c.Args()) == 0 {
-				return cli.Usage("drop: give the msg_ids to remove")
-			}
-			return withStore(ctx, c, cfg, func(s outbox.Store) error {
-				var missing []string
-				for _, id := range c.Args() {
-					err := s.Drop(ctx, id)
-					switch {
-					case errors.Is(err, outbox.ErrNotFound):
-						missing = append(missing, id)
-					case err != nil:
-						return cli.Runtime(err)
-					default:
-						fmt.Fprintf(stdout, "dropped %s\n", id)
-					}
-				}
-				if len(missing) > 0 {
-					return cli.Runtime(fmt.Errorf("not in the outbox: %s", strings.Join(missing, ", ")))
-				}
-				return nil
-			})
-		})
+		return dropCmd(c, args, stdout)
 	case "wait":
-		timeoutText := c.Flags.String("timeout", "30", "give up after this long: seconds (2.5) or a duration (1m)")
-		return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
-			timeout, err := cli.ParseSeconds(*timeoutText)
-			if err != nil || timeout <= 0 {
-				return cli.Usage("--timeout %s: want a positive number of seconds or a duration", *timeoutText)
-			}
-			ids := c.Args()
-			return withStore(ctx, c, cfg, func(s outbox.Store) error { return wait(ctx, c, s, ids, timeout) })
-		})
+		return waitCmd(c, args)
 	}
 	panic("ackmsg-outbox: command " + sub + " is listed but not run")
+}
+
+// serveCmd runs the deliverer (serve) until SIGTERM.
+func serveCmd(c *cli.Command, args []string) int {
+	httpAddr := c.Flags.String("http-address", "", "serve /live, /ready and /metrics on this host:port (config outbox.http_address)")
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		if c.Flags.Changed("http-address") {
+			cfg.Outbox.HTTPAddress = *httpAddr
+		}
+		return serve(ctx, c, cfg)
+	})
+}
+
+// listCmd prints the pending and dead messages.
+func listCmd(c *cli.Command, args []string, stdout io.Writer) int {
+	asJSON := c.Flags.Bool("json", false, "one JSON record per line")
+	dead := c.Flags.Bool("dead", false, "only dead messages")
+	pending := c.Flags.Bool("pending", false, "only pending messages")
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		var f outbox.Filter
+		if *dead {
+			f.States = append(f.States, outbox.Dead)
+		}
+		if *pending {
+			f.States = append(f.States, outbox.Pending)
+		}
+		return withStore(ctx, c, cfg, func(s outbox.Store) error {
+			recs, err := s.List(ctx, f)
+			if err != nil {
+				return cli.Runtime(err)
+			}
+			return list(stdout, recs, *asJSON)
+		})
+	})
+}
+
+// statsCmd prints the store's counts.
+func statsCmd(c *cli.Command, args []string, stdout io.Writer) int {
+	asJSON := c.Flags.Bool("json", false, "print JSON")
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		return withStore(ctx, c, cfg, func(s outbox.Store) error {
+			st, err := s.Stats(ctx)
+			if err != nil {
+				return cli.Runtime(err)
+			}
+			if *asJSON {
+				return json.NewEncoder(stdout).Encode(st)
+			}
+			oldest := "-"
+			if !st.OldestPending.IsZero() {
+				oldest = fmt.Sprintf("%s (%s ago)", st.OldestPending.Format(time.RFC3339), time.Since(st.OldestPending).Round(time.Second))
+			}
+			fmt.Fprintf(stdout, "pending %d\nin_flight %d\ndead %d\ndelivered %d\noldest_pending %s\n", st.Pending, st.InFlight, st.Dead, st.Delivered, oldest)
+			for _, r := range sortedKeys(st.MissingByRecipient) {
+				fmt.Fprintf(stdout, "missing %s %d\n", r, st.MissingByRecipient[r])
+			}
+			return nil
+		})
+	})
+}
+
+// retryCmd makes messages due now: the given ones or every dead one (retry), or every one (flush).
+func retryCmd(c *cli.Command, sub string, args []string, stdout io.Writer) int {
+	allDead := new(bool)
+	if sub == "retry" {
+		allDead = c.Flags.Bool("all-dead", false, "retry every dead message")
+	}
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		ids := c.Args()
+		switch {
+		case sub == "flush" && len(ids) > 0:
+			return cli.Usage("flush takes no msg_ids")
+		case sub == "retry" && *allDead == (len(ids) > 0):
+			return cli.Usage("retry: give msg_ids or --all-dead (one of the two)")
+		}
+		return withStore(ctx, c, cfg, func(s outbox.Store) error {
+			if sub == "flush" {
+				recs, err := s.List(ctx, outbox.Filter{})
+				if err != nil {
+					return cli.Runtime(err)
+				}
+				if len(recs) == 0 {
+					fmt.Fprintln(stdout, "0 messages due now")
+					return nil
+				}
+				for _, r := range recs {
+					ids = append(ids, r.MsgID)
+				}
+			}
+			n, err := s.Retry(ctx, time.Now().Add(cfg.Outbox.Expiry.Duration()), ids...)
+			if err != nil {
+				return cli.Runtime(err)
+			}
+			fmt.Fprintf(stdout, "%d messages due now\n", n)
+			if len(ids) > 0 && n < len(ids) {
+				return cli.Runtime(fmt.Errorf("%d of the %d msg_ids are not in the outbox", len(ids)-n, len(ids)))
+			}
+			return nil
+		})
+	})
+}
+
+// dropCmd removes messages for good.
+func dropCmd(c *cli.Command, args []string, stdout io.Writer) int {
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		if len(c.Args()) == 0 {
+			return cli.Usage("drop: give the msg_ids to remove")
+		}
+		return withStore(ctx, c, cfg, func(s outbox.Store) error {
+			var missing []string
+			for _, id := range c.Args() {
+				err := s.Drop(ctx, id)
+				switch {
+				case errors.Is(err, outbox.ErrNotFound):
+					missing = append(missing, id)
+				case err != nil:
+					return cli.Runtime(err)
+				default:
+					fmt.Fprintf(stdout, "dropped %s\n", id)
+				}
+			}
+			if len(missing) > 0 {
+				return cli.Runtime(fmt.Errorf("not in the outbox: %s", strings.Join(missing, ", ")))
+			}
+			return nil
+		})
+	})
+}
+
+// waitCmd waits until messages are delivered.
+func waitCmd(c *cli.Command, args []string) int {
+	timeoutText := c.Flags.String("timeout", "30", "give up after this long: seconds (2.5) or a duration (1m)")
+	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
+		timeout, err := cli.ParseSeconds(*timeoutText)
+		if err != nil || timeout <= 0 {
+			return cli.Usage("--timeout %s: want a positive number of seconds or a duration", *timeoutText)
+		}
+		ids := c.Args()
+		return withStore(ctx, c, cfg, func(s outbox.Store) error { return wait(ctx, c, s, ids, timeout) })
+	})
 }
 
 func sortedKeys(m map[string]int) []string {
