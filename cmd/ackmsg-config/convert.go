@@ -244,37 +244,9 @@ func convertValue(kind valueKind, v any) (any, error) {
 		}
 		return l, nil
 	case kindListMap:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("want a dict, got %s", pyType(v))
-		}
-		out := make(map[string][]string, len(m))
-		for _, k := range sortedKeys(m) {
-			if s, ok := m[k].(string); ok { // fedmsg accepts one address for a list of one
-				out[k] = []string{s}
-				continue
-			}
-			l, err := stringList(m[k])
-			if err != nil {
-				return nil, fmt.Errorf("[%s]: want a string or a list of strings: %v", displayKey(k), err)
-			}
-			out[k] = l
-		}
-		return out, nil
+		return listMap(v)
 	case kindStringMap:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("want a dict, got %s", pyType(v))
-		}
-		out := make(map[string]string, len(m))
-		for _, k := range sortedKeys(m) {
-			s, ok := m[k].(string)
-			if !ok {
-				return nil, fmt.Errorf("[%s]: want a string, got %s", displayKey(k), pyType(m[k]))
-			}
-			out[k] = s
-		}
-		return out, nil
+		return stringMap(v)
 	case kindTable:
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -287,6 +259,44 @@ func convertValue(kind valueKind, v any) (any, error) {
 		return t, nil
 	}
 	return nil, fmt.Errorf("no conversion")
+}
+
+// listMap converts a dict of lists of strings (or of single strings) (kindListMap).
+func listMap(v any) (any, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("want a dict, got %s", pyType(v))
+	}
+	out := make(map[string][]string, len(m))
+	for _, k := range sortedKeys(m) {
+		if s, ok := m[k].(string); ok { // fedmsg accepts one address for a list of one
+			out[k] = []string{s}
+			continue
+		}
+		l, err := stringList(m[k])
+		if err != nil {
+			return nil, fmt.Errorf("[%s]: want a string or a list of strings: %v", displayKey(k), err)
+		}
+		out[k] = l
+	}
+	return out, nil
+}
+
+// stringMap converts a dict of strings (kindStringMap).
+func stringMap(v any) (any, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("want a dict, got %s", pyType(v))
+	}
+	out := make(map[string]string, len(m))
+	for _, k := range sortedKeys(m) {
+		s, ok := m[k].(string)
+		if !ok {
+			return nil, fmt.Errorf("[%s]: want a string, got %s", displayKey(k), pyType(m[k]))
+		}
+		out[k] = s
+	}
+	return out, nil
 }
 
 func stringList(v any) ([]string, error) {

@@ -152,9 +152,21 @@ func (c *importCmd) run(ctx context.Context, paths []string, timeout time.Durati
 	if err != nil {
 		return err
 	}
+	if err := c.write(data, ev, stdout); err != nil {
+		return err
+	}
+	listed := ""
+	if len(cv.dropped) > 0 {
+		listed = " (listed above)"
+	}
+	fmt.Fprintf(stderr, "%s: %d fedmsg file(s), %d key(s) carried, %d not carried%s%s\n",
+		importName, len(ev.Files), len(cv.carried), len(cv.dropped), listed, wroteTo(c.out))
+	return nil
+}
 
-	// Load the result as a command would, from a file next to the destination so that it can
-	// then be renamed into place.
+// write checks data by loading it as a command would, from a file next to the destination so
+// that it can then be renamed into place, and writes it to --out or stdout.
+func (c *importCmd) write(data []byte, ev *evaluated, stdout io.Writer) error {
 	dir := os.TempDir()
 	if c.out != "" {
 		dir = filepath.Dir(c.out)
@@ -195,12 +207,6 @@ func (c *importCmd) run(ctx context.Context, paths []string, timeout time.Durati
 			return err
 		}
 	}
-	listed := ""
-	if len(cv.dropped) > 0 {
-		listed = " (listed above)"
-	}
-	fmt.Fprintf(stderr, "%s: %d fedmsg file(s), %d key(s) carried, %d not carried%s%s\n",
-		importName, len(ev.Files), len(cv.carried), len(cv.dropped), listed, wroteTo(c.out))
 	return nil
 }
 
