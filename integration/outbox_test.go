@@ -159,7 +159,9 @@ func TestOutboxPartialProgressSurvivesKill(t *testing.T) {
 	serve = startServe(t, b)
 	startAcker(t, b, "sub02", nil)
 	waitList(t, b, "empty", func(r []listed) bool { return len(r) == 0 })
-	if l := serve.Stderr.String(); !strings.Contains(l, "msg=delivered") || !strings.Contains(l, "msg_id="+id) {
+	// The record leaves the store before the deliverer logs it: wait for the line.
+	serve.WaitLog(t, "msg=delivered")
+	if l := serve.Stderr.String(); !strings.Contains(l, "msg_id="+id) {
 		t.Fatalf("the restarted deliverer did not deliver %s:\n%s", id, serve.Stderr.String())
 	}
 }
@@ -272,9 +274,10 @@ func TestOutboxPostgresTwoDeliverersOneKilled(t *testing.T) {
 	defer out.Close()
 	startAcker(t, b, "sub01", out)
 	waitList(t, b, "empty", func(r []listed) bool { return len(r) == 0 })
-	if !strings.Contains(d2.Stderr.String(), "msg=delivered") {
-		t.Fatalf("d2 delivered nothing: the dead deliverer's claims were not taken over\n%s", d2.Stderr.String())
-	}
+	// The records leave the store before the deliverer logs them: wait for the first line (it
+	// fails the test, naming d2, if d2 delivered nothing: the dead deliverer's claims were not
+	// taken over).
+	d2.WaitLog(t, "msg=delivered")
 
 	deadline = time.Now().Add(20 * time.Second)
 	for {
