@@ -228,6 +228,14 @@ func (p *Pub) open(zctx *zmq.Context, cfg PubConfig) (*zmq.Socket, error) {
 		sock.Close()
 		return nil, fmt.Errorf("zsock: xpub verbose: %w", err)
 	}
+	secure := func() error { return secureServer(zctx, cfg.Options, sock) }
+	if cfg.Connect != "" {
+		secure = func() error { return secureClient(cfg.Options, sock, cfg.Connect) }
+	}
+	if err := secure(); err != nil {
+		sock.Close()
+		return nil, err
+	}
 	if cfg.Connect != "" {
 		if err := sock.Connect(cfg.Connect); err != nil {
 			sock.Close()

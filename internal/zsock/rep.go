@@ -72,6 +72,10 @@ func (r *Rep) run(zctx *zmq.Context, cfg RepConfig, ready chan<- error) {
 		ready <- err
 		return
 	}
+	if err := secureServer(zctx, cfg.Options, sock); err != nil {
+		ready <- err
+		return
+	}
 	if err := sock.Bind(cfg.Bind); err != nil {
 		ready <- &EndpointError{Addr: cfg.Bind, Op: "bind", Err: err}
 		return
@@ -132,6 +136,9 @@ func Request(ctx context.Context, zctx *zmq.Context, addr string, opts Options, 
 	defer sock.Close()
 	opts.Linger = 0 // an unanswered request must not hold the context's Term
 	if err := apply(opts, sock); err != nil {
+		return nil, err
+	}
+	if err := secureClient(opts, sock, addr); err != nil {
 		return nil, err
 	}
 	if err := sock.Connect(addr); err != nil {

@@ -24,6 +24,9 @@ type Endpoint struct {
 type Inbound struct {
 	Endpoint Endpoint
 	Frames   [][]byte
+	// UserID is the sender's identity as the ZAP handler established it at the handshake (the
+	// message property "User-Id"): set only with SubConfig.UserID on a CURVE socket.
+	UserID string
 }
 
 // EventKind says what happened to a Sub's connection.
@@ -63,6 +66,8 @@ type SubConfig struct {
 	// OnEvent, if set, is called on the owner goroutine for every connection change. It must
 	// not block.
 	OnEvent func(Event)
+	// UserID makes Recv fill Inbound.UserID (one more libzmq call per message).
+	UserID bool
 }
 
 // Sub owns one SUB socket per endpoint (so every message carries the endpoint it came from) and a
@@ -100,6 +105,8 @@ type Sub struct {
 	rwait   *fdWait    // the data sockets' ZMQ_FDs; Wake ends a Recv's wait (ctx ended, or Close)
 	wclosed bool
 
+	userID bool // fixed after NewSub
+
 	// Owner goroutine only.
 	mons      []*zmq.Socket
 	connected []bool
@@ -118,7 +125,7 @@ func NewSub(zctx *zmq.Context, cfg SubConfig) (*Sub, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, fmt.Errorf("zsock: no endpoints to subscribe to")
 	}
-	s := &Sub{onEvent: cfg.OnEvent}
+	s := &Sub{onEvent: cfg.OnEvent, userID: cfg.UserID}
 	ready := make(chan error, 1)
 	go s.run(zctx, cfg, ready)
 	if err := <-ready; err != nil {
@@ -231,7 +238,7 @@ func (s *Sub) tryRecv() (Inbound, bool) {
 			continue
 		}
 		s.attempts++
-		frames, err := s.socks[i].RecvMessageBytes(zmq.DONTWAIT)
+		frames, user, err := s.recvFrom(s.socks[i])
 		if err != nil {
 			switch zmq.AsErrno(err) {
 			case zmq.Errno(syscall.EAGAIN):
@@ -248,10 +255,20 @@ func (s *Sub) tryRecv() (Inbound, bool) {
 		}
 		s.burst++
 		s.received.Add(1)
-		return Inbound{Endpoint: s.eps[i], Frames: frames}, true
+		return Inbound{Endpoint: s.eps[i], Frames: frames, UserID: user}, true
 	}
 	s.burst = 0
 	return Inbound{}, false
+}
+
+// recvFrom reads one multipart message without waiting, with its User-Id when asked for.
+func (s *Sub) recvFrom(sock *zmq.Socket) ([][]byte, string, error) {
+	if !s.userID {
+		frames, err := sock.RecvMessageBytes(zmq.DONTWAIT)
+		return frames, "", err
+	}
+	frames, md, err := sock.RecvMessageBytesWithMetadata(zmq.DONTWAIT, "User-Id")
+	return frames, md["User-Id"], err
 }
 
 // wakeReader makes a waiting Recv look at its context and the closed flag. A wake-up nobody was
@@ -448,8 +465,15 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 			return fmt.Errorf("zsock: monitor connect: %w", err)
 		}
 		op, attach := "connect", sock.Connect
+		secure := func() error { return secureClient(cfg.Options, sock, ep.Addr) }
 		if cfg.Bind {
 			op, attach = "bind", sock.Bind
+			secure = func() error { return secureServer(zctx, cfg.Options, sock) }
+		}
+		if err := secure(); err != nil {
+			// Like a failed connect: this endpoint is unusable, the others are still tried.
+			failed.add(&EndpointError{Op: op, Name: ep.Name, Addr: ep.Addr, Err: err})
+			continue
 		}
 		if err := attach(ep.Addr); err != nil {
 			// Independent of the other endpoints: try them all, and report every failure.
