@@ -3,11 +3,14 @@
 //
 // Frames are forwarded byte for byte: unlike fedmsg's relay, nothing is re-serialized, so
 // signatures and exact encodings survive. A message that is not exactly two frames, or has a frame
-// above max_frame_size, is dropped and counted rather than passed on to every subscriber.
+// above max_frame_size, is dropped and counted rather than passed on to every subscriber. With
+// transport_security = "curve" every inbound connection is authenticated (ZAP maps its key to a
+// certificate CN, curve_allow narrows who may connect) and a message whose topic routing_policy
+// does not allow its sender is dropped as "unauthorized" before fan-out (see Authorizer).
 //
 // With relay.http_address set, the relay serves /live, /ready (its sockets are bound and it is
 // not stopping) and /metrics (internal/ops), counting ackmsg_relay_messages_forwarded_total and
-// ackmsg_relay_messages_dropped_total{reason}.
+// ackmsg_relay_messages_dropped_total{reason}, and with CURVE ackmsg_relay_handshakes_refused_total{reason}.
 package relay
 
 import (
@@ -33,6 +36,8 @@ type Relay struct {
 	in       *zsock.Sub
 	out      *zsock.Pub
 	maxFrame int
+	authz    *Authorizer // nil without transport_security curve: no identity to authorize
+	keys     any         // the CURVE keys, for the refused-handshake counts; nil without CURVE
 
 	forwarded atomic.Uint64
 	drops     *ratelog.Limiter
@@ -73,6 +78,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 	in, err := zsock.NewSub(zctx, zsock.SubConfig{
 		Endpoints: []zsock.Endpoint{{Name: config.RelayInboundKey, Addr: inbound}},
 		Bind:      true,
+		UserID:    opts.Security.Curve(),
 		Options:   opts,
 		OnEvent: func(e zsock.Event) {
 			log.Debug("inbound publisher "+e.Kind.String(), "addr", e.Endpoint.Addr)
@@ -84,6 +90,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 		return nil, fmt.Errorf("relay_inbound: %w", err)
 	}
 	r := &Relay{log: log, zctx: zctx, in: in, out: out, maxFrame: cfg.MaxFrameSize, drops: ratelog.New(log, time.Second)}
+	if opts.Security.Curve() {
+		r.authz, r.keys = NewAuthorizer(cfg.RoutingPolicy, cfg.RoutingNitpicky), opts.Security.Keys
+	}
 	if addr := cfg.Relay.HTTPAddress; addr != "" {
 		if r.http, err = r.serveHTTP(addr); err != nil {
 			r.close()
@@ -107,8 +116,8 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("relay: inbound: %w", err)
 		}
-		if reason, detail := r.check(msg.Frames); reason != "" {
-			r.drops.Warn(reason, "dropped inbound message", "detail", detail)
+		if reason, detail := r.check(msg.Frames, msg.UserID); reason != "" {
+			r.drops.Warn(reason, "dropped inbound message", "detail", detail, "sender", msg.UserID)
 			continue
 		}
 		if err := r.out.Send(msg.Frames...); err != nil {
@@ -119,13 +128,18 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 // check returns why a message must not be forwarded (a counter key and a detail), or "".
-func (r *Relay) check(frames [][]byte) (reason, detail string) {
+func (r *Relay) check(frames [][]byte, user string) (reason, detail string) {
 	if len(frames) != 2 {
 		return "frames", fmt.Sprintf("%d frames, want 2", len(frames))
 	}
 	for _, f := range frames {
 		if r.maxFrame > 0 && len(f) > r.maxFrame {
 			return "oversize", fmt.Sprintf("frame of %d bytes exceeds max_frame_size %d", len(f), r.maxFrame)
+		}
+	}
+	if r.authz != nil {
+		if err := r.authz.Allow(user, string(frames[0])); err != nil {
+			return "unauthorized", err.Error()
 		}
 	}
 	return "", ""
