@@ -175,10 +175,18 @@ const (
 	RefusedCRL        = "crl"         // no usable CRL (fail closed)
 	RefusedNotAllowed = "not_allowed" // valid, but its CN is not in Allow
 	RefusedNoKeys     = "no_keys"     // this process's own keys or trust could not be loaded
+	RefusedHandshake  = "handshake"   // the client failed the handshake before ZAP: no CURVE at all
 )
 
 // RefusedReasons lists every refusal reason, for metrics that report them at 0.
-var RefusedReasons = []string{RefusedUnknownKey, RefusedUntrusted, RefusedRevoked, RefusedExpired, RefusedCRL, RefusedNotAllowed, RefusedNoKeys}
+var RefusedReasons = []string{RefusedUnknownKey, RefusedUntrusted, RefusedRevoked, RefusedExpired, RefusedCRL, RefusedNotAllowed, RefusedNoKeys, RefusedHandshake}
+
+// HandshakeFailed counts and logs (rate-limited) a client that failed a handshake before ZAP
+// was asked, typically a plaintext (Python fedmsg) peer: it implements
+// transport.HandshakeObserver.
+func (k *CurveKeys) HandshakeFailed(endpoint, reason string) {
+	k.refused.Warn(RefusedHandshake, "certs: refused a CURVE handshake", "endpoint", endpoint, "err", reason)
+}
 
 // Authenticate returns the CN of the valid certificate that carries publicKey (Z85), or an
 // error saying why the client is refused. Refusals are counted by reason (Refused) and logged at

@@ -57,3 +57,11 @@ type Keys interface {
 	// client as the ZAP status text).
 	Authenticate(publicKey string) (userID string, err error)
 }
+
+// HandshakeObserver may be implemented by Keys to hear of clients that failed a binding socket's
+// handshake before ZAP was asked: a client without CURVE (a plaintext fedmsg peer, a scanner) or
+// one that broke the protocol. endpoint is the bound address; reason says what failed.
+// Refusals decided by Authenticate are not reported again. It must not block.
+type HandshakeObserver interface {
+	HandshakeFailed(endpoint, reason string)
+}

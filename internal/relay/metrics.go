@@ -19,7 +19,7 @@ var (
 		"Inbound messages not forwarded, by reason (frames: not two frames; oversize: a frame above max_frame_size; "+
 			"unauthorized: routing_policy does not allow the CURVE-authenticated sender this topic).", []string{"reason"}, nil)
 	descRefused = prometheus.NewDesc("ackmsg_relay_handshakes_refused_total",
-		"CURVE handshakes refused on the relay's sockets, by reason (unknown_key, untrusted, revoked, expired, crl, not_allowed, no_keys).", []string{"reason"}, nil)
+		"CURVE handshakes refused on the relay's sockets, by reason (unknown_key, untrusted, revoked, expired, crl, not_allowed, no_keys; handshake: the client does not speak CURVE).", []string{"reason"}, nil)
 	descReady = prometheus.NewDesc("ackmsg_relay_ready",
 		"1 when the relay's sockets are bound and it is not stopping.", nil, nil)
 )

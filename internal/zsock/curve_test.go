@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,14 @@ type testKeys struct {
 	server         string
 	allowed        atomic.Pointer[map[string]string]
 	refused        chan string // public keys refused, when not nil (never blocks)
+	failed         chan string // handshake failures reported to HandshakeFailed (never blocks)
+}
+
+func (k *testKeys) HandshakeFailed(endpoint, reason string) {
+	select {
+	case k.failed <- endpoint + ": " + reason:
+	default:
+	}
 }
 
 func newKeyPair(t testing.TB) (string, string) {
@@ -34,7 +43,7 @@ func newKeyPair(t testing.TB) (string, string) {
 }
 
 func newTestKeys(t testing.TB, server string, allowed map[string]string) *testKeys {
-	k := &testKeys{server: server, refused: make(chan string, 64)}
+	k := &testKeys{server: server, refused: make(chan string, 64), failed: make(chan string, 64)}
 	k.public, k.secret = newKeyPair(t)
 	k.allowed.Store(&allowed)
 	return k
@@ -314,5 +323,137 @@ func TestZAPHandlerEndsWithContext(t *testing.T) {
 	defer zapMu.Unlock()
 	if len(zaps) != 0 {
 		t.Fatalf("%d handlers registered after their contexts ended", len(zaps))
+	}
+}
+
+// Revoking a connected client's key closes its connection within the recheck interval, and its
+// reconnection is refused: ZAP alone would have let the open connection live on.
+func TestCurveRevocationClosesOpenConnections(t *testing.T) {
+	for _, kind := range []string{"pub", "bound sub"} {
+		t.Run(kind, func(t *testing.T) {
+			zctx := newCtx(t)
+			b := newCurveBus(t)
+			ctx := testbus.Within(t, 20*time.Second)
+			events := make(chan Event, 16)
+			var send func() error
+			var recv func(context.Context) error
+			var closeAll func()
+			switch kind {
+			case "pub": // alice subscribes to a CURVE server PUB
+				pub, err := NewPub(zctx, PubConfig{Bind: []string{"tcp://127.0.0.1:*"}, Options: b.server.options()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "p", Addr: pub.Addr()}}, Options: b.alice.options(),
+					OnEvent: func(e Event) { events <- e }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				send = func() error { return pub.Send([]byte("t"), []byte("m")) }
+				recv = func(ctx context.Context) error { _, err := sub.Recv(ctx); return err }
+				closeAll = func() { sub.Close(); pub.Close() }
+			default: // alice publishes into a CURVE server SUB (the relay's inbound side)
+				sub, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "in", Addr: "tcp://127.0.0.1:*"}}, Bind: true, Options: b.server.options()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pub, err := NewPub(zctx, PubConfig{Connect: boundAddr(t, sub), Options: b.alice.options()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sub2 := sub
+				send = func() error { return pub.Send([]byte("t"), []byte("m")) }
+				recv = func(ctx context.Context) error { _, err := sub2.Recv(ctx); return err }
+				closeAll = func() { pub.Close(); sub.Close() }
+			}
+			// Alice is in: something she sends or is sent arrives.
+			for {
+				if err := send(); err != nil {
+					t.Fatal(err)
+				}
+				wait, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+				err := recv(wait)
+				cancel()
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatal("alice never got through")
+				}
+			}
+			b.server.allow(map[string]string{}) // her certificate is revoked
+			select {
+			case k := <-b.server.refused: // asked again by the recheck, or at her reconnection
+				if k != b.alice.public {
+					t.Fatalf("refused %s", k)
+				}
+			case <-ctx.Done():
+				t.Fatal("alice's key was never refused")
+			}
+			for kind == "pub" {
+				select {
+				case e := <-events:
+					if e.Kind == Disconnected {
+						kind = ""
+					}
+				case <-ctx.Done():
+					t.Fatal("alice's connection was not closed")
+				}
+			}
+			// Her reconnection is refused too, and from then on nothing gets through.
+			select {
+			case <-b.server.refused:
+			case <-ctx.Done():
+				t.Fatal("alice did not reconnect")
+			}
+			drained := false
+			for !drained {
+				wait, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+				drained = recv(wait) != nil
+				cancel()
+			}
+			for range 5 {
+				if err := send(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wait, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+			if err := recv(wait); err == nil {
+				t.Fatal("a message got through after the revocation")
+			}
+			closeAll()
+			if err := zctx.Term(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A client that does not speak CURVE is reported to the Keys' HandshakeFailed.
+func TestCurveReportsPlaintextClients(t *testing.T) {
+	zctx := newCtx(t)
+	b := newCurveBus(t)
+	ctx := testbus.Within(t, 10*time.Second)
+	pub, err := NewPub(zctx, PubConfig{Bind: []string{"tcp://127.0.0.1:*"}, Options: b.server.options()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := NewSub(zctx, SubConfig{Endpoints: []Endpoint{{Name: "p", Addr: pub.Addr()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-b.server.failed:
+		if !strings.Contains(f, "does not use CURVE") {
+			t.Fatalf("reported %q", f)
+		}
+	case <-ctx.Done():
+		t.Fatal("the plaintext client was not reported")
+	}
+	plain.Close()
+	pub.Close()
+	if err := zctx.Term(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -109,6 +109,7 @@ type Sub struct {
 
 	// Owner goroutine only.
 	mons      []*zmq.Socket
+	guards    []*curveGuard // per socket: a bound CURVE socket's, fed from its monitor; else nil
 	connected []bool
 	tried     []bool // connected once, or a connection attempt failed
 	onEvent   func(Event)
@@ -409,7 +410,15 @@ func (s *Sub) run(zctx *zmq.Context, cfg SubConfig, ready chan<- error) {
 	ready <- nil // hands the reader side to Recv callers
 
 	for !o.closing() {
-		polled, err := poller.Poll(-1)
+		timeout := time.Duration(-1)
+		for _, g := range s.guards {
+			if g != nil {
+				now := time.Now()
+				g.recheck(now)
+				timeout = g.timeout(now)
+			}
+		}
+		polled, err := poller.Poll(timeout)
 		if err != nil {
 			return
 		}
@@ -449,8 +458,25 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 				return fmt.Errorf("zsock: subscribe %q: %w", p, err)
 			}
 		}
+		var guard *curveGuard
+		op, attach := "connect", sock.Connect
+		if cfg.Bind {
+			op, attach = "bind", sock.Bind
+			guard, err = secureServer(zctx, cfg.Options, sock, false)
+		} else {
+			err = secureClient(cfg.Options, sock, ep.Addr)
+		}
+		if err != nil {
+			// Like a failed connect: this endpoint is unusable, the others are still tried.
+			failed.add(&EndpointError{Op: op, Name: ep.Name, Addr: ep.Addr, Err: err})
+			continue
+		}
+		events := zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+		if guard != nil {
+			events |= guardEvents // the guard is fed from this monitor (libzmq allows one)
+		}
 		monAddr := inprocAddr("mon")
-		if err := sock.Monitor(monAddr, zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_DISCONNECTED|zmq.EVENT_CONNECT_RETRIED); err != nil {
+		if err := sock.Monitor(monAddr, events); err != nil {
 			return fmt.Errorf("zsock: monitor: %w", err)
 		}
 		mon, err := zctx.NewSocket(zmq.PAIR)
@@ -458,22 +484,12 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 			return fmt.Errorf("zsock: monitor socket: %w", err)
 		}
 		s.mons = append(s.mons, mon)
+		s.guards = append(s.guards, guard)
 		if err := mon.SetLinger(0); err != nil {
 			return fmt.Errorf("zsock: linger: %w", err)
 		}
 		if err := mon.Connect(monAddr); err != nil {
 			return fmt.Errorf("zsock: monitor connect: %w", err)
-		}
-		op, attach := "connect", sock.Connect
-		secure := func() error { return secureClient(cfg.Options, sock, ep.Addr) }
-		if cfg.Bind {
-			op, attach = "bind", sock.Bind
-			secure = func() error { return secureServer(zctx, cfg.Options, sock) }
-		}
-		if err := secure(); err != nil {
-			// Like a failed connect: this endpoint is unusable, the others are still tried.
-			failed.add(&EndpointError{Op: op, Name: ep.Name, Addr: ep.Addr, Err: err})
-			continue
 		}
 		if err := attach(ep.Addr); err != nil {
 			// Independent of the other endpoints: try them all, and report every failure.
@@ -509,9 +525,12 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 
 func (s *Sub) readEvents(i int) {
 	for {
-		ev, _, _, err := s.mons[i].RecvEvent(zmq.DONTWAIT)
+		ev, addr, value, err := s.mons[i].RecvEvent(zmq.DONTWAIT)
 		if err != nil {
 			break
+		}
+		if g := s.guards[i]; g != nil {
+			g.observe(ev, addr, value)
 		}
 		var kind EventKind
 		switch {

@@ -29,6 +29,9 @@ type zapHandler struct {
 	done    chan struct{} // closed when the handler goroutine has exited (its context ended)
 
 	accepted, refused atomic.Uint64
+
+	kmu  sync.Mutex
+	keys map[string]map[string]bool // domain -> client keys let in (for curveGuard.recheck)
 }
 
 var (
@@ -49,7 +52,7 @@ func zapFor(zctx *zmq.Context) (*zapHandler, error) {
 			return h, nil
 		}
 	}
-	h := &zapHandler{zctx: zctx, done: make(chan struct{})}
+	h := &zapHandler{zctx: zctx, done: make(chan struct{}), keys: map[string]map[string]bool{}}
 	h.domains.Store(&map[string]transport.Keys{})
 	ready := make(chan error, 1)
 	go h.run(ready)
@@ -138,10 +141,35 @@ func (h *zapHandler) answer(req [][]byte) [6]string {
 	case mechanism != "CURVE" || len(req) != 7 || len(req[6]) != 32:
 		return refuse("400", "CURVE required")
 	}
-	user, err := keys.Authenticate(zmq.Z85encode(string(req[6])))
+	key := zmq.Z85encode(string(req[6]))
+	user, err := keys.Authenticate(key)
 	if err != nil {
 		return refuse("400", err.Error())
 	}
 	h.accepted.Add(1)
+	h.kmu.Lock()
+	if h.keys[domain] == nil {
+		h.keys[domain] = map[string]bool{}
+	}
+	h.keys[domain][key] = true
+	h.kmu.Unlock()
 	return [6]string{"1.0", id, "200", "OK", user, ""}
+}
+
+// acceptedKeys returns the client keys domain has let in and not forgotten.
+func (h *zapHandler) acceptedKeys(domain string) []string {
+	h.kmu.Lock()
+	defer h.kmu.Unlock()
+	out := make([]string, 0, len(h.keys[domain]))
+	for k := range h.keys[domain] {
+		out = append(out, k)
+	}
+	return out
+}
+
+// forget drops a key that is refused now; it is asked about again only if it handshakes again.
+func (h *zapHandler) forget(domain, key string) {
+	h.kmu.Lock()
+	defer h.kmu.Unlock()
+	delete(h.keys[domain], key)
 }
