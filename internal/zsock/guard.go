@@ -64,7 +64,7 @@ func handshakeFailure(ev zmq.Event, value int) string {
 		}
 		return fmt.Sprintf("protocol error 0x%x", value)
 	}
-	return "handshake failed (no detail: timeout or closed by the client)"
+	return "handshake failed before authentication (a client without CURVE keys, or one that gave up)"
 }
 
 // drain reads the monitor's pending events. It runs where the owner uses the socket.
