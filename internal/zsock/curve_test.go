@@ -71,7 +71,7 @@ type curveBus struct {
 	server, alice, mallory *testKeys
 }
 
-func newCurveBus(t *testing.T) curveBus {
+func newCurveBus(t testing.TB) curveBus {
 	spub, ssec := newKeyPair(t)
 	b := curveBus{}
 	b.alice = newTestKeys(t, spub, nil)
