@@ -6,7 +6,10 @@
 // above max_frame_size, is dropped and counted rather than passed on to every subscriber. With
 // transport_security = "curve" every inbound connection is authenticated (ZAP maps its key to a
 // certificate CN, curve_allow narrows who may connect) and a message whose topic routing_policy
-// does not allow its sender is dropped as "unauthorized" before fan-out (see Authorizer).
+// does not allow its sender is dropped as "unauthorized" before fan-out (see Authorizer). With
+// relay.inbound_security = "none" the inbound side alone stays plaintext (Python publishers on
+// the host) while the subscribers get CURVE; nobody is authenticated there, so nothing is
+// authorized at the relay.
 //
 // With relay.http_address set, the relay serves /live, /ready (its sockets are bound and it is
 // not stopping) and /metrics (internal/ops), counting ackmsg_relay_messages_forwarded_total and
@@ -27,6 +30,7 @@ import (
 	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // Relay is a running relay.
@@ -75,11 +79,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 		zctx.Term()
 		return nil, fmt.Errorf("relay_outbound: %w", err)
 	}
+	inOpts := opts
+	if cfg.Relay.InboundSecurity == config.SecurityNone {
+		inOpts.Security = transport.Security{Mode: config.SecurityNone} // a plaintext segment
+	}
 	in, err := zsock.NewSub(zctx, zsock.SubConfig{
 		Endpoints: []zsock.Endpoint{{Name: config.RelayInboundKey, Addr: inbound}},
 		Bind:      true,
-		UserID:    opts.Security.Curve(),
-		Options:   opts,
+		UserID:    inOpts.Security.Curve(),
+		Options:   inOpts,
 		OnEvent: func(e zsock.Event) {
 			log.Debug("inbound publisher "+e.Kind.String(), "addr", e.Endpoint.Addr)
 		},
@@ -90,8 +98,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 		return nil, fmt.Errorf("relay_inbound: %w", err)
 	}
 	r := &Relay{log: log, zctx: zctx, in: in, out: out, maxFrame: cfg.MaxFrameSize, drops: ratelog.New(log, time.Second)}
+	if inOpts.Security.Curve() {
+		r.authz = NewAuthorizer(cfg.RoutingPolicy, cfg.RoutingNitpicky)
+	}
 	if opts.Security.Curve() {
-		r.authz, r.keys = NewAuthorizer(cfg.RoutingPolicy, cfg.RoutingNitpicky), opts.Security.Keys
+		r.keys = opts.Security.Keys
 	}
 	if addr := cfg.Relay.HTTPAddress; addr != "" {
 		if r.http, err = r.serveHTTP(addr); err != nil {

@@ -116,3 +116,76 @@ func TestRelayRefusesTopicOutsideRoutingPolicy(t *testing.T) {
 		t.Fatalf("unauthorized %d, forwarded %d", n, r.Forwarded())
 	}
 }
+
+// Gradual rollout: relay.inbound_security = "none" keeps the inbound side plaintext (a Python
+// fedmsg publisher) while subscribers need CURVE: the plaintext publisher's message reaches the
+// CURVE subscriber, and a plaintext subscriber gets nothing.
+func TestRelayPlaintextInboundCurveOutbound(t *testing.T) {
+	pki := testbus.CurvePKI(t, "relay", "bob")
+	in, out := testbus.Addr(t), testbus.Addr(t)
+	conf := func(name string) *config.Config {
+		c := testbus.Curve(testbus.Config(map[string][]string{config.RelayOutboundKey: {out}}), pki, name)
+		c.RelayInbound = in
+		return c
+	}
+	rc := conf("relay")
+	rc.Relay.InboundSecurity = config.SecurityNone
+	if err := rc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(rc, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testbus.Within(t, 20*time.Second)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	zctx, err := zsock.NewContext(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	python, err := zsock.NewPub(zctx, zsock.PubConfig{Connect: in}) // plaintext
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := []zsock.Endpoint{{Name: "relay_outbound", Addr: out}}
+	bob, err := zsock.NewSub(zctx, zsock.SubConfig{Endpoints: ep, Options: conf("bob").Transport()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eve, err := zsock.NewSub(zctx, zsock.SubConfig{Endpoints: ep}) // plaintext subscriber
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if err := python.Send([]byte("org.example.test.py"), []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		wait, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := bob.Recv(wait)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the plaintext publisher's message never reached the CURVE subscriber")
+		}
+	}
+	if in, ok := eve.TryRecv(); ok || len(eve.ConnectedEndpoints()) != 0 {
+		t.Fatalf("the plaintext subscriber got %q", in.Frames)
+	}
+	python.Close()
+	bob.Close()
+	eve.Close()
+	if err := zctx.Term(); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
