@@ -19,7 +19,7 @@ func TestZ85Vector(t *testing.T) {
 	if err != nil || string(back) != string(raw) {
 		t.Fatalf("decode = %x, %v", back, err)
 	}
-	for _, bad := range []string{"Hello", "HelloWorl", "Hello~orld", "%%%%%"} {
+	for _, bad := range []string{"Hell", "HelloWorl", "Hello~orld", "%%%%%"} {
 		if _, err := z85Decode(bad); err == nil {
 			t.Fatalf("%q decoded", bad)
 		}
