@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestZ85Vector(t *testing.T) {
@@ -263,4 +264,35 @@ func FuzzZ85(f *testing.F) {
 			t.Fatalf("key %q prints as %q", s, k)
 		}
 	})
+}
+
+// With the CRL at a URL, a CURVE key is refused once a refreshed CRL (fetched after
+// crl_cache_expiry, without a restart) lists its certificate, and not before.
+func TestCurveKeysRevokedByFetchedCRL(t *testing.T) {
+	p := newTestPKI(t, PKIOptions{KeyType: KeyEd25519}, "server", "alice")
+	s := newTrustServer(t, p)
+	trust := urlConfig(p, s, t.TempDir(), nil)
+	trust.CRLCacheExpiry = time.Hour
+	k, err := NewCurveKeys(CurveConfig{CertFile: p.path("server.crt"), KeyFile: p.path("server" + CurveKeyExt), Dir: p.dir, Trust: trust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _, err := LoadCurveKeyPair(p.path("alice.crt"), p.path("alice"+CurveKeyExt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Authenticate(alice.String()); err != nil {
+		t.Fatal(err)
+	}
+	p.clock.Advance(time.Minute)
+	revoke(t, p, "alice", PKIOptions{})
+	s.set("/crl.pem", mustRead(t, p.path(CRLFileName)))
+	p.clock.Advance(30 * time.Minute)
+	if _, err := k.Authenticate(alice.String()); err != nil {
+		t.Fatalf("before crl_cache_expiry: %v", err) // the cached CRL is still in force
+	}
+	p.clock.Advance(30 * time.Minute)
+	if _, err := k.Authenticate(alice.String()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("after the refresh: %v, want ErrRevoked", err)
+	}
 }
