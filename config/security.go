@@ -110,7 +110,7 @@ func (c *Config) validateSecurity(errs *errorList) {
 		errs.add(&KeyError{Key: key, Source: c.Source(key), Err: fmt.Errorf(format, args...)})
 	}
 	switch c.TransportSecurity {
-	case SecurityNone:
+	case SecurityNone, "":
 	case SecurityCurve:
 		if c.SSLDir == "" {
 			bad("ssldir", "%w: empty, but transport_security %q finds the certificates there", ErrMissing, SecurityCurve)
