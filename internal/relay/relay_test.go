@@ -178,6 +178,11 @@ func TestRelayPlaintextInboundCurveOutbound(t *testing.T) {
 	if in, ok := eve.TryRecv(); ok || len(eve.ConnectedEndpoints()) != 0 {
 		t.Fatalf("the plaintext subscriber got %q", in.Frames)
 	}
+	// Its refused handshake is counted for ackmsg_relay_handshakes_refused_total{reason="handshake"}.
+	testbus.Eventually(t, 10*time.Second, "the refused plaintext handshake counted", func() bool {
+		k, ok := r.keys.(refusals)
+		return ok && k.Refused()["handshake"] > 0
+	})
 	python.Close()
 	bob.Close()
 	eve.Close()
