@@ -101,4 +101,16 @@
 // InitCA, Issue, Revoke, RefreshCRL and List manage a fedmsg-style ssldir with crypto/x509 only:
 // ca.crt, ca.key, crl.pem and <name>.crt / <name>.key, keys mode 0600, files replaced atomically,
 // nothing overwritten unless forced. The output is accepted by `openssl verify -crl_check`.
+// Issue also issues the service's CURVE key pair (<name>.curve, mode 0600) and writes the public
+// key into the certificate as the subjectAltName URI "urn:ackmsg:curve:<hex>".
+//
+// # CURVE keys
+//
+// CurveKeys binds CurveZMQ (transport_security = "curve") to the same PKI: a process's own key
+// pair is its certificate's (LoadCurveKeyPair checks that the secret key belongs to it), a server's
+// key is read from the server's certificate, and a client is authenticated by the certificate in
+// the ssldir that carries its key, checked like a signer's (CheckCertificate: issued by the CA,
+// within its dates, not revoked by a current CRL) at every handshake, so a refreshed CRL refuses a
+// revoked key at its next handshake. An allowlist of CNs narrows who may connect. Refusals are
+// counted by reason and logged at most once a second per reason. See docs/security.md.
 package certs

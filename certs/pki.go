@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -200,7 +201,9 @@ func InitCA(dir string, opts PKIOptions) (*x509.Certificate, error) {
 
 // Issue creates <dir>/<name>.crt and <dir>/<name>.key (mode 0600) for a service: CN = name, a
 // random 128-bit serial, keyUsage digitalSignature|keyEncipherment, EKU clientAuth+serverAuth, and
-// the CA's key identifier as authority key identifier.
+// the CA's key identifier as authority key identifier. It also issues the service's CURVE key
+// pair: the public key goes into the certificate (see CertCurveKey), the secret key into
+// <dir>/<name>.curve (mode 0600).
 func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 	o, err := opts.withDefaults(DefaultServiceDays)
 	if err != nil {
@@ -214,8 +217,9 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 		return nil, err
 	}
 	crtPath, keyPath := filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	curvePath := filepath.Join(dir, name+CurveKeyExt)
 	if !o.Force {
-		if err := refuseExisting(crtPath, keyPath); err != nil {
+		if err := refuseExisting(crtPath, keyPath, curvePath); err != nil {
 			return nil, err
 		}
 	}
@@ -232,6 +236,10 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 		return nil, err
 	}
 	skid, err := subjectKeyID(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	curvePublic, curveSecret, err := newCurveKeyPair()
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +264,7 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 		KeyUsage:              keyUsage,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
 		SubjectKeyId:          skid,
+		URIs:                  []*url.URL{curveURI(curvePublic)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {
@@ -270,6 +279,9 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 		return nil, err
 	}
 	if err := writeFileAtomic(keyPath, keyPEM, 0o600, o.Force); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(curvePath, encodeCurveSecret(curveSecret), 0o600, o.Force); err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(crtPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, o.Force); err != nil {
@@ -381,6 +393,7 @@ type CertInfo struct {
 	NotBefore time.Time
 	NotAfter  time.Time
 	Status    string // one of the Status* constants
+	CurveKey  string // the CURVE public key in Z85, "" when the certificate carries none
 }
 
 // CRLInfo describes the ssldir's crl.pem.
@@ -476,6 +489,9 @@ func List(dir string, opts PKIOptions) (*Inventory, error) {
 func certInfo(name string, c *x509.Certificate, now time.Time) CertInfo {
 	info := CertInfo{Name: name, CN: firstCN(c), Serial: serialHex(c.SerialNumber), KeyType: keyTypeName(c),
 		NotBefore: c.NotBefore, NotAfter: c.NotAfter, Status: StatusValid}
+	if k, err := CertCurveKey(c); err == nil {
+		info.CurveKey = k.String()
+	}
 	switch {
 	case now.Before(c.NotBefore):
 		info.Status = StatusNotYetValid

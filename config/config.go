@@ -86,6 +86,26 @@ type Config struct {
 	// RoutingNitpicky rejects signed messages whose topic is absent from RoutingPolicy. Default
 	// false.
 	RoutingNitpicky bool `toml:"routing_nitpicky"`
+	// TransportSecurity is "none" (plaintext ZeroMQ, as Python fedmsg speaks it) or "curve":
+	// every socket runs CurveZMQ with the key pair issued with this program's certificate, a
+	// bound socket lets in only clients whose key a valid certificate of the CA in ssldir
+	// carries, and a connecting socket talks only to the server whose certificate it expects
+	// (see CurveServerKeys). Default "none".
+	TransportSecurity string `toml:"transport_security"`
+	// CurveKey is this program's CURVE secret key file. Empty means "<ssldir>/<certname>.curve",
+	// next to the certificate the program signs with, as ackmsg-certs issue writes it.
+	// Default "".
+	CurveKey string `toml:"curve_key"`
+	// CurveServerKeys maps an address this program connects to, or an endpoints or
+	// replay_endpoints name (then for each of its addresses), onto the certificate name in
+	// ssldir whose CURVE key the server there must present, or onto that key itself in Z85 (40
+	// characters). Without an entry the certificate name is certnames[<endpoint name>], else the
+	// endpoint name itself; relay_inbound's address counts as the endpoint "relay_inbound".
+	// Default {}.
+	CurveServerKeys StringMap `toml:"curve_server_keys"`
+	// CurveAllow lists the certificate CNs that may connect to this program's bound sockets
+	// with transport_security = "curve". Empty means any valid certificate of the CA. Default [].
+	CurveAllow []string `toml:"curve_allow"`
 
 	// IOThreads is the number of ZeroMQ I/O threads of each context. Default 1.
 	IOThreads int `toml:"io_threads"`
@@ -279,6 +299,8 @@ func DefaultConfig() Config {
 		Certnames:              StringMap{},
 		CRLCacheExpiry:         DefaultCRLCacheExpiry,
 		RoutingPolicy:          ListMap{},
+		TransportSecurity:      SecurityNone,
+		CurveServerKeys:        StringMap{},
 		IOThreads:              1,
 		HighWaterMark:          DefaultHighWaterMark,
 		ZMQLinger:              1000,

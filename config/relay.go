@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 )
@@ -11,6 +12,13 @@ type RelayConfig struct {
 	// HTTPAddress is the host:port where ackmsg-relay answers /live, /ready and /metrics
 	// (Prometheus). Empty disables it. Default "".
 	HTTPAddress string `toml:"http_address"`
+	// InboundSecurity is the security of relay_inbound alone: "" (the default) follows
+	// transport_security; "none" keeps relay_inbound in plaintext while everything else runs
+	// CURVE, so Python fedmsg publishers (which have no CURVE) on this host publish through a
+	// relay whose subscribers are encrypted and authenticated (bind it to a loopback address:
+	// anyone who reaches it may publish, and routing_policy is then enforced by the consumers
+	// alone). Default "".
+	InboundSecurity string `toml:"inbound_security"`
 }
 
 var relayKeys = tomlKeys(reflect.TypeFor[RelayConfig]())
@@ -48,6 +56,10 @@ func (c *Config) mergeRelay(path string, raw any, layer RelayConfig) {
 
 // validateRelay adds the problems of c.Relay to errs.
 func (c *Config) validateRelay(errs *errorList) {
+	if s := c.Relay.InboundSecurity; s != "" && s != SecurityNone {
+		errs.add(&KeyError{Key: "relay.inbound_security", Source: c.Source("relay.inbound_security"),
+			Err: fmt.Errorf("%w: %q: want \"\" (as transport_security) or %q (a plaintext inbound segment)", ErrInvalid, s, SecurityNone)})
+	}
 	if a := c.Relay.HTTPAddress; a != "" {
 		if err := checkListenAddress(a); err != nil {
 			errs.add(&KeyError{Key: "relay.http_address", Source: c.Source("relay.http_address"), Err: err})

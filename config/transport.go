@@ -6,8 +6,8 @@ import (
 	"github.com/ackmsg/ackmsg/transport"
 )
 
-// Transport maps the zmq_* settings (and io_threads, max_frame_size) onto the socket options
-// every component's Config carries.
+// Transport maps the zmq_* settings (and io_threads, max_frame_size, and transport_security with
+// the curve_* keys: see Security) onto the socket options every component's Config carries.
 func (c *Config) Transport() transport.Options {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	linger := ms(c.ZMQLinger)
@@ -31,5 +31,6 @@ func (c *Config) Transport() transport.Options {
 		TCPKeepaliveIntvl: c.ZMQTCPKeepaliveIntvl,
 		MaxMsgSize:        maxMsg,
 		IOThreads:         c.IOThreads,
+		Security:          c.Security(),
 	}
 }

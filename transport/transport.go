@@ -1,5 +1,6 @@
 // Package transport holds the settings of the ZeroMQ sockets every ackmsg component opens: the
-// high-water mark, linger, reconnect back-off, TCP keepalive and the size backstop. A component's
+// high-water mark, linger, reconnect back-off, TCP keepalive, the size backstop and the security
+// mechanism (plaintext, or CurveZMQ with keys from a Keys implementation). A component's
 // Config carries one Options value; package config maps fedmsg's zmq_* keys onto it.
 //
 // It is plain data with no I/O, at the bottom floor next to package message.
@@ -30,6 +31,9 @@ type Options struct {
 	// IOThreads is the number of I/O threads of the ZeroMQ context a component creates for its
 	// sockets. 0 means 1.
 	IOThreads int
+	// Security is the mechanism every socket runs: none (the zero value, plaintext as in
+	// fedmsg) or CURVE bound to the bus's PKI. See docs/security.md.
+	Security Security
 }
 
 // Validate reports settings no socket can take.
@@ -44,5 +48,5 @@ func (o Options) Validate() error {
 	case o.IOThreads < 0:
 		return errors.New("transport: IOThreads must not be negative")
 	}
-	return nil
+	return o.Security.Validate()
 }

@@ -196,12 +196,15 @@ func (c *cli) issue(args []string) int {
 			"128-bit serial, EKU clientAuth+serverAuth. NAME is what fedmsg calls the certname, and the\n"+
 			"CN is the signer name used by routing policies and ACK recipient lists.\n"+
 			"With --key-type ed25519 the service signs under crypto \"x509-ed25519\" (about 40x faster\n"+
-			"to sign than RSA-2048), which ackmsg peers verify and Python fedmsg consumers reject.\n", 1)
+			"to sign than RSA-2048), which ackmsg peers verify and Python fedmsg consumers reject.\n"+
+			"It also issues the service's CURVE key pair for transport_security = \"curve\": the public\n"+
+			"key goes into the certificate (signed by the CA, so revoking the certificate revokes it),\n"+
+			"the secret key into NAME.curve (mode 0600). Reissuing with --force rotates both.\n", 1)
 	dir := dirFlag(cmd.fs)
 	days := cmd.fs.Int("days", certs.DefaultServiceDays, "validity in days (never beyond the CA's)")
 	keyType := keyTypeFlag(cmd.fs, "key type: rsa (crypto x509, fedmsg-compatible) or ed25519 (crypto x509-ed25519, ackmsg only)")
 	bits := cmd.fs.Int("bits", certs.DefaultBits, "RSA key size")
-	force := cmd.fs.Bool("force", false, "overwrite an existing NAME.crt / NAME.key")
+	force := cmd.fs.Bool("force", false, "overwrite an existing NAME.crt / NAME.key / NAME.curve")
 	pos, code := c.parse(cmd, args)
 	if code >= 0 {
 		return code
@@ -210,9 +213,9 @@ func (c *cli) issue(args []string) int {
 	if err != nil {
 		return c.fail("issue", err)
 	}
-	fmt.Fprintf(c.stdout, "issued %s (%s, serial %s, valid until %s): %s, %s\n", pos[0], *keyType, hexSerial(cert),
+	fmt.Fprintf(c.stdout, "issued %s (%s, serial %s, valid until %s): %s, %s, %s\n", pos[0], *keyType, hexSerial(cert),
 		cert.NotAfter.UTC().Format(time.RFC3339),
-		filepath.Join(*dir, pos[0]+".crt"), filepath.Join(*dir, pos[0]+".key"))
+		filepath.Join(*dir, pos[0]+".crt"), filepath.Join(*dir, pos[0]+".key"), filepath.Join(*dir, pos[0]+certs.CurveKeyExt))
 	return exitOK
 }
 
@@ -258,8 +261,9 @@ func (c *cli) crl(args []string) int {
 
 func (c *cli) list(args []string) int {
 	cmd := c.newCommand("list", "list [flags]",
-		"Lists the CA and every NAME.crt of --dir with CN, key type, serial, validity and status (valid, revoked,\n"+
-			"expired, not-yet-valid, or foreign = not issued by this CA), then the CRL's state.\n", 0)
+		"Lists the CA and every NAME.crt of --dir with CN, key type, serial, validity, status (valid, revoked,\n"+
+			"expired, not-yet-valid, or foreign = not issued by this CA) and the CURVE public key the\n"+
+			"certificate carries (Z85; - for none), then the CRL's state.\n", 0)
 	dir := dirFlag(cmd.fs)
 	if _, code := c.parse(cmd, args); code >= 0 {
 		return code
@@ -269,10 +273,10 @@ func (c *cli) list(args []string) int {
 		return c.fail("list", err)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCN\tKEY\tSERIAL\tNOT BEFORE\tNOT AFTER\tSTATUS")
+	fmt.Fprintln(tw, "NAME\tCN\tKEY\tSERIAL\tNOT BEFORE\tNOT AFTER\tSTATUS\tCURVE KEY")
 	for _, ci := range append([]certs.CertInfo{inv.CA}, inv.Certs...) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ci.Name, ci.CN, ci.KeyType, ci.Serial,
-			ci.NotBefore.UTC().Format(time.RFC3339), ci.NotAfter.UTC().Format(time.RFC3339), ci.Status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ci.Name, ci.CN, ci.KeyType, ci.Serial,
+			ci.NotBefore.UTC().Format(time.RFC3339), ci.NotAfter.UTC().Format(time.RFC3339), ci.Status, orDash(ci.CurveKey))
 	}
 	if err := tw.Flush(); err != nil {
 		return c.fail("list", err)

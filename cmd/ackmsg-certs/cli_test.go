@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ackmsg/ackmsg/certs"
 )
 
 const vectorDir = "../../testdata/vectors"
@@ -279,6 +281,16 @@ func TestEd25519(t *testing.T) {
 	for _, want := range []string{"KEY", "edpub", "Ed25519", "RSA-1024"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("list lacks %q:\n%s", want, list)
+		}
+	}
+	// Each issued certificate carries a CURVE key, shown by list, whose secret is NAME.curve.
+	for _, name := range []string{"rsapub", "edpub"} {
+		pub, _, err := certs.LoadCurveKeyPair(filepath.Join(dir, name+".crt"), filepath.Join(dir, name+certs.CurveKeyExt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(list, "CURVE KEY") || !strings.Contains(list, pub.String()) {
+			t.Errorf("list lacks %s's CURVE key %s:\n%s", name, pub, list)
 		}
 	}
 

@@ -34,7 +34,9 @@ names their certificate (certname, cert_prefix or name) it must load, and when i
 comment says that each needs --certname when it starts (not a failure: that is how the README
 tour runs them). With validate_signatures, the CA certificate (and the CRL, when crl_location is
 set) must load; a URL is downloaded and verified (the CRL against the CA) as each command does at
-start, and cached in ca_cert_cache / crl_cache. Comments at the top say who signs as what.
+start, and cached in ca_cert_cache / crl_cache. With transport_security = "curve" it loads the
+CURVE key pair and the key of every server the configuration connects to (from the certificates
+in ssldir, checked against the CA and CRL). Comments at the top say who signs as what.
 
 A configuration that cannot be loaded or is not valid exits 1 with every problem listed on
 standard error, each naming the key and the file, variable or flag that set it; the values are
@@ -107,6 +109,36 @@ func checkFiles(cfg *config.Config, log *slog.Logger) (problems, notes []string)
 	if cfg.ValidateSignatures {
 		if _, err := wiring.Verifier(cfg, false, log); err != nil {
 			problems = append(problems, "validate_signatures: "+err.Error())
+		}
+	}
+	if cfg.TransportSecurity == config.SecurityCurve {
+		p, n := checkCurve(cfg)
+		problems, notes = append(problems, p...), append(notes, n...)
+	}
+	return problems, notes
+}
+
+// checkCurve loads this configuration's CURVE key pair and every server key it may need, as the
+// sockets do when they open.
+func checkCurve(cfg *config.Config) (problems, notes []string) {
+	if !cli.HasIdentity(cfg) {
+		return nil, []string{"transport_security curve: each command needs --certname (its CURVE key pair is its certificate's)"}
+	}
+	keys := cfg.Transport().Security.Keys
+	pub, _, err := keys.KeyPair()
+	if err != nil {
+		return []string{"transport_security curve: " + err.Error()}, nil
+	}
+	notes = append(notes, "transport_security curve: this configuration's CURVE public key is "+pub)
+	servers := cfg.CurveServers()
+	addrs := make([]string, 0, len(servers))
+	for a := range servers {
+		addrs = append(addrs, a)
+	}
+	slices.Sort(addrs)
+	for _, a := range addrs {
+		if _, err := keys.ServerKey(a); err != nil {
+			problems = append(problems, "transport_security curve: "+err.Error())
 		}
 	}
 	return problems, notes

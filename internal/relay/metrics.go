@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/internal/ops"
 )
 
@@ -15,13 +16,19 @@ var (
 	descForwarded = prometheus.NewDesc("ackmsg_relay_messages_forwarded_total",
 		"Messages forwarded from relay_inbound to relay_outbound.", nil, nil)
 	descDropped = prometheus.NewDesc("ackmsg_relay_messages_dropped_total",
-		"Inbound messages not forwarded, by reason (frames: not two frames; oversize: a frame above max_frame_size).", []string{"reason"}, nil)
+		"Inbound messages not forwarded, by reason (frames: not two frames; oversize: a frame above max_frame_size; "+
+			"unauthorized: routing_policy does not allow the CURVE-authenticated sender this topic).", []string{"reason"}, nil)
+	descRefused = prometheus.NewDesc("ackmsg_relay_handshakes_refused_total",
+		"CURVE handshakes refused on the relay's sockets, by reason (unknown_key, untrusted, revoked, expired, crl, not_allowed, no_keys; handshake: the client does not speak CURVE).", []string{"reason"}, nil)
 	descReady = prometheus.NewDesc("ackmsg_relay_ready",
 		"1 when the relay's sockets are bound and it is not stopping.", nil, nil)
 )
 
 // dropReasons are the reasons check gives, reported at 0 before the first drop.
-var dropReasons = []string{"frames", "oversize"}
+var dropReasons = []string{"frames", "oversize", "unauthorized"}
+
+// refusals is what the relay's CURVE keys (certs.CurveKeys) report about refused handshakes.
+type refusals interface{ Refused() map[string]uint64 }
 
 // Ready reports whether the relay forwards: its sockets are bound (New succeeded) and Run has
 // not stopped.
@@ -32,6 +39,7 @@ func (r *Relay) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descForwarded
 	ch <- descDropped
 	ch <- descReady
+	ch <- descRefused
 }
 
 // Collect implements prometheus.Collector: the counters are read at scrape time.
@@ -40,6 +48,12 @@ func (r *Relay) Collect(ch chan<- prometheus.Metric) {
 	counts := r.drops.Counts()
 	for _, reason := range dropReasons {
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(counts[reason]), reason)
+	}
+	if k, ok := r.keys.(refusals); ok {
+		counts := k.Refused()
+		for _, reason := range certs.RefusedReasons {
+			ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(counts[reason]), reason)
+		}
 	}
 	ready := 0.0
 	if r.Ready() {

@@ -3,11 +3,17 @@
 //
 // Frames are forwarded byte for byte: unlike fedmsg's relay, nothing is re-serialized, so
 // signatures and exact encodings survive. A message that is not exactly two frames, or has a frame
-// above max_frame_size, is dropped and counted rather than passed on to every subscriber.
+// above max_frame_size, is dropped and counted rather than passed on to every subscriber. With
+// transport_security = "curve" every inbound connection is authenticated (ZAP maps its key to a
+// certificate CN, curve_allow narrows who may connect) and a message whose topic routing_policy
+// does not allow its sender is dropped as "unauthorized" before fan-out (see Authorizer). With
+// relay.inbound_security = "none" the inbound side alone stays plaintext (Python publishers on
+// the host) while the subscribers get CURVE; nobody is authenticated there, so nothing is
+// authorized at the relay.
 //
 // With relay.http_address set, the relay serves /live, /ready (its sockets are bound and it is
 // not stopping) and /metrics (internal/ops), counting ackmsg_relay_messages_forwarded_total and
-// ackmsg_relay_messages_dropped_total{reason}.
+// ackmsg_relay_messages_dropped_total{reason}, and with CURVE ackmsg_relay_handshakes_refused_total{reason}.
 package relay
 
 import (
@@ -24,6 +30,7 @@ import (
 	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // Relay is a running relay.
@@ -33,6 +40,8 @@ type Relay struct {
 	in       *zsock.Sub
 	out      *zsock.Pub
 	maxFrame int
+	authz    *Authorizer // nil without transport_security curve: no identity to authorize
+	keys     any         // the CURVE keys, for the refused-handshake counts; nil without CURVE
 
 	forwarded atomic.Uint64
 	drops     *ratelog.Limiter
@@ -70,10 +79,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 		zctx.Term()
 		return nil, fmt.Errorf("relay_outbound: %w", err)
 	}
+	inOpts := opts
+	if cfg.Relay.InboundSecurity == config.SecurityNone {
+		inOpts.Security = transport.Security{Mode: config.SecurityNone} // a plaintext segment
+	}
 	in, err := zsock.NewSub(zctx, zsock.SubConfig{
 		Endpoints: []zsock.Endpoint{{Name: config.RelayInboundKey, Addr: inbound}},
 		Bind:      true,
-		Options:   opts,
+		UserID:    inOpts.Security.Curve(),
+		Options:   inOpts,
 		OnEvent: func(e zsock.Event) {
 			log.Debug("inbound publisher "+e.Kind.String(), "addr", e.Endpoint.Addr)
 		},
@@ -84,6 +98,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 		return nil, fmt.Errorf("relay_inbound: %w", err)
 	}
 	r := &Relay{log: log, zctx: zctx, in: in, out: out, maxFrame: cfg.MaxFrameSize, drops: ratelog.New(log, time.Second)}
+	if inOpts.Security.Curve() {
+		r.authz = NewAuthorizer(cfg.RoutingPolicy, cfg.RoutingNitpicky)
+	}
+	if opts.Security.Curve() {
+		r.keys = opts.Security.Keys
+	}
 	if addr := cfg.Relay.HTTPAddress; addr != "" {
 		if r.http, err = r.serveHTTP(addr); err != nil {
 			r.close()
@@ -107,8 +127,8 @@ func (r *Relay) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("relay: inbound: %w", err)
 		}
-		if reason, detail := r.check(msg.Frames); reason != "" {
-			r.drops.Warn(reason, "dropped inbound message", "detail", detail)
+		if reason, detail := r.check(msg.Frames, msg.UserID); reason != "" {
+			r.drops.Warn(reason, "dropped inbound message", "detail", detail, "sender", msg.UserID)
 			continue
 		}
 		if err := r.out.Send(msg.Frames...); err != nil {
@@ -119,13 +139,18 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 // check returns why a message must not be forwarded (a counter key and a detail), or "".
-func (r *Relay) check(frames [][]byte) (reason, detail string) {
+func (r *Relay) check(frames [][]byte, user string) (reason, detail string) {
 	if len(frames) != 2 {
 		return "frames", fmt.Sprintf("%d frames, want 2", len(frames))
 	}
 	for _, f := range frames {
 		if r.maxFrame > 0 && len(f) > r.maxFrame {
 			return "oversize", fmt.Sprintf("frame of %d bytes exceeds max_frame_size %d", len(f), r.maxFrame)
+		}
+	}
+	if r.authz != nil {
+		if err := r.authz.Allow(user, string(frames[0])); err != nil {
+			return "unauthorized", err.Error()
 		}
 	}
 	return "", ""

@@ -24,6 +24,13 @@
 // running. The zmq Context is the caller's: create it with NewContext and Term it after every Pub
 // and Sub made from it is closed.
 //
+// With Options.Security in CURVE mode every socket runs CurveZMQ: a binding socket is a CURVE
+// server whose clients the context's ZAP handler (one per context, bound before the first server
+// socket, domain table swapped atomically) authenticates with the socket's Keys, and a guard per
+// server socket closes its connections when a key it let in is refused later (a revocation); a
+// connecting socket authenticates the server by the key Keys.ServerKey gives for the address.
+// Sub can report the authenticated sender (User-Id) of each message. See docs/security.md.
+//
 // ErrClosed ("zsock: closed") wraps message.ErrClosed, the module's one root of "closed"
 // errors; the public packages translate it into their own ErrClosed, which wrap the same root.
 package zsock

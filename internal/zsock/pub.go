@@ -41,8 +41,9 @@ type Pub struct {
 	subs    map[string]int // subscribed prefix -> live subscription count
 	waiters []subWaiter
 
-	wait *fdWait       // the watcher's: the XPUB's ZMQ_FD, and wake-ups (a new waiter, or Close)
-	done chan struct{} // closed when the watcher has exited
+	wait  *fdWait       // the watcher's: the XPUB's ZMQ_FD, and wake-ups (a new waiter, or Close)
+	done  chan struct{} // closed when the watcher has exited
+	guard *curveGuard   // a bound CURVE socket's; its monitor is read under mu; nil otherwise
 }
 
 type subWaiter struct {
@@ -71,11 +72,23 @@ func NewPub(zctx *zmq.Context, cfg PubConfig) (*Pub, error) {
 	}
 	fd, err := sock.GetFd()
 	if err != nil {
+		p.guard.stop(sock)
 		sock.Close()
 		return nil, fmt.Errorf("zsock: ZMQ_FD: %w", err)
 	}
-	w, err := newFDWait(fd)
+	fds := []int{fd}
+	if p.guard != nil && p.guard.mon != nil {
+		mfd, err := p.guard.mon.GetFd()
+		if err != nil {
+			p.guard.stop(sock)
+			sock.Close()
+			return nil, fmt.Errorf("zsock: monitor ZMQ_FD: %w", err)
+		}
+		fds = append(fds, mfd)
+	}
+	w, err := newFDWait(fds...)
 	if err != nil {
+		p.guard.stop(sock)
 		sock.Close()
 		return nil, err
 	}
@@ -177,6 +190,7 @@ func (p *Pub) Close() error {
 	p.mu.Unlock()
 	<-p.done
 	p.mu.Lock()
+	p.guard.stop(p.sock)
 	p.sock.Close()
 	p.wait.Close() // under mu: WaitSubscribed wakes the watcher only while not closed
 	p.mu.Unlock()
@@ -197,7 +211,15 @@ func (p *Pub) watch() {
 		if len(p.waiters) > 0 {
 			interval = watchWaiting
 		}
+		if p.guard != nil {
+			p.guard.drain()
+		}
 		p.mu.Unlock()
+		if p.guard != nil {
+			now := time.Now()
+			p.guard.recheck(now)
+			interval = min(interval, p.guard.timeout(now))
+		}
 		if err := p.wait.Wait(interval, nil); err != nil && !errors.Is(err, errWaitTimeout) {
 			// Not expected from epoll; the interval still bounds how stale subscriptions get.
 			time.Sleep(interval)
@@ -229,6 +251,15 @@ func (p *Pub) open(zctx *zmq.Context, cfg PubConfig) (*zmq.Socket, error) {
 		return nil, fmt.Errorf("zsock: xpub verbose: %w", err)
 	}
 	if cfg.Connect != "" {
+		err = secureClient(cfg.Options, sock, cfg.Connect)
+	} else {
+		p.guard, err = secureServer(zctx, cfg.Options, sock, true)
+	}
+	if err != nil {
+		sock.Close()
+		return nil, err
+	}
+	if cfg.Connect != "" {
 		if err := sock.Connect(cfg.Connect); err != nil {
 			sock.Close()
 			return nil, fmt.Errorf("zsock: connect %s: %w", cfg.Connect, err)
@@ -250,6 +281,7 @@ func (p *Pub) open(zctx *zmq.Context, cfg PubConfig) (*zmq.Socket, error) {
 		}
 		return sock, nil
 	}
+	p.guard.stop(sock)
 	sock.Close()
 	return nil, errs.err()
 }

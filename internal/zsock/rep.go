@@ -72,6 +72,12 @@ func (r *Rep) run(zctx *zmq.Context, cfg RepConfig, ready chan<- error) {
 		ready <- err
 		return
 	}
+	guard, err := secureServer(zctx, cfg.Options, sock, true)
+	if err != nil {
+		ready <- err
+		return
+	}
+	defer guard.stop(sock) // before sock.Close, deferred earlier
 	if err := sock.Bind(cfg.Bind); err != nil {
 		ready <- &EndpointError{Addr: cfg.Bind, Op: "bind", Err: err}
 		return
@@ -83,9 +89,18 @@ func (r *Rep) run(zctx *zmq.Context, cfg RepConfig, ready chan<- error) {
 	poller := zmq.NewPoller()
 	poller.Add(o.r, zmq.POLLIN)
 	poller.Add(sock, zmq.POLLIN)
+	timeout := time.Duration(-1)
+	if guard != nil {
+		poller.Add(guard.mon, zmq.POLLIN)
+	}
 	ready <- nil
 	for !o.closing() {
-		polled, err := poller.Poll(-1)
+		if guard != nil {
+			now := time.Now()
+			guard.recheck(now)
+			timeout = guard.timeout(now)
+		}
+		polled, err := poller.Poll(timeout)
 		if err != nil {
 			if zmq.AsErrno(err) == zmq.Errno(syscall.EINTR) {
 				continue
@@ -95,6 +110,10 @@ func (r *Rep) run(zctx *zmq.Context, cfg RepConfig, ready chan<- error) {
 		for _, pl := range polled {
 			if pl.Socket == o.r {
 				o.drain()
+				continue
+			}
+			if guard != nil && pl.Socket == guard.mon {
+				guard.drain()
 				continue
 			}
 			for !o.closing() {
@@ -132,6 +151,9 @@ func Request(ctx context.Context, zctx *zmq.Context, addr string, opts Options, 
 	defer sock.Close()
 	opts.Linger = 0 // an unanswered request must not hold the context's Term
 	if err := apply(opts, sock); err != nil {
+		return nil, err
+	}
+	if err := secureClient(opts, sock, addr); err != nil {
 		return nil, err
 	}
 	if err := sock.Connect(addr); err != nil {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
 )
@@ -20,6 +21,9 @@ type Endpoint struct {
 type Inbound struct {
 	Endpoint Endpoint
 	Frames   [][]byte
+	// UserID is the sender's identity as the ZAP handler established it at the handshake (the
+	// message property "User-Id"): set only with SubConfig.UserID on a CURVE socket.
+	UserID string
 }
 
 // SubConfig says what a Sub connects and subscribes to.
@@ -34,6 +38,8 @@ type SubConfig struct {
 	// OnEvent, if set, is called on the owner goroutine for every connection change. It must
 	// not block.
 	OnEvent func(Event)
+	// UserID makes Recv fill Inbound.UserID (one more libzmq call per message).
+	UserID bool
 }
 
 // Sub owns one SUB socket per endpoint (so every message carries the endpoint it came from) and a
@@ -71,8 +77,11 @@ type Sub struct {
 	rwait   *fdWait    // the data sockets' ZMQ_FDs; Wake ends a Recv's wait (ctx ended, or Close)
 	wclosed bool
 
+	userID bool // fixed after NewSub
+
 	// Owner goroutine only.
 	mons      []*zmq.Socket
+	guards    []*curveGuard // per socket: a bound CURVE socket's, fed from its monitor; else nil
 	connected []bool
 	tried     []bool // connected once, or a connection attempt failed
 	onEvent   func(Event)
@@ -84,7 +93,7 @@ func NewSub(zctx *zmq.Context, cfg SubConfig) (*Sub, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, fmt.Errorf("zsock: no endpoints to subscribe to")
 	}
-	s := &Sub{onEvent: cfg.OnEvent}
+	s := &Sub{onEvent: cfg.OnEvent, userID: cfg.UserID}
 	ready := make(chan error, 1)
 	go s.run(zctx, cfg, ready)
 	if err := <-ready; err != nil {
@@ -155,7 +164,15 @@ func (s *Sub) run(zctx *zmq.Context, cfg SubConfig, ready chan<- error) {
 	ready <- nil // hands the reader side to Recv callers
 
 	for !o.closing() {
-		polled, err := poller.Poll(-1)
+		timeout := time.Duration(-1)
+		for _, g := range s.guards {
+			if g != nil {
+				now := time.Now()
+				g.recheck(now)
+				timeout = g.timeout(now)
+			}
+		}
+		polled, err := poller.Poll(timeout)
 		if err != nil {
 			return
 		}
@@ -195,8 +212,25 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 				return fmt.Errorf("zsock: subscribe %q: %w", p, err)
 			}
 		}
+		var guard *curveGuard
+		op, attach := "connect", sock.Connect
+		if cfg.Bind {
+			op, attach = "bind", sock.Bind
+			guard, err = secureServer(zctx, cfg.Options, sock, false)
+		} else {
+			err = secureClient(cfg.Options, sock, ep.Addr)
+		}
+		if err != nil {
+			// Like a failed connect: this endpoint is unusable, the others are still tried.
+			failed.add(&EndpointError{Op: op, Name: ep.Name, Addr: ep.Addr, Err: err})
+			continue
+		}
+		events := zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+		if guard != nil {
+			events |= guardEvents // the guard is fed from this monitor (libzmq allows one)
+		}
 		monAddr := inprocAddr("mon")
-		if err := sock.Monitor(monAddr, zmq.EVENT_HANDSHAKE_SUCCEEDED|zmq.EVENT_DISCONNECTED|zmq.EVENT_CONNECT_RETRIED); err != nil {
+		if err := sock.Monitor(monAddr, events); err != nil {
 			return fmt.Errorf("zsock: monitor: %w", err)
 		}
 		mon, err := zctx.NewSocket(zmq.PAIR)
@@ -204,15 +238,12 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 			return fmt.Errorf("zsock: monitor socket: %w", err)
 		}
 		s.mons = append(s.mons, mon)
+		s.guards = append(s.guards, guard)
 		if err := mon.SetLinger(0); err != nil {
 			return fmt.Errorf("zsock: linger: %w", err)
 		}
 		if err := mon.Connect(monAddr); err != nil {
 			return fmt.Errorf("zsock: monitor connect: %w", err)
-		}
-		op, attach := "connect", sock.Connect
-		if cfg.Bind {
-			op, attach = "bind", sock.Bind
 		}
 		if err := attach(ep.Addr); err != nil {
 			// Independent of the other endpoints: try them all, and report every failure.

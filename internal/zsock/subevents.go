@@ -102,9 +102,12 @@ func (s *Sub) ready(settled bool) bool {
 
 func (s *Sub) readEvents(i int) {
 	for {
-		ev, _, _, err := s.mons[i].RecvEvent(zmq.DONTWAIT)
+		ev, addr, value, err := s.mons[i].RecvEvent(zmq.DONTWAIT)
 		if err != nil {
 			break
+		}
+		if g := s.guards[i]; g != nil {
+			g.observe(ev, addr, value)
 		}
 		var kind EventKind
 		switch {

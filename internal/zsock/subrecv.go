@@ -113,7 +113,7 @@ func (s *Sub) tryRecv() (Inbound, bool) {
 			continue
 		}
 		s.attempts++
-		frames, err := s.socks[i].RecvMessageBytes(zmq.DONTWAIT)
+		frames, user, err := s.recvFrom(s.socks[i])
 		if err != nil {
 			switch zmq.AsErrno(err) {
 			case zmq.Errno(syscall.EAGAIN):
@@ -130,10 +130,20 @@ func (s *Sub) tryRecv() (Inbound, bool) {
 		}
 		s.burst++
 		s.received.Add(1)
-		return Inbound{Endpoint: s.eps[i], Frames: frames}, true
+		return Inbound{Endpoint: s.eps[i], Frames: frames, UserID: user}, true
 	}
 	s.burst = 0
 	return Inbound{}, false
+}
+
+// recvFrom reads one multipart message without waiting, with its User-Id when asked for.
+func (s *Sub) recvFrom(sock *zmq.Socket) ([][]byte, string, error) {
+	if !s.userID {
+		frames, err := sock.RecvMessageBytes(zmq.DONTWAIT)
+		return frames, "", err
+	}
+	frames, md, err := sock.RecvMessageBytesWithMetadata(zmq.DONTWAIT, "User-Id")
+	return frames, md["User-Id"], err
 }
 
 // wakeReader makes a waiting Recv look at its context and the closed flag. A wake-up nobody was

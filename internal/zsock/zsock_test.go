@@ -23,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func newCtx(t *testing.T) *zmq.Context {
+func newCtx(t testing.TB) *zmq.Context {
 	t.Helper()
 	zctx, err := NewContext(1)
 	if err != nil {

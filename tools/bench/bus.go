@@ -121,7 +121,13 @@ func (b *bus) message() any {
 }
 
 // newBus starts n acking recipients (sub01..) and the publisher, and warms the bus.
-func newBus(p *pki, n int) (*bus, error) {
+func newBus(p *pki, n int) (*bus, error) { return newBusWith(p, n, nil) }
+
+// newBusWith is newBus with every configuration passed through adjust first (when not nil).
+func newBusWith(p *pki, n int, adjust func(*config.Config)) (*bus, error) {
+	if adjust == nil {
+		adjust = func(*config.Config) {}
+	}
 	b := &bus{}
 	eps := map[string][]string{"pub.host": {freeAddr()}}
 	for i := range n {
@@ -133,6 +139,7 @@ func newBus(p *pki, n int) (*bus, error) {
 	for _, name := range b.names {
 		cfg := p.config(name, eps)
 		cfg.Name = name + ".host"
+		adjust(cfg)
 		s, err := ack.NewSubscriber(cfg, benchTopic)
 		if err != nil {
 			b.close()
@@ -152,6 +159,7 @@ func newBus(p *pki, n int) (*bus, error) {
 	}
 	cfg := p.config("pub", eps)
 	cfg.Name = "pub.host"
+	adjust(cfg)
 	pub, err := ack.New(cfg)
 	if err != nil {
 		b.close()

@@ -32,6 +32,7 @@ var scenarios = []struct {
 	{"PublishAsync throughput", (*bench).publishAsync},
 	{"memory per in-flight message", (*bench).memoryPerMessage},
 	{"plain publish throughput", (*bench).plainPublish},
+	{"CURVE next to plaintext", (*bench).curve},
 	{"outbox", (*bench).outbox},
 	{"NATS JetStream", (*bench).jetStream},
 	{"RabbitMQ and the bridge", (*bench).rabbitAndBridge},
