@@ -116,23 +116,28 @@ func (r *Rep) run(zctx *zmq.Context, cfg RepConfig, ready chan<- error) {
 				guard.drain()
 				continue
 			}
-			for !o.closing() {
-				req, err := sock.RecvMessageBytes(zmq.DONTWAIT)
-				if err != nil {
-					break
-				}
-				reply := cfg.Handle(req)
-				if len(reply) == 0 {
-					reply = [][]byte{{}}
-				}
-				parts := make([]any, len(reply))
-				for i, f := range reply {
-					parts[i] = f
-				}
-				// A REP socket whose peer went away drops the reply; nothing to do about it.
-				_, _ = sock.SendMessageDontwait(parts...)
-			}
+			serve(o, sock, cfg.Handle)
 		}
+	}
+}
+
+// serve answers the requests that have arrived, until none is left or the Rep closes.
+func serve(o *owner, sock *zmq.Socket, handle func([][]byte) [][]byte) {
+	for !o.closing() {
+		req, err := sock.RecvMessageBytes(zmq.DONTWAIT)
+		if err != nil {
+			return
+		}
+		reply := handle(req)
+		if len(reply) == 0 {
+			reply = [][]byte{{}}
+		}
+		parts := make([]any, len(reply))
+		for i, f := range reply {
+			parts[i] = f
+		}
+		// A REP socket whose peer went away drops the reply; nothing to do about it.
+		_, _ = sock.SendMessageDontwait(parts...)
 	}
 }
 

@@ -186,6 +186,54 @@ func (s *Sub) run(zctx *zmq.Context, cfg SubConfig, ready chan<- error) {
 	}
 }
 
+// newSocket makes one endpoint's SUB socket with the options and subscriptions.
+func (s *Sub) newSocket(zctx *zmq.Context, opts Options, prefixes []string) (*zmq.Socket, error) {
+	sock, err := zctx.NewSocket(zmq.SUB)
+	if err != nil {
+		return nil, fmt.Errorf("zsock: new SUB: %w", err)
+	}
+	s.socks = append(s.socks, sock)
+	if err := apply(opts, sock); err != nil {
+		return nil, err
+	}
+	// Closing a SUB must never wait: there is nothing of ours to flush.
+	if err := sock.SetLinger(0); err != nil {
+		return nil, fmt.Errorf("zsock: linger: %w", err)
+	}
+	for _, p := range prefixes {
+		if err := sock.SetSubscribe(p); err != nil {
+			return nil, fmt.Errorf("zsock: subscribe %q: %w", p, err)
+		}
+	}
+	return sock, nil
+}
+
+// monitor attaches the monitor of one endpoint's socket (connection events; with guard, the
+// CURVE guard's handshake events too, as libzmq allows one monitor per socket).
+func (s *Sub) monitor(zctx *zmq.Context, sock *zmq.Socket, guard *curveGuard) error {
+	events := zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+	if guard != nil {
+		events |= guardEvents
+	}
+	monAddr := inprocAddr("mon")
+	if err := sock.Monitor(monAddr, events); err != nil {
+		return fmt.Errorf("zsock: monitor: %w", err)
+	}
+	mon, err := zctx.NewSocket(zmq.PAIR)
+	if err != nil {
+		return fmt.Errorf("zsock: monitor socket: %w", err)
+	}
+	s.mons = append(s.mons, mon)
+	s.guards = append(s.guards, guard)
+	if err := mon.SetLinger(0); err != nil {
+		return fmt.Errorf("zsock: linger: %w", err)
+	}
+	if err := mon.Connect(monAddr); err != nil {
+		return fmt.Errorf("zsock: monitor connect: %w", err)
+	}
+	return nil
+}
+
 func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 	prefixes := cfg.Prefixes
 	if len(prefixes) == 0 {
@@ -195,22 +243,9 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 	failed := endpointErrors{what: "endpoints could not be attached", total: len(cfg.Endpoints)}
 	var attached []string
 	for _, ep := range cfg.Endpoints {
-		sock, err := zctx.NewSocket(zmq.SUB)
+		sock, err := s.newSocket(zctx, cfg.Options, prefixes)
 		if err != nil {
-			return fmt.Errorf("zsock: new SUB: %w", err)
-		}
-		s.socks = append(s.socks, sock)
-		if err := apply(cfg.Options, sock); err != nil {
 			return err
-		}
-		// Closing a SUB must never wait: there is nothing of ours to flush.
-		if err := sock.SetLinger(0); err != nil {
-			return fmt.Errorf("zsock: linger: %w", err)
-		}
-		for _, p := range prefixes {
-			if err := sock.SetSubscribe(p); err != nil {
-				return fmt.Errorf("zsock: subscribe %q: %w", p, err)
-			}
 		}
 		var guard *curveGuard
 		op, attach := "connect", sock.Connect
@@ -225,25 +260,8 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 			failed.add(&EndpointError{Op: op, Name: ep.Name, Addr: ep.Addr, Err: err})
 			continue
 		}
-		events := zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
-		if guard != nil {
-			events |= guardEvents // the guard is fed from this monitor (libzmq allows one)
-		}
-		monAddr := inprocAddr("mon")
-		if err := sock.Monitor(monAddr, events); err != nil {
-			return fmt.Errorf("zsock: monitor: %w", err)
-		}
-		mon, err := zctx.NewSocket(zmq.PAIR)
-		if err != nil {
-			return fmt.Errorf("zsock: monitor socket: %w", err)
-		}
-		s.mons = append(s.mons, mon)
-		s.guards = append(s.guards, guard)
-		if err := mon.SetLinger(0); err != nil {
-			return fmt.Errorf("zsock: linger: %w", err)
-		}
-		if err := mon.Connect(monAddr); err != nil {
-			return fmt.Errorf("zsock: monitor connect: %w", err)
+		if err := s.monitor(zctx, sock, guard); err != nil {
+			return err
 		}
 		if err := attach(ep.Addr); err != nil {
 			// Independent of the other endpoints: try them all, and report every failure.
