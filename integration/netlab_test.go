@@ -245,11 +245,25 @@ func (l *netLab) Listen(role, addr string) net.Listener {
 // established TCP connections stay open and nothing flows until it heals.
 func (l *netLab) Partition(role string, down bool) {
 	l.t.Helper()
+	if err := l.setCable(role, down); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// setCable is Partition for goroutines other than the test's, which must not call t.Fatal.
+func (l *netLab) setCable(role string, down bool) error {
+	h := l.hosts[role]
+	if h == nil {
+		return fmt.Errorf("netLab: no host %q", role)
+	}
 	state := "up"
 	if down {
 		state = "down"
 	}
-	labIP(l.t, "-n", l.sw, "link", "set", l.host(role).port, state)
+	if out, err := runIP("-n", l.sw, "link", "set", h.port, state); err != nil {
+		return fmt.Errorf("ip link set %s %s: %v %s", h.port, state, err, out)
+	}
+	return nil
 }
 
 // HTTPGet fetches path from addr (host:port) over plain HTTP, from inside the host of role.
