@@ -186,7 +186,7 @@ func testHostsRoutingPolicy(t *testing.T, sec transportSecurity) {
 `)
 	relay := hb.startRelay()
 	sub01 := hb.startConsumer("sub01", nil)
-	observer := hb.StartIn(lab.host(hostConsumer).NS, nil, "ackmsg-tail", "--json", "--no-validate", "--topic", "org.example")
+	observer := hb.StartIn(lab.host(hostConsumer).NS, nil, "ackmsg-tail", "--json", "--no-validate", "--certname", "sub02", "--topic", "org.example")
 	observer.WaitLog(t, "endpoint connected")
 
 	publish := func(topic, m, timeout string) *Proc {
