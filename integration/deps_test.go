@@ -13,7 +13,8 @@ import (
 // TestDepsInstallsEverySuitesServer runs scripts/deps.sh (what make deps and .ci/run run) on a
 // machine where nothing is installed: it must name libzmq and every server a test kit starts
 // (PostgreSQL for internal/pgtest, RabbitMQ for internal/rmqtest) and iproute2 (the multi-host
-// tests' network namespaces), or a user's make test would skip those suites where CI runs them. --build names only what compiling needs.
+// tests' network namespaces), or a user's make test would skip those suites where CI runs them.
+// --build names only what compiling needs.
 func TestDepsInstallsEverySuitesServer(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
