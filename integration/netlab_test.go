@@ -299,3 +299,31 @@ func (l *netLab) HTTPGet(role, addr, path string) (string, error) {
 	}
 	return string(body), nil
 }
+
+// A crashed run's namespaces (named after a pid no longer alive) are deleted when a lab is built;
+// a live process's are left alone.
+func TestNetLabDeletesStaleNamespaces(t *testing.T) {
+	requireNetLab(t)
+	// A pid that is not alive: a child that has exited and been reaped.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("%s%d-1-relay", labPrefix, dead.Process.Pid)
+	live := fmt.Sprintf("%s%d-1-relay", labPrefix, 1) // init is always alive
+	for _, ns := range []string{stale, live} {
+		labIP(t, "netns", "add", ns)
+		t.Cleanup(func() { runIP("netns", "del", ns) })
+	}
+	deleteStaleLabs(t)
+	out, err := runIP("netns", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), stale) {
+		t.Errorf("the stale namespace %s was not deleted:\n%s", stale, out)
+	}
+	if !strings.Contains(string(out), live) {
+		t.Errorf("a live process's namespace %s was deleted:\n%s", live, out)
+	}
+}
