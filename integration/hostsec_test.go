@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,17 +98,26 @@ func (curveSecurity) IdentityLines(b *Bus, pki, certname string) string {
 
 func (curveSecurity) PlaintextLines() string { return `transport_security = "none"` }
 
+// refusalLine is a relay log line about a refused peer: a ZAP refusal, or a handshake that failed
+// before ZAP (a client without CURVE).
+var refusalLine = regexp.MustCompile(`(?i)refus|handshake.*fail|denied|unauthori|not allowed`)
+
 // Refusals counts the relay's refusal log lines (rate-limited, so a floor) and the samples of its
 // metrics whose names speak of refusals; the larger of the two grows with every refusal.
 func (curveSecurity) Refusals(relayLog, metrics string) int {
-	logged := strings.Count(relayLog, "refused")
+	logged := 0
+	for _, line := range Lines(relayLog) {
+		if refusalLine.MatchString(line) {
+			logged++
+		}
+	}
 	counted := 0.0
 	for _, line := range Lines(metrics) {
 		name, value, ok := strings.Cut(line, " ")
 		if !ok || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if n := strings.ToLower(name); strings.Contains(n, "refused") || strings.Contains(n, "denied") || strings.Contains(n, "unauthori") {
+		if refusalLine.MatchString(name) {
 			v, _ := strconv.ParseFloat(strings.TrimSpace(value), 64)
 			counted += v
 		}
