@@ -265,16 +265,23 @@ func hostsAttack(t *testing.T, hb *hostsBus, who, conf string, relay, observer *
 	refusedBefore := sec.Refusals(relay.Stderr.String(), hb.metrics())
 
 	eaves := hb.StartIn(ns, nil, "ackmsg-tail", "--config", conf, "--json", "--no-validate", "--topic", "org.example")
-	// Proof that it tried: connected in clear, or refused by the relay.
+	// Proof that it reached the relay: connected in clear; with the mode on, a connection event
+	// for the relay's endpoint (the TCP connection came up, the handshake went nowhere) or a
+	// refusal the relay reported.
+	refused := func() bool { return sec.Refusals(relay.Stderr.String(), hb.metrics()) > refusedBefore }
 	tried := func() bool {
 		if sec.Enforced() {
-			return sec.Refusals(relay.Stderr.String(), hb.metrics()) > refusedBefore
+			return strings.Contains(eaves.Stderr.String(), "endpoint=relay_outbound") || refused()
 		}
 		return strings.Contains(eaves.Stderr.String(), "endpoint connected")
 	}
 	if !waitFor(20*time.Second, tried) {
-		t.Fatalf("%s: the attacker's subscriber never reached the relay (nor was refused there)\nattacker:\n%s\nrelay:\n%s",
+		t.Fatalf("%s: the attacker's subscriber never reached the relay\nattacker:\n%s\nrelay:\n%s",
 			sec.Name(), eaves.Stderr.String(), relay.Stderr.String())
+	}
+	// Logged and counted: bounded by the relay's refusal log rate (one line a second per reason).
+	if sec.Enforced() && !waitFor(5*time.Second, refused) {
+		t.Errorf("%s: the relay did not log or count the attacker's (%s) refused subscriber\nrelay:\n%s", sec.Name(), who, relay.Stderr.String())
 	}
 	secret := marker("read")
 	p := hb.publish(hostPub, "sub01", "15", secret)
