@@ -141,6 +141,19 @@ func (c *linkCapture) Contains(marker string) bool {
 	return framesContain(frames, []byte(marker))
 }
 
+// TCPBytes returns how many bytes of TCP payload the capture holds (each counted once): the
+// traffic a marker's absence is measured against.
+func (c *linkCapture) TCPBytes() int {
+	c.mu.Lock()
+	frames := c.frames[:len(c.frames):len(c.frames)]
+	c.mu.Unlock()
+	n := 0
+	for _, s := range tcpStreams(frames) {
+		n += len(s)
+	}
+	return n
+}
+
 func framesContain(frames [][]byte, marker []byte) bool {
 	for _, f := range frames {
 		if bytes.Contains(f, marker) {

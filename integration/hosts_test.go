@@ -235,9 +235,14 @@ func testHostsLink(t *testing.T, sec transportSecurity) {
 		t.Fatalf("the logger did not log the msg_id:\n%s", p.Stderr.String())
 	}
 	capture.Stop()
-	t.Logf("%s: capture on the relay host's link: %s", sec.Name(), capture.Summary())
+	t.Logf("%s: capture on the relay host's link: %s, %d bytes of TCP payload", sec.Name(), capture.Summary(), capture.TCPBytes())
 	if !capture.Complete() {
 		t.Fatalf("the capture is incomplete (%s): it proves nothing", capture.Summary())
+	}
+	// The message crossed the link twice (in, and out to three subscribers): whatever the mode,
+	// the capture holds at least that many bytes.
+	if n := capture.TCPBytes(); n < 4*len(secret) {
+		t.Fatalf("the capture holds %d bytes of TCP payload: it did not see the traffic", n)
 	}
 	// The ACK names the message it acknowledges: sub01's crosses the relay host.
 	inClear := capture.Contains(secret) || capture.Contains(`"ack_msg_id":"`+msgID+`"`)
