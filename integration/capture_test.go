@@ -19,8 +19,9 @@ import (
 // Truncated says so (an absence proved on a truncated capture proves nothing).
 const maxCaptureBytes = 64 << 20
 
-// linkCapture records every frame that crosses one interface of a netLab host, in both
-// directions, with an AF_PACKET socket (no tcpdump needed), until Stop or the end of the test.
+// linkCapture records every frame that crosses one interface of a netLab host (or every port of
+// its switch), in both directions, with an AF_PACKET socket (no tcpdump needed), until Stop or
+// the end of the test.
 type linkCapture struct {
 	fd   int
 	stop atomic.Bool
@@ -39,20 +40,38 @@ type linkCapture struct {
 func (l *netLab) Capture(role string) *linkCapture {
 	l.t.Helper()
 	h := l.host(role)
+	return l.capture(h.NS, h.Dev)
+}
+
+// CaptureSwitch starts capturing on every port of the switch: all traffic between the hosts
+// (each frame seen on its way in and out; the TCP reassembly keeps its bytes once).
+func (l *netLab) CaptureSwitch() *linkCapture {
+	l.t.Helper()
+	return l.capture(l.sw, "")
+}
+
+// capture opens the AF_PACKET socket in namespace ns, bound to dev (every interface when "").
+func (l *netLab) capture(ns, dev string) *linkCapture {
+	l.t.Helper()
 	var fd int
-	err := l.In(role, func() error {
-		ifi, err := net.InterfaceByName(h.Dev)
-		if err != nil {
-			return err
+	err := inNamespace(ns, func() error {
+		index := 0
+		if dev != "" {
+			ifi, err := net.InterfaceByName(dev)
+			if err != nil {
+				return err
+			}
+			index = ifi.Index
 		}
 		proto := htons(unix.ETH_P_ALL)
+		var err error
 		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
 		if err != nil {
 			return fmt.Errorf("capture: AF_PACKET socket: %w", err)
 		}
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index}); err != nil {
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: index}); err != nil {
 			unix.Close(fd)
-			return fmt.Errorf("capture: bind to %s: %w", h.Dev, err)
+			return fmt.Errorf("capture: bind to %q: %w", dev, err)
 		}
 		// Room for bursts while the reader copies; a timeout so that Stop is noticed.
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)

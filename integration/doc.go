@@ -10,11 +10,11 @@
 // As root (CI runs as root; otherwise they skip and say why) the multi-host tests run the
 // commands on four hosts: network namespaces on one Linux bridge, itself in a namespace of its
 // own, each host with its own address (netLab: relay, publisher, consumer and attacker host).
-// They capture the relay host's link with an AF_PACKET socket (linkCapture, which reassembles
-// TCP, so a marker split across segments is found), pull cables at the switch (Partition), and
-// serve a CRL over HTTPS from the relay host (netLab.Listen). Namespaces are deleted at the end
-// of each test, and a crashed run's leftovers (named after a pid no longer alive) when the next
-// lab is built.
+// They capture the switch's ports or a host's link with an AF_PACKET socket (linkCapture, which
+// reassembles TCP, so a marker split across segments is found), pull cables at the switch
+// (Partition), and serve a CRL over HTTPS from the relay host (netLab.Listen). Namespaces are
+// deleted at the end of each test, and a crashed run's leftovers (named after a pid no longer
+// alive) when the next lab is built.
 //
 // Each multi-host security test takes a transportSecurity: with noSecurity (plaintext, fedmsg's
 // wire) it asserts the "before" picture, which also proves the check can fail — the capture

@@ -205,7 +205,11 @@ func (l *netLab) waitConnected() {
 // belong to that host, and stay there after f returns. The thread is never reused (its goroutine
 // ends locked, so the runtime discards it), so no other goroutine ever runs in the namespace.
 func (l *netLab) In(role string, f func() error) error {
-	ns := l.host(role).NS
+	return inNamespace(l.host(role).NS, f)
+}
+
+// inNamespace is In for a namespace by name.
+func inNamespace(ns string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
