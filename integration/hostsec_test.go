@@ -31,8 +31,8 @@ type transportSecurity interface {
 	BusLines(b *Bus) string
 	// IdentityLines returns the top-level lines (added over the bus's configuration) for a process
 	// that speaks the mode with the key material of certname in the directory pki (another CA's
-	// PKI, a directory holding no key for it, or b.PKI for a revoked certificate) and still knows
-	// how to reach the bus's servers: an attacker's configuration.
+	// PKI, or b.PKI for a revoked certificate) and still knows how to reach the bus's servers: an
+	// attacker's configuration.
 	IdentityLines(b *Bus, pki, certname string) string
 	// PlaintextLines returns the top-level lines for a process that does not speak the mode at all
 	// (a stock fedmsg or ackmsg client).
