@@ -22,7 +22,7 @@ CMDS := $(notdir $(wildcard cmd/*))
 all: build
 
 ## deps: install what the build and every test suite need (libzmq, PostgreSQL, RabbitMQ, python3,
-## openssl, curl) with apt-get when missing: scripts/deps.sh, the same list .ci/run uses.
+## openssl, curl, iproute2) with apt-get when missing: scripts/deps.sh, the same list .ci/run uses.
 deps:
 	@bash scripts/deps.sh
 

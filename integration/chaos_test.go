@@ -164,21 +164,30 @@ func (c *chaosBus) proc(name string) *Proc {
 // runLoggers keeps an ackmsg-logger process publishing a line every 50 ms to sub01 and sub03
 // until ctx ends; a logger that exits (ACK timeout, or killed) is replaced.
 func (c *chaosBus) runLoggers(ctx context.Context) {
+	runLoggers(ctx, c.t, func(stdin *os.File) *Proc {
+		p := c.b.StartInput(stdin, "ackmsg-logger", "--recipients", "sub01,sub03", "--ack-timeout", "2",
+			"--modname", "work", "--topic", "log", "--log-level", "info")
+		c.mu.Lock()
+		c.loggers = append(c.loggers, p)
+		c.mu.Unlock()
+		return p
+	})
+}
+
+// runLoggers keeps a logger process made by start publishing a line every 50 ms until ctx
+// ends; a logger that exits (ACK timeout, or killed) is replaced.
+func runLoggers(ctx context.Context, t *testing.T, start func(stdin *os.File) *Proc) {
 	seq := 0
 	for ctx.Err() == nil {
 		// A real pipe, not io.Pipe: the logger reads it directly, and a write after the logger
 		// died fails (EPIPE) instead of blocking on a copying goroutine that stopped reading.
 		r, w, err := os.Pipe()
 		if err != nil {
-			c.t.Error(err)
+			t.Error(err)
 			return
 		}
-		p := c.b.StartInput(r, "ackmsg-logger", "--recipients", "sub01,sub03", "--ack-timeout", "2",
-			"--modname", "work", "--topic", "log", "--log-level", "info")
+		p := start(r)
 		r.Close() // the logger holds its own copy
-		c.mu.Lock()
-		c.loggers = append(c.loggers, p)
-		c.mu.Unlock()
 		for ctx.Err() == nil && !p.Exited() {
 			seq++
 			if _, err := fmt.Fprintf(w, "line %d\n", seq); err != nil {
@@ -191,7 +200,7 @@ func (c *chaosBus) runLoggers(ctx context.Context) {
 			}
 		}
 		w.Close()
-		p.Wait(c.t, 30*time.Second)
+		p.Wait(t, 30*time.Second)
 	}
 }
 
@@ -202,14 +211,20 @@ var (
 
 // loggerOutcomes parses what the logger processes said about their publishes.
 func (c *chaosBus) loggerOutcomes() []outcome {
+	return loggerOutcomes(c.loggers, []string{"sub01", "sub03"})
+}
+
+// loggerOutcomes parses what logger processes publishing to recipients to said about their
+// publishes.
+func loggerOutcomes(loggers []*Proc, to []string) []outcome {
 	var out []outcome
-	for _, p := range c.loggers {
+	for _, p := range loggers {
 		for _, line := range Lines(p.Stderr.String()) {
 			if m := loggerOK.FindStringSubmatch(line); m != nil {
 				at, _ := time.Parse(time.RFC3339Nano, m[1])
-				out = append(out, outcome{ID: m[2], To: []string{"sub01", "sub03"}, OK: true, At: at, From: "logger"})
+				out = append(out, outcome{ID: m[2], To: to, OK: true, At: at, From: "logger"})
 			} else if m := loggerFail.FindStringSubmatch(line); m != nil {
-				out = append(out, outcome{ID: m[1], To: []string{"sub01", "sub03"}, From: "logger"})
+				out = append(out, outcome{ID: m[1], To: to, From: "logger"})
 			}
 		}
 	}

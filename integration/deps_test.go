@@ -12,8 +12,9 @@ import (
 
 // TestDepsInstallsEverySuitesServer runs scripts/deps.sh (what make deps and .ci/run run) on a
 // machine where nothing is installed: it must name libzmq and every server a test kit starts
-// (PostgreSQL for internal/pgtest, RabbitMQ for internal/rmqtest), or a user's make test would
-// skip those suites where CI runs them. --build names only what compiling needs.
+// (PostgreSQL for internal/pgtest, RabbitMQ for internal/rmqtest) and iproute2 (the multi-host
+// tests' network namespaces), or a user's make test would skip those suites where CI runs them.
+// --build names only what compiling needs.
 func TestDepsInstallsEverySuitesServer(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -34,7 +35,7 @@ func TestDepsInstallsEverySuitesServer(t *testing.T) {
 		return string(out)
 	}
 	all := run()
-	for _, pkg := range []string{"pkg-config", "libzmq3-dev", "postgresql", "rabbitmq-server", "python3", "openssl", "curl"} {
+	for _, pkg := range []string{"pkg-config", "libzmq3-dev", "postgresql", "rabbitmq-server", "python3", "openssl", "curl", "iproute2"} {
 		if !strings.Contains(" "+strings.TrimSpace(all)+" ", " "+pkg+" ") {
 			t.Errorf("deps.sh on an empty machine does not install %s:\n%s", pkg, all)
 		}

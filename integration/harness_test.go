@@ -101,6 +101,9 @@ type Bus struct {
 	Relay    string // relay_inbound
 	Outbound string // relay_outbound
 	Host     string // short host name, as certnames keys use it
+	// ExtraEnv is added to every command's environment (e.g. SSL_CERT_FILE for a test HTTPS
+	// server's CA).
+	ExtraEnv []string
 }
 
 // BusOptions shape NewBus.
@@ -114,6 +117,9 @@ type BusOptions struct {
 	Endpoints map[string]string
 	// Unsigned turns signing and validation off.
 	Unsigned bool
+	// Relay and Outbound are the relay's inbound and outbound addresses; free loopback ports
+	// when empty.
+	Relay, Outbound string
 }
 
 // NewBus issues a CA and certificates (RSA-1024: fast, and enough for tests) and writes
@@ -122,7 +128,13 @@ func NewBus(t *testing.T, o BusOptions) *Bus {
 	t.Helper()
 	dir := t.TempDir()
 	b := &Bus{t: t, Dir: dir, PKI: filepath.Join(dir, "pki"), Config: filepath.Join(dir, "ackmsg.toml"),
-		Relay: testbus.Addr(t), Outbound: testbus.Addr(t), Host: wiring.ShortHostname()}
+		Relay: o.Relay, Outbound: o.Outbound, Host: wiring.ShortHostname()}
+	if b.Relay == "" {
+		b.Relay = testbus.Addr(t)
+	}
+	if b.Outbound == "" {
+		b.Outbound = testbus.Addr(t)
+	}
 	opts := certs.PKIOptions{Bits: 1024}
 	if _, err := certs.InitCA(b.PKI, opts); err != nil {
 		t.Fatal(err)
@@ -159,7 +171,7 @@ relay_outbound = [%q]
 
 // Env is the environment for commands on this bus: ACKMSG_CONFIG points at its file.
 func (b *Bus) Env() []string {
-	return append(os.Environ(), "ACKMSG_CONFIG="+b.Config)
+	return append(append(os.Environ(), b.ExtraEnv...), "ACKMSG_CONFIG="+b.Config)
 }
 
 // Start runs a command on the bus in the background; it is killed when the test ends.

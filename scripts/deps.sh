@@ -35,12 +35,15 @@ else
 	# The bridge's tests and the bench's RabbitMQ rows start a throwaway node (internal/rmqtest) from
 	# the Debian package; it is not on PATH (/usr/sbin or /usr/lib/rabbitmq).
 	[ -x "$root/usr/sbin/rabbitmq-server" ] || command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
+	# The multi-host tests (integration/netlab_test.go) build network namespaces with iproute2's ip,
+	# which minimal images (Debian's container image) leave out.
+	command -v ip >/dev/null 2>&1 || need+=(iproute2)
 	# ackmsg-config import evaluates fedmsg.d/*.py files with the system python3 (tests included).
 	command -v python3 >/dev/null 2>&1 || need+=(python3)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then
-	echo "deps: libzmq $(pkg-config --modversion libzmq), PostgreSQL, RabbitMQ, python3, openssl, curl found"
+	echo "deps: libzmq $(pkg-config --modversion libzmq), PostgreSQL, RabbitMQ, python3, openssl, curl, iproute2 found"
 	exit 0
 fi
 if $dry; then
