@@ -39,7 +39,10 @@
 // message on the bus and recipients do not process it twice. With
 // DeadLetterExchange set, a message that failed MaxAttempts times, or whose body is not a JSON
 // object, is rejected to it (the bridge declares the exchange and a queue "<queue>.dead" that
-// keeps them); without it, nothing is ever dropped: failed messages are retried forever.
+// keeps them); without it, nothing is ever dropped: failed messages are retried forever. The
+// queues are quorum queues by default (QueueType, with QueueArguments passed through): such a
+// queue counts the deliveries of each message itself (x-delivery-count), and the bridge takes
+// the attempts from it, so they survive a restart; for a classic queue it counts in memory.
 //
 // # Loops
 //

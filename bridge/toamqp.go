@@ -48,15 +48,16 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 
 	var carry []*outgoing // published and not confirmed when the connection was lost
 	bo := newBackoff(b.bc.ReconnectMax.Duration())
+	ns := b.nodes("to-amqp", 0, &b.stats.toNode, &b.stats.toFailovers)
 	for ctx.Err() == nil {
-		conn, err := b.dial("to-amqp")
+		conn, err := ns.dial()
 		if err != nil {
 			if refused(err) {
 				return refusal("bus → AMQP", err)
 			}
 			b.stats.toConnectErrors.Add(1)
-			b.warn.Warn("to-connect", "broker unreachable (bus → AMQP): retrying", "error", err)
-			if !bo.wait(ctx) {
+			b.warn.Warn("to-connect", "broker node unreachable (bus → AMQP): trying the next", "error", err, "nodes", len(b.urls))
+			if ns.pause() && !bo.wait(ctx) {
 				return nil
 			}
 			continue
@@ -64,6 +65,7 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 		started := time.Now()
 		carry, err = b.toAMQPSession(ctx, conn, in, carry)
 		b.toUp.Store(false)
+		ns.lost(time.Since(started))
 		conn.Close()
 		if ctx.Err() != nil {
 			return nil
@@ -76,7 +78,7 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 		if time.Since(started) > time.Minute {
 			bo.reset()
 		}
-		if !bo.wait(ctx) {
+		if ns.pause() && !bo.wait(ctx) {
 			return nil
 		}
 	}

@@ -45,7 +45,7 @@ and /metrics.`
 func run(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("ackmsg-bridge", "guaranteed bridge between the bus and RabbitMQ (AMQP 0-9-1)", "[flags] | "+tools.Names()+" ...", details+toolDetails+tools.Help())
 	c.Stdout, c.Stderr = stdout, stderr
-	url := c.Flags.String("url", "", "the broker's AMQP URL (config bridge.url)")
+	url := c.Flags.String("url", "", "the broker's AMQP URL, in place of bridge.url or bridge.urls")
 	topics := c.Flags.StringSlice("topics", nil, "bus topic patterns to send to the broker, comma-separated (config bridge.topics)")
 	queue := c.Flags.String("queue", "", "the broker queue to bring to the bus (config bridge.queue)")
 	recipients := c.Flags.StringSlice("recipients", nil, "recipients that must ACK what comes from the broker (config bridge.recipients)")
@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		b := &cfg.Bridge
 		if c.Flags.Changed("url") {
-			b.URL = *url
+			b.URL, b.URLs = *url, nil // one node, in place of the configured ones
 		}
 		if c.Flags.Changed("topics") {
 			b.Topics = *topics
