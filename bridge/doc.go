@@ -31,7 +31,9 @@
 // message body must be a JSON object; it is published on the bus as the message's msg, signed by
 // the bridge, with the routing key as topic (kept whole when it starts with topic_prefix, else
 // <topic_prefix>.<environment>.amqp.<routing key>). When Recipients (or the recipients table)
-// name recipients, it is an acked publish. basic.ack is sent only after the bus publish
+// name recipients, it is an acked publish. fedora-messaging's severity, sent-at and priority
+// headers become the top-level envelope fields [FieldSeverity], [FieldSentAt] and
+// [FieldPriority], covered by the bridge's signature. basic.ack is sent only after the bus publish
 // succeeded and, for an acked publish, every recipient's signed ACK arrived; otherwise the
 // message is requeued (basic.nack) after a pause that doubles with each attempt. The msg_id is
 // derived from the AMQP message_id (or, without one, from the body) and the year of the

@@ -222,6 +222,9 @@ func (b *Bridge) fromDelivery(ctx context.Context, wg *sync.WaitGroup, d amqp.De
 	if len(b.bc.Recipients) > 0 {
 		opts = append(opts, ack.To(b.bc.Recipients...))
 	}
+	for k, v := range envelopeFields(d) {
+		opts = append(opts, ack.Field(k, v))
+	}
 	f, err := b.pub.PublishAsync(ctx, topic, body, opts...)
 	wg.Go(func() {
 		if err == nil {
@@ -269,6 +272,61 @@ func (b *Bridge) failed(ctx context.Context, d amqp.Delivery, key string, attemp
 	b.settle(d.Nack(false, true), "nack")
 }
 
+// Envelope fields the AMQP → bus direction sets from fedora-messaging's headers, at the top
+// level of the bus envelope, next to topic and msg_id, so the bridge's signature covers them.
+const (
+	// FieldSeverity is the fedora_messaging_severity header, an integer (Python's logging
+	// levels: 10 DEBUG, 20 INFO, 30 WARNING, 40 ERROR, 50 CRITICAL).
+	FieldSeverity = "severity"
+	// FieldSentAt is the sent-at header as it came, an RFC 3339 time
+	// ("2024-05-01T10:00:00+00:00").
+	FieldSentAt = "sent_at"
+	// FieldPriority is the priority header, an integer; without it the AMQP priority property
+	// when that is above 0.
+	FieldPriority = "priority"
+)
+
+// envelopeFields are the envelope fields of a broker message's fedora-messaging headers; a
+// header that is absent or not of its type (an integer, an RFC 3339 time) is left out.
+func envelopeFields(d amqp.Delivery) map[string]any {
+	f := map[string]any{}
+	if n, ok := integer(d.Headers["fedora_messaging_severity"]); ok {
+		f[FieldSeverity] = n
+	}
+	if _, ok := sentAt(d.Headers); ok {
+		f[FieldSentAt] = d.Headers["sent-at"].(string)
+	}
+	if n, ok := integer(d.Headers["priority"]); ok {
+		f[FieldPriority] = n
+	} else if d.Priority > 0 {
+		f[FieldPriority] = int64(d.Priority)
+	}
+	return f
+}
+
+// integer is v as an int64 when it is an AMQP integer.
+func integer(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	case int16:
+		return int64(v), true
+	case int8:
+		return int64(v), true
+	case uint8:
+		return int64(v), true
+	case uint16:
+		return int64(v), true
+	case uint32:
+		return int64(v), true
+	case int:
+		return int64(v), true
+	}
+	return 0, false
+}
+
 // deliveryCount is the x-delivery-count header a quorum queue puts on a message it delivers
 // again: how many times it was delivered before (returned by a nack with requeue, or by the loss
 // of its consumer's channel). It reports false without one: a classic queue, whose messages
@@ -276,19 +334,8 @@ func (b *Bridge) failed(ctx context.Context, d amqp.Delivery, key string, attemp
 // a first delivery from a quorum queue reports false too, and is counted in memory, as 1 either
 // way.
 func deliveryCount(d amqp.Delivery) (int, bool) {
-	switch v := d.Headers["x-delivery-count"].(type) {
-	case int64:
-		return int(v), true
-	case int32:
-		return int(v), true
-	case int16:
-		return int(v), true
-	case int8:
-		return int(v), true
-	case int:
-		return v, true
-	}
-	return 0, false
+	n, ok := integer(d.Headers["x-delivery-count"])
+	return int(n), ok
 }
 
 // settle reports an ack or nack the broker could not be told (the channel is gone: the broker
