@@ -56,8 +56,10 @@
 // # Connections
 //
 // Each direction has its own connection (a blocked publishing connection never stalls
-// consuming). A lost connection is dialled again with a pause doubling from 0.1 s up to
-// ReconnectMax. Only connection failures are retried: when the broker refuses the bridge (a
+// consuming). With several broker nodes (urls) the bridge shuffles them once and each direction
+// connects to the next in that order; a lost connection fails over to the next node at once, and
+// only after a whole round of nodes failed in a row does it pause, doubling from 0.1 s up to
+// ReconnectMax. The unconfirmed messages are published again on the new connection. Only connection failures are retried: when the broker refuses the bridge (a
 // wrong user or password, no permission on the vhost, an exchange or a queue, an unknown vhost)
 // Run stops both directions and returns [ErrRefused] with the broker's reason, at start or later;
 // otherwise Run returns when its context ends. [Bridge.Ready] reports whether every configured

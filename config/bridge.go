@@ -186,7 +186,7 @@ func (c *Config) validateBridge(errs *errorList) {
 		errs.add(&KeyError{Key: key, Source: c.Source(key), Err: fmt.Errorf(format, args...)})
 	}
 	b := &c.Bridge
-	if u, err := url.Parse(b.URL); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+	if u, err := url.Parse(b.URL); len(b.URLs) == 0 && (err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "") {
 		bad("bridge.url", "%w: %q: want amqp://user:password@host:port/vhost (or amqps://)", ErrInvalid, RedactURL(b.URL))
 	}
 	if len(b.URLs) > 0 && c.Source("bridge.url") != "" {
