@@ -31,6 +31,9 @@ type event struct {
 	ack   bool   // of a confirm
 }
 
+// errNacked ends a session in which the broker nacked a publish.
+var errNacked = errors.New("the broker nacked a publish: reconnecting to publish it again")
+
 // runToAMQP runs the bus → AMQP direction until ctx ends, or until the broker refuses the bridge
 // (then it returns the ErrRefused error).
 func (b *Bridge) runToAMQP(ctx context.Context) error {
@@ -192,6 +195,12 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 		}
 	}()
 
+	// A nack ends the session: RabbitMQ (3.10) nacks every later publish on a channel that
+	// published to a quorum queue while its leader was down, for as long as the channel lives,
+	// where a new channel is acked as soon as a new leader is elected. So the nacked message and
+	// the others unconfirmed are published again on a new connection (the next node), and a
+	// broker that keeps nacking is retried at the pace of the reconnections, not in a loop.
+	nacked := false
 	inflight := make(map[uint64]*outgoing)
 	byID := make(map[string]uint64)
 	leftover := func() []*outgoing {
@@ -239,9 +248,10 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 		switch {
 		case !ev.ack:
 			b.stats.toNacked.Add(1)
-			b.warn.Warn("nacked", "the broker nacked a message: publishing it again", "topic", o.topic, "msg_id", o.msgID)
+			b.warn.Warn("nacked", "the broker nacked a message: publishing it again on a new connection", "topic", o.topic, "msg_id", o.msgID)
 			o.returned = false
 			carry = append(carry, o)
+			nacked = true
 		case o.returned:
 			b.stats.toReturned.Add(1)
 			o.d.Done(ErrUnroutable)
@@ -291,6 +301,9 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 			}
 		case ev := <-events:
 			handle(ev)
+			if nacked {
+				return leftover(), errNacked
+			}
 		case e, ok := <-closed:
 			// Confirms that arrived before the close are still in events: take them first.
 			for {

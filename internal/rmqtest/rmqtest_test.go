@@ -110,6 +110,29 @@ func TestClusterQuorumQueueSurvivesLeaderKill(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling: a new leader is elected within seconds
 	}
+	// A publish confirmed after the kill: the queue has a new leader.
+	if err := ch2.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		dc, err := ch2.PublishWithDeferredConfirmWithContext(ctx, "", q, true, false, amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte("after")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, err := dc.WaitContext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%v after the kill: confirm %v", time.Since(start), ok)
+		if ok {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("nacked for 30 s after the leader's kill")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	c.Start(t, leader)
 	if got := c.Leader(t, q); got < 0 {
 		t.Fatal("no leader")
