@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -76,6 +77,10 @@ type PKIOptions struct {
 	CommonName string
 	// Organization is put in the subject of new certificates when set.
 	Organization string
+	// Hosts are the DNS names and IP addresses a service certificate is for (Issue only): its
+	// subjectAltName, which TLS clients check against the name they dial (a broker's or any
+	// server's certificate). Default none: a certificate for signing and for TLS client login.
+	Hosts []string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 
@@ -256,6 +261,13 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 		KeyUsage:              keyUsage,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
 		SubjectKeyId:          skid,
+	}
+	for _, h := range o.Hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if h != "" {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {
