@@ -154,7 +154,9 @@ func explain(u string, err error) error {
 	case strings.Contains(err.Error(), "remote error: tls:"):
 		return fmt.Errorf("%w: the broker refused the bridge's client certificate: %w", ErrTLS, err)
 	}
-	if strings.HasPrefix(u, "amqp://") && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, amqp.ErrSyntax)) {
+	var aerr *amqp.Error
+	frame := errors.As(err, &aerr) && aerr.Code == amqp.FrameError // a TLS alert read as an AMQP frame
+	if strings.HasPrefix(u, "amqp://") && (frame || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, amqp.ErrSyntax)) {
 		return fmt.Errorf("%w (the broker closed the connection during the AMQP handshake: is this a TLS-only port? use amqps://)", err)
 	}
 	var nerr net.Error

@@ -173,7 +173,10 @@ func (c Config) TLSConfig() (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("broker: TLS client certificate %s (key %s): %w", c.TLS.CertFile, c.TLS.KeyFile, err)
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		// Always shown, even when the broker's list of acceptable CAs does not name its issuer
+		// (Go would then send none): the broker decides, and its refusal names the reason
+		// (unknown ca) instead of "certificate required".
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
 	return tc, nil
 }
