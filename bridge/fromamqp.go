@@ -42,7 +42,7 @@ func (b *Bridge) runFromAMQP(ctx context.Context) error {
 				return refusal("AMQP → bus", err)
 			}
 			b.stats.fromConnectErrors.Add(1)
-			b.warn.Warn("from-connect", "broker node unreachable (AMQP → bus): trying the next", "error", err, "nodes", len(b.urls))
+			b.warn.Warn("from-connect", "broker unreachable (AMQP → bus): trying the next node", "error", err, "nodes", len(b.urls))
 			if ns.pause() && !bo.wait(ctx) {
 				return nil
 			}

@@ -59,7 +59,7 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 				return refusal("bus → AMQP", err)
 			}
 			b.stats.toConnectErrors.Add(1)
-			b.warn.Warn("to-connect", "broker node unreachable (bus → AMQP): trying the next", "error", err, "nodes", len(b.urls))
+			b.warn.Warn("to-connect", "broker unreachable (bus → AMQP): trying the next node", "error", err, "nodes", len(b.urls))
 			if ns.pause() && !bo.wait(ctx) {
 				return nil
 			}

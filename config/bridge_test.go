@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -85,5 +86,38 @@ func TestWriteTOMLMasksBridgeURLs(t *testing.T) {
 	}
 	if c.Bridge.URLs[1] != "amqp://bridge:s3cret-2@mq2.example/" {
 		t.Errorf("WriteTOML changed the Config: %q", c.Bridge.URLs)
+	}
+}
+
+// The production configurations docs/bridge.md and the README show load as they are (a
+// document that drifted from the keys fails here), and say what they claim: TLS with EXTERNAL
+// on three nodes and a quorum queue.
+func TestBridgeDocsConfigurationsLoad(t *testing.T) {
+	for _, doc := range []string{"../docs/bridge.md", "../README.md"} {
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := 0
+		for _, part := range strings.Split(string(data), "```toml\n")[1:] {
+			block, _, _ := strings.Cut(part, "```")
+			if !strings.Contains(block, "[bridge]") {
+				continue
+			}
+			blocks++
+			opts, sys, _ := testOptions(t)
+			writeFiles(t, sys, map[string]string{"10.toml": block})
+			c, err := Load(opts)
+			if err != nil {
+				t.Fatalf("%s: the [bridge] example does not load: %v\n%s", doc, err, block)
+			}
+			bc := c.BridgeBroker()
+			if len(bc.URLs) != 3 || bc.Login != broker.LoginExternal || bc.QueueType != broker.Quorum || !strings.HasPrefix(bc.URLs[0], "amqps://") {
+				t.Errorf("%s: the example is not TLS + EXTERNAL on three nodes with a quorum queue: %+v", doc, bc)
+			}
+		}
+		if blocks == 0 {
+			t.Errorf("%s shows no [bridge] configuration", doc)
+		}
 	}
 }
