@@ -62,6 +62,10 @@
 // ReconnectMax. The unconfirmed messages are published again on the new connection. Only connection failures are retried: when the broker refuses the bridge (a
 // wrong user or password, no permission on the vhost, an exchange or a queue, an unknown vhost)
 // Run stops both directions and returns [ErrRefused] with the broker's reason, at start or later;
-// otherwise Run returns when its context ends. [Bridge.Ready] reports whether every configured
-// direction is connected.
+// otherwise Run returns when its context ends. The same holds for a TLS handshake refused on the
+// certificates ([ErrTLS]: the broker refused the bridge's client certificate, or the bridge the
+// broker's). amqps:// URLs use TLS with the CA and client certificate of [broker.TLS] (by default
+// the bus CA and the bridge's own certificate), and login external logs in by SASL EXTERNAL as
+// the certificate's CN. [Bridge.Ready] reports whether every configured direction is connected;
+// [Bridge.Stats] says to which node.
 package bridge
