@@ -41,10 +41,8 @@ func (a *counter) next() int {
 	return a.n
 }
 
-// NewCluster starts a cluster of size nodes and returns once every node accepts AMQP
-// connections and is a member (at most a few minutes). Without RabbitMQ the test is skipped
-// with the reason (failed under CI=true). Extra rabbitmq.conf lines and plugins apply to every
-// node.
+// NewCluster starts a cluster of size nodes ([StartCluster]) for the test, stopped when it
+// ends. Without RabbitMQ the test is skipped with the reason (failed under CI=true).
 func NewCluster(t testing.TB, size int) *Cluster {
 	t.Helper()
 	if err := Available(); err != nil {
@@ -53,17 +51,39 @@ func NewCluster(t testing.TB, size int) *Cluster {
 		}
 		t.Skipf("RabbitMQ not available: %v", err)
 	}
-	dir, err := os.MkdirTemp("", "ackmsg-rmqcluster")
+	c, err := StartCluster(size)
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// StartCluster starts a cluster of size nodes and returns once every node accepts AMQP
+// connections and is a running member (a minute or so on two cores), or why it could not; Close
+// stops it. It is NewCluster for programs that are not tests (the benchmarks).
+func StartCluster(size int) (*Cluster, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "ackmsg-rmqcluster")
+	if err != nil {
+		return nil, err
 	}
 	ports, err := freeport.PickN(2*size + 1)
 	if err != nil {
 		os.RemoveAll(dir)
-		t.Fatal(err)
+		return nil, err
 	}
 	c := &Cluster{dir: dir, epmd: ports[2*size]}
-	t.Cleanup(c.stop)
+	if err := c.start(size, ports); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) start(size int, ports []int) error {
 	k := clusters.next()
 	cookie := fmt.Sprintf("ACKMSGCLUSTER%d%dCOOKIE", os.Getpid(), k)
 	names := make([]string, size)
@@ -76,17 +96,17 @@ func NewCluster(t testing.TB, size int) *Cluster {
 		fmt.Fprintf(&peers, "cluster_formation.classic_config.nodes.%d = %s\n", i+1, name)
 	}
 	for i := range size {
-		nd, err := setup(nodeSpec{dir: fmt.Sprintf("%s/n%d", dir, i), name: names[i], cookie: cookie,
+		nd, err := setup(nodeSpec{dir: fmt.Sprintf("%s/n%d", c.dir, i), name: names[i], cookie: cookie,
 			amqpPort: ports[2*i], distPort: ports[2*i+1], epmd: c.epmd, conf: peers.String()})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		c.nodes = append(c.nodes, nd)
 	}
 	// The first node alone, so that the others find a running cluster to join rather than
 	// forming their own.
 	if err := c.nodes[0].launch(); err != nil {
-		t.Fatalf("rmqtest: cluster node 0: %v", err)
+		return fmt.Errorf("rmqtest: cluster node 0: %w", err)
 	}
 	errs := make([]error, size)
 	var wg sync.WaitGroup
@@ -96,21 +116,20 @@ func NewCluster(t testing.TB, size int) *Cluster {
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("rmqtest: cluster node %d: %v", i, err)
+			return fmt.Errorf("rmqtest: cluster node %d: %w", i, err)
 		}
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out, err := c.nodes[0].ctl("rabbitmqctl", "eval", "length(rabbit_nodes:all_running()).")
 		if err == nil && strings.TrimSpace(out) == fmt.Sprint(size) {
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("rmqtest: the cluster did not form within 60 s: %s %v", out, err)
+			return fmt.Errorf("rmqtest: the cluster did not form within 60 s: %s %v", out, err)
 		}
 		time.Sleep(200 * time.Millisecond) // polling for readiness: ask until all are running
 	}
-	return c
 }
 
 // Size is the number of nodes.
@@ -209,8 +228,8 @@ func (c *Cluster) Dial(t testing.TB) *amqp.Connection {
 	return nil
 }
 
-// stop stops every node (SIGTERM in parallel), the cluster's epmd, and removes the directory.
-func (c *Cluster) stop() {
+// Close stops every node (SIGTERM in parallel), the cluster's epmd, and removes the directory.
+func (c *Cluster) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var wg sync.WaitGroup
