@@ -165,7 +165,3 @@ func (w *world) run(b *bridge.Bridge) *running {
 	w.t.Cleanup(r.stop)
 	return r
 }
-
-func testbusContext() (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.Background())
-}
