@@ -160,7 +160,8 @@ func (b *Bridge) fromAMQPSession(ctx context.Context, conn *amqp.Connection, att
 	defer stop()
 
 	b.fromUp.Store(true)
-	b.log.Info("bridging AMQP → bus", "queue", b.bc.Queue, "prefetch", b.bc.Prefetch, "recipients", b.bc.Recipients)
+	b.log.Info("bridging AMQP → bus", "node", load(&b.stats.fromNode), "queue", b.bc.Queue, "queue_type", b.broker.QueueType,
+		"prefetch", b.bc.Prefetch, "recipients", b.bc.Recipients)
 	for {
 		select {
 		case <-ctx.Done():

@@ -263,7 +263,7 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 	}
 
 	b.toUp.Store(true)
-	b.log.Info("bridging bus → AMQP", "exchange", b.bc.Exchange, "topics", b.bc.Topics, "republishing", len(carry))
+	b.log.Info("bridging bus → AMQP", "node", load(&b.stats.toNode), "exchange", b.bc.Exchange, "topics", b.bc.Topics, "republishing", len(carry))
 	for {
 		if len(carry) > 0 && len(inflight) < max {
 			o := carry[0]
