@@ -6,6 +6,8 @@ BIN       ?= bin
 TESTFLAGS ?= -race -count=1 -timeout 8m
 FUZZTIME  ?= 30s
 DURATION  ?= 2m
+# make chaos runs the bridge part on a RabbitMQ cluster of this many nodes (1: one node).
+BRIDGE_NODES ?= 3
 # staticcheck is pinned so a new release cannot turn CI red on its own.
 STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(shell go env GOPATH)/bin/staticcheck
@@ -88,9 +90,10 @@ fuzz: deps-build
 	done
 
 ## chaos: the reliability proof for DURATION (default 2m): faults on a schedule while acked
-## publishes run, then the ledger check; prints the summary table (also in chaos-report.md).
+## publishes run, then the ledger check; prints the summary table (also in chaos-report.md). The
+## bridge part runs on a BRIDGE_NODES-node RabbitMQ cluster (default 3) whose nodes are killed -9.
 chaos: deps
-	ACKMSG_CHAOS_DURATION=$(DURATION) ACKMSG_CHAOS_REPORT=$(CURDIR)/chaos-report.md \
+	ACKMSG_CHAOS_DURATION=$(DURATION) ACKMSG_CHAOS_REPORT=$(CURDIR)/chaos-report.md ACKMSG_CHAOS_BRIDGE_NODES=$(BRIDGE_NODES) \
 		$(GO) test -count=1 -run '^TestChaos' -v -timeout 24h ./integration/ | grep -v '^=== '
 	@echo; cat chaos-report.md
 

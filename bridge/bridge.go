@@ -2,10 +2,12 @@ package bridge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/bridge/broker"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/message"
@@ -68,6 +71,9 @@ var ErrRefused = errors.New("bridge: the broker refused the bridge")
 // refused reports whether err is the broker refusing authentication or authorization, as
 // opposed to a connection failure worth retrying.
 func refused(err error) bool {
+	if errors.Is(err, ErrTLS) {
+		return true
+	}
 	var ae *amqp.Error
 	if !errors.As(err, &ae) {
 		return false
@@ -108,12 +114,15 @@ func WithPublisherOptions(opts ...ack.Option) Option {
 
 // Bridge moves messages between the bus and the broker (see the package documentation).
 type Bridge struct {
-	cfg  *config.Config
-	bc   config.BridgeConfig
-	log  *slog.Logger
-	warn *ratelog.Limiter
-	name string // the ackmsg_bridge header value
-	cn   string // the bridge's certificate CN
+	cfg    *config.Config
+	bc     config.BridgeConfig
+	broker broker.Config
+	urls   []string    // broker.URLs, shuffled
+	tls    *tls.Config // for amqps:// URLs; nil without any
+	log    *slog.Logger
+	warn   *ratelog.Limiter
+	name   string // the ackmsg_bridge header value
+	cn     string // the bridge's certificate CN
 
 	subOpts, pubOpts []ack.Option
 	sub              *ack.Subscriber // bus → AMQP; nil when off
@@ -151,6 +160,24 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	b.broker = c.BridgeBroker()
+	if err := b.broker.Validate(); err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
+	b.urls = slices.Clone(b.broker.URLs)
+	// Shuffled, so that bridges started together, and the two directions of one, spread over the
+	// cluster's nodes rather than all connecting to the first.
+	rand.Shuffle(len(b.urls), func(i, j int) { b.urls[i], b.urls[j] = b.urls[j], b.urls[i] })
+	for _, u := range b.urls {
+		if strings.HasPrefix(u, "amqps://") {
+			tc, err := b.broker.TLSConfig()
+			if err != nil {
+				return nil, fmt.Errorf("bridge: %w", err)
+			}
+			b.tls = tc
+			break
+		}
 	}
 	if !c.SignMessages {
 		return nil, errors.New("bridge: the bridge signs its ACKs and messages: set sign_messages and its certificate (certname)")
@@ -284,23 +311,6 @@ func (b *Bridge) drainTimeout() time.Duration {
 
 // maxDrain is drainTimeout with zmq_linger -1.
 const maxDrain = 5 * time.Second
-
-// dial connects to the broker, naming the connection after the bridge and the direction.
-func (b *Bridge) dial(direction string) (*amqp.Connection, error) {
-	props := amqp.NewConnectionProperties()
-	props.SetClientConnectionName("ackmsg-bridge " + b.name + " " + direction)
-	conn, err := amqp.DialConfig(b.bc.URL, amqp.Config{
-		Heartbeat:  10 * time.Second,
-		Properties: props,
-		Dial: func(network, addr string) (net.Conn, error) {
-			return net.DialTimeout(network, addr, 10*time.Second)
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bridge: connecting to %s: %w", config.RedactURL(b.bc.URL), err)
-	}
-	return conn, nil
-}
 
 // backoff is the pause between reconnection attempts: 0.1 s doubling up to max.
 type backoff struct {

@@ -31,7 +31,9 @@
 // message body must be a JSON object; it is published on the bus as the message's msg, signed by
 // the bridge, with the routing key as topic (kept whole when it starts with topic_prefix, else
 // <topic_prefix>.<environment>.amqp.<routing key>). When Recipients (or the recipients table)
-// name recipients, it is an acked publish. basic.ack is sent only after the bus publish
+// name recipients, it is an acked publish. fedora-messaging's severity, sent-at and priority
+// headers become the top-level envelope fields [FieldSeverity], [FieldSentAt] and
+// [FieldPriority], covered by the bridge's signature. basic.ack is sent only after the bus publish
 // succeeded and, for an acked publish, every recipient's signed ACK arrived; otherwise the
 // message is requeued (basic.nack) after a pause that doubles with each attempt. The msg_id is
 // derived from the AMQP message_id (or, without one, from the body) and the year of the
@@ -39,7 +41,10 @@
 // message on the bus and recipients do not process it twice. With
 // DeadLetterExchange set, a message that failed MaxAttempts times, or whose body is not a JSON
 // object, is rejected to it (the bridge declares the exchange and a queue "<queue>.dead" that
-// keeps them); without it, nothing is ever dropped: failed messages are retried forever.
+// keeps them); without it, nothing is ever dropped: failed messages are retried forever. The
+// queues are quorum queues by default (QueueType, with QueueArguments passed through): such a
+// queue counts the deliveries of each message itself (x-delivery-count), and the bridge takes
+// the attempts from it, so they survive a restart; for a classic queue it counts in memory.
 //
 // # Loops
 //
@@ -51,10 +56,16 @@
 // # Connections
 //
 // Each direction has its own connection (a blocked publishing connection never stalls
-// consuming). A lost connection is dialled again with a pause doubling from 0.1 s up to
-// ReconnectMax. Only connection failures are retried: when the broker refuses the bridge (a
+// consuming). With several broker nodes (urls) the bridge shuffles them once and each direction
+// connects to the next in that order; a lost connection fails over to the next node at once, and
+// only after a whole round of nodes failed in a row does it pause, doubling from 0.1 s up to
+// ReconnectMax. The unconfirmed messages are published again on the new connection. Only connection failures are retried: when the broker refuses the bridge (a
 // wrong user or password, no permission on the vhost, an exchange or a queue, an unknown vhost)
 // Run stops both directions and returns [ErrRefused] with the broker's reason, at start or later;
-// otherwise Run returns when its context ends. [Bridge.Ready] reports whether every configured
-// direction is connected.
+// otherwise Run returns when its context ends. The same holds for a TLS handshake refused on the
+// certificates ([ErrTLS]: the broker refused the bridge's client certificate, or the bridge the
+// broker's). amqps:// URLs use TLS with the CA and client certificate of [broker.TLS] (by default
+// the bus CA and the bridge's own certificate), and login external logs in by SASL EXTERNAL as
+// the certificate's CN. [Bridge.Ready] reports whether every configured direction is connected;
+// [Bridge.Stats] says to which node.
 package bridge

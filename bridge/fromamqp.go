@@ -34,15 +34,16 @@ const maxAttemptsKept = 100000
 func (b *Bridge) runFromAMQP(ctx context.Context) error {
 	attempts := &attemptCounts{n: make(map[string]int)}
 	bo := newBackoff(b.bc.ReconnectMax.Duration())
+	ns := b.nodes("from-amqp", 1, &b.stats.fromNode, &b.stats.fromFailovers)
 	for ctx.Err() == nil {
-		conn, err := b.dial("from-amqp")
+		conn, err := ns.dial()
 		if err != nil {
 			if refused(err) {
 				return refusal("AMQP → bus", err)
 			}
 			b.stats.fromConnectErrors.Add(1)
-			b.warn.Warn("from-connect", "broker unreachable (AMQP → bus): retrying", "error", err)
-			if !bo.wait(ctx) {
+			b.warn.Warn("from-connect", "broker unreachable (AMQP → bus): trying the next node", "error", err, "nodes", len(b.urls))
+			if ns.pause() && !bo.wait(ctx) {
 				return nil
 			}
 			continue
@@ -50,6 +51,7 @@ func (b *Bridge) runFromAMQP(ctx context.Context) error {
 		started := time.Now()
 		err = b.fromAMQPSession(ctx, conn, attempts)
 		b.fromUp.Store(false)
+		ns.lost(time.Since(started))
 		conn.Close()
 		if ctx.Err() != nil {
 			return nil
@@ -62,15 +64,16 @@ func (b *Bridge) runFromAMQP(ctx context.Context) error {
 		if time.Since(started) > time.Minute {
 			bo.reset()
 		}
-		if !bo.wait(ctx) {
+		if ns.pause() && !bo.wait(ctx) {
 			return nil
 		}
 	}
 	return nil
 }
 
-// attemptCounts counts the failed attempts of broker messages by key, for max_attempts. The
-// counts live in memory: after a restart of the bridge a message gets max_attempts again.
+// attemptCounts counts the failed attempts of broker messages by key, for max_attempts, when the
+// queue does not count them itself (a classic queue: see deliveryCount). The counts live in
+// memory: after a restart of the bridge a message gets max_attempts again.
 type attemptCounts struct {
 	mu sync.Mutex
 	n  map[string]int
@@ -92,25 +95,27 @@ func (a *attemptCounts) forget(key string) {
 	a.mu.Unlock()
 }
 
-// declareQueue declares the queue (durable, dead-lettering to dead_letter_exchange), its
-// bindings and the dead-letter exchange with its queue.
+// declareQueue declares the queue (durable, of queue_type, with queue_arguments, dead-lettering
+// to dead_letter_exchange), its bindings and the dead-letter exchange with its queue (of the
+// same type, without the arguments).
 func (b *Bridge) declareQueue(ch *amqp.Channel) error {
-	var args amqp.Table
+	args := amqp.Table(b.broker.QueueArgs())
 	if dlx := b.bc.DeadLetterExchange; dlx != "" {
 		if err := declareExchange(ch, dlx); err != nil {
 			return err
 		}
 		dead := b.bc.Queue + ".dead"
-		if _, err := ch.QueueDeclare(dead, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("declaring dead-letter queue %q: %w", dead, err)
+		if _, err := ch.QueueDeclare(dead, true, false, false, false, amqp.Table{"x-queue-type": string(b.broker.QueueType)}); err != nil {
+			return fmt.Errorf("declaring dead-letter queue %q (%s): %w", dead, b.broker.QueueType, err)
 		}
 		if err := ch.QueueBind(dead, "#", dlx, false, nil); err != nil {
 			return fmt.Errorf("binding dead-letter queue %q to %q: %w", dead, dlx, err)
 		}
-		args = amqp.Table{"x-dead-letter-exchange": dlx}
+		args["x-dead-letter-exchange"] = dlx
 	}
 	if _, err := ch.QueueDeclare(b.bc.Queue, true, false, false, false, args); err != nil {
-		return fmt.Errorf("declaring queue %q (an existing queue must be durable, with the same x-dead-letter-exchange): %w", b.bc.Queue, err)
+		return fmt.Errorf("declaring queue %q (an existing queue must be durable, of type %s, with the same arguments: %v): %w",
+			b.bc.Queue, b.broker.QueueType, map[string]any(args), err)
 	}
 	if len(b.bc.QueueBindings) > 0 {
 		if err := declareExchange(ch, b.bc.Exchange); err != nil {
@@ -155,7 +160,8 @@ func (b *Bridge) fromAMQPSession(ctx context.Context, conn *amqp.Connection, att
 	defer stop()
 
 	b.fromUp.Store(true)
-	b.log.Info("bridging AMQP → bus", "queue", b.bc.Queue, "prefetch", b.bc.Prefetch, "recipients", b.bc.Recipients)
+	b.log.Info("bridging AMQP → bus", "node", load(&b.stats.fromNode), "queue", b.bc.Queue, "queue_type", b.broker.QueueType,
+		"prefetch", b.bc.Prefetch, "recipients", b.bc.Recipients)
 	for {
 		select {
 		case <-ctx.Done():
@@ -217,6 +223,9 @@ func (b *Bridge) fromDelivery(ctx context.Context, wg *sync.WaitGroup, d amqp.De
 	if len(b.bc.Recipients) > 0 {
 		opts = append(opts, ack.To(b.bc.Recipients...))
 	}
+	for k, v := range envelopeFields(d) {
+		opts = append(opts, ack.Field(k, v))
+	}
 	f, err := b.pub.PublishAsync(ctx, topic, body, opts...)
 	wg.Go(func() {
 		if err == nil {
@@ -237,7 +246,12 @@ func (b *Bridge) fromDelivery(ctx context.Context, wg *sync.WaitGroup, d amqp.De
 // it failed max_attempts times (at once when poison) and a dead-letter exchange is configured,
 // else requeued after a pause.
 func (b *Bridge) failed(ctx context.Context, d amqp.Delivery, key string, attempts *attemptCounts, err error, poison bool) {
-	n := attempts.fail(key)
+	n, ok := deliveryCount(d)
+	if ok {
+		n++ // the broker counts the deliveries before this one: this attempt is one more
+	} else {
+		n = attempts.fail(key)
+	}
 	b.stats.fromFailed.Add(1)
 	if b.bc.DeadLetterExchange != "" && (poison || n >= b.bc.MaxAttempts) {
 		attempts.forget(key)
@@ -257,6 +271,72 @@ func (b *Bridge) failed(ctx context.Context, d amqp.Delivery, key string, attemp
 	}
 	b.stats.fromRequeued.Add(1)
 	b.settle(d.Nack(false, true), "nack")
+}
+
+// Envelope fields the AMQP → bus direction sets from fedora-messaging's headers, at the top
+// level of the bus envelope, next to topic and msg_id, so the bridge's signature covers them.
+const (
+	// FieldSeverity is the fedora_messaging_severity header, an integer (Python's logging
+	// levels: 10 DEBUG, 20 INFO, 30 WARNING, 40 ERROR, 50 CRITICAL).
+	FieldSeverity = "severity"
+	// FieldSentAt is the sent-at header as it came, an RFC 3339 time
+	// ("2024-05-01T10:00:00+00:00").
+	FieldSentAt = "sent_at"
+	// FieldPriority is the priority header, an integer; without it the AMQP priority property
+	// when that is above 0.
+	FieldPriority = "priority"
+)
+
+// envelopeFields are the envelope fields of a broker message's fedora-messaging headers; a
+// header that is absent or not of its type (an integer, an RFC 3339 time) is left out.
+func envelopeFields(d amqp.Delivery) map[string]any {
+	f := map[string]any{}
+	if n, ok := integer(d.Headers["fedora_messaging_severity"]); ok {
+		f[FieldSeverity] = n
+	}
+	if _, ok := sentAt(d.Headers); ok {
+		f[FieldSentAt] = d.Headers["sent-at"].(string)
+	}
+	if n, ok := integer(d.Headers["priority"]); ok {
+		f[FieldPriority] = n
+	} else if d.Priority > 0 {
+		f[FieldPriority] = int64(d.Priority)
+	}
+	return f
+}
+
+// integer is v as an int64 when it is an AMQP integer.
+func integer(v any) (int64, bool) {
+	switch v := v.(type) {
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	case int16:
+		return int64(v), true
+	case int8:
+		return int64(v), true
+	case uint8:
+		return int64(v), true
+	case uint16:
+		return int64(v), true
+	case uint32:
+		return int64(v), true
+	case int:
+		return int64(v), true
+	}
+	return 0, false
+}
+
+// deliveryCount is the x-delivery-count header a quorum queue puts on a message it delivers
+// again: how many times it was delivered before (returned by a nack with requeue, or by the loss
+// of its consumer's channel). It reports false without one: a classic queue, whose messages
+// carry only the redelivered flag. A quorum queue leaves the header off the first delivery, so
+// a first delivery from a quorum queue reports false too, and is counted in memory, as 1 either
+// way.
+func deliveryCount(d amqp.Delivery) (int, bool) {
+	n, ok := integer(d.Headers["x-delivery-count"])
+	return int(n), ok
 }
 
 // settle reports an ack or nack the broker could not be told (the channel is gone: the broker

@@ -14,6 +14,8 @@ type counters struct {
 	toInFlight                                                      atomic.Int64
 	fromReceived, fromPublished, fromFailed, fromRequeued, fromDead atomic.Uint64
 	fromLooped, fromSettleErrors, fromReconnects, fromConnectErrors atomic.Uint64
+	toFailovers, fromFailovers                                      atomic.Uint64
+	toNode, fromNode                                                atomic.Pointer[string] // host:port in use; nil when not connected
 }
 
 // Stats are a Bridge's counters.
@@ -29,6 +31,8 @@ type Stats struct {
 	Nacked       uint64 // nacked by the broker: published again
 	InFlight     int64  // published, not yet confirmed
 	ToReconnects uint64 // connections lost
+	ToNode       string // the broker node (host:port) connected to; "" when not connected
+	ToFailovers  uint64 // connections made to another node than the one before
 
 	// AMQP → bus.
 	FromReceived   uint64 // broker messages received
@@ -38,6 +42,15 @@ type Stats struct {
 	FromDead       uint64 // rejected to the dead-letter exchange
 	FromLooped     uint64 // sent by this bridge: acked, not published again
 	FromReconnects uint64 // connections lost
+	FromNode       string // the broker node (host:port) connected to; "" when not connected
+	FromFailovers  uint64 // connections made to another node than the one before
+}
+
+func load(p *atomic.Pointer[string]) string {
+	if s := p.Load(); s != nil {
+		return *s
+	}
+	return ""
 }
 
 // Stats returns a snapshot of the counters.
@@ -50,6 +63,7 @@ func (b *Bridge) Stats() Stats {
 		FromReceived: c.fromReceived.Load(), FromPublished: c.fromPublished.Load(), FromFailed: c.fromFailed.Load(),
 		FromRequeued: c.fromRequeued.Load(), FromDead: c.fromDead.Load(), FromLooped: c.fromLooped.Load(),
 		FromReconnects: c.fromReconnects.Load(),
+		ToNode:         load(&c.toNode), ToFailovers: c.toFailovers.Load(), FromNode: load(&c.fromNode), FromFailovers: c.fromFailovers.Load(),
 	}
 }
 
@@ -100,10 +114,15 @@ var metricDescs = []metricDesc{
 	counter("ackmsg_bridge_from_amqp_looped_total", "Broker messages this bridge had sent, acked and not published again.", func(c *counters) uint64 { return c.fromLooped.Load() }),
 	counter("ackmsg_bridge_from_amqp_settle_errors_total", "Acks or nacks that could not be sent (the broker requeues).", func(c *counters) uint64 { return c.fromSettleErrors.Load() }),
 	counter("ackmsg_bridge_from_amqp_reconnects_total", "Broker connections of the AMQP → bus direction lost.", func(c *counters) uint64 { return c.fromReconnects.Load() }),
+	counter("ackmsg_bridge_to_amqp_failovers_total", "Connections of the bus → AMQP direction made to another broker node than the one before.", func(c *counters) uint64 { return c.toFailovers.Load() }),
+	counter("ackmsg_bridge_from_amqp_failovers_total", "Connections of the AMQP → bus direction made to another broker node than the one before.", func(c *counters) uint64 { return c.fromFailovers.Load() }),
 	counter("ackmsg_bridge_from_amqp_connect_errors_total", "Failed connection attempts of the AMQP → bus direction.", func(c *counters) uint64 { return c.fromConnectErrors.Load() }),
 }
 
-var descReady = prometheus.NewDesc("ackmsg_bridge_ready", "1 when every configured direction is connected to the broker.", nil, nil)
+var (
+	descReady = prometheus.NewDesc("ackmsg_bridge_ready", "1 when every configured direction is connected to the broker.", nil, nil)
+	descNode  = prometheus.NewDesc("ackmsg_bridge_broker_node", "1 for the broker node (host:port) each direction is connected to.", []string{"direction", "node"}, nil)
+)
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
@@ -111,6 +130,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d.desc
 	}
 	ch <- descReady
+	ch <- descNode
 	m.confirmSeconds.Describe(ch)
 	m.publishSeconds.Describe(ch)
 }
@@ -125,6 +145,11 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+	for dir, p := range map[string]*atomic.Pointer[string]{"to_amqp": &m.b.stats.toNode, "from_amqp": &m.b.stats.fromNode} {
+		if node := load(p); node != "" {
+			ch <- prometheus.MustNewConstMetric(descNode, prometheus.GaugeValue, 1, dir, node)
+		}
+	}
 	m.confirmSeconds.Collect(ch)
 	m.publishSeconds.Collect(ch)
 }

@@ -31,6 +31,9 @@ type event struct {
 	ack   bool   // of a confirm
 }
 
+// errNacked ends a session in which the broker nacked a publish.
+var errNacked = errors.New("the broker nacked a publish: reconnecting to publish it again")
+
 // runToAMQP runs the bus → AMQP direction until ctx ends, or until the broker refuses the bridge
 // (then it returns the ErrRefused error).
 func (b *Bridge) runToAMQP(ctx context.Context) error {
@@ -48,15 +51,16 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 
 	var carry []*outgoing // published and not confirmed when the connection was lost
 	bo := newBackoff(b.bc.ReconnectMax.Duration())
+	ns := b.nodes("to-amqp", 0, &b.stats.toNode, &b.stats.toFailovers)
 	for ctx.Err() == nil {
-		conn, err := b.dial("to-amqp")
+		conn, err := ns.dial()
 		if err != nil {
 			if refused(err) {
 				return refusal("bus → AMQP", err)
 			}
 			b.stats.toConnectErrors.Add(1)
-			b.warn.Warn("to-connect", "broker unreachable (bus → AMQP): retrying", "error", err)
-			if !bo.wait(ctx) {
+			b.warn.Warn("to-connect", "broker unreachable (bus → AMQP): trying the next node", "error", err, "nodes", len(b.urls))
+			if ns.pause() && !bo.wait(ctx) {
 				return nil
 			}
 			continue
@@ -64,6 +68,7 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 		started := time.Now()
 		carry, err = b.toAMQPSession(ctx, conn, in, carry)
 		b.toUp.Store(false)
+		ns.lost(time.Since(started))
 		conn.Close()
 		if ctx.Err() != nil {
 			return nil
@@ -76,7 +81,7 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 		if time.Since(started) > time.Minute {
 			bo.reset()
 		}
-		if !bo.wait(ctx) {
+		if ns.pause() && !bo.wait(ctx) {
 			return nil
 		}
 	}
@@ -190,6 +195,12 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 		}
 	}()
 
+	// A nack ends the session: RabbitMQ (3.10) nacks every later publish on a channel that
+	// published to a quorum queue while its leader was down, for as long as the channel lives,
+	// where a new channel is acked as soon as a new leader is elected. So the nacked message and
+	// the others unconfirmed are published again on a new connection (the next node), and a
+	// broker that keeps nacking is retried at the pace of the reconnections, not in a loop.
+	nacked := false
 	inflight := make(map[uint64]*outgoing)
 	byID := make(map[string]uint64)
 	leftover := func() []*outgoing {
@@ -237,9 +248,10 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 		switch {
 		case !ev.ack:
 			b.stats.toNacked.Add(1)
-			b.warn.Warn("nacked", "the broker nacked a message: publishing it again", "topic", o.topic, "msg_id", o.msgID)
+			b.warn.Warn("nacked", "the broker nacked a message: publishing it again on a new connection", "topic", o.topic, "msg_id", o.msgID)
 			o.returned = false
 			carry = append(carry, o)
+			nacked = true
 		case o.returned:
 			b.stats.toReturned.Add(1)
 			o.d.Done(ErrUnroutable)
@@ -251,7 +263,7 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 	}
 
 	b.toUp.Store(true)
-	b.log.Info("bridging bus → AMQP", "exchange", b.bc.Exchange, "topics", b.bc.Topics, "republishing", len(carry))
+	b.log.Info("bridging bus → AMQP", "node", load(&b.stats.toNode), "exchange", b.bc.Exchange, "topics", b.bc.Topics, "republishing", len(carry))
 	for {
 		if len(carry) > 0 && len(inflight) < max {
 			o := carry[0]
@@ -289,6 +301,9 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 			}
 		case ev := <-events:
 			handle(ev)
+			if nacked {
+				return leftover(), errNacked
+			}
 		case e, ok := <-closed:
 			// Confirms that arrived before the close are still in events: take them first.
 			for {

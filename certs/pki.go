@@ -14,10 +14,10 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
@@ -77,6 +77,10 @@ type PKIOptions struct {
 	CommonName string
 	// Organization is put in the subject of new certificates when set.
 	Organization string
+	// Hosts are the DNS names and IP addresses a service certificate is for (Issue only): its
+	// subjectAltName, which TLS clients check against the name they dial (a broker's or any
+	// server's certificate). Default none: a certificate for signing and for TLS client login.
+	Hosts []string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 
@@ -231,15 +235,47 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certs: generating key: %w", err)
 	}
+	curvePublic, curveSecret, err := newCurveKeyPair()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := serviceTemplate(name, o, ca, now, key, curvePublic)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	if err != nil {
+		return nil, fmt.Errorf("certs: creating certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(keyPath, keyPEM, 0o600, o.Force); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(curvePath, encodeCurveSecret(curveSecret), 0o600, o.Force); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(crtPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, o.Force); err != nil {
+		return nil, err
+	}
+	return cert, nil
+}
+
+// serviceTemplate is the certificate Issue asks the CA to sign for name: a random serial, the
+// validity clipped to the CA's, the key usages the key type allows, the organization of the CA
+// unless o names one, the CURVE public key and o.Hosts as subjectAltNames.
+func serviceTemplate(name string, o PKIOptions, ca *x509.Certificate, now time.Time, key crypto.Signer, curvePublic CurveKey) (*x509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
 		return nil, err
 	}
 	skid, err := subjectKeyID(key.Public())
-	if err != nil {
-		return nil, err
-	}
-	curvePublic, curveSecret, err := newCurveKeyPair()
 	if err != nil {
 		return nil, err
 	}
@@ -266,113 +302,14 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 		SubjectKeyId:          skid,
 		URIs:                  []*url.URL{curveURI(curvePublic)},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
-	if err != nil {
-		return nil, fmt.Errorf("certs: creating certificate: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	keyPEM, err := encodeKey(key)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600, o.Force); err != nil {
-		return nil, err
-	}
-	if err := writeFileAtomic(curvePath, encodeCurveSecret(curveSecret), 0o600, o.Force); err != nil {
-		return nil, err
-	}
-	if err := writeFileAtomic(crtPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, o.Force); err != nil {
-		return nil, err
-	}
-	return cert, nil
-}
-
-// Revoke adds the serial of <dir>/<name>.crt to the CRL and writes a fresh signed crl.pem
-// (version 2, CRL number incremented, nextUpdate now + CRLDays). Entries already in the CRL are
-// kept, including those of a version 1 CRL. The certificate must have been issued by the CA.
-// ErrAlreadyRevoked (wrapped) is returned, and nothing is written, when it is already listed.
-func Revoke(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
-	o, err := opts.withDefaults(DefaultServiceDays)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	ca, caKey, err := loadCA(dir)
-	if err != nil {
-		return nil, err
-	}
-	crtPath := filepath.Join(dir, name+".crt")
-	data, err := os.ReadFile(crtPath)
-	if err != nil {
-		return nil, fmt.Errorf("certs: %w", err)
-	}
-	cert, err := firstPEMCertificate(data)
-	if err != nil {
-		return nil, fmt.Errorf("certs: %s: %w", crtPath, err)
-	}
-	if err := issuedBy(cert, ca); err != nil {
-		return nil, fmt.Errorf("certs: %s was not issued by %s: %v", crtPath, filepath.Join(dir, CAFileName), err)
-	}
-	rl, err := loadOwnCRL(dir, ca)
-	if err != nil {
-		return nil, err
-	}
-	var entries []revokedEntry
-	number := big.NewInt(1)
-	if rl != nil {
-		if rl.isRevoked(cert.SerialNumber) {
-			return cert, fmt.Errorf("%w: %s (serial %s)", ErrAlreadyRevoked, name, serialHex(cert.SerialNumber))
-		}
-		entries = rl.entries
-		if rl.number != nil {
-			number.Add(rl.number, big.NewInt(1))
+	for _, h := range o.Hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if h != "" {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	now := o.Now()
-	entries = append(entries, revokedEntry{serial: cert.SerialNumber, when: now})
-	crlPEM, err := makeCRL(ca, caKey, entries, number, now, o.CRLDays)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeFileAtomic(filepath.Join(dir, CRLFileName), crlPEM, 0o644, true); err != nil {
-		return nil, err
-	}
-	return cert, nil
-}
-
-// RefreshCRL re-signs crl.pem with the same entries, a new CRL number and nextUpdate now +
-// CRLDays. Run it (from cron, say) well before nextUpdate: an expired CRL fails every message.
-func RefreshCRL(dir string, opts PKIOptions) error {
-	o, err := opts.withDefaults(DefaultServiceDays)
-	if err != nil {
-		return err
-	}
-	ca, caKey, err := loadCA(dir)
-	if err != nil {
-		return err
-	}
-	rl, err := loadOwnCRL(dir, ca)
-	if err != nil {
-		return err
-	}
-	var entries []revokedEntry
-	number := big.NewInt(1)
-	if rl != nil {
-		entries = rl.entries
-		if rl.number != nil {
-			number.Add(rl.number, big.NewInt(1))
-		}
-	}
-	crlPEM, err := makeCRL(ca, caKey, entries, number, o.Now(), o.CRLDays)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, CRLFileName), crlPEM, 0o644, true)
+	return tmpl, nil
 }
 
 // Certificate status values reported by List.
@@ -383,134 +320,6 @@ const (
 	StatusNotYetValid = "not-yet-valid"
 	StatusForeign     = "foreign" // not issued by this directory's CA
 )
-
-// CertInfo describes one certificate of an ssldir.
-type CertInfo struct {
-	Name      string // file name without .crt
-	CN        string // first CN
-	Serial    string // uppercase hex
-	KeyType   string // "RSA-<bits>", "Ed25519", or the algorithm name for others
-	NotBefore time.Time
-	NotAfter  time.Time
-	Status    string // one of the Status* constants
-	CurveKey  string // the CURVE public key in Z85, "" when the certificate carries none
-}
-
-// CRLInfo describes the ssldir's crl.pem.
-type CRLInfo struct {
-	Version    int
-	Number     string // decimal, empty when absent
-	ThisUpdate time.Time
-	NextUpdate time.Time // zero when absent
-	Revoked    int
-	// Problem is empty when the CRL is issued by the CA and current, else says why not.
-	Problem string
-}
-
-// Inventory is what List found.
-type Inventory struct {
-	CA    CertInfo
-	CRL   *CRLInfo // nil when crl.pem is absent
-	Certs []CertInfo
-}
-
-// List describes the CA, the CRL and every <name>.crt of dir, sorted by name. The status of a
-// certificate is foreign, revoked, not-yet-valid, expired or valid, checked in that order.
-func List(dir string, opts PKIOptions) (*Inventory, error) {
-	o, err := opts.withDefaults(DefaultServiceDays)
-	if err != nil {
-		return nil, err
-	}
-	now := o.Now()
-	caPath := filepath.Join(dir, CAFileName)
-	data, err := os.ReadFile(caPath)
-	if err != nil {
-		return nil, fmt.Errorf("certs: %w", err)
-	}
-	ca, err := firstPEMCertificate(data)
-	if err != nil {
-		return nil, fmt.Errorf("certs: %s: %w", caPath, err)
-	}
-	inv := &Inventory{CA: certInfo("ca", ca, now)}
-	var rl *revocationList
-	if data, err := os.ReadFile(filepath.Join(dir, CRLFileName)); err == nil {
-		info := &CRLInfo{}
-		if rl, err = parseCRL(data); err != nil {
-			info.Problem = err.Error()
-		} else {
-			info.Version, info.ThisUpdate, info.NextUpdate, info.Revoked = rl.version, rl.thisUpdate, rl.nextUpdate, len(rl.entries)
-			if rl.number != nil {
-				info.Number = rl.number.String()
-			}
-			if err := rl.checkIssuer(ca); err != nil {
-				info.Problem = err.Error()
-				rl = nil
-			} else if err := rl.checkTime(now); err != nil {
-				info.Problem = err.Error()
-			}
-		}
-		inv.CRL = info
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("certs: %w", err)
-	}
-	if rl != nil && rl.isRevoked(ca.SerialNumber) {
-		inv.CA.Status = StatusRevoked
-	}
-	matches, err := filepath.Glob(filepath.Join(dir, "*.crt"))
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range matches {
-		name := strings.TrimSuffix(filepath.Base(p), ".crt")
-		if filepath.Base(p) == CAFileName {
-			continue
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("certs: %w", err)
-		}
-		cert, err := firstPEMCertificate(data)
-		if err != nil {
-			return nil, fmt.Errorf("certs: %s: %w", p, err)
-		}
-		info := certInfo(name, cert, now)
-		switch {
-		case issuedBy(cert, ca) != nil:
-			info.Status = StatusForeign
-		case rl != nil && rl.isRevoked(cert.SerialNumber):
-			info.Status = StatusRevoked
-		}
-		inv.Certs = append(inv.Certs, info)
-	}
-	sort.Slice(inv.Certs, func(i, j int) bool { return inv.Certs[i].Name < inv.Certs[j].Name })
-	return inv, nil
-}
-
-func certInfo(name string, c *x509.Certificate, now time.Time) CertInfo {
-	info := CertInfo{Name: name, CN: firstCN(c), Serial: serialHex(c.SerialNumber), KeyType: keyTypeName(c),
-		NotBefore: c.NotBefore, NotAfter: c.NotAfter, Status: StatusValid}
-	if k, err := CertCurveKey(c); err == nil {
-		info.CurveKey = k.String()
-	}
-	switch {
-	case now.Before(c.NotBefore):
-		info.Status = StatusNotYetValid
-	case now.After(c.NotAfter):
-		info.Status = StatusExpired
-	}
-	return info
-}
-
-// keyTypeName describes the certificate's public key for List.
-func keyTypeName(c *x509.Certificate) string {
-	switch k := c.PublicKey.(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA-%d", k.N.BitLen())
-	case ed25519.PublicKey:
-		return "Ed25519"
-	}
-	return c.PublicKeyAlgorithm.String()
-}
 
 // checkName refuses names that are not plain file names or that collide with the CA's files.
 func checkName(name string) error {
@@ -591,49 +400,6 @@ func loadCA(dir string) (*x509.Certificate, crypto.Signer, error) {
 		return nil, nil, fmt.Errorf("certs: %s does not match %s", keyPath, caPath)
 	}
 	return ca, key, nil
-}
-
-// loadOwnCRL reads dir's crl.pem (nil when absent) and checks that ca issued it, so that Revoke
-// never merges or re-signs entries from somebody else's CRL.
-func loadOwnCRL(dir string, ca *x509.Certificate) (*revocationList, error) {
-	p := filepath.Join(dir, CRLFileName)
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("certs: %w", err)
-	}
-	rl, err := parseCRL(data)
-	if err != nil {
-		return nil, fmt.Errorf("certs: %s: %w", p, err)
-	}
-	if err := rl.checkIssuer(ca); err != nil {
-		return nil, fmt.Errorf("certs: %s: %w", p, err)
-	}
-	return rl, nil
-}
-
-// makeCRL signs a version 2 CRL with the given entries.
-func makeCRL(ca *x509.Certificate, key crypto.Signer, entries []revokedEntry, number *big.Int, now time.Time, crlDays int) ([]byte, error) {
-	next := now.Add(days(crlDays))
-	if next.After(ca.NotAfter) {
-		next = ca.NotAfter
-	}
-	tmpl := &x509.RevocationList{
-		Number:     number,
-		ThisUpdate: now.Add(-Backdate),
-		NextUpdate: next,
-	}
-	for _, e := range entries {
-		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
-			x509.RevocationListEntry{SerialNumber: e.serial, RevocationTime: e.when.UTC()})
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca, key)
-	if err != nil {
-		return nil, fmt.Errorf("certs: creating CRL: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), nil
 }
 
 func refuseExisting(paths ...string) error {

@@ -284,3 +284,20 @@ func TestList(t *testing.T) {
 		t.Errorf("expired CRL not reported: %+v", inv.CRL)
 	}
 }
+
+// Hosts become the subjectAltName: Go's TLS client accepts the certificate for those names only.
+func TestIssueHosts(t *testing.T) {
+	p := newTestPKI(t, PKIOptions{})
+	cert, err := Issue(p.dir, "broker", PKIOptions{Bits: 1024, Now: p.clock.Now, newKey: fixedKey(t), Hosts: []string{"mq.example", "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"mq.example", "127.0.0.1"} {
+		if err := cert.VerifyHostname(h); err != nil {
+			t.Errorf("%s: %v", h, err)
+		}
+	}
+	if err := cert.VerifyHostname("other.example"); err == nil {
+		t.Error("other.example accepted")
+	}
+}

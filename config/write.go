@@ -12,7 +12,7 @@ import (
 
 // WriteTOML writes c as TOML with every key, for --print-config. Comments first list the files
 // read, where each non-default key was set, the ignored fedmsg keys, and the CA and CRL paths that
-// empty settings stand for. A password in a URL (persistent_store, outbox.store, bridge.url) is
+// empty settings stand for. A password in a URL (persistent_store, outbox.store, bridge.url, bridge.urls) is
 // printed as "xxxxx" (see [RedactURL]), so the output can be pasted into a bug report; apart from
 // such passwords, loading the output as the only file gives back an equal Config.
 func (c *Config) WriteTOML(w io.Writer) error {
@@ -80,6 +80,23 @@ func (c *Config) redacted() (*Config, bool) {
 			case f.Kind() == reflect.String:
 				if s := RedactURL(f.String()); s != f.String() {
 					f.SetString(s)
+					masked = true
+				}
+			case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+				// bridge.urls: a copy, the caller's list is not touched.
+				var out []string
+				for j := range f.Len() {
+					s := f.Index(j).String()
+					if r := RedactURL(s); r != s {
+						if out == nil {
+							out = make([]string, f.Len())
+							reflect.Copy(reflect.ValueOf(out), f)
+						}
+						out[j] = r
+					}
+				}
+				if out != nil {
+					f.Set(reflect.ValueOf(out))
 					masked = true
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,9 +30,27 @@ import (
 // which follow org.example.test.work, never see this load.
 const chaosBridgeTopics = "org.example.test.bridged.#"
 
-// chaosBridge is the RabbitMQ side of the chaos bus.
+// chaosBridge is the RabbitMQ side of the chaos bus: the shared node, or with
+// ACKMSG_CHAOS_BRIDGE_NODES=3 (make chaos) a cluster of that many nodes whose queue is a quorum
+// queue and whose nodes are killed with -9, one at a time, on the broker fault schedule.
 type chaosBridge struct {
 	url, queue string
+	cluster    *rmqtest.Cluster
+	next       int // the next node to kill
+}
+
+// chaosBridgeNodes is ACKMSG_CHAOS_BRIDGE_NODES, 1 by default (the 12-second run of make test
+// keeps the one shared node: a cluster takes longer to start than that run lasts).
+func chaosBridgeNodes(t *testing.T) int {
+	s := os.Getenv("ACKMSG_CHAOS_BRIDGE_NODES")
+	if s == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("ACKMSG_CHAOS_BRIDGE_NODES=%q: want a number of nodes", s)
+	}
+	return n
 }
 
 // newChaosBridge prepares the broker for the run, or returns nil (and logs why) when RabbitMQ
@@ -41,17 +60,26 @@ func newChaosBridge(t *testing.T) *chaosBridge {
 		t.Logf("chaos run without the bridge part: %v", err)
 		return nil
 	}
-	cb := &chaosBridge{url: rmqtest.URL(t), queue: rmqtest.Name("chaos.bridged")}
-	conn, err := amqp.Dial(cb.url)
-	if err != nil {
-		t.Fatal(err)
+	cb := &chaosBridge{queue: rmqtest.Name("chaos.bridged")}
+	var args amqp.Table
+	var conn *amqp.Connection
+	if n := chaosBridgeNodes(t); n > 1 {
+		cb.cluster = rmqtest.NewCluster(t, n)
+		conn = cb.cluster.Dial(t)
+		args = amqp.Table{"x-queue-type": "quorum"}
+	} else {
+		cb.url = rmqtest.URL(t)
+		var err error
+		if conn, err = amqp.Dial(cb.url); err != nil {
+			t.Fatal(err)
+		}
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ch.QueueDeclare(cb.queue, true, false, false, false, nil); err != nil {
+	if _, err := ch.QueueDeclare(cb.queue, true, false, false, false, args); err != nil {
 		t.Fatal(err)
 	}
 	if err := ch.QueueBind(cb.queue, chaosBridgeTopics, "amq.topic", false, nil); err != nil {
@@ -65,6 +93,14 @@ func newChaosBridge(t *testing.T) *chaosBridge {
 func (cb *chaosBridge) config() string {
 	if cb == nil {
 		return ""
+	}
+	if cb.cluster != nil {
+		urls := make([]string, cb.cluster.Size())
+		for i, u := range cb.cluster.URLs() {
+			urls[i] = strconv.Quote(u)
+		}
+		return fmt.Sprintf("\n[bridge]\nurls = [%s]\ntopics = [%q]\nmax_in_flight = 64\nreconnect_max = 1\n",
+			strings.Join(urls, ", "), chaosBridgeTopics)
 	}
 	return fmt.Sprintf("\n[bridge]\nurl = %q\ntopics = [%q]\nmax_in_flight = 64\nreconnect_max = 1\n", cb.url, chaosBridgeTopics)
 }
@@ -111,8 +147,9 @@ func (c *chaosBus) publishBridgeLoad(ctx context.Context, record func(outcome)) 
 
 // restartBrokers is the "restart RabbitMQ" fault, on its own schedule because a restart takes
 // seconds: a quarter into the run, and then every third of it, the node stops (SIGTERM, as
-// systemd does) and starts again on the same port and data, while the other faults go on. Each
-// restart is complete (the node accepts connections) when it returns.
+// systemd does) and starts again on the same port and data, while the other faults go on; on a
+// cluster, one node after the other is killed with -9 instead and started again. Each restart
+// is complete (the node accepts connections) when it returns.
 func (c *chaosBus) restartBrokers(ctx context.Context, dur time.Duration) []faultRecord {
 	var faults []faultRecord
 	next := time.NewTimer(dur / 4)
@@ -123,19 +160,34 @@ func (c *chaosBus) restartBrokers(ctx context.Context, dur time.Duration) []faul
 			return faults
 		case <-next.C: // the fault schedule, not synchronisation
 		}
-		start := time.Now()
-		rmqtest.Restart(c.t)
-		c.t.Logf("RabbitMQ restart: down for %s", time.Since(start).Round(time.Millisecond))
-		faults = append(faults, faultRecord{Kind: "restart RabbitMQ", Target: "bridge", Healed: time.Now()})
+		start, kind := time.Now(), "restart RabbitMQ"
+		if cb := c.bridge; cb.cluster != nil {
+			kind = "kill -9 RabbitMQ node"
+			// A cluster node dies (SIGKILL) and comes back on its data: the bridge fails over.
+			i := cb.next % cb.cluster.Size()
+			cb.next++
+			cb.cluster.Kill(c.t, i)
+			cb.cluster.Start(c.t, i)
+			c.t.Logf("RabbitMQ node %d killed with -9 and started again: down for %s", i, time.Since(start).Round(time.Millisecond))
+		} else {
+			rmqtest.Restart(c.t)
+			c.t.Logf("RabbitMQ restart: down for %s", time.Since(start).Round(time.Millisecond))
+		}
+		faults = append(faults, faultRecord{Kind: kind, Target: "bridge", Healed: time.Now()})
 		next.Reset(dur / 3)
 	}
 }
 
 // drain reads every message of the queue (message_id = msg_id) and counts each msg_id.
-func (cb *chaosBridge) drain() (map[string]int, error) {
-	conn, err := amqp.Dial(cb.url)
-	if err != nil {
-		return nil, err
+func (cb *chaosBridge) drain(t *testing.T) (map[string]int, error) {
+	var conn *amqp.Connection
+	if cb.cluster != nil {
+		conn = cb.cluster.Dial(t)
+	} else {
+		var err error
+		if conn, err = amqp.Dial(cb.url); err != nil {
+			return nil, err
+		}
 	}
 	defer conn.Close()
 	ch, err := conn.Channel()

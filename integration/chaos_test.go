@@ -413,14 +413,14 @@ func TestChaosLedger(t *testing.T) {
 	restarts, bridgeKills := 0, 0
 	if c.bridge != nil {
 		c.proc("bridge").Stop(t)
-		queue, err := c.bridge.drain()
+		queue, err := c.bridge.drain(t)
 		if err != nil {
 			t.Fatal(err)
 		}
 		br = checkBridge(bridgeOutcomes, queue)
 		for _, f := range faults {
 			switch f.Kind {
-			case "restart RabbitMQ":
+			case "restart RabbitMQ", "kill -9 RabbitMQ node":
 				restarts++
 			case "kill -9 bridge":
 				bridgeKills++

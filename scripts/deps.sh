@@ -26,7 +26,8 @@ if $build; then
 		exit 0
 	fi
 else
-	# certs cross-checks against OpenSSL; the README test runs the tour as a user would, curl included.
+	# certs cross-checks against OpenSSL (and the bridge's TLS test names the broker's CRL file with it);
+	# the README test runs the tour as a user would, curl included.
 	command -v openssl >/dev/null 2>&1 || need+=(openssl)
 	command -v curl >/dev/null 2>&1 || need+=(curl)
 	# The PostgreSQL stores' tests start a throwaway server (internal/pgtest); Debian keeps initdb off

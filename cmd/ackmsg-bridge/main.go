@@ -29,23 +29,30 @@ certificate: --certname, or certname, cert_prefix or name in the configuration; 
 refuses to start, exit 2): it ACKs a message only after the broker confirmed it. A message no queue is bound for is
 returned by the broker and not ACKed; the publisher's retransmission tries again.
 
-AMQP → bus (bridge.queue): each message of the queue (a JSON object) is published on the bus,
+AMQP → bus (bridge.queue, a quorum queue unless bridge.queue_type is classic): each message of
+the queue (a JSON object) is published on the bus,
 signed by the bridge, with the routing key as topic, to bridge.recipients when set (an acked
 publish); it is acked to the broker only after that publish succeeded and every recipient
 ACKed, else requeued. With bridge.dead_letter_exchange, a message that failed
 bridge.max_attempts times, or is not a JSON object, goes to that exchange (and the queue
-<queue>.dead); without it nothing is ever dropped.
+<queue>.dead); without it nothing is ever dropped. fedora-messaging's severity, sent-at and
+priority headers become the envelope fields severity, sent_at and priority.
 
-The bridge reconnects to the broker with back-off (up to bridge.reconnect_max) and stops
-cleanly on SIGTERM. A broker that refuses it (wrong user or password, no permission, unknown
-vhost) ends it at once with exit 1 and the broker's reason: only connection failures are
-retried. --http-address (bridge.http_address) serves /live, /ready (both directions connected)
-and /metrics.`
+With bridge.urls naming a cluster's nodes, the bridge connects to one of them (shuffled once at
+start) and, when it is lost, fails over to the next at once, publishing again what the lost
+node had not confirmed; after a whole round of nodes failed it backs off (up to
+bridge.reconnect_max). It stops cleanly on SIGTERM. Only connection failures are retried: a
+broker that refuses the bridge (wrong user or password, no permission, unknown vhost), or a
+TLS handshake refused on the certificates (the broker refuses the client certificate, or its
+own is not trusted or not for its name), ends it at once with exit 1 and the reason.
+--http-address (bridge.http_address) serves /live, /ready (both directions connected; the 503
+says to which node each is) and /metrics (with ackmsg_bridge_broker_node and the failover
+counts).`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("ackmsg-bridge", "guaranteed bridge between the bus and RabbitMQ (AMQP 0-9-1)", "[flags] | "+tools.Names()+" ...", details+toolDetails+tools.Help())
 	c.Stdout, c.Stderr = stdout, stderr
-	url := c.Flags.String("url", "", "the broker's AMQP URL (config bridge.url)")
+	url := c.Flags.String("url", "", "the broker's AMQP URL, in place of bridge.url or bridge.urls")
 	topics := c.Flags.StringSlice("topics", nil, "bus topic patterns to send to the broker, comma-separated (config bridge.topics)")
 	queue := c.Flags.String("queue", "", "the broker queue to bring to the bus (config bridge.queue)")
 	recipients := c.Flags.StringSlice("recipients", nil, "recipients that must ACK what comes from the broker (config bridge.recipients)")
@@ -62,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		b := &cfg.Bridge
 		if c.Flags.Changed("url") {
-			b.URL = *url
+			b.URL, b.URLs = *url, nil // one node, in place of the configured ones
 		}
 		if c.Flags.Changed("topics") {
 			b.Topics = *topics
@@ -102,7 +109,18 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 		reg.MustRegister(br.Metrics(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		srv, err := ops.Start(ops.Config{Addr: addr, Gatherer: reg, Logger: log, Ready: func(context.Context) error {
 			if ctx.Err() != nil || !br.Ready() {
-				return errors.New("not connected to the broker")
+				st := br.Stats()
+				node := func(on bool, n string) string {
+					switch {
+					case !on:
+						return "off"
+					case n == "":
+						return "not connected"
+					}
+					return "connected to " + n
+				}
+				return fmt.Errorf("not connected to the broker (bus → AMQP: %s; AMQP → bus: %s)",
+					node(br.Subscriber() != nil, st.ToNode), node(br.Publisher() != nil, st.FromNode))
 			}
 			return nil
 		}})

@@ -17,7 +17,8 @@ import (
 
 // tools are ackmsg-bridge's broker tools, its subcommands.
 var tools = cli.Subs{Command: "ackmsg-bridge", List: []cli.Sub{
-	{Name: "queue", Args: "NAME --bind KEY... [flags]", Help: `declare a durable queue NAME bound to the exchange with the routing-key
+	{Name: "queue", Args: "NAME --bind KEY... [flags]", Help: `declare a durable queue NAME of bridge.queue_type (default quorum) with
+		bridge.queue_arguments, bound to the exchange with the routing-key
 		patterns of --bind (idempotent)`},
 	{Name: "send", Args: "KEY JSON [flags]", Help: `publish JSON (an object) to the exchange with routing key KEY, persistent
 		and mandatory, and wait for the broker's confirm: exit 1 when no queue is
@@ -28,14 +29,15 @@ var tools = cli.Subs{Command: "ackmsg-bridge", List: []cli.Sub{
 
 const toolDetails = `
 
-Broker tools, for shell scripts and a first look (they use bridge.url and bridge.exchange; the
-flags may come before or after the tool's name):
+Broker tools, for shell scripts and a first look (they use bridge.url or the first node of
+bridge.urls that answers, with the bridge's TLS and login, and bridge.exchange; the flags may
+come before or after the tool's name):
 `
 
 func tool(sub string, args []string, stdout, stderr io.Writer) int {
 	c := tools.New(sub, "broker tool of ackmsg-bridge", "")
 	c.Stdout, c.Stderr = stdout, stderr
-	url := c.Flags.String("url", "", "the broker's AMQP URL (config bridge.url)")
+	url := c.Flags.String("url", "", "the broker's AMQP URL, in place of bridge.url or bridge.urls")
 	exchange := c.Flags.String("exchange", "", "the topic exchange (config bridge.exchange)")
 	var bind *[]string
 	count, timeoutText := new(int), new(string)
@@ -49,7 +51,7 @@ func tool(sub string, args []string, stdout, stderr io.Writer) int {
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
 		b := cfg.Bridge
 		if c.Flags.Changed("url") {
-			b.URL = *url
+			b.URL, b.URLs = *url, nil // one node, in place of the configured ones
 		}
 		if c.Flags.Changed("exchange") {
 			b.Exchange = *exchange
@@ -75,7 +77,9 @@ func tool(sub string, args []string, stdout, stderr io.Writer) int {
 			}
 			timeout = t
 		}
-		conn, err := amqp.DialConfig(b.URL, amqp.Config{Dial: amqp.DefaultDial(10 * time.Second)})
+		cfg.Bridge = b
+		bc := cfg.BridgeBroker()
+		conn, _, err := bridge.Dial(bc, "ackmsg-bridge "+sub)
 		if err != nil {
 			return cli.Runtime(fmt.Errorf("connecting to the broker: %w", err))
 		}
@@ -87,7 +91,7 @@ func tool(sub string, args []string, stdout, stderr io.Writer) int {
 		defer ch.Close()
 		switch sub {
 		case "queue":
-			return declare(ch, b.Exchange, c.Args()[0], *bind)
+			return declare(ch, b.Exchange, c.Args()[0], *bind, bc.QueueArgs())
 		case "send":
 			return send(ctx, ch, b.Exchange, c.Args()[0], c.Args()[1])
 		default:
@@ -96,14 +100,14 @@ func tool(sub string, args []string, stdout, stderr io.Writer) int {
 	})
 }
 
-func declare(ch *amqp.Channel, exchange, queue string, keys []string) error {
+func declare(ch *amqp.Channel, exchange, queue string, keys []string, args amqp.Table) error {
 	if len(keys) > 0 && (len(exchange) < 4 || exchange[:4] != "amq.") {
 		if err := ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 			return cli.Runtime(fmt.Errorf("declaring exchange %q: %w", exchange, err))
 		}
 	}
-	if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
-		return cli.Runtime(fmt.Errorf("declaring queue %q: %w", queue, err))
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, args); err != nil {
+		return cli.Runtime(fmt.Errorf("declaring queue %q (%v): %w", queue, map[string]any(args), err))
 	}
 	for _, k := range keys {
 		if err := ch.QueueBind(queue, k, exchange, false, nil); err != nil {

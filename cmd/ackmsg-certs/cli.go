@@ -205,11 +205,12 @@ func (c *cli) issue(args []string) int {
 	keyType := keyTypeFlag(cmd.fs, "key type: rsa (crypto x509, fedmsg-compatible) or ed25519 (crypto x509-ed25519, ackmsg only)")
 	bits := cmd.fs.Int("bits", certs.DefaultBits, "RSA key size")
 	force := cmd.fs.Bool("force", false, "overwrite an existing NAME.crt / NAME.key / NAME.curve")
+	hosts := cmd.fs.StringSlice("host", nil, "a DNS name or IP address the certificate is for as a TLS server (a broker's): its subjectAltName; repeat for several")
 	pos, code := c.parse(cmd, args)
 	if code >= 0 {
 		return code
 	}
-	cert, err := certs.Issue(*dir, pos[0], certs.PKIOptions{Days: *days, KeyType: *keyType, Bits: *bits, Force: *force})
+	cert, err := certs.Issue(*dir, pos[0], certs.PKIOptions{Days: *days, KeyType: *keyType, Bits: *bits, Force: *force, Hosts: *hosts})
 	if err != nil {
 		return c.fail("issue", err)
 	}

@@ -204,6 +204,13 @@ func effective(cfg *config.Config, emit func(key, value, source string)) {
 			case fv.Kind() == reflect.String:
 				// persistent_store, outbox.store and bridge.url may be URLs with a password.
 				emit(key, inline(reflect.ValueOf(config.RedactURL(fv.String()))), cfg.Source(key))
+			case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+				// bridge.urls too.
+				list := make([]string, fv.Len())
+				for j := range list {
+					list[j] = config.RedactURL(fv.Index(j).String())
+				}
+				emit(key, inline(reflect.ValueOf(list)), cfg.Source(key))
 			default:
 				emit(key, inline(fv), cfg.Source(key))
 			}

@@ -5,8 +5,9 @@
 // node the Debian package may have started. Tests share the node and use unique exchange and
 // queue names ([Name]). Readiness is proven by an AMQP connection succeeding. [Restart] stops
 // the node and starts it again on the same port and data directory, for tests of a broker
-// restart. Without rabbitmq-server the tests skip, saying why, except under CI=true, where they
-// fail: CI must not skip them.
+// restart. [NewCluster] starts a cluster of several nodes on this host for one test (private
+// cookie and epmd, node kills with SIGKILL). Without rabbitmq-server the tests skip, saying
+// why, except under CI=true, where they fail: CI must not skip them.
 package rmqtest
 
 import (
@@ -15,14 +16,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
-
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ackmsg/ackmsg/internal/freeport"
 )
@@ -31,19 +27,10 @@ import (
 // /usr/sbin is a wrapper that switches to the rabbitmq user).
 var Server = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
-type node struct {
-	dir                      string
-	name                     string
-	amqpPort, distPort, epmd int
-	proc                     *os.Process
-	exited                   chan error
-	err                      error
-}
-
 var (
 	mu    sync.Mutex // serialises Restart and Stop against each other
 	once  sync.Once
-	n     node
+	n     = &node{} // the shared node
 	names atomic.Int64
 )
 
@@ -84,7 +71,7 @@ func URL(t testing.TB) string {
 	return url()
 }
 
-func url() string { return fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", n.amqpPort) }
+func url() string { return n.url() }
 
 // Name returns a name no other test of this binary uses, for an exchange or a queue.
 func Name(base string) string {
@@ -108,7 +95,7 @@ func StopNode(t testing.TB) {
 	if n.proc == nil {
 		t.Fatal("rmqtest: StopNode: the node is not running")
 	}
-	stopProc()
+	n.stop()
 }
 
 // StartNode starts the node stopped by StopNode again and waits until it accepts connections.
@@ -119,7 +106,7 @@ func StartNode(t testing.TB) {
 	if n.proc != nil {
 		t.Fatal("rmqtest: StartNode: the node is running")
 	}
-	if err := launch(); err != nil {
+	if err := n.launch(); err != nil {
 		t.Fatalf("rmqtest: restarting RabbitMQ: %v", err)
 	}
 }
@@ -131,32 +118,11 @@ func Stop() {
 	if n.dir == "" {
 		return
 	}
-	stopProc()
-	// The node started its own epmd on a private port (it daemonizes, so it is not our child):
-	// ask it to exit.
-	if epmd, err := exec.LookPath("epmd"); err == nil {
-		c := exec.Command(epmd, "-port", strconv.Itoa(n.epmd), "-kill")
-		c.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(n.epmd))
-		c.Run()
-	} else if matches, _ := filepath.Glob("/usr/lib/erlang/erts-*/bin/epmd"); len(matches) > 0 {
-		exec.Command(matches[0], "-port", strconv.Itoa(n.epmd), "-kill").Run()
-	}
+	n.stop()
+	// The node started its own epmd on a private port: ask it to exit.
+	killEpmd(n.epmd)
 	os.RemoveAll(n.dir)
 	n.dir = ""
-}
-
-func stopProc() {
-	if n.proc == nil {
-		return
-	}
-	n.proc.Signal(syscall.SIGTERM) // RabbitMQ stops cleanly on SIGTERM
-	select {
-	case <-n.exited:
-	case <-time.After(30 * time.Second):
-		n.proc.Kill()
-		<-n.exited
-	}
-	n.proc = nil
 }
 
 func first() error {
@@ -167,91 +133,21 @@ func first() error {
 	if err != nil {
 		return err
 	}
-	n.dir = dir
-	n.name = fmt.Sprintf("ackmsg-test-%d@localhost", os.Getpid())
 	ports, err := freeport.PickN(3) // below the ephemeral range: the node binds them seconds later
 	if err != nil {
+		os.RemoveAll(dir)
 		return err
 	}
-	n.amqpPort, n.distPort, n.epmd = ports[0], ports[1], ports[2]
-	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o700); err != nil {
+	nd, err := setup(nodeSpec{dir: dir, name: fmt.Sprintf("ackmsg-test-%d@localhost", os.Getpid()),
+		cookie: fmt.Sprintf("ACKMSGTEST%dCOOKIE", os.Getpid()), amqpPort: ports[0], distPort: ports[1], epmd: ports[2]})
+	if err != nil {
+		os.RemoveAll(dir)
 		return err
 	}
-	// A private cookie: the node and nothing else on the machine share it.
-	if err := os.WriteFile(filepath.Join(dir, "home", ".erlang.cookie"), []byte(fmt.Sprintf("ACKMSGTEST%dCOOKIE", os.Getpid())), 0o400); err != nil {
-		return err
-	}
-	conf := fmt.Sprintf("listeners.tcp.1 = 127.0.0.1:%d\nloopback_users = none\nlog.console = true\nlog.file = false\n"+
-		"disk_free_limit.absolute = 1MB\n", n.amqpPort)
-	if err := os.WriteFile(filepath.Join(dir, "rabbitmq.conf"), []byte(conf), 0o600); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "enabled_plugins"), []byte("[].\n"), 0o600); err != nil {
-		return err
-	}
-	if err := launch(); err != nil {
+	n = nd
+	if err := n.launch(); err != nil {
 		Stop()
 		return err
 	}
 	return nil
-}
-
-func launch() error {
-	dir := n.dir
-	cmd := exec.Command(Server)
-	cmd.Env = append(os.Environ(),
-		"HOME="+filepath.Join(dir, "home"),
-		"RABBITMQ_NODENAME="+n.name,
-		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
-		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
-		"RABBITMQ_CONFIG_FILE="+filepath.Join(dir, "rabbitmq"),
-		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
-		"RABBITMQ_PID_FILE="+filepath.Join(dir, "rabbitmq.pid"),
-		"RABBITMQ_NODE_PORT="+strconv.Itoa(n.amqpPort),
-		"RABBITMQ_DIST_PORT="+strconv.Itoa(n.distPort),
-		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
-		"ERL_EPMD_PORT="+strconv.Itoa(n.epmd),
-		"ERL_EPMD_ADDRESS=127.0.0.1",
-	)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	logf, err := os.OpenFile(filepath.Join(dir, "rabbitmq.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	n.proc, n.exited = cmd.Process, make(chan error, 1)
-	exited := n.exited
-	go func() { exited <- cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		c, err := amqp.DialConfig(url(), amqp.Config{Dial: amqp.DefaultDial(time.Second)})
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case werr := <-exited:
-			out, _ := os.ReadFile(logf.Name())
-			n.proc = nil
-			return fmt.Errorf("rabbitmq-server exited (%v): %s", werr, tail(out, 3000))
-		case <-time.After(100 * time.Millisecond): // polling for readiness: dial until it answers
-		}
-		if time.Now().After(deadline) {
-			stopProc()
-			out, _ := os.ReadFile(logf.Name())
-			return fmt.Errorf("RabbitMQ did not accept AMQP connections within 60 s: %s", tail(out, 3000))
-		}
-	}
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }

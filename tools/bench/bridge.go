@@ -54,11 +54,12 @@ type bridgeFigures struct {
 // bridgeBench measures acked publishes to a bridge forwarding to the node at url: n one at a
 // time, then PublishAsync for d with at most inflight outstanding. k is the PKI (a certificate
 // for the bridge is issued in it); the body is padded so the envelope has size bytes.
-func bridgeBench(k *pki, url string, size, n int, d time.Duration, inflight int) (*bridgeFigures, error) {
-	if _, err := certs.Issue(k.dir, bridgeName, certs.PKIOptions{Days: 2, KeyType: k.keyType}); err != nil {
+func bridgeBench(k *pki, urls []string, size, n int, d time.Duration, inflight int, args amqp.Table) (*bridgeFigures, error) {
+	// Force: the cluster's run issues it again.
+	if _, err := certs.Issue(k.dir, bridgeName, certs.PKIOptions{Days: 2, KeyType: k.keyType, Force: true}); err != nil {
 		return nil, err
 	}
-	conn, err := amqp.Dial(url)
+	conn, err := amqp.Dial(urls[0])
 	if err != nil {
 		return nil, err
 	}
@@ -67,13 +68,13 @@ func bridgeBench(k *pki, url string, size, n int, d time.Duration, inflight int)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := ch.QueueDeclare(bridgeQueue, true, false, false, false, nil); err != nil {
+	if _, err := ch.QueueDeclare(bridgeQueue, true, false, false, false, args); err != nil {
 		return nil, err
 	}
 	if err := ch.QueueBind(bridgeQueue, benchTopic, bridgeExchange, false, nil); err != nil {
 		return nil, err
 	}
-	b, err := newBridgeBus(k, url, size)
+	b, err := newBridgeBus(k, urls, size)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +95,7 @@ func bridgeBench(k *pki, url string, size, n int, d time.Duration, inflight int)
 			return 0, 0, err
 		}
 		acked = b.pub.Stats().Succeeded - before
-		q, err := ch.QueueDeclarePassive(bridgeQueue, true, false, false, false, nil)
+		q, err := ch.QueueDeclarePassive(bridgeQueue, true, false, false, false, args)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -132,13 +133,16 @@ func bridgeBench(k *pki, url string, size, n int, d time.Duration, inflight int)
 // newBridgeBus starts a bridge (recipient "bridge", forwarding benchTopic to bridgeExchange on
 // the node at url) and a publisher whose body is benchBody padded so its envelope has size
 // bytes, waits until the bridge is connected to the broker and subscribed, and warms the path.
-func newBridgeBus(k *pki, url string, size int) (*bus, error) {
+func newBridgeBus(k *pki, urls []string, size int) (*bus, error) {
 	eps := map[string][]string{"pub.host": {freeAddr()}, bridgeName + ".host": {freeAddr()}}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &bus{names: []string{bridgeName}, cancel: cancel}
 	cfg := k.config(bridgeName, eps)
 	cfg.Name = bridgeName + ".host"
-	cfg.Bridge.URL, cfg.Bridge.Exchange, cfg.Bridge.Topics = url, bridgeExchange, []string{benchTopic}
+	cfg.Bridge.URL, cfg.Bridge.Exchange, cfg.Bridge.Topics = urls[0], bridgeExchange, []string{benchTopic}
+	if len(urls) > 1 {
+		cfg.Bridge.URL, cfg.Bridge.URLs = "", urls
+	}
 	// Its warnings (a returned or nacked message, a lost connection) would explain a slow figure.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("part", "bridge")
 	br, err := bridge.New(cfg, bridge.WithLogger(logger))

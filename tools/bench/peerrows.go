@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"os"
 
 	"github.com/ackmsg/ackmsg/config"
@@ -120,13 +121,13 @@ func (b *bench) rabbitAndBridge() error {
 		return nil
 	}
 	step("RabbitMQ: confirm %d, streaming confirms %s, end to end %d", b.sz.acked1, b.sz.async, b.sz.acked1/2)
-	rmq, err := rabbitMQ(url, b.msgFrame, b.sz.acked1, b.sz.async, b.sz.inflight)
+	rmq, err := rabbitMQ(url, b.msgFrame, b.sz.acked1, b.sz.async, b.sz.inflight, nil)
 	if err != nil {
 		rmqtest.Stop()
 		return fmt.Errorf("RabbitMQ: %w", err)
 	}
 	step("bridge to RabbitMQ (Ed25519): acked publish %d, PublishAsync in-flight %d, %s", b.sz.acked1, b.sz.inflight, b.sz.async)
-	br, err := bridgeBench(b.ed, url, len(b.msgFrame), b.sz.acked1, b.sz.async, b.sz.inflight)
+	br, err := bridgeBench(b.ed, []string{url}, len(b.msgFrame), b.sz.acked1, b.sz.async, b.sz.inflight, nil)
 	rmqtest.Stop()
 	if err != nil {
 		return fmt.Errorf("bridge to RabbitMQ: %w", err)
@@ -176,6 +177,46 @@ func (b *bench) bridgeRows(br *bridgeFigures) {
 		Floor: b.rmq.stream, Of: fmt.Sprintf("RabbitMQ streaming confirms (%d outstanding)", b.sz.inflight),
 		Note: fmt.Sprintf("bridge max_in_flight %d; %d retransmissions; %d ACKed, %d in the queue",
 			config.DefaultBridgeMaxInFlight, br.asyncRetx, br.asyncAcked, br.asyncQueued)})
+}
+
+// rabbitCluster measures, on a three-node RabbitMQ cluster on this host, RabbitMQ's own
+// publish-and-confirm to a quorum queue and the acked publish to the bridge forwarding to such a
+// queue, side by side; one skipped row when the cluster cannot be started. Both connect to the
+// node that leads the queue (where it was declared), so the comparison is like for like.
+func (b *bench) rabbitCluster() error {
+	b.section("RabbitMQ cluster (3 nodes on this host), quorum queue: confirmed = on a majority of the nodes' disks; ratio = bridge / RabbitMQ")
+	c, err := rmqtest.StartCluster(3)
+	if err != nil {
+		b.skip("RabbitMQ cluster (and the bridge to it)", "µs", err)
+		return nil
+	}
+	defer c.Close()
+	quorum := amqp.Table{"x-queue-type": "quorum"}
+	step("RabbitMQ cluster, quorum queue: confirm %d, streaming confirms %s", b.sz.acked1, b.sz.async)
+	rmq, err := rabbitMQ(c.URL(0), b.msgFrame, b.sz.acked1, b.sz.async, b.sz.inflight, quorum)
+	if err != nil {
+		return fmt.Errorf("RabbitMQ cluster: %w", err)
+	}
+	step("bridge to the cluster's quorum queue (Ed25519): acked publish %d, PublishAsync in-flight %d, %s", b.sz.acked1, b.sz.inflight, b.sz.async)
+	br, err := bridgeBench(b.ed, []string{c.URL(0)}, len(b.msgFrame), b.sz.acked1, b.sz.async, b.sz.inflight, quorum)
+	if err != nil {
+		return fmt.Errorf("bridge to the RabbitMQ cluster: %w", err)
+	}
+	for _, q := range quantiles {
+		b.add(Row{Name: "RabbitMQ cluster publish, wait for the confirm (persistent, quorum queue) " + q.name, Unit: "µs",
+			Value: us(quantile(rmq.confirm, q.q)), Note: "promise: a majority of the 3 nodes has it on disk; nothing about a consumer"})
+	}
+	b.add(Row{Name: "RabbitMQ cluster streaming confirms, quorum queue", Unit: "msgs/s", Value: rmq.stream,
+		Note: fmt.Sprintf("up to %d confirms outstanding", b.sz.inflight)})
+	for _, q := range quantiles {
+		b.add(Row{Name: "acked publish to the bridge, ACK once the quorum queue confirmed, Ed25519 " + q.name, Unit: "µs",
+			Value: us(quantile(br.lat, q.q)), Floor: us(quantile(rmq.confirm, q.q)),
+			Of: "RabbitMQ cluster publish-and-confirm, quorum queue " + q.name})
+	}
+	b.add(Row{Name: fmt.Sprintf("PublishAsync in-flight %d to the bridge, quorum queue, Ed25519", b.sz.inflight), Unit: "msgs/s", Value: br.async,
+		Floor: rmq.stream, Of: "RabbitMQ cluster streaming confirms, quorum queue",
+		Note: fmt.Sprintf("%d retransmissions; %d ACKed, %d in the queue", br.asyncRetx, br.asyncAcked, br.asyncQueued)})
+	return nil
 }
 
 // nextToPeers sets ackmsg's Ed25519 figures and its outbox next to JetStream's and RabbitMQ's.

@@ -25,8 +25,8 @@ type rmqFigures struct {
 
 // rabbitMQ measures confirm latency (n), streaming confirms throughput (for d, at most
 // inflight outstanding) and the end-to-end round trip through a consumer (n/2) on the node at
-// url.
-func rabbitMQ(url string, payload []byte, n int, d time.Duration, inflight int) (*rmqFigures, error) {
+// url, its queues declared with args (nil: classic; x-queue-type quorum on a cluster).
+func rabbitMQ(url string, payload []byte, n int, d time.Duration, inflight int, args amqp.Table) (*rmqFigures, error) {
 	conn, err := amqp.Dial(url)
 	if err != nil {
 		return nil, err
@@ -40,7 +40,7 @@ func rabbitMQ(url string, payload []byte, n int, d time.Duration, inflight int) 
 		return nil, err
 	}
 	for _, q := range []string{"bench.confirm", "bench.e2e", "bench.done"} {
-		if _, err := pubCh.QueueDeclare(q, true, false, false, false, nil); err != nil {
+		if _, err := pubCh.QueueDeclare(q, true, false, false, false, args); err != nil {
 			return nil, err
 		}
 		if _, err := pubCh.QueuePurge(q, false); err != nil {

@@ -36,6 +36,7 @@ var scenarios = []struct {
 	{"outbox", (*bench).outbox},
 	{"NATS JetStream", (*bench).jetStream},
 	{"RabbitMQ and the bridge", (*bench).rabbitAndBridge},
+	{"RabbitMQ cluster and the bridge, quorum queue", (*bench).rabbitCluster},
 	{"ackmsg next to the peers", (*bench).nextToPeers},
 	{"ACK storm", (*bench).stormInRun},
 	{"cold CLI publish", (*bench).coldPublish},
