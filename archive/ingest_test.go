@@ -95,7 +95,9 @@ func TestIngestAnswersAfterCommit(t *testing.T) {
 // failingWriter fails every Insert.
 type failingWriter struct{}
 
-func (failingWriter) Insert(context.Context, []Record) (int, error) { return 0, errors.New("disk on fire") }
+func (failingWriter) Insert(context.Context, []Record) (int, error) {
+	return 0, errors.New("disk on fire")
+}
 func (failingWriter) Prune(context.Context, time.Time) (int64, error) {
 	return 0, nil
 }

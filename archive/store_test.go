@@ -82,8 +82,8 @@ func TestInsertGetDuplicates(t *testing.T) {
 func TestCategory(t *testing.T) {
 	for topic, want := range map[string]string{
 		"org.fedoraproject.prod.bodhi.update.comment": "bodhi",
-		"/topic/VirtualTopic.eng.ci.brew-build":        "ci",
-		"org.fedoraproject.prod":                       "Unclassified",
+		"/topic/VirtualTopic.eng.ci.brew-build":       "ci",
+		"org.fedoraproject.prod":                      "Unclassified",
 	} {
 		if got := Category(topic); got != want {
 			t.Errorf("Category(%q) = %q, want %q", topic, got, want)
