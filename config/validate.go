@@ -157,6 +157,7 @@ func (c *Config) Validate() error {
 	c.validateOutbox(&errs)
 	c.validateBridge(&errs)
 	c.validateRelay(&errs)
+	c.validateArchive(&errs)
 	return errs.err()
 }
 
