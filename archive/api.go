@@ -117,9 +117,23 @@ func (a *API) id(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	raw := false
+	if s := v.Get("envelope"); s != "" {
+		if raw, err = asBool(s); err != nil {
+			a.fail(w, r, badQuery("envelope", "should be either 'true' or 'false', not %q", s))
+			return
+		}
+	}
 	rec, err := a.r.Get(r.Context(), id)
 	if err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if raw {
+		// ackmsg's extension: the signed envelope exactly as received, for a replay that
+		// re-sends the original frame (ackmsg-replay --archive).
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(rec.Envelope)
 		return
 	}
 	item, err := serialize(rec, isV2(r), metas, a.cfg.now())

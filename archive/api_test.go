@@ -161,6 +161,12 @@ func TestAPIShape(t *testing.T) {
 		t.Errorf("/v2/search with meta: %d %s", code, b)
 	}
 
+	// ackmsg's envelope=true: the stored frame, byte for byte.
+	code, b, _ = get(t, srv, "/id?id=2026-m000001&envelope=true")
+	if code != 200 || !bytes.Equal(b, want.Envelope) {
+		t.Errorf("/id?envelope=true: %d %s, want the stored envelope %s", code, b, want.Envelope)
+	}
+
 	// JSONP, as datagrepper's callback.
 	code, b, h = get(t, srv, "/id?id=2026-m000001&callback=cb")
 	if code != 200 || h.Get("Content-Type") != "application/javascript" || !bytes.Equal(b, []byte("cb("+string(item)+");")) {
@@ -255,6 +261,7 @@ func TestAPIBadQueries(t *testing.T) {
 		{"/raw?category=c1&start=" + recent + "&contains=" + strings.Repeat("a", 201), "contains: longer than"},
 		{"/id", "id: missing"},
 		{"/v2/id?id=x&is_raw=perhaps", "is_raw: should be"},
+		{"/id?id=x&envelope=please", "envelope: should be"},
 	} {
 		code, b, _ := get(t, srv, tc.query)
 		var e struct{ Error string }

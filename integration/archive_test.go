@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,6 +69,27 @@ func TestArchiveProcess(t *testing.T) {
 	if code != 200 || json.Unmarshal([]byte(body), &one) != nil || one.MsgID != id || one.Topic != "org.example.test.logger.archived" || one.Signature == "" {
 		t.Fatalf("/id: %d %s", code, body)
 	}
+	// ackmsg-replay --archive: the signed envelope as archived (it verifies), and --publish
+	// re-sends it through the relay, where a tail sees it.
+	out, stderr, rc := b.Run(20*time.Second, "", "ackmsg-replay", "--archive", "http://"+httpAddr, "--msg-id", id)
+	if rc != 0 || !strings.Contains(out, `"msg_id":"`+id+`"`) {
+		t.Fatalf("ackmsg-replay --archive: exit %d %q\n%s", rc, out, stderr)
+	}
+	if v, stderr, rc := b.Run(20*time.Second, out, "ackmsg-certs", "verify", "--dir", b.PKI, "--crl", filepath.Join(b.PKI, "crl.pem")); rc != 0 || strings.TrimSpace(v) != "ok logger" {
+		t.Fatalf("ackmsg-certs verify of the archived envelope: exit %d %q\n%s", rc, v, stderr)
+	}
+	if _, stderr, rc := b.Run(20*time.Second, "", "ackmsg-replay", "--archive", "http://"+httpAddr, "--msg-id", "no-such-id"); rc != 1 || !strings.Contains(stderr, "no match") {
+		t.Fatalf("ackmsg-replay --archive of an unknown msg_id: exit %d, want 1 (no match)\n%s", rc, stderr)
+	}
+	tail := b.Start("ackmsg-tail", "--json", "--count", "1", "--timeout", "30", "--topic", "org.example.test.logger.archived")
+	tail.WaitLog(t, "endpoint connected")
+	if out, stderr, rc := b.Run(20*time.Second, "", "ackmsg-replay", "--archive", "http://"+httpAddr, "--msg-id", id, "--publish"); rc != 0 || strings.TrimSpace(out) != id {
+		t.Fatalf("ackmsg-replay --archive --publish: exit %d %q\n%s", rc, out, stderr)
+	}
+	if rc := tail.Wait(t, 30*time.Second); rc != 0 || !strings.Contains(tail.Stdout.String(), id) {
+		t.Fatalf("the tail after the replay: exit %d %q", rc, tail.Stdout.String())
+	}
+
 	if code, body = httpGet(t, "http://"+httpAddr+"/raw?rows_per_page=10000"); code != 400 {
 		t.Fatalf("rows_per_page=10000: %d %s, want 400", code, body)
 	}

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -30,7 +32,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("ackmsg-replay",
 		"print or re-publish messages from a publisher's history",
-		"[flags] (--seq N|A-B | --msg-id ID... | --since T [--until T] | --query JSON | --stats)", `
+		"[flags] (--seq N|A-B | --msg-id ID... | --since T [--until T] | --query JSON | --stats) | --archive URL --msg-id ID...", `
 Asks the replay endpoint of the publisher --name (replay_endpoints[name], or --replay-endpoint) with
 fedmsg's replay protocol, or reads its history directly with --store (the publisher's
 persistent_store: a history file, locked while the publisher runs, so ask its endpoint then; or a
@@ -48,6 +50,11 @@ ackmsg-replay asks for narrower seq_id ranges by itself when --seq is too wide.
 --wait D repeats a query that matched nothing until D has passed (for scripts that wait for a
 message to be recorded). --stats prints what --store holds (messages, bytes, first and last
 seq_id) instead: for --name, or without it for every publisher the store holds a history for.
+
+--archive URL fetches --msg-id ID (repeatable) from a datagrepper-compatible archive instead
+(fedmsg-dg-replay's job): ackmsg-archive's /id gives the signed envelope exactly as it archived
+it; datagrepper's /id gives datanommer's fields, from which the fedmsg envelope is rebuilt.
+--name is not needed.
 
 --publish re-publishes the messages through the relay (relay_inbound) instead of printing them:
 the identical signed frames, so consumers validate them as the originals; ackmsg consumers that
@@ -67,6 +74,7 @@ or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 
 	rawQuery := c.Flags.String("query", "", "a fedmsg replay query as JSON")
 	waitText := c.Flags.String("wait", "", "repeat a query without a match until this long has passed: seconds or a duration")
 	doPublish := c.Flags.Bool("publish", false, "re-publish the messages through the relay instead of printing them")
+	archiveURL := c.Flags.String("archive", "", "fetch --msg-id from this datagrepper-compatible archive (its base URL, e.g. http://127.0.0.1:5050)")
 	stats := c.Flags.Bool("stats", false, "with --store: print what the history holds (every publisher's, without --name)")
 	// --name is the publisher whose history to read, not an endpoints key this command binds:
 	// it is taken out of the configuration before validation.
@@ -83,6 +91,10 @@ or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 
 				return cli.Usage("--stats needs --store")
 			}
 			return printStats(ctx, stdout, *storePath, name)
+		}
+		if *archiveURL != "" {
+			return replayArchive(ctx, c, cfg, stdout, *archiveURL, *msgIDs, *doPublish, *waitText,
+				*storePath != "" || *endpoint != "" || *seq != "" || *since != "" || *until != "" || *rawQuery != "")
 		}
 		if name == "" && *storePath != "" {
 			var err error
@@ -164,6 +176,52 @@ or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 
 		}
 		return nil
 	})
+}
+
+// replayArchive is --archive: each --msg-id from the archive's /id, printed or re-published.
+func replayArchive(ctx context.Context, c *cli.Command, cfg *config.Config, stdout io.Writer, base string, ids []string,
+	doPublish bool, waitText string, otherSource bool) error {
+	if otherSource {
+		return cli.Usage("--archive takes --msg-id only (not --store, --replay-endpoint, --seq, --since, --until or --query)")
+	}
+	if len(ids) == 0 {
+		return cli.Usage("--archive needs --msg-id")
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return cli.Usage("--archive %q: want the archive's base URL, http://host:port[/path]", base)
+	}
+	var wait time.Duration
+	if waitText != "" {
+		if wait, err = cli.ParseSeconds(waitText); err != nil {
+			return cli.Usage("--wait %v", err)
+		}
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	deadline := time.Now().Add(wait)
+	var frames [][]byte
+	for {
+		frames, err = fromArchive(ctx, client, base, ids)
+		if !errors.Is(err, errNoMatch) || !time.Now().Before(deadline) || ctx.Err() != nil {
+			break
+		}
+		select { // polling the archive with a deadline
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	if err != nil {
+		return cli.Runtime(err)
+	}
+	if doPublish {
+		return republish(ctx, cfg, c, stdout, frames)
+	}
+	for _, f := range frames {
+		if _, err := fmt.Fprintf(stdout, "%s\n", f); err != nil {
+			return cli.Runtime(err)
+		}
+	}
+	return nil
 }
 
 var errNoMatch = errors.New("no match: no message in the history matches the query")
