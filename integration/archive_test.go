@@ -185,3 +185,51 @@ func TestArchiveKill9(t *testing.T) {
 		t.Fatalf("SIGTERM: %s", arch.Stderr.String())
 	}
 }
+
+// TestPythonDgReplayFromArchive: the real fedmsg-dg-replay --msg-id, pointed at ackmsg-archive
+// as its --datagrepper-url, fetches the message from /id and re-publishes its body on its
+// topic through the relay (signed anew, as fedmsg-dg-replay does), where a tail sees it.
+func TestPythonDgReplayFromArchive(t *testing.T) {
+	pb := newPyBus(t, []string{"archive"}, nil, nil)
+	dsn := pgtest.Start(t)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testbus.FreePort(t))
+	pb.Start("ackmsg-relay").WaitLog(t, "relay ready")
+	arch := pb.Start("ackmsg-archive", "--certname", "archive", "--store", dsn, "--http-address", httpAddr)
+	arch.WaitLog(t, "archive running")
+	if _, stderr, code := pb.Run(30*time.Second, "", "ackmsg-logger", "--recipients", "archive", "--ack-timeout", "20",
+		"--topic", "archived", "--message", "replay me"); code != 0 {
+		t.Fatalf("acked publish to archive: exit %d\n%s", code, stderr)
+	}
+	code, body := httpGet(t, "http://"+httpAddr+"/raw?topic=org.example.test.logger.archived")
+	var raw struct {
+		RawMessages []struct {
+			MsgID string `json:"msg_id"`
+		} `json:"raw_messages"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &raw) != nil || len(raw.RawMessages) != 1 {
+		t.Fatalf("/raw: %d %s", code, body)
+	}
+	id := raw.RawMessages[0].MsgID
+
+	tail := pb.Start("ackmsg-tail", "--json", "--count", "1", "--timeout", "60", "--topic", "org.example.test.logger.archived")
+	tail.WaitLog(t, "endpoint connected")
+	dg := pb.startPy(t, nil, "dg-replay", "--msg-id", id, "--url", "http://"+httpAddr)
+	if code := dg.Wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("fedmsg-dg-replay: exit %d\n%s\n%s", code, dg.Stdout.String(), dg.Stderr.String())
+	}
+	if code := tail.Wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("tail: exit %d\n%s", code, tail.Stderr.String())
+	}
+	var got struct {
+		MsgID string         `json:"msg_id"`
+		Topic string         `json:"topic"`
+		Msg   map[string]any `json:"msg"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(tail.Stdout.String())), &got); err != nil {
+		t.Fatalf("tail printed %q: %v", tail.Stdout.String(), err)
+	}
+	if got.Topic != "org.example.test.logger.archived" || got.Msg["log"] != "replay me" || got.MsgID == id {
+		t.Fatalf("replayed message %+v: want the archived body on its topic, under a new msg_id", got)
+	}
+	t.Logf("fedmsg-dg-replay fetched %s from the archive and re-published it as %s: %s", id, got.MsgID, dg.Stdout.String())
+}
