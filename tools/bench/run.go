@@ -33,6 +33,7 @@ var scenarios = []struct {
 	{"memory per in-flight message", (*bench).memoryPerMessage},
 	{"plain publish throughput", (*bench).plainPublish},
 	{"outbox", (*bench).outbox},
+	{"archive", (*bench).archive},
 	{"NATS JetStream", (*bench).jetStream},
 	{"RabbitMQ and the bridge", (*bench).rabbitAndBridge},
 	{"ackmsg next to the peers", (*bench).nextToPeers},
