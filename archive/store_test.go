@@ -203,7 +203,12 @@ func TestPaging(t *testing.T) {
 			t.Errorf("desc=%v: by page %v, by cursor %v; want %v", desc, byPage, byCursor, want)
 		}
 	}
-	res, err := s.Search(ctx, Query{Topics: []string{"org.fedoraproject.dev.rare.one"}, Limit: 5})
+	// The estimate of a query with parameters (EXPLAIN takes them too): 33 of category c0.
+	res, err := s.Search(ctx, Query{Categories: []string{"c0"}, Limit: 5})
+	if err != nil || !res.Estimated || res.Total < 31 || len(res.Records) != 5 {
+		t.Errorf("category c0: total %d estimated %v, %d records, %v; want an estimate above 30", res.Total, res.Estimated, len(res.Records), err)
+	}
+	res, err = s.Search(ctx, Query{Topics: []string{"org.fedoraproject.dev.rare.one"}, Limit: 5})
 	if err != nil || res.Total != 1 || res.Estimated || res.Next != nil {
 		t.Errorf("one match: total %d estimated %v next %v err %v; want an exact 1, no next", res.Total, res.Estimated, res.Next, err)
 	}
