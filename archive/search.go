@@ -140,8 +140,11 @@ func (q *Query) where() (string, []any) {
 }
 
 // Search runs q within ctx, every statement bounded by QueryTimeout. Paging is by keyset on
-// (ts, id): a cursor (After) costs nothing however deep; an Offset walks the index only (no
-// table rows) to find where the page starts.
+// (ts, id): a cursor (After) costs nothing however deep. A query on time, topics and categories
+// alone is counted exactly from the counts table (CountsTable), and its Offset is found from
+// them: the hour holding the page's first message, then the index inside that hour. Other
+// filters walk the index to the Offset, and their total is exact up to CountLimit, estimated
+// beyond.
 func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
 	if q.Limit < 1 {
 		q.Limit = 1
@@ -156,7 +159,34 @@ func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
 	err := s.read(ctx, func(tx pgx.Tx) error {
 		pos := q.After
 		inclusive := false
-		if q.Offset > 0 {
+		total := int64(-1) // unknown until counted
+		offsetDone := false
+		if q.countable() {
+			if q.After == nil {
+				c, t, ok, err := s.countedPage(ctx, tx, &q, order)
+				if err != nil {
+					return err
+				}
+				total, offsetDone = t, true
+				if q.Offset > 0 {
+					if !ok {
+						res.Records, res.Total = []Record{}, total
+						return nil
+					}
+					pos, inclusive = &c, true
+				}
+			} else {
+				segs, err := s.segments(ctx, tx, &q)
+				if err != nil {
+					return err
+				}
+				total = 0
+				for _, seg := range segs {
+					total += seg.n
+				}
+			}
+		}
+		if q.Offset > 0 && !offsetDone {
 			w, a := where, args
 			if pos != nil {
 				w, a = keyset(where, args, cmp, *pos)
@@ -164,8 +194,11 @@ func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
 			var c Cursor
 			err := tx.QueryRow(ctx, `SELECT ts, id FROM `+Table+` WHERE `+w+order+` OFFSET `+strconv.Itoa(q.Offset)+` LIMIT 1`, a...).Scan(&c.Time, &c.ID)
 			if errors.Is(err, pgx.ErrNoRows) {
-				pos = nil
 				res.Records = []Record{}
+				if total >= 0 {
+					res.Total = total
+					return nil
+				}
 				return s.count(ctx, tx, where, args, &res)
 			}
 			if err != nil {
@@ -192,6 +225,10 @@ func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
 		if n := len(res.Records); n == q.Limit {
 			last := res.Records[n-1]
 			res.Next = &Cursor{Time: last.Time, ID: last.ID}
+		}
+		if total >= 0 {
+			res.Total = total
+			return nil
 		}
 		return s.count(ctx, tx, where, args, &res)
 	})

@@ -45,6 +45,14 @@ var schema = []string{
 	`CREATE INDEX IF NOT EXISTS ` + Table + `_users ON ` + Table + ` USING gin (users)`,
 	`CREATE INDEX IF NOT EXISTS ` + Table + `_packages ON ` + Table + ` USING gin (packages)`,
 	`CREATE TABLE IF NOT EXISTS ` + Table + `_schema (version int NOT NULL)`,
+	// The number of messages per hour and topic, kept by Insert and Prune in their
+	// transactions: exact totals and deep pages without walking the rows (see counts.go).
+	`CREATE TABLE IF NOT EXISTS ` + CountsTable + ` (
+	hour     timestamptz NOT NULL,
+	topic    text NOT NULL,
+	category text NOT NULL,
+	n        bigint NOT NULL,
+	PRIMARY KEY (hour, topic))`,
 }
 
 // schemaLock serialises the creation of the table by archives starting together.
@@ -162,15 +170,22 @@ func (s *Store) Insert(ctx context.Context, recs []Record) (int, error) {
 			b.Queue(insertSQL, r.MsgID, r.I, r.Topic, r.Category, r.Agent, r.Signer, r.Time, nonNil(r.Users), nonNil(r.Packages), r.Envelope)
 		}
 		br := tx.SendBatch(ctx, b)
-		for range recs {
+		var counts bucketCounts
+		for i := range recs {
 			tag, err := br.Exec()
 			if err != nil {
 				br.Close()
 				return err
 			}
-			added += int(tag.RowsAffected())
+			if tag.RowsAffected() == 1 {
+				added++
+				counts.add(&recs[i])
+			}
 		}
-		return br.Close()
+		if err := br.Close(); err != nil {
+			return err
+		}
+		return counts.save(ctx, tx)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("archive: %w", pgconf.Failed(s.dsn, fmt.Sprintf("storing %d messages", len(recs)), s.bounds, false, err))
@@ -189,11 +204,18 @@ func nonNil(s []string) []string {
 func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 	ctx, cancel := pgconf.OpContext(ctx, s.bounds)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `DELETE FROM `+Table+` WHERE ts < $1`, cutoff)
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, pruneSQL, cutoff).Scan(&n); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM `+CountsTable+` WHERE n <= 0`)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("archive: %w", pgconf.Failed(s.dsn, "deleting messages past retention", s.bounds, false, err))
 	}
-	return tag.RowsAffected(), nil
+	return n, nil
 }
 
 const columns = `id, msg_id, i, topic, category, agent, signer, ts, users, packages, envelope`

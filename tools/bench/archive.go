@@ -125,6 +125,9 @@ func archiveRows(isQuick bool) ([]Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the archive: %w", err)
 	}
+	if err := s.Recount(ctx); err != nil { // COPY bypasses Insert, which keeps the counts
+		return nil, err
+	}
 	if _, err := s.Pool().Exec(ctx, "VACUUM ANALYZE "+archive.Table); err != nil {
 		return nil, err
 	}
