@@ -252,7 +252,9 @@ func (s *Store) read(ctx context.Context, f func(pgx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout+s.bounds.ConnectTimeout)
 	defer cancel()
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true)",
+		// Custom plans always: a generic plan does not know how selective a filter's values
+		// are, and may walk the whole table for a user in one message of a thousand.
+		if _, err := tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true), set_config('plan_cache_mode', 'force_custom_plan', true)",
 			fmt.Sprintf("%dms", s.cfg.QueryTimeout.Milliseconds())); err != nil {
 			return err
 		}
