@@ -12,9 +12,11 @@
 //     BatchSize per transaction).
 //   - Every write is bounded by Timeout, every API query by QueryTimeout, enforced by the server
 //     (statement_timeout): a query that would scan too long is cancelled and answered 503.
-//   - Paging is by keyset on (timestamp, id): next_cursor pages cost the same at any depth;
-//     page=N walks the (timestamp, id) index only. total is exact up to CountLimit and the
-//     planner's estimate beyond (total_estimated: true), never a count of the whole table.
+//   - Paging is by keyset on (timestamp, id): next_cursor pages cost the same at any depth.
+//     Queries on time, topics and categories get an exact total and page=N from a table of
+//     counts per hour and topic (CountsTable), kept in the rows' transactions; with other
+//     filters page=N walks the index and total is exact up to CountLimit, the planner's
+//     estimate beyond (total_estimated: true), never a count of the whole table.
 //
 // Failures: a commit that fails answers its messages with the error (no ACK: their publishers
 // retransmit); a query datagrepper would refuse, or that has SQL or patterns in contains, is a
