@@ -1,9 +1,9 @@
 package ops
 
 import (
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
