@@ -125,3 +125,36 @@ func TestIngestFailureIsNoAnswer(t *testing.T) {
 		t.Errorf("Run after cancel = %v, want nil", err)
 	}
 }
+
+// TestIngestRetention: with Retention, the loop deletes what is older (here: the messages more
+// than 50 s before the clock's base+100 s) while it runs, and the counts follow.
+func TestIngestRetention(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Retention = 50 * time.Second
+	cfg.PruneInterval = 10 * time.Millisecond
+	cfg.Now = func() time.Time { return base.Add(100 * time.Second) }
+	s := openStore(t, cfg)
+	load(t, s, 100)
+	in, err := NewIngester(s, &chanSource{c: make(chan Delivery)}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for in.Stats().Pruned < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("pruned %d within 10 s, want 50", in.Stats().Pruned)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a counter the loop advances
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Search(t.Context(), Query{Limit: 100})
+	if err != nil || res.Total != 50 || len(res.Records) != 50 || secs(res)[0] != 50 {
+		t.Errorf("after retention: total %d, %d records from %v, %v; want 50 from 50", res.Total, len(res.Records), secs(res)[:1], err)
+	}
+}
