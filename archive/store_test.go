@@ -66,6 +66,10 @@ func TestInsertGetDuplicates(t *testing.T) {
 	if n, err = s.Insert(ctx, []Record{r}); err != nil || n != 0 {
 		t.Fatalf("Insert of a duplicate = %d, %v; want 0 new and no error", n, err)
 	}
+	twice := rec(t, "org.fedoraproject.dev.git.receive", 3, nil)
+	if n, err = s.Insert(ctx, []Record{twice, twice}); err != nil || n != 1 {
+		t.Fatalf("Insert of one message twice in a batch = %d, %v; want 1 new and no error", n, err)
+	}
 	got, err := s.Get(ctx, r.MsgID)
 	if err != nil {
 		t.Fatal(err)
