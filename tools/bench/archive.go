@@ -236,6 +236,10 @@ func archiveRows(isQuick bool) ([]Row, error) {
 	if isQuick {
 		ackDur = 3 * time.Second
 	}
+	bare, _, err := archiveAcked(ctx, nullWriter{}, cfg, ackDur)
+	if err != nil {
+		return nil, err
+	}
 	acked, retx, err := archiveAcked(ctx, s, cfg, ackDur)
 	if err != nil {
 		return nil, err
@@ -248,7 +252,8 @@ func archiveRows(isQuick bool) ([]Row, error) {
 	ackedOK := acked >= 5000
 	rows = append(rows, Row{Name: "acked publishes archived per second: PublishAsync in-flight 256 to recipient archive, ACK after commit (Ed25519, in process)",
 		Unit: "msgs/s", Value: acked, Floor: inFloor, Of: "PostgreSQL: INSERT + COMMIT of one message at a time (one connection)",
-		Target: "≥ 5000 msgs/s", Met: &ackedOK, Note: fmt.Sprintf("%d retransmissions; the whole path: sign, send, verify, commit, sign and send the ACK, verify it", retx)})
+		Target: "≥ 5000 msgs/s", Met: &ackedOK, Note: fmt.Sprintf("%d retransmissions; the whole path: sign, send, verify, commit, sign and send the ACK, verify it; "+
+			"the same path with a writer that stores nothing: %.0f msgs/s", retx, bare)})
 	return rows, nil
 }
 
@@ -348,8 +353,8 @@ func (a ackSource) Next(ctx context.Context) (archive.Delivery, error) {
 // (Ed25519 certificate "sub01") feeding the ingest loop into s, and an acked publisher keeping
 // 256 messages to it in flight for d. A publish completes only when the archive's ACK, sent
 // after the commit, is back.
-func archiveAcked(ctx context.Context, s *archive.Store, cfg archive.Config, d time.Duration) (float64, uint64, error) {
-	step("archive: acked publishes to the archive for %s", d)
+func archiveAcked(ctx context.Context, s archive.Writer, cfg archive.Config, d time.Duration) (float64, uint64, error) {
+	step("archive: acked publishes to the archive (%T) for %s", s, d)
 	dir, err := os.MkdirTemp("", "ackmsg-bench-archive-")
 	if err != nil {
 		return 0, 0, err
@@ -394,3 +399,11 @@ func archiveAcked(ctx context.Context, s *archive.Store, cfg archive.Config, d t
 	}
 	return rate, retx, err
 }
+
+// nullWriter stores nothing: the acked path's cost without the database.
+type nullWriter struct{}
+
+func (nullWriter) Insert(_ context.Context, recs []archive.Record) (int, error) {
+	return len(recs), nil
+}
+func (nullWriter) Prune(context.Context, time.Time) (int64, error) { return 0, nil }
