@@ -24,6 +24,8 @@ Modes:
                     that seq_id and the next, validating each envelope of the reply
   replay-pub        fedmsg.publish with a persistent_store (SqlStore's semantics, in memory) and
                     fedmsg's ReplayContext serving it; stdin lines "pub TEXT" publish {"log": TEXT}
+  dg-replay         the real fedmsg-dg-replay --msg-id ID --datagrepper-url URL (an archive's URL):
+                    fetches /id and re-publishes the message through relay_inbound
 """
 
 import argparse
