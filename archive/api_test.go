@@ -2,7 +2,10 @@ package archive
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -277,5 +280,36 @@ func TestAPIBadQueries(t *testing.T) {
 	code, b, _ := get(t, srv, "/raw?category=c1&contains=u4&start="+recent)
 	if code != 200 || !strings.Contains(string(b), `"total":1,`) || !strings.Contains(string(b), `"msg_id":"2026-m000004"`) {
 		t.Errorf("contains=u4: %d %s, want message 4 alone", code, b)
+	}
+}
+
+// failingReader answers every query with err.
+type failingReader struct{ err error }
+
+func (f failingReader) Get(context.Context, string) (Record, error)   { return Record{}, f.err }
+func (f failingReader) Search(context.Context, Query) (Result, error) { return Result{}, f.err }
+
+// TestAPIUnavailable: a query PostgreSQL cancelled at the statement timeout, or a database out
+// of reach, is a 503 saying so, never a 500.
+func TestAPIUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("%w (5s)", ErrQueryTimeout), "narrow the query"},
+		{errors.New("PostgreSQL postgres://db/archive: querying: connection refused"), "connection refused"},
+	} {
+		api, err := NewAPI(failingReader{tc.err}, DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(api.Handler())
+		for _, path := range []string{"/raw?topic=x", "/id?id=x"} {
+			code, b, _ := get(t, srv, path)
+			if code != http.StatusServiceUnavailable || !strings.Contains(string(b), tc.want) {
+				t.Errorf("%s with %v: %d %s, want 503 saying %q", path, tc.err, code, b, tc.want)
+			}
+		}
+		srv.Close()
 	}
 }
