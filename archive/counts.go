@@ -9,7 +9,8 @@ import (
 )
 
 // CountsTable holds the number of archived messages per hour (of their timestamp, UTC) and
-// topic. Insert and Prune keep it in the same transaction as the rows; Recount rebuilds it
+// topic, and per hour over all topics (the rows whose topic is "", which a message's topic
+// never is: a query without topic or category filters reads one row per hour). Insert and Prune keep it in the same transaction as the rows; Recount rebuilds it
 // (after rows were loaded without Insert, e.g. with COPY).
 //
 // It makes the queries whose filters are a time range, topics and categories ("countable")
@@ -17,6 +18,9 @@ import (
 // range's ends counted on the index), and page N starts by finding the hour holding its first
 // message from the running sums, then walking the index inside that hour alone.
 const CountsTable = Table + "_counts"
+
+// allTopics is the topic of the per-hour totals in CountsTable.
+const allTopics = ""
 
 type bucketKey struct {
 	hour  time.Time
@@ -33,7 +37,9 @@ func (c *bucketCounts) add(r *Record) {
 	if c.m == nil {
 		c.m, c.cat = map[bucketKey]int64{}, map[string]string{}
 	}
-	c.m[bucketKey{r.Time.UTC().Truncate(time.Hour), r.Topic}]++
+	hour := r.Time.UTC().Truncate(time.Hour)
+	c.m[bucketKey{hour, r.Topic}]++
+	c.m[bucketKey{hour, allTopics}]++
 	c.cat[r.Topic] = r.Category
 }
 
@@ -56,10 +62,11 @@ ON CONFLICT (hour, topic) DO UPDATE SET n = `+CountsTable+`.n + EXCLUDED.n`, hou
 
 // pruneSQL deletes the rows before $1 and takes them off the counts; it returns how many.
 const pruneSQL = `WITH d AS (DELETE FROM ` + Table + ` WHERE ts < $1 RETURNING ts, topic),
-g AS (SELECT date_trunc('hour', ts, 'UTC') AS hour, topic, count(*) AS c FROM d GROUP BY 1, 2),
+g AS (SELECT date_trunc('hour', ts, 'UTC') AS hour, topic, count(*) AS c FROM d
+       GROUP BY ROLLUP (date_trunc('hour', ts, 'UTC'), topic) HAVING GROUPING(date_trunc('hour', ts, 'UTC')) = 0),
 u AS (UPDATE ` + CountsTable + ` SET n = ` + CountsTable + `.n - g.c FROM g
-      WHERE ` + CountsTable + `.hour = g.hour AND ` + CountsTable + `.topic = g.topic)
-SELECT coalesce(sum(c), 0)::bigint FROM g`
+      WHERE ` + CountsTable + `.hour = g.hour AND ` + CountsTable + `.topic = coalesce(g.topic, '` + allTopics + `'))
+SELECT coalesce(sum(c), 0)::bigint FROM g WHERE topic IS NOT NULL`
 
 // Recount rebuilds the counts from the rows, in one transaction.
 func (s *Store) Recount(ctx context.Context) error {
@@ -71,7 +78,8 @@ func (s *Store) Recount(ctx context.Context) error {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO `+CountsTable+` (hour, topic, category, n)
-SELECT date_trunc('hour', ts, 'UTC'), topic, min(category), count(*) FROM `+Table+` GROUP BY 1, 2`)
+SELECT date_trunc('hour', ts, 'UTC'), coalesce(topic, '`+allTopics+`'), coalesce(min(category), ''), count(*)
+FROM `+Table+` GROUP BY ROLLUP (date_trunc('hour', ts, 'UTC'), topic) HAVING GROUPING(date_trunc('hour', ts, 'UTC')) = 0`)
 		return err
 	})
 }
@@ -163,10 +171,15 @@ func (s *Store) segments(ctx context.Context, tx pgx.Tx, q *Query) ([]segment, e
 	return segs, nil
 }
 
-// countsWhere is q's topic and category filters on the counts table.
+// countsWhere is q's topic and category filters on the counts table: the per-hour totals
+// without them, the per-topic rows with them.
 func (q *Query) countsWhere() (string, []any) {
 	sub := Query{Topics: q.Topics, NotTopics: q.NotTopics, Categories: q.Categories, NotCategories: q.NotCategories}
-	return sub.where()
+	where, args := sub.where()
+	if where == "TRUE" {
+		return "topic = '" + allTopics + "'", args
+	}
+	return where + " AND topic <> '" + allTopics + "'", args
 }
 
 // countedPage finds where a countable query's page starts (the message of rank q.Offset in

@@ -348,6 +348,7 @@ func TestCountedPaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("after Recount", func(t *testing.T) {
+		check(t, Query{Start: at(6, 10), Desc: true}, func(msg) bool { return true })
 		check(t, Query{Topics: []string{"org.fedoraproject.dev.c1.t2"}}, func(m msg) bool { return m.topic == "org.fedoraproject.dev.c1.t2" })
 	})
 }
