@@ -233,6 +233,10 @@ type Config struct {
 	Bridge BridgeConfig `toml:"bridge"`
 	// Relay configures ackmsg-relay's HTTP endpoint (see [RelayConfig]). Default: none.
 	Relay RelayConfig `toml:"relay"`
+	// Archive configures ackmsg-archive, the datagrepper-compatible archive (see
+	// [ArchiveConfig]). Default: no store, no HTTP endpoint, batch_size 512, query_timeout 5,
+	// count_limit 10000, everything kept.
+	Archive ArchiveConfig `toml:"archive"`
 
 	// Sources lists the files read, in the order they were merged.
 	Sources []string `toml:"-"`
@@ -328,6 +332,7 @@ func DefaultConfig() Config {
 		Hub:                    defaultHubConfig(),
 		Outbox:                 defaultOutboxConfig(),
 		Bridge:                 defaultBridgeConfig(),
+		Archive:                defaultArchiveConfig(),
 	}
 }
 

@@ -336,6 +336,8 @@ func (c *Config) mergeFile(path string) error {
 				errs.add(checkBridgeKeys(path, raw["bridge"]))
 			case "relay":
 				errs.add(checkRelayKeys(path, raw["relay"]))
+			case "archive":
+				errs.add(checkArchiveKeys(path, raw["archive"]))
 			}
 			continue
 		}
@@ -374,6 +376,10 @@ func (c *Config) mergeFile(path string) error {
 		}
 		if f.key == "bridge" {
 			c.mergeBridge(path, raw["bridge"], layer.Bridge)
+			continue
+		}
+		if f.key == "archive" {
+			c.mergeArchive(path, raw["archive"], layer.Archive)
 			continue
 		}
 		if f.key == "relay" {

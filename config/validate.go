@@ -158,6 +158,7 @@ func (c *Config) Validate() error {
 	c.validateBridge(&errs)
 	c.validateRelay(&errs)
 	c.validateSecurity(&errs)
+	c.validateArchive(&errs)
 	return errs.err()
 }
 

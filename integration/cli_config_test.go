@@ -87,10 +87,10 @@ func TestLogSinkAndLogLevel(t *testing.T) {
 // must refuse to start, naming the flag, instead of signing as the shell tools' shell.<host>
 // ("logger" here), which the configuration names for ackmsg-logger.
 func TestServicesBorrowNoIdentity(t *testing.T) {
-	b := NewBus(t, BusOptions{Certs: []string{"tail"}, Extra: "[bridge]\ntopics = [\"org.example.#\"]\n"})
+	b := NewBus(t, BusOptions{Certs: []string{"tail"}, Extra: "[bridge]\ntopics = [\"org.example.#\"]\n[archive]\nstore = \"postgres://127.0.0.1:1/none\"\n"})
 	relay := b.Start("ackmsg-relay")
 	relay.WaitLog(t, "relay ready")
-	for _, argv := range [][]string{{"ackmsg-tail", "--ack"}, {"ackmsg-hub"}, {"ackmsg-bridge"}} {
+	for _, argv := range [][]string{{"ackmsg-tail", "--ack"}, {"ackmsg-hub"}, {"ackmsg-bridge"}, {"ackmsg-archive"}} {
 		cmd := strings.Join(argv, " ")
 		t.Run(cmd, func(t *testing.T) {
 			p := b.Start(argv[0], argv[1:]...)
@@ -124,7 +124,7 @@ func TestConfigCheckTakesEachCommandsView(t *testing.T) {
 	}
 	for _, w := range []string{
 		`# ackmsg-logger (cert_prefix shell) signs as "logger"`,
-		"# ackmsg-tail --ack, ackmsg-hub and ackmsg-bridge name no certificate of their own here: each needs --certname when it starts",
+		"# ackmsg-tail --ack, ackmsg-hub, ackmsg-bridge and ackmsg-archive name no certificate of their own here: each needs --certname when it starts",
 	} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("check does not say %q:\n%s", w, stdout)
@@ -132,7 +132,7 @@ func TestConfigCheckTakesEachCommandsView(t *testing.T) {
 	}
 	// With --certname, check takes that certificate, as the commands would.
 	stdout, stderr, code = b.Run(20*time.Second, "", "ackmsg-config", "check", "--certname", "logger")
-	if code != 0 || !strings.Contains(stdout, `# ackmsg-tail --ack, ackmsg-hub and ackmsg-bridge sign as "logger"`) {
+	if code != 0 || !strings.Contains(stdout, `# ackmsg-tail --ack, ackmsg-hub, ackmsg-bridge and ackmsg-archive sign as "logger"`) {
 		t.Fatalf("check --certname logger: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// The logger's own certificate missing is a failure, named as the logger's.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/internal/rmqtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 )
@@ -36,6 +37,10 @@ const readmeBudget = 3 * time.Minute
 
 // amqpPort is the broker port the README names (RabbitMQ's standard one).
 const amqpPort = "5672"
+
+// readmePostgres is the database URL the README names; here it is a fresh database of the
+// tests' throwaway PostgreSQL.
+const readmePostgres = "postgres://archive@127.0.0.1:5432/archive"
 
 // readmeBlock is one runnable shell block of the README.
 type readmeBlock struct {
@@ -111,17 +116,26 @@ func readmeScript(t *testing.T, blocks []readmeBlock) string {
 			break
 		}
 	}
+	dsn := ""
+	for _, b := range blocks {
+		if strings.Contains(b.text, readmePostgres) {
+			dsn = pgtest.Start(t)
+			break
+		}
+	}
 	var s strings.Builder
 	s.WriteString("set -euo pipefail\n")
 	s.WriteString(`trap 'echo "README test: command failed (status $?) at script line $LINENO: $BASH_COMMAND" >&2' ERR` + "\n")
 	for _, b := range blocks {
-		text := loopbackPort.ReplaceAllStringFunc(b.text, func(m string) string {
+		text := strings.ReplaceAll(b.text, readmePostgres, "\x00pg\x00")
+		text = loopbackPort.ReplaceAllStringFunc(text, func(m string) string {
 			port := loopbackPort.FindStringSubmatch(m)[1]
 			if _, ok := ports[port]; !ok {
 				ports[port] = strconv.Itoa(testbus.FreePort(t))
 			}
 			return "127.0.0.1:" + ports[port]
 		})
+		text = strings.ReplaceAll(text, "\x00pg\x00", dsn)
 		fmt.Fprintf(&s, "echo '>>> README block at line %d' >&2\n%s", b.line, text)
 	}
 	return s.String()

@@ -29,7 +29,7 @@ that have no effect in ackmsg.
 When the configuration is valid, the files it names are checked the way each command uses them.
 With sign_messages: ackmsg-logger signs with certnames["shell.<short hostname>"] (its own
 cert_prefix, unless the configuration sets cert_prefix), and that certificate and key must load;
-ackmsg-tail --ack, ackmsg-hub and ackmsg-bridge sign as themselves, so when the configuration
+ackmsg-tail --ack, ackmsg-hub, ackmsg-bridge and ackmsg-archive sign as themselves, so when the configuration
 names their certificate (certname, cert_prefix or name) it must load, and when it does not, a
 comment says that each needs --certname when it starts (not a failure: that is how the README
 tour runs them). With validate_signatures, the CA certificate (and the CRL, when crl_location is
@@ -81,7 +81,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 // services are the commands that sign as themselves (cli.Command.RequireIdentity).
-const services = "ackmsg-tail --ack, ackmsg-hub and ackmsg-bridge"
+const services = "ackmsg-tail --ack, ackmsg-hub, ackmsg-bridge and ackmsg-archive"
 
 // checkFiles loads the certificates, keys, CA and CRL the configuration names, the way each
 // command does at start, and returns what fails and, as notes, who signs as what.

@@ -44,6 +44,11 @@ query object ({"seq_id_range": [1, 5]}, ...). Several selections are OR-ed, as f
 An endpoint answers at most replay_max_messages messages (replay_max_bytes bytes) per query;
 ackmsg-replay asks for narrower seq_id ranges by itself when --seq is too wide.
 
+--archive URL fetches --msg-id ID (repeatable) from a datagrepper-compatible archive instead
+(fedmsg-dg-replay's job): ackmsg-archive's /id gives the signed envelope exactly as it archived
+it; datagrepper's /id gives datanommer's fields, from which the fedmsg envelope is rebuilt.
+--name is not needed.
+
 --wait D repeats a query that matched nothing until D has passed (for scripts that wait for a
 message to be recorded). --stats prints what --store holds (messages, bytes, first and last
 seq_id) instead: for --name, or without it for every publisher the store holds a history for.
@@ -60,7 +65,7 @@ or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 
 func run(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("ackmsg-replay",
 		"print or re-publish messages from a publisher's history",
-		"[flags] (--seq N|A-B | --msg-id ID... | --since T [--until T] | --query JSON | --stats)", help)
+		"[flags] (--seq N|A-B | --msg-id ID... | --since T [--until T] | --query JSON | --stats) | --archive URL --msg-id ID...", help)
 	c.Stdout, c.Stderr = stdout, stderr
 	c.SetLogLevel("warn")
 	f := &replayFlags{}
@@ -76,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // replayFlags are the command's flags, and the publisher name taken out of the configuration.
 type replayFlags struct {
 	storePath, endpoint, seq, since, until, rawQuery, wait string
+	archive                                                string
 	msgIDs                                                 []string
 	publish, stats                                         bool
 	name                                                   string
@@ -91,6 +97,7 @@ func (f *replayFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.rawQuery, "query", "", "a fedmsg replay query as JSON")
 	fs.StringVar(&f.wait, "wait", "", "repeat a query without a match until this long has passed: seconds or a duration")
 	fs.BoolVar(&f.publish, "publish", false, "re-publish the messages through the relay instead of printing them")
+	fs.StringVar(&f.archive, "archive", "", "fetch --msg-id from this datagrepper-compatible archive (its base URL, e.g. http://127.0.0.1:5050)")
 	fs.BoolVar(&f.stats, "stats", false, "with --store: print what the history holds (every publisher's, without --name)")
 }
 
@@ -105,6 +112,9 @@ func (f *replayFlags) replay(ctx context.Context, c *cli.Command, cfg *config.Co
 			return cli.Usage("--stats needs --store")
 		}
 		return printStats(ctx, stdout, f.storePath, f.name)
+	}
+	if f.archive != "" {
+		return f.replayArchive(ctx, c, cfg, stdout)
 	}
 	name := f.name
 	if name == "" && f.storePath != "" {

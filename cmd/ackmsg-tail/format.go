@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/internal/meta"
 	"github.com/ackmsg/ackmsg/message"
 )
 
@@ -234,14 +235,8 @@ func isAck(d consumer.Delivery) bool {
 	return ok
 }
 
-// Keys whose string values name users and packages, at any depth of the body: fedmsg.meta's
-// processors look at the same fields service by service.
-var (
-	userKeys    = map[string]bool{"user": true, "username": true, "agent": true, "owner": true, "submitter": true, "packager": true}
-	packageKeys = map[string]bool{"package": true, "packages": true, "component": true, "srpm": true}
-)
-
-// newFilter returns the --users/--packages test; nil lists keep everything.
+// newFilter returns the --users/--packages test; nil lists keep everything. The users and
+// packages of a message are package meta's, as the archive's columns are.
 func newFilter(users, packages string) func(consumer.Delivery) bool {
 	u, p := commaSet(users), commaSet(packages)
 	if u == nil && p == nil {
@@ -249,16 +244,25 @@ func newFilter(users, packages string) func(consumer.Delivery) bool {
 	}
 	return func(d consumer.Delivery) bool {
 		if u != nil {
-			found := u[d.Message.Username()] || (d.Signer != nil && u[d.Signer.CN])
-			if !found {
-				found = mentions(d.Message.Body(), userKeys, u, false)
+			signer := ""
+			if d.Signer != nil {
+				signer = d.Signer.CN
 			}
-			if !found {
+			if !anyIn(meta.Users(d.Message, signer), u) {
 				return false
 			}
 		}
-		return p == nil || mentions(d.Message.Body(), packageKeys, p, false)
+		return p == nil || anyIn(meta.Packages(d.Message), p)
 	}
+}
+
+func anyIn(names []string, want map[string]bool) bool {
+	for _, n := range names {
+		if want[n] {
+			return true
+		}
+	}
+	return false
 }
 
 func commaSet(s string) map[string]bool {
@@ -272,35 +276,6 @@ func commaSet(s string) map[string]bool {
 		}
 	}
 	return m
-}
-
-// mentions reports whether v holds, under one of keys (at any depth), a string in want. under
-// says v is already the value of such a key: its strings, and the "name" or "username" of its
-// objects, count.
-func mentions(v any, keys, want map[string]bool, under bool) bool {
-	switch x := v.(type) {
-	case string:
-		return under && want[x]
-	case []any:
-		for _, e := range x {
-			if mentions(e, keys, want, under) {
-				return true
-			}
-		}
-	case map[string]any:
-		for k, e := range x {
-			if keys[k] || (under && (k == "name" || k == "username")) {
-				if mentions(e, keys, want, true) {
-					return true
-				}
-				continue
-			}
-			if mentions(e, keys, want, false) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // recent remembers the last n msg_ids, to print a retransmitted message once.

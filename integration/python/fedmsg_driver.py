@@ -24,6 +24,8 @@ Modes:
                     that seq_id and the next, validating each envelope of the reply
   replay-pub        fedmsg.publish with a persistent_store (SqlStore's semantics, in memory) and
                     fedmsg's ReplayContext serving it; stdin lines "pub TEXT" publish {"log": TEXT}
+  dg-replay         the real fedmsg-dg-replay --msg-id ID --datagrepper-url URL (an archive's URL):
+                    fetches /id and re-publishes the message through relay_inbound
 """
 
 import argparse
@@ -435,6 +437,15 @@ def cmd_relay(args):
         pub.send_multipart([topic, json.dumps(obj).encode("utf-8")])
 
 
+def cmd_dg_replay(args):
+    """The real fedmsg-dg-replay (fedmsg.commands.replay), pointed at an archive's URL."""
+    install_shims()
+    from fedmsg.commands.replay import replay
+    sys.argv = ["fedmsg-dg-replay", "--msg-id", args.msg_id, "--datagrepper-url", args.url]
+    replay()
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sp = p.add_subparsers(dest="mode", required=True)
@@ -471,10 +482,13 @@ def main():
     s = sp.add_parser("replay-pub")
     s.add_argument("--name", required=True)
     s.add_argument("--modname", default="pyapp")
+    s = sp.add_parser("dg-replay")
+    s.add_argument("--msg-id", required=True)
+    s.add_argument("--url", required=True)
     args = p.parse_args()
     return {"check": cmd_check, "vectors": cmd_vectors, "pub": cmd_pub, "tail": cmd_tail,
             "gil-tail": cmd_gil_tail, "gil-pub": cmd_gil_pub, "relay": cmd_relay,
-            "replay-tail": cmd_replay_tail, "replay-pub": cmd_replay_pub}[args.mode](args)
+            "replay-tail": cmd_replay_tail, "replay-pub": cmd_replay_pub, "dg-replay": cmd_dg_replay}[args.mode](args)
 
 
 if __name__ == "__main__":

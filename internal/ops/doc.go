@@ -8,6 +8,8 @@
 //     otherwise;
 //   - GET /metrics is [Config.Gatherer] in the Prometheus text format.
 //
+// [Config.Routes] adds a daemon's own paths (ackmsg-archive's API) to the same server.
+//
 // Other methods get 405. [Start] listens before it returns, so a taken port fails at start-up,
 // not later; [Server.Close] stops accepting, lets requests in progress finish for at most
 // [ShutdownTimeout], and returns only after the serving goroutine has ended. The package knows

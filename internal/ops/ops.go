@@ -34,6 +34,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Live is the body of /live, without the newline. Default "ok".
 	Live string
+	// Routes are served beside the three paths: pattern (as http.ServeMux takes it) → handler.
+	// ackmsg-archive serves its API (and, later, its web view) from the same server.
+	Routes map[string]http.Handler
 	// Logger receives the HTTP server's and the metrics handler's errors, at level warn.
 	// Default slog.Default().
 	Logger *slog.Logger
@@ -80,6 +83,10 @@ func Start(cfg Config) (*Server, error) {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 		ErrorLog: errLog, Registry: cfg.Registerer}))
+
+	for pattern, h := range cfg.Routes {
+		mux.Handle(pattern, h)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -88,6 +89,23 @@ func TestDefaults(t *testing.T) {
 	defer s.Close()
 	base := "http://" + s.Addr().String()
 	for path, want := range map[string]string{"/live": "ok\n", "/ready": "ready\n", "/metrics": ""} {
+		if code, body := get(t, "GET", base+path); code != 200 || body != want {
+			t.Errorf("%s: %d %q, want 200 %q", path, code, body, want)
+		}
+	}
+}
+
+// Routes are served beside /live, /ready and /metrics.
+func TestRoutes(t *testing.T) {
+	defer http.DefaultClient.CloseIdleConnections()
+	s, err := Start(Config{Addr: "127.0.0.1:0", Routes: map[string]http.Handler{
+		"GET /raw": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "raw") })}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := "http://" + s.Addr().String()
+	for path, want := range map[string]string{"/raw": "raw", "/live": "ok\n"} {
 		if code, body := get(t, "GET", base+path); code != 200 || body != want {
 			t.Errorf("%s: %d %q, want 200 %q", path, code, body, want)
 		}

@@ -94,7 +94,7 @@ func main() {
 	notes := flag.String("notes", "", "a Markdown file appended to -md (the analysis)")
 	root := flag.String("root", "../..", "the ackmsg repository (its commands are built from it)")
 	from := flag.String("from", "", "measure nothing: render the results of an earlier -out file")
-	only := flag.String("only", "", `measure one curve alone: "ackstorm" (with -root, the tails of another checkout)`)
+	only := flag.String("only", "", `measure one part alone: "ackstorm" (with -root, the tails of another checkout), "archive"`)
 	flag.Parse()
 	// The library logs to slog.Default(); the parts measured here report per message at info
 	// (a deliverer's "delivered"), which would bury the table. Warnings still show.
@@ -115,8 +115,11 @@ func main() {
 	} else if *only == "ackstorm" {
 		res, err = runAckStorm(*quickFlag, *root)
 		check(err)
+	} else if *only == "archive" {
+		res, err = runArchive(*quickFlag)
+		check(err)
 	} else if *only != "" {
-		check(fmt.Errorf("-only %q: the curves measured alone are: ackstorm", *only))
+		check(fmt.Errorf("-only %q: the parts measured alone are: ackstorm, archive", *only))
 	} else {
 		res, err = run(sz, *quickFlag, *root)
 		check(err)

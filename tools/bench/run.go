@@ -34,6 +34,7 @@ var scenarios = []struct {
 	{"plain publish throughput", (*bench).plainPublish},
 	{"CURVE next to plaintext", (*bench).curve},
 	{"outbox", (*bench).outbox},
+	{"archive", (*bench).archive},
 	{"NATS JetStream", (*bench).jetStream},
 	{"RabbitMQ and the bridge", (*bench).rabbitAndBridge},
 	{"RabbitMQ cluster and the bridge, quorum queue", (*bench).rabbitCluster},
