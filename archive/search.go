@@ -157,36 +157,16 @@ func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
 	order := " ORDER BY ts " + dir + ", id " + dir
 	var res Result
 	err := s.read(ctx, func(tx pgx.Tx) error {
-		pos := q.After
-		inclusive := false
-		total := int64(-1) // unknown until counted
-		offsetDone := false
-		if q.countable() {
-			if q.After == nil {
-				c, t, ok, err := s.countedPage(ctx, tx, &q, order)
-				if err != nil {
-					return err
-				}
-				total, offsetDone = t, true
-				if q.Offset > 0 {
-					if !ok {
-						res.Records, res.Total = []Record{}, total
-						return nil
-					}
-					pos, inclusive = &c, true
-				}
-			} else {
-				segs, err := s.segments(ctx, tx, &q)
-				if err != nil {
-					return err
-				}
-				total = 0
-				for _, seg := range segs {
-					total += seg.n
-				}
-			}
+		st, err := s.countedStart(ctx, tx, &q, order)
+		if err != nil {
+			return err
 		}
-		if q.Offset > 0 && !offsetDone {
+		if st.empty {
+			res.Records, res.Total = []Record{}, st.total
+			return nil
+		}
+		pos, inclusive, total := st.pos, st.inclusive, st.total
+		if q.Offset > 0 && !st.offsetDone {
 			w, a := where, args
 			if pos != nil {
 				w, a = keyset(where, args, cmp, *pos)
@@ -233,6 +213,48 @@ func (s *Store) Search(ctx context.Context, q Query) (Result, error) {
 		return s.count(ctx, tx, where, args, &res)
 	})
 	return res, err
+}
+
+// pageStart is where a Search's page begins and what is known of its total.
+type pageStart struct {
+	pos        *Cursor // nil: at the first message
+	inclusive  bool    // the page begins at pos itself
+	total      int64   // -1 until counted
+	offsetDone bool    // pos already accounts for the Offset
+	empty      bool    // the Offset lies past the last message
+}
+
+// countedStart uses the counts table for a countable query: its exact total, and (without a
+// cursor) the position of its Offset.
+func (s *Store) countedStart(ctx context.Context, tx pgx.Tx, q *Query, order string) (pageStart, error) {
+	st := pageStart{pos: q.After, total: -1}
+	if !q.countable() {
+		return st, nil
+	}
+	if q.After == nil {
+		c, t, ok, err := s.countedPage(ctx, tx, q, order)
+		if err != nil {
+			return st, err
+		}
+		st.total, st.offsetDone = t, true
+		if q.Offset > 0 {
+			if !ok {
+				st.empty = true
+				return st, nil
+			}
+			st.pos, st.inclusive = &c, true
+		}
+		return st, nil
+	}
+	segs, err := s.segments(ctx, tx, q)
+	if err != nil {
+		return st, err
+	}
+	st.total = 0
+	for _, seg := range segs {
+		st.total += seg.n
+	}
+	return st, nil
 }
 
 func keyset(where string, args []any, op string, c Cursor) (string, []any) {

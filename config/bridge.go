@@ -186,47 +186,7 @@ func (c *Config) validateBridge(errs *errorList) {
 		errs.add(&KeyError{Key: key, Source: c.Source(key), Err: fmt.Errorf(format, args...)})
 	}
 	b := &c.Bridge
-	if u, err := url.Parse(b.URL); len(b.URLs) == 0 && (err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "") {
-		bad("bridge.url", "%w: %q: want amqp://user:password@host:port/vhost (or amqps://)", ErrInvalid, RedactURL(b.URL))
-	}
-	if len(b.URLs) > 0 && c.Source("bridge.url") != "" {
-		bad("bridge.urls", "%w: both bridge.url (%s) and bridge.urls are set: give the nodes in urls only", ErrInvalid, c.Source("bridge.url"))
-	}
-	for i, s := range b.URLs {
-		if u, err := url.Parse(s); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-			bad(fmt.Sprintf("bridge.urls[%d]", i), "%w: %q: want amqp://user:password@host:port/vhost (or amqps://)", ErrInvalid, RedactURL(s))
-		}
-	}
-	bc := c.BridgeBroker()
-	switch bc.Login {
-	case broker.LoginPassword:
-	case broker.LoginExternal:
-		for i, s := range bc.URLs {
-			if !strings.HasPrefix(s, "amqps://") {
-				bad("bridge.login", "%w: external needs amqps:// URLs (the user is the client certificate's), but node %d is %q", ErrInvalid, i, RedactURL(s))
-				break
-			}
-		}
-	default:
-		bad("bridge.login", "%w: %q: want %q or %q", ErrInvalid, b.Login, broker.LoginPassword, broker.LoginExternal)
-	}
-	if b.QueueType != string(broker.Quorum) && b.QueueType != string(broker.Classic) {
-		bad("bridge.queue_type", "%w: %q: want %q or %q", ErrInvalid, b.QueueType, broker.Quorum, broker.Classic)
-	}
-	for _, k := range sortedKeys(b.QueueArguments) {
-		switch v := b.QueueArguments[k]; v.(type) {
-		case string, bool, int64, float64:
-			if k == "x-queue-type" || k == "x-dead-letter-exchange" {
-				bad("bridge.queue_arguments."+quoteKey(k), "%w: set by bridge.%s, not here", ErrInvalid,
-					map[string]string{"x-queue-type": "queue_type", "x-dead-letter-exchange": "dead_letter_exchange"}[k])
-			}
-		default:
-			bad("bridge.queue_arguments."+quoteKey(k), "%w: %v (%T): want a string, boolean, integer or float", ErrInvalid, v, v)
-		}
-	}
-	if (b.TLSCert == "") != (b.TLSKey == "") {
-		bad("bridge.tls_cert", "%w: bridge.tls_cert and bridge.tls_key go together: set both or neither", ErrInvalid)
-	}
+	c.validateBridgeBroker(bad)
 	if b.Exchange == "" {
 		bad("bridge.exchange", "%w: empty: want a topic exchange, e.g. amq.topic", ErrInvalid)
 	}
@@ -271,5 +231,52 @@ func (c *Config) validateBridge(errs *errorList) {
 		if err := checkListenAddress(b.HTTPAddress); err != nil {
 			bad("bridge.http_address", "%w", err)
 		}
+	}
+}
+
+// validateBridgeBroker checks the keys that say how the bridge reaches its broker: the URLs,
+// the login, the queue type and arguments, the TLS files.
+func (c *Config) validateBridgeBroker(bad func(key string, format string, args ...any)) {
+	b := &c.Bridge
+	if u, err := url.Parse(b.URL); len(b.URLs) == 0 && (err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "") {
+		bad("bridge.url", "%w: %q: want amqp://user:password@host:port/vhost (or amqps://)", ErrInvalid, RedactURL(b.URL))
+	}
+	if len(b.URLs) > 0 && c.Source("bridge.url") != "" {
+		bad("bridge.urls", "%w: both bridge.url (%s) and bridge.urls are set: give the nodes in urls only", ErrInvalid, c.Source("bridge.url"))
+	}
+	for i, s := range b.URLs {
+		if u, err := url.Parse(s); err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+			bad(fmt.Sprintf("bridge.urls[%d]", i), "%w: %q: want amqp://user:password@host:port/vhost (or amqps://)", ErrInvalid, RedactURL(s))
+		}
+	}
+	bc := c.BridgeBroker()
+	switch bc.Login {
+	case broker.LoginPassword:
+	case broker.LoginExternal:
+		for i, s := range bc.URLs {
+			if !strings.HasPrefix(s, "amqps://") {
+				bad("bridge.login", "%w: external needs amqps:// URLs (the user is the client certificate's), but node %d is %q", ErrInvalid, i, RedactURL(s))
+				break
+			}
+		}
+	default:
+		bad("bridge.login", "%w: %q: want %q or %q", ErrInvalid, b.Login, broker.LoginPassword, broker.LoginExternal)
+	}
+	if b.QueueType != string(broker.Quorum) && b.QueueType != string(broker.Classic) {
+		bad("bridge.queue_type", "%w: %q: want %q or %q", ErrInvalid, b.QueueType, broker.Quorum, broker.Classic)
+	}
+	for _, k := range sortedKeys(b.QueueArguments) {
+		switch v := b.QueueArguments[k]; v.(type) {
+		case string, bool, int64, float64:
+			if k == "x-queue-type" || k == "x-dead-letter-exchange" {
+				bad("bridge.queue_arguments."+quoteKey(k), "%w: set by bridge.%s, not here", ErrInvalid,
+					map[string]string{"x-queue-type": "queue_type", "x-dead-letter-exchange": "dead_letter_exchange"}[k])
+			}
+		default:
+			bad("bridge.queue_arguments."+quoteKey(k), "%w: %v (%T): want a string, boolean, integer or float", ErrInvalid, v, v)
+		}
+	}
+	if (b.TLSCert == "") != (b.TLSKey == "") {
+		bad("bridge.tls_cert", "%w: bridge.tls_cert and bridge.tls_key go together: set both or neither", ErrInvalid)
 	}
 }

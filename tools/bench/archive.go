@@ -101,10 +101,26 @@ func archiveRows(isQuick bool) ([]Row, error) {
 	}
 	defer s.Close()
 
+	if err := archiveLoad(ctx, s, n); err != nil {
+		return nil, err
+	}
+	rows, err := archiveQueryRows(s, cfg, n, samples)
+	if err != nil {
+		return nil, err
+	}
+	ingestRows, err := archiveIngestRows(ctx, s, cfg, ingestN, isQuick)
+	if err != nil {
+		return nil, err
+	}
+	return append(rows, ingestRows...), nil
+}
+
+// archiveLoad loads n messages into the archive with COPY, then counts and analyzes them.
+func archiveLoad(ctx context.Context, s *archive.Store, n int) error {
 	step("archive: loading %d messages with COPY", n)
 	t0 := time.Now()
 	k := 0
-	_, err = s.Pool().CopyFrom(ctx, pgx.Identifier{archive.Table},
+	_, err := s.Pool().CopyFrom(ctx, pgx.Identifier{archive.Table},
 		[]string{"msg_id", "i", "topic", "category", "agent", "signer", "ts", "users", "packages", "envelope"},
 		pgx.CopyFromFunc(func() ([]any, error) {
 			if k == n {
@@ -126,16 +142,21 @@ func archiveRows(isQuick bool) ([]Row, error) {
 			return []any{r.MsgID, r.I, r.Topic, r.Category, r.Agent, r.Signer, r.Time, r.Users, r.Packages, r.Envelope}, nil
 		}))
 	if err != nil {
-		return nil, fmt.Errorf("loading the archive: %w", err)
+		return fmt.Errorf("loading the archive: %w", err)
 	}
 	if err := s.Recount(ctx); err != nil { // COPY bypasses Insert, which keeps the counts
-		return nil, err
+		return err
 	}
 	if _, err := s.Pool().Exec(ctx, "VACUUM ANALYZE "+archive.Table); err != nil {
-		return nil, err
+		return err
 	}
 	step("archive: loaded in %s", time.Since(t0).Round(time.Second))
+	return nil
+}
 
+// archiveQueryRows times the API's queries on the loaded archive next to a one-row lookup.
+func archiveQueryRows(s *archive.Store, cfg archive.Config, n, samples int) ([]Row, error) {
+	ctx := context.Background()
 	api, err := archive.NewAPI(s, cfg)
 	if err != nil {
 		return nil, err
@@ -167,37 +188,10 @@ func archiveRows(isQuick bool) ([]Row, error) {
 		}
 		return lat, nil
 	}
-	// A cursor at the deepest page: the next_cursor of the page before it.
-	lastPage := n / 100
-	_, body, err := get(fmt.Sprintf("/raw?rows_per_page=100&page=%d", lastPage-1))
+	queries, err := archiveQueries(get, n)
 	if err != nil {
 		return nil, err
 	}
-	var prev struct {
-		NextCursor string `json:"next_cursor"`
-		Count      int    `json:"count"`
-	}
-	if err := json.Unmarshal(body, &prev); err != nil || prev.NextCursor == "" || prev.Count != 100 {
-		return nil, fmt.Errorf("page %d: %v %.200s", lastPage-1, err, body)
-	}
-	queries := []struct{ name, path string }{
-		{"first page (rows_per_page=100)", "/raw?rows_per_page=100"},
-		{fmt.Sprintf("deepest page by number (page=%d of %d)", lastPage, lastPage), fmt.Sprintf("/raw?rows_per_page=100&page=%d", lastPage)},
-		{"deepest page by cursor", "/raw?rows_per_page=100&cursor=" + url.QueryEscape(prev.NextCursor)},
-		{"a topic with one match", "/raw?topic=" + archiveRareTopic},
-		{fmt.Sprintf("a user in 1 of 1000 messages (%d matches), page 5", n/1000), "/raw?user=u7&page=5"},
-		{"/id of one message", "/id?id=" + url.QueryEscape(fmt.Sprintf("%d-", archiveBase.Year()))},
-	}
-	// /id needs a real msg_id: the rare one's.
-	var rare struct {
-		RawMessages []struct {
-			MsgID string `json:"msg_id"`
-		} `json:"raw_messages"`
-	}
-	if _, body, err = get("/raw?topic=" + archiveRareTopic); err != nil || json.Unmarshal(body, &rare) != nil || len(rare.RawMessages) != 1 {
-		return nil, fmt.Errorf("the one-match topic: %v %.200s", err, body)
-	}
-	queries[len(queries)-1].path = "/id?id=" + url.QueryEscape(rare.RawMessages[0].MsgID)
 
 	// PostgreSQL's own floor: one indexed row by primary key, over one pgx connection.
 	var floor []time.Duration
@@ -228,6 +222,53 @@ func archiveRows(isQuick bool) ([]Row, error) {
 		rows = append(rows, r)
 	}
 
+	return rows, nil
+}
+
+// archiveQuery is one timed API request.
+type archiveQuery struct{ name, path string }
+
+// archiveQueries are the requests timed on an archive of n messages: the first and deepest
+// pages (by number and by cursor), a one-match topic, a sparse user and /id.
+func archiveQueries(get func(string) (time.Duration, []byte, error), n int) ([]archiveQuery, error) {
+	// A cursor at the deepest page: the next_cursor of the page before it.
+	lastPage := n / 100
+	_, body, err := get(fmt.Sprintf("/raw?rows_per_page=100&page=%d", lastPage-1))
+	if err != nil {
+		return nil, err
+	}
+	var prev struct {
+		NextCursor string `json:"next_cursor"`
+		Count      int    `json:"count"`
+	}
+	if err := json.Unmarshal(body, &prev); err != nil || prev.NextCursor == "" || prev.Count != 100 {
+		return nil, fmt.Errorf("page %d: %v %.200s", lastPage-1, err, body)
+	}
+	queries := []archiveQuery{
+		{"first page (rows_per_page=100)", "/raw?rows_per_page=100"},
+		{fmt.Sprintf("deepest page by number (page=%d of %d)", lastPage, lastPage), fmt.Sprintf("/raw?rows_per_page=100&page=%d", lastPage)},
+		{"deepest page by cursor", "/raw?rows_per_page=100&cursor=" + url.QueryEscape(prev.NextCursor)},
+		{"a topic with one match", "/raw?topic=" + archiveRareTopic},
+		{fmt.Sprintf("a user in 1 of 1000 messages (%d matches), page 5", n/1000), "/raw?user=u7&page=5"},
+		{"/id of one message", "/id?id=" + url.QueryEscape(fmt.Sprintf("%d-", archiveBase.Year()))},
+	}
+	// /id needs a real msg_id: the rare one's.
+	var rare struct {
+		RawMessages []struct {
+			MsgID string `json:"msg_id"`
+		} `json:"raw_messages"`
+	}
+	if _, body, err = get("/raw?topic=" + archiveRareTopic); err != nil || json.Unmarshal(body, &rare) != nil || len(rare.RawMessages) != 1 {
+		return nil, fmt.Errorf("the one-match topic: %v %.200s", err, body)
+	}
+	queries[len(queries)-1].path = "/id?id=" + url.QueryEscape(rare.RawMessages[0].MsgID)
+
+	return queries, nil
+}
+
+// archiveIngestRows measures the ingest loop and acked publishes into the archive.
+func archiveIngestRows(ctx context.Context, s *archive.Store, cfg archive.Config, ingestN int, isQuick bool) ([]Row, error) {
+	var rows []Row
 	ingest, inFloor, err := archiveIngest(ctx, s, cfg, ingestN)
 	if err != nil {
 		return nil, err
