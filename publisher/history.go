@@ -8,6 +8,7 @@ import (
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/replay/boltstore"
 	"github.com/ackmsg/ackmsg/replay/pgstore"
 )
 
@@ -28,7 +29,7 @@ func (p *Publisher) openHistory() error {
 	}
 	// New takes no context (issue 30 moves the opening of stores out of the constructor), so
 	// Background stays here; every store bounds its own I/O without a deadline (pgstore's
-	// connect and operation timeouts; BoltStore's lock timeout, and reads that do not wait).
+	// connect and operation timeouts; boltstore's lock timeout, and reads that do not wait).
 	ctx := context.Background()
 	st, err := p.openStore(ctx)
 	if err != nil {
@@ -59,7 +60,7 @@ func (p *Publisher) openStore(ctx context.Context) (replay.Store, error) {
 	cfg := p.cfg
 	ret := replay.Retention{MaxAge: cfg.HistoryMaxAge.Duration(), MaxMessages: cfg.HistoryMaxMessages, MaxBytes: cfg.HistoryMaxBytes}
 	if !config.IsPostgresURL(cfg.PersistentStore) {
-		return replay.OpenBolt(cfg.PersistentStore, replay.BoltOptions{NoSync: !cfg.HistoryFsync, Retention: ret})
+		return boltstore.Open(cfg.PersistentStore, boltstore.Options{NoSync: !cfg.HistoryFsync, Retention: ret})
 	}
 	// Open bounds itself: the connection (connect_timeout in the URL, else 10 s), then each step.
 	st, err := pgstore.Open(ctx, cfg.PersistentStore, pgstore.Options{Retention: ret, Own: []string{cfg.Name}})

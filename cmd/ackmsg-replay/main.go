@@ -20,6 +20,7 @@ import (
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/replay/boltstore"
 	"github.com/ackmsg/ackmsg/replay/pgstore"
 )
 
@@ -237,8 +238,8 @@ func openStore(ctx context.Context, store string) (replay.Store, error) {
 		defer cancel()
 		return pgstore.Open(ctx, store, pgstore.Options{ReadOnly: true})
 	}
-	st, err := replay.OpenBolt(store, replay.BoltOptions{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
-	if errors.Is(err, replay.ErrLocked) {
+	st, err := boltstore.Open(store, boltstore.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+	if errors.Is(err, boltstore.ErrLocked) {
 		return nil, fmt.Errorf("%w: ask its replay endpoint instead (--replay-endpoint, or replay_endpoints)", err)
 	}
 	if err != nil {
