@@ -16,6 +16,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/publisher"
 )
@@ -40,7 +41,7 @@ func newWorld(t *testing.T, consumers ...string) *world {
 
 // config returns the configuration of the process named name, signing as cert.
 func (w *world) config(name, cert string) *config.Config {
-	c := testbus.Sign(testbus.Config(w.eps), cert)
+	c := configtest.Sign(configtest.Config(w.eps), cert)
 	c.Name = name
 	return c
 }
@@ -470,7 +471,7 @@ func TestAckForAnotherMsgIDDoesNotCount(t *testing.T) {
 
 	// sub01's genuine signature over an ACK for the first message, replayed from sub01's
 	// endpoint while the second message waits.
-	replayer, err := publisher.New(w.config("sub01.host", "sub01"), publisher.WithModname("gilmsg"))
+	replayer, err := config.NewPublisher(t.Context(), w.config("sub01.host", "sub01"), publisher.WithModname("gilmsg"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
@@ -49,12 +50,30 @@ var noMirror = map[string]string{
 	// ack.Stats is the Publisher's counters.
 	// The socket-less Builder is for stores that send later: ack.Prepare takes one and adds the
 	// ACK marker and recipients. A publishing program has no use for it, so ack needs no twin.
-	"publisher.NewBuilder":        "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
-	"publisher.Builder":           "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
-	"publisher.Builder.Build":     "only for Builder",
-	"publisher.Builder.Config":    "only for Builder",
-	"publisher.Builder.FullTopic": "only for Builder",
-	"publisher.Builder.Signer":    "only for Builder",
+	"publisher.NewBuilder": "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
+
+	// A publisher built without a fedmsg configuration: its Config, the history it is given,
+	// how the default is registered. ack still builds from a *config.Config (issue 30 moves it
+	// onto an ack.Config next); programs build either through package config
+	// (config.NewPublisher, whose acked twin the swap test maps to ack.New).
+	"publisher.New":                      "takes a publisher.Config; ack.New a *config.Config (until issue 30, step 4)",
+	"publisher.Config":                   "the base publisher's Config (ack's comes with issue 30, step 4)",
+	"publisher.Config.Validate":          "only for publisher.Config",
+	"publisher.DefaultConfig":            "only for publisher.Config",
+	"publisher.Publisher.Config":         "returns a publisher.Config; ack's Config a *config.Config (until issue 30, step 4)",
+	"publisher.WithHistory":              "the history is configured for ack through persistent_store (until issue 30, step 4)",
+	"publisher.RegisterDefault":          "ack's default is built from the configuration files (until issue 30, step 4)",
+	"publisher.ErrNoDefault":             "ack's default is built from the configuration files (until issue 30, step 4)",
+	"publisher.Publisher.Logger":         "the base publisher's logger, for package config's notes",
+	"publisher.DefaultTopicPrefix":       "only for publisher.Config",
+	"publisher.DefaultEnvironment":       "only for publisher.Config",
+	"publisher.DefaultReplayMaxMessages": "only for publisher.Config",
+	"publisher.DefaultReplayMaxBytes":    "only for publisher.Config",
+	"publisher.Builder":                  "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
+	"publisher.Builder.Build":            "only for Builder",
+	"publisher.Builder.Config":           "only for Builder",
+	"publisher.Builder.FullTopic":        "only for Builder",
+	"publisher.Builder.Signer":           "only for Builder",
 
 	// The numbering engine: Sequence sends outside the ACK engine (acked messages are numbered
 	// by Publish itself); History is the engine's state, reachable as Publisher().History().
@@ -432,6 +451,16 @@ func swapImports(t *testing.T, src []byte) []byte {
 		gd.Specs = specs
 	}
 	ast.Inspect(f, func(n ast.Node) bool {
+		// config.NewPublisher(ctx, cfg, opts...) builds a base publisher from a configuration;
+		// its acked twin is, until ack takes an ack.Config (issue 30, step 4), ack.New(cfg,
+		// opts...).
+		if call, ok := n.(*ast.CallExpr); ok && len(call.Args) >= 2 {
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "NewPublisher" {
+				if id, ok := sel.X.(*ast.Ident); ok && id.Obj == nil && id.Name == "config" {
+					id.Name, sel.Sel.Name, call.Args = "ack", "New", call.Args[1:]
+				}
+			}
+		}
 		if sel, ok := n.(*ast.SelectorExpr); ok {
 			// A package name is an identifier the parser could not resolve to a local object.
 			if id, ok := sel.X.(*ast.Ident); ok && id.Obj == nil && (id.Name == "publisher" || id.Name == "consumer") {
@@ -505,7 +534,7 @@ func newSwapBus(t *testing.T) *swapBus {
 	eps := map[string][]string{"pub.host": {testbus.Addr(t)}, "tail.host": {testbus.Addr(t)}}
 	b := &swapBus{dir: t.TempDir()}
 	write := func(name, node, cert string, ackTimeout config.Seconds) string {
-		c := testbus.Sign(testbus.Config(eps), cert)
+		c := configtest.Sign(configtest.Config(eps), cert)
 		c.Name = node
 		c.Recipients = config.ListMap{"org.example.test.swap.#": {"sub01"}}
 		c.AckTimeout = ackTimeout

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
@@ -62,7 +63,7 @@ func TestLoudWarningsGoToSlogDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		cfg := testbus.Config(map[string][]string{"pub.host": {"tcp://" + l.Addr().String()}})
+		cfg := configtest.Config(map[string][]string{"pub.host": {"tcp://" + l.Addr().String()}})
 		cfg.Name, cfg.Sink = "pub.host", config.SinkLog
 		p, err := ack.New(cfg, ack.WithModname("shop"))
 		if err != nil {

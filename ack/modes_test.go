@@ -13,6 +13,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	base "github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/publisher"
@@ -162,7 +163,7 @@ func TestLogSink(t *testing.T) {
 	}
 	defer l.Close()
 	taken := "tcp://" + l.Addr().String()
-	cfg := testbus.Config(map[string][]string{"pub.host": {taken}})
+	cfg := configtest.Config(map[string][]string{"pub.host": {taken}})
 	cfg.Name, cfg.Sink = "pub.host", config.SinkLog
 	cfg.Recipients = config.ListMap{"org.example.test.#": {"billing"}}
 	log, out := captureLog()

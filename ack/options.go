@@ -224,6 +224,7 @@ type PublishOption func(*publishOptions)
 type publishOptions struct {
 	recipients []string
 	explicit   bool
+	defaults   func(fullTopic string) []string // DefaultRecipients
 	within     time.Duration
 	pub        []publisher.PublishOption
 }
@@ -236,6 +237,14 @@ func To(recipients ...string) PublishOption {
 		o.recipients = append(o.recipients, recipients...)
 		o.explicit = true
 	}
+}
+
+// DefaultRecipients sets where Prepare takes the recipients from when To is not given: f maps
+// a message's full topic to the CNs that must ACK it (the ack_recipients configuration,
+// config.Config.RecipientsFor). A Publisher's Publish takes them from its own configuration
+// and ignores it.
+func DefaultRecipients(f func(fullTopic string) []string) PublishOption {
+	return func(o *publishOptions) { o.defaults = f }
 }
 
 // Within bounds the wait for ACKs (default: ack_timeout from the configuration). The context's

@@ -1,6 +1,7 @@
 package ack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +17,6 @@ import (
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
@@ -90,11 +90,11 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 	if len(o.subscriberOnly) > 0 {
 		return nil, misplaced(o.subscriberOnly, "Publisher", "Subscriber")
 	}
-	log := wiring.Logger(o.log)
+	log := cmp.Or(o.log, slog.Default())
 	dev := cfg.Development()
 	verifier := o.verifier
 	if verifier == nil && !dev {
-		v, err := wiring.AckVerifier(cfg, log)
+		v, err := cfg.AckVerifier(log)
 		if err != nil {
 			return nil, fmt.Errorf("ack: ACKs are verified against the CA: %w", err)
 		}
@@ -104,10 +104,7 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 	if o.clock != nil {
 		pubOpts = append(pubOpts, publisher.WithClock(o.clock))
 	}
-	if o.signer != nil {
-		pubOpts = append(pubOpts, publisher.WithSigner(o.signer))
-	}
-	pub, err := publisher.New(cfg, append(pubOpts, o.pubOpts...)...)
+	pub, err := basePublisher(cfg, o.signer, append(pubOpts, o.pubOpts...))
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +140,20 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 	return p, nil
 }
 
+// basePublisher builds the base publisher through package config, signing with signer when
+// one is given (then the configured certificate is not loaded), else as configured.
+// TODO(issue 30, step 4): ack takes an ack.Config and collaborators; config builds them.
+func basePublisher(cfg *config.Config, signer certs.Signer, opts []publisher.Option) (*publisher.Publisher, error) {
+	if signer != nil {
+		c := *cfg
+		c.SignMessages = false
+		cfg, opts = &c, append([]publisher.Option{publisher.WithSigner(signer)}, opts...)
+	}
+	// The constructor's own context, until ack's construction takes one (issue 30, step 4):
+	// the stores bound their opening themselves.
+	return config.NewPublisher(context.Background(), cfg, opts...)
+}
+
 // startListener opens the ACK listener on the configured endpoints (or WithEndpoints') and
 // starts the goroutines that settle it, read and count ACKs, and run the retransmission clock.
 func (p *Publisher) startListener(o *options) error {
@@ -165,7 +176,7 @@ func (p *Publisher) startListener(o *options) error {
 	p.listener, err = zsock.NewSub(p.zctx, zsock.SubConfig{
 		Endpoints: zeps,
 		Prefixes:  []string{p.ackTopic},
-		Options:   wiring.SocketOptions(cfg),
+		Options:   cfg.Transport(),
 		OnEvent: func(e zsock.Event) {
 			log.Debug("ACK listener "+e.Kind.String(), "endpoint", e.Endpoint.Name, "addr", e.Endpoint.Addr)
 			if o.events != nil {

@@ -1,6 +1,7 @@
 package ack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
 )
@@ -81,7 +81,7 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	if len(o.publisherOnly) > 0 {
 		return nil, misplaced(o.publisherOnly, "Subscriber", "Publisher")
 	}
-	log := wiring.Logger(o.log)
+	log := cmp.Or(o.log, slog.Default())
 	c := *cfg
 	c.ValidateSignatures = true
 	if !c.Active && c.Name == "" && c.Sink != config.SinkLog {
@@ -91,9 +91,6 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 		return nil, errors.New("ack: an acking consumer signs its ACKs: set sign_messages and a certificate (certname)")
 	}
 	pubOpts := []publisher.Option{publisher.WithLogger(log), publisher.WithModname("gilmsg")}
-	if o.signer != nil {
-		pubOpts = append(pubOpts, publisher.WithSigner(o.signer))
-	}
 	if o.clock != nil {
 		pubOpts = append(pubOpts, publisher.WithClock(o.clock))
 	}
@@ -103,7 +100,7 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	pub, own := o.ackPub, o.ackPub == nil
 	if own {
 		var err error
-		if pub, err = publisher.New(&pc, append(pubOpts, o.ackOpts...)...); err != nil {
+		if pub, err = basePublisher(&pc, o.signer, append(pubOpts, o.ackOpts...)); err != nil {
 			return nil, fmt.Errorf("ack: ACK publisher: %w", err)
 		}
 	}

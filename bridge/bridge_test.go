@@ -20,9 +20,9 @@ import (
 	"github.com/ackmsg/ackmsg/bridge"
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/rmqtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 )
 
@@ -98,7 +98,7 @@ func newWorld(t *testing.T) *world {
 }
 
 func (w *world) config(name, cert string) *config.Config {
-	c := testbus.Sign(testbus.Config(w.eps), cert)
+	c := configtest.Sign(configtest.Config(w.eps), cert)
 	dir := pki(w.t)
 	c.SSLDir, c.CACertLocation, c.CRLLocation = dir, filepath.Join(dir, "ca.crt"), filepath.Join(dir, "crl.pem")
 	c.Name = name
@@ -263,7 +263,7 @@ func verifier(t *testing.T) certs.Verifier {
 	c := config.DefaultConfig()
 	c.ValidateSignatures = true
 	c.SSLDir, c.CACertLocation, c.CRLLocation = dir, filepath.Join(dir, "ca.crt"), filepath.Join(dir, "crl.pem")
-	v, err := wiring.Verifier(&c, false, nil)
+	v, err := c.Verifier(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

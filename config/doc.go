@@ -1,6 +1,15 @@
 // Package config holds every ackmsg setting with its default, and loads them from TOML files, the
 // environment and command-line flags.
 //
+// It is the top of the library: it maps a loaded configuration onto the components' own
+// configurations and builds them with the collaborators the configuration names, so that
+// commands have one path from files to running parts. [Config.PublisherConfig] and
+// [NewPublisher] (the signing certificate when sign_messages is set, the history
+// persistent_store names, opened within the caller's context), [NewBuilder]; [Config.Signer],
+// [Config.Verifier] and [Config.AckVerifier] load the trust material. No component imports this
+// package; a Go program may build them without any fedmsg configuration. Importing it registers
+// the builder of publisher.Default (the files and $ACKMSG_CONFIG).
+//
 // # Keys and format
 //
 // Files are TOML and use fedmsg's key names (topic_prefix, environment, name, endpoints,

@@ -36,7 +36,7 @@ func exampleConfig() *config.Config {
 // out of the loop (or cancelling ctx) closes the sockets.
 func ExampleTail() {
 	cfg := exampleConfig()
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(context.Background(), cfg)
 	if err != nil {
 		panic(err)
 	}
@@ -69,7 +69,7 @@ func ExampleTail() {
 // counts what was dropped and why.
 func ExampleSubscriber_Next() {
 	cfg := exampleConfig()
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(context.Background(), cfg)
 	if err != nil {
 		panic(err)
 	}

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 )
 
 // Hub runs consumers: it reads valid messages from one subscription covering every consumer's
@@ -60,7 +60,7 @@ func NewHub(cfg *config.Config, opts ...HubOption) (*Hub, error) {
 	for _, o := range opts {
 		o(h)
 	}
-	h.log = wiring.Logger(h.log)
+	h.log = cmp.Or(h.log, slog.Default())
 	h.limit = ratelog.New(h.log, 5*time.Second)
 	if h.open == nil {
 		h.open = func(_ context.Context, spec SourceSpec) (Source, error) {

@@ -44,7 +44,7 @@ func ExampleHub() {
 	go func() { done <- h.Run(ctx) }()
 	defer func() { stop(); <-done }()
 
-	pub, err := publisher.New(&cfg)
+	pub, err := config.NewPublisher(context.Background(), &cfg)
 	if err != nil {
 		panic(err)
 	}

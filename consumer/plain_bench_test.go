@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/message"
@@ -42,7 +43,7 @@ func BenchmarkPlainReceive(b *testing.B) {
 	})
 	b.Run("Subscriber", func(b *testing.B) {
 		testbus.SendAndCount(b, topic, frame, func(addr string, ready chan<- error) int {
-			cfg := testbus.Config(map[string][]string{"peer.host": {addr}})
+			cfg := configtest.Config(map[string][]string{"peer.host": {addr}})
 			cfg.HighWaterMark = 0
 			sub, err := consumer.NewSubscriber(cfg, "")
 			if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/replay"
@@ -43,7 +42,7 @@ func (s *Subscriber) openReplay(prefixes []string) error {
 	if len(watched) == 0 {
 		return nil
 	}
-	c, err := replay.NewClient(wiring.SocketOptions(s.cfg), s.cfg.ReplayTimeout.Duration())
+	c, err := replay.NewClient(s.cfg.Transport(), s.cfg.ReplayTimeout.Duration())
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/message"
@@ -17,16 +18,16 @@ import (
 // replayBus is bus with a signed, numbered publisher serving its replay endpoint.
 func replayBus(t *testing.T, tune func(*config.Config)) (*publisher.Publisher, *config.Config) {
 	t.Helper()
-	cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
+	cfg := configtest.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
 	cfg.Name = "svc.host"
-	testbus.Sign(cfg, "pub01")
+	configtest.Sign(cfg, "pub01")
 	cfg.PersistentStore = filepath.Join(t.TempDir(), "history.db")
 	cfg.ReplayEndpoints = config.StringMap{"svc.host": testbus.Addr(t)}
 	cfg.ReplayTimeout = 2
 	if tune != nil {
 		tune(cfg)
 	}
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +17,6 @@ import (
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/replay"
@@ -172,10 +172,10 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	for _, o := range opts {
 		o(s)
 	}
-	s.log = wiring.Logger(s.log)
+	s.log = cmp.Or(s.log, slog.Default())
 	s.drops = ratelog.New(s.log, dropLogInterval)
 	if s.verifier == nil && cfg.ValidateSignatures {
-		v, err := wiring.Verifier(cfg, true, s.log)
+		v, err := cfg.Verifier(true, s.log)
 		if err != nil {
 			return nil, fmt.Errorf("consumer: %w", err)
 		}
@@ -211,7 +211,7 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	sub, err := zsock.NewSub(zctx, zsock.SubConfig{
 		Endpoints: eps,
 		Prefixes:  prefixes,
-		Options:   wiring.SocketOptions(cfg),
+		Options:   cfg.Transport(),
 		OnEvent:   onEvent,
 	})
 	if err != nil {

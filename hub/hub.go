@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,6 @@ import (
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/cli"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 )
 
@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg *config.Config, opts ...Option) error {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	log := wiring.Logger(o.log)
+	log := cmp.Or(o.log, slog.Default())
 	c := *cfg
 	cfg = &c
 	if !cfg.Active && cfg.Name == "" {

@@ -24,7 +24,6 @@ import (
 	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/internal/rmqtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 )
 
 // binDir holds the binaries built by TestMain.
@@ -122,7 +121,7 @@ func NewBus(t *testing.T, o BusOptions) *Bus {
 	t.Helper()
 	dir := t.TempDir()
 	b := &Bus{t: t, Dir: dir, PKI: filepath.Join(dir, "pki"), Config: filepath.Join(dir, "ackmsg.toml"),
-		Relay: testbus.Addr(t), Outbound: testbus.Addr(t), Host: wiring.ShortHostname()}
+		Relay: testbus.Addr(t), Outbound: testbus.Addr(t), Host: config.ShortHostname()}
 	opts := certs.PKIOptions{Bits: 1024}
 	if _, err := certs.InitCA(b.PKI, opts); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 )
 
 // pollInterval is how often a deliverer looks for due messages when no notification came: the
@@ -70,7 +70,7 @@ func NewDeliverer(store Store, pub *ack.Publisher, cfg config.OutboxConfig, opts
 	for _, o := range opts {
 		o(d)
 	}
-	d.log = wiring.Logger(d.log)
+	d.log = cmp.Or(d.log, slog.Default())
 	if d.owner == "" {
 		host, _ := os.Hostname()
 		var b [4]byte

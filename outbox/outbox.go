@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
@@ -74,8 +74,8 @@ func New(cfg *config.Config, store Store, opts ...Option) (*Outbox, error) {
 	for _, opt := range opts {
 		opt(o)
 	}
-	o.log = wiring.Logger(o.log)
-	b, err := publisher.NewBuilder(cfg, o.builderOpts...)
+	o.log = cmp.Or(o.log, slog.Default())
+	b, err := config.NewBuilder(cfg, o.builderOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
@@ -94,7 +94,7 @@ func (o *Outbox) Store() Store { return o.store }
 // topic), Within sets how long the outbox tries before the message goes to the dead letters
 // (else outbox.expiry_for / outbox.expiry), Modname and Field as for a publish.
 func (o *Outbox) Prepare(topic string, body any, opts ...ack.PublishOption) (*Record, error) {
-	p, err := ack.Prepare(o.builder, topic, body, opts...)
+	p, err := ack.Prepare(o.builder, topic, body, append([]ack.PublishOption{ack.DefaultRecipients(o.cfg.RecipientsFor)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func exampleConfig() *config.Config {
 // example waits for it (package ack retransmits instead).
 func ExampleNew() {
 	cfg := exampleConfig()
-	pub, err := publisher.New(cfg, publisher.WithModname("shop"))
+	pub, err := config.NewPublisher(context.Background(), cfg, publisher.WithModname("shop"))
 	if err != nil {
 		panic(err)
 	}
@@ -68,7 +68,7 @@ func ExamplePublisher_Build() {
 	cfg.SignMessages = true
 	cfg.SSLDir = "../testdata/vectors/pki" // <ssldir>/<certname>.crt and .key
 	cfg.Certname = "pub01"
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(context.Background(), cfg)
 	if err != nil {
 		panic(err)
 	}

@@ -177,7 +177,7 @@ it exits 3 when the signal cut short a wait for ACKs (that message is not confir
 			}
 			closer = ap.Close
 		} else {
-			pub, err := publisher.New(cfg, publisher.WithLogger(c.Log()))
+			pub, err := config.NewPublisher(ctx, cfg, publisher.WithLogger(c.Log()))
 			if err != nil {
 				return cli.Runtime(err)
 			}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/ackmsg/ackmsg/config"
@@ -29,10 +30,33 @@ count, or a frame above max_frame_size, are dropped and logged. Stops cleanly on
 				return cli.Usage("--http-address: %v", err)
 			}
 		}
-		r, err := relay.New(cfg, c.Log())
+		rc, err := relayConfig(cfg)
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		r, err := relay.New(rc, c.Log())
 		if err != nil {
 			return cli.Runtime(err)
 		}
 		return r.Run(ctx)
 	})
+}
+
+// relayConfig maps the configuration onto the relay's, checking its addresses with the
+// configuration's texts.
+func relayConfig(cfg *config.Config) (relay.Config, error) {
+	outs, err := cfg.PublishEndpoints(config.RelayOutboundKey)
+	if err != nil {
+		return relay.Config{}, err
+	}
+	for _, a := range outs {
+		if _, err := config.BindAddress(a); err != nil {
+			return relay.Config{}, err
+		}
+	}
+	if _, err := config.BindAddress(cfg.RelayInbound); err != nil {
+		return relay.Config{}, fmt.Errorf("relay_inbound: %w", err)
+	}
+	return relay.Config{Inbound: cfg.RelayInbound, Outbound: outs, MaxFrameSize: cfg.MaxFrameSize,
+		HTTPAddress: cfg.Relay.HTTPAddress, Transport: cfg.Transport()}, nil
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/cli"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
 	"github.com/ackmsg/ackmsg/replay"
@@ -129,7 +128,7 @@ or stopped by SIGTERM or SIGINT before a match (at once, even during --wait), 2 
 					return cli.Usage("no replay endpoint for %q: set replay_endpoints or give --replay-endpoint or --store", name)
 				}
 			}
-			client, err := replay.NewClient(wiring.SocketOptions(cfg), cfg.ReplayTimeout.Duration())
+			client, err := replay.NewClient(cfg.Transport(), cfg.ReplayTimeout.Duration())
 			if err != nil {
 				return cli.Runtime(err)
 			}
@@ -375,7 +374,7 @@ func printStats(ctx context.Context, w io.Writer, store, name string) error {
 func republish(ctx context.Context, cfg *config.Config, c *cli.Command, w io.Writer, frames [][]byte) error {
 	pc := *cfg
 	pc.Active, pc.Name, pc.PersistentStore, pc.SignMessages = true, config.RelayInboundKey, "", false
-	pub, err := publisher.New(&pc, publisher.WithLogger(c.Log()))
+	pub, err := config.NewPublisher(ctx, &pc, publisher.WithLogger(c.Log()))
 	if err != nil {
 		return cli.Runtime(err)
 	}

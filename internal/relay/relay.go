@@ -5,13 +5,16 @@
 // signatures and exact encodings survive. A message that is not exactly two frames, or has a frame
 // above max_frame_size, is dropped and counted rather than passed on to every subscriber.
 //
-// With relay.http_address set, the relay serves /live, /ready (its sockets are bound and it is
+// Its Config is plain data; ackmsg-relay maps the configuration onto it. With HTTPAddress
+// (relay.http_address) set, the relay serves /live, /ready (its sockets are bound and it is
 // not stopping) and /metrics (internal/ops), counting ackmsg_relay_messages_forwarded_total and
 // ackmsg_relay_messages_dropped_total{reason}.
 package relay
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -19,11 +22,10 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ops"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // Relay is a running relay.
@@ -40,38 +42,67 @@ type Relay struct {
 	http      *ops.Server // nil without relay.http_address
 }
 
-// New binds the inbound SUB on relay_inbound and the outbound PUB on the first free address of
-// endpoints.relay_outbound, then serves relay.http_address when it is set.
-func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
-	log = wiring.Logger(log)
-	outs, err := cfg.PublishEndpoints(config.RelayOutboundKey)
-	if err != nil {
+// Config is what a relay is. The command maps relay_inbound, endpoints.relay_outbound,
+// max_frame_size, relay.http_address and the zmq_* keys onto it.
+type Config struct {
+	// Inbound is the address active publishers connect to (relay_inbound), bound as
+	// transport.BindAddress says. Required.
+	Inbound string
+	// Outbound lists the addresses subscribers connect to (endpoints.relay_outbound); the first
+	// free one is bound. Required.
+	Outbound []string
+	// MaxFrameSize drops a message with a larger frame (max_frame_size). Default 0: no limit.
+	MaxFrameSize int
+	// HTTPAddress serves /live, /ready and /metrics (relay.http_address). Default "": off.
+	HTTPAddress string
+	// Transport are the socket options. Default: the zero value (see transport.Options).
+	Transport transport.Options
+}
+
+// Validate reports a Config no relay can run on.
+func (c Config) Validate() error {
+	switch {
+	case c.Inbound == "":
+		return errors.New("relay: Inbound (relay_inbound) must be set")
+	case len(c.Outbound) == 0:
+		return errors.New("relay: Outbound (endpoints.relay_outbound) must list an address")
+	case c.MaxFrameSize < 0:
+		return errors.New("relay: MaxFrameSize must not be negative")
+	}
+	return c.Transport.Validate()
+}
+
+// New binds the inbound SUB on cfg.Inbound and the outbound PUB on the first free address of
+// cfg.Outbound, then serves cfg.HTTPAddress when it is set.
+func New(cfg Config, log *slog.Logger) (*Relay, error) {
+	log = cmp.Or(log, slog.Default())
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	var binds []string
-	for _, a := range outs {
-		b, err := config.BindAddress(a)
+	for _, a := range cfg.Outbound {
+		b, err := transport.BindAddress(a)
 		if err != nil {
 			return nil, err
 		}
 		binds = append(binds, b)
 	}
-	inbound, err := config.BindAddress(cfg.RelayInbound)
+	inbound, err := transport.BindAddress(cfg.Inbound)
 	if err != nil {
 		return nil, fmt.Errorf("relay_inbound: %w", err)
 	}
-	zctx, err := zsock.NewContext(cfg.IOThreads)
+	zctx, err := zsock.NewContext(cfg.Transport.IOThreads)
 	if err != nil {
 		return nil, err
 	}
-	opts := wiring.SocketOptions(cfg)
+	opts := cfg.Transport
 	out, err := zsock.NewPub(zctx, zsock.PubConfig{Bind: binds, Options: opts})
 	if err != nil {
 		zctx.Term()
 		return nil, fmt.Errorf("relay_outbound: %w", err)
 	}
 	in, err := zsock.NewSub(zctx, zsock.SubConfig{
-		Endpoints: []zsock.Endpoint{{Name: config.RelayInboundKey, Addr: inbound}},
+		Endpoints: []zsock.Endpoint{{Name: "relay_inbound", Addr: inbound}},
 		Bind:      true,
 		Options:   opts,
 		OnEvent: func(e zsock.Event) {
@@ -84,7 +115,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 		return nil, fmt.Errorf("relay_inbound: %w", err)
 	}
 	r := &Relay{log: log, zctx: zctx, in: in, out: out, maxFrame: cfg.MaxFrameSize, drops: ratelog.New(log, time.Second)}
-	if addr := cfg.Relay.HTTPAddress; addr != "" {
+	if addr := cfg.HTTPAddress; addr != "" {
 		if r.http, err = r.serveHTTP(addr); err != nil {
 			r.close()
 			return nil, err

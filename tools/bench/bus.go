@@ -292,7 +292,7 @@ func plainThroughput(body any, n int) (rate, sendRate float64, err error) {
 	c.HighWaterMark = 0 // unlimited, as the raw floor: nothing is dropped
 	c.Endpoints = config.ListMap{"pub.host": {freeAddr()}}
 	c.Name = "pub.host"
-	pub, err := publisher.New(&c, publisher.WithModname(benchModname))
+	pub, err := config.NewPublisher(context.Background(), &c, publisher.WithModname(benchModname))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -346,7 +346,7 @@ func plainEnvelope(body any) ([]byte, error) {
 	c.TopicPrefix, c.Environment = "org.example", "test"
 	c.Endpoints = config.ListMap{"pub.host": {freeAddr()}}
 	c.Name = "pub.host"
-	pub, err := publisher.New(&c, publisher.WithModname(benchModname))
+	pub, err := config.NewPublisher(context.Background(), &c, publisher.WithModname(benchModname))
 	if err != nil {
 		return nil, err
 	}

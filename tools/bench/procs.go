@@ -16,7 +16,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 )
 
 // procs are the commands built from this repository and the processes started from them.
@@ -61,7 +60,7 @@ zmq_linger = 1000
 [certnames]
 "shell.%s" = "logger"
 `, k.dir, filepath.Join(k.dir, "ca.crt"), filepath.Join(k.dir, "crl.pem"), extra, strings.Join(eps, "\n"),
-		wiring.ShortHostname())
+		config.ShortHostname())
 	path := filepath.Join(p.dir, name+".toml")
 	return path, os.WriteFile(path, []byte(conf), 0o644)
 }

@@ -55,7 +55,7 @@ func main() {
 	h.Add(audit{}, cc)
 	h.Add(consumer.Func(func(ctx context.Context, m *message.Message) error { return nil }, "org.example.test.x"),
 		consumer.DefaultConsumerConfig("x"))
-	p, err := publisher.New(cfg, publisher.WithLogger(log), publisher.WithSigner(nil))
+	p, err := config.NewPublisher(context.Background(), cfg, publisher.WithLogger(log), publisher.WithSigner(nil))
 	if err != nil {
 		os.Exit(2)
 	}

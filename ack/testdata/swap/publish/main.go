@@ -28,7 +28,7 @@ func main() {
 		fail(2, err)
 	}
 	opts := []publisher.Option{publisher.WithLogger(log), publisher.WithModname("swap"), publisher.WithClock(time.Now)}
-	p, err := publisher.New(cfg, opts...)
+	p, err := config.NewPublisher(context.Background(), cfg, opts...)
 	if err != nil {
 		fail(2, err)
 	}

@@ -1,0 +1,33 @@
+// Package configtest builds the configurations tests run on: a valid loopback bus with the
+// vector PKI (testdata/vectors/pki). It sits beside package config, above the components, so
+// that the test kit under internal/ imports no configuration.
+package configtest
+
+import (
+	"path/filepath"
+
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/internal/testbus"
+)
+
+// Config returns a valid configuration with topic prefix org.example, environment test, and
+// the given endpoints; it names no publisher and signs nothing.
+func Config(endpoints map[string][]string) *config.Config {
+	c := config.DefaultConfig()
+	c.TopicPrefix = "org.example"
+	c.Environment = "test"
+	c.Endpoints = config.ListMap(endpoints)
+	c.ZMQLinger = 0
+	return &c
+}
+
+// Sign makes c sign with the vector PKI certificate name and validate against its CA and CRL.
+func Sign(c *config.Config, name string) *config.Config {
+	c.SignMessages = true
+	c.ValidateSignatures = true
+	c.SSLDir = testbus.PKIDir()
+	c.Certname = name
+	c.CACertLocation = filepath.Join(testbus.PKIDir(), "ca.crt")
+	c.CRLLocation = filepath.Join(testbus.PKIDir(), "crl.pem")
+	return c
+}
