@@ -6,13 +6,8 @@ import (
 	"github.com/ackmsg/ackmsg/transport"
 )
 
-// Endpoint is one address under one endpoints key.
-type Endpoint struct {
-	Name    string // the endpoints key, e.g. "bodhi.app01"
-	Address string // tcp://host:port or ipc://path
-}
-
-func (e Endpoint) String() string { return e.Name + "=" + e.Address }
+// Endpoint is one address under one endpoints key ([transport.Endpoint]).
+type Endpoint = transport.Endpoint
 
 // SubscribeEndpoints returns the addresses a subscriber connects to: every address of every
 // endpoints key except "relay_inbound", keys in sorted order and addresses in their listed order.

@@ -31,3 +31,12 @@ func BindAddress(addr string) (string, error) {
 	}
 	return "tcp://*:" + port, nil
 }
+
+// Endpoint is one address under one endpoints key: where a subscriber connects, and the name
+// it knows the publisher behind it by.
+type Endpoint struct {
+	Name    string // the endpoints key, e.g. "bodhi.app01"
+	Address string // tcp://host:port or ipc://path
+}
+
+func (e Endpoint) String() string { return e.Name + "=" + e.Address }
