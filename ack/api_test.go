@@ -69,11 +69,35 @@ var noMirror = map[string]string{
 	"publisher.DefaultEnvironment":       "only for publisher.Config",
 	"publisher.DefaultReplayMaxMessages": "only for publisher.Config",
 	"publisher.DefaultReplayMaxBytes":    "only for publisher.Config",
-	"publisher.Builder":                  "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
-	"publisher.Builder.Build":            "only for Builder",
-	"publisher.Builder.Config":           "only for Builder",
-	"publisher.Builder.FullTopic":        "only for Builder",
-	"publisher.Builder.Signer":           "only for Builder",
+
+	// The same for the receiving side: a Subscriber and a hub engine from their Configs, with
+	// the verifier given; programs build either through package config (config.NewSubscriber,
+	// NewHub, Tail, whose acked twins the swap test maps to ack's).
+	"consumer.NewSubscriber":          "takes a consumer.Config; ack.NewSubscriber a *config.Config (until issue 30, step 4)",
+	"consumer.NewHub":                 "takes a consumer.HubConfig; ack.NewHub a *config.Config (until issue 30, step 4)",
+	"consumer.Tail":                   "takes a consumer.Config; ack.Tail a *config.Config (until issue 30, step 4)",
+	"consumer.TailOf":                 "config.Tail's loop over a built Subscriber",
+	"consumer.Config":                 "the base Subscriber's Config (ack's comes with issue 30, step 4)",
+	"consumer.Config.Validate":        "only for consumer.Config",
+	"consumer.DefaultConfig":          "only for consumer.Config",
+	"consumer.ReplayConfig":           "only for consumer.Config",
+	"consumer.HubConfig":              "the hub engine's Config (ack's comes with issue 30, step 4)",
+	"consumer.HubConfig.Validate":     "only for consumer.HubConfig",
+	"consumer.DefaultHubConfig":       "only for consumer.HubConfig",
+	"consumer.DefaultMaxFrameSize":    "only for consumer.Config",
+	"consumer.DefaultReplayPage":      "only for consumer.Config",
+	"consumer.DefaultReplayTimeout":   "only for consumer.Config",
+	"consumer.DefaultMaxAttempts":     "only for consumer.HubConfig",
+	"consumer.DefaultShutdownTimeout": "only for consumer.HubConfig",
+	"consumer.DefaultDedupeWindow":    "only for consumer.HubConfig",
+	"consumer.DefaultWorkers":         "only for consumer.ConsumerConfig (ack.DefaultConsumerConfig applies them)",
+	"consumer.DefaultInbox":           "only for consumer.ConsumerConfig (ack.DefaultConsumerConfig applies them)",
+	"consumer.DefaultTimeout":         "only for consumer.ConsumerConfig (ack.DefaultConsumerConfig applies them)",
+	"publisher.Builder":               "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
+	"publisher.Builder.Build":         "only for Builder",
+	"publisher.Builder.Config":        "only for Builder",
+	"publisher.Builder.FullTopic":     "only for Builder",
+	"publisher.Builder.Signer":        "only for Builder",
 
 	// The numbering engine: Sequence sends outside the ACK engine (acked messages are numbered
 	// by Publish itself); History is the engine's state, reachable as Publisher().History().
@@ -451,13 +475,19 @@ func swapImports(t *testing.T, src []byte) []byte {
 		gd.Specs = specs
 	}
 	ast.Inspect(f, func(n ast.Node) bool {
-		// config.NewPublisher(ctx, cfg, opts...) builds a base publisher from a configuration;
-		// its acked twin is, until ack takes an ack.Config (issue 30, step 4), ack.New(cfg,
-		// opts...).
-		if call, ok := n.(*ast.CallExpr); ok && len(call.Args) >= 2 {
-			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "NewPublisher" {
+		// Package config builds the base components from a configuration; their acked twins
+		// are, until ack takes an ack.Config (issue 30, step 4), ack's constructors on the
+		// *config.Config: config.NewPublisher(ctx, cfg, ...) is ack.New(cfg, ...), and
+		// config.NewSubscriber, NewHub and Tail are ack's of the same name.
+		if call, ok := n.(*ast.CallExpr); ok {
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
 				if id, ok := sel.X.(*ast.Ident); ok && id.Obj == nil && id.Name == "config" {
-					id.Name, sel.Sel.Name, call.Args = "ack", "New", call.Args[1:]
+					switch sel.Sel.Name {
+					case "NewPublisher":
+						id.Name, sel.Sel.Name, call.Args = "ack", "New", call.Args[1:]
+					case "NewSubscriber", "NewHub", "Tail":
+						id.Name = "ack"
+					}
 				}
 			}
 		}

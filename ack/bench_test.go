@@ -33,7 +33,6 @@ import (
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/config/configtest"
-	plainsub "github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
@@ -669,7 +668,7 @@ func benchSignedPubSub(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pub.Close()
-	sub, err := plainsub.NewSubscriber(cfg, benchTopic)
+	sub, err := config.NewSubscriber(cfg, benchTopic)
 	if err != nil {
 		b.Fatal(err)
 	}

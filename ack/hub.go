@@ -58,7 +58,10 @@ func NewHub(cfg *config.Config, opts ...HubOption) (*Hub, error) {
 		h.mu.Unlock()
 		return hubSource{s: s, ackTopic: message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack"), acks: &h.acks}, nil
 	}
-	ch, err := consumer.NewHub(cfg, append(append([]consumer.HubOption{}, opts...), consumer.WithSource(open))...)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ch, err := consumer.NewHub(cfg.HubEngineConfig(), append(append([]consumer.HubOption{}, opts...), consumer.WithSource(open))...)
 	if err != nil {
 		return nil, err
 	}
@@ -165,8 +168,8 @@ func Func(fn func(ctx context.Context, m *message.Message) error, topics ...stri
 // DefaultConsumerConfig is consumer.DefaultConsumerConfig.
 func DefaultConsumerConfig(name string) ConsumerConfig { return consumer.DefaultConsumerConfig(name) }
 
-// ConsumerConfigFrom is consumer.ConsumerConfigFrom.
-func ConsumerConfigFrom(hc config.HubConsumer) ConsumerConfig { return consumer.ConsumerConfigFrom(hc) }
+// ConsumerConfigFrom translates a [[hub.consumers]] table (config.HubConsumer.ConsumerConfig).
+func ConsumerConfigFrom(hc config.HubConsumer) ConsumerConfig { return hc.ConsumerConfig() }
 
 // InfoFrom is consumer.InfoFrom: the consumer name, attempt and delivery of a Consume call.
 func InfoFrom(ctx context.Context) (Info, bool) { return consumer.InfoFrom(ctx) }

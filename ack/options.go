@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/publisher"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // Option configures a Publisher (New), a Subscriber (NewSubscriber, Tail) or the subscription of
@@ -30,7 +30,7 @@ type options struct {
 	signer    certs.Signer
 	verifier  certs.Verifier
 	clock     func() time.Time
-	endpoints []config.Endpoint
+	endpoints []transport.Endpoint
 	hasEps    bool
 	events    func(Event)
 	prefixes  []string
@@ -112,8 +112,8 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.clock 
 
 // WithEndpoints connects to these endpoints instead of the configured ones: a Subscriber for
 // messages (consumer.WithEndpoints), a Publisher's ACK listener for ACKs.
-func WithEndpoints(eps ...config.Endpoint) Option {
-	return func(o *options) { o.endpoints, o.hasEps = append([]config.Endpoint(nil), eps...), true }
+func WithEndpoints(eps ...transport.Endpoint) Option {
+	return func(o *options) { o.endpoints, o.hasEps = append([]transport.Endpoint(nil), eps...), true }
 }
 
 // WithEvents calls fn for every connection change of a Subscriber's sockets

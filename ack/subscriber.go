@@ -17,6 +17,7 @@ import (
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // Mode says when a consumer ACKs a message.
@@ -108,7 +109,11 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	if !o.ackMessages {
 		copts = append(copts, consumer.WithSkip(isAckTopic))
 	}
-	sub, err := consumer.NewSubscriber(&c, topic, append(copts, o.consumerOptions()...)...)
+	sc := c
+	if o.verifier != nil {
+		sc.ValidateSignatures = false // the given verifier (in consumerOptions) validates: load no other
+	}
+	sub, err := config.NewSubscriber(&sc, topic, append(copts, o.consumerOptions()...)...)
 	if err != nil {
 		if own {
 			pub.Close()
@@ -321,7 +326,7 @@ func (s *Subscriber) WaitConnected(ctx context.Context) error { return s.sub.Wai
 func (s *Subscriber) Pending() bool { return s.sub.Pending() }
 
 // Endpoints returns the endpoints the Subscriber connects to.
-func (s *Subscriber) Endpoints() []config.Endpoint { return s.sub.Endpoints() }
+func (s *Subscriber) Endpoints() []transport.Endpoint { return s.sub.Endpoints() }
 
 // AckAddr is where the ACKs are published from (bound, or the relay connected to).
 func (s *Subscriber) AckAddr() string { return s.pub.Addr() }

@@ -34,7 +34,7 @@ func bus(t *testing.T, signWith string, topic string) (*publisher.Publisher, *co
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pub.Close() })
-	sub, err := consumer.NewSubscriber(cfg, topic)
+	sub, err := config.NewSubscriber(cfg, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestTailIteratorStopsOnBreakAndCancel(t *testing.T) {
 	ready := make(chan struct{})
 	got := make(chan string, 1)
 	go func() {
-		for d, err := range consumer.Tail(ctx, cfg, "", consumer.WithEvents(func(e consumer.Event) {
+		for d, err := range config.Tail(ctx, cfg, "", consumer.WithEvents(func(e consumer.Event) {
 			if e.Kind == consumer.Connected {
 				close(ready)
 			}
@@ -287,7 +287,7 @@ func rawPeer(t *testing.T, edit func(*config.Config)) (*zsock.Pub, *consumer.Sub
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close(); zctx.Term() })
-	sub, err := consumer.NewSubscriber(cfg, "")
+	sub, err := config.NewSubscriber(cfg, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +330,7 @@ func TestSkipByTopicFrame(t *testing.T) {
 	}
 	t.Cleanup(func() { pub.Close() })
 	var asked []string
-	sub, err := consumer.NewSubscriber(cfg, "", consumer.WithSkip(func(topic []byte) bool {
+	sub, err := config.NewSubscriber(cfg, "", consumer.WithSkip(func(topic []byte) bool {
 		asked = append(asked, string(topic))
 		return strings.HasSuffix(string(topic), ".gilmsg.ack")
 	}))

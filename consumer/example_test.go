@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
@@ -55,7 +54,7 @@ func ExampleTail() {
 		}
 	})
 
-	for d, err := range consumer.Tail(ctx, cfg, "org.example.test.bodhi") {
+	for d, err := range config.Tail(ctx, cfg, "org.example.test.bodhi") {
 		if err != nil {
 			panic(err)
 		}
@@ -74,7 +73,7 @@ func ExampleSubscriber_Next() {
 		panic(err)
 	}
 	defer pub.Close()
-	sub, err := consumer.NewSubscriber(cfg, "org.example.test")
+	sub, err := config.NewSubscriber(cfg, "org.example.test")
 	if err != nil {
 		panic(err)
 	}

@@ -25,7 +25,7 @@ func ExampleHub() {
 	cfg.Endpoints = config.ListMap{"bodhi.host": {"tcp://" + l.Addr().String()}}
 	cfg.Name = "bodhi.host"
 
-	h, err := consumer.NewHub(&cfg)
+	h, err := config.NewHub(&cfg)
 	if err != nil {
 		panic(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/config/configtest"
-	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/message"
 )
@@ -45,7 +45,7 @@ func BenchmarkPlainReceive(b *testing.B) {
 		testbus.SendAndCount(b, topic, frame, func(addr string, ready chan<- error) int {
 			cfg := configtest.Config(map[string][]string{"peer.host": {addr}})
 			cfg.HighWaterMark = 0
-			sub, err := consumer.NewSubscriber(cfg, "")
+			sub, err := config.NewSubscriber(cfg, "")
 			if err != nil {
 				ready <- err
 				return 0

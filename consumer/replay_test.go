@@ -40,7 +40,7 @@ func replayBus(t *testing.T, tune func(*config.Config)) (*publisher.Publisher, *
 
 func subscribe(t *testing.T, pub *publisher.Publisher, cfg *config.Config, topic string) *consumer.Subscriber {
 	t.Helper()
-	sub, err := consumer.NewSubscriber(cfg, topic)
+	sub, err := config.NewSubscriber(cfg, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestStateCatchUp(t *testing.T) {
 	pub, cfg := replayBus(t, nil)
 	cfg.ReplayState = filepath.Join(t.TempDir(), "state.json")
 	ctx := testbus.Within(t, 15*time.Second)
-	sub, err := consumer.NewSubscriber(cfg, "")
+	sub, err := config.NewSubscriber(cfg, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestReplayRespectsPrefix(t *testing.T) {
 func TestCatchUpFromStartWhilePublisherStarts(t *testing.T) {
 	pub, cfg := replayBus(t, nil)
 	cfg.ReplayState = filepath.Join(t.TempDir(), "state.json")
-	sub, err := consumer.NewSubscriber(cfg, "", consumer.WithReplayFromStart())
+	sub, err := config.NewSubscriber(cfg, "", consumer.WithReplayFromStart())
 	if err != nil {
 		t.Fatal(err)
 	}

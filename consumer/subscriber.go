@@ -15,11 +15,11 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // ErrClosed is returned by Next after Close. It wraps message.ErrClosed.
@@ -82,11 +82,12 @@ type Option func(*Subscriber)
 // WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *Subscriber) { s.log = l } }
 
-// WithVerifier validates with v (regardless of validate_signatures).
+// WithVerifier validates every message with v: a message v refuses is dropped (DropSignature),
+// and Delivery.Signer names who signed. Default: no validation.
 func WithVerifier(v certs.Verifier) Option { return func(s *Subscriber) { s.verifier = v } }
 
-// WithEndpoints subscribes to these endpoints instead of the configured ones.
-func WithEndpoints(eps ...config.Endpoint) Option {
+// WithEndpoints subscribes to these endpoints instead of Config.Endpoints.
+func WithEndpoints(eps ...transport.Endpoint) Option {
 	return func(s *Subscriber) { s.endpoints = eps }
 }
 
@@ -130,10 +131,10 @@ func WithClock(now func() time.Time) Option { return func(s *Subscriber) { s.now
 // Subscriber receives and validates messages. Next is meant for one reading goroutine; Stats and
 // Close may be called from any.
 type Subscriber struct {
-	cfg       *config.Config
+	cfg       Config
 	log       *slog.Logger
 	verifier  certs.Verifier
-	endpoints []config.Endpoint
+	endpoints []transport.Endpoint
 	onEvent   func(Event)
 	now       func() time.Time
 	prefixes  []string
@@ -160,11 +161,10 @@ type Subscriber struct {
 	closeErr  error
 }
 
-// NewSubscriber connects to the endpoints and subscribes with the topic prefix ("" = all).
-func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscriber, error) {
-	if cfg == nil {
-		return nil, errors.New("consumer: nil config")
-	}
+// NewSubscriber connects to the endpoints and subscribes with the topic prefix ("" = all). It
+// opens its sockets, and with replay endpoints its replay client and state file, nothing else:
+// the verifier is given (WithVerifier).
+func NewSubscriber(cfg Config, topic string, opts ...Option) (*Subscriber, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -174,15 +174,8 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	}
 	s.log = cmp.Or(s.log, slog.Default())
 	s.drops = ratelog.New(s.log, dropLogInterval)
-	if s.verifier == nil && cfg.ValidateSignatures {
-		v, err := cfg.Verifier(true, s.log)
-		if err != nil {
-			return nil, fmt.Errorf("consumer: %w", err)
-		}
-		s.verifier = v
-	}
 	if s.endpoints == nil {
-		s.endpoints = cfg.SubscribeEndpoints()
+		s.endpoints = cfg.Endpoints
 	}
 	if len(s.endpoints) == 0 {
 		return nil, errors.New("consumer: no endpoints to subscribe to (endpoints lists only relay_inbound?)")
@@ -191,7 +184,7 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	for i, e := range s.endpoints {
 		eps[i] = zsock.Endpoint{Name: e.Name, Addr: e.Address}
 	}
-	zctx, err := zsock.NewContext(cfg.IOThreads)
+	zctx, err := zsock.NewContext(cfg.Transport.IOThreads)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
@@ -211,7 +204,7 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	sub, err := zsock.NewSub(zctx, zsock.SubConfig{
 		Endpoints: eps,
 		Prefixes:  prefixes,
-		Options:   cfg.Transport(),
+		Options:   cfg.Transport,
 		OnEvent:   onEvent,
 	})
 	if err != nil {
@@ -294,7 +287,7 @@ func (s *Subscriber) accept(in zsock.Inbound) (Delivery, string, error) {
 		}
 		d.Signer = id
 	}
-	if age := s.cfg.MaxMessageAge.Duration(); age > 0 {
+	if age := s.cfg.MaxMessageAge; age > 0 {
 		if sent := time.Unix(m.Timestamp(), 0); s.now().Sub(sent) > age {
 			return Delivery{}, DropTooOld, fmt.Errorf("msg %s sent %s, older than max_message_age %s", m.MsgID(), sent.UTC().Format(time.RFC3339), age)
 		}
@@ -322,8 +315,8 @@ func (s *Subscriber) Stats() Stats {
 func (s *Subscriber) WaitConnected(ctx context.Context) error { return s.sub.WaitConnected(ctx) }
 
 // Endpoints returns the endpoints the Subscriber connects to.
-func (s *Subscriber) Endpoints() []config.Endpoint {
-	return append([]config.Endpoint(nil), s.endpoints...)
+func (s *Subscriber) Endpoints() []transport.Endpoint {
+	return append([]transport.Endpoint(nil), s.endpoints...)
 }
 
 // Close closes the sockets and the zmq context. It is safe to call more than once. The context

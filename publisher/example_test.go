@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
@@ -36,7 +35,7 @@ func ExampleNew() {
 		panic(err)
 	}
 	defer pub.Close()
-	sub, err := consumer.NewSubscriber(cfg, "org.example.test.shop")
+	sub, err := config.NewSubscriber(cfg, "org.example.test.shop")
 	if err != nil {
 		panic(err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/config/configtest"
-	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/publisher"
 )
@@ -22,7 +21,7 @@ func plainPublish(b *testing.B, body any) {
 		b.Fatal(err)
 	}
 	defer pub.Close()
-	sub, err := consumer.NewSubscriber(cfg, "")
+	sub, err := config.NewSubscriber(cfg, "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/freeport"
 	"github.com/ackmsg/ackmsg/publisher"
 )
@@ -297,7 +296,7 @@ func plainThroughput(body any, n int) (rate, sendRate float64, err error) {
 		return 0, 0, err
 	}
 	defer pub.Close()
-	sub, err := consumer.NewSubscriber(&c, benchTopic)
+	sub, err := config.NewSubscriber(&c, benchTopic)
 	if err != nil {
 		return 0, 0, err
 	}
