@@ -48,7 +48,7 @@ func (w *world) config(name, cert string) *config.Config {
 
 func (w *world) publisher(opts ...ack.Option) *ack.Publisher {
 	w.t.Helper()
-	p, err := ack.New(w.config("pub.host", "pub01"), append([]ack.Option{ack.WithLogger(debugLog("pub"))}, opts...)...)
+	p, err := config.NewAckPublisher(context.Background(), w.config("pub.host", "pub01"), append([]ack.Option{ack.WithLogger(debugLog("pub"))}, opts...)...)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ type consumer struct {
 // startConsumer runs an acking consumer bound on endpoint key, signing as cert.
 func (w *world) startConsumer(key, cert string, mode ack.Mode) *consumer {
 	w.t.Helper()
-	s, err := ack.NewSubscriber(w.config(key+".host", cert), "", ack.WithMode(mode), ack.WithSubscriberLogger(debugLog(key)))
+	s, err := config.NewAckSubscriber(w.config(key+".host", cert), "", ack.WithMode(mode), ack.WithSubscriberLogger(debugLog(key)))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -402,7 +402,7 @@ func TestInFlightBound(t *testing.T) {
 	w := newWorld(t, "sub01")
 	cfg := w.config("pub.host", "pub01")
 	cfg.AckMaxInFlight = 1
-	p, err := ack.New(cfg)
+	p, err := config.NewAckPublisher(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +438,7 @@ func TestRecipientsFromConfig(t *testing.T) {
 	w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	cfg := w.config("pub.host", "pub01")
 	cfg.Recipients = config.ListMap{"org.example.test.#": {"sub01"}}
-	p, err := ack.New(cfg)
+	p, err := config.NewAckPublisher(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

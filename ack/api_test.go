@@ -52,36 +52,25 @@ var noMirror = map[string]string{
 	// ACK marker and recipients. A publishing program has no use for it, so ack needs no twin.
 	"publisher.NewBuilder": "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
 
-	// A publisher built without a fedmsg configuration: its Config, the history it is given,
-	// how the default is registered. ack still builds from a *config.Config (issue 30 moves it
-	// onto an ack.Config next); programs build either through package config
-	// (config.NewPublisher, whose acked twin the swap test maps to ack.New).
-	"publisher.New":                      "takes a publisher.Config; ack.New a *config.Config (until issue 30, step 4)",
-	"publisher.Config":                   "the base publisher's Config (ack's comes with issue 30, step 4)",
-	"publisher.Config.Validate":          "only for publisher.Config",
-	"publisher.DefaultConfig":            "only for publisher.Config",
-	"publisher.Publisher.Config":         "returns a publisher.Config; ack's Config a *config.Config (until issue 30, step 4)",
-	"publisher.WithHistory":              "the history is configured for ack through persistent_store (until issue 30, step 4)",
-	"publisher.RegisterDefault":          "ack's default is built from the configuration files (until issue 30, step 4)",
-	"publisher.ErrNoDefault":             "ack's default is built from the configuration files (until issue 30, step 4)",
+	// The components' Configs: ack.Config holds a publisher.Config and adds what waiting for
+	// ACKs needs, so it is no field-for-field twin; New, NewHub and Config are mirrored by name.
+	// A program that loads a fedmsg configuration builds through package config, whose acked
+	// builders are the twins of the base ones (config.NewAckPublisher for NewPublisher, ...).
+	"publisher.Config":                   "ack.Config holds a publisher.Config and the ACK settings",
 	"publisher.Publisher.Logger":         "the base publisher's logger, for package config's notes",
 	"publisher.DefaultTopicPrefix":       "only for publisher.Config",
 	"publisher.DefaultEnvironment":       "only for publisher.Config",
 	"publisher.DefaultReplayMaxMessages": "only for publisher.Config",
 	"publisher.DefaultReplayMaxBytes":    "only for publisher.Config",
 
-	// The same for the receiving side: a Subscriber and a hub engine from their Configs, with
-	// the verifier given; programs build either through package config (config.NewSubscriber,
-	// NewHub, Tail, whose acked twins the swap test maps to ack's).
-	"consumer.NewSubscriber":          "takes a consumer.Config; ack.NewSubscriber a *config.Config (until issue 30, step 4)",
-	"consumer.NewHub":                 "takes a consumer.HubConfig; ack.NewHub a *config.Config (until issue 30, step 4)",
-	"consumer.Tail":                   "takes a consumer.Config; ack.Tail a *config.Config (until issue 30, step 4)",
+	// The receiving side: an acking Subscriber's SubscriberConfig holds a consumer.Config and
+	// where its ACKs go.
+	"consumer.NewSubscriber":          "takes a consumer.Config; ack.NewSubscriber an ack.SubscriberConfig (config.NewAckSubscriber is the twin of config.NewSubscriber)",
+	"consumer.Tail":                   "takes a consumer.Config; ack.Tail an ack.SubscriberConfig (config.AckTail is the twin of config.Tail)",
 	"consumer.TailOf":                 "config.Tail's loop over a built Subscriber",
-	"consumer.Config":                 "the base Subscriber's Config (ack's comes with issue 30, step 4)",
-	"consumer.Config.Validate":        "only for consumer.Config",
-	"consumer.DefaultConfig":          "only for consumer.Config",
+	"consumer.Config":                 "ack.SubscriberConfig holds a consumer.Config and where the ACKs go",
 	"consumer.ReplayConfig":           "only for consumer.Config",
-	"consumer.HubConfig":              "the hub engine's Config (ack's comes with issue 30, step 4)",
+	"consumer.HubConfig":              "ack.HubConfig holds a consumer.HubConfig and the acking Subscriber's",
 	"consumer.HubConfig.Validate":     "only for consumer.HubConfig",
 	"consumer.DefaultHubConfig":       "only for consumer.HubConfig",
 	"consumer.DefaultMaxFrameSize":    "only for consumer.Config",
@@ -117,6 +106,11 @@ var noMirror = map[string]string{
 	"consumer.Source":     "only for WithSource",
 	"consumer.SourceSpec": "only for WithSource",
 	"consumer.Incoming":   "only for WithSource",
+}
+
+// ackTwins are package config's builders of the base components and of their acked twins.
+var ackTwins = map[string]string{
+	"NewPublisher": "NewAckPublisher", "NewSubscriber": "NewAckSubscriber", "NewHub": "NewAckHub", "Tail": "AckTail",
 }
 
 // loadPackages type-checks publisher, consumer and ack from the export data that `go list
@@ -475,19 +469,13 @@ func swapImports(t *testing.T, src []byte) []byte {
 		gd.Specs = specs
 	}
 	ast.Inspect(f, func(n ast.Node) bool {
-		// Package config builds the base components from a configuration; their acked twins
-		// are, until ack takes an ack.Config (issue 30, step 4), ack's constructors on the
-		// *config.Config: config.NewPublisher(ctx, cfg, ...) is ack.New(cfg, ...), and
-		// config.NewSubscriber, NewHub and Tail are ack's of the same name.
-		if call, ok := n.(*ast.CallExpr); ok {
-			if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
-				if id, ok := sel.X.(*ast.Ident); ok && id.Obj == nil && id.Name == "config" {
-					switch sel.Sel.Name {
-					case "NewPublisher":
-						id.Name, sel.Sel.Name, call.Args = "ack", "New", call.Args[1:]
-					case "NewSubscriber", "NewHub", "Tail":
-						id.Name = "ack"
-					}
+		// Package config builds the components from a configuration: the acked twin of
+		// config.NewPublisher, NewSubscriber, NewHub and Tail is config.NewAckPublisher,
+		// NewAckSubscriber, NewAckHub and AckTail. The swap is the import and these names.
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok && id.Obj == nil && id.Name == "config" {
+				if twin, ok := ackTwins[sel.Sel.Name]; ok {
+					sel.Sel.Name = twin
 				}
 			}
 		}

@@ -511,7 +511,7 @@ func newBenchBus(b *testing.B, n int) *benchBus {
 	}
 	cfg := configtest.Sign(configtest.Config(eps), "pub01")
 	cfg.Name = "pub.host"
-	p, err := ack.New(cfg)
+	p, err := config.NewAckPublisher(b.Context(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -561,7 +561,7 @@ func startBenchConsumer(b *testing.B, cfg *config.Config) *ack.Subscriber {
 // test or benchmark ends.
 func runAcker(tb testing.TB, cfg *config.Config, topic string, opts ...ack.SubscriberOption) *ack.Subscriber {
 	tb.Helper()
-	s, err := ack.NewSubscriber(cfg, topic, opts...)
+	s, err := config.NewAckSubscriber(cfg, topic, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -750,7 +750,7 @@ func BenchmarkAckedPublishEd25519(b *testing.B) {
 			for _, name := range names[1:] {
 				runAcker(b, cfg(name+".host", name), benchTopic)
 			}
-			p, err := ack.New(cfg("pub.host", "edpub"))
+			p, err := config.NewAckPublisher(b.Context(), cfg("pub.host", "edpub"))
 			if err != nil {
 				b.Fatal(err)
 			}

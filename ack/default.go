@@ -2,32 +2,45 @@ package ack
 
 import (
 	"context"
+	"errors"
 	"sync"
 
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/message"
 )
 
-// The default Publisher, built on first use from the configuration files, like fedmsg's
-// module-level functions.
+// The default Publisher: built on first use by the builder package config registers, like
+// fedmsg's module-level functions (see publisher.RegisterDefault for why it is registered).
 var std struct {
-	mu sync.Mutex
-	p  *Publisher
+	mu    sync.Mutex
+	build func() (*Publisher, error)
+	p     *Publisher
+}
+
+// ErrNoDefault is returned by Default when no builder of the default Publisher was registered.
+var ErrNoDefault = errors.New(`ack: no default Publisher: import _ "github.com/ackmsg/ackmsg/config" ` +
+	`(it builds it from the configuration files), or call RegisterDefault`)
+
+// RegisterDefault sets how Default builds the default Publisher; package config registers the
+// builder from the configuration files and $ACKMSG_CONFIG in its init, as database/sql drivers
+// register themselves. A Publisher already built stays the default until CloseDefault.
+func RegisterDefault(build func() (*Publisher, error)) {
+	std.mu.Lock()
+	defer std.mu.Unlock()
+	std.build = build
 }
 
 // Default returns the package's default Publisher, built on first use from the configuration
-// files and ACKMSG_CONFIG, like publisher.Default.
+// files and ACKMSG_CONFIG (package config must be imported), like publisher.Default.
 func Default() (*Publisher, error) {
 	std.mu.Lock()
 	defer std.mu.Unlock()
 	if std.p != nil {
 		return std.p, nil
 	}
-	cfg, err := config.Load(config.LoadOptions{})
-	if err != nil {
-		return nil, err
+	if std.build == nil {
+		return nil, ErrNoDefault
 	}
-	p, err := New(cfg)
+	p, err := std.build()
 	if err != nil {
 		return nil, err
 	}

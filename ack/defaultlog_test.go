@@ -29,7 +29,7 @@ func TestLoudWarningsGoToSlogDefault(t *testing.T) {
 	t.Run("no recipients", func(t *testing.T) {
 		out := useDefaultLog(t)
 		w := newWorld(t)
-		p, err := ack.New(w.config("pub.host", "pub01"))
+		p, err := config.NewAckPublisher(t.Context(), w.config("pub.host", "pub01"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +47,7 @@ func TestLoudWarningsGoToSlogDefault(t *testing.T) {
 		cfg := w.config("pub.host", "pub01")
 		cfg.Mode = config.ModeDevelopment
 		cfg.CACertLocation = filepath.Join(t.TempDir(), "no-such-ca.crt")
-		p, err := ack.New(cfg)
+		p, err := config.NewAckPublisher(t.Context(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +65,7 @@ func TestLoudWarningsGoToSlogDefault(t *testing.T) {
 		defer l.Close()
 		cfg := configtest.Config(map[string][]string{"pub.host": {"tcp://" + l.Addr().String()}})
 		cfg.Name, cfg.Sink = "pub.host", config.SinkLog
-		p, err := ack.New(cfg, ack.WithModname("shop"))
+		p, err := config.NewAckPublisher(t.Context(), cfg, ack.WithModname("shop"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package ack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/message"
 )
@@ -41,14 +39,16 @@ type Hub struct {
 // from a full inbox, or was unfinished at shutdown is not ACKed. ACKs on the bus (the
 // <topic_prefix>.<environment>.gilmsg.ack topic, the hub's own included) are overlay traffic:
 // they are counted (AcksSeen) and never given to consumers.
-func NewHub(cfg *config.Config, opts ...HubOption) (*Hub, error) {
-	if cfg == nil {
-		return nil, errors.New("ack: nil config")
+func NewHub(cfg HubConfig, opts ...HubOption) (*Hub, error) {
+	if err := cfg.Subscriber.Validate(); err != nil {
+		return nil, err
 	}
 	h := &Hub{}
+	acks := cfg.Subscriber.Acks
 	open := func(_ context.Context, spec consumer.SourceSpec) (consumer.Source, error) {
 		copts := append(append([]consumer.Option{}, spec.Options...), consumer.WithPrefixes(spec.Prefixes...))
-		s, err := NewSubscriber(cfg, "", WithMode(AfterProcessing), WithSubscriberLogger(spec.Logger),
+		s, err := NewSubscriber(cfg.Subscriber, "", WithMode(AfterProcessing), WithSubscriberLogger(spec.Logger),
+			WithSigner(cfg.Signer), WithVerifier(cfg.Verifier),
 			WithConsumerOptions(copts...))
 		if err != nil {
 			return nil, err
@@ -56,12 +56,9 @@ func NewHub(cfg *config.Config, opts ...HubOption) (*Hub, error) {
 		h.mu.Lock()
 		h.sub = s
 		h.mu.Unlock()
-		return hubSource{s: s, ackTopic: message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack"), acks: &h.acks}, nil
+		return hubSource{s: s, ackTopic: message.FullTopic(acks.TopicPrefix, acks.Environment, "gilmsg", "ack"), acks: &h.acks}, nil
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	ch, err := consumer.NewHub(cfg.HubEngineConfig(), append(append([]consumer.HubOption{}, opts...), consumer.WithSource(open))...)
+	ch, err := consumer.NewHub(cfg.Hub, append(append([]consumer.HubOption{}, opts...), consumer.WithSource(open))...)
 	if err != nil {
 		return nil, err
 	}
@@ -167,9 +164,6 @@ func Func(fn func(ctx context.Context, m *message.Message) error, topics ...stri
 
 // DefaultConsumerConfig is consumer.DefaultConsumerConfig.
 func DefaultConsumerConfig(name string) ConsumerConfig { return consumer.DefaultConsumerConfig(name) }
-
-// ConsumerConfigFrom translates a [[hub.consumers]] table (config.HubConsumer.ConsumerConfig).
-func ConsumerConfigFrom(hc config.HubConsumer) ConsumerConfig { return hc.ConsumerConfig() }
 
 // InfoFrom is consumer.InfoFrom: the consumer name, attempt and delivery of a Consume call.
 func InfoFrom(ctx context.Context) (Info, bool) { return consumer.InfoFrom(ctx) }

@@ -9,6 +9,7 @@ import (
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/publisher"
+	"github.com/ackmsg/ackmsg/replay"
 	"github.com/ackmsg/ackmsg/transport"
 )
 
@@ -96,13 +97,15 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // WithSubscriberLogger is WithLogger.
 func WithSubscriberLogger(l *slog.Logger) Option { return WithLogger(l) }
 
-// WithSigner signs with s instead of the configured certificate: a Publisher's messages
-// (publisher.WithSigner), a Subscriber's ACKs (whose CN is then s's).
+// WithSigner signs with s: a Publisher's messages (publisher.WithSigner), a Subscriber's ACKs
+// (whose CN is then s's; a Subscriber needs one). Package config gives the configured
+// certificate; this overrides it.
 func WithSigner(s certs.Signer) Option { return func(o *options) { o.signer = s } }
 
-// WithVerifier checks signatures with v instead of a verifier built from the configured CA and
-// CRL: a Publisher's incoming ACKs (v's Verify must then not apply a routing policy to the ACK
-// topic), a Subscriber's incoming messages (consumer.WithVerifier).
+// WithVerifier checks signatures with v: a Publisher's incoming ACKs (v's Verify must then not
+// apply a routing policy to the ACK topic), a Subscriber's incoming messages
+// (consumer.WithVerifier). Both need one (except a Publisher that awaits no ACK). Package config
+// gives verifiers of the configured CA and CRL; this overrides them.
 func WithVerifier(v certs.Verifier) Option { return func(o *options) { o.verifier = v } }
 
 // WithClock sets the clock: of a Publisher's timestamps and msg_id years (publisher.WithClock),
@@ -157,6 +160,15 @@ func DeliverOnly() Option {
 	return func(o *options) {
 		o.deliverOnly = true
 		o.publisherOnly = append(o.publisherOnly, "DeliverOnly")
+	}
+}
+
+// WithHistory numbers a Publisher's messages in store, as publisher.WithHistory. Publisher
+// only.
+func WithHistory(store replay.Store) Option {
+	return func(o *options) {
+		o.pubOpts = append(o.pubOpts, publisher.WithHistory(store))
+		o.publisherOnly = append(o.publisherOnly, "WithHistory")
 	}
 }
 

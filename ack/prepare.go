@@ -65,8 +65,9 @@ func (p *Publisher) Deliver(ctx context.Context, msgID, topic string, frame []by
 		return nil, fmt.Errorf("%w (%s)", ErrNoRecipients, msgID)
 	}
 	if p.dev {
+		mode, sink := p.cfg.modeAndSink()
 		return nil, fmt.Errorf("ack: %s: a stored message is delivered only with its ACKs, and mode = %q (or sink = %q) awaits none",
-			msgID, p.cfg.Mode, p.cfg.Sink)
+			msgID, mode, sink)
 	}
 	m, err := message.Decode(frame)
 	if err != nil {

@@ -287,7 +287,7 @@ func TestAcksNotWaitedForAreNotVerified(t *testing.T) {
 		t.Fatal(err)
 	}
 	cv := &countingVerifier{Verifier: real}
-	s, err := ack.NewSubscriber(w.config("sub01.host", "sub01"), "", ack.WithVerifier(cv))
+	s, err := config.NewAckSubscriber(w.config("sub01.host", "sub01"), "", ack.WithVerifier(cv))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func testLog(t *testing.T, part string) *slog.Logger {
 
 func (w *world) publisher() *ack.Publisher {
 	w.t.Helper()
-	p, err := ack.New(w.config("pub.host", "pub01"), ack.WithLogger(testLog(w.t, "pub")))
+	p, err := config.NewAckPublisher(context.Background(), w.config("pub.host", "pub01"), ack.WithLogger(testLog(w.t, "pub")))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -499,7 +499,7 @@ func TestFromAMQPAckedAfterRecipientACK(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := rmqtest.Name("in")
-	sub, err := ack.NewSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
+	sub, err := config.NewAckSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -702,7 +702,7 @@ func TestFromAMQPMsgIDYearFromSentAt(t *testing.T) {
 	if err := ch.ExchangeDeclare(w.ex, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := ack.NewSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
+	sub, err := config.NewAckSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
 	if err != nil {
 		t.Fatal(err)
 	}

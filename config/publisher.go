@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/ackmsg/ackmsg/publisher"
 	"github.com/ackmsg/ackmsg/replay"
@@ -103,29 +104,54 @@ func NewPublisher(ctx context.Context, c *Config, opts ...publisher.Option) (*pu
 		}
 		own = append(own, publisher.WithSigner(s))
 	}
-	// What there is to say about the history is said in the Publisher's log, once it has one.
-	var notes []func(*slog.Logger)
-	if c.PersistentStore != "" && !c.numbered() && c.Sink != SinkLog {
-		notes = append(notes, func(log *slog.Logger) {
-			log.Warn("persistent_store ignored: only a passive publisher with a name (an endpoints key it binds) numbers its messages",
-				"persistent_store", RedactURL(c.PersistentStore), "name", c.Name, "active", c.Active)
-		})
-	}
-	if c.numbered() {
-		st, note, err := c.openHistory(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("publisher: persistent_store: %w", err)
-		}
-		own, notes = append(own, publisher.WithHistory(st)), append(notes, note)
-	}
-	p, err := publisher.New(pc, append(own, opts...)...)
+	st, note, err := c.history(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, note := range notes {
+	if st != nil {
+		own = append(own, publisher.WithHistory(st))
+	}
+	p, err := publisher.New(pc, append(own, opts...)...)
+	if err != nil {
+		return nil, err // New closed the history
+	}
+	if note != nil {
 		note(p.Logger())
 	}
 	return p, nil
+}
+
+// history opens the history persistent_store names when it applies (see numbered), closed at
+// most once however many owners close it. note says, in the publisher's log once it has one,
+// what there is to say about it (opened where; ignored, and why).
+func (c *Config) history(ctx context.Context) (replay.Store, func(*slog.Logger), error) {
+	if !c.numbered() {
+		if c.PersistentStore == "" || c.Sink == SinkLog {
+			return nil, nil, nil
+		}
+		return nil, func(log *slog.Logger) {
+			log.Warn("persistent_store ignored: only a passive publisher with a name (an endpoints key it binds) numbers its messages",
+				"persistent_store", RedactURL(c.PersistentStore), "name", c.Name, "active", c.Active)
+		}, nil
+	}
+	st, note, err := c.openHistory(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("publisher: persistent_store: %w", err)
+	}
+	return &closeOnce{Store: st}, note, nil
+}
+
+// closeOnce is a history store that closes once: the Publisher owns it, and its builder closes
+// it too when building failed before the Publisher took it.
+type closeOnce struct {
+	replay.Store
+	once sync.Once
+	err  error
+}
+
+func (s *closeOnce) Close() error {
+	s.once.Do(func() { s.err = s.Store.Close() })
+	return s.err
 }
 
 // NewBuilder builds envelopes as the configured Publisher would (see publisher.NewBuilder),

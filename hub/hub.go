@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg *config.Config, opts ...Option) error {
 	}, func() bool { return h.Ready() })
 	hubOpts := []consumer.HubOption{consumer.WithHubLogger(log), consumer.WithObserver(m.observe)}
 	if cfg.SignMessages {
-		acker, err = ack.NewHub(cfg, hubOpts...)
+		acker, err = config.NewAckHub(cfg, hubOpts...)
 		h = acker
 	} else {
 		log.Warn("sign_messages is off: the hub cannot sign ACKs, so it consumes without ACKing")

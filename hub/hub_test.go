@@ -47,7 +47,7 @@ func (b *hubBus) publisher() *ack.Publisher {
 	b.t.Helper()
 	c := configtest.Sign(configtest.Config(b.eps), "pub01")
 	c.Name = "pub.host"
-	p, err := ack.New(c)
+	p, err := config.NewAckPublisher(context.Background(), c)
 	if err != nil {
 		b.t.Fatal(err)
 	}

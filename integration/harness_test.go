@@ -330,7 +330,7 @@ func (b *Bus) AckPublisher(name, certname string, edit func(*config.Config), opt
 	if edit != nil {
 		edit(cfg)
 	}
-	p, err := ack.New(cfg, opts...)
+	p, err := config.NewAckPublisher(context.Background(), cfg, opts...)
 	if err != nil {
 		b.t.Fatal(err)
 	}

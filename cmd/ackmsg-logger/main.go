@@ -147,7 +147,7 @@ it exits 3 when the signal cut short a wait for ACKs (that message is not confir
 			}
 			closer = ob.Close
 		} else if len(*recipients) > 0 || len(cfg.Recipients) > 0 {
-			ap, err := ack.New(cfg, ack.WithLogger(c.Log()))
+			ap, err := config.NewAckPublisher(ctx, cfg, ack.WithLogger(c.Log()))
 			if err != nil {
 				return cli.Runtime(err)
 			}

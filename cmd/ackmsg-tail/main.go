@@ -234,7 +234,7 @@ func subscribe(ctx context.Context, c *cli.Command, cfg *config.Config, topic st
 	if showAcks {
 		opts = append(opts, ack.WithAckMessages())
 	}
-	sub, err := ack.NewSubscriber(cfg, topic, opts...)
+	sub, err := config.NewAckSubscriber(cfg, topic, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -132,7 +132,7 @@ func newBus(p *pki, n int) (*bus, error) {
 	for _, name := range b.names {
 		cfg := p.config(name, eps)
 		cfg.Name = name + ".host"
-		s, err := ack.NewSubscriber(cfg, benchTopic)
+		s, err := config.NewAckSubscriber(cfg, benchTopic)
 		if err != nil {
 			b.close()
 			return nil, err
@@ -151,7 +151,7 @@ func newBus(p *pki, n int) (*bus, error) {
 	}
 	cfg := p.config("pub", eps)
 	cfg.Name = "pub.host"
-	pub, err := ack.New(cfg)
+	pub, err := config.NewAckPublisher(context.Background(), cfg)
 	if err != nil {
 		b.close()
 		return nil, err

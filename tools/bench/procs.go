@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
 )
 
@@ -161,7 +161,7 @@ func procAcked(p *procs, fig keyed, n, samples int) ([]time.Duration, *cryptoFlo
 		return nil, nil, 0, err
 	}
 	cfg.Name, cfg.Certname, cfg.ZMQLinger = "pub.host", "pub", 0
-	pub, err := ack.New(cfg)
+	pub, err := config.NewAckPublisher(context.Background(), cfg)
 	if err != nil {
 		return nil, nil, 0, err
 	}

@@ -54,7 +54,7 @@ func main() {
 		fmt.Println(m.MsgID())
 	}
 	log.Info("published", "addr", p.Addr(), "sent", p.Sent(), "subscriptions", p.Subscriptions(),
-		"signed", p.Signer() != nil, "name", p.Config().Name)
+		"signed", p.Signer() != nil, "name", cfg.Name)
 	if err := p.Close(); err != nil {
 		fail(1, err)
 	}
