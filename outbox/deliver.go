@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/ack"
-	"github.com/ackmsg/ackmsg/config"
 )
 
 // pollInterval is how often a deliverer looks for due messages when no notification came: the
@@ -29,7 +28,7 @@ const pollInterval = time.Second
 type Deliverer struct {
 	store   Store
 	pub     *ack.Publisher
-	cfg     config.OutboxConfig
+	cfg     DelivererConfig
 	log     *slog.Logger
 	metrics *Metrics
 	owner   string
@@ -64,8 +63,12 @@ func WithOnDelivered(f func(*Record)) DelivererOption { return func(d *Deliverer
 func WithOwner(name string) DelivererOption { return func(d *Deliverer) { d.owner = name } }
 
 // NewDeliverer prepares a deliverer for store, sending through pub, with the attempt, retry,
-// lease and in-flight settings of cfg ([outbox] table).
-func NewDeliverer(store Store, pub *ack.Publisher, cfg config.OutboxConfig, opts ...DelivererOption) *Deliverer {
+// lease and in-flight settings of cfg (zero fields take their defaults).
+func NewDeliverer(store Store, pub *ack.Publisher, cfg DelivererConfig, opts ...DelivererOption) *Deliverer {
+	def := DefaultDelivererConfig()
+	cfg.AttemptTimeout = cmp.Or(cfg.AttemptTimeout, def.AttemptTimeout)
+	cfg.RetryMax = cmp.Or(cfg.RetryMax, def.RetryMax)
+	cfg.ClaimLease = cmp.Or(cfg.ClaimLease, def.ClaimLease)
 	d := &Deliverer{store: store, pub: pub, cfg: cfg, now: time.Now}
 	for _, o := range opts {
 		o(d)
@@ -78,7 +81,7 @@ func NewDeliverer(store Store, pub *ack.Publisher, cfg config.OutboxConfig, opts
 		d.owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
 	if d.cfg.MaxInFlight < 1 {
-		d.cfg.MaxInFlight = config.DefaultOutboxMaxInFlight
+		d.cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	return d
 }
@@ -124,7 +127,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
 	var failingSince time.Time
-	lease := d.cfg.ClaimLease.Duration()
+	lease := d.cfg.ClaimLease
 	d.log.Info("deliverer running", "owner", d.owner, "max_in_flight", d.cfg.MaxInFlight)
 	for {
 		if ctx.Err() != nil {
@@ -197,7 +200,7 @@ func (d *Deliverer) start(ctx context.Context, r *Record) (*ack.Future, error) {
 	if !now.Before(r.Expires) {
 		return nil, errExpired
 	}
-	within := min(d.cfg.AttemptTimeout.Duration(), r.Expires.Sub(now))
+	within := min(d.cfg.AttemptTimeout, r.Expires.Sub(now))
 	id := r.MsgID
 	d.log.Debug("delivery attempt", "msg_id", id, "missing", strings.Join(missing, ","), "within", within)
 	return d.pub.Deliver(ctx, r.MsgID, r.Topic, r.Envelope, missing, within, func(who string) { d.note(id, who) })
@@ -266,7 +269,7 @@ func (d *Deliverer) finish(r *Record, fut *ack.Future, err error) {
 // backoff is the pause after the attempts-th failed attempt: 1 s doubling, at most retry_max.
 func (d *Deliverer) backoff(attempts int) time.Duration {
 	b := time.Second << min(attempts, 20)
-	return min(b, d.cfg.RetryMax.Duration())
+	return min(b, d.cfg.RetryMax)
 }
 
 func (d *Deliverer) release(r *Record, next time.Time, why string) {

@@ -27,7 +27,7 @@ func newOutbox(t *testing.T, edit func(*config.Config)) (*outbox.Outbox, outbox.
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := outbox.New(cfg, st, outbox.WithBuilderOptions())
+	ob, err := config.NewOutbox(cfg, st, outbox.WithBuilderOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestUnsignedRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := outbox.New(configtest.Config(nil), st); err == nil {
+	if _, err := config.NewOutbox(configtest.Config(nil), st); err == nil {
 		t.Fatal("an outbox that would store unsigned messages was accepted")
 	}
 }

@@ -124,7 +124,7 @@ it exits 3 when the signal cut short a wait for ACKs (that message is not confir
 			if err != nil {
 				return cli.Runtime(err)
 			}
-			ob, err := outbox.New(cfg, store, outbox.WithLogger(c.Log()), outbox.WithBuilderOptions(publisher.WithModname(*modname)))
+			ob, err := config.NewOutbox(cfg, store, outbox.WithLogger(c.Log()), outbox.WithBuilderOptions(publisher.WithModname(*modname)))
 			if err != nil {
 				store.Close()
 				return cli.Runtime(err)

@@ -304,7 +304,7 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	defer pub.Close()
 
 	m := outbox.NewMetrics(store)
-	d := outbox.NewDeliverer(store, pub, cfg.Outbox, outbox.WithDelivererLogger(log), outbox.WithDelivererMetrics(m))
+	d := outbox.NewDeliverer(store, pub, cfg.Outbox.DelivererConfig(), outbox.WithDelivererLogger(log), outbox.WithDelivererMetrics(m))
 
 	if addr := cfg.Outbox.HTTPAddress; addr != "" {
 		reg := prometheus.NewRegistry()
