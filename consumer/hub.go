@@ -20,11 +20,8 @@ import (
 // topics, routes each to the consumers whose patterns match it exactly, and runs each consumer's
 // bounded inbox with its workers. See the package documentation for the guarantees.
 type Hub struct {
-	cfg     HubConfig
-	log     *slog.Logger
-	open    OpenSource
-	subOpts []Option
-	observe func(string, time.Duration, error)
+	cfg HubConfig
+	hubOptions
 
 	maxAttempts int
 	shutdown    time.Duration
@@ -56,7 +53,7 @@ func NewHub(cfg HubConfig, opts ...HubOption) (*Hub, error) {
 	h := &Hub{cfg: cfg, maxAttempts: cfg.MaxAttempts, shutdown: cfg.ShutdownTimeout,
 		window: newProgressWindow(cfg.DedupeWindow), readyCh: make(chan struct{})}
 	for _, o := range opts {
-		o(h)
+		o(&h.hubOptions)
 	}
 	h.log = cmp.Or(h.log, slog.Default())
 	h.limit = ratelog.New(h.log, 5*time.Second)

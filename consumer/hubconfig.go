@@ -73,22 +73,30 @@ func (c ConsumerConfig) Validate() error {
 }
 
 // HubOption configures a Hub.
-type HubOption func(*Hub)
+type HubOption func(*hubOptions)
+
+// hubOptions are what HubOptions set; a Hub embeds them.
+type hubOptions struct {
+	log     *slog.Logger
+	open    OpenSource
+	subOpts []Option
+	observe func(string, time.Duration, error)
+}
 
 // WithHubLogger sets the logger. Default: slog.Default().
-func WithHubLogger(l *slog.Logger) HubOption { return func(h *Hub) { h.log = l } }
+func WithHubLogger(l *slog.Logger) HubOption { return func(h *hubOptions) { h.log = l } }
 
 // WithSource makes the Hub read from the Source open returns instead of a plain Subscriber on
 // the configured endpoints. Package ack uses it to build an acking hub.
-func WithSource(open OpenSource) HubOption { return func(h *Hub) { h.open = open } }
+func WithSource(open OpenSource) HubOption { return func(h *hubOptions) { h.open = open } }
 
 // WithSubscriberOptions passes options to the hub's Subscriber (through SourceSpec.Options).
 func WithSubscriberOptions(opts ...Option) HubOption {
-	return func(h *Hub) { h.subOpts = append(h.subOpts, opts...) }
+	return func(h *hubOptions) { h.subOpts = append(h.subOpts, opts...) }
 }
 
 // WithObserver calls fn after every run of a consumer, from its worker, with how long it took
 // and its error: for metrics. fn must not block.
 func WithObserver(fn func(consumer string, took time.Duration, err error)) HubOption {
-	return func(h *Hub) { h.observe = fn }
+	return func(h *hubOptions) { h.observe = fn }
 }

@@ -77,29 +77,43 @@ type Stats struct {
 }
 
 // Option configures a Subscriber.
-type Option func(*Subscriber)
+type Option func(*options)
+
+// options are what Options set; a Subscriber embeds them.
+type options struct {
+	log       *slog.Logger
+	verifier  certs.Verifier
+	endpoints []transport.Endpoint
+	onEvent   func(Event)
+	now       func() time.Time
+	prefixes  []string
+	skip      func(topic []byte) bool
+	noReplay  bool
+	fromStart bool
+	explicit  bool // the state records a message at finished, not at the next Next (a hub's)
+}
 
 // WithLogger sets the logger. Default: slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(s *Subscriber) { s.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithVerifier validates every message with v: a message v refuses is dropped (DropSignature),
 // and Delivery.Signer names who signed. Default: no validation.
-func WithVerifier(v certs.Verifier) Option { return func(s *Subscriber) { s.verifier = v } }
+func WithVerifier(v certs.Verifier) Option { return func(o *options) { o.verifier = v } }
 
 // WithEndpoints subscribes to these endpoints instead of Config.Endpoints.
 func WithEndpoints(eps ...transport.Endpoint) Option {
-	return func(s *Subscriber) { s.endpoints = eps }
+	return func(o *options) { o.endpoints = eps }
 }
 
 // WithEvents calls fn for every connection change of the Subscriber's sockets, one per
 // endpoint (Connected, Disconnected). fn must not block.
-func WithEvents(fn func(Event)) Option { return func(s *Subscriber) { s.onEvent = fn } }
+func WithEvents(fn func(Event)) Option { return func(o *options) { o.onEvent = fn } }
 
 // WithPrefixes subscribes with these topic prefixes (ZeroMQ byte prefixes) instead of the one
 // given to NewSubscriber: a message passes when its topic starts with any of them. An empty
 // prefix subscribes to everything.
 func WithPrefixes(prefixes ...string) Option {
-	return func(s *Subscriber) { s.prefixes = append([]string{}, prefixes...) }
+	return func(o *options) { o.prefixes = append([]string{}, prefixes...) }
 }
 
 // WithSkip discards, unread, every message whose topic frame (frame 1) skip reports true for:
@@ -108,41 +122,32 @@ func WithPrefixes(prefixes ...string) Option {
 // the ACKs on the bus for a subscriber of every topic (package ack drops them this way). skip
 // runs on the reading goroutine for every message, before anything else: it must be cheap, and
 // must neither modify nor keep topic.
-func WithSkip(skip func(topic []byte) bool) Option { return func(s *Subscriber) { s.skip = skip } }
+func WithSkip(skip func(topic []byte) bool) Option { return func(o *options) { o.skip = skip } }
 
 // WithoutReplay turns gap detection and catch-up off, even when replay_endpoints lists the
 // publishers this Subscriber hears.
-func WithoutReplay() Option { return func(s *Subscriber) { s.noReplay = true } }
+func WithoutReplay() Option { return func(o *options) { o.noReplay = true } }
 
 // WithReplayFromStart makes a Subscriber catch up, at its first Next, on the whole retained
 // history of every publisher with a replay endpoint that its state file (replay_state) does not
 // know yet, instead of starting with the first live message: the first run of a durable
 // consumer that wants everything.
-func WithReplayFromStart() Option { return func(s *Subscriber) { s.fromStart = true } }
+func WithReplayFromStart() Option { return func(o *options) { o.fromStart = true } }
 
 // finishExplicitly makes the state file record a message only once Delivery.finished was called
 // for it and every message delivered before it, instead of when the next one is asked for: a
 // Hub's Subscriber, whose messages wait in inboxes and finish in any order.
-func finishExplicitly() Option { return func(s *Subscriber) { s.explicit = true } }
+func finishExplicitly() Option { return func(o *options) { o.explicit = true } }
 
 // WithClock sets the clock for max_message_age. Default time.Now.
-func WithClock(now func() time.Time) Option { return func(s *Subscriber) { s.now = now } }
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // Subscriber receives and validates messages. Next is meant for one reading goroutine; Stats and
 // Close may be called from any.
 type Subscriber struct {
-	cfg       Config
-	log       *slog.Logger
-	verifier  certs.Verifier
-	endpoints []transport.Endpoint
-	onEvent   func(Event)
-	now       func() time.Time
-	prefixes  []string
-	skip      func(topic []byte) bool
-	skipped   atomic.Uint64
-	noReplay  bool
-	fromStart bool
-	explicit  bool // the state records a message at finished, not at the next Next (a hub's)
+	cfg Config
+	options
+	skipped atomic.Uint64
 
 	// Gap detection and catch-up (nil without replay endpoints): see replay.go.
 	tracker *replay.Tracker
@@ -168,9 +173,9 @@ func NewSubscriber(cfg Config, topic string, opts ...Option) (*Subscriber, error
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Subscriber{cfg: cfg, now: time.Now}
+	s := &Subscriber{cfg: cfg, options: options{now: time.Now}}
 	for _, o := range opts {
-		o(s)
+		o(&s.options)
 	}
 	s.log = cmp.Or(s.log, slog.Default())
 	s.drops = ratelog.New(s.log, dropLogInterval)

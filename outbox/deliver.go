@@ -26,14 +26,11 @@ const pollInterval = time.Second
 // recipients still missing are waited for. Several deliverers may share a store that allows it
 // (PostgreSQL): claims keep a message in flight from one of them at a time.
 type Deliverer struct {
-	store   Store
-	pub     *ack.Publisher
-	cfg     DelivererConfig
-	log     *slog.Logger
-	metrics *Metrics
-	owner   string
-	now     func() time.Time
-	onDone  func(*Record)
+	store Store
+	pub   *ack.Publisher
+	cfg   DelivererConfig
+	now   func() time.Time
+	delivererOptions
 
 	// Per-recipient progress, persisted in order by one goroutine. An ACK may be counted just
 	// after its attempt finished (ack.Deliver says so): after Run, notes are dropped, as the
@@ -46,21 +43,35 @@ type Deliverer struct {
 type ackNote struct{ msgID, recipient string }
 
 // DelivererOption configures a Deliverer.
-type DelivererOption func(*Deliverer)
+type DelivererOption func(*delivererOptions)
+
+// delivererOptions are what DelivererOptions set; a Deliverer embeds them.
+type delivererOptions struct {
+	log     *slog.Logger
+	metrics *Metrics
+	owner   string
+	onDone  func(*Record)
+}
 
 // WithDelivererLogger sets the logger. Default: slog.Default().
-func WithDelivererLogger(l *slog.Logger) DelivererOption { return func(d *Deliverer) { d.log = l } }
+func WithDelivererLogger(l *slog.Logger) DelivererOption {
+	return func(d *delivererOptions) { d.log = l }
+}
 
 // WithDelivererMetrics records delivery figures in m.
-func WithDelivererMetrics(m *Metrics) DelivererOption { return func(d *Deliverer) { d.metrics = m } }
+func WithDelivererMetrics(m *Metrics) DelivererOption {
+	return func(d *delivererOptions) { d.metrics = m }
+}
 
 // WithOnDelivered calls f (from the deliverer's goroutines: keep it short) after each message is
 // delivered, that is once every recipient's ACK is persisted and the record left the store.
-func WithOnDelivered(f func(*Record)) DelivererOption { return func(d *Deliverer) { d.onDone = f } }
+func WithOnDelivered(f func(*Record)) DelivererOption {
+	return func(d *delivererOptions) { d.onDone = f }
+}
 
 // WithOwner sets the name this deliverer claims messages as (unique per deliverer). Default:
 // hostname, pid and a random suffix.
-func WithOwner(name string) DelivererOption { return func(d *Deliverer) { d.owner = name } }
+func WithOwner(name string) DelivererOption { return func(d *delivererOptions) { d.owner = name } }
 
 // NewDeliverer prepares a deliverer for store, sending through pub, with the attempt, retry,
 // lease and in-flight settings of cfg (zero fields take their defaults).
@@ -71,7 +82,7 @@ func NewDeliverer(store Store, pub *ack.Publisher, cfg DelivererConfig, opts ...
 	cfg.ClaimLease = cmp.Or(cfg.ClaimLease, def.ClaimLease)
 	d := &Deliverer{store: store, pub: pub, cfg: cfg, now: time.Now}
 	for _, o := range opts {
-		o(d)
+		o(&d.delivererOptions)
 	}
 	d.log = cmp.Or(d.log, slog.Default())
 	if d.owner == "" {

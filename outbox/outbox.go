@@ -31,32 +31,36 @@ type Outbox struct {
 	cfg     Config
 	store   Store
 	builder *publisher.Builder
-	log     *slog.Logger
-	now     func() time.Time
-	metrics *Metrics
-
-	builderOpts []publisher.Option
+	options
 
 	mu     sync.Mutex
 	closed bool
 }
 
 // Option configures an Outbox.
-type Option func(*Outbox)
+type Option func(*options)
+
+// options are what Options set; an Outbox embeds them.
+type options struct {
+	log         *slog.Logger
+	now         func() time.Time
+	metrics     *Metrics
+	builderOpts []publisher.Option
+}
 
 // WithLogger sets the logger. Default: slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(o *Outbox) { o.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithClock sets the clock for enqueue times and expiries. Default time.Now.
-func WithClock(now func() time.Time) Option { return func(o *Outbox) { o.now = now } }
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithMetrics records enqueue and delivery figures in m (see NewMetrics).
-func WithMetrics(m *Metrics) Option { return func(o *Outbox) { o.metrics = m } }
+func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
 
 // WithBuilderOptions passes options (WithSigner, WithModname, WithClock) to the
 // publisher.Builder that builds and signs the messages.
 func WithBuilderOptions(opts ...publisher.Option) Option {
-	return func(o *Outbox) { o.builderOpts = append(o.builderOpts, opts...) }
+	return func(o *options) { o.builderOpts = append(o.builderOpts, opts...) }
 }
 
 // New wraps store, building messages as cfg says (topic prefix, environment, recipients per
@@ -70,9 +74,9 @@ func New(cfg Config, store Store, opts ...Option) (*Outbox, error) {
 	if store == nil {
 		return nil, errors.New("outbox: nil store")
 	}
-	o := &Outbox{cfg: cfg, store: store, now: time.Now}
+	o := &Outbox{cfg: cfg, store: store, options: options{now: time.Now}}
 	for _, opt := range opts {
-		opt(o)
+		opt(&o.options)
 	}
 	o.log = cmp.Or(o.log, slog.Default())
 	b, err := publisher.NewBuilder(cfg.Publisher, o.builderOpts...)
