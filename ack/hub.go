@@ -25,10 +25,11 @@ type Hub struct {
 }
 
 // NewHub is consumer.NewHub with ACKs, so an acking hub is an import swap. Messages come from a
-// Subscriber (always validating signatures, in AfterProcessing mode) subscribed with the prefixes
-// that cover every consumer's topics; ACKs are signed as the configured certificate's CN, and
-// published from endpoints[name], or through the relay when active is set (one of the two is
-// required).
+// Subscriber (always validating signatures with cfg.Verifier, in AfterProcessing mode)
+// subscribed with the prefixes that cover every consumer's topics; ACKs are signed by
+// cfg.Signer (its certificate's CN is the recipient's name), and published as
+// cfg.Subscriber.Acks says: from endpoints[name], or through the relay (one of the two is
+// required). Package config builds one from a fedmsg configuration (config.NewAckHub).
 //
 // What an ACK from the hub means: every consumer whose topics match the message (except those
 // added with OnReceipt, which the ACK does not wait for) returned nil from Consume for this
@@ -185,8 +186,8 @@ func WithObserver(fn func(consumer string, took time.Duration, err error)) HubOp
 // that configure a subscription (WithLogger, WithVerifier, WithClock, WithEndpoints, WithEvents,
 // WithPrefixes, WithConsumerOptions) apply to the hub's subscription. It panics, naming them,
 // when given options that do not (WithMode: a hub always ACKs after processing, see
-// ConsumerConfig.OnReceipt; WithSigner and WithAckPublisherOptions: a hub's ACKs use the
-// configured certificate; the Publisher options): a programming error, found at startup.
+// ConsumerConfig.OnReceipt; WithSigner and WithAckPublisherOptions: a hub's ACKs use
+// HubConfig.Signer; the Publisher options): a programming error, found at startup.
 func WithSubscriberOptions(opts ...Option) HubOption {
 	o := collectOptions(opts)
 	bad := slices.Clone(o.publisherOnly)

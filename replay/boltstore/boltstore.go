@@ -309,49 +309,8 @@ func (s *Store) Query(ctx context.Context, name string, q replay.Query, lim repl
 			}
 			return nil
 		}
-		one := func(seq int64) error {
-			k := seqKey(seq)
-			if v := seqB.Get(k); v != nil {
-				return add(k, v)
-			}
-			return nil
-		}
-		for _, n := range q.SeqIDs {
-			if err := one(n); err != nil {
-				return err
-			}
-		}
-		if q.SeqID != nil {
-			if err := one(*q.SeqID); err != nil {
-				return err
-			}
-		}
-		if q.SeqRange != nil && q.SeqRange[0] <= q.SeqRange[1] {
-			c := seqB.Cursor()
-			for k, v := c.Seek(seqKey(q.SeqRange[0])); k != nil && keySeq(k) <= q.SeqRange[1]; k, v = c.Next() {
-				if err := add(k, v); err != nil {
-					return err
-				}
-			}
-		}
-		ids := q.MsgIDs
-		if q.MsgID != nil {
-			ids = append(ids[:len(ids):len(ids)], *q.MsgID)
-		}
-		for _, id := range ids {
-			if k := idB.Get([]byte(id)); k != nil {
-				if err := one(keySeq(k)); err != nil {
-					return err
-				}
-			}
-		}
-		if lo, hi, ok := q.TimeRange(); ok {
-			c := timeB.Cursor()
-			for k, _ := c.Seek(seqKey(lo)); k != nil && keySeq(k[:8]) <= hi; k, _ = c.Next() {
-				if err := one(keySeq(k[8:])); err != nil {
-					return err
-				}
-			}
+		if err := match(seqB, idB, timeB, q, add); err != nil {
+			return err
 		}
 		if len(found) == 0 {
 			return replay.ErrNoMatch
@@ -370,6 +329,56 @@ func (s *Store) Query(ctx context.Context, name string, q replay.Query, lim repl
 		return nil
 	})
 	return out, err
+}
+
+// match calls add with the key and value of every record q matches (fedmsg's predicates,
+// OR-ed), possibly more than once for one record.
+func match(seqB, idB, timeB *bolt.Bucket, q replay.Query, add func(k, v []byte) error) error {
+	one := func(seq int64) error {
+		k := seqKey(seq)
+		if v := seqB.Get(k); v != nil {
+			return add(k, v)
+		}
+		return nil
+	}
+	for _, n := range q.SeqIDs {
+		if err := one(n); err != nil {
+			return err
+		}
+	}
+	if q.SeqID != nil {
+		if err := one(*q.SeqID); err != nil {
+			return err
+		}
+	}
+	if q.SeqRange != nil && q.SeqRange[0] <= q.SeqRange[1] {
+		c := seqB.Cursor()
+		for k, v := c.Seek(seqKey(q.SeqRange[0])); k != nil && keySeq(k) <= q.SeqRange[1]; k, v = c.Next() {
+			if err := add(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	ids := q.MsgIDs
+	if q.MsgID != nil {
+		ids = append(ids[:len(ids):len(ids)], *q.MsgID)
+	}
+	for _, id := range ids {
+		if k := idB.Get([]byte(id)); k != nil {
+			if err := one(keySeq(k)); err != nil {
+				return err
+			}
+		}
+	}
+	if lo, hi, ok := q.TimeRange(); ok {
+		c := timeB.Cursor()
+		for k, _ := c.Seek(seqKey(lo)); k != nil && keySeq(k[:8]) <= hi; k, _ = c.Next() {
+			if err := one(keySeq(k[8:])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close stops the committer and closes the file. Appends after Close fail with replay.ErrClosed.
