@@ -21,7 +21,8 @@ type Config struct {
 	// environment of the ACK topic (<prefix>.<environment>.gilmsg.ack).
 	Publisher publisher.Config
 	// Endpoints are where the ACK listener subscribes: every endpoint whose subscribers may
-	// ACK (fedmsg: every endpoints key but relay_inbound). Required unless Development.
+	// ACK (fedmsg: every endpoints key but relay_inbound). Required unless no ACK is awaited
+	// (WithEndpoints may give them instead).
 	Endpoints []transport.Endpoint
 	// Timeout bounds the wait for ACKs when Within is not given (ack_timeout). Default 5 s.
 	Timeout time.Duration
@@ -60,7 +61,8 @@ func DefaultConfig() Config {
 // awaitsNone reports whether no ACK is awaited: development mode, or the log sink.
 func (c Config) awaitsNone() bool { return c.Development || c.Publisher.LogSink }
 
-// Validate reports a Config no Publisher can be built from.
+// Validate reports a Config no Publisher can be built from (the ACK listener's endpoints are
+// checked by New, which may take them from WithEndpoints).
 func (c Config) Validate() error {
 	switch {
 	case c.Timeout <= 0:
@@ -69,8 +71,6 @@ func (c Config) Validate() error {
 		return errors.New("ack: MaxInFlight must be at least 1")
 	case c.MaxFrameSize < 0:
 		return errors.New("ack: MaxFrameSize must not be negative")
-	case !c.awaitsNone() && len(c.Endpoints) == 0:
-		return errors.New("ack: no endpoints to listen for ACKs on")
 	}
 	if err := c.Publisher.Validate(); err != nil {
 		return fmt.Errorf("ack: %w", err)
