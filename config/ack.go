@@ -60,7 +60,7 @@ func NewAckPublisher(ctx context.Context, c *Config, opts ...ack.Option) (*ack.P
 	}
 	var own []ack.Option
 	if !c.Development() {
-		v, err := c.AckVerifier(nil)
+		v, err := c.AckVerifier(c.log)
 		if err != nil {
 			return nil, fmt.Errorf("ack: ACKs are verified against the CA: %w", err)
 		}
@@ -144,7 +144,7 @@ func (c *Config) ackSubscriber() (sc ack.SubscriberConfig, s certs.Signer, v cer
 	if s, err = c.Signer(); err != nil {
 		return sc, nil, nil, fmt.Errorf("ack: ACK publisher: publisher: %w", err)
 	}
-	if v, err = c.Verifier(true, nil); err != nil {
+	if v, err = c.Verifier(true, c.log); err != nil {
 		return sc, nil, nil, fmt.Errorf("consumer: %w", err)
 	}
 	return sc, s, v, nil

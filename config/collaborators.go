@@ -14,6 +14,11 @@ import (
 // verifiers. One translation, so the publisher, the consumers, the relay and the ACK overlay
 // cannot drift apart.
 
+// SetLogger sets the logger of the trust material the builders (NewSubscriber, NewAckPublisher,
+// ...) load for the components: the CA and CRL reloads and fetches log there, as the component
+// they serve does. Default slog.Default(). The commands set theirs.
+func (c *Config) SetLogger(l *slog.Logger) { c.log = l }
+
 // Signer loads the signing certificate and key that the configuration names. Their key type
 // picks the crypto value: RSA signs as "x509", Ed25519 as "x509-ed25519" (ackmsg peers only).
 func (c *Config) Signer() (*certs.X509Signer, error) {

@@ -59,7 +59,7 @@ func (c *Config) verifierOption() (consumer.Option, error) {
 	if !c.ValidateSignatures {
 		return nil, nil
 	}
-	v, err := c.Verifier(true, nil)
+	v, err := c.Verifier(true, c.log)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
