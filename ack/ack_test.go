@@ -16,6 +16,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/publisher"
 )
@@ -40,14 +41,14 @@ func newWorld(t *testing.T, consumers ...string) *world {
 
 // config returns the configuration of the process named name, signing as cert.
 func (w *world) config(name, cert string) *config.Config {
-	c := testbus.Sign(testbus.Config(w.eps), cert)
+	c := configtest.Sign(configtest.Config(w.eps), cert)
 	c.Name = name
 	return c
 }
 
 func (w *world) publisher(opts ...ack.Option) *ack.Publisher {
 	w.t.Helper()
-	p, err := ack.New(w.config("pub.host", "pub01"), append([]ack.Option{ack.WithLogger(debugLog("pub"))}, opts...)...)
+	p, err := config.NewAckPublisher(context.Background(), w.config("pub.host", "pub01"), append([]ack.Option{ack.WithLogger(debugLog("pub"))}, opts...)...)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ type consumer struct {
 // startConsumer runs an acking consumer bound on endpoint key, signing as cert.
 func (w *world) startConsumer(key, cert string, mode ack.Mode) *consumer {
 	w.t.Helper()
-	s, err := ack.NewSubscriber(w.config(key+".host", cert), "", ack.WithMode(mode), ack.WithSubscriberLogger(debugLog(key)))
+	s, err := config.NewAckSubscriber(w.config(key+".host", cert), "", ack.WithMode(mode), ack.WithSubscriberLogger(debugLog(key)))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -401,7 +402,7 @@ func TestInFlightBound(t *testing.T) {
 	w := newWorld(t, "sub01")
 	cfg := w.config("pub.host", "pub01")
 	cfg.AckMaxInFlight = 1
-	p, err := ack.New(cfg)
+	p, err := config.NewAckPublisher(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +438,7 @@ func TestRecipientsFromConfig(t *testing.T) {
 	w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	cfg := w.config("pub.host", "pub01")
 	cfg.Recipients = config.ListMap{"org.example.test.#": {"sub01"}}
-	p, err := ack.New(cfg)
+	p, err := config.NewAckPublisher(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +471,7 @@ func TestAckForAnotherMsgIDDoesNotCount(t *testing.T) {
 
 	// sub01's genuine signature over an ACK for the first message, replayed from sub01's
 	// endpoint while the second message waits.
-	replayer, err := publisher.New(w.config("sub01.host", "sub01"), publisher.WithModname("gilmsg"))
+	replayer, err := config.NewPublisher(t.Context(), w.config("sub01.host", "sub01"), publisher.WithModname("gilmsg"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
@@ -49,12 +50,43 @@ var noMirror = map[string]string{
 	// ack.Stats is the Publisher's counters.
 	// The socket-less Builder is for stores that send later: ack.Prepare takes one and adds the
 	// ACK marker and recipients. A publishing program has no use for it, so ack needs no twin.
-	"publisher.NewBuilder":        "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
-	"publisher.Builder":           "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
-	"publisher.Builder.Build":     "only for Builder",
-	"publisher.Builder.Config":    "only for Builder",
-	"publisher.Builder.FullTopic": "only for Builder",
-	"publisher.Builder.Signer":    "only for Builder",
+	"publisher.NewBuilder": "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
+
+	// The components' Configs: ack.Config holds a publisher.Config and adds what waiting for
+	// ACKs needs, so it is no field-for-field twin; New, NewHub and Config are mirrored by name.
+	// A program that loads a fedmsg configuration builds through package config, whose acked
+	// builders are the twins of the base ones (config.NewAckPublisher for NewPublisher, ...).
+	"publisher.Config":                   "ack.Config holds a publisher.Config and the ACK settings",
+	"publisher.Publisher.Logger":         "the base publisher's logger, for package config's notes",
+	"publisher.DefaultTopicPrefix":       "only for publisher.Config",
+	"publisher.DefaultEnvironment":       "only for publisher.Config",
+	"publisher.DefaultReplayMaxMessages": "only for publisher.Config",
+	"publisher.DefaultReplayMaxBytes":    "only for publisher.Config",
+
+	// The receiving side: an acking Subscriber's SubscriberConfig holds a consumer.Config and
+	// where its ACKs go.
+	"consumer.NewSubscriber":          "takes a consumer.Config; ack.NewSubscriber an ack.SubscriberConfig (config.NewAckSubscriber is the twin of config.NewSubscriber)",
+	"consumer.Tail":                   "takes a consumer.Config; ack.Tail an ack.SubscriberConfig (config.AckTail is the twin of config.Tail)",
+	"consumer.TailOf":                 "config.Tail's loop over a built Subscriber",
+	"consumer.Config":                 "ack.SubscriberConfig holds a consumer.Config and where the ACKs go",
+	"consumer.ReplayConfig":           "only for consumer.Config",
+	"consumer.HubConfig":              "ack.HubConfig holds a consumer.HubConfig and the acking Subscriber's",
+	"consumer.HubConfig.Validate":     "only for consumer.HubConfig",
+	"consumer.DefaultHubConfig":       "only for consumer.HubConfig",
+	"consumer.DefaultMaxFrameSize":    "only for consumer.Config",
+	"consumer.DefaultReplayPage":      "only for consumer.Config",
+	"consumer.DefaultReplayTimeout":   "only for consumer.Config",
+	"consumer.DefaultMaxAttempts":     "only for consumer.HubConfig",
+	"consumer.DefaultShutdownTimeout": "only for consumer.HubConfig",
+	"consumer.DefaultDedupeWindow":    "only for consumer.HubConfig",
+	"consumer.DefaultWorkers":         "only for consumer.ConsumerConfig (ack.DefaultConsumerConfig applies them)",
+	"consumer.DefaultInbox":           "only for consumer.ConsumerConfig (ack.DefaultConsumerConfig applies them)",
+	"consumer.DefaultTimeout":         "only for consumer.ConsumerConfig (ack.DefaultConsumerConfig applies them)",
+	"publisher.Builder":               "a socket-less builder for stores (ack.Prepare takes a *publisher.Builder)",
+	"publisher.Builder.Build":         "only for Builder",
+	"publisher.Builder.Config":        "only for Builder",
+	"publisher.Builder.FullTopic":     "only for Builder",
+	"publisher.Builder.Signer":        "only for Builder",
 
 	// The numbering engine: Sequence sends outside the ACK engine (acked messages are numbered
 	// by Publish itself); History is the engine's state, reachable as Publisher().History().
@@ -74,6 +106,11 @@ var noMirror = map[string]string{
 	"consumer.Source":     "only for WithSource",
 	"consumer.SourceSpec": "only for WithSource",
 	"consumer.Incoming":   "only for WithSource",
+}
+
+// ackTwins are package config's builders of the base components and of their acked twins.
+var ackTwins = map[string]string{
+	"NewPublisher": "NewAckPublisher", "NewSubscriber": "NewAckSubscriber", "NewHub": "NewAckHub", "Tail": "AckTail",
 }
 
 // loadPackages type-checks publisher, consumer and ack from the export data that `go list
@@ -432,6 +469,16 @@ func swapImports(t *testing.T, src []byte) []byte {
 		gd.Specs = specs
 	}
 	ast.Inspect(f, func(n ast.Node) bool {
+		// Package config builds the components from a configuration: the acked twin of
+		// config.NewPublisher, NewSubscriber, NewHub and Tail is config.NewAckPublisher,
+		// NewAckSubscriber, NewAckHub and AckTail. The swap is the import and these names.
+		if sel, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := sel.X.(*ast.Ident); ok && id.Obj == nil && id.Name == "config" {
+				if twin, ok := ackTwins[sel.Sel.Name]; ok {
+					sel.Sel.Name = twin
+				}
+			}
+		}
 		if sel, ok := n.(*ast.SelectorExpr); ok {
 			// A package name is an identifier the parser could not resolve to a local object.
 			if id, ok := sel.X.(*ast.Ident); ok && id.Obj == nil && (id.Name == "publisher" || id.Name == "consumer") {
@@ -505,7 +552,7 @@ func newSwapBus(t *testing.T) *swapBus {
 	eps := map[string][]string{"pub.host": {testbus.Addr(t)}, "tail.host": {testbus.Addr(t)}}
 	b := &swapBus{dir: t.TempDir()}
 	write := func(name, node, cert string, ackTimeout config.Seconds) string {
-		c := testbus.Sign(testbus.Config(eps), cert)
+		c := configtest.Sign(configtest.Config(eps), cert)
 		c.Name = node
 		c.Recipients = config.ListMap{"org.example.test.swap.#": {"sub01"}}
 		c.AckTimeout = ackTimeout

@@ -32,9 +32,8 @@ import (
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
-	plainsub "github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
@@ -69,12 +68,12 @@ func newCryptoKit(tb testing.TB) *cryptoKit {
 		}
 		return s
 	}
-	cfg := testbus.Sign(testbus.Config(nil), "pub01")
-	sv, err := wiring.Verifier(cfg, true, nil)
+	cfg := configtest.Sign(configtest.Config(nil), "pub01")
+	sv, err := cfg.Verifier(true, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	av, err := wiring.AckVerifier(cfg, nil)
+	av, err := cfg.AckVerifier(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -202,7 +201,7 @@ type rawPair struct {
 
 func newRawPair(tb testing.TB, reply [][]byte) *rawPair {
 	tb.Helper()
-	opts := wiring.SocketOptions(testbus.Config(nil))
+	opts := configtest.Config(nil).Transport()
 	addrA, addrB := testbus.Addr(tb), testbus.Addr(tb)
 	r := &rawPair{echoDone: make(chan struct{})}
 	var err error
@@ -503,16 +502,16 @@ func newBenchBus(b *testing.B, n int) *benchBus {
 	}
 	var subs []*ack.Subscriber
 	for _, name := range names {
-		cfg := testbus.Sign(testbus.Config(eps), name)
+		cfg := configtest.Sign(configtest.Config(eps), name)
 		cfg.Name = name + ".host"
 		if name == "sub03" {
 			cfg.SSLDir = issueSub03(b)
 		}
 		subs = append(subs, startBenchConsumer(b, cfg))
 	}
-	cfg := testbus.Sign(testbus.Config(eps), "pub01")
+	cfg := configtest.Sign(configtest.Config(eps), "pub01")
 	cfg.Name = "pub.host"
-	p, err := ack.New(cfg)
+	p, err := config.NewAckPublisher(b.Context(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -562,7 +561,7 @@ func startBenchConsumer(b *testing.B, cfg *config.Config) *ack.Subscriber {
 // test or benchmark ends.
 func runAcker(tb testing.TB, cfg *config.Config, topic string, opts ...ack.SubscriberOption) *ack.Subscriber {
 	tb.Helper()
-	s, err := ack.NewSubscriber(cfg, topic, opts...)
+	s, err := config.NewAckSubscriber(cfg, topic, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -662,14 +661,14 @@ func BenchmarkPublishAsync(b *testing.B) {
 }
 
 func benchSignedPubSub(b *testing.B) {
-	cfg := testbus.Sign(testbus.Config(map[string][]string{"pub.host": {testbus.Addr(b)}}), "pub01")
+	cfg := configtest.Sign(configtest.Config(map[string][]string{"pub.host": {testbus.Addr(b)}}), "pub01")
 	cfg.Name = "pub.host"
-	pub, err := publisher.New(cfg, publisher.WithModname(benchModname))
+	pub, err := config.NewPublisher(b.Context(), cfg, publisher.WithModname(benchModname))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pub.Close()
-	sub, err := plainsub.NewSubscriber(cfg, benchTopic)
+	sub, err := config.NewSubscriber(cfg, benchTopic)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -741,7 +740,7 @@ func BenchmarkAckedPublishEd25519(b *testing.B) {
 			}
 			dir := ed25519SSLDir(b, names...)
 			cfg := func(name, cert string) *config.Config {
-				c := testbus.Sign(testbus.Config(eps), cert)
+				c := configtest.Sign(configtest.Config(eps), cert)
 				c.Name = name
 				c.SSLDir = dir
 				c.CACertLocation = filepath.Join(dir, certs.CAFileName)
@@ -751,7 +750,7 @@ func BenchmarkAckedPublishEd25519(b *testing.B) {
 			for _, name := range names[1:] {
 				runAcker(b, cfg(name+".host", name), benchTopic)
 			}
-			p, err := ack.New(cfg("pub.host", "edpub"))
+			p, err := config.NewAckPublisher(b.Context(), cfg("pub.host", "edpub"))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,13 +1,14 @@
 package ack_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
@@ -31,7 +32,7 @@ func BenchmarkAckedPublishCurve(b *testing.B) {
 			for _, mode := range []string{config.SecurityNone, config.SecurityCurve} {
 				eps := map[string][]string{"pub.host": {testbus.Addr(b)}, "sub0.host": {testbus.Addr(b)}}
 				cfg := func(name, cert string) *config.Config {
-					c := testbus.Sign(testbus.Config(eps), cert)
+					c := configtest.Sign(configtest.Config(eps), cert)
 					c.Name = name
 					c.SSLDir = dir
 					c.CACertLocation = filepath.Join(dir, certs.CAFileName)
@@ -41,7 +42,7 @@ func BenchmarkAckedPublishCurve(b *testing.B) {
 					return c
 				}
 				runAcker(b, cfg("sub0.host", "sub0"), benchTopic)
-				p, err := ack.New(cfg("pub.host", "pub"))
+				p, err := config.NewAckPublisher(context.Background(), cfg("pub.host", "pub"))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
@@ -28,7 +29,7 @@ func TestLoudWarningsGoToSlogDefault(t *testing.T) {
 	t.Run("no recipients", func(t *testing.T) {
 		out := useDefaultLog(t)
 		w := newWorld(t)
-		p, err := ack.New(w.config("pub.host", "pub01"))
+		p, err := config.NewAckPublisher(t.Context(), w.config("pub.host", "pub01"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +47,7 @@ func TestLoudWarningsGoToSlogDefault(t *testing.T) {
 		cfg := w.config("pub.host", "pub01")
 		cfg.Mode = config.ModeDevelopment
 		cfg.CACertLocation = filepath.Join(t.TempDir(), "no-such-ca.crt")
-		p, err := ack.New(cfg)
+		p, err := config.NewAckPublisher(t.Context(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,9 +63,9 @@ func TestLoudWarningsGoToSlogDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		cfg := testbus.Config(map[string][]string{"pub.host": {"tcp://" + l.Addr().String()}})
+		cfg := configtest.Config(map[string][]string{"pub.host": {"tcp://" + l.Addr().String()}})
 		cfg.Name, cfg.Sink = "pub.host", config.SinkLog
-		p, err := ack.New(cfg, ack.WithModname("shop"))
+		p, err := config.NewAckPublisher(t.Context(), cfg, ack.WithModname("shop"))
 		if err != nil {
 			t.Fatal(err)
 		}

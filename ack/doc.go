@@ -7,19 +7,36 @@
 // a *TimeoutError naming the missing recipients, those that ACKed, the msg_id, the time waited
 // and the number of sends.
 //
+// # Building one
+//
+// Each component takes its own Config and its collaborators, and opens only its sockets: New
+// takes a [Config] (the base publisher's publisher.Config, the ACK listener's endpoints, the
+// timeout, the in-flight bound, the recipients per topic), NewSubscriber a [SubscriberConfig]
+// (the consumer.Config it hears on, the publisher.Config its ACKs go out on), NewHub a
+// [HubConfig]; the signer (WithSigner) and the verifier (WithVerifier) are given, and the
+// history (WithHistory). A Go program needs no fedmsg configuration (Example_withoutConfiguration
+// does it in a few lines). Package config builds them from one: config.NewAckPublisher,
+// NewAckSubscriber, NewAckHub and AckTail (the certificate, the CA and CRL, persistent_store).
+// This package does not import config, so a program that imports ack links no store or broker
+// client. The package-level Publish and Default are built by package config, which registers
+// the builder ([RegisterDefault]) when it is imported (import _ "github.com/ackmsg/ackmsg/config");
+// without it Default fails with [ErrNoDefault].
+//
 // # The import swap
 //
 // The API mirrors packages publisher and consumer: a program written against them compiles
-// with ack in their place (the import path and the package qualifier changed, nothing else),
-// and then publishes with ACKs and ACKs what it tails. Every function, option and method a
+// with ack in their place (the import path and the package qualifier changed, and package
+// config's builders for their acked twins: NewPublisher becomes NewAckPublisher, NewSubscriber
+// NewAckSubscriber, NewHub NewAckHub, Tail AckTail), and then publishes with ACKs and ACKs what
+// it tails. Every function, option and method a
 // publishing or tailing program uses has a namesake here with a compatible signature (Publish,
 // New, Field, Modname, WithModname, WithLogger, Tail, NewSubscriber, WithEndpoints, WaitSubscribed,
 // ErrClosed, ...; the Hub's types are consumer's own). There is one Option type for New,
 // NewSubscriber and Tail, so the options of both base packages map onto it; an option that does
 // not apply to a constructor makes it fail with an error naming the option. The few names with
 // no mirror are listed, with the reason, in the package's API test (api_test.go): raw sends
-// (SendRaw, Resend) that would bypass the ACKs, the custom hub Source, and consumer.Stats (a
-// Subscriber's Stats embeds it). One difference is in behaviour, not in types: a Delivery
+// (SendRaw, Resend) that would bypass the ACKs, the custom hub Source, consumer.Stats (a
+// Subscriber's Stats embeds it), and the base Configs, which ack's hold rather than copy. One difference is in behaviour, not in types: a Delivery
 // from Subscriber.Next is ACKed (in the default AfterProcessing mode) when the program calls
 // its Done, which a loop written for consumer.Subscriber.Next does not; Tail ACKs by itself when
 // the loop body returns. What the swap needs beyond the code is configuration:

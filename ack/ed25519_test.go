@@ -49,7 +49,7 @@ func TestEd25519AckedPublish(t *testing.T) {
 	for _, c := range []struct{ key, cert string }{{"edsub", "edsub"}, {"sub01", "sub01"}} {
 		runAcker(t, cfg(c.key+".host", c.cert), "", ack.WithMode(ack.OnReceipt))
 	}
-	p, err := ack.New(cfg("pub.host", "edpub"))
+	p, err := config.NewAckPublisher(t.Context(), cfg("pub.host", "edpub"))
 	if err != nil {
 		t.Fatal(err)
 	}

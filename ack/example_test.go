@@ -53,7 +53,7 @@ func ExamplePublisher_Publish() {
 	defer cancel()
 
 	// The recipient: an acking consumer whose certificate's CN is sub01.
-	sub, err := ack.NewSubscriber(exampleConfig(eps, "sub01.host", "sub01"), "org.example.test.shop")
+	sub, err := config.NewAckSubscriber(exampleConfig(eps, "sub01.host", "sub01"), "org.example.test.shop")
 	if err != nil {
 		panic(err)
 	}
@@ -71,7 +71,7 @@ func ExamplePublisher_Publish() {
 		}
 	})
 
-	pub, err := ack.New(exampleConfig(eps, "pub.host", "pub01"))
+	pub, err := config.NewAckPublisher(context.Background(), exampleConfig(eps, "pub.host", "pub01"))
 	if err != nil {
 		panic(err)
 	}
@@ -97,7 +97,7 @@ func ExamplePublisher_PublishAsync() {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for _, name := range []string{"sub01", "sub02"} {
-		sub, err := ack.NewSubscriber(exampleConfig(eps, name+".host", name), "org.example.test.shop",
+		sub, err := config.NewAckSubscriber(exampleConfig(eps, name+".host", name), "org.example.test.shop",
 			ack.WithMode(ack.OnReceipt)) // ACK on receipt, as gilmsg does
 		if err != nil {
 			panic(err)
@@ -112,7 +112,7 @@ func ExamplePublisher_PublishAsync() {
 		})
 	}
 
-	pub, err := ack.New(exampleConfig(eps, "pub.host", "pub01"))
+	pub, err := config.NewAckPublisher(context.Background(), exampleConfig(eps, "pub.host", "pub01"))
 	if err != nil {
 		panic(err)
 	}
@@ -148,7 +148,7 @@ func ExampleTimeoutError() {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
-		for d, err := range ack.Tail(ctx, exampleConfig(eps, "sub01.host", "sub01"), "org.example.test.shop") {
+		for d, err := range config.AckTail(ctx, exampleConfig(eps, "sub01.host", "sub01"), "org.example.test.shop") {
 			if err != nil {
 				panic(err)
 			}
@@ -156,7 +156,7 @@ func ExampleTimeoutError() {
 		}
 	})
 
-	pub, err := ack.New(exampleConfig(eps, "pub.host", "pub01"))
+	pub, err := config.NewAckPublisher(context.Background(), exampleConfig(eps, "pub.host", "pub01"))
 	if err != nil {
 		panic(err)
 	}
@@ -181,7 +181,7 @@ func ExampleTail() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	pub, err := ack.New(exampleConfig(eps, "pub.host", "pub01"))
+	pub, err := config.NewAckPublisher(context.Background(), exampleConfig(eps, "pub.host", "pub01"))
 	if err != nil {
 		panic(err)
 	}
@@ -194,7 +194,7 @@ func ExampleTail() {
 		cancel() // acked: end the Tail below
 	}()
 
-	for d, err := range ack.Tail(ctx, exampleConfig(eps, "sub01.host", "sub01"), "org.example.test.shop") {
+	for d, err := range config.AckTail(ctx, exampleConfig(eps, "sub01.host", "sub01"), "org.example.test.shop") {
 		if err != nil {
 			panic(err)
 		}
@@ -218,7 +218,7 @@ func ExampleNew_logSink() {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	p, err := ack.New(&cfg, ack.WithModname("shop")) // each message is logged to slog.Default()
+	p, err := config.NewAckPublisher(context.Background(), &cfg, ack.WithModname("shop")) // each message is logged to slog.Default()
 	if err != nil {
 		panic(err)
 	}
@@ -235,14 +235,14 @@ func ExampleNew_logSink() {
 // listener) as an ack.Event: which endpoint, and whether it connected or disconnected.
 func ExampleWithEvents() {
 	eps := exampleEndpoints("pub.host", "sub01.host")
-	pub, err := ack.New(exampleConfig(eps, "pub.host", "pub01"))
+	pub, err := config.NewAckPublisher(context.Background(), exampleConfig(eps, "pub.host", "pub01"))
 	if err != nil {
 		panic(err)
 	}
 	defer pub.Close()
 
 	connected := make(chan ack.Event, 1)
-	sub, err := ack.NewSubscriber(exampleConfig(eps, "sub01.host", "sub01"), "org.example.test.shop",
+	sub, err := config.NewAckSubscriber(exampleConfig(eps, "sub01.host", "sub01"), "org.example.test.shop",
 		ack.WithEvents(func(e ack.Event) {
 			if e.Kind == ack.Connected && e.Endpoint == "pub.host" {
 				select {

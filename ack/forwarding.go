@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/publisher"
 	"github.com/ackmsg/ackmsg/replay"
 )
@@ -39,8 +38,9 @@ func (p *Publisher) Addr() string { return p.pub.Addr() }
 // Signer returns the signer of the messages, or nil when they are not signed.
 func (p *Publisher) Signer() certs.Signer { return p.pub.Signer() }
 
-// Config returns the configuration the Publisher was built from. Do not modify it.
-func (p *Publisher) Config() *config.Config { return p.cfg }
+// Config returns the configuration the Publisher was built from. Its slices and function are
+// shared: do not modify them.
+func (p *Publisher) Config() Config { return p.cfg }
 
 // Sent counts the messages handed to the socket: plain and acked ones, retransmissions included.
 func (p *Publisher) Sent() uint64 { return p.pub.Sent() }

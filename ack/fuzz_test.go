@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,7 +17,6 @@ import (
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 )
@@ -37,11 +37,12 @@ const (
 // newEngine returns a Publisher with no sockets and no goroutines: only the state handleAck
 // works on. Tests drive it by calling handleAck directly; nothing retransmits or expires.
 func newEngine(v certs.Verifier) *Publisher {
-	cfg := testbus.Config(nil)
+	cfg := DefaultConfig()
+	cfg.Publisher.TopicPrefix, cfg.Publisher.Environment = "org.example", "test"
 	cfg.MaxFrameSize = fuzzMaxFrame
-	log := wiring.Logger(nil)
+	log := slog.Default()
 	return &Publisher{cfg: cfg, log: log, verifier: v,
-		ackTopic: message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack"),
+		ackTopic: message.FullTopic(cfg.Publisher.TopicPrefix, cfg.Publisher.Environment, "gilmsg", "ack"),
 		slots:    make(chan struct{}, 64), waiters: make(map[string]*waiter), rejects: ratelog.New(log, time.Hour)}
 }
 
@@ -74,7 +75,10 @@ func expectAcks(tb testing.TB, p *Publisher, id string, recipients, acked []stri
 
 func ackVerifier(tb testing.TB) certs.Verifier {
 	tb.Helper()
-	v, err := wiring.AckVerifier(testbus.Sign(testbus.Config(nil), "pub01"), nil)
+	// As config's AckVerifier: the CA and CRL, no routing policy, no late gilmsg marker.
+	tc := certs.DefaultTrustConfig(filepath.Join(testbus.PKIDir(), "ca.crt"))
+	tc.CRLFile = filepath.Join(testbus.PKIDir(), "crl.pem")
+	v, err := certs.NewVerifier(tc)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package ack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/message"
 )
@@ -27,10 +25,11 @@ type Hub struct {
 }
 
 // NewHub is consumer.NewHub with ACKs, so an acking hub is an import swap. Messages come from a
-// Subscriber (always validating signatures, in AfterProcessing mode) subscribed with the prefixes
-// that cover every consumer's topics; ACKs are signed as the configured certificate's CN, and
-// published from endpoints[name], or through the relay when active is set (one of the two is
-// required).
+// Subscriber (always validating signatures with cfg.Verifier, in AfterProcessing mode)
+// subscribed with the prefixes that cover every consumer's topics; ACKs are signed by
+// cfg.Signer (its certificate's CN is the recipient's name), and published as
+// cfg.Subscriber.Acks says: from endpoints[name], or through the relay (one of the two is
+// required). Package config builds one from a fedmsg configuration (config.NewAckHub).
 //
 // What an ACK from the hub means: every consumer whose topics match the message (except those
 // added with OnReceipt, which the ACK does not wait for) returned nil from Consume for this
@@ -41,14 +40,16 @@ type Hub struct {
 // from a full inbox, or was unfinished at shutdown is not ACKed. ACKs on the bus (the
 // <topic_prefix>.<environment>.gilmsg.ack topic, the hub's own included) are overlay traffic:
 // they are counted (AcksSeen) and never given to consumers.
-func NewHub(cfg *config.Config, opts ...HubOption) (*Hub, error) {
-	if cfg == nil {
-		return nil, errors.New("ack: nil config")
+func NewHub(cfg HubConfig, opts ...HubOption) (*Hub, error) {
+	if err := cfg.Subscriber.Validate(); err != nil {
+		return nil, err
 	}
 	h := &Hub{}
+	acks := cfg.Subscriber.Acks
 	open := func(_ context.Context, spec consumer.SourceSpec) (consumer.Source, error) {
 		copts := append(append([]consumer.Option{}, spec.Options...), consumer.WithPrefixes(spec.Prefixes...))
-		s, err := NewSubscriber(cfg, "", WithMode(AfterProcessing), WithSubscriberLogger(spec.Logger),
+		s, err := NewSubscriber(cfg.Subscriber, "", WithMode(AfterProcessing), WithSubscriberLogger(spec.Logger),
+			WithSigner(cfg.Signer), WithVerifier(cfg.Verifier),
 			WithConsumerOptions(copts...))
 		if err != nil {
 			return nil, err
@@ -56,9 +57,9 @@ func NewHub(cfg *config.Config, opts ...HubOption) (*Hub, error) {
 		h.mu.Lock()
 		h.sub = s
 		h.mu.Unlock()
-		return hubSource{s: s, ackTopic: message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack"), acks: &h.acks}, nil
+		return hubSource{s: s, ackTopic: message.FullTopic(acks.TopicPrefix, acks.Environment, "gilmsg", "ack"), acks: &h.acks}, nil
 	}
-	ch, err := consumer.NewHub(cfg, append(append([]consumer.HubOption{}, opts...), consumer.WithSource(open))...)
+	ch, err := consumer.NewHub(cfg.Hub, append(append([]consumer.HubOption{}, opts...), consumer.WithSource(open))...)
 	if err != nil {
 		return nil, err
 	}
@@ -165,9 +166,6 @@ func Func(fn func(ctx context.Context, m *message.Message) error, topics ...stri
 // DefaultConsumerConfig is consumer.DefaultConsumerConfig.
 func DefaultConsumerConfig(name string) ConsumerConfig { return consumer.DefaultConsumerConfig(name) }
 
-// ConsumerConfigFrom is consumer.ConsumerConfigFrom.
-func ConsumerConfigFrom(hc config.HubConsumer) ConsumerConfig { return consumer.ConsumerConfigFrom(hc) }
-
 // InfoFrom is consumer.InfoFrom: the consumer name, attempt and delivery of a Consume call.
 func InfoFrom(ctx context.Context) (Info, bool) { return consumer.InfoFrom(ctx) }
 
@@ -188,8 +186,8 @@ func WithObserver(fn func(consumer string, took time.Duration, err error)) HubOp
 // that configure a subscription (WithLogger, WithVerifier, WithClock, WithEndpoints, WithEvents,
 // WithPrefixes, WithConsumerOptions) apply to the hub's subscription. It panics, naming them,
 // when given options that do not (WithMode: a hub always ACKs after processing, see
-// ConsumerConfig.OnReceipt; WithSigner and WithAckPublisherOptions: a hub's ACKs use the
-// configured certificate; the Publisher options): a programming error, found at startup.
+// ConsumerConfig.OnReceipt; WithSigner and WithAckPublisherOptions: a hub's ACKs use
+// HubConfig.Signer; the Publisher options): a programming error, found at startup.
 func WithSubscriberOptions(opts ...Option) HubOption {
 	o := collectOptions(opts)
 	bad := slices.Clone(o.publisherOnly)

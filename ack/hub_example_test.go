@@ -39,7 +39,7 @@ func ExampleNewHub() {
 	}
 
 	// The hub ACKs as its certificate's CN, sub01.
-	h, err := ack.NewHub(hubExampleConfig(eps, "billing.host", "sub01"))
+	h, err := config.NewAckHub(hubExampleConfig(eps, "billing.host", "sub01"))
 	if err != nil {
 		panic(err)
 	}
@@ -55,7 +55,7 @@ func ExampleNewHub() {
 	go func() { done <- h.Run(ctx) }()
 	defer func() { stop(); <-done }()
 
-	p, err := ack.New(hubExampleConfig(eps, "shop.host", "pub01"))
+	p, err := config.NewAckPublisher(context.Background(), hubExampleConfig(eps, "shop.host", "pub01"))
 	if err != nil {
 		panic(err)
 	}

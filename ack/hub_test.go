@@ -29,7 +29,7 @@ func (w *world) startHub(key, cert string, mod func(*config.Config), add func(h 
 	if mod != nil {
 		mod(cfg)
 	}
-	h, err := ack.NewHub(cfg, base.WithHubLogger(debugLog("hub-"+key)))
+	h, err := config.NewAckHub(cfg, base.WithHubLogger(debugLog("hub-"+key)))
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	base "github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/publisher"
@@ -92,7 +93,7 @@ func TestRequireRecipients(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.config("pub.host", "pub01")
 	cfg.AckRequireRecipients = true
-	p, err := ack.New(cfg)
+	p, err := config.NewAckPublisher(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestDevelopmentMode(t *testing.T) {
 	cfg.Mode = config.ModeDevelopment
 	cfg.CACertLocation = filepath.Join(t.TempDir(), "no-such-ca.crt") // would fail production's New
 	log, out := captureLog()
-	p, err := ack.New(cfg, ack.WithLogger(log))
+	p, err := config.NewAckPublisher(t.Context(), cfg, ack.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,11 +163,11 @@ func TestLogSink(t *testing.T) {
 	}
 	defer l.Close()
 	taken := "tcp://" + l.Addr().String()
-	cfg := testbus.Config(map[string][]string{"pub.host": {taken}})
+	cfg := configtest.Config(map[string][]string{"pub.host": {taken}})
 	cfg.Name, cfg.Sink = "pub.host", config.SinkLog
 	cfg.Recipients = config.ListMap{"org.example.test.#": {"billing"}}
 	log, out := captureLog()
-	p, err := ack.New(cfg, ack.WithLogger(log), ack.WithModname("shop"))
+	p, err := config.NewAckPublisher(t.Context(), cfg, ack.WithLogger(log), ack.WithModname("shop"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,11 +207,11 @@ func TestLogSink(t *testing.T) {
 // One option type serves every constructor; an option for the other side is an error naming it.
 func TestMisplacedOptions(t *testing.T) {
 	w := newWorld(t, "sub01")
-	if _, err := ack.New(w.config("pub.host", "pub01"), ack.WithLogger(nil), ack.WithMode(ack.OnReceipt),
+	if _, err := config.NewAckPublisher(t.Context(), w.config("pub.host", "pub01"), ack.WithLogger(nil), ack.WithMode(ack.OnReceipt),
 		ack.WithPrefixes("x")); err == nil || err.Error() != "ack: WithMode, WithPrefixes configure a Subscriber, not a Publisher" {
 		t.Fatalf("New with subscriber options: %v", err)
 	}
-	if _, err := ack.NewSubscriber(w.config("sub01.host", "sub01"), "", ack.WithModname("x")); err == nil ||
+	if _, err := config.NewAckSubscriber(w.config("sub01.host", "sub01"), "", ack.WithModname("x")); err == nil ||
 		err.Error() != "ack: WithModname configures a Publisher, not a Subscriber" {
 		t.Fatalf("NewSubscriber with a publisher option: %v", err)
 	}
@@ -228,7 +229,7 @@ func TestMisplacedOptions(t *testing.T) {
 func TestErrClosedAfterSwap(t *testing.T) {
 	w := newWorld(t, "sub01")
 	p := w.publisher()
-	s, err := ack.NewSubscriber(w.config("sub01.host", "sub01"), "")
+	s, err := config.NewAckSubscriber(w.config("sub01.host", "sub01"), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/publisher"
+	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // Option configures a Publisher (New), a Subscriber (NewSubscriber, Tail) or the subscription of
@@ -30,7 +31,7 @@ type options struct {
 	signer    certs.Signer
 	verifier  certs.Verifier
 	clock     func() time.Time
-	endpoints []config.Endpoint
+	endpoints []transport.Endpoint
 	hasEps    bool
 	events    func(Event)
 	prefixes  []string
@@ -96,13 +97,15 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // WithSubscriberLogger is WithLogger.
 func WithSubscriberLogger(l *slog.Logger) Option { return WithLogger(l) }
 
-// WithSigner signs with s instead of the configured certificate: a Publisher's messages
-// (publisher.WithSigner), a Subscriber's ACKs (whose CN is then s's).
+// WithSigner signs with s: a Publisher's messages (publisher.WithSigner), a Subscriber's ACKs
+// (whose CN is then s's; a Subscriber needs one). Package config gives the configured
+// certificate; this overrides it.
 func WithSigner(s certs.Signer) Option { return func(o *options) { o.signer = s } }
 
-// WithVerifier checks signatures with v instead of a verifier built from the configured CA and
-// CRL: a Publisher's incoming ACKs (v's Verify must then not apply a routing policy to the ACK
-// topic), a Subscriber's incoming messages (consumer.WithVerifier).
+// WithVerifier checks signatures with v: a Publisher's incoming ACKs (v's Verify must then not
+// apply a routing policy to the ACK topic), a Subscriber's incoming messages
+// (consumer.WithVerifier). Both need one (except a Publisher that awaits no ACK). Package config
+// gives verifiers of the configured CA and CRL; this overrides them.
 func WithVerifier(v certs.Verifier) Option { return func(o *options) { o.verifier = v } }
 
 // WithClock sets the clock: of a Publisher's timestamps and msg_id years (publisher.WithClock),
@@ -112,8 +115,8 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.clock 
 
 // WithEndpoints connects to these endpoints instead of the configured ones: a Subscriber for
 // messages (consumer.WithEndpoints), a Publisher's ACK listener for ACKs.
-func WithEndpoints(eps ...config.Endpoint) Option {
-	return func(o *options) { o.endpoints, o.hasEps = append([]config.Endpoint(nil), eps...), true }
+func WithEndpoints(eps ...transport.Endpoint) Option {
+	return func(o *options) { o.endpoints, o.hasEps = append([]transport.Endpoint(nil), eps...), true }
 }
 
 // WithEvents calls fn for every connection change of a Subscriber's sockets
@@ -157,6 +160,15 @@ func DeliverOnly() Option {
 	return func(o *options) {
 		o.deliverOnly = true
 		o.publisherOnly = append(o.publisherOnly, "DeliverOnly")
+	}
+}
+
+// WithHistory numbers a Publisher's messages in store, as publisher.WithHistory. Publisher
+// only.
+func WithHistory(store replay.Store) Option {
+	return func(o *options) {
+		o.pubOpts = append(o.pubOpts, publisher.WithHistory(store))
+		o.publisherOnly = append(o.publisherOnly, "WithHistory")
 	}
 }
 
@@ -224,6 +236,7 @@ type PublishOption func(*publishOptions)
 type publishOptions struct {
 	recipients []string
 	explicit   bool
+	defaults   func(fullTopic string) []string // DefaultRecipients
 	within     time.Duration
 	pub        []publisher.PublishOption
 }
@@ -236,6 +249,14 @@ func To(recipients ...string) PublishOption {
 		o.recipients = append(o.recipients, recipients...)
 		o.explicit = true
 	}
+}
+
+// DefaultRecipients sets where Prepare takes the recipients from when To is not given: f maps
+// a message's full topic to the CNs that must ACK it (the ack_recipients configuration,
+// config.Config.RecipientsFor). A Publisher's Publish takes them from its own configuration
+// and ignores it.
+func DefaultRecipients(f func(fullTopic string) []string) PublishOption {
+	return func(o *publishOptions) { o.defaults = f }
 }
 
 // Within bounds the wait for ACKs (default: ack_timeout from the configuration). The context's

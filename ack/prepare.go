@@ -24,8 +24,9 @@ type Prepared struct {
 	Within time.Duration
 }
 
-// Prepare builds and signs a message as Publish would (recipients from To, else the configured
-// ones for its full topic; the modname and fields of the options), without sending it.
+// Prepare builds and signs a message as Publish would (recipients from To, else from
+// DefaultRecipients for its full topic; the modname and fields of the options), without
+// sending it.
 func Prepare(b *publisher.Builder, topic string, body any, opts ...PublishOption) (*Prepared, error) {
 	var po publishOptions
 	for _, o := range opts {
@@ -33,8 +34,8 @@ func Prepare(b *publisher.Builder, topic string, body any, opts ...PublishOption
 	}
 	full := b.FullTopic(topic, po.pub...)
 	recipients := po.recipients
-	if !po.explicit {
-		recipients = b.Config().RecipientsFor(full)
+	if !po.explicit && po.defaults != nil {
+		recipients = po.defaults(full)
 	}
 	recipients = uniq(recipients)
 	if len(recipients) == 0 {
@@ -64,8 +65,9 @@ func (p *Publisher) Deliver(ctx context.Context, msgID, topic string, frame []by
 		return nil, fmt.Errorf("%w (%s)", ErrNoRecipients, msgID)
 	}
 	if p.dev {
+		mode, sink := p.cfg.modeAndSink()
 		return nil, fmt.Errorf("ack: %s: a stored message is delivered only with its ACKs, and mode = %q (or sink = %q) awaits none",
-			msgID, p.cfg.Mode, p.cfg.Sink)
+			msgID, mode, sink)
 	}
 	m, err := message.Decode(frame)
 	if err != nil {

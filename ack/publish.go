@@ -62,7 +62,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 	full := p.pub.FullTopic(topic, po.pub...)
 	recipients := p.recipients(full, po)
 	if len(recipients) == 0 {
-		if p.cfg.AckRequireRecipients {
+		if p.cfg.RequireRecipients {
 			return nil, fmt.Errorf("%w for %s: none given with ack.To and none configured in recipients, "+
 				"and ack_require_recipients is set", ErrNoRecipients, full)
 		}
@@ -83,7 +83,8 @@ func (p *Publisher) PublishAsync(ctx context.Context, topic string, body any, op
 			return nil, closedErr(err)
 		}
 		p.stats.notAwaited.Add(1)
-		p.log.Warn("acked publish sent without waiting for ACKs", "mode", p.cfg.Mode, "sink", p.cfg.Sink,
+		mode, sink := p.cfg.modeAndSink()
+		p.log.Warn("acked publish sent without waiting for ACKs", "mode", mode, "sink", sink,
 			"topic", m.Topic(), "msg_id", m.MsgID(), "recipients", recipients)
 		return finished(m), nil
 	}
@@ -107,7 +108,10 @@ func (p *Publisher) recipients(full string, po publishOptions) []string {
 	if po.explicit {
 		return uniq(po.recipients)
 	}
-	return uniq(p.cfg.RecipientsFor(full))
+	if p.cfg.Recipients == nil {
+		return nil
+	}
+	return uniq(p.cfg.Recipients(full))
 }
 
 // Build makes the envelope Publish would send for topic and body, signed, without sending it:

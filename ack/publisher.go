@@ -1,6 +1,7 @@
 package ack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,9 +15,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
@@ -34,7 +33,7 @@ const listenerReadyCap = 2 * time.Second
 // Publisher publishes messages that named recipients must ACK. Its methods mirror
 // publisher.Publisher; it is safe for concurrent use.
 type Publisher struct {
-	cfg      *config.Config
+	cfg      Config
 	log      *slog.Logger
 	pub      *publisher.Publisher
 	verifier certs.Verifier
@@ -75,14 +74,13 @@ type Publisher struct {
 
 // New builds the publisher (passive or active, as package publisher) and starts the ACK
 // listener: one SUB socket per endpoint, subscribed to the ACK topic, and one goroutine that
-// matches ACKs to messages, retransmits and enforces deadlines.
+// matches ACKs to messages, retransmits and enforces deadlines. The ACK verifier is given
+// (WithVerifier), and so is the signer (WithSigner; unsigned messages are refused by validating
+// recipients, which then never ACK).
 //
-// In development mode (mode = "development") and on the log sink (sink = "log") no ACK is
-// awaited, so New opens no ACK listener and needs no CA; it logs a warning that says so.
-func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
-	if cfg == nil {
-		return nil, errors.New("ack: nil config")
-	}
+// In development mode (Config.Development) and on the log sink no ACK is awaited, so New opens
+// no ACK listener and needs no verifier; it logs a warning that says so.
+func New(cfg Config, opts ...Option) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -90,15 +88,10 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 	if len(o.subscriberOnly) > 0 {
 		return nil, misplaced(o.subscriberOnly, "Publisher", "Subscriber")
 	}
-	log := wiring.Logger(o.log)
-	dev := cfg.Development()
-	verifier := o.verifier
-	if verifier == nil && !dev {
-		v, err := wiring.AckVerifier(cfg, log)
-		if err != nil {
-			return nil, fmt.Errorf("ack: ACKs are verified against the CA: %w", err)
-		}
-		verifier = v
+	log := cmp.Or(o.log, slog.Default())
+	dev := cfg.awaitsNone()
+	if o.verifier == nil && !dev {
+		return nil, errors.New("ack: ACKs are verified against the CA: give the verifier (WithVerifier)")
 	}
 	pubOpts := []publisher.Option{publisher.WithLogger(log)}
 	if o.clock != nil {
@@ -107,7 +100,7 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 	if o.signer != nil {
 		pubOpts = append(pubOpts, publisher.WithSigner(o.signer))
 	}
-	pub, err := publisher.New(cfg, append(pubOpts, o.pubOpts...)...)
+	pub, err := publisher.New(cfg.Publisher, append(pubOpts, o.pubOpts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -115,11 +108,12 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		// Unsigned messages are refused by validating consumers, which then never ACK.
 		log.Warn("acked messages are not signed (sign_messages is off): validating recipients will not ACK them")
 	}
+	pc := cfg.Publisher
 	p := &Publisher{
-		cfg: cfg, log: log, pub: pub, verifier: verifier, dev: dev,
-		ackTopic: message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack"),
-		timeout:  cfg.AckTimeout.Duration(),
-		slots:    make(chan struct{}, max(cfg.AckMaxInFlight, 1)),
+		cfg: cfg, log: log, pub: pub, verifier: o.verifier, dev: dev,
+		ackTopic: message.FullTopic(pc.TopicPrefix, pc.Environment, "gilmsg", "ack"),
+		timeout:  cfg.Timeout,
+		slots:    make(chan struct{}, max(cfg.MaxInFlight, 1)),
 		ready:    make(chan struct{}),
 		waiters:  make(map[string]*waiter),
 		kick:     make(chan struct{}, 1),
@@ -129,10 +123,11 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 		unwarned: ratelog.New(log, time.Minute),
 	}
 	if dev {
+		mode, sink := cfg.modeAndSink()
 		// Loud on purpose: this must never be how a production publisher runs unnoticed.
 		log.Warn("ACKS ARE NOT AWAITED: acked publishes are sent and succeed without any ACK; "+
 			"every one is logged with the recipients it did not wait for. Not for production.",
-			"mode", cfg.Mode, "sink", cfg.Sink)
+			"mode", mode, "sink", sink)
 		close(p.ready)
 		return p, nil
 	}
@@ -147,7 +142,7 @@ func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
 // starts the goroutines that settle it, read and count ACKs, and run the retransmission clock.
 func (p *Publisher) startListener(o *options) error {
 	cfg, log := p.cfg, p.log
-	eps := cfg.SubscribeEndpoints()
+	eps := cfg.Endpoints
 	if o.hasEps {
 		eps = o.endpoints
 	}
@@ -159,13 +154,13 @@ func (p *Publisher) startListener(o *options) error {
 		zeps[i] = zsock.Endpoint{Name: e.Name, Addr: e.Address}
 	}
 	var err error
-	if p.zctx, err = zsock.NewContext(cfg.IOThreads); err != nil {
+	if p.zctx, err = zsock.NewContext(cfg.Publisher.Transport.IOThreads); err != nil {
 		return fmt.Errorf("ack: %w", err)
 	}
 	p.listener, err = zsock.NewSub(p.zctx, zsock.SubConfig{
 		Endpoints: zeps,
 		Prefixes:  []string{p.ackTopic},
-		Options:   wiring.SocketOptions(cfg),
+		Options:   cfg.Publisher.Transport,
 		OnEvent: func(e zsock.Event) {
 			log.Debug("ACK listener "+e.Kind.String(), "endpoint", e.Endpoint.Name, "addr", e.Endpoint.Addr)
 			if o.events != nil {

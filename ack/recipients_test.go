@@ -9,8 +9,8 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
@@ -83,7 +83,7 @@ func TestAckRecipientsFieldIsSigned(t *testing.T) {
 	if fmt.Sprint(v) != "[sub01 sub02]" {
 		t.Fatalf("ack_recipients = %#v, want the recipients sorted once each", v)
 	}
-	verifier, err := wiring.Verifier(w.config("sub01.host", "sub01"), false, nil)
+	verifier, err := w.config("sub01.host", "sub01").Verifier(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestAckRecipientsFieldIsSigned(t *testing.T) {
 		t.Fatal("ack_recipients changed after signing still verifies: the signature does not cover it")
 	}
 	// Prepare (the outbox's path) names them the same way.
-	b, err := publisher.NewBuilder(w.config("pub.host", "pub01"))
+	b, err := config.NewBuilder(w.config("pub.host", "pub01"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestMessageWithoutRecipientsIsAckedByAll(t *testing.T) {
 	w := newWorld(t, "sub01", "sub02")
 	c1 := w.startConsumer("sub01", "sub01", ack.AfterProcessing)
 	c2 := w.startConsumer("sub02", "sub02", ack.OnReceipt)
-	pub, err := publisher.New(w.config("pub.host", "pub01"))
+	pub, err := config.NewPublisher(t.Context(), w.config("pub.host", "pub01"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func (v *countingVerifier) Verify(m *message.Message) (*certs.Identity, error) {
 // publisher's ACK listener unless it waits for their msg_id: no decode, no signature check.
 func TestAcksNotWaitedForAreNotVerified(t *testing.T) {
 	w := newWorld(t, "sub01", "sub02")
-	real, err := wiring.Verifier(w.config("sub01.host", "sub01"), true, nil)
+	real, err := w.config("sub01.host", "sub01").Verifier(true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestAcksNotWaitedForAreNotVerified(t *testing.T) {
 		t.Fatal(err)
 	}
 	cv := &countingVerifier{Verifier: real}
-	s, err := ack.NewSubscriber(w.config("sub01.host", "sub01"), "", ack.WithVerifier(cv))
+	s, err := config.NewAckSubscriber(w.config("sub01.host", "sub01"), "", ack.WithVerifier(cv))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func TestAckedMessagesNumberedAndReplayed(t *testing.T) {
 	eps := config.StringMap{"pub.host": testbus.Addr(t)}
 	pc := w.config("pub.host", "pub01")
 	pc.PersistentStore, pc.ReplayEndpoints = filepath.Join(dir, "pub.db"), eps
-	p, err := ack.New(pc)
+	p, err := config.NewAckPublisher(t.Context(), pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestAckedMessagesNumberedAndReplayed(t *testing.T) {
 	cc := w.config("sub01.host", "sub01")
 	cc.ReplayEndpoints = eps
 	cc.PersistentStore = filepath.Join(dir, "acks.db") // must not number the ACKs
-	s, err := ack.NewSubscriber(cc, "")
+	s, err := config.NewAckSubscriber(cc, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 )
 
@@ -24,7 +25,7 @@ func TestInFlightSlotReleasedOnFailure(t *testing.T) {
 			if numbered {
 				cfg.PersistentStore = filepath.Join(t.TempDir(), "pub.db")
 			}
-			p, err := ack.New(cfg)
+			p, err := config.NewAckPublisher(t.Context(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package ack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,11 +13,10 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // Mode says when a consumer ACKs a message.
@@ -68,57 +68,63 @@ type Subscriber struct {
 	closeErr  error
 }
 
-// NewSubscriber subscribes like consumer.NewSubscriber and prepares the ACK publisher: passive
-// (binding endpoints[name], where publishers' ACK listeners connect) unless active is set (ACKs
-// then go through the relay). Signatures are always validated: ACKing what was not verified
-// would let anyone make this consumer vouch for anything. The ACKs are signed with the
-// configured certificate, whose CN is the name publishers list as a recipient.
-func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscriber, error) {
-	if cfg == nil {
-		return nil, errors.New("ack: nil config")
+// NewSubscriber subscribes like consumer.NewSubscriber and prepares the ACK publisher (cfg.Acks):
+// passive (binding endpoints[name], where publishers' ACK listeners connect) or active (ACKs
+// then go through the relay). Signatures are always validated, with the verifier given
+// (WithVerifier): ACKing what was not verified would let anyone make this consumer vouch for
+// anything. The ACKs are signed by the signer given (WithSigner), whose certificate's CN is the
+// name publishers list as a recipient. Package config builds one from a fedmsg configuration
+// (config.NewAckSubscriber).
+func NewSubscriber(cfg SubscriberConfig, topic string, opts ...Option) (*Subscriber, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	o := collectOptions(opts)
 	if len(o.publisherOnly) > 0 {
 		return nil, misplaced(o.publisherOnly, "Subscriber", "Publisher")
 	}
-	log := wiring.Logger(o.log)
-	c := *cfg
-	c.ValidateSignatures = true
-	if !c.Active && c.Name == "" && c.Sink != config.SinkLog {
-		return nil, errors.New("ack: an acking consumer publishes its ACKs: set name (an endpoints key to bind) or active (send through the relay)")
+	log := cmp.Or(o.log, slog.Default())
+	if o.verifier == nil {
+		return nil, errors.New("ack: an acking consumer validates what it ACKs: give the verifier (WithVerifier)")
 	}
-	if !c.SignMessages && o.signer == nil {
-		return nil, errors.New("ack: an acking consumer signs its ACKs: set sign_messages and a certificate (certname)")
-	}
-	pubOpts := []publisher.Option{publisher.WithLogger(log), publisher.WithModname("gilmsg")}
-	if o.signer != nil {
-		pubOpts = append(pubOpts, publisher.WithSigner(o.signer))
-	}
-	if o.clock != nil {
-		pubOpts = append(pubOpts, publisher.WithClock(o.clock))
-	}
-	// ACKs are control traffic: never numbered, never in a history.
-	pc := c
-	pc.PersistentStore = ""
 	pub, own := o.ackPub, o.ackPub == nil
 	if own {
+		ac := cfg.Acks
+		if !ac.LogSink && ac.Connect == "" && (ac.Name == "" || len(ac.Bind) == 0) {
+			return nil, errors.New("ack: an acking consumer publishes its ACKs: set name (an endpoints key to bind) or active (send through the relay)")
+		}
+		if o.signer == nil {
+			return nil, errors.New("ack: an acking consumer signs its ACKs: set sign_messages and a certificate (certname)")
+		}
+		pubOpts := []publisher.Option{publisher.WithLogger(log), publisher.WithModname("gilmsg"), publisher.WithSigner(o.signer)}
+		if o.clock != nil {
+			pubOpts = append(pubOpts, publisher.WithClock(o.clock))
+		}
+		// ACKs are control traffic: never numbered, never in a history (ac has no ReplayBind
+		// use without one, and no history is given).
 		var err error
-		if pub, err = publisher.New(&pc, append(pubOpts, o.ackOpts...)...); err != nil {
+		if pub, err = publisher.New(ac, append(pubOpts, o.ackOpts...)...); err != nil {
 			return nil, fmt.Errorf("ack: ACK publisher: %w", err)
 		}
+	}
+	if pub.Signer() == nil {
+		if own {
+			pub.Close()
+		}
+		return nil, errors.New("ack: an acking consumer signs its ACKs: set sign_messages and a certificate (certname)")
 	}
 	copts := []consumer.Option{consumer.WithLogger(log)}
 	if !o.ackMessages {
 		copts = append(copts, consumer.WithSkip(isAckTopic))
 	}
-	sub, err := consumer.NewSubscriber(&c, topic, append(copts, o.consumerOptions()...)...)
+	sub, err := consumer.NewSubscriber(cfg.Consumer, topic, append(copts, o.consumerOptions()...)...)
 	if err != nil {
 		if own {
 			pub.Close()
 		}
 		return nil, err
 	}
-	s := &Subscriber{sub: sub, pub: pub, own: own, log: log, mode: o.mode, name: pub.Signer().Name(), seen: newWindow(c.DedupeWindow),
+	s := &Subscriber{sub: sub, pub: pub, own: own, log: log, mode: o.mode, name: pub.Signer().Name(), seen: newWindow(cfg.DedupeWindow),
 		jobs: make(chan string, ackQueue)}
 	n := min(runtime.GOMAXPROCS(0), maxAckWorkers)
 	s.workers.Add(n)
@@ -324,7 +330,7 @@ func (s *Subscriber) WaitConnected(ctx context.Context) error { return s.sub.Wai
 func (s *Subscriber) Pending() bool { return s.sub.Pending() }
 
 // Endpoints returns the endpoints the Subscriber connects to.
-func (s *Subscriber) Endpoints() []config.Endpoint { return s.sub.Endpoints() }
+func (s *Subscriber) Endpoints() []transport.Endpoint { return s.sub.Endpoints() }
 
 // AckAddr is where the ACKs are published from (bound, or the relay connected to).
 func (s *Subscriber) AckAddr() string { return s.pub.Addr() }
@@ -357,7 +363,7 @@ func (s *Subscriber) Close() error {
 // returns for it, unless the body called Done with an error first; a body that panics ACKs
 // nothing.
 //
-//	for d, err := range ack.Tail(ctx, cfg, "org.example.prod.orders") {
+//	for d, err := range config.AckTail(ctx, cfg, "org.example.prod.orders") {
 //		if err != nil { return err }
 //		if err := handle(d.Message); err != nil {
 //			d.Done(err) // not ACKed: the publisher retransmits and we see it again
@@ -366,7 +372,7 @@ func (s *Subscriber) Close() error {
 //
 // Options are this package's (WithLogger, WithEndpoints, WithMode, ...); consumer options go in
 // through WithConsumerOptions.
-func Tail(ctx context.Context, cfg *config.Config, topic string, opts ...Option) iter.Seq2[*Delivery, error] {
+func Tail(ctx context.Context, cfg SubscriberConfig, topic string, opts ...Option) iter.Seq2[*Delivery, error] {
 	return func(yield func(*Delivery, error) bool) {
 		s, err := NewSubscriber(cfg, topic, opts...)
 		if err != nil {

@@ -190,7 +190,7 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 
 	if b.bc.Queue != "" {
 		popts := append([]ack.Option{ack.WithLogger(b.log.With("part", "publisher")), ack.WithModname(Modname)}, b.pubOpts...)
-		pub, err := ack.New(&c, popts...)
+		pub, err := config.NewAckPublisher(context.Background(), &c, popts...)
 		if err != nil {
 			return nil, fmt.Errorf("bridge: bus publisher: %w", err)
 		}
@@ -220,7 +220,7 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 			// Both directions bind the one endpoint: the ACKs go out through the publisher.
 			sopts = append(sopts, ack.WithAckPublisher(b.pub.Publisher()))
 		}
-		sub, err := ack.NewSubscriber(&c, "", append(sopts, b.subOpts...)...)
+		sub, err := config.NewAckSubscriber(&c, "", append(sopts, b.subOpts...)...)
 		if err != nil {
 			b.Close()
 			return nil, fmt.Errorf("bridge: bus subscriber: %w", err)

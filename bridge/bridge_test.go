@@ -20,9 +20,9 @@ import (
 	"github.com/ackmsg/ackmsg/bridge"
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/rmqtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 )
 
@@ -98,7 +98,7 @@ func newWorld(t *testing.T) *world {
 }
 
 func (w *world) config(name, cert string) *config.Config {
-	c := testbus.Sign(testbus.Config(w.eps), cert)
+	c := configtest.Sign(configtest.Config(w.eps), cert)
 	dir := pki(w.t)
 	c.SSLDir, c.CACertLocation, c.CRLLocation = dir, filepath.Join(dir, "ca.crt"), filepath.Join(dir, "crl.pem")
 	c.Name = name
@@ -114,7 +114,7 @@ func testLog(t *testing.T, part string) *slog.Logger {
 
 func (w *world) publisher() *ack.Publisher {
 	w.t.Helper()
-	p, err := ack.New(w.config("pub.host", "pub01"), ack.WithLogger(testLog(w.t, "pub")))
+	p, err := config.NewAckPublisher(context.Background(), w.config("pub.host", "pub01"), ack.WithLogger(testLog(w.t, "pub")))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func verifier(t *testing.T) certs.Verifier {
 	c := config.DefaultConfig()
 	c.ValidateSignatures = true
 	c.SSLDir, c.CACertLocation, c.CRLLocation = dir, filepath.Join(dir, "ca.crt"), filepath.Join(dir, "crl.pem")
-	v, err := wiring.Verifier(&c, false, nil)
+	v, err := c.Verifier(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +499,7 @@ func TestFromAMQPAckedAfterRecipientACK(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := rmqtest.Name("in")
-	sub, err := ack.NewSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
+	sub, err := config.NewAckSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -702,7 +702,7 @@ func TestFromAMQPMsgIDYearFromSentAt(t *testing.T) {
 	if err := ch.ExchangeDeclare(w.ex, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := ack.NewSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
+	sub, err := config.NewAckSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,7 @@ func clusterRun(t *testing.T, c *rmqtest.Cluster, victim func(*testing.T, *runni
 	}
 	conn.Close()
 
-	sub, err := ack.NewSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
+	sub, err := config.NewAckSubscriber(w.config("sub01.host", "sub01"), "", ack.WithMode(ack.AfterProcessing), ack.WithLogger(testLog(t, "sub01")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -246,6 +247,8 @@ type Config struct {
 
 	// origins maps a key path (as in error messages) to the file, variable or flag that set it.
 	origins map[string]string
+	// log is where the trust material the builders load logs (SetLogger).
+	log *slog.Logger
 }
 
 // Default values that other packages and help texts may refer to.

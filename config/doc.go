@@ -1,6 +1,20 @@
 // Package config holds every ackmsg setting with its default, and loads them from TOML files, the
 // environment and command-line flags.
 //
+// It is the top of the library: it maps a loaded configuration onto the components' own
+// configurations and builds them with the collaborators the configuration names, so that
+// commands have one path from files to running parts: [NewPublisher] and [NewBuilder] (the
+// signing certificate when sign_messages is set, the history persistent_store names, opened
+// within the caller's context), [NewSubscriber], [Tail] and [NewHub] (a verifier of the CA and
+// CRL when validate_signatures is set), [NewAckPublisher], [NewAckSubscriber], [AckTail] and
+// [NewAckHub], [NewOutbox]; the mappings alone are [Config.PublisherConfig],
+// [Config.SubscriberConfig], [Config.HubEngineConfig], [Config.AckConfig],
+// [Config.AckSubscriberConfig], [Config.OutboxWriterConfig], [OutboxConfig.DelivererConfig] and
+// [HubConsumer.ConsumerConfig]. [Config.Signer], [Config.Verifier] and [Config.AckVerifier] load
+// the trust material. No component imports this package; a Go program may build them without
+// any fedmsg configuration. Importing it registers the builders of publisher.Default and
+// ack.Default (the files and $ACKMSG_CONFIG).
+//
 // # Keys and format
 //
 // Files are TOML and use fedmsg's key names (topic_prefix, environment, name, endpoints,

@@ -2,17 +2,12 @@ package config
 
 import (
 	"fmt"
-	"net"
-	"strings"
+
+	"github.com/ackmsg/ackmsg/transport"
 )
 
-// Endpoint is one address under one endpoints key.
-type Endpoint struct {
-	Name    string // the endpoints key, e.g. "bodhi.app01"
-	Address string // tcp://host:port or ipc://path
-}
-
-func (e Endpoint) String() string { return e.Name + "=" + e.Address }
+// Endpoint is one address under one endpoints key ([transport.Endpoint]).
+type Endpoint = transport.Endpoint
 
 // SubscribeEndpoints returns the addresses a subscriber connects to: every address of every
 // endpoints key except "relay_inbound", keys in sorted order and addresses in their listed order.
@@ -61,23 +56,12 @@ func (c *Config) PublishEndpoints(name string) ([]string, error) {
 }
 
 // BindAddress returns the address a passive publisher (or the relay) binds for the endpoints
-// address addr. As in fedmsg, the host part names this machine as subscribers reach it, so the
-// same port is bound on every interface ("tcp://*:port") — except for a loopback host
-// (127.0.0.0/8, ::1, localhost), which stays on loopback: a bus configured on 127.0.0.1 must not
-// be exposed to the network. An ipc:// address is returned unchanged.
+// address addr (see [transport.BindAddress]): the same port on every interface, except for a
+// loopback host, which stays on loopback. It checks addr as the configuration's addresses are
+// checked first.
 func BindAddress(addr string) (string, error) {
 	if err := checkAddress(addr, "subscribers connect to it"); err != nil {
 		return "", err
 	}
-	if !strings.HasPrefix(addr, "tcp://") {
-		return addr, nil
-	}
-	host, port, _ := net.SplitHostPort(strings.TrimPrefix(addr, "tcp://"))
-	if host == "localhost" {
-		return "tcp://127.0.0.1:" + port, nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return addr, nil
-	}
-	return "tcp://*:" + port, nil
+	return transport.BindAddress(addr)
 }

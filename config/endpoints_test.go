@@ -16,10 +16,10 @@ func TestSubscribeEndpoints(t *testing.T) {
 		"empty":          {},
 	}
 	want := []Endpoint{
-		{"alias.app01", "tcp://app01:3001"},
-		{"alias.app01", "tcp://app01:3002"},
-		{"bodhi.app01", "tcp://app01:3000"},
-		{"relay_outbound", "tcp://relay:4001"},
+		{Name: "alias.app01", Address: "tcp://app01:3001"},
+		{Name: "alias.app01", Address: "tcp://app01:3002"},
+		{Name: "bodhi.app01", Address: "tcp://app01:3000"},
+		{Name: "relay_outbound", Address: "tcp://relay:4001"},
 	}
 	if got := c.SubscribeEndpoints(); !slices.Equal(got, want) {
 		t.Errorf("SubscribeEndpoints() =\n%v\nwant\n%v", got, want)

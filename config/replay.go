@@ -5,36 +5,18 @@ import (
 	"math"
 	"net/url"
 	"strings"
+
+	"github.com/ackmsg/ackmsg/internal/dsn"
 )
 
 // IsPostgresURL reports whether a store setting (persistent_store, the [outbox] store) names a
 // PostgreSQL database rather than a file: a postgres:// or postgresql:// URL.
-func IsPostgresURL(s string) bool {
-	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
-}
+func IsPostgresURL(s string) bool { return dsn.IsPostgres(s) }
 
 // RedactURL returns s with the password of a URL hidden, in the user information and in a
 // password query parameter (as PostgreSQL URLs may carry it), for messages and logs. A string
 // without a password is returned as it is.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if i, j := strings.Index(s, "://"), strings.LastIndex(s, "@"); i > 0 && j > i {
-			return s[:i+3] + "xxxxx" + s[j:] // unparsable, but a password may be in it
-		}
-		return s
-	}
-	_, userPW := u.User.Password()
-	q := u.Query()
-	if u.Scheme == "" || !userPW && !q.Has("password") {
-		return s
-	}
-	if q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
+func RedactURL(s string) string { return dsn.Redact(s) }
 
 // validateReplay adds the problems of the history and replay keys to errs.
 func (c *Config) validateReplay(errs *errorList) {

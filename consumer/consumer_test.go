@@ -11,6 +11,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/internal/zsock"
@@ -23,17 +24,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // bus starts a passive publisher named "svc.host" and a subscriber on it, both ready.
 func bus(t *testing.T, signWith string, topic string) (*publisher.Publisher, *consumer.Subscriber, *config.Config) {
 	t.Helper()
-	cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
+	cfg := configtest.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
 	cfg.Name = "svc.host"
 	if signWith != "" {
-		testbus.Sign(cfg, signWith)
+		configtest.Sign(cfg, signWith)
 	}
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pub.Close() })
-	sub, err := consumer.NewSubscriber(cfg, topic)
+	sub, err := config.NewSubscriber(cfg, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,10 +185,10 @@ func TestGarbageIsCountedAndSkipped(t *testing.T) {
 }
 
 func TestActivePublisherWithoutRelayFails(t *testing.T) {
-	cfg := testbus.Config(map[string][]string{"relay_outbound": {testbus.Addr(t)}})
+	cfg := configtest.Config(map[string][]string{"relay_outbound": {testbus.Addr(t)}})
 	cfg.Active = true
 	cfg.RelayInbound = testbus.Addr(t)
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func TestTailIteratorStopsOnBreakAndCancel(t *testing.T) {
 	ready := make(chan struct{})
 	got := make(chan string, 1)
 	go func() {
-		for d, err := range consumer.Tail(ctx, cfg, "", consumer.WithEvents(func(e consumer.Event) {
+		for d, err := range config.Tail(ctx, cfg, "", consumer.WithEvents(func(e consumer.Event) {
 			if e.Kind == consumer.Connected {
 				close(ready)
 			}
@@ -275,7 +276,7 @@ func TestMaxMessageAgeRefusesOldReplays(t *testing.T) {
 func rawPeer(t *testing.T, edit func(*config.Config)) (*zsock.Pub, *consumer.Subscriber, *certs.X509Signer) {
 	t.Helper()
 	addr := testbus.Addr(t)
-	cfg := testbus.Sign(testbus.Config(map[string][]string{"peer.host": {addr}}), "pub01")
+	cfg := configtest.Sign(configtest.Config(map[string][]string{"peer.host": {addr}}), "pub01")
 	edit(cfg)
 	zctx, err := zsock.NewContext(1)
 	if err != nil {
@@ -286,7 +287,7 @@ func rawPeer(t *testing.T, edit func(*config.Config)) (*zsock.Pub, *consumer.Sub
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close(); zctx.Term() })
-	sub, err := consumer.NewSubscriber(cfg, "")
+	sub, err := config.NewSubscriber(cfg, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,15 +322,15 @@ func signedFrame(t *testing.T, signer certs.Signer, topic string, body any, at t
 // WithSkip drops messages by frame 1 before anything else: a frame that is not even JSON is
 // skipped, not counted as invalid, and the next message is delivered.
 func TestSkipByTopicFrame(t *testing.T) {
-	cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
+	cfg := configtest.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
 	cfg.Name = "svc.host"
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pub.Close() })
 	var asked []string
-	sub, err := consumer.NewSubscriber(cfg, "", consumer.WithSkip(func(topic []byte) bool {
+	sub, err := config.NewSubscriber(cfg, "", consumer.WithSkip(func(topic []byte) bool {
 		asked = append(asked, string(topic))
 		return strings.HasSuffix(string(topic), ".gilmsg.ack")
 	}))

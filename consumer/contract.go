@@ -14,7 +14,7 @@ import (
 // Consumer processes the messages of its topics; a Hub runs it. Consume is called from the
 // consumer's workers, so concurrently when it has more than one.
 type Consumer interface {
-	// Topics are the topic patterns the consumer wants (see config.TopicMatches): exact topics,
+	// Topics are the topic patterns the consumer wants (see message.TopicMatches): exact topics,
 	// fedmsg's trailing "*" (a prefix) and AMQP-style "*" (one word) and "#" (zero or more words).
 	Topics() []string
 	// Consume processes one valid message. nil means processed: an acking hub may then ACK it.

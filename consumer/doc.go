@@ -1,12 +1,17 @@
 // Package consumer is the receiving side of the base bus.
 //
-// A Subscriber connects a SUB socket to every configured endpoint except relay_inbound,
-// subscribes by topic prefix (ZeroMQ byte-prefix matching, as fedmsg's tail_messages), and turns
-// each two-frame message into a Delivery: the endpoint it came from, the frame-1 topic and the
-// decoded envelope. Tail wraps it as a Go iterator.
+// A Subscriber is built from a [Config] (start from [DefaultConfig]): it connects a SUB socket to
+// every one of Config.Endpoints, subscribes by topic prefix (ZeroMQ byte-prefix matching, as
+// fedmsg's tail_messages), and turns each two-frame message into a Delivery: the endpoint it
+// came from, the frame-1 topic and the decoded envelope. Tail wraps it as a Go iterator. Its
+// verifier is given ([WithVerifier]); the constructors open their sockets (and, with replay
+// endpoints, the state file), nothing else. Package config builds them from a fedmsg
+// configuration (config.NewSubscriber, config.Tail, config.NewHub: every endpoints key but
+// relay_inbound, and a verifier of the configured CA and CRL when validate_signatures is set).
 //
-// What it guarantees: only well-formed envelopes are delivered; when validate_signatures is set,
-// only envelopes whose signature, certificate chain, CRL and routing policy check pass. The
+// What it guarantees: only well-formed envelopes are delivered; with a verifier (package config
+// gives one when validate_signatures is set), only envelopes whose signature, certificate
+// chain, CRL and routing policy check pass. The
 // frame-1 topic must equal the envelope's topic, so a forged frame cannot steer a message past a
 // subscription filter. Nothing a peer sends can stop a Subscriber: a wrong frame count, an
 // oversized frame, invalid UTF-8, bad JSON, a missing field or a bad signature is dropped,
@@ -18,7 +23,7 @@
 // # Catch-up (gaps and replay)
 //
 // Messages from a publisher that keeps a history (persistent_store) carry a seq_id. For each
-// endpoints key that replay_endpoints also lists, a Subscriber follows the seq_ids: a gap makes
+// endpoints key that Config.Replay.Endpoints (replay_endpoints) also lists, a Subscriber follows the seq_ids: a gap makes
 // it fetch the missing messages from that replay endpoint (fedmsg's protocol, bounded by
 // replay_timeout), validate each like a live one (frames, signature, max_message_age, topic
 // prefixes) and deliver them in order before the message that revealed the gap
@@ -34,8 +39,9 @@
 //
 // # Hub
 //
-// A Hub runs long-lived consumers, as fedmsg-hub does: each Consumer declares topic patterns
-// (exact, fedmsg's trailing "*", AMQP-style "*" and "#"; see config.TopicMatches) and gets a
+// A Hub ([HubConfig]: its Subscriber's Config, max attempts, shutdown timeout, msg_id memory)
+// runs long-lived consumers, as fedmsg-hub does: each Consumer declares topic patterns
+// (exact, fedmsg's trailing "*", AMQP-style "*" and "#"; see message.TopicMatches) and gets a
 // bounded inbox and a number of workers (ConsumerConfig). The Hub subscribes once, with the
 // ZeroMQ prefixes that cover every pattern, and routes each valid message to the consumers whose
 // patterns match its topic exactly. Invalid messages never reach a consumer. Optional

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
@@ -36,7 +35,7 @@ func exampleConfig() *config.Config {
 // out of the loop (or cancelling ctx) closes the sockets.
 func ExampleTail() {
 	cfg := exampleConfig()
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(context.Background(), cfg)
 	if err != nil {
 		panic(err)
 	}
@@ -55,7 +54,7 @@ func ExampleTail() {
 		}
 	})
 
-	for d, err := range consumer.Tail(ctx, cfg, "org.example.test.bodhi") {
+	for d, err := range config.Tail(ctx, cfg, "org.example.test.bodhi") {
 		if err != nil {
 			panic(err)
 		}
@@ -69,12 +68,12 @@ func ExampleTail() {
 // counts what was dropped and why.
 func ExampleSubscriber_Next() {
 	cfg := exampleConfig()
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(context.Background(), cfg)
 	if err != nil {
 		panic(err)
 	}
 	defer pub.Close()
-	sub, err := consumer.NewSubscriber(cfg, "org.example.test")
+	sub, err := config.NewSubscriber(cfg, "org.example.test")
 	if err != nil {
 		panic(err)
 	}

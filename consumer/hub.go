@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,20 +12,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
-	"github.com/ackmsg/ackmsg/internal/wiring"
+	"github.com/ackmsg/ackmsg/message"
 )
 
 // Hub runs consumers: it reads valid messages from one subscription covering every consumer's
 // topics, routes each to the consumers whose patterns match it exactly, and runs each consumer's
 // bounded inbox with its workers. See the package documentation for the guarantees.
 type Hub struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	open    OpenSource
-	subOpts []Option
-	observe func(string, time.Duration, error)
+	cfg HubConfig
+	hubOptions
 
 	maxAttempts int
 	shutdown    time.Duration
@@ -45,26 +42,24 @@ type Hub struct {
 	}
 }
 
-// NewHub returns a Hub for cfg: max_attempts and shutdown_timeout come from cfg.Hub, the size of
-// its msg_id memory from dedupe_window, and, unless WithSource is given, the endpoints and
-// validation settings of its Subscriber from the rest. Add consumers, then Run it.
-func NewHub(cfg *config.Config, opts ...HubOption) (*Hub, error) {
-	if cfg == nil {
-		return nil, errors.New("consumer: nil config")
-	}
+// NewHub returns a Hub for cfg: its attempts, shutdown timeout and msg_id memory, and, unless
+// WithSource is given, its Subscriber's Config (a verifier comes in through
+// WithSubscriberOptions(WithVerifier(v))). It opens nothing: Run opens the source. Add
+// consumers, then Run it.
+func NewHub(cfg HubConfig, opts ...HubOption) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: cfg, maxAttempts: cfg.Hub.MaxAttempts, shutdown: cfg.Hub.ShutdownTimeout.Duration(),
+	h := &Hub{cfg: cfg, maxAttempts: cfg.MaxAttempts, shutdown: cfg.ShutdownTimeout,
 		window: newProgressWindow(cfg.DedupeWindow), readyCh: make(chan struct{})}
 	for _, o := range opts {
-		o(h)
+		o(&h.hubOptions)
 	}
-	h.log = wiring.Logger(h.log)
+	h.log = cmp.Or(h.log, slog.Default())
 	h.limit = ratelog.New(h.log, 5*time.Second)
 	if h.open == nil {
 		h.open = func(_ context.Context, spec SourceSpec) (Source, error) {
-			s, err := NewSubscriber(cfg, "", append([]Option{WithLogger(spec.Logger), WithPrefixes(spec.Prefixes...)}, spec.Options...)...)
+			s, err := NewSubscriber(cfg.Subscriber, "", append([]Option{WithLogger(spec.Logger), WithPrefixes(spec.Prefixes...)}, spec.Options...)...)
 			if err != nil {
 				return nil, err
 			}
@@ -79,7 +74,7 @@ type hubConsumer struct {
 	index    int
 	c        Consumer
 	cfg      ConsumerConfig
-	patterns []config.TopicPattern
+	patterns []message.TopicPattern
 	inbox    chan *task
 
 	busy  atomic.Int64
@@ -115,9 +110,9 @@ func (h *Hub) Add(c Consumer, cc ConsumerConfig) error {
 	hc := &hubConsumer{c: c, cfg: cc, inbox: make(chan *task, cc.Inbox)}
 	hc.cfg.Topics = slices.Clone(topics)
 	for _, t := range topics {
-		p, err := config.ParseTopicPattern(t)
+		p, err := message.ParseTopicPattern(t)
 		if err != nil {
-			return fmt.Errorf("consumer: hub consumer %q: %w", cc.Name, err)
+			return fmt.Errorf("consumer: hub consumer %q: invalid value: %w", cc.Name, err)
 		}
 		hc.patterns = append(hc.patterns, p)
 	}

@@ -25,7 +25,7 @@ func ExampleHub() {
 	cfg.Endpoints = config.ListMap{"bodhi.host": {"tcp://" + l.Addr().String()}}
 	cfg.Name = "bodhi.host"
 
-	h, err := consumer.NewHub(&cfg)
+	h, err := config.NewHub(&cfg)
 	if err != nil {
 		panic(err)
 	}
@@ -44,7 +44,7 @@ func ExampleHub() {
 	go func() { done <- h.Run(ctx) }()
 	defer func() { stop(); <-done }()
 
-	pub, err := publisher.New(&cfg)
+	pub, err := config.NewPublisher(context.Background(), &cfg)
 	if err != nil {
 		panic(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/message"
@@ -51,7 +52,7 @@ func TestHubStateRecordsOnlyFinishedMessages(t *testing.T) {
 	}
 	started2 := make(chan struct{})
 	run := func(c consumer.Consumer) (*consumer.Hub, context.CancelFunc, chan error) {
-		h, err := consumer.NewHub(cfg)
+		h, err := config.NewHub(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

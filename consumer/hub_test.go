@@ -73,7 +73,7 @@ func hubConfig() *config.Config {
 func startHub(t *testing.T, cfg *config.Config, add func(h *consumer.Hub)) *testHub {
 	t.Helper()
 	src := &fakeSource{t: t, ch: make(chan consumer.Incoming), closed: make(chan struct{})}
-	h, err := consumer.NewHub(cfg, consumer.WithSource(func(_ context.Context, spec consumer.SourceSpec) (consumer.Source, error) {
+	h, err := config.NewHub(cfg, consumer.WithSource(func(_ context.Context, spec consumer.SourceSpec) (consumer.Source, error) {
 		src.prefixes = spec.Prefixes
 		return src, nil
 	}))
@@ -657,7 +657,7 @@ func TestHubConsumersGetTheirOwnMessage(t *testing.T) {
 }
 
 func TestHubAddErrors(t *testing.T) {
-	h, err := consumer.NewHub(hubConfig())
+	h, err := config.NewHub(hubConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -682,7 +682,7 @@ func TestHubAddErrors(t *testing.T) {
 	if err := h.Add(r, consumer.DefaultConsumerConfig("ok")); err == nil || !strings.Contains(err.Error(), "added twice") {
 		t.Errorf("duplicate: %v", err)
 	}
-	empty, _ := consumer.NewHub(hubConfig())
+	empty, _ := config.NewHub(hubConfig())
 	if err := empty.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "no consumers") {
 		t.Errorf("Run without consumers: %v", err)
 	}

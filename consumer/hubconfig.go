@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
-	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/message"
 )
 
 // ConsumerConfig says how a Hub runs one consumer.
@@ -33,23 +32,18 @@ type ConsumerConfig struct {
 	Timeout time.Duration
 }
 
-// DefaultConsumerConfig returns the defaults written in the [ConsumerConfig] field comments:
-// those of a [[hub.consumers]] table that names only name and kind.
-func DefaultConsumerConfig(name string) ConsumerConfig {
-	return ConsumerConfigFrom(config.DefaultHubConsumer(name, config.HubKindGo))
-}
+// Defaults of ConsumerConfig.
+const (
+	DefaultWorkers = 1
+	DefaultInbox   = 100
+	DefaultTimeout = 60 * time.Second
+)
 
-// ConsumerConfigFrom translates a [[hub.consumers]] table.
-func ConsumerConfigFrom(hc config.HubConsumer) ConsumerConfig {
-	return ConsumerConfig{
-		Name:         hc.Name,
-		Topics:       slices.Clone(hc.Topics),
-		Workers:      hc.Workers,
-		Inbox:        hc.Inbox,
-		DropWhenFull: hc.Overflow == config.HubOverflowDrop,
-		OnReceipt:    hc.Ack == config.HubAckReceipt,
-		Timeout:      hc.Timeout.Duration(),
-	}
+// DefaultConsumerConfig returns the defaults written in the [ConsumerConfig] field comments:
+// those of a [[hub.consumers]] table that names only name and kind (package config maps a
+// whole table: config.HubConsumer.ConsumerConfig).
+func DefaultConsumerConfig(name string) ConsumerConfig {
+	return ConsumerConfig{Name: name, Workers: DefaultWorkers, Inbox: DefaultInbox, Timeout: DefaultTimeout}
 }
 
 // Validate reports what is wrong with c, naming the consumer.
@@ -68,8 +62,8 @@ func (c ConsumerConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("timeout %s: want 0 (none) or more", c.Timeout))
 	}
 	for _, p := range c.Topics {
-		if err := config.CheckTopicPattern(p); err != nil {
-			errs = append(errs, err)
+		if err := message.CheckTopicPattern(p); err != nil {
+			errs = append(errs, fmt.Errorf("invalid value: %w", err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -79,22 +73,30 @@ func (c ConsumerConfig) Validate() error {
 }
 
 // HubOption configures a Hub.
-type HubOption func(*Hub)
+type HubOption func(*hubOptions)
+
+// hubOptions are what HubOptions set; a Hub embeds them.
+type hubOptions struct {
+	log     *slog.Logger
+	open    OpenSource
+	subOpts []Option
+	observe func(string, time.Duration, error)
+}
 
 // WithHubLogger sets the logger. Default: slog.Default().
-func WithHubLogger(l *slog.Logger) HubOption { return func(h *Hub) { h.log = l } }
+func WithHubLogger(l *slog.Logger) HubOption { return func(h *hubOptions) { h.log = l } }
 
 // WithSource makes the Hub read from the Source open returns instead of a plain Subscriber on
 // the configured endpoints. Package ack uses it to build an acking hub.
-func WithSource(open OpenSource) HubOption { return func(h *Hub) { h.open = open } }
+func WithSource(open OpenSource) HubOption { return func(h *hubOptions) { h.open = open } }
 
 // WithSubscriberOptions passes options to the hub's Subscriber (through SourceSpec.Options).
 func WithSubscriberOptions(opts ...Option) HubOption {
-	return func(h *Hub) { h.subOpts = append(h.subOpts, opts...) }
+	return func(h *hubOptions) { h.subOpts = append(h.subOpts, opts...) }
 }
 
 // WithObserver calls fn after every run of a consumer, from its worker, with how long it took
 // and its error: for metrics. fn must not block.
 func WithObserver(fn func(consumer string, took time.Duration, err error)) HubOption {
-	return func(h *Hub) { h.observe = fn }
+	return func(h *hubOptions) { h.observe = fn }
 }

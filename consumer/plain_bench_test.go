@@ -6,7 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/message"
 )
@@ -42,9 +43,9 @@ func BenchmarkPlainReceive(b *testing.B) {
 	})
 	b.Run("Subscriber", func(b *testing.B) {
 		testbus.SendAndCount(b, topic, frame, func(addr string, ready chan<- error) int {
-			cfg := testbus.Config(map[string][]string{"peer.host": {addr}})
+			cfg := configtest.Config(map[string][]string{"peer.host": {addr}})
 			cfg.HighWaterMark = 0
-			sub, err := consumer.NewSubscriber(cfg, "")
+			sub, err := config.NewSubscriber(cfg, "")
 			if err != nil {
 				ready <- err
 				return 0

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/replay"
@@ -31,24 +30,24 @@ type lostRange struct {
 // openReplay sets up gap detection when replay_endpoints names a publisher this Subscriber
 // hears (an endpoints key it connects to), or when a state file is configured.
 func (s *Subscriber) openReplay(prefixes []string) error {
-	if s.noReplay || len(s.cfg.ReplayEndpoints) == 0 {
+	if s.noReplay || len(s.cfg.Replay.Endpoints) == 0 {
 		return nil
 	}
 	watched := map[string]string{}
 	for _, e := range s.endpoints {
-		if a, ok := s.cfg.ReplayEndpoint(e.Name); ok {
+		if a := s.cfg.Replay.Endpoints[e.Name]; a != "" {
 			watched[e.Name] = a
 		}
 	}
 	if len(watched) == 0 {
 		return nil
 	}
-	c, err := replay.NewClient(wiring.SocketOptions(s.cfg), s.cfg.ReplayTimeout.Duration())
+	c, err := replay.NewClient(s.cfg.Transport, s.cfg.Replay.Timeout)
 	if err != nil {
 		return fmt.Errorf("consumer: %w", err)
 	}
-	t, err := replay.NewTracker(replay.TrackerConfig{Endpoints: watched, Client: c, StatePath: s.cfg.ReplayState,
-		PageSize: s.cfg.ReplayMaxMessages, Logger: s.log, FromStart: s.fromStart, ExplicitFinish: s.explicit})
+	t, err := replay.NewTracker(replay.TrackerConfig{Endpoints: watched, Client: c, StatePath: s.cfg.Replay.StatePath,
+		PageSize: s.cfg.Replay.PageSize, Logger: s.log, FromStart: s.fromStart, ExplicitFinish: s.explicit})
 	if err != nil {
 		c.Close()
 		return fmt.Errorf("consumer: %w", err)
@@ -113,7 +112,7 @@ func (s *Subscriber) resume(ctx context.Context) {
 	}
 	// Ask once the subscription is (probably) in place, so that what is published after the
 	// reply arrives live; anything that falls between is a gap the next live message reveals.
-	wctx, cancel := context.WithTimeout(ctx, s.cfg.ReplayTimeout.Duration())
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.Replay.Timeout)
 	_ = s.sub.WaitSettled(wctx)
 	cancel()
 	for name, last := range todo {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/message"
@@ -17,16 +18,16 @@ import (
 // replayBus is bus with a signed, numbered publisher serving its replay endpoint.
 func replayBus(t *testing.T, tune func(*config.Config)) (*publisher.Publisher, *config.Config) {
 	t.Helper()
-	cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
+	cfg := configtest.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
 	cfg.Name = "svc.host"
-	testbus.Sign(cfg, "pub01")
+	configtest.Sign(cfg, "pub01")
 	cfg.PersistentStore = filepath.Join(t.TempDir(), "history.db")
 	cfg.ReplayEndpoints = config.StringMap{"svc.host": testbus.Addr(t)}
 	cfg.ReplayTimeout = 2
 	if tune != nil {
 		tune(cfg)
 	}
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func replayBus(t *testing.T, tune func(*config.Config)) (*publisher.Publisher, *
 
 func subscribe(t *testing.T, pub *publisher.Publisher, cfg *config.Config, topic string) *consumer.Subscriber {
 	t.Helper()
-	sub, err := consumer.NewSubscriber(cfg, topic)
+	sub, err := config.NewSubscriber(cfg, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestStateCatchUp(t *testing.T) {
 	pub, cfg := replayBus(t, nil)
 	cfg.ReplayState = filepath.Join(t.TempDir(), "state.json")
 	ctx := testbus.Within(t, 15*time.Second)
-	sub, err := consumer.NewSubscriber(cfg, "")
+	sub, err := config.NewSubscriber(cfg, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func TestReplayRespectsPrefix(t *testing.T) {
 func TestCatchUpFromStartWhilePublisherStarts(t *testing.T) {
 	pub, cfg := replayBus(t, nil)
 	cfg.ReplayState = filepath.Join(t.TempDir(), "state.json")
-	sub, err := consumer.NewSubscriber(cfg, "", consumer.WithReplayFromStart())
+	sub, err := config.NewSubscriber(cfg, "", consumer.WithReplayFromStart())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,12 +15,11 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // ErrClosed is returned by Next after Close. It wraps message.ErrClosed.
@@ -77,28 +77,43 @@ type Stats struct {
 }
 
 // Option configures a Subscriber.
-type Option func(*Subscriber)
+type Option func(*options)
+
+// options are what Options set; a Subscriber embeds them.
+type options struct {
+	log       *slog.Logger
+	verifier  certs.Verifier
+	endpoints []transport.Endpoint
+	onEvent   func(Event)
+	now       func() time.Time
+	prefixes  []string
+	skip      func(topic []byte) bool
+	noReplay  bool
+	fromStart bool
+	explicit  bool // the state records a message at finished, not at the next Next (a hub's)
+}
 
 // WithLogger sets the logger. Default: slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(s *Subscriber) { s.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// WithVerifier validates with v (regardless of validate_signatures).
-func WithVerifier(v certs.Verifier) Option { return func(s *Subscriber) { s.verifier = v } }
+// WithVerifier validates every message with v: a message v refuses is dropped (DropSignature),
+// and Delivery.Signer names who signed. Default: no validation.
+func WithVerifier(v certs.Verifier) Option { return func(o *options) { o.verifier = v } }
 
-// WithEndpoints subscribes to these endpoints instead of the configured ones.
-func WithEndpoints(eps ...config.Endpoint) Option {
-	return func(s *Subscriber) { s.endpoints = eps }
+// WithEndpoints subscribes to these endpoints instead of Config.Endpoints.
+func WithEndpoints(eps ...transport.Endpoint) Option {
+	return func(o *options) { o.endpoints = eps }
 }
 
 // WithEvents calls fn for every connection change of the Subscriber's sockets, one per
 // endpoint (Connected, Disconnected). fn must not block.
-func WithEvents(fn func(Event)) Option { return func(s *Subscriber) { s.onEvent = fn } }
+func WithEvents(fn func(Event)) Option { return func(o *options) { o.onEvent = fn } }
 
 // WithPrefixes subscribes with these topic prefixes (ZeroMQ byte prefixes) instead of the one
 // given to NewSubscriber: a message passes when its topic starts with any of them. An empty
 // prefix subscribes to everything.
 func WithPrefixes(prefixes ...string) Option {
-	return func(s *Subscriber) { s.prefixes = append([]string{}, prefixes...) }
+	return func(o *options) { o.prefixes = append([]string{}, prefixes...) }
 }
 
 // WithSkip discards, unread, every message whose topic frame (frame 1) skip reports true for:
@@ -107,41 +122,32 @@ func WithPrefixes(prefixes ...string) Option {
 // the ACKs on the bus for a subscriber of every topic (package ack drops them this way). skip
 // runs on the reading goroutine for every message, before anything else: it must be cheap, and
 // must neither modify nor keep topic.
-func WithSkip(skip func(topic []byte) bool) Option { return func(s *Subscriber) { s.skip = skip } }
+func WithSkip(skip func(topic []byte) bool) Option { return func(o *options) { o.skip = skip } }
 
 // WithoutReplay turns gap detection and catch-up off, even when replay_endpoints lists the
 // publishers this Subscriber hears.
-func WithoutReplay() Option { return func(s *Subscriber) { s.noReplay = true } }
+func WithoutReplay() Option { return func(o *options) { o.noReplay = true } }
 
 // WithReplayFromStart makes a Subscriber catch up, at its first Next, on the whole retained
 // history of every publisher with a replay endpoint that its state file (replay_state) does not
 // know yet, instead of starting with the first live message: the first run of a durable
 // consumer that wants everything.
-func WithReplayFromStart() Option { return func(s *Subscriber) { s.fromStart = true } }
+func WithReplayFromStart() Option { return func(o *options) { o.fromStart = true } }
 
 // finishExplicitly makes the state file record a message only once Delivery.finished was called
 // for it and every message delivered before it, instead of when the next one is asked for: a
 // Hub's Subscriber, whose messages wait in inboxes and finish in any order.
-func finishExplicitly() Option { return func(s *Subscriber) { s.explicit = true } }
+func finishExplicitly() Option { return func(o *options) { o.explicit = true } }
 
 // WithClock sets the clock for max_message_age. Default time.Now.
-func WithClock(now func() time.Time) Option { return func(s *Subscriber) { s.now = now } }
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // Subscriber receives and validates messages. Next is meant for one reading goroutine; Stats and
 // Close may be called from any.
 type Subscriber struct {
-	cfg       *config.Config
-	log       *slog.Logger
-	verifier  certs.Verifier
-	endpoints []config.Endpoint
-	onEvent   func(Event)
-	now       func() time.Time
-	prefixes  []string
-	skip      func(topic []byte) bool
-	skipped   atomic.Uint64
-	noReplay  bool
-	fromStart bool
-	explicit  bool // the state records a message at finished, not at the next Next (a hub's)
+	cfg Config
+	options
+	skipped atomic.Uint64
 
 	// Gap detection and catch-up (nil without replay endpoints): see replay.go.
 	tracker *replay.Tracker
@@ -160,29 +166,21 @@ type Subscriber struct {
 	closeErr  error
 }
 
-// NewSubscriber connects to the endpoints and subscribes with the topic prefix ("" = all).
-func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscriber, error) {
-	if cfg == nil {
-		return nil, errors.New("consumer: nil config")
-	}
+// NewSubscriber connects to the endpoints and subscribes with the topic prefix ("" = all). It
+// opens its sockets, and with replay endpoints its replay client and state file, nothing else:
+// the verifier is given (WithVerifier).
+func NewSubscriber(cfg Config, topic string, opts ...Option) (*Subscriber, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Subscriber{cfg: cfg, now: time.Now}
+	s := &Subscriber{cfg: cfg, options: options{now: time.Now}}
 	for _, o := range opts {
-		o(s)
+		o(&s.options)
 	}
-	s.log = wiring.Logger(s.log)
+	s.log = cmp.Or(s.log, slog.Default())
 	s.drops = ratelog.New(s.log, dropLogInterval)
-	if s.verifier == nil && cfg.ValidateSignatures {
-		v, err := wiring.Verifier(cfg, true, s.log)
-		if err != nil {
-			return nil, fmt.Errorf("consumer: %w", err)
-		}
-		s.verifier = v
-	}
 	if s.endpoints == nil {
-		s.endpoints = cfg.SubscribeEndpoints()
+		s.endpoints = cfg.Endpoints
 	}
 	if len(s.endpoints) == 0 {
 		return nil, errors.New("consumer: no endpoints to subscribe to (endpoints lists only relay_inbound?)")
@@ -191,7 +189,7 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	for i, e := range s.endpoints {
 		eps[i] = zsock.Endpoint{Name: e.Name, Addr: e.Address}
 	}
-	zctx, err := zsock.NewContext(cfg.IOThreads)
+	zctx, err := zsock.NewContext(cfg.Transport.IOThreads)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: %w", err)
 	}
@@ -211,7 +209,7 @@ func NewSubscriber(cfg *config.Config, topic string, opts ...Option) (*Subscribe
 	sub, err := zsock.NewSub(zctx, zsock.SubConfig{
 		Endpoints: eps,
 		Prefixes:  prefixes,
-		Options:   wiring.SocketOptions(cfg),
+		Options:   cfg.Transport,
 		OnEvent:   onEvent,
 	})
 	if err != nil {
@@ -294,7 +292,7 @@ func (s *Subscriber) accept(in zsock.Inbound) (Delivery, string, error) {
 		}
 		d.Signer = id
 	}
-	if age := s.cfg.MaxMessageAge.Duration(); age > 0 {
+	if age := s.cfg.MaxMessageAge; age > 0 {
 		if sent := time.Unix(m.Timestamp(), 0); s.now().Sub(sent) > age {
 			return Delivery{}, DropTooOld, fmt.Errorf("msg %s sent %s, older than max_message_age %s", m.MsgID(), sent.UTC().Format(time.RFC3339), age)
 		}
@@ -322,8 +320,8 @@ func (s *Subscriber) Stats() Stats {
 func (s *Subscriber) WaitConnected(ctx context.Context) error { return s.sub.WaitConnected(ctx) }
 
 // Endpoints returns the endpoints the Subscriber connects to.
-func (s *Subscriber) Endpoints() []config.Endpoint {
-	return append([]config.Endpoint(nil), s.endpoints...)
+func (s *Subscriber) Endpoints() []transport.Endpoint {
+	return append([]transport.Endpoint(nil), s.endpoints...)
 }
 
 // Close closes the sockets and the zmq context. It is safe to call more than once. The context

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 )
 
@@ -62,7 +62,7 @@ func NewExec(hc config.HubConsumer, log *slog.Logger) (*Exec, error) {
 		return nil, fmt.Errorf("hub: exec consumer %q: empty command", hc.Name)
 	}
 	e := &Exec{name: hc.Name, topics: slices.Clone(hc.Topics), argv: slices.Clone(hc.Command), dir: hc.Dir,
-		log: wiring.Logger(log).With("consumer", hc.Name)}
+		log: cmp.Or(log, slog.Default()).With("consumer", hc.Name)}
 	keys := make([]string, 0, len(hc.Env))
 	for k := range hc.Env {
 		keys = append(keys, k)

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,6 @@ import (
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/cli"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 )
 
@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg *config.Config, opts ...Option) error {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	log := wiring.Logger(o.log)
+	log := cmp.Or(o.log, slog.Default())
 	c := *cfg
 	cfg = &c
 	if !cfg.Active && cfg.Name == "" {
@@ -117,12 +117,13 @@ func Run(ctx context.Context, cfg *config.Config, opts ...Option) error {
 	}, func() bool { return h.Ready() })
 	hubOpts := []consumer.HubOption{consumer.WithHubLogger(log), consumer.WithObserver(m.observe)}
 	if cfg.SignMessages {
-		acker, err = ack.NewHub(cfg, hubOpts...)
+		acker, err = config.NewAckHub(cfg, hubOpts...)
 		h = acker
 	} else {
 		log.Warn("sign_messages is off: the hub cannot sign ACKs, so it consumes without ACKing")
 		var ch *consumer.Hub
-		ch, err = consumer.NewHub(cfg, append(hubOpts, consumer.WithSource(func(_ context.Context, spec consumer.SourceSpec) (consumer.Source, error) {
+		// config.NewHub gives the source's Subscriber its verifier (spec.Options).
+		ch, err = config.NewHub(cfg, append(hubOpts, consumer.WithSource(func(_ context.Context, spec consumer.SourceSpec) (consumer.Source, error) {
 			ackTopic := message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack")
 			// ACKs are counted and dropped unread, as an acking hub does.
 			skipAcks := consumer.WithSkip(func(topic []byte) bool {
@@ -132,7 +133,7 @@ func Run(ctx context.Context, cfg *config.Config, opts ...Option) error {
 				plainAcks.Add(1)
 				return true
 			})
-			s, err := consumer.NewSubscriber(cfg, "", append([]consumer.Option{consumer.WithLogger(spec.Logger), consumer.WithPrefixes(spec.Prefixes...), skipAcks}, spec.Options...)...)
+			s, err := consumer.NewSubscriber(cfg.SubscriberConfig(), "", append([]consumer.Option{consumer.WithLogger(spec.Logger), consumer.WithPrefixes(spec.Prefixes...), skipAcks}, spec.Options...)...)
 			if err != nil {
 				return nil, err
 			}
@@ -231,7 +232,7 @@ func build(cfg *config.Config, o *options, log *slog.Logger) (out []built, close
 		if err != nil {
 			return nil, closers, err
 		}
-		out = append(out, built{c: c, cc: consumer.ConsumerConfigFrom(hc)})
+		out = append(out, built{c: c, cc: hc.ConsumerConfig()})
 	}
 	for _, name := range o.order {
 		if !enabled[name] {

@@ -16,10 +16,10 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/message"
-	"github.com/ackmsg/ackmsg/publisher"
 )
 
 // hubBus is a loopback bus with a publisher endpoint and a hub endpoint, signed with the vector
@@ -36,7 +36,7 @@ func newHubBus(t *testing.T) *hubBus {
 }
 
 func (b *hubBus) hubConfig(consumers ...config.HubConsumer) *config.Config {
-	c := testbus.Sign(testbus.Config(b.eps), "sub01")
+	c := configtest.Sign(configtest.Config(b.eps), "sub01")
 	c.Name = "hub.host"
 	c.Hub.HTTPAddress = "127.0.0.1:0"
 	c.Hub.Consumers = consumers
@@ -45,9 +45,9 @@ func (b *hubBus) hubConfig(consumers ...config.HubConsumer) *config.Config {
 
 func (b *hubBus) publisher() *ack.Publisher {
 	b.t.Helper()
-	c := testbus.Sign(testbus.Config(b.eps), "pub01")
+	c := configtest.Sign(configtest.Config(b.eps), "pub01")
 	c.Name = "pub.host"
-	p, err := ack.New(c)
+	p, err := config.NewAckPublisher(context.Background(), c)
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -284,12 +284,12 @@ func TestRunUnsignedConsumesWithoutAcks(t *testing.T) {
 	out := filepath.Join(b.dir, "journal.jsonl")
 	journal := config.DefaultHubConsumer("journal", config.HubKindFile)
 	journal.Topics, journal.Path, journal.Fsync = []string{"org.example.test.#"}, out, config.HubFsyncNever
-	cfg := testbus.Config(b.eps)
+	cfg := configtest.Config(b.eps)
 	cfg.Name, cfg.Hub.HTTPAddress, cfg.Hub.Consumers = "hub.host", "127.0.0.1:0", []config.HubConsumer{journal}
 	r := b.start(cfg)
-	pc := testbus.Config(b.eps)
+	pc := configtest.Config(b.eps)
 	pc.Name = "pub.host"
-	pub, err := publisher.New(pc)
+	pub, err := config.NewPublisher(t.Context(), pc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 )
@@ -91,7 +90,7 @@ func TestAckOnlyFromNamedRecipientProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := wiring.Verifier(cfg, false, nil)
+	v, err := cfg.Verifier(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

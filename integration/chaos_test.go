@@ -22,7 +22,6 @@ import (
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/faultproxy"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 )
 
@@ -519,7 +518,7 @@ func TestChaosLedgerCatchesPlantedBug(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := wiring.AckVerifier(cfg, nil)
+	verifier, err := cfg.AckVerifier(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/internal/rmqtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 )
 
 // binDir holds the binaries built by TestMain.
@@ -128,7 +127,7 @@ func NewBus(t *testing.T, o BusOptions) *Bus {
 	t.Helper()
 	dir := t.TempDir()
 	b := &Bus{t: t, Dir: dir, PKI: filepath.Join(dir, "pki"), Config: filepath.Join(dir, "ackmsg.toml"),
-		Relay: o.Relay, Outbound: o.Outbound, Host: wiring.ShortHostname()}
+		Relay: o.Relay, Outbound: o.Outbound, Host: config.ShortHostname()}
 	if b.Relay == "" {
 		b.Relay = testbus.Addr(t)
 	}
@@ -343,7 +342,7 @@ func (b *Bus) AckPublisher(name, certname string, edit func(*config.Config), opt
 	if edit != nil {
 		edit(cfg)
 	}
-	p, err := ack.New(cfg, opts...)
+	p, err := config.NewAckPublisher(context.Background(), cfg, opts...)
 	if err != nil {
 		b.t.Fatal(err)
 	}

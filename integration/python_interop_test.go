@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/testbus"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 )
 
@@ -292,7 +292,7 @@ func TestPythonPublisherToTail(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			host := wiring.ShortHostname()
+			host := config.ShortHostname()
 			pb := newPyBus(t, []string{"pyfedmsg"}, map[string][]string{"pyfedmsg." + host: {testbus.Addr(t)}},
 				map[string]string{"pyfedmsg." + host: "pyfedmsg"})
 
@@ -462,7 +462,7 @@ func TestLoggerToGilmsgConsumer(t *testing.T) {
 		t.Run(fmt.Sprintf("validate=%t", validate), func(t *testing.T) {
 			// gilmsg's consumer publishes its ACKs from the endpoint key gilmsg.<short host>, signed
 			// as certnames[gilmsg.<short host>].
-			gil := "gilmsg." + wiring.ShortHostname()
+			gil := "gilmsg." + config.ShortHostname()
 			pb := newPyBus(t, []string{"sub01"}, map[string][]string{gil: {testbus.Addr(t), testbus.Addr(t)}},
 				map[string]string{gil: "sub01"})
 			relay := pb.Start("ackmsg-relay")
@@ -531,7 +531,7 @@ func TestGilmsgPublisherToAckingTail(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// gilmsg.publish needs two free addresses under gilmsg.<host>: its own context and its
 			// ACK listener thread's (gilmsg bug #9); it signs as certnames[gilmsg.<host>].
-			gil := "gilmsg." + wiring.ShortHostname()
+			gil := "gilmsg." + config.ShortHostname()
 			pb := newPyBus(t, []string{"pyfedmsg", "sub01"}, map[string][]string{gil: {testbus.Addr(t), testbus.Addr(t)}},
 				map[string]string{gil: "pyfedmsg"})
 			relay := pb.Start("ackmsg-relay")

@@ -38,7 +38,7 @@ func TestPythonTailRecoversFromOurReplayEndpoint(t *testing.T) {
 	cfg.PersistentStore = filepath.Join(pb.Dir, "history.db")
 	cfg.ReplayEndpoints = config.StringMap{"app": replayAddr}
 	cfg.HistoryMaxMessages = 2
-	pub, err := publisher.New(cfg, publisher.WithModname("app"))
+	pub, err := config.NewPublisher(t.Context(), cfg, publisher.WithModname("app"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,8 +14,6 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/ack"
-	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 )
 
 // pollInterval is how often a deliverer looks for due messages when no notification came: the
@@ -27,14 +26,11 @@ const pollInterval = time.Second
 // recipients still missing are waited for. Several deliverers may share a store that allows it
 // (PostgreSQL): claims keep a message in flight from one of them at a time.
 type Deliverer struct {
-	store   Store
-	pub     *ack.Publisher
-	cfg     config.OutboxConfig
-	log     *slog.Logger
-	metrics *Metrics
-	owner   string
-	now     func() time.Time
-	onDone  func(*Record)
+	store Store
+	pub   *ack.Publisher
+	cfg   DelivererConfig
+	now   func() time.Time
+	delivererOptions
 
 	// Per-recipient progress, persisted in order by one goroutine. An ACK may be counted just
 	// after its attempt finished (ack.Deliver says so): after Run, notes are dropped, as the
@@ -47,30 +43,48 @@ type Deliverer struct {
 type ackNote struct{ msgID, recipient string }
 
 // DelivererOption configures a Deliverer.
-type DelivererOption func(*Deliverer)
+type DelivererOption func(*delivererOptions)
+
+// delivererOptions are what DelivererOptions set; a Deliverer embeds them.
+type delivererOptions struct {
+	log     *slog.Logger
+	metrics *Metrics
+	owner   string
+	onDone  func(*Record)
+}
 
 // WithDelivererLogger sets the logger. Default: slog.Default().
-func WithDelivererLogger(l *slog.Logger) DelivererOption { return func(d *Deliverer) { d.log = l } }
+func WithDelivererLogger(l *slog.Logger) DelivererOption {
+	return func(d *delivererOptions) { d.log = l }
+}
 
 // WithDelivererMetrics records delivery figures in m.
-func WithDelivererMetrics(m *Metrics) DelivererOption { return func(d *Deliverer) { d.metrics = m } }
+func WithDelivererMetrics(m *Metrics) DelivererOption {
+	return func(d *delivererOptions) { d.metrics = m }
+}
 
 // WithOnDelivered calls f (from the deliverer's goroutines: keep it short) after each message is
 // delivered, that is once every recipient's ACK is persisted and the record left the store.
-func WithOnDelivered(f func(*Record)) DelivererOption { return func(d *Deliverer) { d.onDone = f } }
+func WithOnDelivered(f func(*Record)) DelivererOption {
+	return func(d *delivererOptions) { d.onDone = f }
+}
 
 // WithOwner sets the name this deliverer claims messages as (unique per deliverer). Default:
 // hostname, pid and a random suffix.
-func WithOwner(name string) DelivererOption { return func(d *Deliverer) { d.owner = name } }
+func WithOwner(name string) DelivererOption { return func(d *delivererOptions) { d.owner = name } }
 
 // NewDeliverer prepares a deliverer for store, sending through pub, with the attempt, retry,
-// lease and in-flight settings of cfg ([outbox] table).
-func NewDeliverer(store Store, pub *ack.Publisher, cfg config.OutboxConfig, opts ...DelivererOption) *Deliverer {
+// lease and in-flight settings of cfg (zero fields take their defaults).
+func NewDeliverer(store Store, pub *ack.Publisher, cfg DelivererConfig, opts ...DelivererOption) *Deliverer {
+	def := DefaultDelivererConfig()
+	cfg.AttemptTimeout = cmp.Or(cfg.AttemptTimeout, def.AttemptTimeout)
+	cfg.RetryMax = cmp.Or(cfg.RetryMax, def.RetryMax)
+	cfg.ClaimLease = cmp.Or(cfg.ClaimLease, def.ClaimLease)
 	d := &Deliverer{store: store, pub: pub, cfg: cfg, now: time.Now}
 	for _, o := range opts {
-		o(d)
+		o(&d.delivererOptions)
 	}
-	d.log = wiring.Logger(d.log)
+	d.log = cmp.Or(d.log, slog.Default())
 	if d.owner == "" {
 		host, _ := os.Hostname()
 		var b [4]byte
@@ -78,7 +92,7 @@ func NewDeliverer(store Store, pub *ack.Publisher, cfg config.OutboxConfig, opts
 		d.owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
 	if d.cfg.MaxInFlight < 1 {
-		d.cfg.MaxInFlight = config.DefaultOutboxMaxInFlight
+		d.cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	return d
 }
@@ -109,7 +123,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	poll := time.NewTicker(pollInterval)
 	defer poll.Stop()
 	var failingSince time.Time
-	lease := d.cfg.ClaimLease.Duration()
+	lease := d.cfg.ClaimLease
 	d.log.Info("deliverer running", "owner", d.owner, "max_in_flight", d.cfg.MaxInFlight)
 	for {
 		if ctx.Err() != nil {
@@ -221,7 +235,7 @@ func (d *Deliverer) start(ctx context.Context, r *Record) (*ack.Future, error) {
 	if !now.Before(r.Expires) {
 		return nil, errExpired
 	}
-	within := min(d.cfg.AttemptTimeout.Duration(), r.Expires.Sub(now))
+	within := min(d.cfg.AttemptTimeout, r.Expires.Sub(now))
 	id := r.MsgID
 	d.log.Debug("delivery attempt", "msg_id", id, "missing", strings.Join(missing, ","), "within", within)
 	return d.pub.Deliver(ctx, r.MsgID, r.Topic, r.Envelope, missing, within, func(who string) { d.note(id, who) })
@@ -290,7 +304,7 @@ func (d *Deliverer) finish(r *Record, fut *ack.Future, err error) {
 // backoff is the pause after the attempts-th failed attempt: 1 s doubling, at most retry_max.
 func (d *Deliverer) backoff(attempts int) time.Duration {
 	b := time.Second << min(attempts, 20)
-	return min(b, d.cfg.RetryMax.Duration())
+	return min(b, d.cfg.RetryMax)
 }
 
 func (d *Deliverer) release(r *Record, next time.Time, why string) {

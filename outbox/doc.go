@@ -25,6 +25,13 @@
 // recipient that never ACKs makes the message dead at its expiry, reported by ackmsg-outbox list
 // and the ackmsg_outbox_dead metric.
 //
+// An Outbox is built from a [Config] (how messages are built: a publisher.Config; recipients
+// and expiry per topic) with its store and its signer given (WithBuilderOptions with
+// publisher.WithSigner), a Deliverer from a [DelivererConfig] with its store and ack.Publisher;
+// package config builds an Outbox from a fedmsg configuration (config.NewOutbox) and maps the
+// [outbox] table onto a DelivererConfig (config.OutboxConfig.DelivererConfig). This package does
+// not import config.
+//
 // Stores implement Store: outbox/boltstore is the embedded single-file store, outbox/pgstore
 // the PostgreSQL one (a TxStore: EnqueueTx joins the application's transaction, and several
 // deliverers may share it). docs/outbox.md has the operator's view (ackmsg-outbox,

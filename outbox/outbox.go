@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,8 +12,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ackmsg/ackmsg/ack"
-	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
@@ -29,53 +28,58 @@ var ErrNoTx = errors.New("outbox: this store cannot enqueue in a database transa
 // Outbox is the publishing side of the durable outbox: Publish builds and signs a message,
 // stores it durably and returns; Run delivers what is stored. Safe for concurrent use.
 type Outbox struct {
-	cfg     *config.Config
+	cfg     Config
 	store   Store
 	builder *publisher.Builder
-	log     *slog.Logger
-	now     func() time.Time
-	metrics *Metrics
-
-	builderOpts []publisher.Option
+	options
 
 	mu     sync.Mutex
 	closed bool
 }
 
 // Option configures an Outbox.
-type Option func(*Outbox)
+type Option func(*options)
+
+// options are what Options set; an Outbox embeds them.
+type options struct {
+	log         *slog.Logger
+	now         func() time.Time
+	metrics     *Metrics
+	builderOpts []publisher.Option
+}
 
 // WithLogger sets the logger. Default: slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(o *Outbox) { o.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithClock sets the clock for enqueue times and expiries. Default time.Now.
-func WithClock(now func() time.Time) Option { return func(o *Outbox) { o.now = now } }
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithMetrics records enqueue and delivery figures in m (see NewMetrics).
-func WithMetrics(m *Metrics) Option { return func(o *Outbox) { o.metrics = m } }
+func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
 
 // WithBuilderOptions passes options (WithSigner, WithModname, WithClock) to the
 // publisher.Builder that builds and signs the messages.
 func WithBuilderOptions(opts ...publisher.Option) Option {
-	return func(o *Outbox) { o.builderOpts = append(o.builderOpts, opts...) }
+	return func(o *options) { o.builderOpts = append(o.builderOpts, opts...) }
 }
 
-// New wraps store, building and signing messages as cfg says (the certificate, topic prefix,
-// environment, recipients per topic, and the [outbox] expiry). The Outbox owns the store:
+// New wraps store, building messages as cfg says (topic prefix, environment, recipients per
+// topic, expiry) and signing them with the signer given (WithBuilderOptions(publisher.WithSigner(s));
+// package config's NewOutbox gives the configured certificate). The Outbox owns the store:
 // Close closes it.
-func New(cfg *config.Config, store Store, opts ...Option) (*Outbox, error) {
-	if cfg == nil {
-		return nil, errors.New("outbox: nil config")
+func New(cfg Config, store Store, opts ...Option) (*Outbox, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if store == nil {
 		return nil, errors.New("outbox: nil store")
 	}
-	o := &Outbox{cfg: cfg, store: store, now: time.Now}
+	o := &Outbox{cfg: cfg, store: store, options: options{now: time.Now}}
 	for _, opt := range opts {
-		opt(o)
+		opt(&o.options)
 	}
-	o.log = wiring.Logger(o.log)
-	b, err := publisher.NewBuilder(cfg, o.builderOpts...)
+	o.log = cmp.Or(o.log, slog.Default())
+	b, err := publisher.NewBuilder(cfg.Publisher, o.builderOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: %w", err)
 	}
@@ -86,6 +90,14 @@ func New(cfg *config.Config, store Store, opts ...Option) (*Outbox, error) {
 	return o, nil
 }
 
+// recipients are the configured recipients of a full topic, none without Config.Recipients.
+func (o *Outbox) recipients(fullTopic string) []string {
+	if o.cfg.Recipients == nil {
+		return nil
+	}
+	return o.cfg.Recipients(fullTopic)
+}
+
 // Store is the outbox's store.
 func (o *Outbox) Store() Store { return o.store }
 
@@ -94,14 +106,14 @@ func (o *Outbox) Store() Store { return o.store }
 // topic), Within sets how long the outbox tries before the message goes to the dead letters
 // (else outbox.expiry_for / outbox.expiry), Modname and Field as for a publish.
 func (o *Outbox) Prepare(topic string, body any, opts ...ack.PublishOption) (*Record, error) {
-	p, err := ack.Prepare(o.builder, topic, body, opts...)
+	p, err := ack.Prepare(o.builder, topic, body, append([]ack.PublishOption{ack.DefaultRecipients(o.recipients)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
 	now := o.now()
 	expiry := p.Within
 	if expiry <= 0 {
-		expiry = o.cfg.Outbox.ExpiryOf(p.Topic).Duration()
+		expiry = o.cfg.expiryOf(p.Topic)
 	}
 	return &Record{MsgID: p.Message.MsgID(), Topic: p.Topic, Envelope: p.Frame, Recipients: p.Recipients,
 		Enqueued: now, Expires: now.Add(expiry), NextAttempt: now, State: Pending}, nil

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/testbus"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/outbox"
 	"github.com/ackmsg/ackmsg/outbox/boltstore"
@@ -17,7 +17,7 @@ import (
 
 func newOutbox(t *testing.T, edit func(*config.Config)) (*outbox.Outbox, outbox.Store) {
 	t.Helper()
-	cfg := testbus.Sign(testbus.Config(nil), "pub01")
+	cfg := configtest.Sign(configtest.Config(nil), "pub01")
 	cfg.Recipients = config.ListMap{"org.example.test.shop.#": {"billing"}}
 	cfg.Outbox.ExpiryFor = config.SecondsMap{"org.example.test.shop.slow": 7200}
 	if edit != nil {
@@ -27,7 +27,7 @@ func newOutbox(t *testing.T, edit func(*config.Config)) (*outbox.Outbox, outbox.
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob, err := outbox.New(cfg, st, outbox.WithBuilderOptions())
+	ob, err := config.NewOutbox(cfg, st, outbox.WithBuilderOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestUnsignedRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := outbox.New(testbus.Config(nil), st); err == nil {
+	if _, err := config.NewOutbox(configtest.Config(nil), st); err == nil {
 		t.Fatal("an outbox that would store unsigned messages was accepted")
 	}
 }

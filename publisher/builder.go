@@ -2,45 +2,33 @@ package publisher
 
 import (
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 )
 
 // Builder builds and signs envelopes exactly as a Publisher does (full topic, modname,
-// username, the i counter, the configured certificate), without opening a socket: for code that
-// stores messages and sends them later, like the outbox. It is safe for concurrent use.
+// username, the i counter, the signer), without opening a socket: for code that stores
+// messages and sends them later, like the outbox. It is safe for concurrent use.
 type Builder struct {
 	p Publisher
 }
 
-// NewBuilder validates cfg and loads the signing certificate when sign_messages is set. Only the
-// options about building apply (WithSigner, WithModname, WithClock); WithLogger is accepted and
-// unused.
-func NewBuilder(cfg *config.Config, opts ...Option) (*Builder, error) {
-	if cfg == nil {
-		return nil, errors.New("publisher: nil config")
+// NewBuilder builds with cfg's topic prefix, environment, name and modname; where to send
+// (Bind, Connect, LogSink) does not matter. Only the options about building apply (WithSigner,
+// WithModname, WithClock); WithLogger is accepted and unused, and a history is refused.
+func NewBuilder(cfg Config, opts ...Option) (*Builder, error) {
+	o := collectOptions(opts)
+	if o.history != nil {
+		o.history.Close()
+		return nil, errors.New("publisher: a Builder keeps no history (WithHistory is for a Publisher)")
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	if cfg.TopicPrefix == "" || cfg.Environment == "" {
+		return nil, errors.New("publisher: TopicPrefix and Environment must be set: every full topic starts with them")
 	}
-	b := &Builder{p: Publisher{cfg: cfg, now: time.Now, user: message.Username()}}
-	for _, o := range opts {
-		o(&b.p)
-	}
+	b := &Builder{p: Publisher{cfg: cfg, signer: o.signer, modname: o.modname, now: o.now, user: message.Username()}}
 	if b.p.modname == "" {
-		b.p.modname = defaultModname(cfg.Name)
-	}
-	if b.p.signer == nil && cfg.SignMessages {
-		s, err := wiring.Signer(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("publisher: %w", err)
-		}
-		b.p.signer = s
+		b.p.modname = defaultModname(cfg)
 	}
 	return b, nil
 }
@@ -59,4 +47,4 @@ func (b *Builder) FullTopic(topic string, opts ...PublishOption) string {
 func (b *Builder) Signer() certs.Signer { return b.p.signer }
 
 // Config is the configuration the builder was made with.
-func (b *Builder) Config() *config.Config { return b.p.cfg }
+func (b *Builder) Config() Config { return b.p.cfg }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
@@ -31,12 +30,12 @@ func exampleConfig() *config.Config {
 // example waits for it (package ack retransmits instead).
 func ExampleNew() {
 	cfg := exampleConfig()
-	pub, err := publisher.New(cfg, publisher.WithModname("shop"))
+	pub, err := config.NewPublisher(context.Background(), cfg, publisher.WithModname("shop"))
 	if err != nil {
 		panic(err)
 	}
 	defer pub.Close()
-	sub, err := consumer.NewSubscriber(cfg, "org.example.test.shop")
+	sub, err := config.NewSubscriber(cfg, "org.example.test.shop")
 	if err != nil {
 		panic(err)
 	}
@@ -68,7 +67,7 @@ func ExamplePublisher_Build() {
 	cfg.SignMessages = true
 	cfg.SSLDir = "../testdata/vectors/pki" // <ssldir>/<certname>.crt and .key
 	cfg.Certname = "pub01"
-	pub, err := publisher.New(cfg)
+	pub, err := config.NewPublisher(context.Background(), cfg)
 	if err != nil {
 		panic(err)
 	}

@@ -5,83 +5,54 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/replay"
-	"github.com/ackmsg/ackmsg/replay/pgstore"
 )
 
-// openHistory opens persistent_store and, when replay_endpoints names this publisher, serves
-// it there.
-func (p *Publisher) openHistory() error {
-	cfg := p.cfg
-	if cfg.PersistentStore == "" {
+// serveHistory serves the history at Config.ReplayBind, when set.
+func (p *Publisher) serveHistory() error {
+	if p.cfg.ReplayBind == "" {
+		p.log.Info("history open", "name", p.cfg.Name)
 		return nil
 	}
-	where := config.RedactURL(cfg.PersistentStore)
-	if cfg.Active || cfg.Name == "" || cfg.Name == config.RelayInboundKey {
-		// Consumers follow seq_ids per endpoints key; the relay's mixes every publisher behind
-		// it, so numbering there would only make false gaps.
-		p.log.Warn("persistent_store ignored: only a passive publisher with a name (an endpoints key it binds) numbers its messages",
-			"persistent_store", where, "name", cfg.Name, "active", cfg.Active)
-		return nil
-	}
-	// New takes no context (issue 30 moves the opening of stores out of the constructor), so
-	// Background stays here; every store bounds its own I/O without a deadline (pgstore's
-	// connect and operation timeouts; BoltStore's lock timeout, and reads that do not wait).
-	ctx := context.Background()
-	st, err := p.openStore(ctx)
+	srv, err := replay.NewServer(replay.ServerConfig{Store: p.histStore, Name: p.cfg.Name, Bind: p.cfg.ReplayBind,
+		Options: p.cfg.Transport, Logger: p.log, Limits: p.cfg.ReplayLimits})
 	if err != nil {
-		return fmt.Errorf("publisher: persistent_store: %w", err)
+		return fmt.Errorf("publisher: %w", err)
 	}
-	h, err := replay.NewHistory(ctx, st, cfg.Name)
-	if err != nil {
-		st.Close()
-		return fmt.Errorf("publisher: persistent_store: %w", err)
-	}
-	p.hist, p.histStore = h, st
-	if _, ok := cfg.ReplayEndpoint(cfg.Name); ok {
-		srv, err := replay.NewServerFromConfig(cfg, st, cfg.Name, p.log)
-		if err != nil {
-			return fmt.Errorf("publisher: %w", err)
-		}
-		p.replaySrv = srv
-	}
-	last, _ := st.LastSeq(ctx, cfg.Name)
-	p.log.Info("history open", "persistent_store", where, "name", cfg.Name, "last_seq_id", last)
+	p.replaySrv = srv
+	p.log.Info("history open", "name", p.cfg.Name, "replay_addr", srv.Addr())
 	return nil
 }
 
-// openStore opens the history persistent_store names: PostgreSQL for a postgres:// URL (owning
-// the publisher's name there, so that a second process with the name fails here), else the
-// bbolt file.
-func (p *Publisher) openStore(ctx context.Context) (replay.Store, error) {
-	cfg := p.cfg
-	ret := replay.Retention{MaxAge: cfg.HistoryMaxAge.Duration(), MaxMessages: cfg.HistoryMaxMessages, MaxBytes: cfg.HistoryMaxBytes}
-	if !config.IsPostgresURL(cfg.PersistentStore) {
-		return replay.OpenBolt(cfg.PersistentStore, replay.BoltOptions{NoSync: !cfg.HistoryFsync, Retention: ret})
+// history is the numbering, made at the first numbered publish: reading the store's last
+// seq_id is I/O, bounded by that publish's ctx, not a constructor's. A failed read is the
+// publish's error, and the next publish tries again.
+func (p *Publisher) history(ctx context.Context) (*replay.History, error) {
+	if h := p.hist.Load(); h != nil {
+		return h, nil
 	}
-	// Open bounds itself: the connection (connect_timeout in the URL, else 10 s), then each step.
-	st, err := pgstore.Open(ctx, cfg.PersistentStore, pgstore.Options{Retention: ret, Own: []string{cfg.Name}})
+	p.histMu.Lock()
+	defer p.histMu.Unlock()
+	if h := p.hist.Load(); h != nil {
+		return h, nil
+	}
+	h, err := replay.NewHistory(ctx, p.histStore, p.cfg.Name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("publisher: history: %w", err)
 	}
-	if !cfg.HistoryFsync {
-		p.log.Warn("history_fsync = false has no effect on a PostgreSQL persistent_store: a record is as durable as the server's commits",
-			"synchronous_commit", st.SynchronousCommit())
-	}
-	if st.SynchronousCommit() == "off" {
-		p.log.Warn("the PostgreSQL history has synchronous_commit = off: a crash of the server can lose the last records, and their seq_ids be handed out again",
-			"persistent_store", config.RedactURL(cfg.PersistentStore))
-	}
-	return st, nil
+	last, _ := p.histStore.LastSeq(ctx, p.cfg.Name)
+	p.log.Debug("history continues", "name", p.cfg.Name, "last_seq_id", last)
+	p.hist.Store(h)
+	return h, nil
 }
 
-// Numbered reports whether this Publisher gives its messages a seq_id (persistent_store).
-func (p *Publisher) Numbered() bool { return p.hist != nil }
+// Numbered reports whether this Publisher gives its messages a seq_id (WithHistory).
+func (p *Publisher) Numbered() bool { return p.histStore != nil }
 
-// History is the numbering and history of this Publisher, nil without persistent_store.
-func (p *Publisher) History() *replay.History { return p.hist }
+// History is the numbering and history of this Publisher: nil without a history, and before
+// the first numbered publish read where the numbering continues.
+func (p *Publisher) History() *replay.History { return p.hist.Load() }
 
 // ReplayAddr is the address of the replay endpoint this Publisher serves, "" when none.
 func (p *Publisher) ReplayAddr() string {
@@ -106,7 +77,7 @@ func (p *Publisher) ReplayStats() replay.ServerStats {
 // itself. ctx bounds the history's append (see replay.History.Publish).
 func (p *Publisher) Sequence(ctx context.Context, build func(extra PublishOption) (*message.Message, []byte, error),
 	send func(m *message.Message, frame []byte) error) (*message.Message, error) {
-	if p.hist == nil {
+	if p.histStore == nil {
 		m, frame, err := build(func(*publishOptions) {})
 		if err != nil {
 			return nil, err
@@ -116,9 +87,13 @@ func (p *Publisher) Sequence(ctx context.Context, build func(extra PublishOption
 		}
 		return m, nil
 	}
+	h, err := p.history(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var m *message.Message
 	var frame []byte
-	_, err := p.hist.Publish(ctx, func(seq int64) (replay.Record, error) {
+	_, err = h.Publish(ctx, func(seq int64) (replay.Record, error) {
 		var err error
 		m, frame, err = build(Field(replay.FieldSeqID, seq))
 		if err != nil {

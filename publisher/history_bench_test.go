@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/publisher"
@@ -27,7 +29,7 @@ func BenchmarkPublishHistory(b *testing.B) {
 		{"postgres/8", true, true, true, 8},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(b)}})
+			cfg := configtest.Config(map[string][]string{"svc.host": {testbus.Addr(b)}})
 			cfg.Name = "svc.host"
 			if tc.store {
 				cfg.PersistentStore = filepath.Join(b.TempDir(), "h.db")
@@ -36,7 +38,7 @@ func BenchmarkPublishHistory(b *testing.B) {
 			if tc.postgres {
 				cfg.PersistentStore = pgtest.Start(b)
 			}
-			pub, err := publisher.New(cfg, publisher.WithModname("bench"))
+			pub, err := config.NewPublisher(b.Context(), cfg, publisher.WithModname("bench"))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/internal/zsock"
@@ -22,7 +23,7 @@ import (
 // pgConfig is a passive publisher "svc.host" with its history in PostgreSQL at dsn, serving
 // replay.
 func pgConfig(t *testing.T, dsn string) *config.Config {
-	cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
+	cfg := configtest.Config(map[string][]string{"svc.host": {testbus.Addr(t)}})
 	cfg.Name = "svc.host"
 	cfg.PersistentStore = dsn
 	cfg.ReplayEndpoints = config.StringMap{"svc.host": testbus.Addr(t)}
@@ -65,7 +66,7 @@ func TestHistoryPostgres(t *testing.T) {
 	dsn := withPassword(t, pgtest.Start(t))
 	var logs bytes.Buffer
 	cfg := pgConfig(t, dsn)
-	pub, err := publisher.New(cfg, publisher.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	pub, err := config.NewPublisher(t.Context(), cfg, publisher.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func TestHistoryPostgres(t *testing.T) {
 
 	// A second process with the name (its own endpoints, the same database) is refused.
 	second := pgConfig(t, dsn)
-	if _, err := publisher.New(second); err == nil ||
+	if _, err := config.NewPublisher(t.Context(), second); err == nil ||
 		!strings.Contains(err.Error(), `persistent_store: publisher name "svc.host" is in use by another process`) ||
 		strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("a second publisher of the name: %v", err)
@@ -106,7 +107,7 @@ func TestHistoryPostgres(t *testing.T) {
 	other.Name = "other.host"
 	other.Endpoints = config.ListMap{"other.host": {testbus.Addr(t)}}
 	other.ReplayEndpoints = nil
-	op, err := publisher.New(other)
+	op, err := config.NewPublisher(t.Context(), other)
 	if err != nil {
 		t.Fatalf("another name in the same database: %v", err)
 	}
@@ -119,7 +120,7 @@ func TestHistoryPostgres(t *testing.T) {
 	if err := pub.Close(); err != nil {
 		t.Fatal(err)
 	}
-	pub2, err := publisher.New(second)
+	pub2, err := config.NewPublisher(t.Context(), second)
 	if err != nil {
 		t.Fatalf("restart once the first closed: %v", err)
 	}
@@ -165,7 +166,7 @@ func TestHistoryPostgresUnavailable(t *testing.T) {
 	} {
 		cfg := pgConfig(t, tc.url)
 		start := time.Now()
-		pub, err := publisher.New(cfg)
+		pub, err := config.NewPublisher(t.Context(), cfg)
 		if err == nil {
 			pub.Close()
 			t.Fatalf("%s: publisher.New succeeded", tc.url)

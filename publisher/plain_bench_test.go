@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/consumer"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/publisher"
 )
@@ -16,12 +16,12 @@ import (
 // reports the rate at which the subscriber received them.
 func plainPublish(b *testing.B, body any) {
 	cfg := plainConfig(b)
-	pub, err := publisher.New(cfg, publisher.WithModname("bench"))
+	pub, err := config.NewPublisher(b.Context(), cfg, publisher.WithModname("bench"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pub.Close()
-	sub, err := consumer.NewSubscriber(cfg, "")
+	sub, err := config.NewSubscriber(cfg, "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func plainPublish(b *testing.B, body any) {
 }
 
 func plainConfig(b *testing.B) *config.Config {
-	cfg := testbus.Config(map[string][]string{"svc.host": {testbus.Addr(b)}})
+	cfg := configtest.Config(map[string][]string{"svc.host": {testbus.Addr(b)}})
 	cfg.Name = "svc.host"
 	cfg.HighWaterMark = 0
 	return cfg
@@ -71,7 +71,7 @@ const plainEnvelopeSize = 2233
 func plainBody(b *testing.B) (map[string]any, []byte) {
 	b.Helper()
 	cfg := plainConfig(b)
-	pub, err := publisher.New(cfg, publisher.WithModname("bench"))
+	pub, err := config.NewPublisher(b.Context(), cfg, publisher.WithModname("bench"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func rawThroughput(b *testing.B, frame []byte) {
 // to a copy of the frame's bytes, in the same run.
 func BenchmarkPublishLoop(b *testing.B) {
 	body, frame := plainBody(b)
-	pub, err := publisher.New(plainConfig(b), publisher.WithModname("bench"))
+	pub, err := config.NewPublisher(b.Context(), plainConfig(b), publisher.WithModname("bench"))
 	if err != nil {
 		b.Fatal(err)
 	}

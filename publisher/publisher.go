@@ -16,11 +16,10 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // Errors returned by Publish.
@@ -37,7 +36,7 @@ const DefaultSubscribeWait = 5 * time.Second
 
 // Publisher sends messages on the bus. Create it with New; it is safe for concurrent use.
 type Publisher struct {
-	cfg     *config.Config
+	cfg     Config
 	log     *slog.Logger
 	signer  certs.Signer
 	modname string
@@ -48,13 +47,14 @@ type Publisher struct {
 	pub     *zsock.Pub // nil on the log sink
 	counter atomic.Int64
 
-	// With persistent_store: the numbering and history (see history.go), and the replay
-	// endpoint serving it when replay_endpoints names this publisher.
-	hist      *replay.History
+	// With a history (WithHistory): the numbering and history (see history.go), and the replay
+	// endpoint serving it when Config.ReplayBind is set.
 	histStore replay.Store
+	hist      atomic.Pointer[replay.History] // made at the first numbered publish
+	histMu    sync.Mutex                     // making hist
 	replaySrv *replay.Server
 
-	// The log sink (sink = "log") writes messages to log instead of a socket.
+	// The log sink (LogSink) writes messages to log instead of a socket.
 	logged    atomic.Uint64
 	logClosed atomic.Bool
 
@@ -62,105 +62,88 @@ type Publisher struct {
 	closeErr  error
 }
 
-// Option configures a Publisher.
-type Option func(*Publisher)
-
-// WithLogger sets the logger. Default: slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(p *Publisher) { p.log = l } }
-
-// WithSigner signs with s instead of the certificate the configuration names, and signs even
-// when sign_messages is off.
-func WithSigner(s certs.Signer) Option { return func(p *Publisher) { p.signer = s } }
-
-// WithModname sets the default modname (the topic part after the environment). Default: the
-// first dot-separated part of the configured name, else the program's name.
-func WithModname(m string) Option { return func(p *Publisher) { p.modname = m } }
-
-// WithClock sets the clock used for timestamps and msg_id years. Default time.Now.
-func WithClock(now func() time.Time) Option { return func(p *Publisher) { p.now = now } }
-
-// New validates cfg, loads the signing certificate when sign_messages is set, and binds (passive)
-// or connects (active) the socket.
-func New(cfg *config.Config, opts ...Option) (*Publisher, error) {
-	if cfg == nil {
-		return nil, errors.New("publisher: nil config")
+// New validates cfg and binds (passive) or connects (active) the socket; with a history it
+// binds the replay endpoint too. It reads and opens nothing else: the signer and the history
+// store are given (WithSigner, WithHistory), and a history's last seq_id is read at the first
+// publish, within that publish's context.
+func New(cfg Config, opts ...Option) (*Publisher, error) {
+	o := collectOptions(opts)
+	p, err := newPublisher(cfg, o)
+	if err != nil {
+		if o.history != nil {
+			o.history.Close()
+		}
+		return nil, err
 	}
+	return p, nil
+}
+
+func newPublisher(cfg Config, o options) (*Publisher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Publisher{cfg: cfg, now: time.Now, user: message.Username()}
-	for _, o := range opts {
-		o(p)
-	}
-	p.log = wiring.Logger(p.log)
+	p := &Publisher{cfg: cfg, log: o.log, signer: o.signer, modname: o.modname, now: o.now, user: message.Username()}
 	if p.modname == "" {
-		p.modname = defaultModname(cfg.Name)
+		p.modname = defaultModname(cfg)
 	}
-	if p.signer == nil && cfg.SignMessages {
-		s, err := wiring.Signer(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("publisher: %w", err)
-		}
-		p.signer = s
+	signer := ""
+	if p.signer != nil {
+		signer = p.signer.Name()
 	}
-
-	if cfg.Sink == config.SinkLog {
-		signer := ""
-		if p.signer != nil {
-			signer = p.signer.Name()
+	if cfg.LogSink {
+		if o.history != nil {
+			return nil, errors.New("publisher: LogSink keeps no history: a history numbers what a socket sends")
 		}
 		p.log.Warn(`publisher ready with sink = "log": no socket is opened, messages are written to this log and not sent`,
-			"sink", cfg.Sink, "signer", signer)
+			"sink", "log", "signer", signer)
 		return p, nil
 	}
-
-	pc := zsock.PubConfig{Options: wiring.SocketOptions(cfg)}
-	if cfg.Active {
-		pc.Connect = cfg.RelayInbound
-	} else {
-		addrs, err := cfg.PublishEndpoints("")
-		if err != nil {
-			return nil, fmt.Errorf("publisher: %w", err)
-		}
-		for _, a := range addrs {
-			b, err := config.BindAddress(a)
-			if err != nil {
-				return nil, fmt.Errorf("publisher: endpoints[%q]: %w", cfg.Name, err)
-			}
-			pc.Bind = append(pc.Bind, b)
-		}
+	if o.history != nil && (cfg.Connect != "" || cfg.Name == "") {
+		return nil, errors.New("publisher: a history numbers a passive publisher's messages under its Name: set Name and Bind")
 	}
-	zctx, err := zsock.NewContext(cfg.IOThreads)
+	pc := zsock.PubConfig{Options: cfg.Transport, Connect: cfg.Connect}
+	for _, a := range cfg.Bind {
+		b, err := transport.BindAddress(a)
+		if err != nil {
+			return nil, fmt.Errorf("publisher: endpoints[%q]: %w", cfg.Name, err)
+		}
+		pc.Bind = append(pc.Bind, b)
+	}
+	zctx, err := zsock.NewContext(cfg.Transport.IOThreads)
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
 	pub, err := zsock.NewPub(zctx, pc)
 	if err != nil {
 		zctx.Term()
-		if cfg.Active {
-			return nil, fmt.Errorf("publisher: relay_inbound %s: %w", cfg.RelayInbound, err)
+		if cfg.Connect != "" {
+			return nil, fmt.Errorf("publisher: relay_inbound %s: %w", cfg.Connect, err)
 		}
 		return nil, fmt.Errorf("publisher: endpoints[%q]: %w", cfg.Name, err)
 	}
 	p.zctx, p.pub = zctx, pub
-	if err := p.openHistory(); err != nil {
-		p.Close()
-		return nil, err
+	if o.history != nil {
+		p.histStore = o.history
+		if err := p.serveHistory(); err != nil {
+			p.histStore = nil // New closes it
+			p.Close()
+			return nil, err
+		}
 	}
 	mode := "passive"
-	if cfg.Active {
+	if cfg.Connect != "" {
 		mode = "active"
-	}
-	signer := ""
-	if p.signer != nil {
-		signer = p.signer.Name()
 	}
 	p.log.Info("publisher ready", "mode", mode, "addr", pub.Addr(), "signer", signer)
 	return p, nil
 }
 
-func defaultModname(name string) string {
-	if first, _, _ := strings.Cut(name, "."); first != "" && name != config.RelayInboundKey {
+// defaultModname is Config.Modname, else Name up to its first dot, else the program's name.
+func defaultModname(cfg Config) string {
+	if cfg.Modname != "" {
+		return cfg.Modname
+	}
+	if first, _, _ := strings.Cut(cfg.Name, "."); first != "" {
 		return first
 	}
 	return strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
@@ -256,7 +239,7 @@ func (p *Publisher) Build(topic string, body any, opts ...PublishOption) (*messa
 // Publish builds, signs and sends one message and returns the envelope as sent. In active mode
 // it first waits (until ctx's deadline, or DefaultSubscribeWait) for the relay's subscription.
 func (p *Publisher) Publish(ctx context.Context, topic string, body any, opts ...PublishOption) (*message.Message, error) {
-	if p.hist != nil {
+	if p.histStore != nil {
 		return p.Sequence(ctx, func(extra PublishOption) (*message.Message, []byte, error) {
 			m, err := p.Build(topic, body, append(opts[:len(opts):len(opts)], extra)...)
 			if err != nil {
@@ -303,7 +286,7 @@ func putFrame(buf *[]byte) {
 // SendRaw sends an already encoded envelope under topic. Sending the same bytes again is how the
 // ACK overlay retransmits without re-signing.
 func (p *Publisher) SendRaw(ctx context.Context, topic string, envelope []byte) error {
-	if p.cfg.Active {
+	if p.cfg.Connect != "" {
 		if err := p.WaitSubscribed(ctx, topic); err != nil {
 			return err
 		}
@@ -369,9 +352,9 @@ func (p *Publisher) WaitSubscribed(ctx context.Context, topic string) error {
 		return nil
 	case errors.Is(err, zsock.ErrClosed):
 		return ErrClosed
-	case p.cfg.Active:
+	case p.cfg.Connect != "":
 		return fmt.Errorf("%w: relay_inbound %s has not subscribed (is ackmsg-relay running?): %w",
-			ErrNoSubscriber, p.cfg.RelayInbound, err)
+			ErrNoSubscriber, p.cfg.Connect, err)
 	default:
 		return fmt.Errorf("%w: nobody subscribed to %q at %s: %w", ErrNoSubscriber, topic, p.pub.Addr(), err)
 	}
@@ -381,16 +364,20 @@ func (p *Publisher) WaitSubscribed(ctx context.Context, topic string) error {
 // sink.
 func (p *Publisher) Addr() string {
 	if p.pub == nil {
-		return config.SinkLog
+		return "log"
 	}
 	return p.pub.Addr()
 }
 
+// Logger is the logger the Publisher writes to (WithLogger, else slog.Default()).
+func (p *Publisher) Logger() *slog.Logger { return p.log }
+
 // Signer returns the signer, or nil when messages are not signed.
 func (p *Publisher) Signer() certs.Signer { return p.signer }
 
-// Config returns the configuration the Publisher was built from. Do not modify it.
-func (p *Publisher) Config() *config.Config { return p.cfg }
+// Config returns the configuration the Publisher was built from. Its Bind slice is shared: do
+// not modify it.
+func (p *Publisher) Config() Config { return p.cfg }
 
 // Sent counts the messages handed to libzmq (or written to the log sink), retransmissions
 // included.

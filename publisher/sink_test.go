@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/testbus"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/publisher"
 )
 
@@ -42,11 +42,11 @@ func TestLogSinkOpensNoSocket(t *testing.T) {
 	}
 	defer l.Close()
 	for _, active := range []bool{false, true} {
-		cfg := testbus.Config(map[string][]string{"svc.host": {"tcp://" + l.Addr().String()}})
+		cfg := configtest.Config(map[string][]string{"svc.host": {"tcp://" + l.Addr().String()}})
 		cfg.Name, cfg.Sink, cfg.Active = "svc.host", config.SinkLog, active
 		cfg.RelayInbound = "tcp://" + l.Addr().String()
 		var out lockedBuffer
-		p, err := publisher.New(cfg, publisher.WithLogger(slog.New(slog.NewTextHandler(&out, nil))))
+		p, err := config.NewPublisher(t.Context(), cfg, publisher.WithLogger(slog.New(slog.NewTextHandler(&out, nil))))
 		if err != nil {
 			t.Fatalf("active=%v: %v", active, err)
 		}

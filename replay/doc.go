@@ -3,10 +3,10 @@
 //
 // Publishing side: a [History] numbers one publisher name's messages (seq_id, +1 per message,
 // continued after a restart from the store) and records each signed envelope in a [Store] before
-// the message is sent, in seq_id order even when several goroutines publish. [BoltStore] is the
-// embedded store (one bbolt file per publisher process; retention by age, count and bytes,
-// enforced at every append; concurrent appends group-committed into one fsync); package
-// replay/pgstore is the PostgreSQL one (one database for many publishers, one process per
+// the message is sent, in seq_id order even when several goroutines publish. Package
+// replay/boltstore is the embedded store (one bbolt file per publisher process; retention by
+// age, count and bytes, enforced at every append; concurrent appends group-committed into one
+// fsync); package replay/pgstore is the PostgreSQL one (one database for many publishers, one process per
 // name), and replay/storetest the contract both keep. package publisher does all of this when
 // persistent_store is configured. A [Server] answers fedmsg
 // replay queries (seq_ids, seq_id, seq_id_range, msg_ids, msg_id, time; OR-ed) on a REP socket
@@ -28,7 +28,7 @@
 // a history lost with its disk restarts at seq_id 1 (consumers see a reset and say so).
 //
 // Every Store method that reads or writes takes a context first; it bounds the caller's wait
-// (a BoltStore append's wait for the group committer, each pgstore operation, besides its
+// (a boltstore append's wait for the group committer, each pgstore operation, besides its
 // Timeout).
 //
 // ErrClosed ("replay: store closed") wraps message.ErrClosed, the root every package's ErrClosed wraps:

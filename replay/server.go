@@ -10,10 +10,9 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/transport"
 )
 
 // Server is a replay endpoint: a ZeroMQ REP socket answering fedmsg replay queries about one
@@ -54,20 +53,10 @@ type ServerConfig struct {
 	Bind string
 	// Limits bound each reply (replay_max_messages, replay_max_bytes).
 	Limits Limits
-	// Options are the socket options.
-	Options zsock.Options
+	// Options are the socket options (HWM is ignored: a REP socket answers in turn).
+	Options transport.Options
 	// Logger; default slog.Default().
 	Logger *slog.Logger
-}
-
-// NewServerFromConfig serves name's history at replay_endpoints[name] with the limits cfg sets.
-func NewServerFromConfig(cfg *config.Config, store Store, name string, log *slog.Logger) (*Server, error) {
-	addr, ok := cfg.ReplayEndpoint(name)
-	if !ok {
-		return nil, fmt.Errorf("replay: replay_endpoints has no address for %q", name)
-	}
-	return NewServer(ServerConfig{Store: store, Name: name, Bind: addr, Options: wiring.SocketOptions(cfg), Logger: log,
-		Limits: Limits{MaxMessages: cfg.ReplayMaxMessages, MaxBytes: cfg.ReplayMaxBytes}})
 }
 
 // NewServer binds the socket and starts answering.
@@ -75,11 +64,14 @@ func NewServer(c ServerConfig) (*Server, error) {
 	if c.Store == nil || c.Name == "" {
 		return nil, errors.New("replay: a server needs a store and a publisher name")
 	}
-	bind, err := config.BindAddress(c.Bind)
+	bind, err := transport.BindAddress(c.Bind)
 	if err != nil {
 		return nil, fmt.Errorf("replay: replay_endpoints[%q]: %w", c.Name, err)
 	}
-	s := &Server{store: c.Store, name: c.Name, limits: c.Limits, log: wiring.Logger(c.Logger)}
+	s := &Server{store: c.Store, name: c.Name, limits: c.Limits, log: c.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
 	s.errLog = ratelog.New(s.log, time.Second)
 	zctx, err := zsock.NewContext(1)
 	if err != nil {

@@ -39,9 +39,9 @@ func envelope(t *testing.T, seq int64) Record {
 	return Record{Seq: seq, MsgID: m.MsgID(), Timestamp: m.Timestamp(), Envelope: f}
 }
 
-func serve(t *testing.T, n int64, lim Limits) (*Server, *Client, *BoltStore) {
+func serve(t *testing.T, n int64, lim Limits) (*Server, *Client, Store) {
 	t.Helper()
-	st := openT(t, filepath.Join(t.TempDir(), "h.db"), BoltOptions{NoSync: true})
+	st := newMemStore()
 	for i := int64(1); i <= n; i++ {
 		if err := st.Append(t.Context(), "svc", envelope(t, i)); err != nil {
 			t.Fatal(err)

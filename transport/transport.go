@@ -1,7 +1,9 @@
 // Package transport holds the settings of the ZeroMQ sockets every ackmsg component opens: the
 // high-water mark, linger, reconnect back-off, TCP keepalive, the size backstop and the security
 // mechanism (plaintext, or CurveZMQ with keys from a Keys implementation). A component's
-// Config carries one Options value; package config maps fedmsg's zmq_* keys onto it.
+// Config carries one Options value; package config maps fedmsg's zmq_* keys onto it. It also
+// holds the addresses' vocabulary: an [Endpoint] (an address under its endpoints key) and the
+// rule of what a component binds for an address peers connect to ([BindAddress]).
 //
 // It is plain data with no I/O, at the bottom floor next to package message.
 package transport

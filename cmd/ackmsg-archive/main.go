@@ -100,7 +100,7 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	if cfg.Name == "" {
 		cfg.Active = true // ACKs go through the relay, like the shell tools' messages
 	}
-	sub, err := ack.NewSubscriber(cfg, cfg.Archive.Topic, ack.WithMode(ack.AfterProcessing), ack.WithSubscriberLogger(log))
+	sub, err := config.NewAckSubscriber(cfg, cfg.Archive.Topic, ack.WithMode(ack.AfterProcessing), ack.WithSubscriberLogger(log))
 	if err != nil {
 		return cli.Runtime(err)
 	}

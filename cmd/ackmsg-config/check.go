@@ -10,7 +10,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/cli"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 )
 
 const checkDetails = `
@@ -92,12 +91,12 @@ func checkFiles(cfg *config.Config, log *slog.Logger) (problems, notes []string)
 		if cfg.Certname != "" {
 			logger = "ackmsg-logger (certname)"
 		}
-		if s, err := wiring.Signer(cli.WithCertPrefix(cfg, cli.ShellCertPrefix)); err != nil {
+		if s, err := cli.WithCertPrefix(cfg, cli.ShellCertPrefix).Signer(); err != nil {
 			problems = append(problems, "sign_messages, "+logger+": "+err.Error())
 		} else {
 			notes = append(notes, fmt.Sprintf("%s signs as %q", logger, s.Name()))
 		}
-		switch s, err := wiring.Signer(cfg); {
+		switch s, err := cfg.Signer(); {
 		case !cli.HasIdentity(cfg):
 			notes = append(notes, services+" name no certificate of their own here: each needs --certname when it starts")
 		case err != nil:
@@ -107,7 +106,7 @@ func checkFiles(cfg *config.Config, log *slog.Logger) (problems, notes []string)
 		}
 	}
 	if cfg.ValidateSignatures {
-		if _, err := wiring.Verifier(cfg, false, log); err != nil {
+		if _, err := cfg.Verifier(false, log); err != nil {
 			problems = append(problems, "validate_signatures: "+err.Error())
 		}
 	}

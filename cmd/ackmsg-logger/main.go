@@ -124,7 +124,7 @@ it exits 3 when the signal cut short a wait for ACKs (that message is not confir
 			if err != nil {
 				return cli.Runtime(err)
 			}
-			ob, err := outbox.New(cfg, store, outbox.WithLogger(c.Log()), outbox.WithBuilderOptions(publisher.WithModname(*modname)))
+			ob, err := config.NewOutbox(cfg, store, outbox.WithLogger(c.Log()), outbox.WithBuilderOptions(publisher.WithModname(*modname)))
 			if err != nil {
 				store.Close()
 				return cli.Runtime(err)
@@ -147,7 +147,7 @@ it exits 3 when the signal cut short a wait for ACKs (that message is not confir
 			}
 			closer = ob.Close
 		} else if len(*recipients) > 0 || len(cfg.Recipients) > 0 {
-			ap, err := ack.New(cfg, ack.WithLogger(c.Log()))
+			ap, err := config.NewAckPublisher(ctx, cfg, ack.WithLogger(c.Log()))
 			if err != nil {
 				return cli.Runtime(err)
 			}
@@ -177,7 +177,7 @@ it exits 3 when the signal cut short a wait for ACKs (that message is not confir
 			}
 			closer = ap.Close
 		} else {
-			pub, err := publisher.New(cfg, publisher.WithLogger(c.Log()))
+			pub, err := config.NewPublisher(ctx, cfg, publisher.WithLogger(c.Log()))
 			if err != nil {
 				return cli.Runtime(err)
 			}

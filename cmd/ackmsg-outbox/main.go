@@ -327,14 +327,14 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	pcfg := *cfg
 	pcfg.Active, pcfg.Name, pcfg.SignMessages = true, config.RelayInboundKey, false
 	pcfg.AckMaxInFlight = max(pcfg.AckMaxInFlight, cfg.Outbox.MaxInFlight)
-	pub, err := ack.New(&pcfg, ack.WithLogger(log.With("part", "publisher")), ack.DeliverOnly())
+	pub, err := config.NewAckPublisher(ctx, &pcfg, ack.WithLogger(log.With("part", "publisher")), ack.DeliverOnly())
 	if err != nil {
 		return cli.Runtime(err)
 	}
 	defer pub.Close()
 
 	m := outbox.NewMetrics(store)
-	d := outbox.NewDeliverer(store, pub, cfg.Outbox, outbox.WithDelivererLogger(log), outbox.WithDelivererMetrics(m))
+	d := outbox.NewDeliverer(store, pub, cfg.Outbox.DelivererConfig(), outbox.WithDelivererLogger(log), outbox.WithDelivererMetrics(m))
 
 	if addr := cfg.Outbox.HTTPAddress; addr != "" {
 		reg := prometheus.NewRegistry()

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/ackmsg/ackmsg/config"
@@ -35,10 +36,35 @@ relay.inbound_security = "none" keeps relay_inbound plaintext for Python publish
 				return cli.Usage("--http-address: %v", err)
 			}
 		}
-		r, err := relay.New(cfg, c.Log())
+		rc, err := relayConfig(cfg)
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		r, err := relay.New(rc, c.Log())
 		if err != nil {
 			return cli.Runtime(err)
 		}
 		return r.Run(ctx)
 	})
+}
+
+// relayConfig maps the configuration onto the relay's, checking its addresses with the
+// configuration's texts.
+func relayConfig(cfg *config.Config) (relay.Config, error) {
+	outs, err := cfg.PublishEndpoints(config.RelayOutboundKey)
+	if err != nil {
+		return relay.Config{}, err
+	}
+	for _, a := range outs {
+		if _, err := config.BindAddress(a); err != nil {
+			return relay.Config{}, err
+		}
+	}
+	if _, err := config.BindAddress(cfg.RelayInbound); err != nil {
+		return relay.Config{}, fmt.Errorf("relay_inbound: %w", err)
+	}
+	return relay.Config{Inbound: cfg.RelayInbound, Outbound: outs, MaxFrameSize: cfg.MaxFrameSize,
+		HTTPAddress: cfg.Relay.HTTPAddress, Transport: cfg.Transport(),
+		InboundPlaintext: cfg.Relay.InboundSecurity == config.SecurityNone,
+		RoutingPolicy:    cfg.RoutingPolicy, RoutingNitpicky: cfg.RoutingNitpicky}, nil
 }

@@ -18,10 +18,10 @@ import (
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/cli"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/publisher"
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/replay/boltstore"
 	"github.com/ackmsg/ackmsg/replay/pgstore"
 )
 
@@ -186,7 +186,7 @@ func (f *replayFlags) fetcher(ctx context.Context, cfg *config.Config, name stri
 			return nil, nil, cli.Usage("no replay endpoint for %q: set replay_endpoints or give --replay-endpoint or --store", name)
 		}
 	}
-	client, err := replay.NewClient(wiring.SocketOptions(cfg), cfg.ReplayTimeout.Duration())
+	client, err := replay.NewClient(cfg.Transport(), cfg.ReplayTimeout.Duration())
 	if err != nil {
 		return nil, nil, cli.Runtime(err)
 	}
@@ -279,8 +279,8 @@ func openStore(ctx context.Context, store string) (replay.Store, error) {
 		defer cancel()
 		return pgstore.Open(ctx, store, pgstore.Options{ReadOnly: true})
 	}
-	st, err := replay.OpenBolt(store, replay.BoltOptions{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
-	if errors.Is(err, replay.ErrLocked) {
+	st, err := boltstore.Open(store, boltstore.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+	if errors.Is(err, boltstore.ErrLocked) {
 		return nil, fmt.Errorf("%w: ask its replay endpoint instead (--replay-endpoint, or replay_endpoints)", err)
 	}
 	if err != nil {
@@ -416,7 +416,7 @@ func printStats(ctx context.Context, w io.Writer, store, name string) error {
 func republish(ctx context.Context, cfg *config.Config, c *cli.Command, w io.Writer, frames [][]byte) error {
 	pc := *cfg
 	pc.Active, pc.Name, pc.PersistentStore, pc.SignMessages = true, config.RelayInboundKey, "", false
-	pub, err := publisher.New(&pc, publisher.WithLogger(c.Log()))
+	pub, err := config.NewPublisher(ctx, &pc, publisher.WithLogger(c.Log()))
 	if err != nil {
 		return cli.Runtime(err)
 	}

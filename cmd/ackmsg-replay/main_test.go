@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/replay/boltstore"
 )
 
 // history writes a history file holding publishers svc.a (one message) and svc.b (two), and a
@@ -21,7 +22,7 @@ func history(t *testing.T) (conf, store string) {
 	if err := os.WriteFile(conf, []byte("topic_prefix = \"org.example\"\nenvironment = \"test\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st, err := replay.OpenBolt(store, replay.BoltOptions{})
+	st, err := boltstore.Open(store, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -239,7 +239,7 @@ func subscribe(ctx context.Context, c *cli.Command, cfg *config.Config, topic st
 		if !showAcks {
 			opts = append(opts, consumer.WithSkip(func(topic []byte) bool { return bytes.HasSuffix(topic, []byte(ackSuffix)) }))
 		}
-		sub, err := consumer.NewSubscriber(cfg, topic, opts...)
+		sub, err := config.NewSubscriber(cfg, topic, opts...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -262,7 +262,7 @@ func subscribe(ctx context.Context, c *cli.Command, cfg *config.Config, topic st
 	if showAcks {
 		opts = append(opts, ack.WithAckMessages())
 	}
-	sub, err := ack.NewSubscriber(cfg, topic, opts...)
+	sub, err := config.NewAckSubscriber(cfg, topic, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -96,7 +96,7 @@ For scripts: --count N exits 0 after N commands ran, --timeout D exits after D (
 		if err != nil {
 			return cli.Usage("%v", err)
 		}
-		sub, err := consumer.NewSubscriber(cfg, *topic, consumer.WithLogger(c.Log()))
+		sub, err := config.NewSubscriber(cfg, *topic, consumer.WithLogger(c.Log()))
 		if err != nil {
 			return cli.Runtime(err)
 		}

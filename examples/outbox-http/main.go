@@ -239,12 +239,12 @@ func run(ctx context.Context, listen func() (net.Listener, error), deliver bool,
 	if deliver {
 		dcfg := *cfg
 		dcfg.Active, dcfg.Name = true, config.RelayInboundKey
-		pub, err := ack.New(&dcfg, ack.WithLogger(log), ack.DeliverOnly())
+		pub, err := config.NewAckPublisher(ctx, &dcfg, ack.WithLogger(log), ack.DeliverOnly())
 		if err != nil {
 			return err
 		}
 		defer pub.Close()
-		d := outbox.NewDeliverer(st, pub, cfg.Outbox, outbox.WithDelivererLogger(log))
+		d := outbox.NewDeliverer(st, pub, cfg.Outbox.DelivererConfig(), outbox.WithDelivererLogger(log))
 		go func() { done <- d.Run(ctx) }()
 	} else {
 		close(done)
@@ -268,7 +268,7 @@ func run(ctx context.Context, listen func() (net.Listener, error), deliver bool,
 
 // newOutbox is the outbox on st (closed with it); on error st is closed.
 func newOutbox(cfg *config.Config, st outbox.Store, log *slog.Logger) (*outbox.Outbox, error) {
-	ob, err := outbox.New(cfg, st, outbox.WithLogger(log), outbox.WithBuilderOptions(publisher.WithModname("shop")))
+	ob, err := config.NewOutbox(cfg, st, outbox.WithLogger(log), outbox.WithBuilderOptions(publisher.WithModname("shop")))
 	if err != nil {
 		st.Close()
 		return nil, err

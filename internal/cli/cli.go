@@ -190,6 +190,9 @@ func (c *Command) Parse(args []string) (code int, ok bool) {
 // when something set it. Valid after Parse.
 func (c *Command) Load() (*config.Config, error) {
 	cfg, err := c.Config.Load()
+	if cfg != nil {
+		cfg.SetLogger(c.log) // the trust material config loads logs where the command does
+	}
 	if cfg != nil && c.certPrefix != "" {
 		cfg = WithCertPrefix(cfg, c.certPrefix)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ackmsg/ackmsg/config"
+	dsnurl "github.com/ackmsg/ackmsg/internal/dsn"
 )
 
 // The defaults of the stores' ConnectTimeout and Timeout options.
@@ -55,7 +55,7 @@ func Parse(dsn string, b Bounds, application string) (*pgxpool.Config, Bounds, e
 	b = b.WithDefaults()
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, b, fmt.Errorf("%s: %w", config.RedactURL(dsn), err) // pgx hides the password in its text
+		return nil, b, fmt.Errorf("%s: %w", dsnurl.Redact(dsn), err) // pgx hides the password in its text
 	}
 	cc := pcfg.ConnConfig
 	if cc.ConnectTimeout == 0 {
@@ -86,7 +86,7 @@ var ErrNoAnswer = errors.New("no answer from the PostgreSQL server")
 // "creating the outbox table"): it names the URL (password masked) and, when the server did not
 // answer in time, says so with the bound that ran out and matches ErrNoAnswer.
 func Failed(dsn, what string, b Bounds, connecting bool, err error) error {
-	url := config.RedactURL(dsn)
+	url := dsnurl.Redact(dsn)
 	if timedOut(err) {
 		bound, name := b.Timeout, "operation timeout"
 		if connecting {

@@ -11,13 +11,16 @@
 // the host) while the subscribers get CURVE; nobody is authenticated there, so nothing is
 // authorized at the relay.
 //
-// With relay.http_address set, the relay serves /live, /ready (its sockets are bound and it is
+// Its Config is plain data; ackmsg-relay maps the configuration onto it. With HTTPAddress
+// (relay.http_address) set, the relay serves /live, /ready (its sockets are bound and it is
 // not stopping) and /metrics (internal/ops), counting ackmsg_relay_messages_forwarded_total and
 // ackmsg_relay_messages_dropped_total{reason}, and with CURVE ackmsg_relay_handshakes_refused_total{reason}.
 package relay
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -25,10 +28,8 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ops"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/transport"
 )
@@ -40,51 +41,89 @@ type Relay struct {
 	in       *zsock.Sub
 	out      *zsock.Pub
 	maxFrame int
-	authz    *Authorizer // nil without transport_security curve: no identity to authorize
-	keys     any         // the CURVE keys, for the refused-handshake counts; nil without CURVE
 
 	forwarded atomic.Uint64
 	drops     *ratelog.Limiter
 	stopping  atomic.Bool
 	http      *ops.Server // nil without relay.http_address
+	authz     *Authorizer // nil without transport_security curve: no identity to authorize
+	keys      any         // the CURVE keys, for the refused-handshake counts; nil without CURVE
 }
 
-// New binds the inbound SUB on relay_inbound and the outbound PUB on the first free address of
-// endpoints.relay_outbound, then serves relay.http_address when it is set.
-func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
-	log = wiring.Logger(log)
-	outs, err := cfg.PublishEndpoints(config.RelayOutboundKey)
-	if err != nil {
+// Config is what a relay is. The command maps relay_inbound, endpoints.relay_outbound,
+// max_frame_size, relay.http_address and the zmq_* keys onto it.
+type Config struct {
+	// Inbound is the address active publishers connect to (relay_inbound), bound as
+	// transport.BindAddress says. Required.
+	Inbound string
+	// Outbound lists the addresses subscribers connect to (endpoints.relay_outbound); the first
+	// free one is bound. Required.
+	Outbound []string
+	// MaxFrameSize drops a message with a larger frame (max_frame_size). Default 0: no limit.
+	MaxFrameSize int
+	// HTTPAddress serves /live, /ready and /metrics (relay.http_address). Default "": off.
+	HTTPAddress string
+	// Transport are the socket options. Default: the zero value (see transport.Options).
+	Transport transport.Options
+	// InboundPlaintext keeps the inbound side plaintext while Transport.Security is CURVE
+	// (relay.inbound_security = "none"): a segment for Python publishers on the host. Nobody is
+	// authenticated there, so nothing is authorized at the relay. Default false.
+	InboundPlaintext bool
+	// RoutingPolicy (topic → certificate names allowed to publish it) and RoutingNitpicky
+	// (a topic not in the policy is refused) authorize inbound messages by their authenticated
+	// sender when the inbound side runs CURVE. Default: no policy, every sender allowed.
+	RoutingPolicy   map[string][]string
+	RoutingNitpicky bool
+}
+
+// Validate reports a Config no relay can run on.
+func (c Config) Validate() error {
+	switch {
+	case c.Inbound == "":
+		return errors.New("relay: Inbound (relay_inbound) must be set")
+	case len(c.Outbound) == 0:
+		return errors.New("relay: Outbound (endpoints.relay_outbound) must list an address")
+	case c.MaxFrameSize < 0:
+		return errors.New("relay: MaxFrameSize must not be negative")
+	}
+	return c.Transport.Validate()
+}
+
+// New binds the inbound SUB on cfg.Inbound and the outbound PUB on the first free address of
+// cfg.Outbound, then serves cfg.HTTPAddress when it is set.
+func New(cfg Config, log *slog.Logger) (*Relay, error) {
+	log = cmp.Or(log, slog.Default())
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	var binds []string
-	for _, a := range outs {
-		b, err := config.BindAddress(a)
+	for _, a := range cfg.Outbound {
+		b, err := transport.BindAddress(a)
 		if err != nil {
 			return nil, err
 		}
 		binds = append(binds, b)
 	}
-	inbound, err := config.BindAddress(cfg.RelayInbound)
+	inbound, err := transport.BindAddress(cfg.Inbound)
 	if err != nil {
 		return nil, fmt.Errorf("relay_inbound: %w", err)
 	}
-	zctx, err := zsock.NewContext(cfg.IOThreads)
+	zctx, err := zsock.NewContext(cfg.Transport.IOThreads)
 	if err != nil {
 		return nil, err
 	}
-	opts := wiring.SocketOptions(cfg)
+	opts := cfg.Transport
+	inOpts := opts
+	if cfg.InboundPlaintext {
+		inOpts.Security = transport.Security{} // a plaintext segment
+	}
 	out, err := zsock.NewPub(zctx, zsock.PubConfig{Bind: binds, Options: opts})
 	if err != nil {
 		zctx.Term()
 		return nil, fmt.Errorf("relay_outbound: %w", err)
 	}
-	inOpts := opts
-	if cfg.Relay.InboundSecurity == config.SecurityNone {
-		inOpts.Security = transport.Security{Mode: config.SecurityNone} // a plaintext segment
-	}
 	in, err := zsock.NewSub(zctx, zsock.SubConfig{
-		Endpoints: []zsock.Endpoint{{Name: config.RelayInboundKey, Addr: inbound}},
+		Endpoints: []zsock.Endpoint{{Name: "relay_inbound", Addr: inbound}},
 		Bind:      true,
 		UserID:    inOpts.Security.Curve(),
 		Options:   inOpts,
@@ -104,7 +143,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Relay, error) {
 	if opts.Security.Curve() {
 		r.keys = opts.Security.Keys
 	}
-	if addr := cfg.Relay.HTTPAddress; addr != "" {
+	if addr := cfg.HTTPAddress; addr != "" {
 		if r.http, err = r.serveHTTP(addr); err != nil {
 			r.close()
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ackmsg/ackmsg/config"
+	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 )
@@ -44,12 +45,13 @@ func TestRelayRefusesTopicOutsideRoutingPolicy(t *testing.T) {
 	pki := testbus.CurvePKI(t, "relay", "alice", "bob")
 	in, out := testbus.Addr(t), testbus.Addr(t)
 	conf := func(name string) *config.Config {
-		c := testbus.Curve(testbus.Config(map[string][]string{config.RelayOutboundKey: {out}}), pki, name)
+		c := configtest.Curve(configtest.Config(map[string][]string{config.RelayOutboundKey: {out}}), pki, name)
 		c.RelayInbound = in
 		c.RoutingPolicy = config.ListMap{"org.example.test.bob": {"bob"}, "org.example.test.open": {"alice", "bob"}}
 		return c
 	}
-	r, err := New(conf("relay"), slog.Default())
+	rc := conf("relay")
+	r, err := New(Config{Inbound: in, Outbound: []string{out}, Transport: rc.Transport(), RoutingPolicy: rc.RoutingPolicy}, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +126,7 @@ func TestRelayPlaintextInboundCurveOutbound(t *testing.T) {
 	pki := testbus.CurvePKI(t, "relay", "bob")
 	in, out := testbus.Addr(t), testbus.Addr(t)
 	conf := func(name string) *config.Config {
-		c := testbus.Curve(testbus.Config(map[string][]string{config.RelayOutboundKey: {out}}), pki, name)
+		c := configtest.Curve(configtest.Config(map[string][]string{config.RelayOutboundKey: {out}}), pki, name)
 		c.RelayInbound = in
 		return c
 	}
@@ -133,7 +135,8 @@ func TestRelayPlaintextInboundCurveOutbound(t *testing.T) {
 	if err := rc.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(rc, slog.Default())
+	r, err := New(Config{Inbound: in, Outbound: []string{out}, Transport: rc.Transport(),
+		InboundPlaintext: rc.Relay.InboundSecurity == config.SecurityNone}, slog.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

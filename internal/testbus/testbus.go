@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/freeport"
 )
 
@@ -38,28 +37,6 @@ func RepoRoot() string {
 
 // PKIDir is the vector PKI (CA, CRL, pub01, sub01, sub02, revoked01, expired01, untrusted01).
 func PKIDir() string { return filepath.Join(RepoRoot(), "testdata", "vectors", "pki") }
-
-// Config returns a valid configuration with topic prefix org.example, environment test, and
-// the given endpoints; it names no publisher and signs nothing.
-func Config(endpoints map[string][]string) *config.Config {
-	c := config.DefaultConfig()
-	c.TopicPrefix = "org.example"
-	c.Environment = "test"
-	c.Endpoints = config.ListMap(endpoints)
-	c.ZMQLinger = 0
-	return &c
-}
-
-// Sign makes c sign with the vector PKI certificate name and validate against its CA and CRL.
-func Sign(c *config.Config, name string) *config.Config {
-	c.SignMessages = true
-	c.ValidateSignatures = true
-	c.SSLDir = PKIDir()
-	c.Certname = name
-	c.CACertLocation = filepath.Join(PKIDir(), "ca.crt")
-	c.CRLLocation = filepath.Join(PKIDir(), "crl.pem")
-	return c
-}
 
 // Within returns the test's context (t.Context()) bounded by d: it ends after d, or when the
 // test function returns, before its Cleanup functions run.

@@ -16,6 +16,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -26,7 +27,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ackmsg/ackmsg/internal/pgconf"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/outbox"
 )
 
@@ -87,7 +87,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 	conn.Release()
 	s := &Store{pool: pool, bounds: bounds, table: pgx.Identifier{opts.Table}.Sanitize(), channel: opts.Table + "_changed",
-		log: wiring.Logger(opts.Logger), changed: make(chan struct{}, 1)}
+		log: cmp.Or(opts.Logger, slog.Default()), changed: make(chan struct{}, 1)}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %w", pgconf.Failed(dsn, "creating the outbox table "+s.table, bounds, false, err))

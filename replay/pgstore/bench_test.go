@@ -11,6 +11,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/replay/boltstore"
 )
 
 // BenchmarkAppend: appends of 500-byte envelopes under the default retention, from 1 and from
@@ -29,7 +30,7 @@ func BenchmarkAppend(b *testing.B) {
 			if tc.store == "postgres" {
 				s, err = Open(context.Background(), pgtest.Start(b), Options{Retention: ret, Own: []string{"svc"}})
 			} else {
-				s, err = replay.OpenBolt(filepath.Join(b.TempDir(), "h.db"), replay.BoltOptions{Retention: ret})
+				s, err = boltstore.Open(filepath.Join(b.TempDir(), "h.db"), boltstore.Options{Retention: ret})
 			}
 			if err != nil {
 				b.Fatal(err)

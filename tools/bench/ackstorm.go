@@ -138,7 +138,7 @@ func ackStorm(p *procs, k *pki, ns []int, samples int) ([]stormPoint, error) {
 		return nil, err
 	}
 	cfg.Name, cfg.Active, cfg.Certname, cfg.ZMQLinger = config.RelayInboundKey, true, "pub", 0
-	pub, err := ack.New(cfg)
+	pub, err := config.NewAckPublisher(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/bridge"
 	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
 )
 
 const (
@@ -169,7 +170,7 @@ func newBridgeBus(k *pki, urls []string, size int) (*bus, error) {
 	}
 	pcfg := k.config("pub", eps)
 	pcfg.Name = "pub.host"
-	pub, err := ack.New(pcfg)
+	pub, err := config.NewAckPublisher(context.Background(), pcfg)
 	if err != nil {
 		b.close()
 		return nil, err

@@ -15,7 +15,6 @@ import (
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/internal/freeport"
 	"github.com/ackmsg/ackmsg/publisher"
 )
@@ -140,7 +139,7 @@ func newBusWith(p *pki, n int, adjust func(*config.Config)) (*bus, error) {
 		cfg := p.config(name, eps)
 		cfg.Name = name + ".host"
 		adjust(cfg)
-		s, err := ack.NewSubscriber(cfg, benchTopic)
+		s, err := config.NewAckSubscriber(cfg, benchTopic)
 		if err != nil {
 			b.close()
 			return nil, err
@@ -160,7 +159,7 @@ func newBusWith(p *pki, n int, adjust func(*config.Config)) (*bus, error) {
 	cfg := p.config("pub", eps)
 	cfg.Name = "pub.host"
 	adjust(cfg)
-	pub, err := ack.New(cfg)
+	pub, err := config.NewAckPublisher(context.Background(), cfg)
 	if err != nil {
 		b.close()
 		return nil, err
@@ -300,12 +299,12 @@ func plainThroughput(body any, n int) (rate, sendRate float64, err error) {
 	c.HighWaterMark = 0 // unlimited, as the raw floor: nothing is dropped
 	c.Endpoints = config.ListMap{"pub.host": {freeAddr()}}
 	c.Name = "pub.host"
-	pub, err := publisher.New(&c, publisher.WithModname(benchModname))
+	pub, err := config.NewPublisher(context.Background(), &c, publisher.WithModname(benchModname))
 	if err != nil {
 		return 0, 0, err
 	}
 	defer pub.Close()
-	sub, err := consumer.NewSubscriber(&c, benchTopic)
+	sub, err := config.NewSubscriber(&c, benchTopic)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -354,7 +353,7 @@ func plainEnvelope(body any) ([]byte, error) {
 	c.TopicPrefix, c.Environment = "org.example", "test"
 	c.Endpoints = config.ListMap{"pub.host": {freeAddr()}}
 	c.Name = "pub.host"
-	pub, err := publisher.New(&c, publisher.WithModname(benchModname))
+	pub, err := config.NewPublisher(context.Background(), &c, publisher.WithModname(benchModname))
 	if err != nil {
 		return nil, err
 	}

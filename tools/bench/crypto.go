@@ -16,7 +16,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/message"
 )
 
@@ -37,11 +36,11 @@ func newCryptoKit(pki *pki) (*cryptoKit, error) {
 		return nil, err
 	}
 	cfg := pki.config("pub", nil)
-	sv, err := wiring.Verifier(cfg, true, nil)
+	sv, err := cfg.Verifier(true, nil)
 	if err != nil {
 		return nil, err
 	}
-	av, err := wiring.AckVerifier(cfg, nil)
+	av, err := cfg.AckVerifier(nil)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,6 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 )
 
@@ -254,7 +253,7 @@ func rawThroughput(frames [][]byte, n int) (float64, error) {
 
 // zsockRoundTrip is rawRoundTrip through ackmsg's zsock sockets with the bus's socket options.
 func zsockRoundTrip(cfg *config.Config, msg, reply [][]byte, n int) ([]time.Duration, error) {
-	opts := wiring.SocketOptions(cfg)
+	opts := cfg.Transport()
 	addrA, addrB := freeAddr(), freeAddr()
 	zA, err := zsock.NewContext(1)
 	if err != nil {

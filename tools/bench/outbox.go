@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/outbox"
 	"github.com/ackmsg/ackmsg/outbox/boltstore"
@@ -135,13 +136,13 @@ func outboxEndToEnd(b *bus, dir string, n int) ([]time.Duration, error) {
 		return nil, err
 	}
 	defer s.Close()
-	ob, err := outbox.New(b.cfg, s)
+	ob, err := config.NewOutbox(b.cfg, s)
 	if err != nil {
 		return nil, err
 	}
 	defer ob.Close()
 	delivered := make(chan string, 16)
-	d := outbox.NewDeliverer(s, b.pub, b.cfg.Outbox, outbox.WithOnDelivered(func(r *outbox.Record) { delivered <- r.MsgID }))
+	d := outbox.NewDeliverer(s, b.pub, b.cfg.Outbox.DelivererConfig(), outbox.WithOnDelivered(func(r *outbox.Record) { delivered <- r.MsgID }))
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(ctx) }()

@@ -5,6 +5,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,9 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/wiring"
 )
 
 // procs are the commands built from this repository and the processes started from them.
@@ -61,7 +60,7 @@ zmq_linger = 1000
 [certnames]
 "shell.%s" = "logger"
 `, k.dir, filepath.Join(k.dir, "ca.crt"), filepath.Join(k.dir, "crl.pem"), extra, strings.Join(eps, "\n"),
-		wiring.ShortHostname())
+		config.ShortHostname())
 	path := filepath.Join(p.dir, name+".toml")
 	return path, os.WriteFile(path, []byte(conf), 0o644)
 }
@@ -162,7 +161,7 @@ func procAcked(p *procs, fig keyed, n, samples int) ([]time.Duration, *cryptoFlo
 		return nil, nil, 0, err
 	}
 	cfg.Name, cfg.Certname, cfg.ZMQLinger = "pub.host", "pub", 0
-	pub, err := ack.New(cfg)
+	pub, err := config.NewAckPublisher(context.Background(), cfg)
 	if err != nil {
 		return nil, nil, 0, err
 	}

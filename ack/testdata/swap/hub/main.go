@@ -44,18 +44,18 @@ func main() {
 	subOpts := []consumer.Option{consumer.WithLogger(log), consumer.WithEndpoints(cfg.SubscribeEndpoints()...)}
 	hubOpts := []consumer.HubOption{consumer.WithHubLogger(log), consumer.WithSubscriberOptions(subOpts...),
 		consumer.WithObserver(func(name string, took time.Duration, err error) {})}
-	h, err := consumer.NewHub(cfg, hubOpts...)
+	h, err := config.NewHub(cfg, hubOpts...)
 	if err != nil {
 		os.Exit(2)
 	}
 	var cc consumer.ConsumerConfig = consumer.DefaultConsumerConfig("audit")
 	if len(cfg.Hub.Consumers) > 0 {
-		cc = consumer.ConsumerConfigFrom(cfg.Hub.Consumers[0])
+		cc = cfg.Hub.Consumers[0].ConsumerConfig()
 	}
 	h.Add(audit{}, cc)
 	h.Add(consumer.Func(func(ctx context.Context, m *message.Message) error { return nil }, "org.example.test.x"),
 		consumer.DefaultConsumerConfig("x"))
-	p, err := publisher.New(cfg, publisher.WithLogger(log), publisher.WithSigner(nil))
+	p, err := config.NewPublisher(context.Background(), cfg, publisher.WithLogger(log), publisher.WithSigner(nil))
 	if err != nil {
 		os.Exit(2)
 	}

@@ -28,7 +28,7 @@ func main() {
 		fail(2, err)
 	}
 	opts := []publisher.Option{publisher.WithLogger(log), publisher.WithModname("swap"), publisher.WithClock(time.Now)}
-	p, err := publisher.New(cfg, opts...)
+	p, err := config.NewPublisher(context.Background(), cfg, opts...)
 	if err != nil {
 		fail(2, err)
 	}
@@ -54,7 +54,7 @@ func main() {
 		fmt.Println(m.MsgID())
 	}
 	log.Info("published", "addr", p.Addr(), "sent", p.Sent(), "subscriptions", p.Subscriptions(),
-		"signed", p.Signer() != nil, "name", p.Config().Name)
+		"signed", p.Signer() != nil, "name", cfg.Name)
 	if err := p.Close(); err != nil {
 		fail(1, err)
 	}

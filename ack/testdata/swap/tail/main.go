@@ -36,7 +36,7 @@ func main() {
 	opts := []consumer.Option{consumer.WithLogger(log), consumer.WithClock(time.Now)}
 	if !*next {
 		n := 0
-		for d, err := range consumer.Tail(ctx, cfg, *topic, opts...) {
+		for d, err := range config.Tail(ctx, cfg, *topic, opts...) {
 			if err != nil {
 				fail(1, err)
 			}
@@ -50,7 +50,7 @@ func main() {
 		}
 		return
 	}
-	s, err := consumer.NewSubscriber(cfg, *topic, append(opts, consumer.WithPrefixes(*topic))...)
+	s, err := config.NewSubscriber(cfg, *topic, append(opts, consumer.WithPrefixes(*topic))...)
 	if err != nil {
 		fail(2, err)
 	}

@@ -1,4 +1,4 @@
-package replay
+package boltstore
 
 import (
 	"bytes"
@@ -12,10 +12,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ackmsg/ackmsg/internal/boltkit"
+	"github.com/ackmsg/ackmsg/replay"
 )
 
-// BoltSchemaVersion is the layout of the history file BoltStore writes.
-const BoltSchemaVersion = 1
+// SchemaVersion is the layout of the history file Store writes.
+const SchemaVersion = 1
 
 // Layout: bucket "meta" holds the schema version; bucket "names" holds one bucket per
 // publisher name, itself holding:
@@ -36,10 +37,10 @@ var (
 	keyEvicted  = []byte("evicted")
 )
 
-// BoltOptions configure OpenBolt.
-type BoltOptions struct {
+// Options configure Open.
+type Options struct {
 	// Retention bounds each publisher's history.
-	Retention Retention
+	Retention replay.Retention
 	// NoSync skips the fsync of each commit: a record then survives a crash of the process
 	// (it is in the kernel's page cache when Append returns) but not of the machine, which may
 	// also lose the last seq_ids handed out, so that they are handed out again.
@@ -52,36 +53,36 @@ type BoltOptions struct {
 	Now func() time.Time
 }
 
-// ErrLocked is returned by OpenBolt when another process holds the file.
+// ErrLocked is returned by Open when another process holds the file.
 var ErrLocked = errors.New("replay: the history file is locked by another process (one publisher per persistent_store file)")
 
-// ErrCorrupt is returned by OpenBolt for a file that is not a readable history.
+// ErrCorrupt is returned by Open for a file that is not a readable history.
 var ErrCorrupt = errors.New("replay: the history file is corrupt or not a history store")
 
-// BoltStore is the embedded history: one bbolt file (ACID, fsync on every commit unless NoSync),
+// Store is the embedded history: one bbolt file (ACID, fsync on every commit unless NoSync),
 // for one process at a time. Appends that arrive while a commit is being written are committed
-// together, so concurrent publishers share fsyncs. Create it with OpenBolt.
-type BoltStore struct {
+// together, so concurrent publishers share fsyncs. Create it with Open.
+type Store struct {
 	db   *boltkit.DB
-	opts BoltOptions
+	opts Options
 }
 
-var _ Store = (*BoltStore)(nil)
+var _ replay.Store = (*Store)(nil)
 
 // OpenBolt opens (creating it, and its directory, when missing) the history file at path.
-func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
+func Open(path string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	db, err := boltkit.Open(path, boltkit.Config{
-		Prefix: "replay", Corrupt: ErrCorrupt, Locked: ErrLocked, Closed: ErrClosed,
+		Prefix: "replay", Corrupt: ErrCorrupt, Locked: ErrLocked, Closed: replay.ErrClosed,
 		LockTimeout: opts.LockTimeout, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync,
-		Schema: boltkit.Schema{Version: BoltSchemaVersion, What: "history", Buckets: [][]byte{bucketNames}},
+		Schema: boltkit.Schema{Version: SchemaVersion, What: "history", Buckets: [][]byte{bucketNames}},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &BoltStore{db: db, opts: opts}, nil
+	return &Store{db: db, opts: opts}, nil
 }
 
 func u64(n uint64) []byte {
@@ -106,7 +107,7 @@ func getU64(b *bolt.Bucket, k []byte) uint64 {
 // the wait for room in the group committer's queue; once queued, the record is committed and
 // Append waits for the commit, so that it never reports a failure for a record that is in the
 // file.
-func (s *BoltStore) Append(ctx context.Context, name string, r Record) error {
+func (s *Store) Append(ctx context.Context, name string, r replay.Record) error {
 	if s.opts.ReadOnly {
 		return fmt.Errorf("replay: %s is open read-only", s.db.Path())
 	}
@@ -119,7 +120,7 @@ func (s *BoltStore) Append(ctx context.Context, name string, r Record) error {
 	return s.db.Write(ctx, func(tx *bolt.Tx) error { return s.put(tx, name, r) })
 }
 
-func (s *BoltStore) put(tx *bolt.Tx, name string, r Record) error {
+func (s *Store) put(tx *bolt.Tx, name string, r replay.Record) error {
 	nb, err := tx.Bucket(bucketNames).CreateBucketIfNotExists([]byte(name))
 	if err != nil {
 		return err
@@ -194,8 +195,8 @@ func (s *BoltStore) put(tx *bolt.Tx, name string, r Record) error {
 	return nil
 }
 
-func decodeRecord(k, v []byte) Record {
-	r := Record{Seq: keySeq(k)}
+func decodeRecord(k, v []byte) replay.Record {
+	r := replay.Record{Seq: keySeq(k)}
 	if len(v) < 10 {
 		return r
 	}
@@ -212,7 +213,7 @@ func decodeRecord(k, v []byte) Record {
 // LastSeq is the highest seq_id ever appended under name. A read does not wait (bbolt's read
 // transactions run beside the writer), so ctx is only checked before it starts, as in every
 // read of BoltStore.
-func (s *BoltStore) LastSeq(ctx context.Context, name string) (int64, error) {
+func (s *Store) LastSeq(ctx context.Context, name string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -226,7 +227,7 @@ func (s *BoltStore) LastSeq(ctx context.Context, name string) (int64, error) {
 	return last, err
 }
 
-func (s *BoltStore) sub(tx *bolt.Tx, name string, bucket []byte) *bolt.Bucket {
+func (s *Store) sub(tx *bolt.Tx, name string, bucket []byte) *bolt.Bucket {
 	nb := tx.Bucket(bucketNames).Bucket([]byte(name))
 	if nb == nil {
 		return nil
@@ -234,10 +235,10 @@ func (s *BoltStore) sub(tx *bolt.Tx, name string, bucket []byte) *bolt.Bucket {
 	return nb.Bucket(bucket)
 }
 
-func (s *BoltStore) stat(tx *bolt.Tx, name string) *bolt.Bucket { return s.sub(tx, name, bucketStat) }
+func (s *Store) stat(tx *bolt.Tx, name string) *bolt.Bucket { return s.sub(tx, name, bucketStat) }
 
 // Names lists the publisher names the file holds a history for.
-func (s *BoltStore) Names(ctx context.Context) ([]string, error) {
+func (s *Store) Names(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -252,8 +253,8 @@ func (s *BoltStore) Names(ctx context.Context) ([]string, error) {
 }
 
 // Stats describes name's history.
-func (s *BoltStore) Stats(ctx context.Context, name string) (StoreStats, error) {
-	var st StoreStats
+func (s *Store) Stats(ctx context.Context, name string) (replay.StoreStats, error) {
+	var st replay.StoreStats
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
@@ -279,15 +280,15 @@ func (s *BoltStore) Stats(ctx context.Context, name string) (StoreStats, error) 
 }
 
 // Query returns the retained records matching q, by seq_id.
-func (s *BoltStore) Query(ctx context.Context, name string, q Query, lim Limits) ([]Record, error) {
+func (s *Store) Query(ctx context.Context, name string, q replay.Query, lim replay.Limits) ([]replay.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var out []Record
+	var out []replay.Record
 	err := s.db.View(func(tx *bolt.Tx) error {
 		seqB := s.sub(tx, name, bucketSeq)
 		if seqB == nil {
-			return ErrNoMatch
+			return replay.ErrNoMatch
 		}
 		idB, timeB := s.sub(tx, name, bucketIDs), s.sub(tx, name, bucketTime)
 		found := map[int64][]byte{} // seq -> value
@@ -301,66 +302,25 @@ func (s *BoltStore) Query(ctx context.Context, name string, q Query, lim Limits)
 			found[seq] = v
 			size += len(r.Envelope)
 			if lim.MaxMessages > 0 && len(found) > lim.MaxMessages {
-				return &TooManyError{Limit: lim.MaxMessages}
+				return &replay.TooManyError{Limit: lim.MaxMessages}
 			}
 			if lim.MaxBytes > 0 && size > lim.MaxBytes {
-				return &TooManyError{Limit: lim.MaxBytes, Bytes: true}
+				return &replay.TooManyError{Limit: lim.MaxBytes, Bytes: true}
 			}
 			return nil
 		}
-		one := func(seq int64) error {
-			k := seqKey(seq)
-			if v := seqB.Get(k); v != nil {
-				return add(k, v)
-			}
-			return nil
-		}
-		for _, n := range q.SeqIDs {
-			if err := one(n); err != nil {
-				return err
-			}
-		}
-		if q.SeqID != nil {
-			if err := one(*q.SeqID); err != nil {
-				return err
-			}
-		}
-		if q.SeqRange != nil && q.SeqRange[0] <= q.SeqRange[1] {
-			c := seqB.Cursor()
-			for k, v := c.Seek(seqKey(q.SeqRange[0])); k != nil && keySeq(k) <= q.SeqRange[1]; k, v = c.Next() {
-				if err := add(k, v); err != nil {
-					return err
-				}
-			}
-		}
-		ids := q.MsgIDs
-		if q.MsgID != nil {
-			ids = append(ids[:len(ids):len(ids)], *q.MsgID)
-		}
-		for _, id := range ids {
-			if k := idB.Get([]byte(id)); k != nil {
-				if err := one(keySeq(k)); err != nil {
-					return err
-				}
-			}
-		}
-		if lo, hi, ok := q.TimeRange(); ok {
-			c := timeB.Cursor()
-			for k, _ := c.Seek(seqKey(lo)); k != nil && keySeq(k[:8]) <= hi; k, _ = c.Next() {
-				if err := one(keySeq(k[8:])); err != nil {
-					return err
-				}
-			}
+		if err := match(seqB, idB, timeB, q, add); err != nil {
+			return err
 		}
 		if len(found) == 0 {
-			return ErrNoMatch
+			return replay.ErrNoMatch
 		}
 		seqs := make([]int64, 0, len(found))
 		for n := range found {
 			seqs = append(seqs, n)
 		}
 		sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-		out = make([]Record, len(seqs))
+		out = make([]replay.Record, len(seqs))
 		for i, n := range seqs {
 			r := decodeRecord(seqKey(n), found[n])
 			r.Envelope = bytes.Clone(r.Envelope) // bbolt's memory is valid only inside the tx
@@ -371,8 +331,58 @@ func (s *BoltStore) Query(ctx context.Context, name string, q Query, lim Limits)
 	return out, err
 }
 
-// Close stops the committer and closes the file. Appends after Close fail with ErrClosed.
-func (s *BoltStore) Close() error { return s.db.Close() }
+// match calls add with the key and value of every record q matches (fedmsg's predicates,
+// OR-ed), possibly more than once for one record.
+func match(seqB, idB, timeB *bolt.Bucket, q replay.Query, add func(k, v []byte) error) error {
+	one := func(seq int64) error {
+		k := seqKey(seq)
+		if v := seqB.Get(k); v != nil {
+			return add(k, v)
+		}
+		return nil
+	}
+	for _, n := range q.SeqIDs {
+		if err := one(n); err != nil {
+			return err
+		}
+	}
+	if q.SeqID != nil {
+		if err := one(*q.SeqID); err != nil {
+			return err
+		}
+	}
+	if q.SeqRange != nil && q.SeqRange[0] <= q.SeqRange[1] {
+		c := seqB.Cursor()
+		for k, v := c.Seek(seqKey(q.SeqRange[0])); k != nil && keySeq(k) <= q.SeqRange[1]; k, v = c.Next() {
+			if err := add(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	ids := q.MsgIDs
+	if q.MsgID != nil {
+		ids = append(ids[:len(ids):len(ids)], *q.MsgID)
+	}
+	for _, id := range ids {
+		if k := idB.Get([]byte(id)); k != nil {
+			if err := one(keySeq(k)); err != nil {
+				return err
+			}
+		}
+	}
+	if lo, hi, ok := q.TimeRange(); ok {
+		c := timeB.Cursor()
+		for k, _ := c.Seek(seqKey(lo)); k != nil && keySeq(k[:8]) <= hi; k, _ = c.Next() {
+			if err := one(keySeq(k[8:])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Close stops the committer and closes the file. Appends after Close fail with replay.ErrClosed.
+func (s *Store) Close() error { return s.db.Close() }
 
 // Path is the file's path.
-func (s *BoltStore) Path() string { return s.db.Path() }
+func (s *Store) Path() string { return s.db.Path() }

@@ -1,4 +1,4 @@
-package replay_test
+package boltstore_test
 
 import (
 	"path/filepath"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/replay"
+	"github.com/ackmsg/ackmsg/replay/boltstore"
 	"github.com/ackmsg/ackmsg/replay/storetest"
 )
 
@@ -14,7 +15,7 @@ func TestBoltContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		path := filepath.Join(t.TempDir(), "history.db")
 		return func(t *testing.T, ret replay.Retention, now func() time.Time) replay.Store {
-			s, err := replay.OpenBolt(path, replay.BoltOptions{Retention: ret, Now: now})
+			s, err := boltstore.Open(path, boltstore.Options{Retention: ret, Now: now})
 			if err != nil {
 				t.Fatal(err)
 			}
