@@ -188,11 +188,24 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 	b.ackTopic = message.FullTopic(c.TopicPrefix, c.Environment, "gilmsg", "ack")
 	b.metrics = newMetrics(b)
 
+	if err := b.openBus(&c); err != nil {
+		return nil, err
+	}
+	b.name = b.bc.Name
+	if b.name == "" {
+		b.name = b.cn
+	}
+	return b, nil
+}
+
+// openBus builds the bus side: the acked publisher when Queue is set (AMQP → bus), the acking
+// subscriber when Topics is set (bus → AMQP).
+func (b *Bridge) openBus(c *config.Config) error {
 	if b.bc.Queue != "" {
 		popts := append([]ack.Option{ack.WithLogger(b.log.With("part", "publisher")), ack.WithModname(Modname)}, b.pubOpts...)
-		pub, err := config.NewAckPublisher(context.Background(), &c, popts...)
+		pub, err := config.NewAckPublisher(context.Background(), c, popts...)
 		if err != nil {
-			return nil, fmt.Errorf("bridge: bus publisher: %w", err)
+			return fmt.Errorf("bridge: bus publisher: %w", err)
 		}
 		b.pub = pub
 		b.cn = pub.Signer().Name()
@@ -204,7 +217,7 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 			tp, err := config.ParseTopicPattern(p)
 			if err != nil {
 				b.Close()
-				return nil, fmt.Errorf("bridge: bridge.topics: %w", err)
+				return fmt.Errorf("bridge: bridge.topics: %w", err)
 			}
 			b.patterns = append(b.patterns, tp)
 			if tp.Prefix() == "" {
@@ -220,19 +233,15 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 			// Both directions bind the one endpoint: the ACKs go out through the publisher.
 			sopts = append(sopts, ack.WithAckPublisher(b.pub.Publisher()))
 		}
-		sub, err := config.NewAckSubscriber(&c, "", append(sopts, b.subOpts...)...)
+		sub, err := config.NewAckSubscriber(c, "", append(sopts, b.subOpts...)...)
 		if err != nil {
 			b.Close()
-			return nil, fmt.Errorf("bridge: bus subscriber: %w", err)
+			return fmt.Errorf("bridge: bus subscriber: %w", err)
 		}
 		b.sub = sub
 		b.cn = sub.Name()
 	}
-	b.name = b.bc.Name
-	if b.name == "" {
-		b.name = b.cn
-	}
-	return b, nil
+	return nil
 }
 
 // Name is the bridge's name: the ackmsg_bridge header it sets and recognises.
