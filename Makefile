@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      ?= ./...
 BIN       ?= bin
 # make test runs the race detector; integration tests build real binaries and run real processes.
-TESTFLAGS ?= -race -count=1 -timeout 8m
+TESTFLAGS ?= -race -count=1 -timeout 15m
 FUZZTIME  ?= 30s
 DURATION  ?= 2m
 # make chaos runs the bridge part on a RabbitMQ cluster of this many nodes (1: one node).
