@@ -57,6 +57,7 @@ lint:
 	@$(STATICCHECK) -version 2>/dev/null | grep -q '($(STATICCHECK_VERSION:v%=%))' || \
 		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(STATICCHECK) $(PKGS)
+	cd tools/bench && $(GO) vet ./...
 
 ## bench: ackmsg next to its floors (raw ZeroMQ, crypto), measured in one run (tools/bench, its own
 ## module): prints the table and writes $(BIN)/bench-results.json. A few minutes.

@@ -22,6 +22,7 @@ import (
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/archive"
 	"github.com/ackmsg/ackmsg/certs"
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/pgtest"
 	"github.com/ackmsg/ackmsg/message"
 )
@@ -408,7 +409,7 @@ func archiveAcked(ctx context.Context, s archive.Writer, cfg archive.Config, d t
 	eps := map[string][]string{"pub.host": {freeAddr()}, "sub01.host": {freeAddr()}}
 	scfg := p.config("sub01", eps)
 	scfg.Name = "sub01.host"
-	sub, err := ack.NewSubscriber(scfg, benchTopic)
+	sub, err := config.NewAckSubscriber(scfg, benchTopic)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -423,7 +424,7 @@ func archiveAcked(ctx context.Context, s archive.Writer, cfg archive.Config, d t
 	defer func() { cancel(); <-ended }()
 	pcfg := p.config("pub", eps)
 	pcfg.Name = "pub.host"
-	pub, err := ack.New(pcfg)
+	pub, err := config.NewAckPublisher(ctx, pcfg)
 	if err != nil {
 		return 0, 0, err
 	}
