@@ -50,7 +50,7 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 	}()
 
 	var carry []*outgoing // published and not confirmed when the connection was lost
-	bo := newBackoff(b.bc.ReconnectMax.Duration())
+	bo := newBackoff(b.cfg.ReconnectMax)
 	ns := b.nodes("to-amqp", 0, &b.stats.toNode, &b.stats.toFailovers)
 	for ctx.Err() == nil {
 		conn, err := ns.dial()
@@ -161,13 +161,13 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 		return carry, err
 	}
 	defer ch.Close()
-	if err := declareExchange(ch, b.bc.Exchange); err != nil {
+	if err := declareExchange(ch, b.cfg.Exchange); err != nil {
 		return carry, err
 	}
 	if err := ch.Confirm(false); err != nil {
 		return carry, fmt.Errorf("confirm mode: %w", err)
 	}
-	max := b.bc.MaxInFlight
+	max := b.cfg.MaxInFlight
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 	// Returns and confirms are read by one goroutine from unbuffered channels: the client sends
 	// a message's basic.return before its basic.ack, each send completing before the next, so
@@ -218,7 +218,7 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 	}
 	publish := func(o *outgoing) error {
 		tag := ch.GetNextPublishSeqNo()
-		if err := ch.PublishWithContext(context.WithoutCancel(ctx), b.bc.Exchange, o.topic, true, false, o.pub); err != nil {
+		if err := ch.PublishWithContext(context.WithoutCancel(ctx), b.cfg.Exchange, o.topic, true, false, o.pub); err != nil {
 			return err
 		}
 		inflight[tag] = o
@@ -232,7 +232,7 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 			if t, ok := byID[ev.msgID]; ok && inflight[t] != nil {
 				inflight[t].returned = true
 				b.warn.Warn("returned", "the broker returned a message as unroutable: not ACKed", "topic", inflight[t].topic,
-					"msg_id", ev.msgID, "exchange", b.bc.Exchange, "reply", ev.why)
+					"msg_id", ev.msgID, "exchange", b.cfg.Exchange, "reply", ev.why)
 			}
 			return
 		}
@@ -263,7 +263,7 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 	}
 
 	b.toUp.Store(true)
-	b.log.Info("bridging bus → AMQP", "node", load(&b.stats.toNode), "exchange", b.bc.Exchange, "topics", b.bc.Topics, "republishing", len(carry))
+	b.log.Info("bridging bus → AMQP", "node", load(&b.stats.toNode), "exchange", b.cfg.Exchange, "topics", b.cfg.Topics, "republishing", len(carry))
 	for {
 		if len(carry) > 0 && len(inflight) < max {
 			o := carry[0]
