@@ -216,7 +216,7 @@ func (f *flags) ackSender(ctx context.Context, c *cli.Command, cfg *config.Confi
 		start := time.Now()
 		fu, err := ap.PublishAsync(ctx, *f.topic, body, opts...)
 		if err == nil {
-			<-fu.Done()
+			<-fu.Finished()
 			err = fu.Err()
 		}
 		if errors.Is(err, ack.ErrTimeout) || (err != nil && ctx.Err() != nil) {
