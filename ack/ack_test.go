@@ -183,7 +183,7 @@ func TestLateConsumerGetsRetransmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-f.Done():
+	case <-f.Finished():
 		t.Fatalf("finished before the consumer existed: %v", f.Err())
 	default:
 	}
@@ -196,6 +196,14 @@ func TestLateConsumerGetsRetransmission(t *testing.T) {
 	}
 	if p.Stats().Retransmits == 0 {
 		t.Fatal("no retransmission recorded")
+	}
+	select {
+	case <-f.Finished():
+	default:
+		t.Fatal("Wait returned, but Finished is not closed")
+	}
+	if f.Done() != f.Finished() {
+		t.Fatal("the deprecated Future.Done is not Finished")
 	}
 }
 
@@ -388,7 +396,7 @@ func TestCancelFreesTheWaiter(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	<-f.Done()
+	<-f.Finished()
 	err = f.Err()
 	if !errors.Is(err, context.Canceled) || errors.Is(err, ack.ErrTimeout) {
 		t.Fatalf("err = %v", err)
@@ -483,7 +491,7 @@ func TestAckForAnotherMsgIDDoesNotCount(t *testing.T) {
 	replays := 0
 	for {
 		select {
-		case <-f.Done():
+		case <-f.Finished():
 		case <-time.After(50 * time.Millisecond): // replay cadence, not synchronisation
 			if _, err := replayer.Publish(ctx, "ack", map[string]any{"ack_msg_id": first.MsgID()}); err != nil {
 				t.Fatal(err)

@@ -81,7 +81,7 @@ func TestForgedAckClasses(t *testing.T) {
 		}
 		want[c.reason]++
 	}
-	<-f.Done()
+	<-f.Finished()
 	if !errors.Is(f.Err(), ack.ErrTimeout) {
 		t.Fatalf("err = %v, want a timeout: a forged ACK counted", f.Err())
 	}

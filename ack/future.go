@@ -13,11 +13,17 @@ type Future struct {
 	w *waiter
 }
 
-// Done is closed when every recipient has ACKed, or the publish failed.
+// Finished is closed when every recipient has ACKed, or the publish failed.
+func (f *Future) Finished() <-chan struct{} { return f.w.done }
+
+// Done is Finished.
+//
+// Deprecated: use Finished. In this package Done(err) reports an outcome (Delivery.Done, as
+// consumer.Incoming.Done); Future.Done goes in the next release.
 func (f *Future) Done() <-chan struct{} { return f.w.done }
 
-// Err returns nil once every recipient ACKed, the failure (a *TimeoutError, ErrClosed) once Done
-// is closed, and ErrPending before.
+// Err returns nil once every recipient ACKed, the failure (a *TimeoutError, ErrClosed) once
+// Finished is closed, and ErrPending before.
 func (f *Future) Err() error {
 	select {
 	case <-f.w.done:
@@ -27,7 +33,7 @@ func (f *Future) Err() error {
 	}
 }
 
-// Wait waits for Done or ctx and returns Err.
+// Wait waits for Finished or ctx and returns Err.
 func (f *Future) Wait(ctx context.Context) error {
 	select {
 	case <-f.w.done:
@@ -40,13 +46,13 @@ func (f *Future) Wait(ctx context.Context) error {
 // Message is the envelope as sent.
 func (f *Future) Message() *message.Message { return f.w.msg }
 
-// Acked lists the recipients whose ACK counted, in arrival order. Read it after Done.
+// Acked lists the recipients whose ACK counted, in arrival order. Read it after Finished.
 func (f *Future) Acked() []string {
 	<-f.w.done
 	return slices.Clone(f.w.acked)
 }
 
-// Attempts is how many times the message was sent, the first included. Read it after Done.
+// Attempts is how many times the message was sent, the first included. Read it after Finished.
 func (f *Future) Attempts() int {
 	<-f.w.done
 	return f.w.attempts

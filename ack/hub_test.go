@@ -112,7 +112,7 @@ func TestHubAcksOnlyAfterConsume(t *testing.T) {
 		t.Fatalf("%d ACKs sent while Consume was running", n)
 	}
 	select {
-	case <-f.Done():
+	case <-f.Finished():
 		t.Fatalf("publish finished while Consume was running: %v", f.Err())
 	default:
 	}

@@ -215,6 +215,12 @@ func TestMisplacedOptions(t *testing.T) {
 		err.Error() != "ack: WithModname configures a Publisher, not a Subscriber" {
 		t.Fatalf("NewSubscriber with a publisher option: %v", err)
 	}
+	for _, o := range []ack.Option{ack.WithDeliverOnly(), ack.DeliverOnly()} {
+		if _, err := config.NewAckSubscriber(w.config("sub01.host", "sub01"), "", o); err == nil ||
+			err.Error() != "ack: WithDeliverOnly configures a Publisher, not a Subscriber" {
+			t.Fatalf("NewSubscriber with WithDeliverOnly: %v", err)
+		}
+	}
 	defer func() {
 		r := recover()
 		if s, _ := r.(string); !strings.Contains(s, "WithMode do not configure a hub's subscription") {

@@ -153,15 +153,21 @@ func WithModname(m string) Option {
 	}
 }
 
-// DeliverOnly declares a Publisher that only sends frames signed elsewhere (Deliver, for a
+// WithDeliverOnly declares a Publisher that only sends frames signed elsewhere (Deliver, for a
 // store's deliverer): it needs no certificate of its own, and without one it does not warn that
 // its messages would be unsigned. Publisher only.
-func DeliverOnly() Option {
+func WithDeliverOnly() Option {
 	return func(o *options) {
 		o.deliverOnly = true
-		o.publisherOnly = append(o.publisherOnly, "DeliverOnly")
+		o.publisherOnly = append(o.publisherOnly, "WithDeliverOnly")
 	}
 }
+
+// DeliverOnly is WithDeliverOnly.
+//
+// Deprecated: use WithDeliverOnly (constructor options are named With..., call-site options
+// such as To and Within are not); DeliverOnly goes in the next release.
+func DeliverOnly() Option { return WithDeliverOnly() }
 
 // WithHistory numbers a Publisher's messages in store, as publisher.WithHistory. Publisher
 // only.

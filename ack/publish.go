@@ -22,7 +22,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, body any, opts ..
 	if err != nil {
 		return nil, err
 	}
-	<-f.Done()
+	<-f.Finished()
 	return f.Message(), f.Err()
 }
 

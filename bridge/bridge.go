@@ -17,7 +17,6 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/bridge/broker"
-	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/message"
 )
@@ -92,7 +91,8 @@ func refusal(direction string, err error) error {
 	return fmt.Errorf("%w (%s): %w", ErrRefused, direction, err)
 }
 
-// ErrNothingToBridge is New's error when the configuration turns both directions off.
+// ErrNothingToBridge is New's (and Config.Validate's) error when the configuration turns both
+// directions off.
 var ErrNothingToBridge = errors.New("bridge: nothing to bridge: set bridge.topics (bus → AMQP) and/or bridge.queue (AMQP → bus)")
 
 // Option configures a Bridge.
@@ -114,8 +114,7 @@ func WithPublisherOptions(opts ...ack.Option) Option {
 
 // Bridge moves messages between the bus and the broker (see the package documentation).
 type Bridge struct {
-	cfg    *config.Config
-	bc     config.BridgeConfig
+	cfg    Config
 	broker broker.Config
 	urls   []string    // broker.URLs, shuffled
 	tls    *tls.Config // for amqps:// URLs; nil without any
@@ -127,7 +126,7 @@ type Bridge struct {
 	subOpts, pubOpts []ack.Option
 	sub              *ack.Subscriber // bus → AMQP; nil when off
 	pub              *ack.Publisher  // AMQP → bus; nil when off
-	patterns         []config.TopicPattern
+	patterns         []message.TopicPattern
 	ackTopic         string
 
 	toUp, fromUp atomic.Bool
@@ -138,16 +137,16 @@ type Bridge struct {
 	closeErr  error
 }
 
-// New prepares a bridge for cfg.Bridge: the bus subscriber when Topics is set, the bus
-// publisher when Queue is set (at least one of them must be). It does not contact the broker:
-// Run does, and keeps trying until it answers (but stops when it refuses: ErrRefused). Without name (an endpoints key to bind), the
-// bridge sends its ACKs and messages through the relay (active).
-func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
-	if cfg == nil {
-		return nil, errors.New("bridge: nil config")
+// New prepares a bridge for cfg (which must pass Validate): it builds the bus publisher through
+// bus.Publisher when Queue is set and the bus subscriber through bus.Subscriber when Topics is
+// set, and loads the TLS files of amqps:// URLs. It does not contact the broker: Run does, and
+// keeps trying until it answers (but stops when it refuses: ErrRefused). config.NewBridge
+// builds one from a fedmsg configuration.
+func New(cfg Config, bus Bus, opts ...Option) (*Bridge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	c := *cfg
-	b := &Bridge{cfg: &c, bc: c.Bridge}
+	b := &Bridge{cfg: cfg, broker: cfg.Broker}
 	for _, o := range opts {
 		o(b)
 	}
@@ -155,16 +154,6 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 		b.log = slog.Default()
 	}
 	b.warn = ratelog.New(b.log, 10*time.Second)
-	if len(b.bc.Topics) == 0 && b.bc.Queue == "" {
-		return nil, ErrNothingToBridge
-	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	b.broker = c.BridgeBroker()
-	if err := b.broker.Validate(); err != nil {
-		return nil, fmt.Errorf("bridge: %w", err)
-	}
 	b.urls = slices.Clone(b.broker.URLs)
 	// Shuffled, so that bridges started together, and the two directions of one, spread over the
 	// cluster's nodes rather than all connecting to the first.
@@ -179,19 +168,13 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 			break
 		}
 	}
-	if !c.SignMessages {
-		return nil, errors.New("bridge: the bridge signs its ACKs and messages: set sign_messages and its certificate (certname)")
-	}
-	if c.Name == "" {
-		c.Active = true
-	}
-	b.ackTopic = message.FullTopic(c.TopicPrefix, c.Environment, "gilmsg", "ack")
+	b.ackTopic = message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack")
 	b.metrics = newMetrics(b)
 
-	if err := b.openBus(&c); err != nil {
+	if err := b.openBus(bus); err != nil {
 		return nil, err
 	}
-	b.name = b.bc.Name
+	b.name = b.cfg.Name
 	if b.name == "" {
 		b.name = b.cn
 	}
@@ -200,22 +183,29 @@ func New(cfg *config.Config, opts ...Option) (*Bridge, error) {
 
 // openBus builds the bus side: the acked publisher when Queue is set (AMQP → bus), the acking
 // subscriber when Topics is set (bus → AMQP).
-func (b *Bridge) openBus(c *config.Config) error {
-	if b.bc.Queue != "" {
+func (b *Bridge) openBus(bus Bus) error {
+	if b.cfg.Queue != "" {
+		if bus.Publisher == nil {
+			return errors.New("bridge: bus publisher: Bus.Publisher is nil, but Queue is set")
+		}
 		popts := append([]ack.Option{ack.WithLogger(b.log.With("part", "publisher")), ack.WithModname(Modname)}, b.pubOpts...)
-		pub, err := config.NewAckPublisher(context.Background(), c, popts...)
+		pub, err := bus.Publisher(popts...)
 		if err != nil {
 			return fmt.Errorf("bridge: bus publisher: %w", err)
 		}
 		b.pub = pub
 		b.cn = pub.Signer().Name()
 	}
-	if len(b.bc.Topics) > 0 {
+	if len(b.cfg.Topics) > 0 {
+		if bus.Subscriber == nil {
+			b.Close()
+			return errors.New("bridge: bus subscriber: Bus.Subscriber is nil, but Topics is set")
+		}
 		var prefixes []string
 		all := false
-		for _, p := range b.bc.Topics {
-			tp, err := config.ParseTopicPattern(p)
-			if err != nil {
+		for _, p := range b.cfg.Topics {
+			tp, err := message.ParseTopicPattern(p)
+			if err != nil { // Validate saw them: cannot happen
 				b.Close()
 				return fmt.Errorf("bridge: bridge.topics: %w", err)
 			}
@@ -229,11 +219,7 @@ func (b *Bridge) openBus(c *config.Config) error {
 			prefixes = []string{""}
 		}
 		sopts := []ack.Option{ack.WithMode(ack.AfterProcessing), ack.WithLogger(b.log.With("part", "subscriber")), ack.WithPrefixes(prefixes...)}
-		if b.pub != nil && c.Name != "" {
-			// Both directions bind the one endpoint: the ACKs go out through the publisher.
-			sopts = append(sopts, ack.WithAckPublisher(b.pub.Publisher()))
-		}
-		sub, err := config.NewAckSubscriber(c, "", append(sopts, b.subOpts...)...)
+		sub, err := bus.Subscriber(b.pub, append(sopts, b.subOpts...)...)
 		if err != nil {
 			b.Close()
 			return fmt.Errorf("bridge: bus subscriber: %w", err)
@@ -307,15 +293,15 @@ func (b *Bridge) Close() error {
 }
 
 // drainTimeout bounds the wait, when Run stops, for the broker's confirms and the bus publishes
-// in progress: zmq_linger, the bound every command gives the flush of what it took in, so that a
-// recipient or a broker that never answers cannot hold a stopping bridge (what is left is
-// retransmitted by its publishers or redelivered by the broker). zmq_linger -1 ("forever")
-// waits maxDrain.
+// in progress: Drain (zmq_linger from a fedmsg configuration, the bound every command gives the
+// flush of what it took in), so that a recipient or a broker that never answers cannot hold a
+// stopping bridge (what is left is retransmitted by its publishers or redelivered by the broker). A negative Drain (zmq_linger
+// -1, "forever") waits maxDrain.
 func (b *Bridge) drainTimeout() time.Duration {
-	if b.cfg.ZMQLinger < 0 {
+	if b.cfg.Drain < 0 {
 		return maxDrain
 	}
-	return time.Duration(b.cfg.ZMQLinger) * time.Millisecond
+	return b.cfg.Drain
 }
 
 // maxDrain is drainTimeout with zmq_linger -1.

@@ -142,7 +142,7 @@ func (w *world) bridge(edit func(*config.BridgeConfig)) *running {
 	c.Bridge.URL, c.Bridge.Exchange = w.url, w.ex
 	c.Bridge.ReconnectMax = 0.5
 	edit(&c.Bridge)
-	b, err := bridge.New(c, bridge.WithLogger(testLog(w.t, "bridge")))
+	b, err := config.NewBridge(w.t.Context(), c, bridge.WithLogger(testLog(w.t, "bridge")))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -749,7 +749,7 @@ func TestRunStopsWhenTheBrokerRefuses(t *testing.T) {
 			cfg := w.config("bridge.host", "bridge")
 			cfg.Bridge.URL, cfg.Bridge.ReconnectMax = c.url, 0.5
 			cfg.Bridge.Topics, cfg.Bridge.Queue = []string{"org.example"}, rmqtest.Name("refused")
-			b, err := bridge.New(cfg, bridge.WithLogger(testLog(t, "bridge")))
+			b, err := config.NewBridge(t.Context(), cfg, bridge.WithLogger(testLog(t, "bridge")))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -778,7 +778,7 @@ func TestRunStopsWhenTheBrokerRefuses(t *testing.T) {
 		cfg := w.config("bridge.host", "bridge")
 		cfg.Bridge.URL = fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", testbus.FreePort(t))
 		cfg.Bridge.ReconnectMax, cfg.Bridge.Queue = 0.2, rmqtest.Name("unreachable")
-		b, err := bridge.New(cfg, bridge.WithLogger(testLog(t, "bridge")))
+		b, err := config.NewBridge(t.Context(), cfg, bridge.WithLogger(testLog(t, "bridge")))
 		if err != nil {
 			t.Fatal(err)
 		}

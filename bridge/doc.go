@@ -3,7 +3,7 @@
 //
 // # Bus → AMQP
 //
-// The bridge subscribes to the [config.BridgeConfig] Topics patterns as an acking consumer with
+// The bridge subscribes to the [Config] Topics patterns as an acking consumer with
 // its own certificate, validating every message as any consumer does, and publishes each one to
 // the topic exchange (default amq.topic) with the full topic as routing key: persistent
 // (delivery mode 2), mandatory, on a channel in confirm mode. The body is the signed envelope
@@ -68,4 +68,12 @@
 // the bus CA and the bridge's own certificate), and login external logs in by SASL EXTERNAL as
 // the certificate's CN. [Bridge.Ready] reports whether every configured direction is connected;
 // [Bridge.Stats] says to which node.
+//
+// # Construction
+//
+// [New] takes a [Config] ([DefaultConfig], [Config.Validate]; the broker in [broker.Config]) and
+// the bus side as a [Bus]: factories of the acked publisher and the acking subscriber, to which
+// the bridge passes the options it needs and whose results it closes. Package bridge does not
+// read fedmsg configurations: config.NewBridge builds a Bridge from one (the ackmsg-bridge
+// command's path). New does no network I/O; it loads the TLS files of amqps:// URLs.
 package bridge

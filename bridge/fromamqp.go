@@ -33,7 +33,7 @@ const maxAttemptsKept = 100000
 // (then it returns the ErrRefused error).
 func (b *Bridge) runFromAMQP(ctx context.Context) error {
 	attempts := &attemptCounts{n: make(map[string]int)}
-	bo := newBackoff(b.bc.ReconnectMax.Duration())
+	bo := newBackoff(b.cfg.ReconnectMax)
 	ns := b.nodes("from-amqp", 1, &b.stats.fromNode, &b.stats.fromFailovers)
 	for ctx.Err() == nil {
 		conn, err := ns.dial()
@@ -100,11 +100,11 @@ func (a *attemptCounts) forget(key string) {
 // same type, without the arguments).
 func (b *Bridge) declareQueue(ch *amqp.Channel) error {
 	args := amqp.Table(b.broker.QueueArgs())
-	if dlx := b.bc.DeadLetterExchange; dlx != "" {
+	if dlx := b.cfg.DeadLetterExchange; dlx != "" {
 		if err := declareExchange(ch, dlx); err != nil {
 			return err
 		}
-		dead := b.bc.Queue + ".dead"
+		dead := b.cfg.Queue + ".dead"
 		if _, err := ch.QueueDeclare(dead, true, false, false, false, amqp.Table{"x-queue-type": string(b.broker.QueueType)}); err != nil {
 			return fmt.Errorf("declaring dead-letter queue %q (%s): %w", dead, b.broker.QueueType, err)
 		}
@@ -113,18 +113,18 @@ func (b *Bridge) declareQueue(ch *amqp.Channel) error {
 		}
 		args["x-dead-letter-exchange"] = dlx
 	}
-	if _, err := ch.QueueDeclare(b.bc.Queue, true, false, false, false, args); err != nil {
+	if _, err := ch.QueueDeclare(b.cfg.Queue, true, false, false, false, args); err != nil {
 		return fmt.Errorf("declaring queue %q (an existing queue must be durable, of type %s, with the same arguments: %v): %w",
-			b.bc.Queue, b.broker.QueueType, map[string]any(args), err)
+			b.cfg.Queue, b.broker.QueueType, map[string]any(args), err)
 	}
-	if len(b.bc.QueueBindings) > 0 {
-		if err := declareExchange(ch, b.bc.Exchange); err != nil {
+	if len(b.cfg.QueueBindings) > 0 {
+		if err := declareExchange(ch, b.cfg.Exchange); err != nil {
 			return err
 		}
 	}
-	for _, key := range b.bc.QueueBindings {
-		if err := ch.QueueBind(b.bc.Queue, key, b.bc.Exchange, false, nil); err != nil {
-			return fmt.Errorf("binding queue %q to %q with %q: %w", b.bc.Queue, b.bc.Exchange, key, err)
+	for _, key := range b.cfg.QueueBindings {
+		if err := ch.QueueBind(b.cfg.Queue, key, b.cfg.Exchange, false, nil); err != nil {
+			return fmt.Errorf("binding queue %q to %q with %q: %w", b.cfg.Queue, b.cfg.Exchange, key, err)
 		}
 	}
 	return nil
@@ -140,13 +140,13 @@ func (b *Bridge) fromAMQPSession(ctx context.Context, conn *amqp.Connection, att
 	if err := b.declareQueue(ch); err != nil {
 		return err
 	}
-	if err := ch.Qos(b.bc.Prefetch, 0, false); err != nil {
+	if err := ch.Qos(b.cfg.Prefetch, 0, false); err != nil {
 		return fmt.Errorf("basic.qos: %w", err)
 	}
 	tag := "ackmsg-bridge-" + uuid.NewString()
-	deliveries, err := ch.Consume(b.bc.Queue, tag, false, false, false, false, nil)
+	deliveries, err := ch.Consume(b.cfg.Queue, tag, false, false, false, false, nil)
 	if err != nil {
-		return fmt.Errorf("consuming %q: %w", b.bc.Queue, err)
+		return fmt.Errorf("consuming %q: %w", b.cfg.Queue, err)
 	}
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
 
@@ -160,8 +160,8 @@ func (b *Bridge) fromAMQPSession(ctx context.Context, conn *amqp.Connection, att
 	defer stop()
 
 	b.fromUp.Store(true)
-	b.log.Info("bridging AMQP → bus", "node", load(&b.stats.fromNode), "queue", b.bc.Queue, "queue_type", b.broker.QueueType,
-		"prefetch", b.bc.Prefetch, "recipients", b.bc.Recipients)
+	b.log.Info("bridging AMQP → bus", "node", load(&b.stats.fromNode), "queue", b.cfg.Queue, "queue_type", b.broker.QueueType,
+		"prefetch", b.cfg.Prefetch, "recipients", b.cfg.Recipients)
 	for {
 		select {
 		case <-ctx.Done():
@@ -219,9 +219,9 @@ func (b *Bridge) fromDelivery(ctx context.Context, wg *sync.WaitGroup, d amqp.De
 	if first, rest, ok := strings.Cut(d.RoutingKey, "."); ok && strings.HasPrefix(d.RoutingKey, b.cfg.TopicPrefix+".") {
 		modname, topic = first, rest // FullTopic keeps modname.topic whole: it starts with the prefix
 	}
-	opts := []ack.PublishOption{ack.Modname(modname), ack.MsgID(b.msgID(d)), ack.Within(b.bc.PublishTimeout.Duration())}
-	if len(b.bc.Recipients) > 0 {
-		opts = append(opts, ack.To(b.bc.Recipients...))
+	opts := []ack.PublishOption{ack.Modname(modname), ack.MsgID(b.msgID(d)), ack.Within(b.cfg.PublishTimeout)}
+	if len(b.cfg.Recipients) > 0 {
+		opts = append(opts, ack.To(b.cfg.Recipients...))
 	}
 	for k, v := range envelopeFields(d) {
 		opts = append(opts, ack.Field(k, v))
@@ -253,17 +253,17 @@ func (b *Bridge) failed(ctx context.Context, d amqp.Delivery, key string, attemp
 		n = attempts.fail(key)
 	}
 	b.stats.fromFailed.Add(1)
-	if b.bc.DeadLetterExchange != "" && (poison || n >= b.bc.MaxAttempts) {
+	if b.cfg.DeadLetterExchange != "" && (poison || n >= b.cfg.MaxAttempts) {
 		attempts.forget(key)
 		b.stats.fromDead.Add(1)
-		b.log.Warn("broker message dead-lettered", "queue", b.bc.Queue, "message_id", d.MessageId, "routing_key", d.RoutingKey,
-			"attempts", n, "dead_letter_exchange", b.bc.DeadLetterExchange, "error", err)
+		b.log.Warn("broker message dead-lettered", "queue", b.cfg.Queue, "message_id", d.MessageId, "routing_key", d.RoutingKey,
+			"attempts", n, "dead_letter_exchange", b.cfg.DeadLetterExchange, "error", err)
 		b.settle(d.Nack(false, false), "nack")
 		return
 	}
-	b.warn.Warn("from-failed", "broker message not published on the bus: requeued", "queue", b.bc.Queue, "message_id", d.MessageId,
+	b.warn.Warn("from-failed", "broker message not published on the bus: requeued", "queue", b.cfg.Queue, "message_id", d.MessageId,
 		"routing_key", d.RoutingKey, "attempts", n, "error", err)
-	t := time.NewTimer(retryPause(n, b.bc.ReconnectMax.Duration()))
+	t := time.NewTimer(retryPause(n, b.cfg.ReconnectMax))
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -88,7 +88,7 @@ func TestTLSExternalLogin(t *testing.T) {
 		}
 		q := w.queue(ch, "org.example.#")
 		p := w.publisher()
-		b, err := bridge.New(cfg(func(*config.BridgeConfig) {}), bridge.WithLogger(testLog(t, "bridge")))
+		b, err := config.NewBridge(t.Context(), cfg(func(*config.BridgeConfig) {}), bridge.WithLogger(testLog(t, "bridge")))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestTLSExternalLogin(t *testing.T) {
 		}, "certificate signed by unknown authority"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			b, err := bridge.New(cfg(c.edit), bridge.WithLogger(testLog(t, "bridge")))
+			b, err := config.NewBridge(t.Context(), cfg(c.edit), bridge.WithLogger(testLog(t, "bridge")))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -50,7 +50,7 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 	}()
 
 	var carry []*outgoing // published and not confirmed when the connection was lost
-	bo := newBackoff(b.bc.ReconnectMax.Duration())
+	bo := newBackoff(b.cfg.ReconnectMax)
 	ns := b.nodes("to-amqp", 0, &b.stats.toNode, &b.stats.toFailovers)
 	for ctx.Err() == nil {
 		conn, err := ns.dial()
@@ -161,18 +161,73 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 		return carry, err
 	}
 	defer ch.Close()
-	if err := declareExchange(ch, b.bc.Exchange); err != nil {
+	if err := declareExchange(ch, b.cfg.Exchange); err != nil {
 		return carry, err
 	}
 	if err := ch.Confirm(false); err != nil {
 		return carry, fmt.Errorf("confirm mode: %w", err)
 	}
-	max := b.bc.MaxInFlight
+	max := b.cfg.MaxInFlight
 	closed := ch.NotifyClose(make(chan *amqp.Error, 1))
-	// Returns and confirms are read by one goroutine from unbuffered channels: the client sends
-	// a message's basic.return before its basic.ack, each send completing before the next, so
-	// the events arrive here in the broker's order. The buffer holds every event the messages in
-	// flight can produce (one return and one confirm each), so the reader never blocks on it.
+	events := readEvents(ch, max)
+	s := &toSession{b: b, ctx: ctx, ch: ch, carry: carry, inflight: make(map[uint64]*outgoing), byID: make(map[string]uint64)}
+
+	b.toUp.Store(true)
+	b.log.Info("bridging bus → AMQP", "node", load(&b.stats.toNode), "exchange", b.cfg.Exchange, "topics", b.cfg.Topics, "republishing", len(carry))
+	for {
+		if len(s.carry) > 0 && len(s.inflight) < max {
+			o := s.carry[0]
+			if err := s.publish(o); err != nil {
+				return s.leftover(), err
+			}
+			s.carry = s.carry[1:]
+			continue
+		}
+		var next <-chan *ack.Delivery
+		if len(s.inflight) < max {
+			next = in
+		}
+		select {
+		case <-ctx.Done():
+			s.drain(events, closed)
+			return nil, nil
+		case d := <-next:
+			o := b.publishing(d)
+			if err := s.publish(o); err != nil {
+				s.carry = append(s.carry, o)
+				return s.leftover(), err
+			}
+		case ev := <-events:
+			s.handle(ev)
+			if s.nacked {
+				return s.leftover(), errNacked
+			}
+		case e, ok := <-closed:
+			// Confirms that arrived before the close are still in events: take them first.
+			for {
+				select {
+				case ev := <-events:
+					s.handle(ev)
+					continue
+				default:
+				}
+				break
+			}
+			if !ok || e == nil {
+				return s.leftover(), errors.New("channel closed")
+			}
+			return s.leftover(), e
+		}
+	}
+}
+
+// readEvents hands the channel's returns and confirms to the session, in the broker's order.
+// Returns and confirms are read by one goroutine from unbuffered channels: the client sends a
+// message's basic.return before its basic.ack, each send completing before the next, so the
+// events arrive here in the broker's order. The buffer holds every event the max messages in
+// flight can produce (one return and one confirm each), so the reader never blocks on it; it ends
+// when the channel closes.
+func readEvents(ch *amqp.Channel, max int) <-chan event {
 	rets := ch.NotifyReturn(make(chan amqp.Return))
 	confs := ch.NotifyPublish(make(chan amqp.Confirmation))
 	events := make(chan event, 2*max+2)
@@ -194,131 +249,104 @@ func (b *Bridge) toAMQPSession(ctx context.Context, conn *amqp.Connection, in <-
 			}
 		}
 	}()
+	return events
+}
 
+// toSession is the state of one bus → AMQP session: what is in flight on its channel, and what
+// is to publish (again) first.
+type toSession struct {
+	b        *Bridge
+	ctx      context.Context
+	ch       *amqp.Channel
+	carry    []*outgoing
+	inflight map[uint64]*outgoing // by delivery tag
+	byID     map[string]uint64    // msg_id → its latest delivery tag
 	// A nack ends the session: RabbitMQ (3.10) nacks every later publish on a channel that
 	// published to a quorum queue while its leader was down, for as long as the channel lives,
 	// where a new channel is acked as soon as a new leader is elected. So the nacked message and
 	// the others unconfirmed are published again on a new connection (the next node), and a
 	// broker that keeps nacking is retried at the pace of the reconnections, not in a loop.
-	nacked := false
-	inflight := make(map[uint64]*outgoing)
-	byID := make(map[string]uint64)
-	leftover := func() []*outgoing {
-		tags := make([]uint64, 0, len(inflight))
-		for t := range inflight {
-			tags = append(tags, t)
-		}
-		slices.Sort(tags)
-		out := make([]*outgoing, 0, len(tags)+len(carry))
-		for _, t := range tags {
-			inflight[t].returned = false
-			out = append(out, inflight[t])
-		}
-		return append(out, carry...)
-	}
-	publish := func(o *outgoing) error {
-		tag := ch.GetNextPublishSeqNo()
-		if err := ch.PublishWithContext(context.WithoutCancel(ctx), b.bc.Exchange, o.topic, true, false, o.pub); err != nil {
-			return err
-		}
-		inflight[tag] = o
-		byID[o.msgID] = tag
-		b.stats.toPublished.Add(1)
-		b.stats.toInFlight.Store(int64(len(inflight)))
-		return nil
-	}
-	handle := func(ev event) {
-		if ev.ret {
-			if t, ok := byID[ev.msgID]; ok && inflight[t] != nil {
-				inflight[t].returned = true
-				b.warn.Warn("returned", "the broker returned a message as unroutable: not ACKed", "topic", inflight[t].topic,
-					"msg_id", ev.msgID, "exchange", b.bc.Exchange, "reply", ev.why)
-			}
-			return
-		}
-		o := inflight[ev.tag]
-		if o == nil {
-			return
-		}
-		delete(inflight, ev.tag)
-		if byID[o.msgID] == ev.tag {
-			delete(byID, o.msgID)
-		}
-		b.stats.toInFlight.Store(int64(len(inflight)))
-		switch {
-		case !ev.ack:
-			b.stats.toNacked.Add(1)
-			b.warn.Warn("nacked", "the broker nacked a message: publishing it again on a new connection", "topic", o.topic, "msg_id", o.msgID)
-			o.returned = false
-			carry = append(carry, o)
-			nacked = true
-		case o.returned:
-			b.stats.toReturned.Add(1)
-			o.d.Done(ErrUnroutable)
-		default:
-			b.stats.toConfirmed.Add(1)
-			b.metrics.confirmSeconds.Observe(time.Since(o.start).Seconds())
-			o.d.Done(nil)
-		}
-	}
+	nacked bool
+}
 
-	b.toUp.Store(true)
-	b.log.Info("bridging bus → AMQP", "node", load(&b.stats.toNode), "exchange", b.bc.Exchange, "topics", b.bc.Topics, "republishing", len(carry))
-	for {
-		if len(carry) > 0 && len(inflight) < max {
-			o := carry[0]
-			if err := publish(o); err != nil {
-				return leftover(), err
-			}
-			carry = carry[1:]
-			continue
+// leftover is what the next connection publishes: the unconfirmed in publishing order, then
+// the carried.
+func (s *toSession) leftover() []*outgoing {
+	tags := make([]uint64, 0, len(s.inflight))
+	for t := range s.inflight {
+		tags = append(tags, t)
+	}
+	slices.Sort(tags)
+	out := make([]*outgoing, 0, len(tags)+len(s.carry))
+	for _, t := range tags {
+		s.inflight[t].returned = false
+		out = append(out, s.inflight[t])
+	}
+	return append(out, s.carry...)
+}
+
+func (s *toSession) publish(o *outgoing) error {
+	b := s.b
+	tag := s.ch.GetNextPublishSeqNo()
+	if err := s.ch.PublishWithContext(context.WithoutCancel(s.ctx), b.cfg.Exchange, o.topic, true, false, o.pub); err != nil {
+		return err
+	}
+	s.inflight[tag] = o
+	s.byID[o.msgID] = tag
+	b.stats.toPublished.Add(1)
+	b.stats.toInFlight.Store(int64(len(s.inflight)))
+	return nil
+}
+
+// handle takes a return (marks the message) or a confirm (ACKs it on the bus, or not).
+func (s *toSession) handle(ev event) {
+	b := s.b
+	if ev.ret {
+		if t, ok := s.byID[ev.msgID]; ok && s.inflight[t] != nil {
+			s.inflight[t].returned = true
+			b.warn.Warn("returned", "the broker returned a message as unroutable: not ACKed", "topic", s.inflight[t].topic,
+				"msg_id", ev.msgID, "exchange", b.cfg.Exchange, "reply", ev.why)
 		}
-		var next <-chan *ack.Delivery
-		if len(inflight) < max {
-			next = in
-		}
+		return
+	}
+	o := s.inflight[ev.tag]
+	if o == nil {
+		return
+	}
+	delete(s.inflight, ev.tag)
+	if s.byID[o.msgID] == ev.tag {
+		delete(s.byID, o.msgID)
+	}
+	b.stats.toInFlight.Store(int64(len(s.inflight)))
+	switch {
+	case !ev.ack:
+		b.stats.toNacked.Add(1)
+		b.warn.Warn("nacked", "the broker nacked a message: publishing it again on a new connection", "topic", o.topic, "msg_id", o.msgID)
+		o.returned = false
+		s.carry = append(s.carry, o)
+		s.nacked = true
+	case o.returned:
+		b.stats.toReturned.Add(1)
+		o.d.Done(ErrUnroutable)
+	default:
+		b.stats.toConfirmed.Add(1)
+		b.metrics.confirmSeconds.Observe(time.Since(o.start).Seconds())
+		o.d.Done(nil)
+	}
+}
+
+// drain waits a little (drainTimeout) for the confirms of what is in flight, so it is ACKed.
+func (s *toSession) drain(events <-chan event, closed <-chan *amqp.Error) {
+	t := time.NewTimer(s.b.drainTimeout())
+	defer t.Stop()
+	for len(s.inflight) > 0 {
 		select {
-		case <-ctx.Done():
-			// Wait a little for the confirms of what is in flight, so it is ACKed.
-			t := time.NewTimer(b.drainTimeout())
-			defer t.Stop()
-			for len(inflight) > 0 {
-				select {
-				case ev := <-events:
-					handle(ev)
-				case <-closed:
-					return nil, nil
-				case <-t.C:
-					return nil, nil
-				}
-			}
-			return nil, nil
-		case d := <-next:
-			o := b.publishing(d)
-			if err := publish(o); err != nil {
-				carry = append(carry, o)
-				return leftover(), err
-			}
 		case ev := <-events:
-			handle(ev)
-			if nacked {
-				return leftover(), errNacked
-			}
-		case e, ok := <-closed:
-			// Confirms that arrived before the close are still in events: take them first.
-			for {
-				select {
-				case ev := <-events:
-					handle(ev)
-					continue
-				default:
-				}
-				break
-			}
-			if !ok || e == nil {
-				return leftover(), errors.New("channel closed")
-			}
-			return leftover(), e
+			s.handle(ev)
+		case <-closed:
+			return
+		case <-t.C:
+			return
 		}
 	}
 }

@@ -187,13 +187,34 @@ func (v *X509Verifier) verify(m *message.Message, signedBy string, forced bool) 
 		}
 		return ve
 	}
+	backend, f := v.backendOf(m)
+	if f != nil {
+		return nil, wrap(f)
+	}
+	sig, certPEM, f := signedFields(m)
+	if f != nil {
+		return nil, wrap(f)
+	}
+	if e, f = v.chainOf(certPEM); f != nil {
+		return nil, wrap(f)
+	}
+	late, f := v.checkSignature(m, e, backend, sig)
+	if f != nil {
+		return nil, wrap(f)
+	}
+	if f := v.authorize(m, e, signedBy, forced); f != nil {
+		return nil, wrap(f)
+	}
+	return &Identity{CN: e.cn, Cert: e.cert, LateMarker: late}, nil
+}
 
-	// 1. Backend.
+// backendOf is step 1: the crypto backend m names (or its fields imply), allowed and supported.
+func (v *X509Verifier) backendOf(m *message.Message) (string, *failure) {
 	backend := ""
 	if raw, ok := m.Get(message.FieldCrypto); ok {
 		s, isString := raw.(string)
 		if !isString {
-			return nil, wrap(fail(CheckCrypto, ErrCrypto, "crypto field is a %s, not a string", jsonKind(raw)))
+			return "", fail(CheckCrypto, ErrCrypto, "crypto field is a %s, not a string", jsonKind(raw))
 		}
 		backend = s
 	} else if m.Has(message.FieldCertificate) {
@@ -201,44 +222,53 @@ func (v *X509Verifier) verify(m *message.Message, signedBy string, forced bool) 
 	} else if m.Has(message.FieldSignature) {
 		backend = "gpg"
 	} else {
-		return nil, wrap(fail(CheckFields, ErrUnsigned, "no crypto, signature or certificate field"))
+		return "", fail(CheckFields, ErrUnsigned, "no crypto, signature or certificate field")
 	}
 	if !v.allowed[backend] {
-		return nil, wrap(fail(CheckCrypto, ErrCrypto, "crypto %q is not among the allowed %q", backend, v.cfg.AllowedCrypto))
+		return "", fail(CheckCrypto, ErrCrypto, "crypto %q is not among the allowed %q", backend, v.cfg.AllowedCrypto)
 	}
 	if backend != CryptoX509 && backend != CryptoEd25519 {
-		return nil, wrap(fail(CheckCrypto, ErrCrypto, "crypto %q is not supported (only %s and %s)", backend, CryptoX509, CryptoEd25519))
+		return "", fail(CheckCrypto, ErrCrypto, "crypto %q is not supported (only %s and %s)", backend, CryptoX509, CryptoEd25519)
 	}
 
-	// 2. Fields present, 3. decodable.
+	return backend, nil
+}
+
+// signedFields are steps 2 and 3: the signature and certificate fields, present and decoded.
+func signedFields(m *message.Message) ([]byte, []byte, *failure) {
 	sigRaw, hasSig := m.Get(message.FieldSignature)
 	certRaw, hasCert := m.Get(message.FieldCertificate)
 	switch {
 	case !hasSig && !hasCert:
-		return nil, wrap(fail(CheckFields, ErrUnsigned, "no signature and no certificate field"))
+		return nil, nil, fail(CheckFields, ErrUnsigned, "no signature and no certificate field")
 	case !hasSig:
-		return nil, wrap(fail(CheckFields, ErrUnsigned, "no signature field"))
+		return nil, nil, fail(CheckFields, ErrUnsigned, "no signature field")
 	case !hasCert:
-		return nil, wrap(fail(CheckFields, ErrUnsigned, "no certificate field"))
+		return nil, nil, fail(CheckFields, ErrUnsigned, "no certificate field")
 	}
 	sigB64, ok := sigRaw.(string)
 	if !ok {
-		return nil, wrap(fail(CheckEncoding, ErrEncoding, "signature field is a %s, not a string", jsonKind(sigRaw)))
+		return nil, nil, fail(CheckEncoding, ErrEncoding, "signature field is a %s, not a string", jsonKind(sigRaw))
 	}
 	certB64, ok := certRaw.(string)
 	if !ok {
-		return nil, wrap(fail(CheckEncoding, ErrEncoding, "certificate field is a %s, not a string", jsonKind(certRaw)))
+		return nil, nil, fail(CheckEncoding, ErrEncoding, "certificate field is a %s, not a string", jsonKind(certRaw))
 	}
 	sig, err := decodeLenient(sigB64)
 	if err != nil {
-		return nil, wrap(fail(CheckEncoding, ErrEncoding, "signature base64: %v", err))
+		return nil, nil, fail(CheckEncoding, ErrEncoding, "signature base64: %v", err)
 	}
 	certPEM, err := decodeLenient(certB64)
 	if err != nil {
-		return nil, wrap(fail(CheckEncoding, ErrEncoding, "certificate base64: %v", err))
+		return nil, nil, fail(CheckEncoding, ErrEncoding, "certificate base64: %v", err)
 	}
+	return sig, certPEM, nil
+}
 
-	// 4. Chain and CRL, cached per certificate text and trust generation. Keying on the decoded
+// chainOf is step 4: the chain and CRL verdict on the certificate, and its dates. The entry is
+// returned with a failure too when there is one, for the error's subject and serial.
+func (v *X509Verifier) chainOf(certPEM []byte) (e *chainEntry, _ *failure) {
+	// Chain and CRL, cached per certificate text and trust generation. Keying on the decoded
 	// field (the PEM text) rather than the DER spares the PEM decoding on a hit; a variant layout
 	// of the same certificate only costs one more entry.
 	nowT := v.cfg.Now()
@@ -247,25 +277,30 @@ func (v *X509Verifier) verify(m *message.Message, signedBy string, forced bool) 
 	if e = v.cache.get(key, t.gen); e == nil {
 		der, err := pemCertificateDER(certPEM)
 		if err != nil {
-			return nil, wrap(fail(CheckEncoding, ErrEncoding, "certificate: %v", err))
+			return e, fail(CheckEncoding, ErrEncoding, "certificate: %v", err)
 		}
 		cert, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, wrap(fail(CheckEncoding, ErrEncoding, "certificate: %v", err))
+			return e, fail(CheckEncoding, ErrEncoding, "certificate: %v", err)
 		}
 		var f *failure
 		if e, f = v.checkChain(t, cert); f != nil {
-			return nil, wrap(f)
+			return e, f
 		}
 		v.cache.put(key, e)
 	}
 	if e.fail != nil || nowT.Before(e.notBefore) || nowT.After(e.notAfter) {
 		if f := v.checkDates(t, e, nowT); f != nil {
-			return nil, wrap(f)
+			return e, f
 		}
 	}
+	return e, nil
+}
 
-	// 5. Signature over the canonical bytes, with the algorithm the crypto value names: the key
+// checkSignature is step 5; late reports a signature made before the gilmsg_version marker was
+// added (accepted with AcceptLateMarker only).
+func (v *X509Verifier) checkSignature(m *message.Message, e *chainEntry, backend string, sig []byte) (late bool, _ *failure) {
+	// Signature over the canonical bytes, with the algorithm the crypto value names: the key
 	// type of the certificate must agree, so an Ed25519 certificate can never pass as "x509"
 	// (which fedmsg peers verify as RSA) nor an RSA one as "x509-ed25519".
 	var valid func(data []byte) bool
@@ -273,13 +308,13 @@ func (v *X509Verifier) verify(m *message.Message, signedBy string, forced bool) 
 	case CryptoX509:
 		pub, ok := e.cert.PublicKey.(*rsa.PublicKey)
 		if !ok {
-			return nil, wrap(fail(CheckSignature, ErrSignature, "certificate key is %s, crypto %q messages are RSA-signed", e.cert.PublicKeyAlgorithm, backend))
+			return false, fail(CheckSignature, ErrSignature, "certificate key is %s, crypto %q messages are RSA-signed", e.cert.PublicKeyAlgorithm, backend)
 		}
 		valid = func(data []byte) bool { return rsaSHA1Valid(pub, data, sig) }
 	default: // CryptoEd25519
 		pub, ok := e.cert.PublicKey.(ed25519.PublicKey)
 		if !ok {
-			return nil, wrap(fail(CheckSignature, ErrSignature, "certificate key is %s, crypto %q messages are Ed25519-signed", e.cert.PublicKeyAlgorithm, backend))
+			return false, fail(CheckSignature, ErrSignature, "certificate key is %s, crypto %q messages are Ed25519-signed", e.cert.PublicKeyAlgorithm, backend)
 		}
 		valid = func(data []byte) bool {
 			return len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, data, sig)
@@ -287,38 +322,40 @@ func (v *X509Verifier) verify(m *message.Message, signedBy string, forced bool) 
 	}
 	data, err := m.SignedBytes()
 	if err != nil {
-		return nil, wrap(fail(CheckEncoding, ErrEncoding, "canonical JSON of the envelope: %v", err))
+		return false, fail(CheckEncoding, ErrEncoding, "canonical JSON of the envelope: %v", err)
 	}
-	late := false
 	if !valid(data) {
 		if !v.cfg.AcceptLateMarker || !m.Has(message.FieldGilmsgVersion) {
-			return nil, wrap(fail(CheckSignature, ErrSignature, "signature does not match the canonical envelope"))
+			return false, fail(CheckSignature, ErrSignature, "signature does not match the canonical envelope")
 		}
 		data, err = m.SignedBytes(message.FieldGilmsgVersion)
 		if err != nil || !valid(data) {
-			return nil, wrap(fail(CheckSignature, ErrSignature, "signature does not match the canonical envelope, with or without gilmsg_version"))
+			return false, fail(CheckSignature, ErrSignature, "signature does not match the canonical envelope, with or without gilmsg_version")
 		}
 		late = true
 	}
+	return late, nil
+}
 
-	// 6. Authorisation.
+// authorize is step 6: signedBy when forced, else the routing policy (and nitpicky mode).
+func (v *X509Verifier) authorize(m *message.Message, e *chainEntry, signedBy string, forced bool) *failure {
 	topicRaw, hasTopic := m.Get(message.FieldTopic)
 	topic, topicIsString := topicRaw.(string)
 	if forced {
 		if !hasTopic {
-			return nil, wrap(fail(CheckPolicy, ErrPolicy, "no topic field, cannot check signed-by %q", signedBy))
+			return fail(CheckPolicy, ErrPolicy, "no topic field, cannot check signed-by %q", signedBy)
 		}
 		if signedBy == "" || e.cn != signedBy {
-			return nil, wrap(fail(CheckSigner, ErrSigner, "signed by %q, want %q", e.cn, signedBy))
+			return fail(CheckSigner, ErrSigner, "signed by %q, want %q", e.cn, signedBy)
 		}
 	} else if names, listed := v.policy[topic]; listed && hasTopic && topicIsString {
 		if !slices.Contains(names, e.cn) {
-			return nil, wrap(fail(CheckPolicy, ErrPolicy, "%q may not sign topic %q (allowed: %q)", e.cn, topic, names))
+			return fail(CheckPolicy, ErrPolicy, "%q may not sign topic %q (allowed: %q)", e.cn, topic, names)
 		}
 	} else if v.cfg.Nitpicky {
-		return nil, wrap(fail(CheckPolicy, ErrPolicy, "topic %q is not in the routing policy and nitpicky mode is on", topic))
+		return fail(CheckPolicy, ErrPolicy, "topic %q is not in the routing policy and nitpicky mode is on", topic)
 	}
-	return &Identity{CN: e.cn, Cert: e.cert, LateMarker: late}, nil
+	return nil
 }
 
 // checkChain computes the time-independent verdict on cert for trust generation t. A certificate

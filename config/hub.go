@@ -301,68 +301,74 @@ func (c *Config) validateHub(errs *errorList) {
 			}
 			seen[hc.Name] = i
 		}
-		switch hc.Kind {
-		case HubKindExec, HubKindFile, HubKindGo:
-		case "":
-			badC("kind", "%w: want %q, %q or %q", ErrMissing, HubKindExec, HubKindFile, HubKindGo)
-		default:
-			badC("kind", "%w: %q: want %q, %q or %q", ErrInvalid, hc.Kind, HubKindExec, HubKindFile, HubKindGo)
+		validateHubConsumer(&hc, badC)
+	}
+}
+
+// validateHubConsumer checks one of hub.consumers beyond its name: its kind, topics, limits, and
+// the fields of its kind; badC reports a problem with one of its fields.
+func validateHubConsumer(hc *HubConsumer, badC func(field, format string, args ...any)) {
+	switch hc.Kind {
+	case HubKindExec, HubKindFile, HubKindGo:
+	case "":
+		badC("kind", "%w: want %q, %q or %q", ErrMissing, HubKindExec, HubKindFile, HubKindGo)
+	default:
+		badC("kind", "%w: %q: want %q, %q or %q", ErrInvalid, hc.Kind, HubKindExec, HubKindFile, HubKindGo)
+	}
+	if len(hc.Topics) == 0 && hc.Kind != HubKindGo {
+		badC("topics", "%w: list the topic patterns to consume (\"#\" for everything)", ErrMissing)
+	}
+	for j, p := range hc.Topics {
+		if err := CheckTopicPattern(p); err != nil {
+			badC(fmt.Sprintf("topics[%d]", j), "%w", err)
 		}
-		if len(hc.Topics) == 0 && hc.Kind != HubKindGo {
-			badC("topics", "%w: list the topic patterns to consume (\"#\" for everything)", ErrMissing)
+	}
+	if hc.Workers < 1 {
+		badC("workers", "%w: %d is below 1", ErrInvalid, hc.Workers)
+	}
+	if hc.Inbox < 1 {
+		badC("inbox", "%w: %d is below 1 (the inbox is bounded)", ErrInvalid, hc.Inbox)
+	}
+	if hc.Overflow != HubOverflowBlock && hc.Overflow != HubOverflowDrop {
+		badC("overflow", "%w: %q: want %q or %q", ErrInvalid, hc.Overflow, HubOverflowBlock, HubOverflowDrop)
+	}
+	if hc.Ack != HubAckProcessed && hc.Ack != HubAckReceipt {
+		badC("ack", "%w: %q: want %q or %q", ErrInvalid, hc.Ack, HubAckProcessed, HubAckReceipt)
+	}
+	if t := float64(hc.Timeout); !(t >= 0) || math.IsInf(t, 0) {
+		badC("timeout", "%w: %v: want a number of seconds, or 0 for no limit", ErrInvalid, t)
+	}
+	onlyFor := func(kind, field string, set bool) {
+		if set && hc.Kind != kind && hc.Kind != "" {
+			badC(field, "%w: only for kind %q, this consumer is %q", ErrInvalid, kind, hc.Kind)
 		}
-		for j, p := range hc.Topics {
-			if err := CheckTopicPattern(p); err != nil {
-				badC(fmt.Sprintf("topics[%d]", j), "%w", err)
+	}
+	onlyFor(HubKindExec, "command", len(hc.Command) > 0)
+	onlyFor(HubKindExec, "env", len(hc.Env) > 0)
+	onlyFor(HubKindExec, "dir", hc.Dir != "")
+	onlyFor(HubKindFile, "path", hc.Path != "")
+	onlyFor(HubKindFile, "fsync", hc.Fsync != "")
+	switch hc.Kind {
+	case HubKindExec:
+		if len(hc.Command) == 0 || hc.Command[0] == "" {
+			badC("command", "%w: the program and its arguments, as a list: [\"sh\", \"-c\", \"cat >> out.jsonl\"]", ErrMissing)
+		}
+		for j, a := range hc.Command {
+			if strings.ContainsRune(a, 0) {
+				badC(fmt.Sprintf("command[%d]", j), "%w: contains a NUL byte", ErrInvalid)
 			}
 		}
-		if hc.Workers < 1 {
-			badC("workers", "%w: %d is below 1", ErrInvalid, hc.Workers)
-		}
-		if hc.Inbox < 1 {
-			badC("inbox", "%w: %d is below 1 (the inbox is bounded)", ErrInvalid, hc.Inbox)
-		}
-		if hc.Overflow != HubOverflowBlock && hc.Overflow != HubOverflowDrop {
-			badC("overflow", "%w: %q: want %q or %q", ErrInvalid, hc.Overflow, HubOverflowBlock, HubOverflowDrop)
-		}
-		if hc.Ack != HubAckProcessed && hc.Ack != HubAckReceipt {
-			badC("ack", "%w: %q: want %q or %q", ErrInvalid, hc.Ack, HubAckProcessed, HubAckReceipt)
-		}
-		if t := float64(hc.Timeout); !(t >= 0) || math.IsInf(t, 0) {
-			badC("timeout", "%w: %v: want a number of seconds, or 0 for no limit", ErrInvalid, t)
-		}
-		onlyFor := func(kind, field string, set bool) {
-			if set && hc.Kind != kind && hc.Kind != "" {
-				badC(field, "%w: only for kind %q, this consumer is %q", ErrInvalid, kind, hc.Kind)
+		for _, k := range sortedKeys(hc.Env) {
+			if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(hc.Env[k], 0) {
+				badC(subKey("env", k), "%w: want a variable name without \"=\" and values without NUL bytes", ErrInvalid)
 			}
 		}
-		onlyFor(HubKindExec, "command", len(hc.Command) > 0)
-		onlyFor(HubKindExec, "env", len(hc.Env) > 0)
-		onlyFor(HubKindExec, "dir", hc.Dir != "")
-		onlyFor(HubKindFile, "path", hc.Path != "")
-		onlyFor(HubKindFile, "fsync", hc.Fsync != "")
-		switch hc.Kind {
-		case HubKindExec:
-			if len(hc.Command) == 0 || hc.Command[0] == "" {
-				badC("command", "%w: the program and its arguments, as a list: [\"sh\", \"-c\", \"cat >> out.jsonl\"]", ErrMissing)
-			}
-			for j, a := range hc.Command {
-				if strings.ContainsRune(a, 0) {
-					badC(fmt.Sprintf("command[%d]", j), "%w: contains a NUL byte", ErrInvalid)
-				}
-			}
-			for _, k := range sortedKeys(hc.Env) {
-				if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(hc.Env[k], 0) {
-					badC(subKey("env", k), "%w: want a variable name without \"=\" and values without NUL bytes", ErrInvalid)
-				}
-			}
-		case HubKindFile:
-			if hc.Path == "" {
-				badC("path", "%w: the file to append messages to", ErrMissing)
-			}
-			if hc.Fsync != HubFsyncAlways && hc.Fsync != HubFsyncNever {
-				badC("fsync", "%w: %q: want %q or %q", ErrInvalid, hc.Fsync, HubFsyncAlways, HubFsyncNever)
-			}
+	case HubKindFile:
+		if hc.Path == "" {
+			badC("path", "%w: the file to append messages to", ErrMissing)
+		}
+		if hc.Fsync != HubFsyncAlways && hc.Fsync != HubFsyncNever {
+			badC("fsync", "%w: %q: want %q or %q", ErrInvalid, hc.Fsync, HubFsyncAlways, HubFsyncNever)
 		}
 	}
 }

@@ -318,6 +318,23 @@ func (c *Config) mergeFile(path string) error {
 	if err != nil {
 		return decodeErr(path, err, false)
 	}
+	if err := c.checkFileKeys(path, raw, rawMD); err != nil {
+		return err
+	}
+	var layer Config
+	md, err := toml.Decode(text, &layer)
+	if err != nil {
+		return decodeErr(path, err, true)
+	}
+
+	c.mergeLayer(path, raw, md, &layer)
+	c.Sources = append(c.Sources, path)
+	return nil
+}
+
+// checkFileKeys reports a file's unknown and unsupported keys (at the top and in the tables),
+// and notes the ignored ones.
+func (c *Config) checkFileKeys(path string, raw map[string]any, rawMD toml.MetaData) error {
 	var errs errorList
 	seen := make(map[string]bool)
 	for _, k := range rawMD.Keys() {
@@ -351,16 +368,13 @@ func (c *Config) mergeFile(path string) error {
 		}
 		errs.add(&FileError{File: path, Key: quoteKey(top), Err: unknownKey(top)})
 	}
-	if err := errs.err(); err != nil {
-		return err
-	}
-	var layer Config
-	md, err := toml.Decode(text, &layer)
-	if err != nil {
-		return decodeErr(path, err, true)
-	}
+	return errs.err()
+}
 
-	src := reflect.ValueOf(&layer).Elem()
+// mergeLayer merges the keys a file defines (decoded into layer) over c: the tables key by key,
+// maps entry by entry (but the endpoints default, replaced), everything else replaced.
+func (c *Config) mergeLayer(path string, raw map[string]any, md toml.MetaData, layer *Config) {
+	src := reflect.ValueOf(layer).Elem()
 	dst := reflect.ValueOf(c).Elem()
 	for _, f := range fields {
 		if !md.IsDefined(f.key) {
@@ -402,8 +416,6 @@ func (c *Config) mergeFile(path string) error {
 		}
 		c.setOrigin(f.key, path)
 	}
-	c.Sources = append(c.Sources, path)
-	return nil
 }
 
 // unknownKey explains an unknown key, suggesting the known key it most likely misspells.

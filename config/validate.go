@@ -19,15 +19,38 @@ import (
 // not touch the file system; see [Config.SigningFiles] and [Config.TrustFiles] for that.
 func (c *Config) Validate() error {
 	var errs errorList
-	bad := func(key string, format string, args ...any) {
+	c.validateBus(&errs)
+	c.validateCrypto(&errs)
+	c.validateSockets(&errs)
+	c.validateAcks(&errs)
+	c.validateReplay(&errs)
+	c.validateMode(&errs)
+	c.validateHub(&errs)
+	c.validateOutbox(&errs)
+	c.validateBridge(&errs)
+	c.validateRelay(&errs)
+	c.validateSecurity(&errs)
+	c.validateArchive(&errs)
+	return errs.err()
+}
+
+// reporters are the two ways the checks add a problem of a key to errs, with its source: bad
+// formats one, badErr adds err when it is not nil.
+func (c *Config) reporters(errs *errorList) (bad func(key string, format string, args ...any), badErr func(key string, err error)) {
+	bad = func(key string, format string, args ...any) {
 		errs.add(&KeyError{Key: key, Source: c.Source(key), Err: fmt.Errorf(format, args...)})
 	}
-	badErr := func(key string, err error) {
+	badErr = func(key string, err error) {
 		if err != nil {
 			errs.add(&KeyError{Key: key, Source: c.Source(key), Err: err})
 		}
 	}
+	return bad, badErr
+}
 
+// validateBus adds the problems of the topic names, the log level, the endpoints, relay_inbound and name to errs.
+func (c *Config) validateBus(errs *errorList) {
+	bad, badErr := c.reporters(errs)
 	badErr("topic_prefix", checkTopicPart(c.TopicPrefix))
 	if c.LogLevel != "" {
 		if _, err := ParseLogLevel(c.LogLevel); err != nil {
@@ -58,7 +81,11 @@ func (c *Config) Validate() error {
 				ErrInvalid, c.Name, keyList(c.Endpoints))
 		}
 	}
+}
 
+// validateCrypto adds the problems of signing and validation (backends, certificates, CA and CRL) and routing_policy to errs.
+func (c *Config) validateCrypto(errs *errorList) {
+	bad, badErr := c.reporters(errs)
 	switch c.CryptoBackend {
 	case BackendX509:
 	case BackendEd25519:
@@ -98,12 +125,12 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+}
 
-	atLeast := func(key string, v, lo int, meaning string) {
-		if v < lo {
-			bad(key, "%w: %d is below %d (%s)", ErrInvalid, v, lo, meaning)
-		}
-	}
+// validateSockets adds the problems of the ZeroMQ socket options to errs.
+func (c *Config) validateSockets(errs *errorList) {
+	bad, _ := c.reporters(errs)
+	atLeast := atLeastCheck(bad)
 	osDefault := func(key string, v int) {
 		if v != -1 && v <= 0 {
 			bad(key, "%w: %d: want a positive number, or -1 for the OS default", ErrInvalid, v)
@@ -121,7 +148,12 @@ func (c *Config) Validate() error {
 	osDefault("zmq_tcp_keepalive_idle", c.ZMQTCPKeepaliveIdle)
 	osDefault("zmq_tcp_keepalive_intvl", c.ZMQTCPKeepaliveIntvl)
 	atLeast("max_frame_size", c.MaxFrameSize, 0, "0 means no limit")
+}
 
+// validateAcks adds the problems of the ACK settings and the recipients table to errs.
+func (c *Config) validateAcks(errs *errorList) {
+	bad, badErr := c.reporters(errs)
+	atLeast := atLeastCheck(bad)
 	if t := float64(c.AckTimeout); !(t > 0) || math.IsInf(t, 0) {
 		bad("ack_timeout", "%w: %v: want a positive number of seconds", ErrInvalid, t)
 	}
@@ -139,7 +171,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	c.validateReplay(&errs)
+}
+
+// validateMode adds the problems of mode and sink to errs.
+func (c *Config) validateMode(errs *errorList) {
+	bad, _ := c.reporters(errs)
 	switch c.Mode {
 	case ModeProduction:
 	case ModeDevelopment:
@@ -153,13 +189,16 @@ func (c *Config) Validate() error {
 	if c.Sink != SinkZMQ && c.Sink != SinkLog {
 		bad("sink", "%w: %q: want %q (send on the bus) or %q (write messages to the log)", ErrInvalid, c.Sink, SinkZMQ, SinkLog)
 	}
-	c.validateHub(&errs)
-	c.validateOutbox(&errs)
-	c.validateBridge(&errs)
-	c.validateRelay(&errs)
-	c.validateSecurity(&errs)
-	c.validateArchive(&errs)
-	return errs.err()
+}
+
+// atLeastCheck is the check that an integer key is at least lo (what lower values would mean,
+// or why they cannot be, in meaning).
+func atLeastCheck(bad func(key string, format string, args ...any)) func(key string, v, lo int, meaning string) {
+	return func(key string, v, lo int, meaning string) {
+		if v < lo {
+			bad(key, "%w: %d is below %d (%s)", ErrInvalid, v, lo, meaning)
+		}
+	}
 }
 
 // checkTopicPart checks topic_prefix and environment.

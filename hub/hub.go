@@ -92,61 +92,11 @@ func Run(ctx context.Context, cfg *config.Config, opts ...Option) error {
 		return err
 	}
 
-	var (
-		h         runner
-		acker     *ack.Hub
-		plainAcks atomic.Uint64
-		plain     struct {
-			sync.Mutex
-			s *consumer.Subscriber
-		}
-	)
-	m := newMetrics(func() consumer.HubStats { return h.Stats() }, func() busStats {
-		if acker != nil {
-			st := acker.AckStats()
-			return busStats{Dropped: st.Dropped, Acked: st.Acked, Reacked: st.Reacked, Duplicates: st.Duplicates,
-				AckErrors: st.AckErrors, AcksSeen: acker.AcksSeen(), acking: true, Replay: st.Replay}
-		}
-		plain.Lock()
-		defer plain.Unlock()
-		if plain.s == nil {
-			return busStats{}
-		}
-		st := plain.s.Stats()
-		return busStats{Dropped: st.Dropped, AcksSeen: plainAcks.Load(), Replay: st.Replay}
-	}, func() bool { return h.Ready() })
-	hubOpts := []consumer.HubOption{consumer.WithHubLogger(log), consumer.WithObserver(m.observe)}
-	if cfg.SignMessages {
-		acker, err = config.NewAckHub(cfg, hubOpts...)
-		h = acker
-	} else {
-		log.Warn("sign_messages is off: the hub cannot sign ACKs, so it consumes without ACKing")
-		var ch *consumer.Hub
-		// config.NewHub gives the source's Subscriber its verifier (spec.Options).
-		ch, err = config.NewHub(cfg, append(hubOpts, consumer.WithSource(func(_ context.Context, spec consumer.SourceSpec) (consumer.Source, error) {
-			ackTopic := message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack")
-			// ACKs are counted and dropped unread, as an acking hub does.
-			skipAcks := consumer.WithSkip(func(topic []byte) bool {
-				if string(topic) != ackTopic {
-					return false
-				}
-				plainAcks.Add(1)
-				return true
-			})
-			s, err := consumer.NewSubscriber(cfg.SubscriberConfig(), "", append([]consumer.Option{consumer.WithLogger(spec.Logger), consumer.WithPrefixes(spec.Prefixes...), skipAcks}, spec.Options...)...)
-			if err != nil {
-				return nil, err
-			}
-			plain.Lock()
-			plain.s = s
-			plain.Unlock()
-			return plainSource{Subscriber: s, ackTopic: ackTopic, acks: &plainAcks}, nil
-		}))...)
-		h = ch
-	}
+	e, m, err := newEngine(cfg, log)
 	if err != nil {
-		return fmt.Errorf("hub: %w", err)
+		return err
 	}
+	h := e.h
 	for _, bc := range consumers {
 		if err := h.Add(bc.c, bc.cc); err != nil {
 			return fmt.Errorf("hub: %w", err)
@@ -174,6 +124,79 @@ func Run(ctx context.Context, cfg *config.Config, opts ...Option) error {
 		return fmt.Errorf("hub: %w", err)
 	}
 	return nil
+}
+
+// engine is the hub engine Run drives, acking (sign_messages) or plain, and the bus figures its
+// metrics read.
+type engine struct {
+	h         runner
+	acker     *ack.Hub // nil for a plain hub
+	plainAcks atomic.Uint64
+	plain     struct {
+		sync.Mutex
+		s *consumer.Subscriber
+	}
+}
+
+// newEngine builds the hub engine for cfg, observed by the metrics it returns.
+func newEngine(cfg *config.Config, log *slog.Logger) (*engine, *metrics, error) {
+	e := &engine{}
+	m := newMetrics(func() consumer.HubStats { return e.h.Stats() }, e.busStats, func() bool { return e.h.Ready() })
+	hubOpts := []consumer.HubOption{consumer.WithHubLogger(log), consumer.WithObserver(m.observe)}
+	var err error
+	if cfg.SignMessages {
+		e.acker, err = config.NewAckHub(cfg, hubOpts...)
+		e.h = e.acker
+	} else {
+		log.Warn("sign_messages is off: the hub cannot sign ACKs, so it consumes without ACKing")
+		var ch *consumer.Hub
+		// config.NewHub gives the source's Subscriber its verifier (spec.Options).
+		ch, err = config.NewHub(cfg, append(hubOpts, consumer.WithSource(e.plainSource(cfg)))...)
+		e.h = ch
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("hub: %w", err)
+	}
+	return e, m, nil
+}
+
+// busStats are the bus figures of the metrics: the acking hub's, or the plain subscriber's.
+func (e *engine) busStats() busStats {
+	if e.acker != nil {
+		st := e.acker.AckStats()
+		return busStats{Dropped: st.Dropped, Acked: st.Acked, Reacked: st.Reacked, Duplicates: st.Duplicates,
+			AckErrors: st.AckErrors, AcksSeen: e.acker.AcksSeen(), acking: true, Replay: st.Replay}
+	}
+	e.plain.Lock()
+	defer e.plain.Unlock()
+	if e.plain.s == nil {
+		return busStats{}
+	}
+	st := e.plain.s.Stats()
+	return busStats{Dropped: st.Dropped, AcksSeen: e.plainAcks.Load(), Replay: st.Replay}
+}
+
+// plainSource is the source of a plain hub: a Subscriber that counts and drops the ACKs.
+func (e *engine) plainSource(cfg *config.Config) func(context.Context, consumer.SourceSpec) (consumer.Source, error) {
+	return func(_ context.Context, spec consumer.SourceSpec) (consumer.Source, error) {
+		ackTopic := message.FullTopic(cfg.TopicPrefix, cfg.Environment, "gilmsg", "ack")
+		// ACKs are counted and dropped unread, as an acking hub does.
+		skipAcks := consumer.WithSkip(func(topic []byte) bool {
+			if string(topic) != ackTopic {
+				return false
+			}
+			e.plainAcks.Add(1)
+			return true
+		})
+		s, err := consumer.NewSubscriber(cfg.SubscriberConfig(), "", append([]consumer.Option{consumer.WithLogger(spec.Logger), consumer.WithPrefixes(spec.Prefixes...), skipAcks}, spec.Options...)...)
+		if err != nil {
+			return nil, err
+		}
+		e.plain.Lock()
+		e.plain.s = s
+		e.plain.Unlock()
+		return plainSource{Subscriber: s, ackTopic: ackTopic, acks: &e.plainAcks}, nil
+	}
 }
 
 // plainSource feeds a non-acking hub from a Subscriber, without the ACK traffic (as ack.NewHub).

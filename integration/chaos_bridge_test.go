@@ -131,7 +131,7 @@ func (c *chaosBus) publishBridgeLoad(ctx context.Context, record func(outcome)) 
 		inflight.Add(1)
 		go func() {
 			defer inflight.Done()
-			<-f.Done()
+			<-f.Finished()
 			err := f.Err()
 			var te *ack.TimeoutError
 			if err != nil && !errors.As(err, &te) {

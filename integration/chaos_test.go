@@ -280,7 +280,7 @@ func (c *chaosBus) publishLoad(ctx context.Context, record func(outcome)) {
 			inflight.Add(1)
 			go func() {
 				defer inflight.Done()
-				<-f.Done()
+				<-f.Finished()
 				one(to, f.Err(), f.Message().MsgID())
 				<-slots
 			}()

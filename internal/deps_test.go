@@ -37,3 +37,26 @@ func TestLeanPackagesLinkNoStoreOrBroker(t *testing.T) {
 		}
 	}
 }
+
+// belowConfig are the components that take their Config and collaborators and know nothing of
+// fedmsg configurations: package config builds them, so none may import it (docs/design.md).
+var belowConfig = []string{"ack", "bridge", "bridge/broker", "consumer", "outbox", "publisher", "replay", "transport", "message", "certs"}
+
+func TestComponentsDoNotImportConfig(t *testing.T) {
+	const config = "github.com/ackmsg/ackmsg/config"
+	for _, pkg := range belowConfig {
+		out, err := exec.Command("go", "list", "-deps", "../"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) < 5 {
+			t.Fatalf("go list -deps %s listed %d packages: %q", pkg, len(deps), deps)
+		}
+		for _, d := range deps {
+			if d == config || strings.HasPrefix(d, config+"/") {
+				t.Errorf("%s imports %s", pkg, d)
+			}
+		}
+	}
+}

@@ -67,28 +67,46 @@ func normalize(v any, depth int) (any, bool, error) {
 			return v, false, err
 		}
 		return out, true, nil
+	}
+	if n, ok := normalizeNumber(v); ok {
+		return n, true, nil
+	}
+	return normalizeGo(v, depth)
+}
+
+// normalizeNumber converts Go's other integer types and float32; ok is false for any other type.
+func normalizeNumber(v any) (n any, ok bool) {
+	switch x := v.(type) {
 	case int:
-		return IntOf(int64(x)), true, nil
+		return IntOf(int64(x)), true
 	case int8:
-		return IntOf(int64(x)), true, nil
+		return IntOf(int64(x)), true
 	case int16:
-		return IntOf(int64(x)), true, nil
+		return IntOf(int64(x)), true
 	case int32:
-		return IntOf(int64(x)), true, nil
+		return IntOf(int64(x)), true
 	case int64:
-		return IntOf(x), true, nil
+		return IntOf(x), true
 	case uint:
-		return Int(strconv.FormatUint(uint64(x), 10)), true, nil
+		return Int(strconv.FormatUint(uint64(x), 10)), true
 	case uint8:
-		return Int(strconv.FormatUint(uint64(x), 10)), true, nil
+		return Int(strconv.FormatUint(uint64(x), 10)), true
 	case uint16:
-		return Int(strconv.FormatUint(uint64(x), 10)), true, nil
+		return Int(strconv.FormatUint(uint64(x), 10)), true
 	case uint32:
-		return Int(strconv.FormatUint(uint64(x), 10)), true, nil
+		return Int(strconv.FormatUint(uint64(x), 10)), true
 	case uint64:
-		return Int(strconv.FormatUint(x, 10)), true, nil
+		return Int(strconv.FormatUint(x, 10)), true
 	case float32:
-		return float64(x), true, nil
+		return float64(x), true
+	}
+	return nil, false
+}
+
+// normalizeGo converts the other Go types the model takes: string slices and maps, JSON numbers
+// and raw JSON, big integers, and by reflection structs, other maps, slices and pointers.
+func normalizeGo(v any, depth int) (any, bool, error) {
+	switch x := v.(type) {
 	case []string:
 		out := make([]any, len(x))
 		for i, s := range x {

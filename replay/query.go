@@ -69,76 +69,83 @@ func ParseQuery(data []byte) (Query, error) {
 	sort.Strings(keys)
 	var q Query
 	for _, k := range keys {
-		val := obj[k]
-		bad := func(want string) error {
-			return queryErr("Something went wrong when processing the field %q: want %s", k, want)
-		}
-		switch k {
-		case KeySeqIDs:
-			l, ok := val.([]any)
-			if !ok || len(l) > MaxQueryItems {
-				return Query{}, bad(fmt.Sprintf("a list of at most %d integers", MaxQueryItems))
-			}
-			q.SeqIDs = make([]int64, 0, len(l))
-			for _, e := range l {
-				n, ok := asInt(e)
-				if !ok {
-					return Query{}, bad("a list of integers")
-				}
-				q.SeqIDs = append(q.SeqIDs, n)
-			}
-		case KeySeqID:
-			n, ok := asInt(val)
-			if !ok {
-				return Query{}, bad("an integer")
-			}
-			q.SeqID = &n
-		case KeySeqRange:
-			l, ok := val.([]any)
-			if !ok || len(l) != 2 {
-				return Query{}, bad("[lo, hi], two integers")
-			}
-			lo, ok1 := asInt(l[0])
-			hi, ok2 := asInt(l[1])
-			if !ok1 || !ok2 {
-				return Query{}, bad("[lo, hi], two integers")
-			}
-			q.SeqRange = &[2]int64{lo, hi}
-		case KeyMsgIDs:
-			l, ok := val.([]any)
-			if !ok || len(l) > MaxQueryItems {
-				return Query{}, bad(fmt.Sprintf("a list of at most %d strings", MaxQueryItems))
-			}
-			q.MsgIDs = make([]string, 0, len(l))
-			for _, e := range l {
-				s, ok := e.(string)
-				if !ok {
-					return Query{}, bad("a list of strings")
-				}
-				q.MsgIDs = append(q.MsgIDs, s)
-			}
-		case KeyMsgID:
-			s, ok := val.(string)
-			if !ok {
-				return Query{}, bad("a string")
-			}
-			q.MsgID = &s
-		case KeyTime:
-			l, ok := val.([]any)
-			if !ok || len(l) != 2 {
-				return Query{}, bad("[t0, t1], two numbers of seconds")
-			}
-			t0, ok1 := asFloat(l[0])
-			t1, ok2 := asFloat(l[1])
-			if !ok1 || !ok2 {
-				return Query{}, bad("[t0, t1], two numbers of seconds")
-			}
-			q.Time = &[2]float64{t0, t1}
-		default:
-			return Query{}, queryErr("Unsupported field: %q", k)
+		if err := q.set(k, obj[k]); err != nil {
+			return Query{}, err
 		}
 	}
 	return q, nil
+}
+
+// set parses the value of the query's key k into q.
+func (q *Query) set(k string, val any) error {
+	bad := func(want string) error {
+		return queryErr("Something went wrong when processing the field %q: want %s", k, want)
+	}
+	switch k {
+	case KeySeqIDs:
+		l, ok := val.([]any)
+		if !ok || len(l) > MaxQueryItems {
+			return bad(fmt.Sprintf("a list of at most %d integers", MaxQueryItems))
+		}
+		q.SeqIDs = make([]int64, 0, len(l))
+		for _, e := range l {
+			n, ok := asInt(e)
+			if !ok {
+				return bad("a list of integers")
+			}
+			q.SeqIDs = append(q.SeqIDs, n)
+		}
+	case KeySeqID:
+		n, ok := asInt(val)
+		if !ok {
+			return bad("an integer")
+		}
+		q.SeqID = &n
+	case KeySeqRange:
+		l, ok := val.([]any)
+		if !ok || len(l) != 2 {
+			return bad("[lo, hi], two integers")
+		}
+		lo, ok1 := asInt(l[0])
+		hi, ok2 := asInt(l[1])
+		if !ok1 || !ok2 {
+			return bad("[lo, hi], two integers")
+		}
+		q.SeqRange = &[2]int64{lo, hi}
+	case KeyMsgIDs:
+		l, ok := val.([]any)
+		if !ok || len(l) > MaxQueryItems {
+			return bad(fmt.Sprintf("a list of at most %d strings", MaxQueryItems))
+		}
+		q.MsgIDs = make([]string, 0, len(l))
+		for _, e := range l {
+			s, ok := e.(string)
+			if !ok {
+				return bad("a list of strings")
+			}
+			q.MsgIDs = append(q.MsgIDs, s)
+		}
+	case KeyMsgID:
+		s, ok := val.(string)
+		if !ok {
+			return bad("a string")
+		}
+		q.MsgID = &s
+	case KeyTime:
+		l, ok := val.([]any)
+		if !ok || len(l) != 2 {
+			return bad("[t0, t1], two numbers of seconds")
+		}
+		t0, ok1 := asFloat(l[0])
+		t1, ok2 := asFloat(l[1])
+		if !ok1 || !ok2 {
+			return bad("[t0, t1], two numbers of seconds")
+		}
+		q.Time = &[2]float64{t0, t1}
+	default:
+		return queryErr("Unsupported field: %q", k)
+	}
+	return nil
 }
 
 // asInt accepts a JSON integer that fits in int64, or an integral float (Python compares 3.0

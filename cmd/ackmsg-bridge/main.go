@@ -95,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	log := c.Log()
-	br, err := bridge.New(cfg, bridge.WithLogger(log))
+	br, err := config.NewBridge(ctx, cfg, bridge.WithLogger(log))
 	if err != nil {
 		if errors.Is(err, bridge.ErrNothingToBridge) {
 			return cli.Usage("nothing to bridge: set bridge.topics (bus → AMQP) and/or bridge.queue (AMQP → bus)")

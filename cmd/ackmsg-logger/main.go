@@ -24,10 +24,8 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := cli.New("ackmsg-logger",
-		"publish log lines or JSON messages from the shell",
-		"[flags]", `
+// help is ackmsg-logger's --help text after the flags.
+const help = `
 Without --message, every line of standard input is stripped of surrounding white space and
 published as {"log": "<line>"} (blank lines too); with --json-input the whole of standard input
 is one JSON document. With --message exactly one message is sent (parsed as JSON with
@@ -59,165 +57,204 @@ serves replay_endpoints[name] for as long as it runs, so consumers that missed a
 
 SIGTERM or SIGINT ends standard input as its end would, even while the writer keeps a FIFO open:
 every line already read is published and flushed (bounded by zmq_linger), and the logger exits 0;
-it exits 3 when the signal cut short a wait for ACKs (that message is not confirmed).`)
+it exits 3 when the signal cut short a wait for ACKs (that message is not confirmed).`
+
+// flags are ackmsg-logger's own flags.
+type flags struct {
+	msgText, topic, modname, ackTimeout *string
+	jsonInput, passive, toOutbox        *bool
+	recipients                          *[]string
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	c := cli.New("ackmsg-logger", "publish log lines or JSON messages from the shell", "[flags]", help)
 	c.Stdout, c.Stderr, c.Stdin = stdout, stderr, stdin
 	c.SetLogLevel("warn")
-	msgText := c.Flags.String("message", "", "send exactly this one message instead of reading standard input")
-	jsonInput := c.Flags.Bool("json-input", false, "parse the message (or all of standard input) as one JSON document")
-	topic := c.Flags.String("topic", "log", "topic suffix")
-	modname := c.Flags.String("modname", "logger", "module name: the topic part after the environment")
-	recipients := c.Flags.StringSlice("recipients", nil, "CNs that must ACK every message: a comma list, or repeat the flag (default: config recipients for the topic)")
-	ackTimeout := c.Flags.String("ack-timeout", "", "how long to wait for the ACKs of each message: seconds (3, 0.5) or a duration (2s) (default: config ack_timeout)")
-	passive := c.Flags.Bool("passive", false, "bind endpoints[--name] instead of connecting to the relay (numbers messages and serves replay with persistent_store)")
-	toOutbox := c.Flags.Bool("outbox", false, "store the messages in the outbox and exit once they are durable (ackmsg-outbox serve delivers them)")
+	var f flags
+	f.msgText = c.Flags.String("message", "", "send exactly this one message instead of reading standard input")
+	f.jsonInput = c.Flags.Bool("json-input", false, "parse the message (or all of standard input) as one JSON document")
+	f.topic = c.Flags.String("topic", "log", "topic suffix")
+	f.modname = c.Flags.String("modname", "logger", "module name: the topic part after the environment")
+	f.recipients = c.Flags.StringSlice("recipients", nil, "CNs that must ACK every message: a comma list, or repeat the flag (default: config recipients for the topic)")
+	f.ackTimeout = c.Flags.String("ack-timeout", "", "how long to wait for the ACKs of each message: seconds (3, 0.5) or a duration (2s) (default: config ack_timeout)")
+	f.passive = c.Flags.Bool("passive", false, "bind endpoints[--name] instead of connecting to the relay (numbers messages and serves replay with persistent_store)")
+	f.toOutbox = c.Flags.Bool("outbox", false, "store the messages in the outbox and exit once they are durable (ackmsg-outbox serve delivers them)")
 	c.SetCertPrefix(cli.ShellCertPrefix)
 
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
-		if len(c.Args()) > 0 {
-			return cli.Usage("unexpected arguments %q", c.Args())
+		if err := f.apply(c, cfg); err != nil {
+			return err
 		}
-		if *passive {
-			if cfg.Name == "" || cfg.Name == config.RelayInboundKey {
-				return cli.Usage("--passive needs --name (an endpoints key to bind)")
-			}
-			if *toOutbox {
-				return cli.Usage("--passive and --outbox exclude each other: ackmsg-outbox serve sends what the outbox holds")
-			}
-			cfg.Active = false
-		} else {
-			cfg.Active = true
-			cfg.Name = config.RelayInboundKey
-		}
-		if *ackTimeout != "" {
-			d, err := cli.ParseSeconds(*ackTimeout)
-			if err != nil || d == 0 {
-				return cli.Usage("--ack-timeout %s: want a positive number of seconds or a duration", *ackTimeout)
-			}
-			cfg.AckTimeout = config.Seconds(d.Seconds())
-		}
-		for _, r := range *recipients {
-			if strings.TrimSpace(r) == "" {
-				return cli.Usage("--recipients: empty name in %q", strings.Join(*recipients, ","))
-			}
-		}
-
 		// A single message is parsed before connecting, so bad input fails with exit 2 and sends
 		// nothing; stdin lines are published as they arrive, so a pipe from tail -f works.
 		var single []any
-		if c.Flags.Changed("message") || *jsonInput {
-			b, err := singleBody(c.Stdin, c.Flags.Changed("message"), *msgText, *jsonInput)
+		if c.Flags.Changed("message") || *f.jsonInput {
+			b, err := singleBody(c.Stdin, c.Flags.Changed("message"), *f.msgText, *f.jsonInput)
 			if err != nil {
 				return err
 			}
 			single = []any{b}
 		}
-		var send func(body any) error
-		var closer func() error
-		if *toOutbox {
-			if len(*recipients) == 0 && len(cfg.Recipients) == 0 {
-				return cli.Usage("--outbox needs --recipients (or recipients in the configuration): the outbox delivers to named recipients")
-			}
-			if c.Flags.Changed("ack-timeout") {
-				return cli.Usage("--ack-timeout has no effect with --outbox: a stored message is tried until outbox.expiry")
-			}
-			store, err := outboxctl.Open(ctx, &cfg.Outbox)
-			if err != nil {
-				return cli.Runtime(err)
-			}
-			ob, err := config.NewOutbox(cfg, store, outbox.WithLogger(c.Log()), outbox.WithBuilderOptions(publisher.WithModname(*modname)))
-			if err != nil {
-				store.Close()
-				return cli.Runtime(err)
-			}
-			defer ob.Close()
-			opts := []ack.PublishOption{ack.Modname(*modname)}
-			if len(*recipients) > 0 {
-				opts = append(opts, ack.To(*recipients...))
-			}
-			send = func(body any) error {
-				id, err := ob.Publish(ctx, *topic, body, opts...)
-				if errors.Is(err, ack.ErrNoRecipients) {
-					return cli.Usage("%v", err)
-				}
-				if err != nil {
-					return cli.Runtime(err)
-				}
-				fmt.Fprintln(stdout, id)
-				return nil
-			}
-			closer = ob.Close
-		} else if len(*recipients) > 0 || len(cfg.Recipients) > 0 {
-			ap, err := config.NewAckPublisher(ctx, cfg, ack.WithLogger(c.Log()))
-			if err != nil {
-				return cli.Runtime(err)
-			}
-			defer ap.Close()
-			opts := []ack.PublishOption{ack.Modname(*modname)}
-			if len(*recipients) > 0 {
-				opts = append(opts, ack.To(*recipients...))
-			}
-			send = func(body any) error {
-				start := time.Now()
-				f, err := ap.PublishAsync(ctx, *topic, body, opts...)
-				if err == nil {
-					<-f.Done()
-					err = f.Err()
-				}
-				if errors.Is(err, ack.ErrTimeout) || (err != nil && ctx.Err() != nil) {
-					// Not confirmed: the deadline passed, or SIGTERM/SIGINT cut the wait short.
-					return &cli.ExitError{Code: cli.ExitTimeout, Err: err}
-				}
-				if err != nil {
-					return cli.Runtime(err)
-				}
-				c.Log().Info("all recipients ACKed", "msg_id", f.Message().MsgID(), "topic", f.Message().Topic(),
-					"acked_by", strings.Join(f.Acked(), ","), "took", time.Since(start).Round(10*time.Microsecond),
-					"sends", f.Attempts())
-				return nil
-			}
-			closer = ap.Close
-		} else {
-			pub, err := config.NewPublisher(ctx, cfg, publisher.WithLogger(c.Log()))
-			if err != nil {
-				return cli.Runtime(err)
-			}
-			defer pub.Close()
-			send = func(body any) error {
-				m, err := pub.Publish(ctx, *topic, body, publisher.Modname(*modname))
-				if err != nil {
-					return cli.Runtime(err)
-				}
-				c.Log().Info("published", "topic", m.Topic(), "msg_id", m.MsgID())
-				return nil
-			}
-			closer = pub.Close
+		send, closer, err := f.sender(ctx, c, cfg)
+		if err != nil {
+			return err
 		}
-		if single != nil {
-			if err := send(single[0]); err != nil {
-				return err
-			}
-		} else {
-			sc := bufio.NewScanner(c.Stdin)
-			sc.Buffer(make([]byte, 64*1024), 16<<20)
-			sc.Split(scanPythonLines)
-			for sc.Scan() {
-				if err := send(map[string]any{"log": pythonStrip(sc.Text())}); err != nil {
-					return err
-				}
-			}
-			// SIGTERM or SIGINT ends the input as its end would: what was read is sent (above,
-			// an unterminated last line too), then flushed by closer.
-			if err := sc.Err(); errors.Is(err, cli.ErrStopped) {
-				c.Log().Info("input ended by a signal: every line read was published")
-			} else if err != nil {
-				return cli.Usage("reading standard input: %v", err)
-			}
+		defer closer()
+		if err := feed(c, single, send); err != nil {
+			return err
 		}
 		if err := closer(); err != nil {
 			return cli.Runtime(err)
 		}
 		return nil
 	})
+}
+
+// apply checks the flags and applies them to cfg: active through the relay, or passive on
+// endpoints[name]; the ACK timeout.
+func (f *flags) apply(c *cli.Command, cfg *config.Config) error {
+	if len(c.Args()) > 0 {
+		return cli.Usage("unexpected arguments %q", c.Args())
+	}
+	if *f.passive {
+		if cfg.Name == "" || cfg.Name == config.RelayInboundKey {
+			return cli.Usage("--passive needs --name (an endpoints key to bind)")
+		}
+		if *f.toOutbox {
+			return cli.Usage("--passive and --outbox exclude each other: ackmsg-outbox serve sends what the outbox holds")
+		}
+		cfg.Active = false
+	} else {
+		cfg.Active = true
+		cfg.Name = config.RelayInboundKey
+	}
+	if *f.ackTimeout != "" {
+		d, err := cli.ParseSeconds(*f.ackTimeout)
+		if err != nil || d == 0 {
+			return cli.Usage("--ack-timeout %s: want a positive number of seconds or a duration", *f.ackTimeout)
+		}
+		cfg.AckTimeout = config.Seconds(d.Seconds())
+	}
+	for _, r := range *f.recipients {
+		if strings.TrimSpace(r) == "" {
+			return cli.Usage("--recipients: empty name in %q", strings.Join(*f.recipients, ","))
+		}
+	}
+	return nil
+}
+
+// sender opens what the messages go through: the outbox (--outbox), an acked publisher (with
+// recipients), or a plain one. closer flushes and closes it; calling it again does nothing.
+func (f *flags) sender(ctx context.Context, c *cli.Command, cfg *config.Config) (send func(body any) error, closer func() error, err error) {
+	switch {
+	case *f.toOutbox:
+		return f.outboxSender(ctx, c, cfg)
+	case len(*f.recipients) > 0 || len(cfg.Recipients) > 0:
+		return f.ackSender(ctx, c, cfg)
+	}
+	pub, err := config.NewPublisher(ctx, cfg, publisher.WithLogger(c.Log()))
+	if err != nil {
+		return nil, nil, cli.Runtime(err)
+	}
+	send = func(body any) error {
+		m, err := pub.Publish(ctx, *f.topic, body, publisher.Modname(*f.modname))
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		c.Log().Info("published", "topic", m.Topic(), "msg_id", m.MsgID())
+		return nil
+	}
+	return send, pub.Close, nil
+}
+
+// outboxSender stores each message in the outbox and prints its msg_id.
+func (f *flags) outboxSender(ctx context.Context, c *cli.Command, cfg *config.Config) (send func(body any) error, closer func() error, err error) {
+	if len(*f.recipients) == 0 && len(cfg.Recipients) == 0 {
+		return nil, nil, cli.Usage("--outbox needs --recipients (or recipients in the configuration): the outbox delivers to named recipients")
+	}
+	if c.Flags.Changed("ack-timeout") {
+		return nil, nil, cli.Usage("--ack-timeout has no effect with --outbox: a stored message is tried until outbox.expiry")
+	}
+	store, err := outboxctl.Open(ctx, &cfg.Outbox)
+	if err != nil {
+		return nil, nil, cli.Runtime(err)
+	}
+	ob, err := config.NewOutbox(cfg, store, outbox.WithLogger(c.Log()), outbox.WithBuilderOptions(publisher.WithModname(*f.modname)))
+	if err != nil {
+		store.Close()
+		return nil, nil, cli.Runtime(err)
+	}
+	opts := []ack.PublishOption{ack.Modname(*f.modname)}
+	if len(*f.recipients) > 0 {
+		opts = append(opts, ack.To(*f.recipients...))
+	}
+	send = func(body any) error {
+		id, err := ob.Publish(ctx, *f.topic, body, opts...)
+		if errors.Is(err, ack.ErrNoRecipients) {
+			return cli.Usage("%v", err)
+		}
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		fmt.Fprintln(c.Stdout, id)
+		return nil
+	}
+	return send, ob.Close, nil
+}
+
+// ackSender publishes each message acked and waits for its recipients' ACKs.
+func (f *flags) ackSender(ctx context.Context, c *cli.Command, cfg *config.Config) (send func(body any) error, closer func() error, err error) {
+	ap, err := config.NewAckPublisher(ctx, cfg, ack.WithLogger(c.Log()))
+	if err != nil {
+		return nil, nil, cli.Runtime(err)
+	}
+	opts := []ack.PublishOption{ack.Modname(*f.modname)}
+	if len(*f.recipients) > 0 {
+		opts = append(opts, ack.To(*f.recipients...))
+	}
+	send = func(body any) error {
+		start := time.Now()
+		fu, err := ap.PublishAsync(ctx, *f.topic, body, opts...)
+		if err == nil {
+			<-fu.Finished()
+			err = fu.Err()
+		}
+		if errors.Is(err, ack.ErrTimeout) || (err != nil && ctx.Err() != nil) {
+			// Not confirmed: the deadline passed, or SIGTERM/SIGINT cut the wait short.
+			return &cli.ExitError{Code: cli.ExitTimeout, Err: err}
+		}
+		if err != nil {
+			return cli.Runtime(err)
+		}
+		c.Log().Info("all recipients ACKed", "msg_id", fu.Message().MsgID(), "topic", fu.Message().Topic(),
+			"acked_by", strings.Join(fu.Acked(), ","), "took", time.Since(start).Round(10*time.Microsecond),
+			"sends", fu.Attempts())
+		return nil
+	}
+	return send, ap.Close, nil
+}
+
+// feed sends the single message, or every line of standard input as {"log": line}.
+func feed(c *cli.Command, single []any, send func(body any) error) error {
+	if single != nil {
+		return send(single[0])
+	}
+	sc := bufio.NewScanner(c.Stdin)
+	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	sc.Split(scanPythonLines)
+	for sc.Scan() {
+		if err := send(map[string]any{"log": pythonStrip(sc.Text())}); err != nil {
+			return err
+		}
+	}
+	// SIGTERM or SIGINT ends the input as its end would: what was read is sent (above, an
+	// unterminated last line too), then flushed by closer.
+	if err := sc.Err(); errors.Is(err, cli.ErrStopped) {
+		c.Log().Info("input ended by a signal: every line read was published")
+	} else if err != nil {
+		return cli.Usage("reading standard input: %v", err)
+	}
+	return nil
 }
 
 // singleBody returns the one message of --message or --json-input.

@@ -327,7 +327,7 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	pcfg := *cfg
 	pcfg.Active, pcfg.Name, pcfg.SignMessages = true, config.RelayInboundKey, false
 	pcfg.AckMaxInFlight = max(pcfg.AckMaxInFlight, cfg.Outbox.MaxInFlight)
-	pub, err := config.NewAckPublisher(ctx, &pcfg, ack.WithLogger(log.With("part", "publisher")), ack.DeliverOnly())
+	pub, err := config.NewAckPublisher(ctx, &pcfg, ack.WithLogger(log.With("part", "publisher")), ack.WithDeliverOnly())
 	if err != nil {
 		return cli.Runtime(err)
 	}

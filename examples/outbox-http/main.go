@@ -239,7 +239,7 @@ func run(ctx context.Context, listen func() (net.Listener, error), deliver bool,
 	if deliver {
 		dcfg := *cfg
 		dcfg.Active, dcfg.Name = true, config.RelayInboundKey
-		pub, err := config.NewAckPublisher(ctx, &dcfg, ack.WithLogger(log), ack.DeliverOnly())
+		pub, err := config.NewAckPublisher(ctx, &dcfg, ack.WithLogger(log), ack.WithDeliverOnly())
 		if err != nil {
 			return err
 		}

@@ -146,7 +146,7 @@ func newBridgeBus(k *pki, urls []string, size int) (*bus, error) {
 	}
 	// Its warnings (a returned or nacked message, a lost connection) would explain a slow figure.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("part", "bridge")
-	br, err := bridge.New(cfg, bridge.WithLogger(logger))
+	br, err := config.NewBridge(ctx, cfg, bridge.WithLogger(logger))
 	if err != nil {
 		cancel()
 		return nil, err

@@ -286,7 +286,7 @@ func inflightMemory(b *bus, n int) (float64, error) {
 	loaded := heap()
 	cancel()
 	for _, f := range fs {
-		<-f.Done()
+		<-f.Finished()
 	}
 	return (float64(loaded) - float64(base)) / float64(n), nil
 }
