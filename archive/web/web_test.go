@@ -35,7 +35,7 @@ var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // hostile is a body meant to run script or break the page if it were not escaped.
 var hostile = map[string]any{"user": `"><script>document.title="pwned"</script>`,
-	"text": `</pre><script>alert(1)</script><img src=x onerror="document.title='pwned'">'"`}
+	"text": `</pre><script>window.pwned=1</script><img src=x onerror="window.pwned=2">'"`}
 
 // fixture is an archive in a throwaway database with signed test messages, and the web view
 // and API over it.
@@ -228,7 +228,7 @@ func TestHostileBody(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("%s: %d", path, code)
 		}
-		if strings.Contains(page, "<script>document") || strings.Contains(page, "<script>alert") || strings.Contains(page, "<img") || strings.Contains(page, "</pre><") {
+		if strings.Contains(page, "<script>document") || strings.Contains(page, "<script>window") || strings.Contains(page, "<img") || strings.Contains(page, "</pre><") {
 			t.Fatalf("%s: the body's markup is in the page unescaped:\n%s", path, page)
 		}
 		if strings.Count(page, "<script>") > 0 && !strings.Contains(path, "live") {
