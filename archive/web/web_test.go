@@ -56,7 +56,7 @@ var plan = map[string][]int{
 	"org.fedoraproject.dev.evil.page":    {0, 0, 1}, // the hostile body
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	store, err := archive.Open(t.Context(), pgtest.Start(t), archive.DefaultConfig())
 	if err != nil {
@@ -115,7 +115,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // record is a message on topic at ts, signed by the certificate name, as the archive stores it.
-func (f *fixture) record(t *testing.T, signer, topic string, ts time.Time, body map[string]any) archive.Record {
+func (f *fixture) record(t testing.TB, signer, topic string, ts time.Time, body map[string]any) archive.Record {
 	t.Helper()
 	f.seq++
 	m, err := message.Build(topic, body, int64(f.seq), "apache", ts)
@@ -137,7 +137,7 @@ func (f *fixture) record(t *testing.T, signer, topic string, ts time.Time, body 
 	return r
 }
 
-func (f *fixture) get(t *testing.T, path string) (int, string) {
+func (f *fixture) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(f.srv.URL + path)
 	if err != nil {
@@ -345,4 +345,16 @@ func TestLiveFeedMokshaProtocol(t *testing.T) {
 		conn.Close(websocket.StatusNormalClosure, "")
 	}
 	testbus.Eventually(t, 5*time.Second, "clients gone", func() bool { return f.feed.Clients() == 0 })
+}
+
+// BenchmarkSearchPage times the search page (the query, the rendering, loopback HTTP) on the
+// test data: a topic's first page of 25 rows.
+func BenchmarkSearchPage(b *testing.B) {
+	f := newFixture(b)
+	path := "/web/?topic=org.fedoraproject.dev.bodhi.update&rows_per_page=25"
+	for b.Loop() {
+		if code, page := f.get(b, path); code != http.StatusOK || len(rowRE.FindAllString(page, -1)) != 25 {
+			b.Fatalf("search page: %d", code)
+		}
+	}
 }
