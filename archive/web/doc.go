@@ -17,8 +17,9 @@
 //     writer), so what the feed shows is in the archive. A slow WebSocket client loses
 //     messages rather than slowing the archive: each client has a bounded queue (DropAfter);
 //     when it is full the client is disconnected with status 1008 and a reason saying so.
-//   - Who ACKed a message is not recorded by the archive: the message page says so rather
-//     than guessing.
+//   - Who ACKed a message is shown from the ACKs the archive received and verified
+//     (archive.AcksTable, with Config.Acks); without them the page says ACKs are not recorded
+//     rather than guessing.
 //
 // Moksha's protocol: the client sends {"topic": "__topic_subscribe__", "body": TOPIC} (any
 // number of times); the server sends each matching message as {"topic": TOPIC, "body":

@@ -25,6 +25,7 @@ var files embed.FS
 type Reader interface {
 	archive.Reader
 	HourCounts(ctx context.Context, start, end time.Time) ([]archive.HourCount, error)
+	Acks(ctx context.Context, msgID string) ([]archive.Ack, error)
 }
 
 // Config configures the web view.
@@ -37,6 +38,10 @@ type Config struct {
 	// are now). Nil: the page says the signature was not checked. Default nil; ackmsg-archive
 	// gives its own verifier.
 	Verifier certs.Verifier
+	// Acks says that the archive records the ACKs it receives (ackmsg-archive --record-acks):
+	// the message page lists who ACKed the message. False: the page says ACKs are not
+	// recorded. Default false.
+	Acks bool
 	// Feed is the live feed served at / and /ws. Nil: no live feed (the routes answer 503).
 	Feed *Feed
 	// Logger receives the pages' errors. Default slog.Default().
@@ -220,7 +225,11 @@ type messagePage struct {
 	Verify                            string
 	Users, Packages                   []string
 	Envelope                          string
+	RecordsAcks                       bool
+	Acks                              []ackRow
 }
+
+type ackRow struct{ Signer, Time string }
 
 func (w *Web) message(rw http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")
@@ -243,6 +252,17 @@ func (w *Web) message(rw http.ResponseWriter, r *http.Request) {
 		p.Envelope = string(rec.Envelope)
 	}
 	p.Verified, p.Verify = w.verify(rec)
+	if p.RecordsAcks = w.cfg.Acks; p.RecordsAcks {
+		acks, err := w.r.Acks(r.Context(), rec.MsgID)
+		if err != nil {
+			code, msg := status(err)
+			w.render(rw, r, "search", code, searchPage{Error: msg})
+			return
+		}
+		for _, a := range acks {
+			p.Acks = append(p.Acks, ackRow{Signer: a.Signer, Time: a.Time.Format("2006-01-02 15:04:05.000000")})
+		}
+	}
 	w.render(rw, r, "message", http.StatusOK, p)
 }
 

@@ -71,7 +71,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{store: store, feed: NewFeed(nil), verifier: v, signers: map[string]*certs.X509Signer{}}
-	for _, name := range []string{"pub01", "revoked01"} {
+	for _, name := range []string{"pub01", "revoked01", "sub01"} {
 		if f.signers[name], err = certs.LoadSigner(pki+"/"+name+".crt", pki+"/"+name+".key"); err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func newFixture(t testing.TB) *fixture {
 	if _, err := f.writer.Insert(t.Context(), recs); err != nil {
 		t.Fatal(err)
 	}
-	w, err := New(store, Config{Verifier: v, Feed: f.feed})
+	w, err := New(store, Config{Verifier: v, Feed: f.feed, Acks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,10 +196,28 @@ func TestMessagePage(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("message: %d %s", code, page)
 	}
-	for _, want := range []string{`<td id="signer">pub01</td>`, `class="ok">signature verifies (signed by pub01)</td>`, "not recorded", `&#34;msg_id&#34;: &#34;2026-web00001&#34;`} {
+	for _, want := range []string{`<td id="signer">pub01</td>`, `class="ok">signature verifies (signed by pub01)</td>`, "no ACK seen by the archive", `&#34;msg_id&#34;: &#34;2026-web00001&#34;`} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("message page lacks %s:\n%s", want, page)
 		}
+	}
+	// sub01's ACK of it, archived: the page names sub01 as having ACKed it.
+	ack := f.record(t, "sub01", "org.fedoraproject.dev.gilmsg.ack", time.Now(), map[string]any{"ack_msg_id": "2026-web00001"})
+	if _, err := f.writer.Insert(t.Context(), []archive.Record{ack}); err != nil {
+		t.Fatal(err)
+	}
+	if _, page = f.get(t, "/web/message?id=2026-web00001"); !strings.Contains(page, `<span class="ack">sub01</span>`) {
+		t.Fatalf("the ACK of sub01 is not shown:\n%s", page)
+	}
+	// Without recorded ACKs, the page says so.
+	noAcks, err := New(f.store, Config{Verifier: f.verifier})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := httptest.NewRecorder()
+	noAcks.Handler().ServeHTTP(rw, httptest.NewRequest("GET", "/web/message?id=2026-web00001", nil))
+	if !strings.Contains(rw.Body.String(), "not recorded: this archive does not record ACKs") {
+		t.Fatalf("without ACKs:\n%s", rw.Body.String())
 	}
 	// Signed by a certificate the CRL revokes: archived (then valid, say), refused now.
 	rec := f.record(t, "revoked01", "org.fedoraproject.dev.bodhi.update", base, map[string]any{"k": 1})

@@ -43,7 +43,10 @@ feed over WebSocket at / and /ws in moksha's protocol (send {"topic": "__topic_s
 "body": TOPIC}; fedmsg's websocket clients work); and /live, /ready (the database answers),
 /metrics. A bad query is a 400
 naming the parameter; a query past archive.query_timeout is cancelled by PostgreSQL and
-answered 503. archive.retention (seconds) deletes older messages. On SIGINT or SIGTERM what
+answered 503. With --record-acks the archive also receives the bus's ACKs (each verified,
+archived as a message, as datanommer does) and records who ACKed which msg_id: the message
+page lists them; without it the page says ACKs are not recorded. archive.retention (seconds)
+deletes older messages. On SIGINT or SIGTERM what
 was received is committed and ACKed before it exits.`
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -51,6 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	c.Stdout, c.Stderr = stdout, stderr
 	store := c.Flags.String("store", "", "the PostgreSQL database, a postgres:// URL (config archive.store)")
 	topic := c.Flags.String("topic", "", "the topic prefix to archive (config archive.topic; default all)")
+	recordAcks := c.Flags.Bool("record-acks", false, "also receive the bus's ACKs (verified, archived as messages) and record who ACKed what for the web view")
 	httpAddr := c.Flags.String("http-address", "", "serve the API, the web view and /live, /ready, /metrics on this host:port (config archive.http_address)")
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
 		if len(c.Args()) > 0 {
@@ -75,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err := c.RequireIdentity(cfg, "its ACKs"); err != nil {
 			return err
 		}
-		return serve(ctx, c, cfg)
+		return serve(ctx, c, cfg, *recordAcks)
 	})
 }
 
@@ -90,7 +94,7 @@ func archiveConfig(a config.ArchiveConfig) archive.Config {
 	return ac
 }
 
-func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
+func serve(ctx context.Context, c *cli.Command, cfg *config.Config, recordAcks bool) error {
 	log := c.Log()
 	acfg := archiveConfig(cfg.Archive)
 	acfg.Logger = log
@@ -106,7 +110,12 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	if cfg.Name == "" {
 		cfg.Active = true // ACKs go through the relay, like the shell tools' messages
 	}
-	sub, err := config.NewAckSubscriber(cfg, cfg.Archive.Topic, ack.WithMode(ack.AfterProcessing), ack.WithSubscriberLogger(log))
+	opts := []ack.Option{ack.WithMode(ack.AfterProcessing), ack.WithSubscriberLogger(log)}
+	if recordAcks {
+		// Every ACK on the bus is verified: work that grows with the acking consumers.
+		opts = append(opts, ack.WithAckMessages())
+	}
+	sub, err := config.NewAckSubscriber(cfg, cfg.Archive.Topic, opts...)
 	if err != nil {
 		return cli.Runtime(err)
 	}
@@ -125,7 +134,7 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 		if err != nil {
 			return cli.Runtime(err)
 		}
-		routes, err := webRoutes(cfg, store, acfg, feed, api)
+		routes, err := webRoutes(cfg, store, acfg, feed, api, recordAcks)
 		if err != nil {
 			return err
 		}
@@ -157,12 +166,12 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 
 // webRoutes are the API's routes and the web view's, which verifies signatures with the
 // archive's own trust settings (the CA and CRL as they are when a page is shown).
-func webRoutes(cfg *config.Config, store *archive.Store, acfg archive.Config, feed *web.Feed, api *archive.API) (map[string]http.Handler, error) {
+func webRoutes(cfg *config.Config, store *archive.Store, acfg archive.Config, feed *web.Feed, api *archive.API, acks bool) (map[string]http.Handler, error) {
 	v, err := cfg.Verifier(true, acfg.Logger)
 	if err != nil {
 		return nil, cli.Runtime(fmt.Errorf("the web view's verifier: %w", err))
 	}
-	view, err := web.New(store, web.Config{Archive: acfg, Verifier: v, Feed: feed, Logger: acfg.Logger})
+	view, err := web.New(store, web.Config{Archive: acfg, Verifier: v, Feed: feed, Acks: acks, Logger: acfg.Logger})
 	if err != nil {
 		return nil, cli.Runtime(err)
 	}
