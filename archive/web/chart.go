@@ -19,7 +19,9 @@ const (
 
 // Geometry of the SVG, in pixels.
 const (
-	barW, barGap, rowH, labelH, barsX = 6, 1, 60, 14, 0
+	barGap, rowH, labelH, barsX = 1, 60, 14, 0
+	// The bars share chartW: from 4 px each (14 days) to 40 (a few hours).
+	chartW, minBarW, maxBarW = 720, 4, 40
 )
 
 type bar struct {
@@ -119,7 +121,8 @@ func draw(p *chartPage, counts []archive.HourCount, first time.Time, hours int) 
 			peak = max(peak, c.N)
 		}
 	}
-	p.Width = barsX + hours*(barW+barGap) + 200
+	barW := min(maxBarW, max(minBarW, chartW/hours-barGap))
+	p.Width = max(barsX+hours*(barW+barGap), 400)
 	for i, t := range topics {
 		base := i*(rowH+labelH) + labelH + rowH // the bars' baseline
 		row := topicRow{Topic: t, Total: totals[t], LabelY: i*(rowH+labelH) + labelH - 2}

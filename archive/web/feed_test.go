@@ -64,9 +64,10 @@ func TestFeedCloseEndsClients(t *testing.T) {
 	}
 	defer conn.CloseNow()
 	testbus.Eventually(t, 10*time.Second, "the client registered", func() bool { return f.Clients() == 1 })
+	read := make(chan error, 1)
+	go func() { _, _, err := conn.Read(ctx); read <- err }() // reading answers the close handshake
 	f.Close()
-	_, _, err = conn.Read(ctx)
-	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+	if err := <-read; websocket.CloseStatus(err) != websocket.StatusGoingAway {
 		t.Fatalf("read after Close: %v, want status going away", err)
 	}
 	if f.Clients() != 0 {

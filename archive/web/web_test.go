@@ -301,7 +301,7 @@ func TestChart(t *testing.T) {
 		t.Fatalf("bars: got %v, want %v", got, want)
 	}
 	// The busiest topic first; the tallest bar is the busiest hour (60 px).
-	if !strings.Contains(page, `data-n="30" x="0" y="14" width="6" height="60"`) || strings.Index(page, "bodhi.update") > strings.Index(page, "koji.build") {
+	if !strings.Contains(page, `data-n="30" x="0" y="14" width="40" height="60"`) || strings.Index(page, "bodhi.update") > strings.Index(page, "koji.build") {
 		t.Fatalf("layout:\n%s", page)
 	}
 	if code, _ := f.get(t, "/web/chart?start=2026-01-01&end=2026-03-01"); code != http.StatusBadRequest {
