@@ -218,3 +218,35 @@ func (s *Store) countedPage(ctx context.Context, tx pgx.Tx, q *Query, order stri
 	}
 	return Cursor{}, total, false, nil
 }
+
+// HourCount is the number of messages archived on a topic in an hour (UTC).
+type HourCount struct {
+	Hour  time.Time
+	Topic string
+	N     int64
+}
+
+// MaxHourCounts bounds what HourCounts returns.
+const MaxHourCounts = 10000
+
+// HourCounts returns the messages per hour and topic whose hour starts in [start, end), from
+// CountsTable (no row is read), ordered by hour and topic, at most MaxHourCounts rows, within
+// ctx and QueryTimeout. The web view's chart draws them.
+func (s *Store) HourCounts(ctx context.Context, start, end time.Time) ([]HourCount, error) {
+	var out []HourCount
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT hour, topic, n FROM `+CountsTable+` WHERE hour >= $1 AND hour < $2 AND topic <> $3 AND n > 0
+ORDER BY hour, topic LIMIT `+strconv.Itoa(MaxHourCounts), start, end, allTopics)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (HourCount, error) {
+			var c HourCount
+			err := r.Scan(&c.Hour, &c.Topic, &c.N)
+			c.Hour = c.Hour.UTC()
+			return c, err
+		})
+		return err
+	})
+	return out, err
+}

@@ -34,6 +34,10 @@ type Record struct {
 	Users, Packages []string
 	// Envelope is frame 2 exactly as received: the full signed envelope.
 	Envelope []byte
+	// AckOf is, for an ACK (a message on a topic ending in .gilmsg.ack whose body has a
+	// string ack_msg_id), the msg_id it acknowledges; "" for any other message. Insert
+	// records who ACKed what in AcksTable.
+	AckOf string
 }
 
 // ErrNoMsgID is the error of NewRecord for an envelope without a msg_id.
@@ -48,7 +52,17 @@ func NewRecord(m *message.Message, raw []byte, signer string, now time.Time) (Re
 	}
 	return Record{MsgID: id, Topic: m.Topic(), Category: Category(m.Topic()), Agent: m.Username(), Signer: signer,
 		I: m.I(), Time: envelopeTime(m, now), Users: meta.Users(m, signer), Packages: meta.Packages(m),
-		Envelope: raw}, nil
+		Envelope: raw, AckOf: ackOf(m)}, nil
+}
+
+// ackOf is the msg_id m acknowledges when m is an ACK.
+func ackOf(m *message.Message) string {
+	if !strings.HasSuffix(m.Topic(), ".gilmsg.ack") {
+		return ""
+	}
+	body, _ := m.Body().(map[string]any)
+	id, _ := body["ack_msg_id"].(string)
+	return id
 }
 
 // Category is datanommer's category of topic: its fourth dot-separated word, or the third when

@@ -53,6 +53,44 @@ var schema = []string{
 	category text NOT NULL,
 	n        bigint NOT NULL,
 	PRIMARY KEY (hour, topic))`,
+	// Who ACKed what, from the ACKs the archive receives (ackmsg-archive --record-acks): the
+	// message page's "ACKed by". An ACK is also archived as a message, as datanommer does.
+	`CREATE TABLE IF NOT EXISTS ` + AcksTable + ` (
+	msg_id text NOT NULL,
+	signer text NOT NULL,
+	ts     timestamptz NOT NULL,
+	PRIMARY KEY (msg_id, signer))`,
+}
+
+// AcksTable holds, per acknowledged msg_id, the CN of each verified signer of an ACK for it and
+// the time of its first such ACK.
+const AcksTable = Table + "_acks"
+
+const insertAckSQL = `INSERT INTO ` + AcksTable + ` (msg_id, signer, ts) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+
+// Ack is one recorded ACK: who (the CN whose signature verified) and when.
+type Ack struct {
+	Signer string
+	Time   time.Time
+}
+
+// Acks returns the ACKs recorded for msgID, oldest first, within ctx and QueryTimeout.
+func (s *Store) Acks(ctx context.Context, msgID string) ([]Ack, error) {
+	var out []Ack
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT signer, ts FROM `+AcksTable+` WHERE msg_id = $1 ORDER BY ts, signer LIMIT 1000`, msgID)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Ack, error) {
+			var a Ack
+			err := r.Scan(&a.Signer, &a.Time)
+			a.Time = a.Time.UTC()
+			return a, err
+		})
+		return err
+	})
+	return out, err
 }
 
 // schemaLock serialises the creation of the table by archives starting together.
@@ -169,6 +207,14 @@ func (s *Store) Insert(ctx context.Context, recs []Record) (int, error) {
 			r := &recs[i]
 			b.Queue(insertSQL, r.MsgID, r.I, r.Topic, r.Category, r.Agent, r.Signer, r.Time, nonNil(r.Users), nonNil(r.Packages), r.Envelope)
 		}
+		acks := 0
+		for i := range recs {
+			// Only a verified signer says who ACKed.
+			if r := &recs[i]; r.AckOf != "" && r.Signer != "" {
+				b.Queue(insertAckSQL, r.AckOf, r.Signer, r.Time)
+				acks++
+			}
+		}
 		br := tx.SendBatch(ctx, b)
 		var counts bucketCounts
 		for i := range recs {
@@ -180,6 +226,12 @@ func (s *Store) Insert(ctx context.Context, recs []Record) (int, error) {
 			if tag.RowsAffected() == 1 {
 				added++
 				counts.add(&recs[i])
+			}
+		}
+		for range acks {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return err
 			}
 		}
 		if err := br.Close(); err != nil {

@@ -13,7 +13,8 @@ import (
 // TestDepsInstallsEverySuitesServer runs scripts/deps.sh (what make deps and .ci/run run) on a
 // machine where nothing is installed: it must name libzmq and every server a test kit starts
 // (PostgreSQL for internal/pgtest, RabbitMQ for internal/rmqtest) and iproute2 (the multi-host
-// tests' network namespaces), or a user's make test would skip those suites where CI runs them.
+// tests' network namespaces) and chromium (the web view's browser test), or a user's make test
+// would skip those suites where CI runs them.
 // --build names only what compiling needs.
 func TestDepsInstallsEverySuitesServer(t *testing.T) {
 	bash, err := exec.LookPath("bash")
@@ -35,7 +36,7 @@ func TestDepsInstallsEverySuitesServer(t *testing.T) {
 		return string(out)
 	}
 	all := run()
-	for _, pkg := range []string{"pkg-config", "libzmq3-dev", "postgresql", "rabbitmq-server", "python3", "openssl", "curl", "iproute2"} {
+	for _, pkg := range []string{"pkg-config", "libzmq3-dev", "postgresql", "rabbitmq-server", "python3", "openssl", "curl", "iproute2", "chromium"} {
 		if !strings.Contains(" "+strings.TrimSpace(all)+" ", " "+pkg+" ") {
 			t.Errorf("deps.sh on an empty machine does not install %s:\n%s", pkg, all)
 		}

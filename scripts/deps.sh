@@ -41,10 +41,13 @@ else
 	command -v ip >/dev/null 2>&1 || need+=(iproute2)
 	# ackmsg-config import evaluates fedmsg.d/*.py files with the system python3 (tests included).
 	command -v python3 >/dev/null 2>&1 || need+=(python3)
+	# The archive's web view is tested in a real browser (archive/web TestBrowser): Debian's
+	# headless chromium, driven by chromedp.
+	command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then
-	echo "deps: libzmq $(pkg-config --modversion libzmq), PostgreSQL, RabbitMQ, python3, openssl, curl, iproute2 found"
+	echo "deps: libzmq $(pkg-config --modversion libzmq), PostgreSQL, RabbitMQ, python3, openssl, curl, iproute2, chromium found"
 	exit 0
 fi
 if $dry; then

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/archive"
+	"github.com/ackmsg/ackmsg/archive/web"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/cli"
 	"github.com/ackmsg/ackmsg/internal/ops"
@@ -35,9 +37,16 @@ example ackmsg-logger --recipients archive) that returned means "archived".
 --http-address (archive.http_address) serves datagrepper's API: /raw and /v2/search (start,
 end, delta, topic, category, user, package, agent, contains and their not_ forms, page,
 rows_per_page <= 100, order, meta, plus cursor: the next_cursor of a previous answer), /id and
-/v2/id (?id=MSG_ID); and /live, /ready (the database answers), /metrics. A bad query is a 400
+/v2/id (?id=MSG_ID); the web view: /web/ (search, message pages with the signer and whether
+the signature verifies now, /web/chart: messages per topic and hour, /web/live) and the live
+feed over WebSocket at / and /ws in moksha's protocol (send {"topic": "__topic_subscribe__",
+"body": TOPIC}; fedmsg's websocket clients work); and /live, /ready (the database answers),
+/metrics. A bad query is a 400
 naming the parameter; a query past archive.query_timeout is cancelled by PostgreSQL and
-answered 503. archive.retention (seconds) deletes older messages. On SIGINT or SIGTERM what
+answered 503. With --record-acks the archive also receives the bus's ACKs (each verified,
+archived as a message, as datanommer does) and records who ACKed which msg_id: the message
+page lists them; without it the page says ACKs are not recorded. archive.retention (seconds)
+deletes older messages. On SIGINT or SIGTERM what
 was received is committed and ACKed before it exits.`
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -45,7 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	c.Stdout, c.Stderr = stdout, stderr
 	store := c.Flags.String("store", "", "the PostgreSQL database, a postgres:// URL (config archive.store)")
 	topic := c.Flags.String("topic", "", "the topic prefix to archive (config archive.topic; default all)")
-	httpAddr := c.Flags.String("http-address", "", "serve the API and /live, /ready, /metrics on this host:port (config archive.http_address)")
+	recordAcks := c.Flags.Bool("record-acks", false, "also receive the bus's ACKs (verified, archived as messages) and record who ACKed what for the web view")
+	httpAddr := c.Flags.String("http-address", "", "serve the API, the web view and /live, /ready, /metrics on this host:port (config archive.http_address)")
 	return c.Run(args, func(ctx context.Context, cfg *config.Config) error {
 		if len(c.Args()) > 0 {
 			return cli.Usage("unexpected arguments %q", c.Args())
@@ -69,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err := c.RequireIdentity(cfg, "its ACKs"); err != nil {
 			return err
 		}
-		return serve(ctx, c, cfg)
+		return serve(ctx, c, cfg, *recordAcks)
 	})
 }
 
@@ -84,7 +94,7 @@ func archiveConfig(a config.ArchiveConfig) archive.Config {
 	return ac
 }
 
-func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
+func serve(ctx context.Context, c *cli.Command, cfg *config.Config, recordAcks bool) error {
 	log := c.Log()
 	acfg := archiveConfig(cfg.Archive)
 	acfg.Logger = log
@@ -100,12 +110,21 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 	if cfg.Name == "" {
 		cfg.Active = true // ACKs go through the relay, like the shell tools' messages
 	}
-	sub, err := config.NewAckSubscriber(cfg, cfg.Archive.Topic, ack.WithMode(ack.AfterProcessing), ack.WithSubscriberLogger(log))
+	opts := []ack.Option{ack.WithMode(ack.AfterProcessing), ack.WithSubscriberLogger(log)}
+	if recordAcks {
+		// Every ACK on the bus is verified: work that grows with the acking consumers.
+		opts = append(opts, ack.WithAckMessages())
+	}
+	sub, err := config.NewAckSubscriber(cfg, cfg.Archive.Topic, opts...)
 	if err != nil {
 		return cli.Runtime(err)
 	}
 	defer sub.Close()
-	in, err := archive.NewIngester(store, ackSource{sub}, acfg)
+	// The live feed shows what the ingest loop committed; without a web server it has no
+	// clients and costs a map lookup per batch.
+	feed := web.NewFeed(log)
+	defer feed.Close()
+	in, err := archive.NewIngester(feed.Writer(store), ackSource{sub}, acfg)
 	if err != nil {
 		return cli.Runtime(err)
 	}
@@ -115,9 +134,13 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 		if err != nil {
 			return cli.Runtime(err)
 		}
+		routes, err := webRoutes(cfg, store, acfg, feed, api, recordAcks)
+		if err != nil {
+			return err
+		}
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(append(metrics(in), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))...)
-		srv, err := ops.Start(ops.Config{Addr: addr, Gatherer: reg, Logger: log, Routes: api.Routes(),
+		srv, err := ops.Start(ops.Config{Addr: addr, Gatherer: reg, Logger: log, Routes: routes,
 			Ready: func(rctx context.Context) error {
 				rctx, cancel := context.WithTimeout(rctx, 2*time.Second)
 				defer cancel()
@@ -139,6 +162,24 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 		return cli.Runtime(err)
 	}
 	return nil
+}
+
+// webRoutes are the API's routes and the web view's, which verifies signatures with the
+// archive's own trust settings (the CA and CRL as they are when a page is shown).
+func webRoutes(cfg *config.Config, store *archive.Store, acfg archive.Config, feed *web.Feed, api *archive.API, acks bool) (map[string]http.Handler, error) {
+	v, err := cfg.Verifier(true, acfg.Logger)
+	if err != nil {
+		return nil, cli.Runtime(fmt.Errorf("the web view's verifier: %w", err))
+	}
+	view, err := web.New(store, web.Config{Archive: acfg, Verifier: v, Feed: feed, Acks: acks, Logger: acfg.Logger})
+	if err != nil {
+		return nil, cli.Runtime(err)
+	}
+	routes := api.Routes()
+	for p, h := range view.Routes() {
+		routes[p] = h
+	}
+	return routes, nil
 }
 
 // ackSource reads an acking subscriber for the ingest loop; Done(nil) sends the ACK.
