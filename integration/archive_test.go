@@ -129,7 +129,7 @@ func TestArchiveKill9(t *testing.T) {
 			go func() {
 				defer inflight.Done()
 				defer func() { <-slots }()
-				<-f.Done()
+				<-f.Finished()
 				mu.Lock()
 				defer mu.Unlock()
 				var te *ack.TimeoutError

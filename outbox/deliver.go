@@ -246,7 +246,7 @@ var errExpired = errors.New("expired")
 // finish waits for the attempt and records its outcome in the store.
 func (d *Deliverer) finish(r *Record, fut *ack.Future, err error) {
 	if err == nil && fut != nil {
-		<-fut.Done()
+		<-fut.Finished()
 		err = fut.Err()
 		if d.metrics != nil {
 			d.metrics.attempt(fut.Attempts() - 1)
