@@ -159,6 +159,7 @@ func (c *Config) Validate() error {
 	c.validateRelay(&errs)
 	c.validateSecurity(&errs)
 	c.validateArchive(&errs)
+	c.validateGateway(&errs)
 	return errs.err()
 }
 

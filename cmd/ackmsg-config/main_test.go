@@ -131,9 +131,9 @@ func TestImportShipped(t *testing.T) {
 		"ca_cert_cache_expiry (" + d + "ssl.py): no effect in ackmsg: ackmsg fetches a ca_cert_location URL at start (and on reload) " +
 			"and keeps the cached copy when it cannot",
 		`"fedmsg.consumers.gateway.high_water_mark" (` + d + `gateway.py): no effect in ackmsg: a setting of fedmsg's own hub consumers ` +
-			`(fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, and ackmsg has no gateway or IRC bot`,
+			`(fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, ackmsg-gateway is configured in [gateway] (bind, hwm), and ackmsg has no IRC bot`,
 		`"fedmsg.consumers.gateway.port" (` + d + `gateway.py): no effect in ackmsg: a setting of fedmsg's own hub consumers ` +
-			`(fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, and ackmsg has no gateway or IRC bot`,
+			`(fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, ackmsg-gateway is configured in [gateway] (bind, hwm), and ackmsg has no IRC bot`,
 		"high_water_mark (" + d + "base.py): 0 made fedmsg leave libzmq's default of 1000 messages, but means unlimited in ackmsg: " +
 			"ackmsg's default, 10000, applies (write high_water_mark = 1000 to keep fedmsg's behaviour)",
 		"irc (" + d + "ircbot.py): no effect in ackmsg: ackmsg has no IRC bot (fedmsg-irc)",
