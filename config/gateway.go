@@ -34,6 +34,10 @@ type GatewayConfig struct {
 	// CURVE, in place of curve_allow (which still governs the bus side); empty admits every
 	// valid certificate of the CA. Default: none.
 	CurveAllow []string `toml:"curve_allow"`
+	// ValidateSignatures makes the gateway validate every message (against ca_cert_location,
+	// crl_location and routing_policy, as a consumer does) before it re-publishes it, dropping
+	// and counting what does not validate. Default false: outside consumers validate.
+	ValidateSignatures bool `toml:"validate_signatures"`
 }
 
 // Defaults of the [gateway] table: fedmsg-gateway's port and high-water mark.

@@ -15,10 +15,10 @@ func TestGatewayLoad(t *testing.T) {
 	}
 	opts, sys, _ := testOptions(t)
 	writeFiles(t, sys, map[string]string{"10-gw.toml": "[gateway]\nbind = \"tcp://*:9941\"\nhwm = 50\n" +
-		"topics = [\"org.example.*.bodhi.#\"]\nhttp_address = \"127.0.0.1:9114\"\nsecurity = \"none\"\ncurve_allow = [\"outside\"]\n"})
+		"topics = [\"org.example.*.bodhi.#\"]\nhttp_address = \"127.0.0.1:9114\"\nsecurity = \"none\"\ncurve_allow = [\"outside\"]\nvalidate_signatures = true\n"})
 	c := mustLoad(t, opts)
 	g := c.Gateway
-	if g.Bind != "tcp://*:9941" || g.HWM != 50 || len(g.Topics) != 1 || g.HTTPAddress != "127.0.0.1:9114" || g.Security != "none" || len(g.CurveAllow) != 1 {
+	if g.Bind != "tcp://*:9941" || g.HWM != 50 || len(g.Topics) != 1 || g.HTTPAddress != "127.0.0.1:9114" || g.Security != "none" || len(g.CurveAllow) != 1 || !g.ValidateSignatures {
 		t.Fatalf("gateway %+v", g)
 	}
 	if src := c.Source("gateway.hwm"); !strings.HasSuffix(src, "10-gw.toml") {

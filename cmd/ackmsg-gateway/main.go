@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/ackmsg/ackmsg/config"
@@ -22,7 +23,8 @@ byte, on one PUB socket bound on gateway.bind (--bind, default tcp://*:9940, fed
 port), so outside subscribers never connect to an internal endpoint. The outward socket has its
 own high-water mark, gateway.hwm (--hwm, default 1000): a slow outside subscriber loses messages
 at the gateway and never slows the bus. Messages with another frame count, a frame above
-max_frame_size, or a topic no pattern matches are dropped and counted.
+max_frame_size, or a topic no pattern matches are dropped and counted; with
+gateway.validate_signatures = true, so is a message whose signature does not validate.
 The bus side follows transport_security. The outward side follows gateway.security: "" (as
 transport_security), "none" (plaintext for the public) or "curve" (CurveZMQ with this program's
 certificate, --certname; only certificates of the CA whose CN is in gateway.curve_allow, or any
@@ -41,6 +43,11 @@ ackmsg_gateway_handshakes_refused_total{reason}). Stops cleanly on SIGINT or SIG
 		gc, err := gatewayConfig(cfg)
 		if err != nil {
 			return cli.Runtime(err)
+		}
+		if cfg.Gateway.ValidateSignatures {
+			if gc.Verifier, err = cfg.Verifier(false, c.Log()); err != nil {
+				return cli.Runtime(fmt.Errorf("gateway.validate_signatures: %w", err))
+			}
 		}
 		g, err := gateway.New(gc, c.Log())
 		if err != nil {

@@ -9,7 +9,7 @@
 // its own security too: plaintext for the public, or CURVE with an allowlist of its own, while the
 // inward side follows transport_security. A message that is not exactly two frames, has a frame
 // above max_frame_size, or whose topic the Config's patterns do not match is dropped and counted,
-// as the relay does.
+// as the relay does; with a Verifier, so is one whose signature does not validate.
 //
 // Its Config is plain data; ackmsg-gateway maps the configuration onto it. With HTTPAddress
 // (gateway.http_address) set, it serves /live, /ready (its sockets are bound and it is not
@@ -33,6 +33,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/internal/ops"
 	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/zsock"
@@ -73,6 +74,11 @@ type Config struct {
 	// Keys authenticate outside subscribers with the gateway's own allowlist. Default: the zero
 	// value, plaintext.
 	Outward transport.Security
+	// Verifier, when set, validates every message before it is forwarded (gateway.validate_signatures):
+	// one whose body is not an envelope of the topic frame's topic is dropped as "invalid", one
+	// the verifier refuses as "signature", so outside subscribers get only what validates.
+	// Default nil: forwarded unchecked (outside consumers validate themselves).
+	Verifier certs.Verifier
 }
 
 // DefaultConfig returns the defaults written in the Config field comments.
@@ -109,6 +115,7 @@ type Gateway struct {
 	out      *zsock.Pub
 	maxFrame int
 	topics   []message.TopicPattern // empty: every topic
+	verifier certs.Verifier         // nil: no validation
 
 	forwarded atomic.Uint64
 	drops     *ratelog.Limiter
@@ -128,7 +135,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway.bind: %w", err)
 	}
-	g := &Gateway{log: log, maxFrame: cfg.MaxFrameSize, drops: ratelog.New(log, time.Second)}
+	g := &Gateway{log: log, maxFrame: cfg.MaxFrameSize, verifier: cfg.Verifier, drops: ratelog.New(log, time.Second)}
 	var prefixes []string
 	for _, p := range cfg.Topics {
 		tp, _ := message.ParseTopicPattern(p) // checked by Validate
@@ -206,6 +213,18 @@ func (g *Gateway) check(frames [][]byte) (reason, detail string) {
 	}
 	if len(g.topics) > 0 && !g.matches(string(frames[0])) {
 		return "topic", fmt.Sprintf("topic %q matches no gateway.topics pattern", frames[0])
+	}
+	if g.verifier != nil {
+		m, err := message.Decode(frames[1])
+		if err != nil {
+			return "invalid", err.Error()
+		}
+		if m.Topic() != string(frames[0]) {
+			return "invalid", fmt.Sprintf("frame topic %q, envelope topic %q", frames[0], m.Topic())
+		}
+		if _, err := g.verifier.Verify(m); err != nil {
+			return "signature", err.Error()
+		}
 	}
 	return "", ""
 }

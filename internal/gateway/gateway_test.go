@@ -15,6 +15,7 @@ import (
 	"github.com/ackmsg/ackmsg/config/configtest"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/message"
 	"github.com/ackmsg/ackmsg/transport"
 )
 
@@ -271,4 +272,60 @@ func TestGatewayCurveOutward(t *testing.T) {
 		return r["not_allowed"] > 0 && r["handshake"] > 0
 	})
 	b.close(outside, inside, plain)
+}
+
+// With a Verifier (gateway.validate_signatures) only messages that validate go out: a tampered
+// body, an unsigned envelope and a body that is not an envelope are dropped and counted.
+func TestGatewayValidateSignatures(t *testing.T) {
+	c := configtest.Sign(configtest.Config(map[string][]string{"inside": {"tcp://127.0.0.1:1"}}), "pub01")
+	signer, err := c.Signer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Verifier(false, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const topic = "org.example.test.pub01.event"
+	envelope := func(text string, sign bool) string {
+		t.Helper()
+		m, err := message.Build(topic, map[string]any{"text": text}, 1, "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sign {
+			if err := signer.Sign(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		data, err := m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	good, unsigned := envelope("good", true), envelope("unsigned", false)
+	tampered := strings.Replace(envelope("original", true), "original", "tampered", 1)
+	b := startBus(t, Config{Verifier: v})
+	out := b.sub(transport.Options{})
+	got := b.untilReceived(out, func() {
+		b.send(topic, tampered)
+		b.send(topic, unsigned)
+		b.send(topic, "not json")
+		b.send(topic, good)
+	})
+	for {
+		if body := string(got.Frames[1]); body != good {
+			t.Fatalf("forwarded %s", body)
+		}
+		var ok bool
+		if got, ok = out.TryRecv(); !ok {
+			break
+		}
+	}
+	b.close(out)
+	counts := b.gw.drops.Counts()
+	if counts["signature"] < 2 || counts["invalid"] == 0 {
+		t.Fatalf("drops %v", counts)
+	}
 }

@@ -17,7 +17,8 @@ var (
 		"Bus messages re-published on the gateway's outward socket.", nil, nil)
 	descDropped = prometheus.NewDesc("ackmsg_gateway_messages_dropped_total",
 		"Bus messages not re-published, by reason (frames: not two frames; oversize: a frame above max_frame_size; "+
-			"topic: matches no gateway.topics pattern).", []string{"reason"}, nil)
+			"topic: matches no gateway.topics pattern; invalid: not an envelope of its topic and signature: does not validate, "+
+			"with gateway.validate_signatures).", []string{"reason"}, nil)
 	descRefused = prometheus.NewDesc("ackmsg_gateway_handshakes_refused_total",
 		"CURVE handshakes refused on the gateway's outward socket, by reason (unknown_key, untrusted, revoked, expired, crl, not_allowed, no_keys; handshake: the client does not speak CURVE).", []string{"reason"}, nil)
 	descReady = prometheus.NewDesc("ackmsg_gateway_ready",
@@ -25,7 +26,7 @@ var (
 )
 
 // dropReasons are the reasons check gives, reported at 0 before the first drop.
-var dropReasons = []string{"frames", "oversize", "topic"}
+var dropReasons = []string{"frames", "oversize", "topic", "invalid", "signature"}
 
 // refusals is what the outward CURVE keys (certs.CurveKeys) report about refused handshakes.
 type refusals interface{ Refused() map[string]uint64 }
