@@ -252,7 +252,7 @@ var (
 	}
 	ignoredTables = map[string]string{
 		"moksha": "a moksha hub setting; ackmsg-hub is configured in [hub]",
-		"fedmsg": "a setting of fedmsg's own hub consumers (fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, ackmsg-gateway is configured in [gateway] (bind, hwm), and ackmsg has no IRC bot",
+		"fedmsg": "a setting of fedmsg's own hub consumers (fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, ackmsg-gateway is configured in [gateway] (ackmsg-config import carries fedmsg-gateway's port and high_water_mark there), and ackmsg has no IRC bot",
 	}
 	stompReason = "STOMP is not used: ackmsg always uses ZeroMQ"
 
