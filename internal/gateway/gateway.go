@@ -253,9 +253,6 @@ func (g *Gateway) Dropped() uint64 {
 // Addr is the address the outward socket bound.
 func (g *Gateway) Addr() string { return g.out.Addr() }
 
-// WaitConnected returns once every bus endpoint is connected, or ctx's error.
-func (g *Gateway) WaitConnected(ctx context.Context) error { return g.in.WaitConnected(ctx) }
-
 func (g *Gateway) close() {
 	g.stopping.Store(true)
 	if g.http != nil {
