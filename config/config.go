@@ -238,6 +238,10 @@ type Config struct {
 	// [ArchiveConfig]). Default: no store, no HTTP endpoint, batch_size 512, query_timeout 5,
 	// count_limit 10000, everything kept.
 	Archive ArchiveConfig `toml:"archive"`
+	// Gateway configures ackmsg-gateway, the bus's one outward port (see [GatewayConfig]).
+	// Default: bind tcp://*:9940, hwm 1000, every topic, plaintext unless transport_security
+	// says curve, no HTTP endpoint.
+	Gateway GatewayConfig `toml:"gateway"`
 
 	// Sources lists the files read, in the order they were merged.
 	Sources []string `toml:"-"`
@@ -336,6 +340,7 @@ func DefaultConfig() Config {
 		Outbox:                 defaultOutboxConfig(),
 		Bridge:                 defaultBridgeConfig(),
 		Archive:                defaultArchiveConfig(),
+		Gateway:                defaultGatewayConfig(),
 	}
 }
 

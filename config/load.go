@@ -252,7 +252,7 @@ var (
 	}
 	ignoredTables = map[string]string{
 		"moksha": "a moksha hub setting; ackmsg-hub is configured in [hub]",
-		"fedmsg": "a setting of fedmsg's own hub consumers (fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, and ackmsg has no gateway or IRC bot",
+		"fedmsg": "a setting of fedmsg's own hub consumers (fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, ackmsg-gateway is configured in [gateway] (ackmsg-config import carries fedmsg-gateway's port and high_water_mark there), and ackmsg has no IRC bot",
 	}
 	stompReason = "STOMP is not used: ackmsg always uses ZeroMQ"
 
@@ -355,6 +355,8 @@ func (c *Config) checkFileKeys(path string, raw map[string]any, rawMD toml.MetaD
 				errs.add(checkRelayKeys(path, raw["relay"]))
 			case "archive":
 				errs.add(checkArchiveKeys(path, raw["archive"]))
+			case "gateway":
+				errs.add(checkGatewayKeys(path, raw["gateway"]))
 			}
 			continue
 		}
@@ -398,6 +400,10 @@ func (c *Config) mergeLayer(path string, raw map[string]any, md toml.MetaData, l
 		}
 		if f.key == "relay" {
 			c.mergeRelay(path, raw["relay"], layer.Relay)
+			continue
+		}
+		if f.key == "gateway" {
+			c.mergeGateway(path, raw["gateway"], layer.Gateway)
 			continue
 		}
 		sv, dv := src.Field(f.index), dst.Field(f.index)

@@ -29,7 +29,10 @@ func (c *Config) Security() transport.Security {
 	return transport.Security{Mode: SecurityCurve, Keys: keys}
 }
 
-func (c *Config) curveKeys() (*certs.CurveKeys, error) {
+func (c *Config) curveKeys() (*certs.CurveKeys, error) { return c.curveKeysAllowing(c.CurveAllow) }
+
+// curveKeysAllowing is curveKeys admitting the CNs of allow (empty: every valid certificate).
+func (c *Config) curveKeysAllowing(allow []string) (*certs.CurveKeys, error) {
 	certname, from, err := c.resolveCertname("")
 	if err != nil {
 		return nil, fmt.Errorf("transport_security curve needs this program's certificate: %w", err)
@@ -52,7 +55,7 @@ func (c *Config) curveKeys() (*certs.CurveKeys, error) {
 		KeyFile:  keyFile,
 		Dir:      c.SSLDir,
 		Trust:    trust,
-		Allow:    c.CurveAllow,
+		Allow:    allow,
 		Servers:  c.CurveServers(),
 	})
 	if err != nil {

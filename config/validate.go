@@ -31,6 +31,7 @@ func (c *Config) Validate() error {
 	c.validateRelay(&errs)
 	c.validateSecurity(&errs)
 	c.validateArchive(&errs)
+	c.validateGateway(&errs)
 	return errs.err()
 }
 

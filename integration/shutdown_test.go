@@ -233,6 +233,13 @@ command = ["sh", "-c", "cat >> %s"]
 		t.Errorf("ackmsg-replay stopped by SIGTERM does not say so:\n%s", rp.Stderr.String())
 	}
 
+	// ackmsg-gateway subscribed to the bus, with a silent peer on its outward port.
+	gwAddr := testbus.Addr(t)
+	gw := b.Start("ackmsg-gateway", "--log-level", "info", "--bind", gwAddr)
+	gw.WaitLog(t, "gateway ready")
+	dialSilent(t, gwAddr)
+	check("ackmsg-gateway (a silent outside peer)", gw, 0)
+
 	// The tails, subscribed to a relay and a publisher that are gone or going.
 	check("ackmsg-tail (its stdout never read)", stuck, 0)
 	check("ackmsg-tail --state", appTail, 0)

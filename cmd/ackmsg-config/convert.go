@@ -73,6 +73,9 @@ type carried struct {
 	files []string
 	// entryFiles gives the file of each entry of a table.
 	entryFiles map[string]string
+	// fedmsgKeys are the fedmsg keys the value was converted from, when they are not key itself
+	// (fedmsg-gateway's keys, carried as [gateway]).
+	fedmsgKeys []string
 }
 
 // dropped is one fedmsg key that is not carried, with the reason.
@@ -107,10 +110,14 @@ func convert(ev *evaluated) *conversion {
 	}
 	slices.Sort(keys)
 	byKey := make(map[string]carried)
+	var gw gatewayKeys
 	for _, k := range keys {
 		v, files := ev.Config[k], ev.Origins[k]
 		drop := func(format string, args ...any) {
 			cv.dropped = append(cv.dropped, dropped{key: k, files: files, reason: fmt.Sprintf(format, args...)})
+		}
+		if gw.take(k, v, files, drop) {
+			continue
 		}
 		class, why := config.ClassifyKey(k)
 		switch class {
@@ -144,6 +151,9 @@ func convert(ev *evaluated) *conversion {
 			continue
 		}
 		byKey[k] = c
+	}
+	if c, ok := gw.carried(); ok {
+		byKey["gateway"] = c
 	}
 	for _, k := range configKeys {
 		if c, ok := byKey[k]; ok {
@@ -386,4 +396,65 @@ func last(l []string) string {
 		return "?"
 	}
 	return l[len(l)-1]
+}
+
+// carriedKeys counts the fedmsg keys carried (fedmsg-gateway's two make one table).
+func (cv *conversion) carriedKeys() int {
+	n := 0
+	for _, c := range cv.carried {
+		n += max(1, len(c.fedmsgKeys))
+	}
+	return n
+}
+
+// fedmsg-gateway's keys, carried into the [gateway] table: the port it binds on every interface
+// and the high-water mark of its PUB socket (0 is libzmq's unlimited in both).
+const (
+	fedmsgGatewayPort = "fedmsg.consumers.gateway.port"
+	fedmsgGatewayHWM  = "fedmsg.consumers.gateway.high_water_mark"
+)
+
+// gatewayKeys collects fedmsg-gateway's keys for the [gateway] table.
+type gatewayKeys struct {
+	table map[string]any
+	files []string
+	keys  []string
+}
+
+// take converts k when it is one of fedmsg-gateway's keys, dropping it (with drop) when its value
+// is not a port or a high-water mark, and reports whether it was one.
+func (g *gatewayKeys) take(k string, v any, files []string, drop func(string, ...any)) bool {
+	if k != fedmsgGatewayPort && k != fedmsgGatewayHWM {
+		return false
+	}
+	iv, err := convertValue(kindInt, v)
+	n, _ := iv.(int64)
+	switch {
+	case err != nil:
+		drop("%v: nothing carried, ackmsg-gateway's default applies", err)
+	case k == fedmsgGatewayPort && (n < 1 || n > 65535):
+		drop("port %d out of range 1-65535: nothing carried, ackmsg-gateway's default (9940) applies", n)
+	case k == fedmsgGatewayHWM && n < 0:
+		drop("%d is negative: nothing carried, ackmsg-gateway's default (1000) applies", n)
+	default:
+		if g.table == nil {
+			g.table = map[string]any{}
+		}
+		if k == fedmsgGatewayPort {
+			g.table["bind"] = fmt.Sprintf("tcp://*:%d", n)
+		} else {
+			g.table["hwm"] = n
+		}
+		g.files = append(g.files, files...)
+		g.keys = append(g.keys, k)
+	}
+	return true
+}
+
+// carried is the [gateway] table, if a key was taken.
+func (g *gatewayKeys) carried() (carried, bool) {
+	if g.table == nil {
+		return carried{}, false
+	}
+	return carried{key: "gateway", kind: kindTable, value: g.table, files: slices.Compact(slices.Sorted(slices.Values(g.files))), fedmsgKeys: g.keys}, true
 }

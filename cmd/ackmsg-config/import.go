@@ -44,6 +44,8 @@ file it came from as a comment, and these translations:
   - ca_cert_location and crl_location URLs are carried as URLs: ackmsg downloads them as fedmsg
     does, verifies the CRL against the CA, caches them in ca_cert_cache / crl_cache and fetches
     the CRL again every crl_cache_expiry seconds, so the result checks the CRL with no manual step;
+  - fedmsg-gateway's fedmsg.consumers.gateway.port and .high_water_mark become the [gateway]
+    table's bind ("tcp://*:<port>") and hwm (ackmsg-gateway);
   - a None value is not carried: ackmsg's default applies.
 Every key that is not carried - fedmsg keys without effect in ackmsg (logging, post_init_sleep,
 irc, ...), fedmsg features ackmsg does not implement (replay, gpg, STOMP, SRV records), other
@@ -160,7 +162,7 @@ func (c *importCmd) run(ctx context.Context, paths []string, timeout time.Durati
 		listed = " (listed above)"
 	}
 	fmt.Fprintf(stderr, "%s: %d fedmsg file(s), %d key(s) carried, %d not carried%s%s\n",
-		importName, len(ev.Files), len(cv.carried), len(cv.dropped), listed, wroteTo(c.out))
+		importName, len(ev.Files), cv.carriedKeys(), len(cv.dropped), listed, wroteTo(c.out))
 	return nil
 }
 

@@ -130,10 +130,6 @@ func TestImportShipped(t *testing.T) {
 	wantLines(t, "keys not carried", notCarried(stderr), []string{
 		"ca_cert_cache_expiry (" + d + "ssl.py): no effect in ackmsg: ackmsg fetches a ca_cert_location URL at start (and on reload) " +
 			"and keeps the cached copy when it cannot",
-		`"fedmsg.consumers.gateway.high_water_mark" (` + d + `gateway.py): no effect in ackmsg: a setting of fedmsg's own hub consumers ` +
-			`(fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, and ackmsg has no gateway or IRC bot`,
-		`"fedmsg.consumers.gateway.port" (` + d + `gateway.py): no effect in ackmsg: a setting of fedmsg's own hub consumers ` +
-			`(fedmsg-gateway, fedmsg-relay, fedmsg-irc); ackmsg-relay needs only relay_inbound and endpoints.relay_outbound, and ackmsg has no gateway or IRC bot`,
 		"high_water_mark (" + d + "base.py): 0 made fedmsg leave libzmq's default of 1000 messages, but means unlimited in ackmsg: " +
 			"ackmsg's default, 10000, applies (write high_water_mark = 1000 to keep fedmsg's behaviour)",
 		"irc (" + d + "ircbot.py): no effect in ackmsg: ackmsg has no IRC bot (fedmsg-irc)",
@@ -145,7 +141,7 @@ func TestImportShipped(t *testing.T) {
 		"zmq_enabled (" + d + "base.py): no effect in ackmsg: ackmsg always uses ZeroMQ",
 		"zmq_strict (" + d + "base.py): no effect in ackmsg: a moksha subscription option; ackmsg matches topics with its own patterns (hub consumers' topics)",
 	})
-	wantContains(t, "stderr", stderr, "ackmsg-config import: 7 fedmsg file(s), 25 key(s) carried, 12 not carried (listed above)\n")
+	wantContains(t, "stderr", stderr, "ackmsg-config import: 7 fedmsg file(s), 27 key(s) carried, 10 not carried (listed above)\n")
 
 	golden := filepath.Join("testdata", "fedmsg.d.toml")
 	if *update {
@@ -175,6 +171,10 @@ func TestImportShipped(t *testing.T) {
 	}
 	if c.HighWaterMark != config.DefaultHighWaterMark {
 		t.Errorf("high_water_mark %d: want the default", c.HighWaterMark)
+	}
+	// fedmsg-gateway's port and high-water mark become the [gateway] table.
+	if c.Gateway.Bind != "tcp://*:9940" || c.Gateway.HWM != 10000 {
+		t.Errorf("gateway %+v: want bind tcp://*:9940 and hwm 10000 (gateway.py)", c.Gateway)
 	}
 	// fedmsg's stock CA and CRL URLs stay URLs, so the result checks the CRL with no manual step.
 	if c.CRLLocation != "https://fedoraproject.org/fedmsg/crl.pem" || c.CACertLocation != "https://fedoraproject.org/fedmsg/ca.crt" ||
@@ -217,6 +217,10 @@ func TestImportAccountsForEveryKey(t *testing.T) {
 		cv := convert(ev)
 		var accounted []string
 		for _, c := range cv.carried {
+			if len(c.fedmsgKeys) > 0 {
+				accounted = append(accounted, c.fedmsgKeys...)
+				continue
+			}
 			accounted = append(accounted, c.key)
 		}
 		for _, d := range cv.dropped {
@@ -767,5 +771,28 @@ func TestImportAckmsgTables(t *testing.T) {
 	if c.Hub.HTTPAddress != "127.0.0.1:9110" || len(c.Hub.Consumers) != 1 || c.Hub.Consumers[0].Workers != 4 || c.Hub.Consumers[0].Inbox != config.DefaultHubInbox ||
 		c.Outbox.Expiry != 60 || c.Outbox.ExpiryFor["org.x.#"] != 5 || !slices.Equal(c.Recipients["org.fedoraproject.prod.#"], []string{"archiver"}) {
 		t.Errorf("hub %+v, outbox %+v, recipients %v", c.Hub, c.Outbox, c.Recipients)
+	}
+}
+
+// fedmsg-gateway's keys: a port and a high-water mark that fit are carried into [gateway]; a
+// port that is not one is dropped with the reason, and the default stays.
+func TestImportGatewayKeys(t *testing.T) {
+	needPython(t)
+	dir := writeFiles(t, map[string]string{"a.py": "config = {'fedmsg.consumers.gateway.port': 9999, 'fedmsg.consumers.gateway.high_water_mark': 0}\n"})
+	code, stdout, stderr := runCLI("import", dir)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	if c := loadTOML(t, stdout); c.Gateway.Bind != "tcp://*:9999" || c.Gateway.HWM != 0 {
+		t.Errorf("gateway %+v, want bind tcp://*:9999 and hwm 0\n%s", c.Gateway, stdout)
+	}
+	dir = writeFiles(t, map[string]string{"a.py": "config = {'fedmsg.consumers.gateway.port': 'http', 'fedmsg.consumers.gateway.high_water_mark': 5}\n"})
+	code, stdout, stderr = runCLI("import", dir)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	wantContains(t, "stderr", stderr, `"fedmsg.consumers.gateway.port" (`+filepath.Join(dir, "a.py")+`): want an integer, got the string "http"`)
+	if c := loadTOML(t, stdout); c.Gateway.Bind != config.DefaultGatewayBind || c.Gateway.HWM != 5 {
+		t.Errorf("gateway %+v, want the default bind and hwm 5\n%s", c.Gateway, stdout)
 	}
 }
