@@ -23,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ackmsg/ackmsg/internal/child"
 	"github.com/ackmsg/ackmsg/internal/freeport"
 )
 
@@ -33,7 +34,7 @@ type server struct {
 	dir    string
 	port   int
 	proc   *os.Process
-	exited chan error
+	exited <-chan error
 	err    error
 }
 
@@ -193,11 +194,13 @@ func start() error {
 		os.Chown(logf.Name(), int(cred.Uid), int(cred.Gid))
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	// From a thread that lives as long as the server: Pdeathsig fires when the forking
+	// thread ends (see package child).
+	exited, err := child.Start(cmd)
+	if err != nil {
 		return err
 	}
-	srv.proc, srv.exited = cmd.Process, make(chan error, 1)
-	go func() { srv.exited <- cmd.Wait(); close(srv.exited) }()
+	srv.proc, srv.exited = cmd.Process, exited
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ackmsg/ackmsg/internal/child"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -22,7 +23,7 @@ type node struct {
 	name                     string
 	amqpPort, distPort, epmd int
 	proc                     *os.Process
-	exited                   chan error
+	exited                   <-chan error
 	err                      error
 }
 
@@ -95,12 +96,13 @@ func (nd *node) launch() error {
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	// From a thread that lives as long as the node: Pdeathsig fires when the forking thread
+	// ends (see package child).
+	exited, err := child.Start(cmd)
+	if err != nil {
 		return err
 	}
-	nd.proc, nd.exited = cmd.Process, make(chan error, 1)
-	exited := nd.exited
-	go func() { exited <- cmd.Wait(); close(exited) }()
+	nd.proc, nd.exited = cmd.Process, exited
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := amqp.DialConfig(nd.url(), amqp.Config{Dial: amqp.DefaultDial(time.Second)})
