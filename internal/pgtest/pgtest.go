@@ -142,6 +142,30 @@ func dbUser() string {
 	return "postgres"
 }
 
+// runAs is who the server runs as: nil (this process's user) unless that is root, which
+// PostgreSQL refuses; then the system user User (created when missing), owning dir.
+func runAs(dir string) (*syscall.Credential, error) {
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		if _, err := user.Lookup(User); err != nil {
+			if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", User).CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("creating the user %s to run PostgreSQL as (it refuses root): %v: %s", User, err, out)
+			}
+		}
+		u, err := user.Lookup(User)
+		if err != nil {
+			return nil, err
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+	}
+	return cred, nil
+}
+
 func start() error {
 	bin, err := BinDir()
 	if err != nil {
@@ -152,23 +176,9 @@ func start() error {
 		return err
 	}
 	srv.dir = dir
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		if _, err := user.Lookup(User); err != nil {
-			if out, err := exec.Command("useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", User).CombinedOutput(); err != nil {
-				return fmt.Errorf("creating the user %s to run PostgreSQL as (it refuses root): %v: %s", User, err, out)
-			}
-		}
-		u, err := user.Lookup(User)
-		if err != nil {
-			return err
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return err
-		}
+	cred, err := runAs(dir)
+	if err != nil {
+		return err
 	}
 	data := filepath.Join(dir, "data")
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", dbUser(), "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
