@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/testbus"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/ratelog"
 )
 
 // The engine under test waits for these msg_ids (the seeds in testdata/fuzz/FuzzAckFrame ACK

@@ -17,8 +17,8 @@ import (
 
 	"github.com/ackmsg/ackmsg/ack"
 	"github.com/ackmsg/ackmsg/bridge/broker"
-	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/ratelog"
 )
 
 // Header names the bridge sets on the messages it publishes to the broker.

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ackmsg/ackmsg/internal/ratelog"
+	"github.com/ackmsg/ackmsg/ratelog"
 )
 
 // DefaultRescanInterval is how often, at most, an unknown client key makes CurveKeys read the

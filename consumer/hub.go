@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/ratelog"
 )
 
 // Hub runs consumers: it reads valid messages from one subscription covering every consumer's

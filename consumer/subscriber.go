@@ -15,9 +15,9 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/ratelog"
 	"github.com/ackmsg/ackmsg/replay"
 	"github.com/ackmsg/ackmsg/transport"
 )

@@ -17,9 +17,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/ackmsg/ackmsg/ack"
+	"github.com/ackmsg/ackmsg/cli"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
-	"github.com/ackmsg/ackmsg/internal/cli"
 	"github.com/ackmsg/ackmsg/message"
 )
 

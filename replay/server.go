@@ -10,8 +10,8 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
-	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/zsock"
+	"github.com/ackmsg/ackmsg/ratelog"
 	"github.com/ackmsg/ackmsg/transport"
 )
 

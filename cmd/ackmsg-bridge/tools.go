@@ -10,8 +10,8 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ackmsg/ackmsg/bridge"
+	"github.com/ackmsg/ackmsg/cli"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/cli"
 	"github.com/ackmsg/ackmsg/message"
 )
 

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ackmsg/ackmsg/cli"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/cli"
 )
 
 const checkDetails = `

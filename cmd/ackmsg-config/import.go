@@ -15,8 +15,8 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"github.com/spf13/pflag"
 
+	"github.com/ackmsg/ackmsg/cli"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/cli"
 )
 
 const importName = "ackmsg-config import"

@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/ackmsg/ackmsg/internal/cli"
+	"github.com/ackmsg/ackmsg/cli"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

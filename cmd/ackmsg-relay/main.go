@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/ackmsg/ackmsg/cli"
 	"github.com/ackmsg/ackmsg/config"
-	"github.com/ackmsg/ackmsg/internal/cli"
 	"github.com/ackmsg/ackmsg/internal/relay"
 )
 

@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ackmsg/ackmsg/cli"
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/consumer"
 	"github.com/ackmsg/ackmsg/hub"
-	"github.com/ackmsg/ackmsg/internal/cli"
 	"github.com/ackmsg/ackmsg/message"
 )
 

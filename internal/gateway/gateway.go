@@ -35,9 +35,9 @@ import (
 
 	"github.com/ackmsg/ackmsg/certs"
 	"github.com/ackmsg/ackmsg/internal/ops"
-	"github.com/ackmsg/ackmsg/internal/ratelog"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
+	"github.com/ackmsg/ackmsg/ratelog"
 	"github.com/ackmsg/ackmsg/transport"
 )
 

@@ -5,8 +5,9 @@ package main
 
 import (
 	"fmt"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"os"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/rmqtest"

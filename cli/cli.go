@@ -1,6 +1,8 @@
 // Package cli is what every ackmsg command shares: GNU-style flags, the common configuration
 // flags, logging to stderr, signal handling and the documented exit codes. Commands stay thin:
-// they parse flags here and call the library.
+// they parse flags here and call the library. It is public because hub.Main, the frame of
+// custom hubs, runs in it too; it stands above package config (it loads the configuration) and
+// below hub and the commands.
 package cli
 
 import (
