@@ -111,16 +111,5 @@ func (f *replayFlags) replayArchive(ctx context.Context, c *cli.Command, cfg *co
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	frames, err := fetchUntil(ctx, func() ([][]byte, error) { return fromArchive(ctx, client, f.archive, f.msgIDs) }, wait)
-	if err != nil {
-		return cli.Runtime(err)
-	}
-	if f.publish {
-		return republish(ctx, cfg, c, stdout, frames)
-	}
-	for _, fr := range frames {
-		if _, err := fmt.Fprintf(stdout, "%s\n", fr); err != nil {
-			return cli.Runtime(err)
-		}
-	}
-	return nil
+	return f.output(ctx, c, cfg, stdout, frames, err)
 }

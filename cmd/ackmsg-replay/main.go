@@ -142,6 +142,12 @@ func (f *replayFlags) replay(ctx context.Context, c *cli.Command, cfg *config.Co
 	}
 	defer closeFetch()
 	frames, err := fetchUntil(ctx, fetch, wait)
+	return f.output(ctx, c, cfg, stdout, frames, err)
+}
+
+// output ends a fetch: the stop or the error it met, else the frames re-published (--publish)
+// or printed, one per line.
+func (f *replayFlags) output(ctx context.Context, c *cli.Command, cfg *config.Config, stdout io.Writer, frames [][]byte, err error) error {
 	if err != nil && ctx.Err() != nil {
 		// SIGTERM or SIGINT: nothing was printed, which exit 1 says, and it says why.
 		return cli.Runtime(fmt.Errorf("%w before a message matched (%v)", cli.ErrStopped, err))
