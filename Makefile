@@ -71,11 +71,12 @@ bench-quick: deps
 	@mkdir -p $(BIN)
 	$(BENCH) -quick -out $(CURDIR)/$(BIN)/bench-results.json
 
-## bench-doc: a full run that rewrites BENCHMARKS.md, docs/bench-results.json and docs/latency.svg.
+## bench-doc: a full run that rewrites BENCHMARKS.md, docs/bench-results.json, docs/latency.svg and
+## the cost curves' charts (docs/curve-*.svg).
 bench-doc: deps
 	@mkdir -p docs
 	$(BENCH) -out $(CURDIR)/docs/bench-results.json -md $(CURDIR)/BENCHMARKS.md \
-		-chart $(CURDIR)/docs/latency.svg -notes $(CURDIR)/tools/bench/notes.md
+		-chart $(CURDIR)/docs/latency.svg -curves $(CURDIR)/docs -notes $(CURDIR)/tools/bench/notes.md
 
 ## bench-go: the Go benchmarks of every package (go test -bench).
 bench-go: deps

@@ -205,13 +205,16 @@ func (b *bench) plainPublish() error {
 
 // stormInRun is the ACK-storm curve (ackstorm.go), in the full run.
 func (b *bench) stormInRun() error {
-	rows, err := stormCurve(b.p, b.tmp, b.quick)
+	rows, curves, err := stormCurve(b.p, b.tmp, b.quick)
 	if err != nil {
 		return err
 	}
 	b.section(stormSection)
 	for _, r := range rows {
 		b.add(r)
+	}
+	for _, c := range curves {
+		b.addCurve(c)
 	}
 	return nil
 }

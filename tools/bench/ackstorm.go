@@ -314,12 +314,12 @@ func runAckStorm(isQuick bool, root string) (*Results, error) {
 	if err := buildCommands(root, p.bin); err != nil {
 		return nil, fmt.Errorf("building the commands: %w", err)
 	}
-	rows, err := stormCurve(p, tmp, isQuick)
+	rows, curves, err := stormCurve(p, tmp, isQuick)
 	if err != nil {
 		return nil, err
 	}
 	res.Sections[0] = stormSection
-	res.Rows = rows
+	res.Rows, res.Curves = rows, curves
 	res.Seconds = time.Since(start).Seconds()
 	res.Machine["load average at end"] = loadavg()
 	return res, nil
@@ -327,8 +327,9 @@ func runAckStorm(isQuick bool, root string) (*Results, error) {
 
 const stormSection = "ACK storm: N acking ackmsg-tail processes (Ed25519, every topic, one relay), messages naming one recipient"
 
-// stormCurve issues the Ed25519 PKI of the curve under dir and measures it.
-func stormCurve(p *procs, dir string, isQuick bool) ([]Row, error) {
+// stormCurve issues the Ed25519 PKI of the curve under dir and measures it: its rows, and its
+// charts.
+func stormCurve(p *procs, dir string, isQuick bool) ([]Row, []Curve, error) {
 	samples := 100
 	if isQuick {
 		samples = 20
@@ -338,11 +339,39 @@ func stormCurve(p *procs, dir string, isQuick bool) ([]Row, error) {
 		n, samples, samples, stormConsumers)
 	k, err := newPKI(filepath.Join(dir, "pki-storm"), certs.KeyEd25519, n)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	points, err := ackStorm(p, k, stormConsumers, samples)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return stormRows(points), nil
+	return stormRows(points), stormCharts(points), nil
+}
+
+// stormCharts are the curve's charts: acked latency over the number of acking consumers (the
+// floor is the one-consumer p50), and the consumers' CPU per publish next to a plain publish to
+// the same processes.
+func stormCharts(points []stormPoint) []Curve {
+	if len(points) == 0 {
+		return nil
+	}
+	var p50, p99, one, cpu, plain Series
+	p50.Name, p99.Name = "acked p50", "acked p99"
+	one.Name, one.Floor = "acked p50 with 1 acking tail (target: ≤ 1.2×)", true
+	cpu.Name = "all consumers' CPU per acked publish"
+	plain.Name, plain.Floor = "the same for a plain publish (floor)", true
+	for _, pt := range points {
+		x := float64(pt.n)
+		p50.Points = append(p50.Points, Point{x, us(quantile(pt.lat, 0.5)) / 1e3})
+		p99.Points = append(p99.Points, Point{x, us(quantile(pt.lat, 0.99)) / 1e3})
+		one.Points = append(one.Points, Point{x, us(quantile(points[0].lat, 0.5)) / 1e3})
+		cpu.Points = append(cpu.Points, Point{x, us(pt.ackedCPU) / 1e3})
+		plain.Points = append(plain.Points, Point{x, us(pt.plainCPU) / 1e3})
+	}
+	return []Curve{
+		{ID: "ackstorm-latency", Title: "ACK storm: acked publish latency vs acking consumers on the bus (1 named recipient, Ed25519)",
+			X: "acking ackmsg-tail processes on the bus", Y: "latency (ms)", LogX: true, Series: []Series{p50, one, p99}},
+		{ID: "ackstorm-cpu", Title: "ACK storm: CPU all consumers spend per publish vs acking consumers (1 named recipient)",
+			X: "acking ackmsg-tail processes on the bus", Y: "CPU per publish (ms)", LogX: true, Series: []Series{cpu, plain}},
+	}
 }
