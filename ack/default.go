@@ -3,18 +3,14 @@ package ack
 import (
 	"context"
 	"errors"
-	"sync"
 
+	"github.com/ackmsg/ackmsg/internal/lazy"
 	"github.com/ackmsg/ackmsg/message"
 )
 
 // The default Publisher: built on first use by the builder package config registers, like
 // fedmsg's module-level functions (see publisher.RegisterDefault for why it is registered).
-var std struct {
-	mu    sync.Mutex
-	build func() (*Publisher, error)
-	p     *Publisher
-}
+var std lazy.Default[*Publisher]
 
 // ErrNoDefault is returned by Default when no builder of the default Publisher was registered.
 var ErrNoDefault = errors.New(`ack: no default Publisher: import _ "github.com/ackmsg/ackmsg/config" ` +
@@ -24,28 +20,13 @@ var ErrNoDefault = errors.New(`ack: no default Publisher: import _ "github.com/a
 // builder from the configuration files and $ACKMSG_CONFIG in its init, as database/sql drivers
 // register themselves. A Publisher already built stays the default until CloseDefault.
 func RegisterDefault(build func() (*Publisher, error)) {
-	std.mu.Lock()
-	defer std.mu.Unlock()
-	std.build = build
+	std.Register(build)
 }
 
 // Default returns the package's default Publisher, built on first use from the configuration
 // files and ACKMSG_CONFIG (package config must be imported), like publisher.Default.
 func Default() (*Publisher, error) {
-	std.mu.Lock()
-	defer std.mu.Unlock()
-	if std.p != nil {
-		return std.p, nil
-	}
-	if std.build == nil {
-		return nil, ErrNoDefault
-	}
-	p, err := std.build()
-	if err != nil {
-		return nil, err
-	}
-	std.p = p
-	return p, nil
+	return std.Get(ErrNoDefault)
 }
 
 // Publish publishes through the default Publisher and waits for the ACKs, as Publisher.Publish.
@@ -59,12 +40,5 @@ func Publish(ctx context.Context, topic string, body any, opts ...PublishOption)
 
 // CloseDefault closes the default Publisher, if one was built; a later Publish builds a new one.
 func CloseDefault() error {
-	std.mu.Lock()
-	defer std.mu.Unlock()
-	if std.p == nil {
-		return nil
-	}
-	err := std.p.Close()
-	std.p = nil
-	return err
+	return std.Close()
 }

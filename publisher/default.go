@@ -3,19 +3,15 @@ package publisher
 import (
 	"context"
 	"errors"
-	"sync"
 
+	"github.com/ackmsg/ackmsg/internal/lazy"
 	"github.com/ackmsg/ackmsg/message"
 )
 
 // The default Publisher: built on first use by the builder package config registers, like
 // fedmsg's module-level publish. The registration is how this package gets a Publisher from
 // the configuration files without importing package config, which sits above it.
-var std struct {
-	mu    sync.Mutex
-	build func() (*Publisher, error)
-	p     *Publisher
-}
+var std lazy.Default[*Publisher]
 
 // ErrNoDefault is returned by Default when no builder of the default Publisher was registered.
 var ErrNoDefault = errors.New(`publisher: no default Publisher: import _ "github.com/ackmsg/ackmsg/config" ` +
@@ -26,29 +22,14 @@ var ErrNoDefault = errors.New(`publisher: no default Publisher: import _ "github
 // register themselves. A later registration replaces an earlier one; a Publisher already built
 // stays the default until CloseDefault.
 func RegisterDefault(build func() (*Publisher, error)) {
-	std.mu.Lock()
-	defer std.mu.Unlock()
-	std.build = build
+	std.Register(build)
 }
 
 // Default returns the package's default Publisher, built on first use from the configuration
 // files and ACKMSG_CONFIG (see package config, which must be imported), like fedmsg's
 // module-level publish.
 func Default() (*Publisher, error) {
-	std.mu.Lock()
-	defer std.mu.Unlock()
-	if std.p != nil {
-		return std.p, nil
-	}
-	if std.build == nil {
-		return nil, ErrNoDefault
-	}
-	p, err := std.build()
-	if err != nil {
-		return nil, err
-	}
-	std.p = p
-	return p, nil
+	return std.Get(ErrNoDefault)
 }
 
 // Publish publishes through the default Publisher.
@@ -62,12 +43,5 @@ func Publish(ctx context.Context, topic string, body any, opts ...PublishOption)
 
 // CloseDefault closes the default Publisher, if one was built; a later Publish builds a new one.
 func CloseDefault() error {
-	std.mu.Lock()
-	defer std.mu.Unlock()
-	if std.p == nil {
-		return nil
-	}
-	err := std.p.Close()
-	std.p = nil
-	return err
+	return std.Close()
 }

@@ -9,10 +9,7 @@ import (
 // Without a registered builder (package config registers one in its init), Default says which
 // import is missing instead of building something.
 func TestDefaultWithoutRegistration(t *testing.T) {
-	std.mu.Lock()
-	saved := std.build
-	std.build = nil
-	std.mu.Unlock()
+	saved := std.Register(nil)
 	defer RegisterDefault(saved)
 	_, err := Default()
 	if !errors.Is(err, ErrNoDefault) || !strings.Contains(err.Error(), `import _ "github.com/ackmsg/ackmsg/config"`) {
