@@ -23,7 +23,7 @@ func BenchmarkForward(b *testing.B) {
 	quiet := slog.New(slog.DiscardHandler)
 	b.Run("gateway", func(b *testing.B) {
 		in, out := testbus.Addr(b), testbus.Addr(b)
-		forward(b, func(s *zmq.Socket) error { return s.Bind(in) }, out, func() (func(context.Context) error, error) {
+		forwardN(b, func(s *zmq.Socket) error { return s.Bind(in) }, out, func() (func(context.Context) error, error) {
 			g, err := New(Config{Endpoints: []transport.Endpoint{{Name: "bench", Address: in}}, Bind: out}, quiet)
 			if err != nil {
 				return nil, err
@@ -33,7 +33,7 @@ func BenchmarkForward(b *testing.B) {
 	})
 	b.Run("relay", func(b *testing.B) {
 		in, out := testbus.Addr(b), testbus.Addr(b)
-		forward(b, func(s *zmq.Socket) error { return s.Connect(in) }, out, func() (func(context.Context) error, error) {
+		forwardN(b, func(s *zmq.Socket) error { return s.Connect(in) }, out, func() (func(context.Context) error, error) {
 			r, err := relay.New(relay.Config{Inbound: in, Outbound: []string{out}}, quiet)
 			if err != nil {
 				return nil, err
@@ -43,10 +43,10 @@ func BenchmarkForward(b *testing.B) {
 	})
 }
 
-// forward starts the forwarder (start returns its Run), an XPUB that attach binds or connects
+// forwardN starts the forwarder (start returns its Run), an XPUB that attach binds or connects
 // to its inward side, and a counting SUB on out; it sends warm-up messages until one has come
 // through both hops (subscriptions travel asynchronously), then times b.N messages.
-func forward(b *testing.B, attach func(*zmq.Socket) error, out string, start func() (func(context.Context) error, error)) {
+func forwardN(b *testing.B, attach func(*zmq.Socket) error, out string, start func() (func(context.Context) error, error)) {
 	run, err := start()
 	if err != nil {
 		b.Fatal(err)

@@ -24,20 +24,14 @@ package gateway
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
-	"time"
-
-	zmq "github.com/pebbe/zmq4"
 
 	"github.com/ackmsg/ackmsg/certs"
-	"github.com/ackmsg/ackmsg/internal/ops"
+	"github.com/ackmsg/ackmsg/internal/forward"
 	"github.com/ackmsg/ackmsg/internal/zsock"
 	"github.com/ackmsg/ackmsg/message"
-	"github.com/ackmsg/ackmsg/ratelog"
 	"github.com/ackmsg/ackmsg/transport"
 )
 
@@ -107,21 +101,14 @@ func (c Config) Validate() error {
 	return c.Transport.Validate()
 }
 
-// Gateway is a running gateway.
+// Gateway is a running gateway: a forwarder (internal/forward) from the bus to the outward PUB,
+// whose check applies the topics and the verifier.
 type Gateway struct {
-	log      *slog.Logger
-	zctx     *zmq.Context
-	in       *zsock.Sub
-	out      *zsock.Pub
+	*forward.Forwarder
 	maxFrame int
 	topics   []message.TopicPattern // empty: every topic
 	verifier certs.Verifier         // nil: no validation
-
-	forwarded atomic.Uint64
-	drops     *ratelog.Limiter
-	stopping  atomic.Bool
-	http      *ops.Server // nil without gateway.http_address
-	keys      any         // the outward CURVE keys, for the refused-handshake counts; nil without
+	out      *zsock.Pub             // the outward socket, the Forwarder's
 }
 
 // New binds the outward PUB on cfg.Bind, connects to the bus, then serves cfg.HTTPAddress when
@@ -135,81 +122,70 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway.bind: %w", err)
 	}
-	g := &Gateway{log: log, maxFrame: cfg.MaxFrameSize, verifier: cfg.Verifier, drops: ratelog.New(log, time.Second)}
+	g := &Gateway{maxFrame: cfg.MaxFrameSize, verifier: cfg.Verifier}
 	var prefixes []string
 	for _, p := range cfg.Topics {
 		tp, _ := message.ParseTopicPattern(p) // checked by Validate
 		g.topics = append(g.topics, tp)
 		prefixes = append(prefixes, tp.Prefix())
 	}
-	if g.zctx, err = zsock.NewContext(cfg.Transport.IOThreads); err != nil {
+	zctx, err := zsock.NewContext(cfg.Transport.IOThreads)
+	if err != nil {
 		return nil, err
 	}
 	outOpts := cfg.Transport
 	outOpts.HWM = cfg.HWM
 	outOpts.Security = cfg.Outward
-	if g.out, err = zsock.NewPub(g.zctx, zsock.PubConfig{Bind: []string{bind}, Options: outOpts}); err != nil {
-		g.zctx.Term()
+	out, err := zsock.NewPub(zctx, zsock.PubConfig{Bind: []string{bind}, Options: outOpts})
+	if err != nil {
+		zctx.Term()
 		return nil, fmt.Errorf("gateway.bind: %w", err)
 	}
 	eps := make([]zsock.Endpoint, len(cfg.Endpoints))
 	for i, e := range cfg.Endpoints {
 		eps[i] = zsock.Endpoint{Name: e.Name, Addr: e.Address}
 	}
-	g.in, err = zsock.NewSub(g.zctx, zsock.SubConfig{Endpoints: eps, Prefixes: prefixes, Options: cfg.Transport,
+	in, err := zsock.NewSub(zctx, zsock.SubConfig{Endpoints: eps, Prefixes: prefixes, Options: cfg.Transport,
 		OnEvent: func(e zsock.Event) { log.Debug("bus endpoint "+e.Kind.String(), "addr", e.Endpoint.Addr) }})
 	if err != nil {
-		g.out.Close()
-		g.zctx.Term()
+		out.Close()
+		zctx.Term()
 		return nil, fmt.Errorf("gateway: bus: %w", err)
 	}
+	spec := spec
+	spec.Check = g.check
 	if cfg.Outward.Curve() {
-		g.keys = cfg.Outward.Keys
+		spec.Keys = cfg.Outward.Keys
 	}
+	g.out = out
+	g.Forwarder = forward.New(spec, log, zctx, in, out)
 	if addr := cfg.HTTPAddress; addr != "" {
-		if g.http, err = g.serveHTTP(addr); err != nil {
-			g.close()
+		if err := g.Serve(addr, "gateway.http_address"); err != nil {
+			g.Close()
 			return nil, err
 		}
 	}
-	log.Info("gateway ready", "outward", g.out.Addr(), "endpoints", len(eps), "topics", cfg.Topics, "hwm", cfg.HWM)
+	log.Info("gateway ready", "outward", out.Addr(), "endpoints", len(eps), "topics", cfg.Topics, "hwm", cfg.HWM)
 	return g, nil
 }
 
-// Run forwards until ctx is done, then closes the sockets.
-func (g *Gateway) Run(ctx context.Context) error {
-	defer g.close()
-	for {
-		msg, err := g.in.Recv(ctx)
-		if err != nil {
-			g.stopping.Store(true)
-			if ctx.Err() != nil {
-				g.log.Info("gateway stopping", "forwarded", g.forwarded.Load(), "dropped", g.Dropped())
-				return nil
-			}
-			return fmt.Errorf("gateway: bus: %w", err)
-		}
-		if reason, detail := g.check(msg.Frames); reason != "" {
-			g.drops.Warn(reason, "dropped bus message", "detail", detail, "endpoint", msg.Endpoint.Name)
-			continue
-		}
-		// A PUB never blocks: at an outside subscriber's HWM libzmq drops for that subscriber.
-		if err := g.out.Send(msg.Frames...); err != nil {
-			return fmt.Errorf("gateway: forward: %w", err)
-		}
-		g.forwarded.Add(1)
-	}
+// spec is the gateway's forwarder without its check and keys, set per gateway.
+var spec = forward.Spec{
+	Name: "gateway", Side: "bus",
+	ForwardedHelp: "Bus messages re-published on the gateway's outward socket.",
+	DroppedHelp: "Bus messages not re-published, by reason (frames: not two frames; oversize: a frame above max_frame_size; " +
+		"topic: matches no gateway.topics pattern; invalid: not an envelope of its topic and signature: does not validate, " +
+		"with gateway.validate_signatures).",
+	RefusedHelp: "CURVE handshakes refused on the gateway's outward socket, by reason (unknown_key, untrusted, revoked, " +
+		"expired, crl, not_allowed, no_keys; handshake: the client does not speak CURVE).",
+	Reasons: []string{"frames", "oversize", "topic", "invalid", "signature"},
 }
 
 // check returns why a message must not be forwarded (a counter key and a detail), or "".
-func (g *Gateway) check(frames [][]byte) (reason, detail string) {
-	if len(frames) != 2 {
-		return "frames", fmt.Sprintf("%d frames, want 2", len(frames))
-	}
-	for _, f := range frames {
-		if g.maxFrame > 0 && len(f) > g.maxFrame {
-			return "oversize", fmt.Sprintf("frame of %d bytes exceeds max_frame_size %d", len(f), g.maxFrame)
-		}
+func (g *Gateway) check(msg zsock.Inbound) (reason, detail string) {
+	frames := msg.Frames
+	if reason, detail := forward.CheckFrames(frames, g.maxFrame); reason != "" {
+		return reason, detail
 	}
 	if len(g.topics) > 0 && !g.matches(string(frames[0])) {
 		return "topic", fmt.Sprintf("topic %q matches no gateway.topics pattern", frames[0])
@@ -238,29 +214,5 @@ func (g *Gateway) matches(topic string) bool {
 	return false
 }
 
-// Forwarded counts messages re-published on the outward socket.
-func (g *Gateway) Forwarded() uint64 { return g.forwarded.Load() }
-
-// Dropped counts bus messages that were not forwarded.
-func (g *Gateway) Dropped() uint64 {
-	var n uint64
-	for _, c := range g.drops.Counts() {
-		n += c
-	}
-	return n
-}
-
 // Addr is the address the outward socket bound.
 func (g *Gateway) Addr() string { return g.out.Addr() }
-
-func (g *Gateway) close() {
-	g.stopping.Store(true)
-	if g.http != nil {
-		if err := g.http.Close(); err != nil {
-			g.log.Warn("http endpoint shutdown", "error", err)
-		}
-	}
-	g.in.Close()
-	g.out.Close()
-	g.zctx.Term()
-}

@@ -135,7 +135,7 @@ func TestGatewayTopicsAndInvalidFrames(t *testing.T) {
 		}
 	}
 	b.close(out)
-	counts := b.gw.drops.Counts()
+	counts := b.gw.DropCounts()
 	if counts["topic"] == 0 || counts["frames"] == 0 || b.gw.Forwarded() == 0 {
 		t.Fatalf("drops %v, forwarded %d", counts, b.gw.Forwarded())
 	}
@@ -150,7 +150,7 @@ func TestGatewaySubscribesOnlyToItsTopics(t *testing.T) {
 		b.send("org.example.test.bodhi.update", "{}")
 	})
 	b.close(out)
-	if d := b.gw.drops.Counts()["topic"]; d != 0 {
+	if d := b.gw.DropCounts()["topic"]; d != 0 {
 		t.Fatalf("%d koji messages reached the gateway's check", d)
 	}
 }
@@ -268,7 +268,7 @@ func TestGatewayCurveOutward(t *testing.T) {
 		}
 	}
 	testbus.Eventually(t, 10*time.Second, "both refusals counted", func() bool {
-		r := b.gw.keys.(refusals).Refused()
+		r := b.gw.Refused()
 		return r["not_allowed"] > 0 && r["handshake"] > 0
 	})
 	b.close(outside, inside, plain)
@@ -324,7 +324,7 @@ func TestGatewayValidateSignatures(t *testing.T) {
 		}
 	}
 	b.close(out)
-	counts := b.gw.drops.Counts()
+	counts := b.gw.DropCounts()
 	if counts["signature"] < 2 || counts["invalid"] == 0 {
 		t.Fatalf("drops %v", counts)
 	}

@@ -19,35 +19,22 @@ package relay
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
-	"time"
 
-	zmq "github.com/pebbe/zmq4"
-
-	"github.com/ackmsg/ackmsg/internal/ops"
+	"github.com/ackmsg/ackmsg/internal/forward"
 	"github.com/ackmsg/ackmsg/internal/zsock"
-	"github.com/ackmsg/ackmsg/ratelog"
 	"github.com/ackmsg/ackmsg/transport"
 )
 
-// Relay is a running relay.
+// Relay is a running relay: a forwarder (internal/forward) from the inbound SUB to the outbound
+// PUB, whose check authorizes senders.
 type Relay struct {
-	log      *slog.Logger
-	zctx     *zmq.Context
-	in       *zsock.Sub
-	out      *zsock.Pub
+	*forward.Forwarder
 	maxFrame int
-
-	forwarded atomic.Uint64
-	drops     *ratelog.Limiter
-	stopping  atomic.Bool
-	http      *ops.Server // nil without relay.http_address
-	authz     *Authorizer // nil without transport_security curve: no identity to authorize
-	keys      any         // the CURVE keys, for the refused-handshake counts; nil without CURVE
+	authz    *Authorizer // nil without transport_security curve: no identity to authorize
+	outAddr  string
 }
 
 // Config is what a relay is. The command maps relay_inbound, endpoints.relay_outbound,
@@ -136,16 +123,19 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 		zctx.Term()
 		return nil, fmt.Errorf("relay_inbound: %w", err)
 	}
-	r := &Relay{log: log, zctx: zctx, in: in, out: out, maxFrame: cfg.MaxFrameSize, drops: ratelog.New(log, time.Second)}
+	r := &Relay{maxFrame: cfg.MaxFrameSize, outAddr: out.Addr()}
 	if inOpts.Security.Curve() {
 		r.authz = NewAuthorizer(cfg.RoutingPolicy, cfg.RoutingNitpicky)
 	}
+	spec := spec
+	spec.Check = r.check
 	if opts.Security.Curve() {
-		r.keys = opts.Security.Keys
+		spec.Keys = opts.Security.Keys
 	}
+	r.Forwarder = forward.New(spec, log, zctx, in, out)
 	if addr := cfg.HTTPAddress; addr != "" {
-		if r.http, err = r.serveHTTP(addr); err != nil {
-			r.close()
+		if err := r.Serve(addr, "relay.http_address"); err != nil {
+			r.Close()
 			return nil, err
 		}
 	}
@@ -153,71 +143,29 @@ func New(cfg Config, log *slog.Logger) (*Relay, error) {
 	return r, nil
 }
 
-// Run forwards until ctx is done, then closes the sockets.
-func (r *Relay) Run(ctx context.Context) error {
-	defer r.close()
-	for {
-		msg, err := r.in.Recv(ctx)
-		if err != nil {
-			r.stopping.Store(true)
-			if ctx.Err() != nil {
-				r.log.Info("relay stopping", "forwarded", r.forwarded.Load(), "dropped", r.Dropped())
-				return nil
-			}
-			return fmt.Errorf("relay: inbound: %w", err)
-		}
-		if reason, detail := r.check(msg.Frames, msg.UserID); reason != "" {
-			r.drops.Warn(reason, "dropped inbound message", "detail", detail, "sender", msg.UserID)
-			continue
-		}
-		if err := r.out.Send(msg.Frames...); err != nil {
-			return fmt.Errorf("relay: forward: %w", err)
-		}
-		r.forwarded.Add(1)
-	}
+// spec is the relay's forwarder without its check and keys, set per relay.
+var spec = forward.Spec{
+	Name: "relay", Side: "inbound",
+	ForwardedHelp: "Messages forwarded from relay_inbound to relay_outbound.",
+	DroppedHelp: "Inbound messages not forwarded, by reason (frames: not two frames; oversize: a frame above max_frame_size; " +
+		"unauthorized: routing_policy does not allow the CURVE-authenticated sender this topic).",
+	RefusedHelp: "CURVE handshakes refused on the relay's sockets, by reason (unknown_key, untrusted, revoked, expired, crl, " +
+		"not_allowed, no_keys; handshake: the client does not speak CURVE).",
+	Reasons: []string{"frames", "oversize", "unauthorized"},
 }
 
 // check returns why a message must not be forwarded (a counter key and a detail), or "".
-func (r *Relay) check(frames [][]byte, user string) (reason, detail string) {
-	if len(frames) != 2 {
-		return "frames", fmt.Sprintf("%d frames, want 2", len(frames))
-	}
-	for _, f := range frames {
-		if r.maxFrame > 0 && len(f) > r.maxFrame {
-			return "oversize", fmt.Sprintf("frame of %d bytes exceeds max_frame_size %d", len(f), r.maxFrame)
-		}
+func (r *Relay) check(msg zsock.Inbound) (reason, detail string) {
+	if reason, detail := forward.CheckFrames(msg.Frames, r.maxFrame); reason != "" {
+		return reason, detail
 	}
 	if r.authz != nil {
-		if err := r.authz.Allow(user, string(frames[0])); err != nil {
+		if err := r.authz.Allow(msg.UserID, string(msg.Frames[0])); err != nil {
 			return "unauthorized", err.Error()
 		}
 	}
 	return "", ""
 }
 
-// Forwarded and Dropped count messages.
-func (r *Relay) Forwarded() uint64 { return r.forwarded.Load() }
-
-// Dropped counts inbound messages that were not forwarded.
-func (r *Relay) Dropped() uint64 {
-	var n uint64
-	for _, c := range r.drops.Counts() {
-		n += c
-	}
-	return n
-}
-
 // OutboundAddr is the address the outbound socket bound.
-func (r *Relay) OutboundAddr() string { return r.out.Addr() }
-
-func (r *Relay) close() {
-	r.stopping.Store(true)
-	if r.http != nil {
-		if err := r.http.Close(); err != nil {
-			r.log.Warn("http endpoint shutdown", "error", err)
-		}
-	}
-	r.in.Close()
-	r.out.Close()
-	r.zctx.Term()
-}
+func (r *Relay) OutboundAddr() string { return r.outAddr }
