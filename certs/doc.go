@@ -89,8 +89,9 @@
 // the CA, be within thisUpdate..nextUpdate and not be older than the CRL in use. Only then does it
 // replace its cache file (CACacheFile, CRLCacheFile; default in DefaultCacheDir()) atomically,
 // and the reload above picks it up. The CRL is fetched again after CRLCacheExpiry (fedmsg's
-// crl_cache_expiry, 1h) or at its nextUpdate, whichever is first, by the verification that wins
-// the CheckInterval check (it waits for the download; the others carry on with the current CRL).
+// crl_cache_expiry, 1h) or at its nextUpdate, whichever is first, in the background: the
+// verification (or CURVE handshake) that wins the CheckInterval check starts the download and,
+// like every other, carries on with the CRL in force until the new one lands.
 // A failed or refused fetch keeps the cached copy, logs a warning and counts in
 // Stats.FetchErrors, and is retried a minute later; once the cached copy is past its nextUpdate
 // every verification fails with ErrCRL naming the URL. NewVerifier fails when a URL cannot be

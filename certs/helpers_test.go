@@ -132,8 +132,10 @@ func vectorVerifier(t testing.TB, crl bool, lateMarker bool) *X509Verifier {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(v.bg.Wait) // no trust check outlives the test
 	return v
 }
+
 
 // testPKI is a CA directory made with the package's own issuing code, 1024-bit keys for speed.
 type testPKI struct {
@@ -202,7 +204,16 @@ func (p *testPKI) verifier(t testing.TB, cfg TrustConfig) *X509Verifier {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(v.bg.Wait) // no trust check outlives the test
 	return v
+}
+
+// verifyChecked verifies m once the trust check a first verification starts has landed: with a
+// CRL URL that check (and its download) runs in the background while verifications go on.
+func verifyChecked(v *X509Verifier, m *message.Message) error {
+	_, _ = v.Verify(m)
+	v.bg.Wait()
+	return errOf(v.Verify(m))
 }
 
 const testTopic = "org.fedoraproject.dev.test.thing"

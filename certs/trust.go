@@ -99,7 +99,9 @@ func (v *X509Verifier) statTrust() (ca, crl fileID, err error) {
 
 // current returns the trust snapshot to verify with at now, first checking the files for changes
 // if the check interval has passed. Exactly one caller wins the right to check per interval; the
-// others carry on with the current snapshot instead of waiting.
+// others carry on with the current snapshot instead of waiting. When the CRL is a URL nobody
+// waits: the check (which may download the CRL, for up to FetchTimeout) runs in the background,
+// and every verification, CURVE handshakes included, uses the trust in force until it lands.
 func (v *X509Verifier) current(now int64) *trust {
 	if v.cfg.CheckInterval < 0 {
 		return v.trust.Load()
@@ -111,7 +113,15 @@ func (v *X509Verifier) current(now int64) *trust {
 	}
 	if v.lastCheck.CompareAndSwap(last, now) {
 		// The error is logged and recorded in Stats; the previous trust material stays in force.
-		_ = v.refresh(false)
+		switch {
+		case !IsURL(v.cfg.CRLFile):
+			_ = v.refresh(false) // a stat of local files
+		case v.fetching.CompareAndSwap(false, true):
+			v.bg.Go(func() {
+				defer v.fetching.Store(false)
+				_ = v.refresh(false)
+			})
+		}
 	}
 	return v.trust.Load()
 }

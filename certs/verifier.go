@@ -52,6 +52,11 @@ type X509Verifier struct {
 	// those are URLs. crlPath is "" without a CRL.
 	caPath, crlPath string
 
+	// bg runs the trust checks of a verifier whose CRL is a URL, beside the verifications: a due
+	// download can take FetchTimeout. fetching is set while one runs.
+	bg       sync.WaitGroup
+	fetching atomic.Bool
+
 	// Guarded by reloadMu.
 	reloadMu    sync.Mutex
 	nextFetch   time.Time // when a CRL URL is due to be fetched again
