@@ -136,7 +136,6 @@ func vectorVerifier(t testing.TB, crl bool, lateMarker bool) *X509Verifier {
 	return v
 }
 
-
 // testPKI is a CA directory made with the package's own issuing code, 1024-bit keys for speed.
 type testPKI struct {
 	dir   string
