@@ -113,8 +113,24 @@ func checkFiles(cfg *config.Config, log *slog.Logger) (problems, notes []string)
 	if cfg.TransportSecurity == config.SecurityCurve {
 		p, n := checkCurve(cfg)
 		problems, notes = append(problems, p...), append(notes, n...)
+	} else if cfg.Gateway.Security == config.SecurityCurve {
+		p, n := checkGatewayCurve(cfg)
+		problems, notes = append(problems, p...), append(notes, n...)
 	}
 	return problems, notes
+}
+
+// checkGatewayCurve loads the CURVE key pair of ackmsg-gateway's outward socket when it alone
+// runs CURVE (gateway.security = "curve" on a plaintext bus), as the gateway does when it starts.
+func checkGatewayCurve(cfg *config.Config) (problems, notes []string) {
+	if !cli.HasIdentity(cfg) {
+		return nil, []string{"gateway.security curve: ackmsg-gateway needs --certname (its CURVE key pair is its certificate's)"}
+	}
+	pub, _, err := cfg.GatewayOutward().Keys.KeyPair()
+	if err != nil {
+		return []string{"gateway.security curve: " + err.Error()}, nil
+	}
+	return nil, []string{"gateway.security curve: the gateway's outward CURVE public key is " + pub}
 }
 
 // checkCurve loads this configuration's CURVE key pair and every server key it may need, as the

@@ -594,6 +594,16 @@ path = "/var/lib/archive.jsonl"
 			}
 		})
 	}
+	t.Run("gateway.security curve on a plaintext bus: its key pair is loaded", func(t *testing.T) {
+		t.Setenv(config.EnvName, "gw")
+		ssl := t.TempDir() // no certificate, no .curve file
+		gw := writeFiles(t, map[string]string{"10.toml": "certname = \"gw\"\nssldir = \"" + ssl +
+			"\"\n[endpoints]\ngw = \"tcp://127.0.0.1:3001\"\n[gateway]\nsecurity = \"curve\"\n"})
+		code, _, stderr := runCLI("check", "--config", gw)
+		if code == 0 || !strings.Contains(stderr, "gateway.security curve: ") {
+			t.Fatalf("exit %d, want a problem naming gateway.security:\n%s", code, stderr)
+		}
+	})
 	t.Run("invalid: every problem, and the values", func(t *testing.T) {
 		bad := writeFiles(t, map[string]string{"10.toml": "high_water_mark = -1\nname = \"nope\"\n[endpoints]\nx = \"tcp://*:1\"\n"})
 		t.Setenv(config.EnvName, "")
