@@ -105,8 +105,9 @@ type fmSide struct {
 	dir, conf string
 }
 
-// newFMSide writes a fedora-messaging configuration pointing at the test broker.
-func newFMSide(t *testing.T, url string) *fmSide {
+// newFMSide writes a fedora-messaging configuration pointing at the test broker, with extra
+// TOML (a [tls] table) appended.
+func newFMSide(t *testing.T, url string, extra ...string) *fmSide {
 	t.Helper()
 	dir := t.TempDir()
 	s := &fmSide{dir: dir, conf: filepath.Join(dir, "config.toml")}
@@ -121,7 +122,7 @@ app = "ackmsg interop test"
 [qos]
 prefetch_size = 0
 prefetch_count = 10
-`, url+"?connection_attempts=3&retry_delay=1")
+%s`, url+"?connection_attempts=3&retry_delay=1", strings.Join(extra, "\n"))
 	if err := os.WriteFile(s.conf, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
