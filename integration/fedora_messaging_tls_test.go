@@ -72,8 +72,16 @@ http_address = %q
 			"--ack-timeout", "20", "--topic", "fm.tls"); code != 0 {
 			t.Fatalf("acked publishes to bridge: exit %d\n%s", code, stderr)
 		}
+		// The declaration checks the type: as a classic queue it is refused.
+		classic := fm.start(t, 30*time.Second, "consume", "--queue", out, "--bind", outKey, "--queue-arg", "x-queue-type=classic")
+		if code := classic.Wait(t, 45*time.Second); code == 0 || !strings.Contains(classic.Stderr.String(), "inequivalent arg 'x-queue-type'") {
+			t.Fatalf("fedora-messaging declaring %s as a classic queue: exit %d, want a refusal naming x-queue-type\n%s", out, code, classic.Stderr.String())
+		}
 		consumer := fm.run(t, 60*time.Second, "consume", "--queue", out, "--bind", outKey, "--count", fmt.Sprint(len(lines)),
 			"--queue-arg", "x-queue-type=quorum")
+		if !strings.Contains(consumer.Stderr.String(), "Authenticating with server using x509") {
+			t.Errorf("fedora-messaging did not log in with its certificate (EXTERNAL):\n%s", consumer.Stderr.String())
+		}
 		got := fmEvents(t, consumer, "received")
 		seen := map[string]bool{}
 		for i, e := range got {
@@ -123,7 +131,11 @@ http_address = %q
 		for _, topic := range sortedKeys(bodies) {
 			args = append(args, topic, bodies[topic])
 		}
-		published := fmEvents(t, fm.run(t, 60*time.Second, args...), "published")
+		pub := fm.run(t, 60*time.Second, args...)
+		if !strings.Contains(pub.Stderr.String(), "Authenticating with server using x509") {
+			t.Errorf("fedora-messaging did not log in with its certificate (EXTERNAL):\n%s", pub.Stderr.String())
+		}
+		published := fmEvents(t, pub, "published")
 		if len(published) != len(bodies) {
 			t.Fatalf("fedora-messaging published %d messages over TLS, want %d", len(published), len(bodies))
 		}
