@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -152,4 +153,28 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.confirmSeconds.Collect(ch)
 	m.publishSeconds.Collect(ch)
+}
+
+// Status says, per direction, which broker node (host:port) it is connected to and how often it
+// failed over: "bus → AMQP: connected to mq1:5671, 0 failovers; AMQP → bus: not connected, 1
+// failover" ("off" for a direction the configuration turns off). ackmsg-bridge serves it as
+// the body of /ready, 200 or 503.
+func (b *Bridge) Status() string {
+	st := b.Stats()
+	dir := func(on bool, node string, failovers uint64) string {
+		if !on {
+			return "off"
+		}
+		s := "not connected"
+		if node != "" {
+			s = "connected to " + node
+		}
+		plural := "s"
+		if failovers == 1 {
+			plural = ""
+		}
+		return fmt.Sprintf("%s, %d failover%s", s, failovers, plural)
+	}
+	return fmt.Sprintf("bus → AMQP: %s; AMQP → bus: %s", dir(b.sub != nil, st.ToNode, st.ToFailovers),
+		dir(b.pub != nil, st.FromNode, st.FromFailovers))
 }

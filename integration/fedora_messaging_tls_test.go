@@ -65,6 +65,11 @@ http_address = %q
 	}
 	b.Start("ackmsg-relay").WaitLog(t, "relay ready")
 	br := startBridge(t, b, httpAddr)
+	node1 := strings.TrimSuffix(strings.TrimPrefix(tlsURL, "amqps://"), "/")
+	if code, body := httpGet(t, "http://"+httpAddr+"/ready"); code != 200 || body != fmt.Sprintf("ready: bus → AMQP: connected to %s, 0 failovers; "+
+		"AMQP → bus: connected to %s, 0 failovers\n", node1, node1) {
+		t.Errorf("/ready: %d %q, want 200 naming the node of each direction", code, body)
+	}
 
 	t.Run("bus to fedora-messaging", func(t *testing.T) {
 		lines := []string{"tls 0", "tls 1 caf\u00e9", "tls 2 \U0001F600", "tls 3", "tls 4"}
