@@ -44,7 +44,9 @@ node had not confirmed; after a whole round of nodes failed it backs off (up to
 bridge.reconnect_max). It stops cleanly on SIGTERM. Only connection failures are retried: a
 broker that refuses the bridge (wrong user or password, no permission, unknown vhost), or a
 TLS handshake refused on the certificates (the broker refuses the client certificate, or its
-own is not trusted or not for its name), ends it at once with exit 1 and the reason.
+own is not trusted or not for its name), ends it at once with exit 1 and the reason. With
+several nodes, a node that refuses is logged as an error and counted, and the bridge uses the
+others; it ends (exit 1, each node's reason) once every node has refused it.
 --http-address (bridge.http_address) serves /live, /ready (200 when both directions are
 connected, 503 otherwise; either way the body names each direction's node and its failover
 count: "ready: bus → AMQP: connected to mq1:5671, 0 failovers; AMQP → bus: ...") and /metrics
