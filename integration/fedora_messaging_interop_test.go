@@ -277,7 +277,7 @@ http_address = %q
 
 	// The queue fedora-messaging will consume exists before anything is published, so every
 	// message waits in it whenever the consumer starts (declared as fedora-messaging then
-	// declares it again: durable, no arguments); the audit queue keeps the broker's bytes.
+	// declares it again: durable, a quorum queue); the audit queue keeps the broker's bytes.
 	for _, q := range []string{queue, audit} {
 		if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-bridge", "queue", q, "--bind", key); code != 0 {
 			t.Fatalf("ackmsg-bridge queue %s: exit %d\n%s", q, code, stderr)
@@ -307,7 +307,9 @@ http_address = %q
 	refHeaders := ref[0]["headers"].(map[string]any)
 	refProps := ref[0]["properties"].(map[string]any)
 
-	consumer := fm.run(t, 60*time.Second, "consume", "--queue", queue, "--bind", key, "--count", "2")
+	// ackmsg-bridge queue declared a quorum queue: fedora-messaging declares it again as one
+	// (a declaration without x-queue-type is refused, 406 inequivalent arg).
+	consumer := fm.run(t, 60*time.Second, "consume", "--queue", queue, "--bind", key, "--count", "2", "--queue-arg", "x-queue-type=quorum")
 	got := fmEvents(t, consumer, "received")
 	if len(got) != 2 {
 		t.Fatalf("fedora-messaging's consumer received %d messages, want 2", len(got))
