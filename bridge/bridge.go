@@ -64,7 +64,9 @@ var (
 // ACCESS_REFUSED, "username or password not allowed"), its permissions on the vhost, an
 // exchange or a queue (403), or the vhost itself (530 NOT_ALLOWED, but for a connection limit,
 // which passes). Retrying would not help: Run stops both directions and returns an error that
-// is errors.Is(err, ErrRefused) and wraps the broker's *amqp.Error, whose text says why.
+// is errors.Is(err, ErrRefused) and wraps the broker's *amqp.Error, whose text says why. With
+// several nodes, Run goes on with the others while any node has not refused, and returns it
+// once every node has, wrapping each node's error.
 var ErrRefused = errors.New("bridge: the broker refused the bridge")
 
 // refused reports whether err is the broker refusing authentication or authorization, as

@@ -64,7 +64,10 @@
 // Run stops both directions and returns [ErrRefused] with the broker's reason, at start or later;
 // otherwise Run returns when its context ends. The same holds for a TLS handshake refused on the
 // certificates ([ErrTLS]: the broker refused the bridge's client certificate, or the bridge the
-// broker's). amqps:// URLs use TLS with the CA and client certificate of [broker.TLS] (by default
+// broker's). With several nodes, a refusal by one of them is logged as an error, counted
+// (Stats ToRefusals, FromRefusals) and the direction goes on with the other nodes; Run returns
+// [ErrRefused] once every node has refused it since its last lasting connection, naming each
+// node and its reason. amqps:// URLs use TLS with the CA and client certificate of [broker.TLS] (by default
 // the bus CA and the bridge's own certificate), and login external logs in by SASL EXTERNAL as
 // the certificate's CN. [Bridge.Ready] reports whether every configured direction is connected;
 // [Bridge.Stats] says to which node.

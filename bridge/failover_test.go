@@ -121,6 +121,9 @@ func TestFailoverToAnotherNode(t *testing.T) {
 	if nodes[first] == nil {
 		t.Fatalf("connected to %q, want one of the live nodes %v", first, urls[:2])
 	}
+	if want := "bus → AMQP: connected to " + first + ", 0 failovers; AMQP → bus: off"; b.Status() != want {
+		t.Errorf("Status %q, want %q", b.Status(), want)
+	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(b.Metrics())
 	if got := nodeSeries(t, reg); len(got) != 1 || got[0] != first {
@@ -175,6 +178,9 @@ func TestFailoverToAnotherNode(t *testing.T) {
 	t.Logf("failover %s → %s in %v, duplicates %d, %+v", first, st.ToNode, took, dups, st)
 	if st.ToFailovers != 1 {
 		t.Errorf("ToFailovers %d, want 1", st.ToFailovers)
+	}
+	if want := "bus → AMQP: connected to " + st.ToNode + ", 1 failover; AMQP → bus: off"; b.Status() != want {
+		t.Errorf("Status after the failover %q, want %q", b.Status(), want)
 	}
 	if took > 5*time.Second {
 		t.Errorf("failover took %v", took)

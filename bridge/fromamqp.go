@@ -34,12 +34,18 @@ const maxAttemptsKept = 100000
 func (b *Bridge) runFromAMQP(ctx context.Context) error {
 	attempts := &attemptCounts{n: make(map[string]int)}
 	bo := newBackoff(b.cfg.ReconnectMax)
-	ns := b.nodes("from-amqp", 1, &b.stats.fromNode, &b.stats.fromFailovers)
+	ns := b.nodes("from-amqp", 1, &b.stats.fromNode, &b.stats.fromFailovers, &b.stats.fromRefusals)
 	for ctx.Err() == nil {
 		conn, err := ns.dial()
 		if err != nil {
 			if refused(err) {
-				return refusal("AMQP → bus", err)
+				if err := ns.refusal(err); err != nil {
+					return refusal("AMQP → bus", err)
+				}
+				if ns.pause() && !bo.wait(ctx) {
+					return nil
+				}
+				continue
 			}
 			b.stats.fromConnectErrors.Add(1)
 			b.warn.Warn("from-connect", "broker unreachable (AMQP → bus): trying the next node", "error", err, "nodes", len(b.urls))
@@ -57,7 +63,9 @@ func (b *Bridge) runFromAMQP(ctx context.Context) error {
 			return nil
 		}
 		if refused(err) {
-			return refusal("AMQP → bus", err)
+			if err := ns.refusal(err); err != nil {
+				return refusal("AMQP → bus", err)
+			}
 		}
 		b.stats.fromReconnects.Add(1)
 		b.log.Warn("broker connection lost (AMQP → bus): reconnecting", "error", err)

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ type counters struct {
 	fromReceived, fromPublished, fromFailed, fromRequeued, fromDead atomic.Uint64
 	fromLooped, fromSettleErrors, fromReconnects, fromConnectErrors atomic.Uint64
 	toFailovers, fromFailovers                                      atomic.Uint64
+	toRefusals, fromRefusals                                        atomic.Uint64
 	toNode, fromNode                                                atomic.Pointer[string] // host:port in use; nil when not connected
 }
 
@@ -33,6 +35,7 @@ type Stats struct {
 	ToReconnects uint64 // connections lost
 	ToNode       string // the broker node (host:port) connected to; "" when not connected
 	ToFailovers  uint64 // connections made to another node than the one before
+	ToRefusals   uint64 // refusals by a node while others remained (then the bridge went on)
 
 	// AMQP → bus.
 	FromReceived   uint64 // broker messages received
@@ -44,6 +47,7 @@ type Stats struct {
 	FromReconnects uint64 // connections lost
 	FromNode       string // the broker node (host:port) connected to; "" when not connected
 	FromFailovers  uint64 // connections made to another node than the one before
+	FromRefusals   uint64 // refusals by a node while others remained (then the bridge went on)
 }
 
 func load(p *atomic.Pointer[string]) string {
@@ -64,6 +68,7 @@ func (b *Bridge) Stats() Stats {
 		FromRequeued: c.fromRequeued.Load(), FromDead: c.fromDead.Load(), FromLooped: c.fromLooped.Load(),
 		FromReconnects: c.fromReconnects.Load(),
 		ToNode:         load(&c.toNode), ToFailovers: c.toFailovers.Load(), FromNode: load(&c.fromNode), FromFailovers: c.fromFailovers.Load(),
+		ToRefusals: c.toRefusals.Load(), FromRefusals: c.fromRefusals.Load(),
 	}
 }
 
@@ -116,6 +121,8 @@ var metricDescs = []metricDesc{
 	counter("ackmsg_bridge_from_amqp_reconnects_total", "Broker connections of the AMQP → bus direction lost.", func(c *counters) uint64 { return c.fromReconnects.Load() }),
 	counter("ackmsg_bridge_to_amqp_failovers_total", "Connections of the bus → AMQP direction made to another broker node than the one before.", func(c *counters) uint64 { return c.toFailovers.Load() }),
 	counter("ackmsg_bridge_from_amqp_failovers_total", "Connections of the AMQP → bus direction made to another broker node than the one before.", func(c *counters) uint64 { return c.fromFailovers.Load() }),
+	counter("ackmsg_bridge_to_amqp_refusals_total", "Refusals of the bridge (TLS, login, permission) by a broker node of the bus → AMQP direction; it went on with the other nodes until every one refused.", func(c *counters) uint64 { return c.toRefusals.Load() }),
+	counter("ackmsg_bridge_from_amqp_refusals_total", "Refusals of the bridge (TLS, login, permission) by a broker node of the AMQP → bus direction; it went on with the other nodes until every one refused.", func(c *counters) uint64 { return c.fromRefusals.Load() }),
 	counter("ackmsg_bridge_from_amqp_connect_errors_total", "Failed connection attempts of the AMQP → bus direction.", func(c *counters) uint64 { return c.fromConnectErrors.Load() }),
 }
 
@@ -152,4 +159,28 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	m.confirmSeconds.Collect(ch)
 	m.publishSeconds.Collect(ch)
+}
+
+// Status says, per direction, which broker node (host:port) it is connected to and how often it
+// failed over: "bus → AMQP: connected to mq1:5671, 0 failovers; AMQP → bus: not connected, 1
+// failover" ("off" for a direction the configuration turns off). ackmsg-bridge serves it as
+// the body of /ready, 200 or 503.
+func (b *Bridge) Status() string {
+	st := b.Stats()
+	dir := func(on bool, node string, failovers uint64) string {
+		if !on {
+			return "off"
+		}
+		s := "not connected"
+		if node != "" {
+			s = "connected to " + node
+		}
+		plural := "s"
+		if failovers == 1 {
+			plural = ""
+		}
+		return fmt.Sprintf("%s, %d failover%s", s, failovers, plural)
+	}
+	return fmt.Sprintf("bus → AMQP: %s; AMQP → bus: %s", dir(b.sub != nil, st.ToNode, st.ToFailovers),
+		dir(b.pub != nil, st.FromNode, st.FromFailovers))
 }

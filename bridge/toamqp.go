@@ -51,12 +51,18 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 
 	var carry []*outgoing // published and not confirmed when the connection was lost
 	bo := newBackoff(b.cfg.ReconnectMax)
-	ns := b.nodes("to-amqp", 0, &b.stats.toNode, &b.stats.toFailovers)
+	ns := b.nodes("to-amqp", 0, &b.stats.toNode, &b.stats.toFailovers, &b.stats.toRefusals)
 	for ctx.Err() == nil {
 		conn, err := ns.dial()
 		if err != nil {
 			if refused(err) {
-				return refusal("bus → AMQP", err)
+				if err := ns.refusal(err); err != nil {
+					return refusal("bus → AMQP", err)
+				}
+				if ns.pause() && !bo.wait(ctx) {
+					return nil
+				}
+				continue
 			}
 			b.stats.toConnectErrors.Add(1)
 			b.warn.Warn("to-connect", "broker unreachable (bus → AMQP): trying the next node", "error", err, "nodes", len(b.urls))
@@ -74,7 +80,9 @@ func (b *Bridge) runToAMQP(ctx context.Context) error {
 			return nil
 		}
 		if refused(err) {
-			return refusal("bus → AMQP", err)
+			if err := ns.refusal(err); err != nil {
+				return refusal("bus → AMQP", err)
+			}
 		}
 		b.stats.toReconnects.Add(1)
 		b.log.Warn("broker connection lost (bus → AMQP): reconnecting", "error", err, "unconfirmed", len(carry))

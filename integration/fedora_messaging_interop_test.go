@@ -105,8 +105,9 @@ type fmSide struct {
 	dir, conf string
 }
 
-// newFMSide writes a fedora-messaging configuration pointing at the test broker.
-func newFMSide(t *testing.T, url string) *fmSide {
+// newFMSide writes a fedora-messaging configuration pointing at the test broker, with extra
+// TOML (a [tls] table) appended.
+func newFMSide(t *testing.T, url string, extra ...string) *fmSide {
 	t.Helper()
 	dir := t.TempDir()
 	s := &fmSide{dir: dir, conf: filepath.Join(dir, "config.toml")}
@@ -121,7 +122,7 @@ app = "ackmsg interop test"
 [qos]
 prefetch_size = 0
 prefetch_count = 10
-`, url+"?connection_attempts=3&retry_delay=1")
+%s`, url+"?connection_attempts=3&retry_delay=1", strings.Join(extra, "\n"))
 	if err := os.WriteFile(s.conf, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +277,7 @@ http_address = %q
 
 	// The queue fedora-messaging will consume exists before anything is published, so every
 	// message waits in it whenever the consumer starts (declared as fedora-messaging then
-	// declares it again: durable, no arguments); the audit queue keeps the broker's bytes.
+	// declares it again: durable, a quorum queue); the audit queue keeps the broker's bytes.
 	for _, q := range []string{queue, audit} {
 		if _, stderr, code := b.Run(20*time.Second, "", "ackmsg-bridge", "queue", q, "--bind", key); code != 0 {
 			t.Fatalf("ackmsg-bridge queue %s: exit %d\n%s", q, code, stderr)
@@ -306,7 +307,9 @@ http_address = %q
 	refHeaders := ref[0]["headers"].(map[string]any)
 	refProps := ref[0]["properties"].(map[string]any)
 
-	consumer := fm.run(t, 60*time.Second, "consume", "--queue", queue, "--bind", key, "--count", "2")
+	// ackmsg-bridge queue declared a quorum queue: fedora-messaging declares it again as one
+	// (a declaration without x-queue-type is refused, 406 inequivalent arg).
+	consumer := fm.run(t, 60*time.Second, "consume", "--queue", queue, "--bind", key, "--count", "2", "--queue-arg", "x-queue-type=quorum")
 	got := fmEvents(t, consumer, "received")
 	if len(got) != 2 {
 		t.Fatalf("fedora-messaging's consumer received %d messages, want 2", len(got))

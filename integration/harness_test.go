@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -119,9 +120,12 @@ type BusOptions struct {
 	// Relay and Outbound are the relay's inbound and outbound addresses; free loopback ports
 	// when empty.
 	Relay, Outbound string
+	// Bits is the RSA key size of the CA and the certificates; 0 is 1024. Python's ssl
+	// (SECLEVEL 2) refuses keys under 2048 bits in TLS.
+	Bits int
 }
 
-// NewBus issues a CA and certificates (RSA-1024: fast, and enough for tests) and writes
+// NewBus issues a CA and certificates (RSA-1024 unless o.Bits: fast, and enough for tests) and writes
 // ackmsg.toml with a relay on free loopback ports.
 func NewBus(t *testing.T, o BusOptions) *Bus {
 	t.Helper()
@@ -134,7 +138,7 @@ func NewBus(t *testing.T, o BusOptions) *Bus {
 	if b.Outbound == "" {
 		b.Outbound = testbus.Addr(t)
 	}
-	opts := certs.PKIOptions{Bits: 1024}
+	opts := certs.PKIOptions{Bits: cmp.Or(o.Bits, 1024)}
 	if _, err := certs.InitCA(b.PKI, opts); err != nil {
 		t.Fatal(err)
 	}

@@ -44,10 +44,13 @@ node had not confirmed; after a whole round of nodes failed it backs off (up to
 bridge.reconnect_max). It stops cleanly on SIGTERM. Only connection failures are retried: a
 broker that refuses the bridge (wrong user or password, no permission, unknown vhost), or a
 TLS handshake refused on the certificates (the broker refuses the client certificate, or its
-own is not trusted or not for its name), ends it at once with exit 1 and the reason.
---http-address (bridge.http_address) serves /live, /ready (both directions connected; the 503
-says to which node each is) and /metrics (with ackmsg_bridge_broker_node and the failover
-counts).`
+own is not trusted or not for its name), ends it at once with exit 1 and the reason. With
+several nodes, a node that refuses is logged as an error and counted, and the bridge uses the
+others; it ends (exit 1, each node's reason) once every node has refused it.
+--http-address (bridge.http_address) serves /live, /ready (200 when both directions are
+connected, 503 otherwise; either way the body names each direction's node and its failover
+count: "ready: bus → AMQP: connected to mq1:5671, 0 failovers; AMQP → bus: ...") and /metrics
+(with ackmsg_bridge_broker_node and the failover counts).`
 
 func run(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("ackmsg-bridge", "guaranteed bridge between the bus and RabbitMQ (AMQP 0-9-1)", "[flags] | "+tools.Names()+" ...", details+toolDetails+tools.Help())
@@ -109,21 +112,10 @@ func serve(ctx context.Context, c *cli.Command, cfg *config.Config) error {
 		reg.MustRegister(br.Metrics(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		srv, err := ops.Start(ops.Config{Addr: addr, Gatherer: reg, Logger: log, Ready: func(context.Context) error {
 			if ctx.Err() != nil || !br.Ready() {
-				st := br.Stats()
-				node := func(on bool, n string) string {
-					switch {
-					case !on:
-						return "off"
-					case n == "":
-						return "not connected"
-					}
-					return "connected to " + n
-				}
-				return fmt.Errorf("not connected to the broker (bus → AMQP: %s; AMQP → bus: %s)",
-					node(br.Subscriber() != nil, st.ToNode), node(br.Publisher() != nil, st.FromNode))
+				return fmt.Errorf("not connected to the broker (%s)", br.Status())
 			}
 			return nil
-		}})
+		}, ReadyDetail: func(context.Context) string { return br.Status() }})
 		if err != nil {
 			return cli.Runtime(fmt.Errorf("bridge.http_address: %w", err))
 		}

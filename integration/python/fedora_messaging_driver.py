@@ -17,7 +17,9 @@ Modes:
                               message (Message(topic, body) as api.publish would send it)
   consume --queue Q --bind K  fedora_messaging.api.consume on a durable queue Q bound to
           --count N           amq.topic with K (declared by fedora-messaging itself, as its
-                              [queues] and [[bindings]] configuration would); for each message
+          [--passive]         [queues] and [[bindings]] configuration would; --passive only
+          [--queue-arg K=V]   checks that it exists, and each --queue-arg, e.g.
+                              x-queue-type=quorum, is one of its arguments); for each message
                               the callback receives, print its id, topic, body, severity,
                               headers, properties and whether validate() and a dumps/loads
                               round trip pass; after N, raise HaltConsumer (the message is
@@ -138,8 +140,11 @@ def cmd_consume(args):
             raise exceptions.HaltConsumer(exit_code=0, reason="received %d" % len(seen))
 
     bindings = [{"exchange": args.exchange, "queue": args.queue, "routing_keys": args.bind}]
-    queues = {args.queue: {"durable": True, "auto_delete": False, "exclusive": False, "arguments": {}}}
-    emit("consuming", queue=args.queue, bindings=args.bind)
+    arguments = dict(kv.split("=", 1) for kv in args.queue_arg)
+    queues = {args.queue: {"durable": True, "auto_delete": False, "exclusive": False, "arguments": arguments}}
+    if args.passive:
+        queues[args.queue]["passive"] = True
+    emit("consuming", queue=args.queue, bindings=args.bind, arguments=arguments, passive=args.passive)
     try:
         api.consume(callback, bindings=bindings, queues=queues)
     except exceptions.HaltConsumer as e:
@@ -172,6 +177,8 @@ def main():
     s.add_argument("--bind", action="append", required=True)
     s.add_argument("--exchange", default="amq.topic")
     s.add_argument("--count", type=int, default=1)
+    s.add_argument("--passive", action="store_true")
+    s.add_argument("--queue-arg", action="append", default=[], metavar="KEY=VALUE")
     s = sp.add_parser("publish")
     s.add_argument("pairs", nargs="+", metavar="TOPIC JSON")
     args = p.parse_args()

@@ -4,8 +4,8 @@
 // serves the same three paths, from one [Server]:
 //
 //   - GET /live answers 200 while the process serves HTTP at all;
-//   - GET /ready answers 200 when [Config.Ready] returns nil, and 503 with the error's text
-//     otherwise;
+//   - GET /ready answers 200 when [Config.Ready] returns nil ("ready", or "ready: " and
+//     [Config.ReadyDetail]), and 503 with the error's text otherwise;
 //   - GET /metrics is [Config.Gatherer] in the Prometheus text format.
 //
 // [Config.Routes] adds a daemon's own paths (ackmsg-archive's API) to the same server.

@@ -27,6 +27,10 @@ type Config struct {
 	// Ready reports whether the daemon is ready: nil, or why not (the text of the 503). ctx is
 	// the request's. Nil means always ready.
 	Ready func(ctx context.Context) error
+	// ReadyDetail, when set, is added to the 200 body of /ready ("ready: <detail>"): what the
+	// daemon is ready with (the bridge names the broker node of each direction). Default: the
+	// body is "ready".
+	ReadyDetail func(ctx context.Context) string
 	// Gatherer is what /metrics exposes. Nil serves an empty exposition.
 	Gatherer prometheus.Gatherer
 	// Registerer, when set, receives promhttp_metric_handler_errors_total, the count of failed
@@ -76,6 +80,12 @@ func Start(cfg Config) (*Server, error) {
 		if cfg.Ready != nil {
 			if err := cfg.Ready(r.Context()); err != nil {
 				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		if cfg.ReadyDetail != nil {
+			if d := cfg.ReadyDetail(r.Context()); d != "" {
+				fmt.Fprintln(w, "ready: "+d)
 				return
 			}
 		}

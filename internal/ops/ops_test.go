@@ -40,8 +40,9 @@ func TestEndpoints(t *testing.T) {
 	forwarded.Add(3)
 	reg.MustRegister(forwarded)
 	var notReady error = errors.New("not connected")
+	detail := ""
 	s, err := Start(Config{Addr: "127.0.0.1:0", Gatherer: reg, Registerer: reg, Live: "live",
-		Ready: func(context.Context) error { return notReady }})
+		Ready: func(context.Context) error { return notReady }, ReadyDetail: func(context.Context) string { return detail }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +68,10 @@ func TestEndpoints(t *testing.T) {
 	notReady = nil
 	if code, body := get(t, "GET", base+"/ready"); code != 200 || body != "ready\n" {
 		t.Errorf("/ready when ready: %d %q", code, body)
+	}
+	detail = "connected to node1"
+	if code, body := get(t, "GET", base+"/ready"); code != 200 || body != "ready: connected to node1\n" {
+		t.Errorf("/ready when ready, with a detail: %d %q", code, body)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
