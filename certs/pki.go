@@ -81,6 +81,11 @@ type PKIOptions struct {
 	// subjectAltName, which TLS clients check against the name they dial (a broker's or any
 	// server's certificate). Default none: a certificate for signing and for TLS client login.
 	Hosts []string
+	// NoCurve leaves the CURVE key pair out (Issue only): no URI subjectAltName and no .curve
+	// file, for a TLS server outside the bus (a broker) whose clients' hostname checks fail on
+	// the URI (Twisted's service_identity 18.1, pyca/service-identity#38). Such a certificate
+	// cannot take part in transport_security = "curve".
+	NoCurve bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 
@@ -207,7 +212,7 @@ func InitCA(dir string, opts PKIOptions) (*x509.Certificate, error) {
 // random 128-bit serial, keyUsage digitalSignature|keyEncipherment, EKU clientAuth+serverAuth, and
 // the CA's key identifier as authority key identifier. It also issues the service's CURVE key
 // pair: the public key goes into the certificate (see CertCurveKey), the secret key into
-// <dir>/<name>.curve (mode 0600).
+// <dir>/<name>.curve (mode 0600); with opts.NoCurve it issues none.
 func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 	o, err := opts.withDefaults(DefaultServiceDays)
 	if err != nil {
@@ -235,9 +240,11 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certs: generating key: %w", err)
 	}
-	curvePublic, curveSecret, err := newCurveKeyPair()
-	if err != nil {
-		return nil, err
+	var curvePublic, curveSecret CurveKey
+	if !o.NoCurve {
+		if curvePublic, curveSecret, err = newCurveKeyPair(); err != nil {
+			return nil, err
+		}
 	}
 	tmpl, err := serviceTemplate(name, o, ca, now, key, curvePublic)
 	if err != nil {
@@ -258,7 +265,12 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 	if err := writeFileAtomic(keyPath, keyPEM, 0o600, o.Force); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(curvePath, encodeCurveSecret(curveSecret), 0o600, o.Force); err != nil {
+	if o.NoCurve {
+		// A reissue without CURVE must not leave an older key pair beside the certificate.
+		if err := os.Remove(curvePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	} else if err := writeFileAtomic(curvePath, encodeCurveSecret(curveSecret), 0o600, o.Force); err != nil {
 		return nil, err
 	}
 	if err := writeFileAtomic(crtPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, o.Force); err != nil {
@@ -269,7 +281,7 @@ func Issue(dir, name string, opts PKIOptions) (*x509.Certificate, error) {
 
 // serviceTemplate is the certificate Issue asks the CA to sign for name: a random serial, the
 // validity clipped to the CA's, the key usages the key type allows, the organization of the CA
-// unless o names one, the CURVE public key and o.Hosts as subjectAltNames.
+// unless o names one, the CURVE public key (unless o.NoCurve) and o.Hosts as subjectAltNames.
 func serviceTemplate(name string, o PKIOptions, ca *x509.Certificate, now time.Time, key crypto.Signer, curvePublic CurveKey) (*x509.Certificate, error) {
 	serial, err := randomSerial()
 	if err != nil {
@@ -300,7 +312,9 @@ func serviceTemplate(name string, o PKIOptions, ca *x509.Certificate, now time.T
 		KeyUsage:              keyUsage,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
 		SubjectKeyId:          skid,
-		URIs:                  []*url.URL{curveURI(curvePublic)},
+	}
+	if !o.NoCurve {
+		tmpl.URIs = []*url.URL{curveURI(curvePublic)}
 	}
 	for _, h := range o.Hosts {
 		if ip := net.ParseIP(h); ip != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -299,5 +300,35 @@ func TestIssueHosts(t *testing.T) {
 	}
 	if err := cert.VerifyHostname("other.example"); err == nil {
 		t.Error("other.example accepted")
+	}
+}
+
+// NoCurve issues a broker's certificate without the CURVE key: no URI subjectAltName (the one
+// some TLS clients' hostname checks choke on), no .curve file, and a reissue without CURVE
+// removes the key pair an earlier issue left.
+func TestIssueNoCurve(t *testing.T) {
+	p := newTestPKI(t, PKIOptions{})
+	if _, err := Issue(p.dir, "broker", PKIOptions{Bits: 1024, Now: p.clock.Now, newKey: fixedKey(t)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p.path("broker" + CurveKeyExt)); err != nil {
+		t.Fatalf("the first issue wrote no CURVE key: %v", err)
+	}
+	cert, err := Issue(p.dir, "broker", PKIOptions{Bits: 1024, Now: p.clock.Now, newKey: fixedKey(t), Force: true,
+		Hosts: []string{"mq.example"}, NoCurve: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cert.URIs) != 0 {
+		t.Fatalf("URIs %v, want none", cert.URIs)
+	}
+	if _, err := CertCurveKey(cert); err == nil {
+		t.Fatal("CertCurveKey found a key in a certificate issued without one")
+	}
+	if _, err := os.Stat(p.path("broker" + CurveKeyExt)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the earlier CURVE key is still beside the certificate: %v", err)
+	}
+	if err := cert.VerifyHostname("mq.example"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -199,24 +199,31 @@ func (c *cli) issue(args []string) int {
 			"to sign than RSA-2048), which ackmsg peers verify and Python fedmsg consumers reject.\n"+
 			"It also issues the service's CURVE key pair for transport_security = \"curve\": the public\n"+
 			"key goes into the certificate (signed by the CA, so revoking the certificate revokes it),\n"+
-			"the secret key into NAME.curve (mode 0600). Reissuing with --force rotates both.\n", 1)
+			"the secret key into NAME.curve (mode 0600). Reissuing with --force rotates both.\n"+
+			"--no-curve leaves it out: for a TLS server outside the bus (a broker) whose clients'\n"+
+			"hostname check fails on the key's URI subjectAltName (Twisted's service_identity 18.1).\n", 1)
 	dir := dirFlag(cmd.fs)
 	days := cmd.fs.Int("days", certs.DefaultServiceDays, "validity in days (never beyond the CA's)")
 	keyType := keyTypeFlag(cmd.fs, "key type: rsa (crypto x509, fedmsg-compatible) or ed25519 (crypto x509-ed25519, ackmsg only)")
 	bits := cmd.fs.Int("bits", certs.DefaultBits, "RSA key size")
 	force := cmd.fs.Bool("force", false, "overwrite an existing NAME.crt / NAME.key / NAME.curve")
 	hosts := cmd.fs.StringSlice("host", nil, "a DNS name or IP address the certificate is for as a TLS server (a broker's): its subjectAltName; repeat for several")
+	noCurve := cmd.fs.Bool("no-curve", false, "issue no CURVE key pair (a broker's certificate: no URI subjectAltName, no NAME.curve)")
 	pos, code := c.parse(cmd, args)
 	if code >= 0 {
 		return code
 	}
-	cert, err := certs.Issue(*dir, pos[0], certs.PKIOptions{Days: *days, KeyType: *keyType, Bits: *bits, Force: *force, Hosts: *hosts})
+	cert, err := certs.Issue(*dir, pos[0], certs.PKIOptions{Days: *days, KeyType: *keyType, Bits: *bits, Force: *force,
+		Hosts: *hosts, NoCurve: *noCurve})
 	if err != nil {
 		return c.fail("issue", err)
 	}
-	fmt.Fprintf(c.stdout, "issued %s (%s, serial %s, valid until %s): %s, %s, %s\n", pos[0], *keyType, hexSerial(cert),
-		cert.NotAfter.UTC().Format(time.RFC3339),
-		filepath.Join(*dir, pos[0]+".crt"), filepath.Join(*dir, pos[0]+".key"), filepath.Join(*dir, pos[0]+certs.CurveKeyExt))
+	files := []string{filepath.Join(*dir, pos[0]+".crt"), filepath.Join(*dir, pos[0]+".key")}
+	if !*noCurve {
+		files = append(files, filepath.Join(*dir, pos[0]+certs.CurveKeyExt))
+	}
+	fmt.Fprintf(c.stdout, "issued %s (%s, serial %s, valid until %s): %s\n", pos[0], *keyType, hexSerial(cert),
+		cert.NotAfter.UTC().Format(time.RFC3339), strings.Join(files, ", "))
 	return exitOK
 }
 
