@@ -296,6 +296,10 @@ func stormRows(points []stormPoint) []Row {
 			ok50, okCPU := p50 <= 1.2*p50One, us(pt.ackedCPU) <= 2*cpuOne
 			r50.Target, r50.Met = "≤ 1.2× the 1-consumer p50", &ok50
 			cpu.Target, cpu.Met = "≤ 2× the 1-consumer CPU", &okCPU
+			// What bounds both: the plain publish to the same tails, no ACK at all.
+			r50.Note += fmt.Sprintf(", %.1f× the 1-consumer acked p50", us(quantile(pt.plainLat, 0.5))/p50One)
+			cpu.Note += fmt.Sprintf("; a plain publish to the same tails costs them %.0f µs, %.1f× the 1-consumer acked CPU",
+				us(pt.plainCPU), us(pt.plainCPU)/cpuOne)
 		}
 		rows = append(rows, r50,
 			Row{Name: "ACK storm: acked p99, " + who, Unit: "µs", Value: p99, Floor: p50One,
