@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/ackmsg/ackmsg/config"
 	"github.com/ackmsg/ackmsg/internal/rmqtest"
 )
 
@@ -43,12 +44,18 @@ func (b *bench) fanPeerSamples(n int) int {
 	}
 }
 
-// fanPeers measures JetStream and RabbitMQ at the points of the fan-out curve and adds their rows,
-// ackmsg's Ed25519 p50 next to each, and the curve of the three. It leaves the RabbitMQ node it
-// starts running: the next scenario (rabbitAndBridge) uses the same node and stops it.
+// fanPeers measures, at the points of the fan-out curve, ackmsg with its N recipients in this
+// process (ack.Subscriber goroutines, Ed25519: like for like with the peers' consumers), then
+// JetStream and RabbitMQ, and adds their rows, ackmsg's p50 next to each peer's, and the curve of
+// them all. It leaves the RabbitMQ node it starts running: the next scenario (rabbitAndBridge)
+// uses the same node and stops it.
 func (b *bench) fanPeers() error {
-	b.section("Fan-out curve, the peers: N consumers each acknowledging (same payload, same machine); ratio = ackmsg / peer")
+	b.section("Fan-out curve, like for like with the peers: N recipients or consumers in one process, each acknowledging (same payload, same machine); ratio = ackmsg / its floor, or ackmsg / peer")
 	ns := b.fan.ns
+	inProc, err := b.fanInProcess(ns)
+	if err != nil {
+		return err
+	}
 	js, err := b.jsFanOut(ns)
 	if err != nil {
 		return fmt.Errorf("JetStream with N consumers: %w", err)
@@ -59,46 +66,69 @@ func (b *bench) fanPeers() error {
 	} else if rmq, err = b.rmqFanOut(url, ns); err != nil {
 		return fmt.Errorf("RabbitMQ with N consumers: %w", err)
 	}
-	for _, pt := range b.fan.ed {
-		acked := us(quantile(pt.lat, 0.5))
+	for _, n := range ns {
+		acked := us(quantile(inProc[n], 0.5))
 		for _, peer := range []struct {
 			name, promise string
 			lat           []time.Duration
-		}{{"JetStream", "N durable consumers, each double-acked (default sync)", js[pt.n]},
-			{"RabbitMQ", "N durable queues on a fanout exchange, confirmed, each consumer acked", rmq[pt.n]}} {
+		}{{"JetStream", "N durable consumers, each double-acked (default sync)", js[n]},
+			{"RabbitMQ", "N durable queues on a fanout exchange, confirmed, each consumer acked", rmq[n]}} {
 			if peer.lat == nil {
 				continue
 			}
 			for _, q := range quantiles[1:] {
-				b.add(Row{Name: fmt.Sprintf("%s, %d consumer(s) each acknowledging, end to end %s", peer.name, pt.n, q.name),
+				b.add(Row{Name: fmt.Sprintf("%s, %d consumer(s) each acknowledging, end to end %s", peer.name, n, q.name),
 					Unit: "µs", Value: us(quantile(peer.lat, q.q)), Note: peer.promise + ", then each replies to the publisher"})
 			}
-			b.add(Row{Name: fmt.Sprintf("ackmsg acked Ed25519 p50 to %d process(es) vs %s with %d consumer(s) p50", pt.n, peer.name, pt.n),
-				Unit: "µs", Value: acked, Floor: us(quantile(peer.lat, 0.5)), Of: fmt.Sprintf("%s end to end, %d consumer(s), p50", peer.name, pt.n)})
+			b.add(Row{Name: fmt.Sprintf("ackmsg acked Ed25519 p50, %d recipient(s) in process, vs %s with %d consumer(s) p50", n, peer.name, n),
+				Unit: "µs", Value: acked, Floor: us(quantile(peer.lat, 0.5)), Of: fmt.Sprintf("%s end to end, %d consumer(s), p50", peer.name, n)})
 		}
 	}
-	b.addCurve(fanPeersChart(b.fan, js, rmq))
+	b.addCurve(fanPeersChart(b.fan, inProc, js, rmq))
 	return nil
 }
 
-// fanPeersChart is ackmsg's acked p50 (both key types) next to the peers' end to end p50 at the
-// same points.
-func fanPeersChart(f *fanFigures, js, rmq map[int][]time.Duration) Curve {
-	var series []Series
-	for _, s := range []struct {
-		name string
-		pts  []fanPoint
-	}{{"ackmsg acked, Ed25519, recipient processes", f.ed}, {"ackmsg acked, RSA-2048, recipient processes", f.rsa}} {
-		sr := Series{Name: s.name}
-		for _, pt := range s.pts {
-			sr.Points = append(sr.Points, Point{float64(pt.n), us(quantile(pt.lat, 0.5)) / 1e3})
+// fanInProcess is acked publish latency, Ed25519, to n ack.Subscriber goroutines of this process at
+// each point of ns (each subscriber with its own context, bound endpoint and connection to the
+// publisher only), with its rows next to the floor at n.
+func (b *bench) fanInProcess(ns []int) (map[int][]time.Duration, error) {
+	out := map[int][]time.Duration{}
+	for _, n := range ns {
+		samples := b.fanSamples(n)
+		name := fmt.Sprintf("to %d recipient(s) in process%s", n, b.edFig.suffix())
+		step("fan-out curve: acked publish %s, %d samples", name, samples)
+		bu, err := newBusWith(b.ed, n, func(c *config.Config) {
+			if c.Name != "pub.host" { // a recipient: the publisher's endpoint and its own
+				c.Endpoints = config.ListMap{"pub.host": c.Endpoints["pub.host"], c.Name: c.Endpoints[c.Name]}
+			}
+		})
+		if err != nil {
+			return nil, err
 		}
-		series = append(series, sr)
+		lat, interleaved, retx, err := ackedLatency(bu, samples, b.edFig.kit)
+		bu.close()
+		if err != nil {
+			return nil, err
+		}
+		b.ackedLatencyRows(b.edFig, name, n, lat, interleaved, retx, nil)
+		out[n] = lat
 	}
+	return out, nil
+}
+
+// fanPeersChart is ackmsg's acked p50 (Ed25519; recipients in separate processes and in this
+// process) next to the peers' end to end p50 at the same points.
+func fanPeersChart(f *fanFigures, inProc, js, rmq map[int][]time.Duration) Curve {
+	procs := map[int][]time.Duration{}
+	for _, pt := range f.ed {
+		procs[pt.n] = pt.lat
+	}
+	var series []Series
 	for _, p := range []struct {
 		name string
 		lat  map[int][]time.Duration
-	}{{"JetStream, N durable consumers (default sync)", js}, {"RabbitMQ, N durable queues", rmq}} {
+	}{{"ackmsg acked, Ed25519, recipient processes", procs}, {"ackmsg acked, Ed25519, recipients in process", inProc},
+		{"JetStream, N durable consumers (default sync)", js}, {"RabbitMQ, N durable queues", rmq}} {
 		sr := Series{Name: p.name}
 		for _, n := range f.ns {
 			if lat, ok := p.lat[n]; ok {
@@ -109,10 +139,11 @@ func fanPeersChart(f *fanFigures, js, rmq map[int][]time.Duration) Curve {
 	}
 	return Curve{ID: "fanout-peers", Title: "Acknowledged by N consumers: ackmsg next to JetStream and RabbitMQ (p50)",
 		X: "recipients / consumers", Y: "p50 latency (ms)", LogX: true, LogY: true, Series: series,
-		Note: "ackmsg: N ackmsg-tail --ack processes, each verifies the signed message and returns a signed ACK the " +
-			"publisher verifies. JetStream: N durable consumers (goroutines, a connection each), each double-acks then " +
-			"replies. RabbitMQ: a persistent message, confirmed, to N durable queues on a fanout exchange; each consumer " +
-			"(goroutine, a connection each) acks then replies."}
+		Note: "ackmsg: each of N recipients verifies the signed message and returns a signed ACK the publisher " +
+			"verifies; as N ackmsg-tail --ack processes, and as N ack.Subscriber goroutines of the bench process " +
+			"(like for like with the peers). JetStream: N durable consumers (goroutines, a connection each), each " +
+			"double-acks then replies. RabbitMQ: a persistent message, confirmed, to N durable queues on a fanout " +
+			"exchange; each consumer (goroutine, a connection each) acks then replies."}
 }
 
 // jsFanOut starts an embedded nats-server (JetStream, file storage, default sync) and measures the
