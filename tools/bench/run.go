@@ -29,6 +29,7 @@ var scenarios = []struct {
 	{"crypto floors", (*bench).floorCrypto},
 	{"acked publish latency in process", (*bench).ackedInProcess},
 	{"acked publish latency to processes", (*bench).ackedProcesses},
+	{"fan-out curve: acked publish to N processes", (*bench).fanCurve},
 	{"PublishAsync throughput", (*bench).publishAsync},
 	{"memory per in-flight message", (*bench).memoryPerMessage},
 	{"plain publish throughput", (*bench).plainPublish},
@@ -36,6 +37,7 @@ var scenarios = []struct {
 	{"outbox", (*bench).outbox},
 	{"archive", (*bench).archive},
 	{"NATS JetStream", (*bench).jetStream},
+	{"the peers with N acknowledging consumers", (*bench).fanPeers}, // before: it starts the RabbitMQ node
 	{"RabbitMQ and the bridge", (*bench).rabbitAndBridge},
 	{"RabbitMQ cluster and the bridge, quorum queue", (*bench).rabbitCluster},
 	{"ackmsg next to the peers", (*bench).nextToPeers},
@@ -54,7 +56,7 @@ type bench struct {
 	p     *procs
 
 	// setup
-	k, ed                *pki       // RSA-2048 (10 recipients), Ed25519 (3)
+	k, ed                *pki       // RSA-2048 and Ed25519, fanMax recipients each
 	kit, edKit           *cryptoKit // their crypto
 	msgFrame, edMsgFrame []byte     // a signed message, in each PKI
 	msg, reply           [][]byte   // the RSA-2048 message and ACK, as multipart frames
@@ -68,6 +70,7 @@ type bench struct {
 	js                   map[bool]*jsFigures // by sync_interval always
 	rmq                  *rmqFigures         // nil when RabbitMQ could not be started
 	rmqErr               error               // why
+	fan                  *fanFigures         // the fan-out curve's points (fanout.go)
 }
 
 // newResults is an empty result set of a run started at start.
@@ -100,12 +103,12 @@ func run(sz sizes, isQuick bool, root string) (*Results, error) {
 // setup issues both PKIs, builds the commands and signs the message and ACK frames every floor
 // is measured with.
 func (b *bench) setup() error {
-	step("PKI (RSA-2048, 10 recipients; Ed25519, 3 recipients) and commands")
+	step("PKI (RSA-2048 and Ed25519, %d recipients each: the fan-out curve's) and commands", fanMax)
 	var err error
-	if b.k, err = newPKI(filepath.Join(b.tmp, "pki"), certs.KeyRSA, 10); err != nil {
+	if b.k, err = newPKI(filepath.Join(b.tmp, "pki"), certs.KeyRSA, fanMax); err != nil {
 		return err
 	}
-	if b.ed, err = newPKI(filepath.Join(b.tmp, "pki-ed25519"), certs.KeyEd25519, 3); err != nil {
+	if b.ed, err = newPKI(filepath.Join(b.tmp, "pki-ed25519"), certs.KeyEd25519, fanMax); err != nil {
 		return err
 	}
 	b.p = &procs{bin: filepath.Join(b.tmp, "bin"), dir: b.tmp}
