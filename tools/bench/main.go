@@ -16,6 +16,10 @@
 // broker confirmed the message into a durable queue, next to RabbitMQ's own publish-and-confirm
 // (the added latency), and PublishAsync to it next to RabbitMQ's streaming confirms. A figure
 // whose server is not installed is one row marked skipped, with the reason.
+// The cost curves (issue 32, curves.go) show how figures grow with the load, each point next to
+// its floor at that point: the ACK storm (1, 10, 50 acking consumers, one named recipient), the
+// fan-out (1 to 50 recipient processes, RSA-2048 and Ed25519, with JetStream and RabbitMQ at the
+// same N), and whatever other curves run.go lists; -curves draws each as an SVG.
 //
 // It is its own module so that its plotting dependency stays out of ackmsg's go.mod.
 //
