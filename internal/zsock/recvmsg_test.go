@@ -10,8 +10,9 @@ import (
 )
 
 // Every message comes back whole and exactly as sent, whatever its number of parts (more than one
-// receive call holds, empty parts, a 1 MB part), through the one-cgo-call receive; a message
-// held while more arrive keeps its bytes, and growing one frame never writes into the next.
+// receive call holds, empty and nil parts, a 1 MB part), through the one-cgo-call receive; a
+// message held while more arrive keeps its bytes, and growing one frame never writes into the
+// next.
 func TestRecvWholeMessages(t *testing.T) {
 	zctx := newCtx(t)
 	defer zctx.Term()
@@ -39,7 +40,8 @@ func TestRecvWholeMessages(t *testing.T) {
 		}
 		msgs = append(msgs, m)
 	}
-	msgs = append(msgs, [][]byte{[]byte("big"), big}, [][]byte{[]byte("after big"), []byte("x")})
+	msgs = append(msgs, [][]byte{[]byte("big"), big}, [][]byte{[]byte("after big"), []byte("x")},
+		[][]byte{nil, {}}, [][]byte{[]byte("t"), nil})
 	for _, m := range msgs {
 		if err := pub.Send(m...); err != nil {
 			t.Fatal(err)
