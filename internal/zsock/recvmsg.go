@@ -125,19 +125,32 @@ func (r *msgReader) recv(h unsafe.Pointer, user bool) ([][]byte, string, error) 
 	if r.rb.user != nil {
 		uid = C.GoString(r.rb.user)
 	}
-	frames := r.take(nil, int(n))
+	frames, size := r.take(nil, int(n))
 	for r.rb.more != 0 {
 		// The rest of a message is already in libzmq (parts arrive together): no wait.
 		if n = C.zs_recv(h, C.int(zmq.DONTWAIT), r.rb, 0); n < 0 {
 			return nil, "", zmq.Errno(-n)
 		}
-		frames = r.take(frames, int(n))
+		var more int
+		frames, more = r.take(frames, int(n))
+		size += more
+	}
+	if size > maxHeld {
+		C.zs_release(r.rb) // a big message is not kept in libzmq until the next one
 	}
 	return frames, uid, nil
 }
 
-// take appends copies of the n parts held to frames, all in one allocation.
-func (r *msgReader) take(frames [][]byte, n int) [][]byte {
+// held is how many parts the reader keeps open in libzmq (for tests).
+func (r *msgReader) held() int { return int(r.rb.held) }
+
+// maxHeld bounds the size of the parts a msgReader keeps open in libzmq between receives (to
+// save a cgo call per message); bigger ones are released at once.
+const maxHeld = 64 << 10
+
+// take appends copies of the n parts held to frames, all in one allocation, and returns their
+// total size.
+func (r *msgReader) take(frames [][]byte, n int) ([][]byte, int) {
 	total := 0
 	for i := range n {
 		total += int(r.rb.size[i])
@@ -155,5 +168,5 @@ func (r *msgReader) take(frames [][]byte, n int) [][]byte {
 		frames = append(frames, buf[off:off+size:off+size])
 		off += size
 	}
-	return frames
+	return frames, total
 }
