@@ -3,7 +3,8 @@
 // A Subscriber is built from a [Config] (start from [DefaultConfig]): it connects a SUB socket to
 // every one of Config.Endpoints, subscribes by topic prefix (ZeroMQ byte-prefix matching, as
 // fedmsg's tail_messages), and turns each two-frame message into a Delivery: the endpoint it
-// came from, the frame-1 topic and the decoded envelope. Tail wraps it as a Go iterator. Its
+// came from, the frame-1 topic and the envelope (decoded when its fields are first read, unless a
+// verifier needs them at once; every frame is checked whole on receipt). Tail wraps it as a Go iterator. Its
 // verifier is given ([WithVerifier]); the constructors open their sockets (and, with replay
 // endpoints, the state file), nothing else. Package config builds them from a fedmsg
 // configuration (config.NewSubscriber, config.Tail, config.NewHub: every endpoints key but

@@ -31,11 +31,14 @@ type Delivery struct {
 	EndpointName, EndpointAddr string
 	// Topic is frame 1 (equal to Message.Topic()).
 	Topic string
-	// Message is the decoded envelope with every field.
+	// Message is the envelope with every field. Without a verifier its fields are decoded from
+	// Raw when first asked for (message.DecodeLazy: topic, msg_id and timestamp are read on
+	// receipt, and the whole frame is checked); with one, on receipt, to check the signature.
 	Message *message.Message
 	// Signer is who signed it, when signatures were validated; nil otherwise.
 	Signer *certs.Identity
-	// Raw is frame 2 exactly as received (for a replayed message, the frame of the reply).
+	// Raw is frame 2 exactly as received (for a replayed message, the frame of the reply). It
+	// must not be modified: Message may not have read it yet.
 	Raw []byte
 	// Replayed is set when the message came from a replay endpoint, fetched to fill a gap in
 	// its publisher's seq_ids, rather than live from the bus; EndpointAddr is then the replay
@@ -276,7 +279,11 @@ func (s *Subscriber) accept(in zsock.Inbound) (Delivery, string, error) {
 	if !utf8.Valid(topic) {
 		return Delivery{}, DropUTF8, errors.New("topic frame is not valid UTF-8")
 	}
-	m, err := message.Decode(raw)
+	decode := message.DecodeLazy // the frame is checked whole, its fields decoded when asked for
+	if s.verifier != nil {
+		decode = message.Decode // the verifier reads every field at once
+	}
+	m, err := decode(raw)
 	if err != nil {
 		return Delivery{}, DropEnvelope, err
 	}

@@ -209,7 +209,8 @@ func BenchmarkPlainEnvelope(b *testing.B) {
 }
 
 // BenchmarkPlainDecode is a non-validating receiver's per-message work (Decode of the plain
-// envelope) next to encoding/json.Unmarshal of the same bytes into a map (which is less exact)
+// envelope, and DecodeLazy, what a consumer.Subscriber without a verifier does) next to
+// encoding/json.Unmarshal of the same bytes into a map (which is less exact)
 // and a copy of the bytes, measured in the same run.
 func BenchmarkPlainDecode(b *testing.B) {
 	const topic = "org.example.test.bench.order"
@@ -227,6 +228,19 @@ func BenchmarkPlainDecode(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			m, err := Decode(wire)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if m.Topic() != topic {
+				b.Fatal("wrong topic")
+			}
+		}
+	})
+	b.Run("DecodeLazy", func(b *testing.B) {
+		b.SetBytes(int64(len(wire)))
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := DecodeLazy(wire)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -251,6 +251,31 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // number follows Python's grammar -?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?, where a fraction or an
 // exponent that is not followed by digits is left unread (and then fails as unexpected data).
 func (d *decoder) number() (any, error) {
+	start := d.pos
+	lit, isFloat, err := d.numberLiteral()
+	if err != nil {
+		return nil, err
+	}
+	if lit == "-Infinity" {
+		return math.Inf(-1), nil
+	}
+	if isFloat {
+		f, err := strconv.ParseFloat(lit, 64)
+		// Overflow gives ±Inf with ErrRange, which Python accepts as inf; underflow gives ±0.
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return nil, d.errorf(start, "invalid number")
+		}
+		return f, nil
+	}
+	if lit == "-0" {
+		return Int("0"), nil
+	}
+	return Int(lit), nil
+}
+
+// numberLiteral reads the number at d.pos by number's grammar and returns its text, or "-Infinity"
+// (a float). An integer literal longer than MaxIntDigits is an error.
+func (d *decoder) numberLiteral() (lit string, isFloat bool, err error) {
 	s := d.s
 	start := d.pos
 	i := start
@@ -259,9 +284,9 @@ func (d *decoder) number() (any, error) {
 		if i < len(s) && s[i] == 'I' {
 			d.pos = i
 			if _, err := d.literal("Infinity", nil); err != nil {
-				return nil, d.errorf(start, "expecting value")
+				return "", false, d.errorf(start, "expecting value")
 			}
-			return math.Inf(-1), nil
+			return s[start:d.pos], true, nil
 		}
 	}
 	switch {
@@ -273,9 +298,8 @@ func (d *decoder) number() (any, error) {
 			i++
 		}
 	default:
-		return nil, d.errorf(start, "expecting value")
+		return "", false, d.errorf(start, "expecting value")
 	}
-	isFloat := false
 	if i+1 < len(s) && s[i] == '.' && isDigit(s[i+1]) {
 		isFloat = true
 		i += 2
@@ -297,22 +321,13 @@ func (d *decoder) number() (any, error) {
 		}
 	}
 	d.pos = i
-	lit := s[start:i]
-	if isFloat {
-		f, err := strconv.ParseFloat(lit, 64)
-		// Overflow gives ±Inf with ErrRange, which Python accepts as inf; underflow gives ±0.
-		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return nil, d.errorf(start, "invalid number")
+	lit = s[start:i]
+	if !isFloat {
+		if n := digitCount(lit); n > MaxIntDigits {
+			return "", false, d.errorf(start, "integer literal of "+strconv.Itoa(n)+" digits exceeds the limit of "+strconv.Itoa(MaxIntDigits))
 		}
-		return f, nil
 	}
-	if lit == "-0" {
-		return Int("0"), nil
-	}
-	if n := digitCount(lit); n > MaxIntDigits {
-		return nil, d.errorf(start, "integer literal of "+strconv.Itoa(n)+" digits exceeds the limit of "+strconv.Itoa(MaxIntDigits))
-	}
-	return Int(lit), nil
+	return lit, isFloat, nil
 }
 
 // string parses the string at d.pos (its opening quote) with Python's strict rules: no raw

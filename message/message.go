@@ -115,6 +115,9 @@ var usernameField = sync.OnceValue(func() any { return repairWTF8(Username()) })
 // concurrent reads; changing it needs the caller's own locking.
 type Message struct {
 	fields map[string]any
+	// lazy, for a Message from DecodeLazy, holds the frame its fields are decoded from on first
+	// use, and what was read of it on receipt.
+	lazy *lazyFields
 }
 
 // Build returns a new unsigned envelope with the fields topic, msg, timestamp (now in Unix
@@ -224,23 +227,43 @@ func kindOf(v any) string {
 }
 
 // Topic returns the topic field.
-func (m *Message) Topic() string { s, _ := m.String(FieldTopic); return s }
+func (m *Message) Topic() string {
+	if l := m.lazy; l != nil && !l.done.Load() {
+		return l.head.topic
+	}
+	s, _ := m.String(FieldTopic)
+	return s
+}
 
 // MsgID returns the msg_id field.
-func (m *Message) MsgID() string { s, _ := m.String(FieldMsgID); return s }
+func (m *Message) MsgID() string {
+	if l := m.lazy; l != nil && !l.done.Load() {
+		return l.head.msgID
+	}
+	s, _ := m.String(FieldMsgID)
+	return s
+}
 
 // Body returns the msg field (the user's payload), or nil when there is none.
-func (m *Message) Body() any { return m.fields[FieldMsg] }
+func (m *Message) Body() any { return m.all()[FieldMsg] }
 
 // Timestamp returns the timestamp field in Unix seconds. A float timestamp (datagrepper writes
 // them) is truncated; a missing, non-numeric or out-of-range one gives 0.
-func (m *Message) Timestamp() int64 { return m.int64Field(FieldTimestamp) }
+func (m *Message) Timestamp() int64 {
+	if l := m.lazy; l != nil && !l.done.Load() {
+		return l.head.timestamp
+	}
+	return m.int64Field(FieldTimestamp)
+}
 
 // I returns the i field (the publisher's counter), read as Timestamp reads its field.
 func (m *Message) I() int64 { return m.int64Field(FieldI) }
 
-func (m *Message) int64Field(key string) int64 {
-	switch x := m.fields[key].(type) {
+func (m *Message) int64Field(key string) int64 { return int64Of(m.all()[key]) }
+
+// int64Of reads a numeric field as Timestamp does.
+func int64Of(v any) int64 {
+	switch x := v.(type) {
 	case Int:
 		n, _ := x.Int64()
 		return n
@@ -257,19 +280,19 @@ func (m *Message) Username() string { s, _ := m.String(FieldUsername); return s 
 
 // Get returns the field key, and whether it is present.
 func (m *Message) Get(key string) (any, bool) {
-	v, ok := m.fields[key]
+	v, ok := m.all()[key]
 	return v, ok
 }
 
 // String returns the field key when it is present and a string.
 func (m *Message) String(key string) (string, bool) {
-	s, ok := m.fields[key].(string)
+	s, ok := m.all()[key].(string)
 	return s, ok
 }
 
 // Has reports whether the field key is present.
 func (m *Message) Has(key string) bool {
-	_, ok := m.fields[key]
+	_, ok := m.all()[key]
 	return ok
 }
 
@@ -284,7 +307,7 @@ func (m *Message) Set(key string, v any) error {
 			return err
 		}
 	}
-	if m.fields == nil {
+	if m.all() == nil {
 		m.fields = make(map[string]any)
 	}
 	m.fields[key] = n
@@ -292,12 +315,13 @@ func (m *Message) Set(key string, v any) error {
 }
 
 // Delete removes the field key. Removing topic or msg_id leaves a Message that Decode would refuse.
-func (m *Message) Delete(key string) { delete(m.fields, key) }
+func (m *Message) Delete(key string) { delete(m.all(), key) }
 
 // Fields returns a copy of the field map. The values are shared, and must not be changed.
 func (m *Message) Fields() map[string]any {
-	out := make(map[string]any, len(m.fields))
-	for k, v := range m.fields {
+	fields := m.all()
+	out := make(map[string]any, len(fields))
+	for k, v := range fields {
 		out[k] = v
 	}
 	return out
@@ -317,7 +341,7 @@ func (m *Message) Marshal() ([]byte, error) {
 // returns dst as it was given.
 func (m *Message) AppendMarshal(dst []byte) ([]byte, error) {
 	e := encoder{buf: dst}
-	if err := e.object(m.fields, false, nil); err != nil {
+	if err := e.object(m.all(), false, nil); err != nil {
 		return dst, err
 	}
 	return e.buf, nil
@@ -334,7 +358,7 @@ func (m *Message) encode(signed bool, omit []string) ([]byte, error) {
 	sp := getScratch()
 	defer putScratch(sp)
 	e := encoder{buf: *sp}
-	err := e.object(m.fields, signed, omit)
+	err := e.object(m.all(), signed, omit)
 	*sp = e.buf
 	if err != nil {
 		return nil, err

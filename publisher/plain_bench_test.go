@@ -13,7 +13,7 @@ import (
 )
 
 // plainPublish publishes body b.N times, unsigned, to a non-validating consumer.Subscriber and
-// reports the rate at which the subscriber received them.
+// reports the rate at which the subscriber received them, and the process's CPU per message.
 func plainPublish(b *testing.B, body any) {
 	cfg := plainConfig(b)
 	pub, err := config.NewPublisher(b.Context(), cfg, publisher.WithModname("bench"))
@@ -44,6 +44,7 @@ func plainPublish(b *testing.B, body any) {
 	}()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := testbus.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		if _, err := pub.Publish(ctx, "order", body); err != nil {
 			b.Fatal(err)
@@ -53,6 +54,7 @@ func plainPublish(b *testing.B, body any) {
 		b.Fatalf("received %d of %d", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(testbus.ProcessCPU()-cpu)/float64(b.N), "cpu-ns/msg")
 }
 
 func plainConfig(b *testing.B) *config.Config {

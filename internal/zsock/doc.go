@@ -15,7 +15,11 @@
 // completed the ZMTP handshake. Readers call Recv, which blocks in zmq_poll on the caller's
 // goroutine; an inproc PAIR in the same poll set lets a context's end or Close wake it. The
 // monitors are read by an owner goroutine that other goroutines talk to by posting closures,
-// woken through its own inproc PAIR.
+// woken through its own inproc PAIR. Recv takes a whole message from libzmq in one cgo call of
+// our own (recvmsg.go: the one C in the module besides pebbe/zmq4, which makes five calls per
+// part) and copies its parts once, into one allocation the caller owns. It reaches the libzmq
+// socket behind pebbe/zmq4's Socket through that type's unexported first field, checked against
+// libzmq's ZMQ_TYPE and ZMQ_FD before use (a socket failing the check keeps pebbe's receive).
 //
 // Rep serves a REP socket from a goroutine of its own (the replay endpoint); Request opens,
 // uses and closes a REQ socket on the calling goroutine, with a timeout.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	zmq "github.com/pebbe/zmq4"
 )
@@ -62,6 +63,10 @@ type Sub struct {
 	// The reader side: the data sockets, used by one Recv caller at a time.
 	rmu   sync.Mutex
 	socks []*zmq.Socket
+	// handles are the libzmq sockets behind socks, read by reader in one cgo call per message;
+	// nil where the handle could not be checked (pebbe/zmq4's receive is used there).
+	handles []unsafe.Pointer
+	reader  *msgReader
 	// readable is false for a socket that returned EAGAIN and whose ZMQ_FD has not signalled
 	// since: it cannot have a message, so nobody asks it (each attempt on an empty socket is a
 	// poll(2) in libzmq, and a Sub has one socket per endpoint).
@@ -129,6 +134,9 @@ func (s *Sub) closeReader() {
 		sock.Close()
 	}
 	s.socks = nil
+	if s.reader != nil {
+		s.reader.free()
+	}
 }
 
 func (s *Sub) run(zctx *zmq.Context, cfg SubConfig, ready chan<- error) {
@@ -292,5 +300,10 @@ func (s *Sub) open(zctx *zmq.Context, cfg SubConfig) error {
 		s.readable[i] = true // until a read says otherwise
 	}
 	s.mark = func(i int) { s.readable[i] = true }
+	s.reader = newMsgReader()
+	s.handles = make([]unsafe.Pointer, len(s.socks))
+	for i, sock := range s.socks {
+		s.handles[i], _ = handle(sock, zmq.SUB)
+	}
 	return nil
 }

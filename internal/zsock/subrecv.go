@@ -113,7 +113,7 @@ func (s *Sub) tryRecv() (Inbound, bool) {
 			continue
 		}
 		s.attempts++
-		frames, user, err := s.recvFrom(s.socks[i])
+		frames, user, err := s.recvFrom(i)
 		if err != nil {
 			switch zmq.AsErrno(err) {
 			case zmq.Errno(syscall.EAGAIN):
@@ -136,8 +136,13 @@ func (s *Sub) tryRecv() (Inbound, bool) {
 	return Inbound{}, false
 }
 
-// recvFrom reads one multipart message without waiting, with its User-Id when asked for.
-func (s *Sub) recvFrom(sock *zmq.Socket) ([][]byte, string, error) {
+// recvFrom reads one multipart message from socket i without waiting, with its User-Id when
+// asked for.
+func (s *Sub) recvFrom(i int) ([][]byte, string, error) {
+	if h := s.handles[i]; h != nil {
+		return s.reader.recv(h, s.userID)
+	}
+	sock := s.socks[i]
 	if !s.userID {
 		frames, err := sock.RecvMessageBytes(zmq.DONTWAIT)
 		return frames, "", err
