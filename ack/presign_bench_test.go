@@ -75,4 +75,3 @@ func runProcessingAcker(b *testing.B, cfg *config.Config, proc time.Duration) {
 		s.Close()
 	})
 }
-
