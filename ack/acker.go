@@ -14,23 +14,34 @@ const (
 )
 
 // ackJob is a worker's task: sign the ACK of id and send it, or (pre set, presign) sign it into
-// pre only, or (pre and send set) send what pre holds once it is signed.
+// pre only unless Done withdrew it, or (pre and send set) send what pre holds once it is signed.
 type ackJob struct {
 	id   string
 	pre  *presigned
 	send bool
 }
 
-// presigned is an ACK signed ahead of Done(nil). ready is closed once m, frame and err are set;
-// nothing else is written after that. Dropped unsent, it is only garbage: the worker that signs
-// it holds it until ready is closed, and nothing waits on ready but a Done(nil).
+// presigned is an ACK signed ahead of Done(nil). Whoever moves state from queued first owns
+// the signing: a worker (to signing) signs it and closes ready once m, frame and err are set,
+// nothing being written after that; Done (to withdrawn) takes it back while it still waits in
+// the queue, and the worker then skips it. Dropped unsent, it is only garbage: nothing waits on
+// ready but a Done(nil).
 type presigned struct {
-	started atomic.Bool // a worker took the signing job
-	ready   chan struct{}
-	m       *message.Message
-	frame   []byte
-	err     error
+	state atomic.Int32
+	ready chan struct{}
+	m     *message.Message
+	frame []byte
+	err   error
 }
+
+const (
+	preQueued int32 = iota
+	preSigning
+	preWithdrawn
+)
+
+// withdraw takes pre back from the queue before a worker started it; false once one did.
+func (pre *presigned) withdraw() bool { return pre.state.CompareAndSwap(preQueued, preWithdrawn) }
 
 // presign hands the signing of id's ACK to a worker, so that in AfterProcessing mode the
 // signature is computed while the application processes the message: the ACK leaves
@@ -53,13 +64,14 @@ func (s *Subscriber) presign(id string) *presigned {
 	}
 }
 
-// queueAck sends the ACK for id, signed ahead in pre when pre is not nil. A signed pre is sent
-// right here, and so is one a worker is signing when no message waits to be read (the wait is
-// the rest of one signature, cheaper than a hand-off); otherwise a worker sends it once signed
-// (the queue is FIFO: its signing job is taken before the send job). Without pre, when no message is waiting to be read and no
-// job is queued, it signs and sends right here: nothing else needs the time, and the ACK leaves
-// without a hand-off. Otherwise a worker signs it, and the caller goes on to the next message.
-// After Close it only records the ACK as not sent.
+// queueAck sends the ACK for id, signed ahead in pre when pre is not nil. A pre still waiting
+// in the queue is withdrawn, and the ACK is signed as without one (two jobs per message would
+// halve the workers' parallelism in a burst); a signed pre is sent right here, and so is one a
+// worker is signing when no message waits to be read (the wait is the rest of one signature,
+// cheaper than a hand-off); otherwise a worker sends it once signed. Without pre, when no
+// message is waiting to be read and no job is queued, it signs and sends right here: nothing
+// else needs the time, and the ACK leaves without a hand-off. Otherwise a worker signs it, and
+// the caller goes on to the next message. After Close it only records the ACK as not sent.
 func (s *Subscriber) queueAck(id string, pre *presigned) {
 	s.jmu.RLock()
 	defer s.jmu.RUnlock()
@@ -69,11 +81,11 @@ func (s *Subscriber) queueAck(id string, pre *presigned) {
 		s.log.Warn("ACK not sent: subscriber closed", "msg_id", id)
 		return
 	}
-	if pre != nil {
+	if pre != nil && !pre.withdraw() {
 		select {
 		case <-pre.ready:
 		default:
-			if !pre.started.Load() || s.sub.Pending() {
+			if s.sub.Pending() {
 				s.jobs <- ackJob{id: id, pre: pre, send: true}
 				return
 			}
@@ -98,8 +110,7 @@ func (s *Subscriber) ackWorker() {
 		case j.send:
 			<-j.pre.ready
 			s.sendPresigned(context.Background(), j.id, j.pre)
-		default:
-			j.pre.started.Store(true)
+		case j.pre.state.CompareAndSwap(preQueued, preSigning):
 			j.pre.m, j.pre.frame, j.pre.err = s.signAck(j.id)
 			close(j.pre.ready)
 		}

@@ -154,8 +154,8 @@ type Delivery struct {
 // Done reports the outcome of processing. In AfterProcessing mode, nil sends the ACK and a
 // non-nil error sends none (a retransmission will be delivered again). The ACK of a verified
 // message is signed by a worker while the application processes it, so Done(nil) usually only
-// sends it; a signature not ready yet is finished and sent by a worker, and a signed ACK that
-// Done(err) refuses is dropped unsent. Done waits only when ackQueue ACKs are already queued.
+// sends it (one still waiting for a worker is signed as without it); a signed ACK that Done(err)
+// refuses is dropped unsent. Done waits only when ackQueue ACKs are already queued.
 // It does nothing for unmarked messages or in OnReceipt mode, and only the first call counts.
 func (d *Delivery) Done(err error) {
 	d.once.Do(func() {
@@ -168,7 +168,10 @@ func (d *Delivery) Done(err error) {
 			d.s.stats.failed.Add(1)
 			d.s.setState(id, stateFailed)
 			d.s.log.Warn("processing failed: not ACKed", "msg_id", id, "error", err)
-			return // d.pre, signed or not, is dropped with d
+			if d.pre != nil {
+				d.pre.withdraw() // not signed if still queued; dropped with d if signed
+			}
+			return
 		}
 		d.s.queueAck(id, d.pre)
 	})
