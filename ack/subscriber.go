@@ -155,7 +155,8 @@ type Delivery struct {
 // non-nil error sends none (a retransmission will be delivered again). The ACK of a verified
 // message is signed by a worker while the application processes it, so Done(nil) usually only
 // sends it (one still waiting for a worker is signed as without it); a signed ACK that Done(err)
-// refuses is dropped unsent. Done waits only when ackQueue ACKs are already queued.
+// refuses is dropped unsent. Done waits only for the rest of a signature under way when no other
+// message is waiting to be read, or when ackQueue jobs are already queued.
 // It does nothing for unmarked messages or in OnReceipt mode, and only the first call counts.
 func (d *Delivery) Done(err error) {
 	d.once.Do(func() {
