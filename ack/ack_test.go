@@ -345,12 +345,14 @@ func TestDuplicateIsReackedNotRedelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	frame, _ := m.Marshal()
+	// A retransmission of the publish itself (its ACK slow under load) may be re-ACKed too.
+	before := c.s.Stats().Reacked
 	for i := 0; i < 3; i++ {
 		if err := p.Publisher().Resend(m.Topic(), frame); err != nil {
 			t.Fatal(err)
 		}
 	}
-	testbus.Eventually(t, 10*time.Second, "re-ACKs", func() bool { return c.s.Stats().Reacked == 3 })
+	testbus.Eventually(t, 10*time.Second, "re-ACKs", func() bool { return c.s.Stats().Reacked >= before+3 })
 	if n := c.deliveries(m.MsgID()); n != 1 {
 		t.Fatalf("delivered %d times", n)
 	}

@@ -1,6 +1,10 @@
 package ack
 
-import "github.com/ackmsg/ackmsg/internal/lru"
+import (
+	"strings"
+
+	"github.com/ackmsg/ackmsg/internal/lru"
+)
 
 // seenState is what a Subscriber remembers about a marked msg_id.
 type seenState int
@@ -18,7 +22,7 @@ type seenEntry struct {
 }
 
 // window remembers the last n msg_ids (least recently seen evicted first). It is not safe for
-// concurrent use. Memory is bounded by n entries of one ACK frame each.
+// concurrent use. Memory is bounded by n entries of one msg_id and one ACK frame each.
 type window struct {
 	lru *lru.Window[string, *seenEntry]
 }
@@ -38,7 +42,9 @@ func (w *window) put(id string, state seenState) *seenEntry {
 		return e
 	}
 	entry := &seenEntry{state: state}
-	w.lru.Add(id, entry)
+	// A decoded msg_id is a substring of the whole decoded envelope (message.Decode keeps one
+	// string and slices it): kept as is, it would hold ~2 KB per remembered id alive.
+	w.lru.Add(strings.Clone(id), entry)
 	return entry
 }
 

@@ -103,10 +103,13 @@
 // A Subscriber (and Tail) is the consumer side: it validates every message, ACKs marked ones as
 // its certificate's CN, de-duplicates retransmissions by msg_id within dedupe_window (re-sending
 // the same signed ACK, delivering once), and ACKs either on receipt (gilmsg's behaviour) or after
-// the application processed the message (the default). An ACK is signed at once when nothing
-// else is waiting to be read; when messages are waiting, a pool of workers (one per core, eight
-// at most) signs ACKs while the reader goes on, so a burst uses every core. Close sends the ACKs
-// already queued before it returns.
+// the application processed the message (the default). After processing, the ACK of a verified
+// message is signed by a worker while the application processes it, and sent only when Done(nil)
+// reports success (Done(err) drops it unsent): the ACK leaves max(processing, signing) after
+// delivery rather than their sum. On receipt, an ACK is signed at once when nothing else is
+// waiting to be read; when messages are waiting, a pool of workers (one per core, eight at most)
+// signs ACKs while the reader goes on, so a burst uses every core. Close sends the ACKs already
+// queued before it returns.
 //
 // A Hub (NewHub) is consumer.Hub with ACKs: long-lived consumers routed by topic pattern, each
 // with a bounded inbox and its workers, and one ACK per message sent only after every matching

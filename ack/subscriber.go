@@ -55,9 +55,9 @@ type Subscriber struct {
 	seen *window
 
 	// ACKs are signed and sent by workers, so the reading goroutine goes on to the next message
-	// while a signature (about 1 ms with RSA-2048) is computed, on every core.
+	// while a signature (about 1 ms with RSA-2048) is computed, on every core (acker.go).
 	jmu     sync.RWMutex // guards sending on jobs against its close
-	jobs    chan string  // msg_ids to ACK
+	jobs    chan ackJob
 	jclosed bool
 	workers sync.WaitGroup
 
@@ -125,7 +125,7 @@ func NewSubscriber(cfg SubscriberConfig, topic string, opts ...Option) (*Subscri
 		return nil, err
 	}
 	s := &Subscriber{sub: sub, pub: pub, own: own, log: log, mode: o.mode, name: pub.Signer().Name(), seen: newWindow(cfg.DedupeWindow),
-		jobs: make(chan string, ackQueue)}
+		jobs: make(chan ackJob, ackQueue)}
 	n := min(runtime.GOMAXPROCS(0), maxAckWorkers)
 	s.workers.Add(n)
 	for range n {
@@ -146,14 +146,18 @@ type Delivery struct {
 	Marked bool
 
 	s    *Subscriber
+	pre  *presigned // the ACK being signed while the application processes; nil if none
 	once sync.Once
 	done atomic.Bool
 }
 
-// Done reports the outcome of processing. In AfterProcessing mode, nil sends the ACK (signed
-// right away when nothing else is waiting to be read, else by a worker; Done waits only when
-// ackQueue ACKs are already queued) and a non-nil error sends none (a retransmission will be delivered again). It does nothing for
-// unmarked messages or in OnReceipt mode, and only the first call counts.
+// Done reports the outcome of processing. In AfterProcessing mode, nil sends the ACK and a
+// non-nil error sends none (a retransmission will be delivered again). The ACK of a verified
+// message is signed by a worker while the application processes it, so Done(nil) usually only
+// sends it (one still waiting for a worker is signed as without it); a signed ACK that Done(err)
+// refuses is dropped unsent. Done waits only for the rest of a signature under way when no other
+// message is waiting to be read, or when ackQueue jobs are already queued.
+// It does nothing for unmarked messages or in OnReceipt mode, and only the first call counts.
 func (d *Delivery) Done(err error) {
 	d.once.Do(func() {
 		d.done.Store(true)
@@ -165,9 +169,12 @@ func (d *Delivery) Done(err error) {
 			d.s.stats.failed.Add(1)
 			d.s.setState(id, stateFailed)
 			d.s.log.Warn("processing failed: not ACKed", "msg_id", id, "error", err)
+			if d.pre != nil {
+				d.pre.withdraw() // not signed if still queued; dropped with d if signed
+			}
 			return
 		}
-		d.s.queueAck(id)
+		d.s.queueAck(id, d.pre)
 	})
 }
 
@@ -224,8 +231,11 @@ func (s *Subscriber) Next(ctx context.Context) (*Delivery, error) {
 			return &Delivery{Delivery: d, s: s}, nil
 		}
 		del := &Delivery{Delivery: d, Marked: true, s: s}
-		if s.mode == OnReceipt {
-			s.queueAck(id)
+		switch {
+		case s.mode == OnReceipt:
+			s.queueAck(id, nil)
+		case d.Signer != nil: // verified: sign its ACK while the application processes it
+			del.pre = s.presign(id)
 		}
 		return del, nil
 	}
@@ -236,70 +246,6 @@ func (s *Subscriber) setState(id string, st seenState) {
 	s.seen.put(id, st)
 	s.mu.Unlock()
 }
-
-const (
-	ackQueue      = 1024 // msg_ids waiting for a worker before Done blocks
-	maxAckWorkers = 8
-)
-
-// queueAck sends the ACK for id. When no message is waiting to be read and no ACK is queued,
-// it signs and sends right here: nothing else needs the time, and the ACK leaves without a
-// hand-off. Otherwise the workers sign it, and the caller goes on to the next message. After
-// Close it only records the ACK as not sent.
-func (s *Subscriber) queueAck(id string) {
-	s.jmu.RLock()
-	defer s.jmu.RUnlock()
-	if s.jclosed {
-		s.stats.ackErrors.Add(1)
-		s.setState(id, stateFailed)
-		s.log.Warn("ACK not sent: subscriber closed", "msg_id", id)
-		return
-	}
-	if len(s.jobs) == 0 && !s.sub.Pending() {
-		s.ack(context.Background(), id)
-		return
-	}
-	s.jobs <- id
-}
-
-func (s *Subscriber) ackWorker() {
-	defer s.workers.Done()
-	for id := range s.jobs {
-		s.ack(context.Background(), id)
-	}
-}
-
-// ack signs and sends the ACK for id. The frame is remembered, the state set to acked and the
-// ACK counted before it is sent, so a retransmission that the publisher sends as soon as it has
-// this ACK is re-ACKed, never mistaken for one still being processed; a failed send undoes them.
-func (s *Subscriber) ack(ctx context.Context, id string) {
-	m, err := s.pub.Build("ack", map[string]any{"ack_msg_id": id}, ackModname)
-	var frame []byte
-	if err == nil {
-		frame, err = m.Marshal()
-	}
-	if err == nil {
-		s.mu.Lock()
-		e := s.seen.put(id, stateAcked)
-		e.ack = frame
-		s.mu.Unlock()
-		s.stats.acked.Add(1) // before the send too: whoever sees the ACK sees it counted
-		if err = s.pub.SendRaw(ctx, m.Topic(), frame); err != nil {
-			s.stats.acked.Add(^uint64(0))
-		}
-	}
-	if err != nil {
-		// The publisher will retransmit and we will ACK again.
-		s.stats.ackErrors.Add(1)
-		s.setState(id, stateFailed)
-		s.log.Warn("ACK not sent", "msg_id", id, "error", err)
-		return
-	}
-	s.log.Debug("ACK sent", "msg_id", id)
-}
-
-// ackModname puts ACKs on the gilmsg ACK topic whichever publisher sends them.
-var ackModname = publisher.Modname("gilmsg")
 
 // SubscriberStats are a Subscriber's counters.
 type SubscriberStats struct {
