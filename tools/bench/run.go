@@ -33,6 +33,7 @@ var scenarios = []struct {
 	{"PublishAsync throughput", (*bench).publishAsync},
 	{"memory per in-flight message", (*bench).memoryPerMessage},
 	{"plain publish throughput", (*bench).plainPublish},
+	{"payload curve", (*bench).payloadCurve},
 	{"CURVE next to plaintext", (*bench).curve},
 	{"outbox", (*bench).outbox},
 	{"archive", (*bench).archive},
