@@ -34,6 +34,7 @@ var scenarios = []struct {
 	{"memory per in-flight message", (*bench).memoryPerMessage},
 	{"plain publish throughput", (*bench).plainPublish},
 	{"payload curve", (*bench).payloadCurve},
+	{"memory curves", (*bench).memoryCurves},
 	{"CURVE next to plaintext", (*bench).curve},
 	{"outbox", (*bench).outbox},
 	{"archive", (*bench).archive},
