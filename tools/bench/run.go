@@ -33,6 +33,7 @@ var scenarios = []struct {
 	{"PublishAsync throughput", (*bench).publishAsync},
 	{"memory per in-flight message", (*bench).memoryPerMessage},
 	{"plain publish throughput", (*bench).plainPublish},
+	{"publishers curve", (*bench).publishersCurve},
 	{"payload curve", (*bench).payloadCurve},
 	{"memory curves", (*bench).memoryCurves},
 	{"CURVE next to plaintext", (*bench).curve},
