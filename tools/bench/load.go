@@ -47,6 +47,7 @@ type loadFigures struct {
 	lat            []time.Duration
 	acked, plain   float64       // msgs/s
 	pubCPU, busCPU time.Duration // CPU per acked message: the publishers', the relay's and tails'
+	plainBusCPU    time.Duration // the relay's and tails' CPU per plain message
 }
 
 // loadPoint is one N: both kinds of publisher.
@@ -70,7 +71,7 @@ type loadBus struct {
 
 // publishersCurve measures every point and adds the rows and the two curves.
 func (b *bench) publishersCurve() error {
-	ns, d, plainN := loadPublishers, 2*time.Second, 3000
+	ns, d, plainN := loadPublishers, 1500*time.Millisecond, 2000
 	if b.quick {
 		ns, d, plainN = loadPublishersQuick, time.Second, 1000
 	}
@@ -91,12 +92,13 @@ func (b *bench) publishersCurve() error {
 		for _, k := range []struct {
 			kind string
 			f    loadFigures
-		}{{"goroutines sharing one ack.Publisher", pt.goroutines}, {"ackmsg-logger processes", pt.processes}} {
+		}{{"goroutine(s) sharing one ack.Publisher", pt.goroutines}, {"ackmsg-logger process(es)", pt.processes}} {
 			who := fmt.Sprintf("%d %s", pt.n, k.kind)
 			b.add(Row{Name: "publishers: acked msgs/s, " + who, Unit: "msgs/s", Value: k.f.acked, Floor: k.f.plain,
 				Of: "the same publishers' plain signed publishes to the same tails",
-				Note: fmt.Sprintf("crypto-bound ceiling %.0f msgs/s; CPU per acked message: publishers %s, relay and tails %s",
-					ceiling, fmtValue(us(k.f.pubCPU), "µs"), fmtValue(us(k.f.busCPU), "µs"))})
+				Note: fmt.Sprintf("crypto-bound ceiling %.0f msgs/s; CPU per acked message: publishers %s, relay and tails %s "+
+					"(per plain message %s)", ceiling, fmtValue(us(k.f.pubCPU), "µs"), fmtValue(us(k.f.busCPU), "µs"),
+					fmtValue(us(k.f.plainBusCPU), "µs"))})
 			b.add(Row{Name: "publishers: acked p99, " + who, Unit: "µs", Value: us(quantile(k.f.lat, 0.99)),
 				Floor: us(floorAt(pt.n)), Of: fmt.Sprintf("max(raw fan-out RTT to %d + Ed25519 crypto(%d), p50; N × %s crypto CPU per message / %d cores)",
 					loadRecipients, loadRecipients, fmtValue(us(cpu), "µs"), runtime.NumCPU()),
@@ -147,9 +149,9 @@ func measureLoad(p *procs, k *pki, ns []int, d time.Duration, plainN int) ([]loa
 
 // String is the figures as the progress lines show them.
 func (f loadFigures) String() string {
-	return fmt.Sprintf("%.0f acked msgs/s (plain %.0f), p50 %s, p99 %s; CPU per acked message: publishers %s, relay and tails %s",
+	return fmt.Sprintf("%.0f acked msgs/s (plain %.0f), p50 %s, p99 %s; CPU per acked message: publishers %s, relay and tails %s (plain %s)",
 		f.acked, f.plain, quantile(f.lat, 0.5).Round(time.Microsecond), quantile(f.lat, 0.99).Round(time.Microsecond),
-		f.pubCPU.Round(time.Microsecond), f.busCPU.Round(time.Microsecond))
+		f.pubCPU.Round(time.Microsecond), f.busCPU.Round(time.Microsecond), f.plainBusCPU.Round(time.Microsecond))
 }
 
 // cpuOf is the CPU time the processes pids have used so far.
@@ -308,7 +310,7 @@ func (lb *loadBus) goroutines(n int, d time.Duration, plainN int) (loadFigures, 
 	if err := lb.quiet(); err != nil {
 		return f, err
 	}
-	f.plain, err = lb.plainRun(plainN, func() error {
+	f.plain, f.plainBusCPU, err = lb.plainRun(plainN, func() error {
 		for g := range n {
 			wg.Go(func() {
 				for range share(plainN, n, g) {
@@ -345,25 +347,33 @@ func share(total, n, g int) int {
 }
 
 // plainRun runs send (which publishes total plain messages) and returns msgs/s from its start
-// until every tail printed all of them.
-func (lb *loadBus) plainRun(total int, send func() error) (float64, error) {
+// until every tail printed all of them, and the CPU the relay and the tails used per message.
+func (lb *loadBus) plainRun(total int, send func() error) (float64, time.Duration, error) {
+	cpu0, err := cpuOf(lb.busPids())
+	if err != nil {
+		return 0, 0, err
+	}
 	start := time.Now()
 	if err := send(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	want := lb.printed + int64(total)
 	deadline := time.Now().Add(time.Minute)
 	for _, t := range lb.tails {
 		for t.printed.n.Load() < want {
 			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("plain: tail %d printed %d of %d messages in a minute (dropped?)", t.pid,
+				return 0, 0, fmt.Errorf("plain: tail %d printed %d of %d messages in a minute (dropped?)", t.pid,
 					t.printed.n.Load()-lb.printed, total)
 			}
 			time.Sleep(time.Millisecond) // polling a counter fed by a pipe
 		}
 	}
 	rate := float64(total) / time.Since(start).Seconds()
-	return rate, lb.quiet()
+	cpu1, err := cpuOf(lb.busPids())
+	if err != nil {
+		return 0, 0, err
+	}
+	return rate, (cpu1 - cpu0) / time.Duration(total), lb.quiet()
 }
 
 // loadThroughputCurve is aggregate acked msgs/s over N, each kind next to its plain floor.

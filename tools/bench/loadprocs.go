@@ -163,7 +163,7 @@ func (lb *loadBus) grow(n int) error {
 	if plainFrom == n {
 		return nil
 	}
-	_, err := lb.plainRun(n-plainFrom, func() error {
+	_, _, err := lb.plainRun(n-plainFrom, func() error {
 		for _, l := range lb.plainLog[plainFrom:] {
 			if err := l.send(); err != nil {
 				return err
@@ -209,7 +209,7 @@ func (lb *loadBus) processes(n int, d time.Duration, plainN int) (loadFigures, e
 	if err := lb.quiet(); err != nil {
 		return f, err
 	}
-	f.plain, err = lb.plainRun(plainN, func() error {
+	f.plain, f.plainBusCPU, err = lb.plainRun(plainN, func() error {
 		for g, l := range lb.plainLog[:n] {
 			wg.Go(func() {
 				for range share(plainN, n, g) {

@@ -45,7 +45,7 @@ func payloadCounts(size int, isQuick bool) (acked, rtt, thru int) {
 	if isQuick {
 		return clamp(8<<20/size, 10, 50), clamp(16<<20/size, 20, 200), clamp(32<<20/size, 50, 5000)
 	}
-	return clamp(32<<20/size, 30, 300), clamp(128<<20/size, 100, 1000), clamp(128<<20/size, 100, 50000)
+	return clamp(32<<20/size, 30, 300), clamp(128<<20/size, 100, 1000), clamp(128<<20/size, 100, 20000)
 }
 
 func clamp(v, lo, hi int) int { return max(lo, min(hi, v)) }
