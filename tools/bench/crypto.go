@@ -52,9 +52,9 @@ type chainTimes struct{ pubSign, subVerify, subSign, pubVerify time.Duration }
 
 func (c chainTimes) total() time.Duration { return c.pubSign + c.subVerify + c.subSign + c.pubVerify }
 
-// signMsg builds, marks, signs and encodes an acked message, as the publisher does.
-func (k *cryptoKit) signMsg(i int64) ([]byte, error) {
-	m, err := message.Build(benchTopic, benchBody, i, "bench", time.Now())
+// signMsg builds, marks, signs and encodes an acked message of body, as the publisher does.
+func (k *cryptoKit) signMsg(body any, i int64) ([]byte, error) {
+	m, err := message.Build(benchTopic, body, i, "bench", time.Now())
 	if err == nil {
 		err = m.Set(message.FieldGilmsgVersion, ack.Marker)
 	}
@@ -75,11 +75,16 @@ func (k *cryptoKit) verifyAck(frame []byte) error {
 	return err
 }
 
-// chain does the CPU work of one acked publish to one recipient in one goroutine and times each
-// step. It returns the message and ACK frames too.
+// chain does the CPU work of one acked publish of benchBody to one recipient in one goroutine
+// and times each step. It returns the message and ACK frames too.
 func (k *cryptoKit) chain(i int64) (chainTimes, []byte, []byte, error) {
+	return k.chainOf(benchBody, i)
+}
+
+// chainOf is chain with body as the message's body (payload.go varies its size).
+func (k *cryptoKit) chainOf(body any, i int64) (chainTimes, []byte, []byte, error) {
 	t0 := time.Now()
-	frame, err := k.signMsg(i)
+	frame, err := k.signMsg(body, i)
 	if err != nil {
 		return chainTimes{}, nil, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"image/color"
 	"path/filepath"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -175,7 +176,7 @@ func curveTable(c Curve) string {
 	}
 	b = append(b, '\n')
 	for _, x := range xs {
-		b = fmt.Appendf(b, "| %g |", x)
+		b = fmt.Appendf(b, "| %s |", strconv.FormatFloat(x, 'f', -1, 64))
 		for _, s := range c.Series {
 			cellText := ""
 			for _, pt := range s.Points {
