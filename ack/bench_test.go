@@ -731,31 +731,7 @@ func benchSignedPubSub(b *testing.B) {
 func BenchmarkAckedPublishEd25519(b *testing.B) {
 	for _, n := range []int{1, 3} {
 		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
-			names := []string{"edpub"}
-			eps := map[string][]string{"pub.host": {testbus.Addr(b)}}
-			for i := range n {
-				name := fmt.Sprintf("edsub%d", i)
-				names = append(names, name)
-				eps[name+".host"] = []string{testbus.Addr(b)}
-			}
-			dir := ed25519SSLDir(b, names...)
-			cfg := func(name, cert string) *config.Config {
-				c := configtest.Sign(configtest.Config(eps), cert)
-				c.Name = name
-				c.SSLDir = dir
-				c.CACertLocation = filepath.Join(dir, certs.CAFileName)
-				c.CRLLocation = filepath.Join(dir, certs.CRLFileName)
-				return c
-			}
-			for _, name := range names[1:] {
-				runAcker(b, cfg(name+".host", name), benchTopic)
-			}
-			p, err := config.NewAckPublisher(b.Context(), cfg("pub.host", "edpub"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
-			bus := &benchBus{pub: p, names: names[1:]}
+			bus := newEd25519BenchBus(b, n)
 			for range 20 {
 				bus.publish(b)
 			}
@@ -770,4 +746,35 @@ func BenchmarkAckedPublishEd25519(b *testing.B) {
 			reportLatencies(b, lat)
 		})
 	}
+}
+
+// newEd25519BenchBus is an acked publisher and n acking recipients in this process, all with
+// Ed25519 certificates.
+func newEd25519BenchBus(b *testing.B, n int) *benchBus {
+	b.Helper()
+	names := []string{"edpub"}
+	eps := map[string][]string{"pub.host": {testbus.Addr(b)}}
+	for i := range n {
+		name := fmt.Sprintf("edsub%d", i)
+		names = append(names, name)
+		eps[name+".host"] = []string{testbus.Addr(b)}
+	}
+	dir := ed25519SSLDir(b, names...)
+	cfg := func(name, cert string) *config.Config {
+		c := configtest.Sign(configtest.Config(eps), cert)
+		c.Name = name
+		c.SSLDir = dir
+		c.CACertLocation = filepath.Join(dir, certs.CAFileName)
+		c.CRLLocation = filepath.Join(dir, certs.CRLFileName)
+		return c
+	}
+	for _, name := range names[1:] {
+		runAcker(b, cfg(name+".host", name), benchTopic)
+	}
+	p, err := config.NewAckPublisher(b.Context(), cfg("pub.host", "edpub"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	return &benchBus{pub: p, names: names[1:]}
 }

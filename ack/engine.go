@@ -89,7 +89,7 @@ func (p *Publisher) registerAndSend(ctx context.Context, m *message.Message, fra
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
-	w.rto = p.est.rto()
+	w.rto = p.est.rto() + sizeAllowance(len(frame))
 	w.queued = p.est.queueDelay(len(p.waiters))
 	w.next = start.Add(w.rto + w.queued)
 	if _, dup := p.waiters[m.MsgID()]; dup {

@@ -71,6 +71,21 @@ func (e *rtoEstimator) queueDelay(ahead int) time.Duration {
 	return min(2*time.Duration(ahead)*per, maxQueueDelay)
 }
 
+// sizeAllowance is what a message's first timeout adds for its size: the work that grows with
+// the frame (encoding and signing it, libzmq's copies, the recipient's decoding and verifying,
+// the same for the ACK's digest of it) at perByteAllowance, about twice the 1 MB crypto chain
+// measured under load (9-27 ms for 1 MB, make bench's payload curve, 2026-12-07). The round trips
+// the estimator learns are mostly small messages', so without it a 1 MB message was
+// retransmitted although nothing was lost (6-10 of 10-32 under load), and Karn's rule takes no
+// sample from a retransmitted message, so the estimator never learnt better. Negligible for
+// ordinary messages: 0.1 ms at 2 KB.
+func sizeAllowance(frameBytes int) time.Duration {
+	return time.Duration(frameBytes) * perByteAllowance
+}
+
+// perByteAllowance is sizeAllowance's cost per byte of frame.
+const perByteAllowance = 50 * time.Nanosecond
+
 // maxQueueDelay bounds the queueing allowance, so a lost message in a deep pipeline is still
 // retransmitted within seconds.
 const maxQueueDelay = 5 * time.Second

@@ -84,3 +84,14 @@ func TestQueueDelayBurstyPace(t *testing.T) {
 		t.Fatalf("10 ahead at 1 ms each, doubled: %s, want about 20 ms", d)
 	}
 }
+
+// A large message's first timeout allows for the work its size adds; an ordinary one's hardly
+// moves.
+func TestSizeAllowance(t *testing.T) {
+	if got := sizeAllowance(1 << 20); got < 50*time.Millisecond {
+		t.Fatalf("1 MB: %s, want at least 50 ms", got)
+	}
+	if got := sizeAllowance(2 << 10); got > time.Millisecond {
+		t.Fatalf("2 KB: %s, want under 1 ms", got)
+	}
+}
