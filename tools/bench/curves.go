@@ -9,6 +9,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -182,6 +183,9 @@ func curveTable(c Curve) string {
 			for _, pt := range s.Points {
 				if pt.X == x {
 					cellText = fmt.Sprintf("%.4g", pt.Y)
+					if math.Abs(pt.Y) >= 1e4 {
+						cellText = fmt.Sprintf("%.0f", pt.Y) // a rate, not 1.494e+05
+					}
 				}
 			}
 			b = fmt.Appendf(b, " %s |", cellText)
