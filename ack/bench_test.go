@@ -361,6 +361,30 @@ func BenchmarkRawZMQRoundTrip(b *testing.B) {
 // benchZMQ4RoundTrip runs the round trip on bare sockets: A's are used by this goroutine only,
 // B's by the echo goroutine only. XPUB sockets prove each subscription arrived before the first
 // send.
+// timeRoundTrips sends msg on pub and reads one reply on sub, 30 times to warm up, then once per
+// benchmark iteration, and reports the round trips' latencies.
+func timeRoundTrips(b *testing.B, pub, sub *zmq.Socket, msg [][]byte) {
+	b.Helper()
+	rt := func() {
+		if _, err := pub.SendMessage(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sub.RecvMessageBytes(0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 30 {
+		rt()
+	}
+	lat := make([]time.Duration, 0, 1<<14)
+	for b.Loop() {
+		t0 := time.Now()
+		rt()
+		lat = append(lat, time.Since(t0))
+	}
+	reportLatencies(b, lat)
+}
+
 func benchZMQ4RoundTrip(b *testing.B, msg, reply [][]byte) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -432,24 +456,7 @@ func benchZMQ4RoundTrip(b *testing.B, msg, reply [][]byte) {
 		b.Fatal(err)
 	}
 	<-ready
-	rt := func() {
-		if _, err := pub.SendMessage(msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := sub.RecvMessageBytes(0); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for range 30 {
-		rt()
-	}
-	lat := make([]time.Duration, 0, 1<<14)
-	for b.Loop() {
-		t0 := time.Now()
-		rt()
-		lat = append(lat, time.Since(t0))
-	}
-	reportLatencies(b, lat)
+	timeRoundTrips(b, pub, sub, msg)
 	if _, err := pub.SendMessage(msg[:1]); err != nil {
 		b.Fatal(err)
 	}

@@ -207,22 +207,5 @@ func BenchmarkRawZMQRoundTripProcess(b *testing.B) {
 	if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "ready\n" {
 		b.Fatalf("zmqecho said %q: %v", line, err)
 	}
-	rt := func() {
-		if _, err := pub.SendMessage(msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := sub.RecvMessageBytes(0); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for range 30 {
-		rt()
-	}
-	lat := make([]time.Duration, 0, 1<<14)
-	for b.Loop() {
-		t0 := time.Now()
-		rt()
-		lat = append(lat, time.Since(t0))
-	}
-	reportLatencies(b, lat)
+	timeRoundTrips(b, pub, sub, msg)
 }
