@@ -72,8 +72,10 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// Stop stops the shared server and removes its directory.
+// Stop stops the shared server and removes its directory; a later Start or NewDatabase starts a
+// new one. It must not run while a Start or NewDatabase does.
 func Stop() {
+	defer func() { once, srv = sync.Once{}, server{} }()
 	if srv.proc == nil {
 		return
 	}
