@@ -568,6 +568,14 @@ func startBenchConsumer(b *testing.B, cfg *config.Config) *ack.Subscriber {
 // test or benchmark ends.
 func runAcker(tb testing.TB, cfg *config.Config, topic string, opts ...ack.SubscriberOption) *ack.Subscriber {
 	tb.Helper()
+	return runProcessingAcker(tb, cfg, topic, 0, opts...)
+}
+
+// runProcessingAcker is runAcker whose processing of each message is proc of busy CPU before
+// Done(nil).
+func runProcessingAcker(tb testing.TB, cfg *config.Config, topic string, proc time.Duration,
+	opts ...ack.SubscriberOption) *ack.Subscriber {
+	tb.Helper()
 	s, err := config.NewAckSubscriber(cfg, topic, opts...)
 	if err != nil {
 		tb.Fatal(err)
@@ -580,6 +588,10 @@ func runAcker(tb testing.TB, cfg *config.Config, topic string, opts ...ack.Subsc
 			d, err := s.Next(ctx)
 			if err != nil {
 				return
+			}
+			if proc > 0 {
+				for t0 := time.Now(); time.Since(t0) < proc; {
+				}
 			}
 			d.Done(nil)
 		}
@@ -738,21 +750,27 @@ func benchSignedPubSub(b *testing.B) {
 func BenchmarkAckedPublishEd25519(b *testing.B) {
 	for _, n := range []int{1, 3} {
 		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
-			bus := newEd25519BenchBus(b, n)
-			for range 20 {
-				bus.publish(b)
-			}
-			lat := make([]time.Duration, 0, 1<<12)
-			cpu0 := cpuTime(b)
-			for b.Loop() {
-				t0 := time.Now()
-				bus.publish(b)
-				lat = append(lat, time.Since(t0))
-			}
-			b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(len(lat)), "cpu-ns/op") // both ends: one process
-			reportLatencies(b, lat)
+			timePublishes(b, newEd25519BenchBus(b, n), "cpu-ns/op") // both ends: one process
 		})
 	}
+}
+
+// timePublishes publishes 20 messages to warm up, then one per benchmark iteration, one at a
+// time, and reports their latencies and this process's CPU per publish as cpuUnit.
+func timePublishes(b *testing.B, bus *benchBus, cpuUnit string) {
+	b.Helper()
+	for range 20 {
+		bus.publish(b)
+	}
+	lat := make([]time.Duration, 0, 1<<12)
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		t0 := time.Now()
+		bus.publish(b)
+		lat = append(lat, time.Since(t0))
+	}
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(len(lat)), cpuUnit)
+	reportLatencies(b, lat)
 }
 
 // newEd25519BenchBus is an acked publisher and n acking recipients in this process, all with

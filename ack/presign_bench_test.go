@@ -1,7 +1,6 @@
 package ack_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ func BenchmarkAckedPublishProcessing(b *testing.B) {
 			defer p.Close()
 			scfg := configtest.Sign(configtest.Config(eps), "sub01")
 			scfg.Name = "sub01.host"
-			runProcessingAcker(b, scfg, proc)
+			runProcessingAcker(b, scfg, benchTopic, proc)
 			bus := &benchBus{pub: p, names: []string{"sub01"}}
 			for range 5 {
 				bus.publish(b)
@@ -46,32 +45,4 @@ func BenchmarkAckedPublishProcessing(b *testing.B) {
 			}
 		})
 	}
-}
-
-// runProcessingAcker runs an acking consumer whose processing of each message is proc of busy
-// CPU, then Done(nil), until the benchmark ends.
-func runProcessingAcker(b *testing.B, cfg *config.Config, proc time.Duration) {
-	s, err := config.NewAckSubscriber(cfg, benchTopic)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			d, err := s.Next(ctx)
-			if err != nil {
-				return
-			}
-			for t0 := time.Now(); time.Since(t0) < proc; {
-			}
-			d.Done(nil)
-		}
-	}()
-	b.Cleanup(func() {
-		cancel()
-		<-done
-		s.Close()
-	})
 }

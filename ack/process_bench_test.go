@@ -81,19 +81,7 @@ zmq_linger = 1000
 	}
 	defer p.Close()
 	startTail(b, bin, conf, append(args, "--certname", "edsub", "--name", "edsub.host", "--topic", benchTopic)...)
-	bus := &benchBus{pub: p, names: []string{"edsub"}}
-	for range 20 {
-		bus.publish(b)
-	}
-	lat := make([]time.Duration, 0, 1<<12)
-	cpu0 := cpuTime(b)
-	for b.Loop() {
-		t0 := time.Now()
-		bus.publish(b)
-		lat = append(lat, time.Since(t0))
-	}
-	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(len(lat)), "pub-cpu-ns/op")
-	reportLatencies(b, lat)
+	timePublishes(b, &benchBus{pub: p, names: []string{"edsub"}}, "pub-cpu-ns/op")
 }
 
 // startTail starts the tail binary with args, its output discarded, once it logged that it

@@ -83,17 +83,10 @@ func (p *procs) startLogger(conf string, args ...string) (*loggerProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	exited, err := p.track(cmd)
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	p.mu.Lock()
-	p.running = append(p.running, &running{cmd, exited})
-	p.mu.Unlock()
 	return &loggerProc{pid: cmd.Process.Pid, stdin: stdin, log: log, exited: exited}, nil
 }
 

@@ -31,6 +31,22 @@ type running struct {
 	exited chan struct{}
 }
 
+// track starts cmd and keeps it for stopAll; exited is closed once it has exited.
+func (p *procs) track(cmd *exec.Cmd) (exited chan struct{}, err error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited = make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	p.mu.Lock()
+	p.running = append(p.running, &running{cmd, exited})
+	p.mu.Unlock()
+	return exited, nil
+}
+
 // buildCommands builds ./cmd/... of the repository at root into dir.
 func buildCommands(root, dir string) error {
 	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./cmd/...")
@@ -97,17 +113,10 @@ func (p *procs) startTo(stdout io.Writer, conf, ready, name string, args ...stri
 	cmd.Stdout = stdout
 	logs := &logBuffer{}
 	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
+	exited, err := p.track(cmd)
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	p.mu.Lock()
-	p.running = append(p.running, &running{cmd, exited})
-	p.mu.Unlock()
 	deadline := time.After(30 * time.Second)
 	for !strings.Contains(logs.String(), ready) {
 		select {
